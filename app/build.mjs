@@ -1,0 +1,31 @@
+// Bundles the sample app for its container image (app/Dockerfile runs this same script).
+// Output layout mirrors the source layout one level below the app root, so `appRoot` resolves the same way:
+//   app/dist/server.js, app/dist/migrate.js   (bundles)      app/migrations, app/public   (copied as they are)
+import { build } from 'esbuild';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const appDir = path.dirname(fileURLToPath(import.meta.url));
+const outdir = path.join(appDir, 'dist');
+
+await rm(outdir, { recursive: true, force: true });
+await build({
+  entryPoints: {
+    server: path.join(appDir, 'src/server.ts'),
+    migrate: path.join(appDir, 'src/migrate.ts'),
+  },
+  outdir,
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  minify: false,
+  legalComments: 'none',
+  // PGlite loads its WebAssembly and data files from its own package folder at run time, so it stays a
+  // package (the image copies it); pg-native is an optional accelerator pg never needs.
+  external: ['@electric-sql/pglite', 'pg-native'],
+  logLevel: 'warning',
+});
+console.log(`bundled app into ${path.relative(process.cwd(), outdir) || outdir}`);
