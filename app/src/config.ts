@@ -1,0 +1,293 @@
+import { envSchema } from 'env-schema';
+
+/** Raw, validated environment of the app (see the README's table of variables). */
+export interface AppEnv {
+  PORT: number;
+  HOST: string;
+  NODE_ENV: string;
+  LOG_LEVEL: string;
+  DATABASE_URL?: string;
+  DATABASE_READER_URL?: string;
+  DB_HOST?: string;
+  DB_READER_HOST?: string;
+  DB_PORT: number;
+  DB_NAME?: string;
+  DB_USER?: string;
+  DB_PASSWORD?: string;
+  DB_SSL: 'disable' | 'require' | 'verify-full';
+  DB_POOL_MAX: number;
+  PGLITE_DATA_DIR?: string;
+  REDIS_URL?: string;
+  REDIS_HOST?: string;
+  REDIS_PORT: number;
+  REDIS_TLS: boolean;
+  REDIS_AUTH_TOKEN?: string;
+  REDIS_KEY_PREFIX: string;
+  CACHE_STORE?: 'memory' | 'redis';
+  SESSION_STORE?: 'memory' | 'redis';
+  CACHE_TTL_SECONDS: number;
+  SESSION_SECRET?: string;
+  SESSION_TTL_SECONDS: number;
+  ADMIN_EMAILS: string;
+  AUTO_MIGRATE: boolean;
+  SEED_DEMO_DATA?: boolean;
+  READ_YOUR_WRITES_WINDOW_MS: number;
+  RATE_LIMIT_AUTH_MAX: number;
+  RATE_LIMIT_AUTH_WINDOW_MS: number;
+  BODY_LIMIT_BYTES: number;
+  TRUST_PROXY_HOPS?: number;
+  SHUTDOWN_TIMEOUT_MS: number;
+}
+
+/** How the database port is connected. */
+export type DatabaseConfig =
+  | { kind: 'pglite'; dataDir?: string }
+  | {
+      kind: 'postgres';
+      /** Connection settings of the writer (primary, or RDS Proxy read/write endpoint). */
+      writer: PgConnectionConfig;
+      /** Connection settings of the reader endpoint; absent = reads go to the writer. */
+      reader?: PgConnectionConfig;
+      poolMax: number;
+    };
+
+/** Connection settings for one `pg` pool. */
+export interface PgConnectionConfig {
+  connectionString?: string;
+  host?: string;
+  port?: number;
+  database?: string;
+  user?: string;
+  password?: string;
+  ssl?: false | { rejectUnauthorized: boolean };
+}
+
+/** How Redis is reached, when it is configured. */
+export interface RedisConfig {
+  url?: string;
+  host?: string;
+  port: number;
+  tls: boolean;
+  password?: string;
+  keyPrefix: string;
+}
+
+/** The app's configuration, resolved from the environment. */
+export interface AppConfig {
+  env: AppEnv;
+  production: boolean;
+  port: number;
+  host: string;
+  logLevel: string;
+  database: DatabaseConfig;
+  redis?: RedisConfig;
+  cacheStore: 'memory' | 'redis';
+  sessionStore: 'memory' | 'redis';
+  cacheTtlSeconds: number;
+  /** Undefined outside production when SESSION_SECRET is unset: a random per-process secret is used. */
+  sessionSecret?: string;
+  sessionTtlSeconds: number;
+  adminEmails: ReadonlySet<string>;
+  autoMigrate: boolean;
+  seedDemoData: boolean;
+  readYourWritesWindowMs: number;
+  rateLimitAuth: { max: number; windowMs: number };
+  bodyLimitBytes: number;
+  trustProxy: number | false;
+  shutdownTimeoutMs: number;
+}
+
+/** Raised when the environment is invalid; the message names every offending variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const boolean = { type: 'boolean' } as const;
+const optionalString = { type: 'string', minLength: 1 } as const;
+
+/** JSON schema of the environment: the single list of every variable the app reads. */
+export const envJsonSchema = {
+  type: 'object',
+  required: [],
+  properties: {
+    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
+    HOST: { type: 'string', minLength: 1, default: '0.0.0.0' },
+    NODE_ENV: { type: 'string', enum: ['development', 'production', 'test'], default: 'development' },
+    LOG_LEVEL: {
+      type: 'string',
+      enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+      default: 'info',
+    },
+    DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    DATABASE_READER_URL: { type: 'string', pattern: '^postgres(ql)?://' },
+    DB_HOST: optionalString,
+    DB_READER_HOST: optionalString,
+    DB_PORT: { type: 'integer', minimum: 1, maximum: 65535, default: 5432 },
+    DB_NAME: optionalString,
+    DB_USER: optionalString,
+    DB_PASSWORD: { type: 'string' },
+    DB_SSL: { type: 'string', enum: ['disable', 'require', 'verify-full'], default: 'disable' },
+    DB_POOL_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
+    PGLITE_DATA_DIR: optionalString,
+    REDIS_URL: { type: 'string', pattern: '^rediss?://' },
+    REDIS_HOST: optionalString,
+    REDIS_PORT: { type: 'integer', minimum: 1, maximum: 65535, default: 6379 },
+    REDIS_TLS: { ...boolean, default: false },
+    REDIS_AUTH_TOKEN: optionalString,
+    REDIS_KEY_PREFIX: { type: 'string', default: 'shop:' },
+    CACHE_STORE: { type: 'string', enum: ['memory', 'redis'] },
+    SESSION_STORE: { type: 'string', enum: ['memory', 'redis'] },
+    CACHE_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
+    SESSION_SECRET: { type: 'string' },
+    SESSION_TTL_SECONDS: { type: 'integer', minimum: 60, maximum: 2592000, default: 86400 },
+    ADMIN_EMAILS: { type: 'string', default: '' },
+    AUTO_MIGRATE: { ...boolean, default: true },
+    SEED_DEMO_DATA: boolean,
+    READ_YOUR_WRITES_WINDOW_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 5000 },
+    RATE_LIMIT_AUTH_MAX: { type: 'integer', minimum: 1, default: 20 },
+    RATE_LIMIT_AUTH_WINDOW_MS: { type: 'integer', minimum: 1000, default: 60000 },
+    BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
+    TRUST_PROXY_HOPS: { type: 'integer', minimum: 0, maximum: 10 },
+    SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 25000 },
+  },
+} as const;
+
+function parseEnv(env: NodeJS.ProcessEnv): AppEnv {
+  // Empty strings mean "unset" (a blank line in an env file, or `VAR=` in a shell).
+  const data: Record<string, string> = {};
+  for (const key of Object.keys(envJsonSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') data[key] = value;
+  }
+  try {
+    return envSchema<AppEnv>({ schema: envJsonSchema, data, dotenv: false });
+  } catch (err) {
+    // env-schema reports "env/PORT must be integer, env/DB_SSL must be equal to one of ..."
+    const message = (err as Error).message;
+    throw new ConfigError(
+      message.split(', env').map((part, i) => (i === 0 ? part : `env${part}`).replace(/^env\//, '')),
+    );
+  }
+}
+
+function sslOption(mode: AppEnv['DB_SSL']): PgConnectionConfig['ssl'] {
+  if (mode === 'disable') return false;
+  // verify-full checks the server certificate against Node's CA store (covers RDS Proxy's ACM certificate).
+  return { rejectUnauthorized: mode === 'verify-full' };
+}
+
+function resolveDatabase(env: AppEnv, problems: string[]): DatabaseConfig {
+  if (env.DATABASE_URL && env.DB_HOST)
+    problems.push('DATABASE_URL and DB_HOST are both set: use one of them');
+  if (env.DATABASE_READER_URL && !env.DATABASE_URL)
+    problems.push('DATABASE_READER_URL is set without DATABASE_URL');
+  if (env.DB_READER_HOST && !env.DB_HOST) problems.push('DB_READER_HOST is set without DB_HOST');
+  const ssl = sslOption(env.DB_SSL);
+  if (env.DATABASE_URL) {
+    for (const name of ['DATABASE_URL', 'DATABASE_READER_URL'] as const) {
+      const value = env[name];
+      if (value === undefined) continue;
+      try {
+        new URL(value);
+      } catch {
+        problems.push(`${name} is not a valid URL`);
+      }
+    }
+    return {
+      kind: 'postgres',
+      writer: { connectionString: env.DATABASE_URL, ...(env.DB_SSL === 'disable' ? {} : { ssl }) },
+      reader: env.DATABASE_READER_URL
+        ? { connectionString: env.DATABASE_READER_URL, ...(env.DB_SSL === 'disable' ? {} : { ssl }) }
+        : undefined,
+      poolMax: env.DB_POOL_MAX,
+    };
+  }
+  if (env.DB_HOST) {
+    if (!env.DB_NAME) problems.push('DB_NAME is required when DB_HOST is set');
+    if (!env.DB_USER) problems.push('DB_USER is required when DB_HOST is set');
+    const common = {
+      port: env.DB_PORT,
+      database: env.DB_NAME,
+      user: env.DB_USER,
+      password: env.DB_PASSWORD,
+      ssl,
+    };
+    return {
+      kind: 'postgres',
+      writer: { host: env.DB_HOST, ...common },
+      reader: env.DB_READER_HOST ? { host: env.DB_READER_HOST, ...common } : undefined,
+      poolMax: env.DB_POOL_MAX,
+    };
+  }
+  return { kind: 'pglite', dataDir: env.PGLITE_DATA_DIR };
+}
+
+/**
+ * Validates the environment and resolves the app's configuration.
+ *
+ * @throws ConfigError naming every variable that is wrong, and why.
+ */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
+  const env = parseEnv(source);
+  const problems: string[] = [];
+  const production = env.NODE_ENV === 'production';
+  const database = resolveDatabase(env, problems);
+
+  let redis: RedisConfig | undefined;
+  if (env.REDIS_URL && env.REDIS_HOST)
+    problems.push('REDIS_URL and REDIS_HOST are both set: use one of them');
+  if (env.REDIS_URL || env.REDIS_HOST) {
+    redis = {
+      url: env.REDIS_URL,
+      host: env.REDIS_HOST,
+      port: env.REDIS_PORT,
+      tls: env.REDIS_TLS,
+      password: env.REDIS_AUTH_TOKEN,
+      keyPrefix: env.REDIS_KEY_PREFIX,
+    };
+  }
+  for (const name of ['CACHE_STORE', 'SESSION_STORE'] as const) {
+    if (env[name] === 'redis' && !redis) problems.push(`${name}=redis needs REDIS_URL or REDIS_HOST`);
+  }
+
+  if (production && !env.SESSION_SECRET) problems.push('SESSION_SECRET is required when NODE_ENV=production');
+  if (env.SESSION_SECRET !== undefined && env.SESSION_SECRET.length < 32)
+    problems.push('SESSION_SECRET must be at least 32 characters');
+
+  const adminEmails = env.ADMIN_EMAILS.split(',')
+    .map((email) => email.trim().toLowerCase())
+    .filter((email) => email.length > 0);
+  for (const email of adminEmails) {
+    if (!/^[^@\s]+@[^@\s]+$/.test(email)) problems.push(`ADMIN_EMAILS contains an invalid email "${email}"`);
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const defaultStore = redis ? 'redis' : 'memory';
+  return {
+    env,
+    production,
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    database,
+    redis,
+    cacheStore: env.CACHE_STORE ?? defaultStore,
+    sessionStore: env.SESSION_STORE ?? defaultStore,
+    cacheTtlSeconds: env.CACHE_TTL_SECONDS,
+    sessionSecret: env.SESSION_SECRET,
+    sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+    adminEmails: new Set(adminEmails),
+    autoMigrate: env.AUTO_MIGRATE,
+    seedDemoData: env.SEED_DEMO_DATA ?? database.kind === 'pglite',
+    readYourWritesWindowMs: env.READ_YOUR_WRITES_WINDOW_MS,
+    rateLimitAuth: { max: env.RATE_LIMIT_AUTH_MAX, windowMs: env.RATE_LIMIT_AUTH_WINDOW_MS },
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    // Behind the ALB there is exactly one proxy hop; trusting more would let clients spoof their address.
+    trustProxy: env.TRUST_PROXY_HOPS ?? (production ? 1 : false),
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,135 @@
+import { Pool, type PoolConfig } from 'pg';
+import type { PgConnectionConfig } from '../config';
+import type { Database, QueryObserver, SqlConnection, SqlExecutor } from './database';
+
+/** Options of the `pg` adapter. */
+export interface PgDatabaseOptions {
+  writer: PgConnectionConfig;
+  /** @default - no replica: reads go to the writer */
+  reader?: PgConnectionConfig;
+  /** @default 10 */
+  poolMax?: number;
+  /** Reported as application_name in pg_stat_activity. @default 'shop' */
+  applicationName?: string;
+  observe?: QueryObserver;
+}
+
+function poolConfig(connection: PgConnectionConfig, max: number, applicationName: string): PoolConfig {
+  return {
+    ...connection,
+    max,
+    application_name: applicationName,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 5_000,
+  };
+}
+
+/** The PostgreSQL adapter: a writer pool and, when a reader endpoint is configured, a reader pool. */
+export class PgDatabase implements Database {
+  readonly kind = 'postgres' as const;
+  readonly hasReplica: boolean;
+  readonly writer: SqlExecutor;
+  readonly reader: SqlExecutor;
+  private readonly writerPool: Pool;
+  private readonly readerPool?: Pool;
+  private readonly observe: QueryObserver;
+
+  constructor(options: PgDatabaseOptions) {
+    const max = options.poolMax ?? 10;
+    const name = options.applicationName ?? 'shop';
+    this.observe = options.observe ?? (() => {});
+    this.writerPool = new Pool(poolConfig(options.writer, max, name));
+    // A pool emits 'error' when an idle client's connection drops (failover); without a listener the
+    // process would crash. The next query simply gets a fresh connection.
+    this.writerPool.on('error', () => {});
+    this.writer = this.executor(this.writerPool, 'writer');
+    if (options.reader) {
+      this.readerPool = new Pool(poolConfig(options.reader, max, name));
+      this.readerPool.on('error', () => {});
+      this.reader = this.executor(this.readerPool, 'reader');
+    } else {
+      this.reader = this.writer;
+    }
+    this.hasReplica = this.readerPool !== undefined;
+  }
+
+  private executor(pool: Pool, role: 'writer' | 'reader'): SqlExecutor {
+    return {
+      query: async <R>(text: string, params?: unknown[]) => {
+        this.observe(role);
+        const result = await pool.query(text, params);
+        return { rows: result.rows as R[] };
+      },
+    };
+  }
+
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    return this.writer.query<R>(text, params);
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.withConnection(async (conn) => {
+      await conn.query('BEGIN');
+      try {
+        const result = await fn(conn);
+        await conn.query('COMMIT');
+        return result;
+      } catch (err) {
+        await conn.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  async withConnection<T>(fn: (conn: SqlConnection) => Promise<T>): Promise<T> {
+    const client = await this.writerPool.connect();
+    let broken: Error | undefined;
+    try {
+      return await fn({
+        query: async <R>(text: string, params?: unknown[]) => {
+          this.observe('writer');
+          try {
+            const result = await client.query(text, params);
+            return { rows: result.rows as R[] };
+          } catch (err) {
+            // A connection-level failure must not go back to the pool.
+            if (!(err as { code?: string }).code) broken = err as Error;
+            throw err;
+          }
+        },
+        exec: async (sql) => {
+          this.observe('writer');
+          await client.query(sql);
+        },
+      });
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async writerLsn(): Promise<string | null> {
+    if (!this.readerPool) return null;
+    const { rows } = await this.writer.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+    return rows[0].lsn;
+  }
+
+  async replicaHasReplayed(lsn: string): Promise<boolean> {
+    if (!this.readerPool) return true;
+    // On a primary (a reader endpoint that points at the writer) pg_last_wal_replay_lsn() is NULL: treat
+    // that as caught up, the data is there.
+    const { rows } = await this.reader.query<{ replayed: boolean | null }>(
+      'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS replayed',
+      [lsn],
+    );
+    return rows[0].replayed !== false;
+  }
+
+  async ping(): Promise<void> {
+    await this.writerPool.query('SELECT 1');
+    if (this.readerPool) await this.readerPool.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.writerPool.end(), this.readerPool?.end()]);
+  }
+}
