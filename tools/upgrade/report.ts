@@ -1,0 +1,219 @@
+/**
+ * Rendering an upgrade report: the per-stack `cdk diff` output, a plain-text summary for the terminal and
+ * a Markdown summary for `docs/upgrades/`. Both summaries are built from the same tables.
+ */
+import { formatDifferences, type FormatStream } from '@aws-cdk/cloudformation-diff';
+import { changeKinds, type ChangeKind, type DataLoss, type UpgradeReport } from './diff';
+
+/** Column headings for change kinds. */
+export const changeKindLabels: Readonly<Record<ChangeKind, string>> = {
+  added: 'added',
+  updated: 'updated',
+  'will-replace': 'will replace',
+  'may-replace': 'may replace',
+  removed: 'removed',
+};
+
+/** A table: a header row and body rows of cells. */
+export interface Table {
+  readonly header: readonly string[];
+  readonly rows: readonly (readonly string[])[];
+}
+
+/**
+ * Writes each stack's diff in `cdk diff` format (the library's `formatDifferences`).
+ *
+ * @param stream - where to write (`process.stdout`, or a collecting stream in tests)
+ */
+export function writeStackDiffs(report: UpgradeReport, stream: FormatStream): void {
+  for (const stack of report.stacks) {
+    const note =
+      stack.status === 'added'
+        ? ' (new stack, diffed against an empty template)'
+        : stack.status === 'removed'
+          ? ' (stack goes away, diffed against an empty template)'
+          : '';
+    stream.write(`Stack ${stack.stackName}${note}\n`);
+    if (stack.diff.isEmpty) {
+      stream.write('There were no differences\n\n');
+    } else {
+      formatDifferences(stream, stack.diff, { ...stack.logicalToPath });
+      stream.write('\n');
+    }
+  }
+}
+
+/** Changes per resource type plus a total row (types without changes are omitted). */
+export function typeTable(report: UpgradeReport): Table {
+  const rows = report.byType.map(({ type, counts }) => [
+    type,
+    ...changeKinds.map((kind) => String(counts[kind])),
+  ]);
+  rows.push(['Total', ...changeKinds.map((kind) => String(report.totals[kind]))]);
+  return { header: ['Resource type', ...changeKinds.map((kind) => changeKindLabels[kind])], rows };
+}
+
+/** Changes per stack. */
+export function stackTable(report: UpgradeReport): Table {
+  return {
+    header: ['Stack', 'status', ...changeKinds.map((kind) => changeKindLabels[kind])],
+    rows: report.stacks.map((stack) => [
+      stack.stackName,
+      stack.status,
+      ...changeKinds.map((kind) => String(stack.changes.filter((change) => change.kind === kind).length)),
+    ]),
+  };
+}
+
+/** IAM statement changes, one row each. */
+export function iamTable(report: UpgradeReport): Table {
+  return {
+    header: ['', 'Resource', 'Effect', 'Action', 'Principal', 'Condition'],
+    rows: report.iam.statementRows,
+  };
+}
+
+/** Security-group rule changes, one row each. */
+export function securityGroupTable(report: UpgradeReport): Table {
+  return {
+    header: ['', 'Direction', 'Group', 'Protocol / port', 'Peer'],
+    rows: report.securityGroups.ruleRows,
+  };
+}
+
+/** Data-bearing resources that would be lost. */
+export function dataLossTable(report: UpgradeReport): Table {
+  return {
+    header: ['Change', 'Type', 'Stack', 'Logical id', 'Construct path', 'Why'],
+    rows: report.dataLoss.map((loss) => [
+      changeKindLabels[loss.change.kind],
+      loss.change.type,
+      loss.change.stackName,
+      loss.change.logicalId,
+      loss.change.constructPath ?? '',
+      describeLoss(loss),
+    ]),
+  };
+}
+
+/** One sentence per lost resource, with the rename hint when there is one. */
+export function describeLoss(loss: DataLoss): string {
+  const rename = loss.possibleRenameTo
+    ? `; an added ${loss.possibleRenameTo.type} at ${loss.possibleRenameTo.constructPath ?? loss.possibleRenameTo.logicalId} suggests a renamed or moved construct`
+    : '';
+  return `${loss.reason}${rename}`;
+}
+
+function iamLine(report: UpgradeReport): string {
+  const { iam } = report;
+  const broadened = iam.permissionsBroadened ? ' (permissions broadened)' : '';
+  return (
+    `IAM: ${iam.statementsAdded} statement(s) added, ${iam.statementsRemoved} removed; ` +
+    `${iam.managedPoliciesAdded} managed policy attachment(s) added, ${iam.managedPoliciesRemoved} removed${broadened}`
+  );
+}
+
+function securityGroupLine(report: UpgradeReport): string {
+  const sg = report.securityGroups;
+  return (
+    `Security groups: ${sg.ingressAdded} ingress rule(s) added, ${sg.ingressRemoved} removed; ` +
+    `${sg.egressAdded} egress rule(s) added, ${sg.egressRemoved} removed`
+  );
+}
+
+function dataBearingLine(report: UpgradeReport): string {
+  const added = report.changes.filter((change) => change.dataBearing && change.kind === 'added').length;
+  const updated = report.changes.filter((change) => change.dataBearing && change.kind === 'updated').length;
+  return (
+    `Data-bearing resources: ${report.dataBearingKept} kept (${updated} of them updated in place), ` +
+    `${added} added, ${report.dataLoss.length} replaced or removed`
+  );
+}
+
+function verdict(report: UpgradeReport): string {
+  return report.safe
+    ? 'SAFE: no data-bearing resource is replaced or removed.'
+    : `UNSAFE: ${report.dataLoss.length} data-bearing resource(s) would be replaced or removed.`;
+}
+
+/** Renders a table as aligned plain text. */
+export function textTable(table: Table, indent = '  '): string {
+  const all = [table.header, ...table.rows];
+  const widths = table.header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
+  return all
+    .map((row) =>
+      (indent + row.map((cell, column) => (cell ?? '').padEnd(widths[column] ?? 0)).join('  ')).trimEnd(),
+    )
+    .join('\n');
+}
+
+/** Renders a table as GitHub-flavoured Markdown (pipes and newlines in cells escaped). */
+export function markdownTable(table: Table): string {
+  const escape = (cell: string) => cell.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+  const line = (row: readonly string[]) => `| ${row.map((cell) => escape(cell ?? '')).join(' | ')} |`;
+  return [line(table.header), line(table.header.map(() => '---')), ...table.rows.map(line)].join('\n');
+}
+
+/** The terminal summary printed after the per-stack diffs. */
+export function renderTextSummary(report: UpgradeReport, title: string): string {
+  const parts = [
+    `Summary: ${title}`,
+    '',
+    'Stacks:',
+    textTable(stackTable(report)),
+    '',
+    'Resources by type:',
+    report.changes.length ? textTable(typeTable(report)) : '  (no resource changes)',
+    '',
+    iamLine(report),
+  ];
+  if (report.iam.statementRows.length) parts.push(textTable(iamTable(report)));
+  parts.push(securityGroupLine(report));
+  if (report.securityGroups.ruleRows.length) parts.push(textTable(securityGroupTable(report)));
+  parts.push('', dataBearingLine(report));
+  if (!report.safe) {
+    for (const loss of report.dataLoss) {
+      const where = loss.change.constructPath ?? `${loss.change.stackName}/${loss.change.logicalId}`;
+      parts.push(
+        `  ✗ ${changeKindLabels[loss.change.kind]}: ${loss.change.type} ${where} ${describeLoss(loss)}`,
+      );
+    }
+    parts.push(
+      '  See README "Upgrading a stage": keep construct ids of data-bearing resources, or move them with',
+      '  `cdk refactor` / pin their logical ids with overrideLogicalId.',
+    );
+  }
+  parts.push('', verdict(report), '');
+  return parts.join('\n');
+}
+
+/** The Markdown summary written to `docs/upgrades/<from>-to-<to>.md` (a full document). */
+export function renderMarkdownSummary(report: UpgradeReport, from: string, to: string): string {
+  const parts = [
+    `# Upgrade \`${from}\` → \`${to}\``,
+    '',
+    `Generated by \`npm run docs\` from the synthesised stages; \`npm run diff -- ${from} ${to}\` prints the full ` +
+      'per-stack diff. Do not edit by hand.',
+    '',
+    `**${verdict(report)}**`,
+    '',
+    '## Stacks',
+    '',
+    markdownTable(stackTable(report)),
+    '',
+    '## Resources by type',
+    '',
+    report.changes.length ? markdownTable(typeTable(report)) : '_No resource changes._',
+    '',
+    '## Data-bearing resources',
+    '',
+    `${dataBearingLine(report)}.`,
+    '',
+  ];
+  if (!report.safe) parts.push(markdownTable(dataLossTable(report)), '');
+  parts.push('## IAM', '', `${iamLine(report)}.`, '');
+  if (report.iam.statementRows.length) parts.push(markdownTable(iamTable(report)), '');
+  parts.push('## Security groups', '', `${securityGroupLine(report)}.`, '');
+  if (report.securityGroups.ruleRows.length) parts.push(markdownTable(securityGroupTable(report)), '');
+  return parts.join('\n');
+}
