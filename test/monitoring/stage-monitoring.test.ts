@@ -1,0 +1,519 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elasticache from 'aws-cdk-lib/aws-elasticache';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import {
+  DEFAULT_MONITORING_CONFIG,
+  MonitoringConfig,
+  StageMonitoring,
+  StageMonitoringProps,
+} from '../../lib/constructs/stage-monitoring';
+
+// The fixtures turn off CDK's built-in CloudFormation validation: it costs ~12 s per synth on this
+// machine. The cdk-nag test below runs it once and checks its report for this construct too.
+
+/** Thresholds distinct from each other, so each assertion finds exactly the alarm it means. */
+const CONFIG: MonitoringConfig = {
+  albP99LatencyMs: 200,
+  alb5xxRatePercent: 2,
+  unhealthyTargets: 1,
+  serviceCpuPercent: 81,
+  serviceMemoryPercent: 82,
+  dbCpuPercent: 83,
+  dbConnections: 450,
+  dbFreeableMemoryMiB: 300,
+  replicaLagMs: 1500,
+  proxyConnections: 1200,
+  cacheCpuPercent: 84,
+  cacheMemoryPercent: 85,
+  cacheEvictions: 777,
+  cacheHitRatePercentMin: 66,
+};
+
+interface Fixture {
+  readonly app: App;
+  readonly stack: Stack;
+  readonly vpc: ec2.Vpc;
+  readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  readonly targetGroup: elbv2.ApplicationTargetGroup;
+  readonly service: ecs.FargateService;
+  readonly cluster: rds.DatabaseCluster;
+  readonly proxy: rds.DatabaseProxy;
+  readonly replicationGroup: elasticache.CfnReplicationGroup;
+}
+
+/** A small service stack: VPC, ALB, Fargate service, Aurora cluster with a proxy, a Redis group. */
+function buildFixture(app = new App({ builtinCloudFormationValidation: false })): Fixture {
+  const stack = new Stack(app, 'Service', { env: { account: '123456789012', region: 'us-east-1' } });
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 });
+  const loadBalancer = new elbv2.ApplicationLoadBalancer(stack, 'LoadBalancer', {
+    vpc,
+    internetFacing: true,
+  });
+  const cluster = new ecs.Cluster(stack, 'Cluster', { vpc });
+  const taskDefinition = new ecs.FargateTaskDefinition(stack, 'TaskDefinition');
+  taskDefinition.addContainer('App', {
+    image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/node:20-alpine'),
+    portMappings: [{ containerPort: 3000 }],
+  });
+  const service = new ecs.FargateService(stack, 'AppService', { cluster, taskDefinition });
+  const listener = loadBalancer.addListener('Http', { port: 80 });
+  const targetGroup = listener.addTargets('App', {
+    port: 3000,
+    protocol: elbv2.ApplicationProtocol.HTTP,
+    targets: [service],
+  });
+  const database = new rds.DatabaseCluster(stack, 'Database', {
+    engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_16_4 }),
+    writer: rds.ClusterInstance.provisioned('Writer'),
+    readers: [rds.ClusterInstance.provisioned('Reader1')],
+    vpc,
+  });
+  const proxy = database.addProxy('Proxy', { secrets: [database.secret!], vpc });
+  const replicationGroup = new elasticache.CfnReplicationGroup(stack, 'Cache', {
+    replicationGroupDescription: 'cache',
+    replicationGroupId: 'shop-cache',
+    engine: 'redis',
+    cacheNodeType: 'cache.t4g.small',
+    numCacheClusters: 3,
+  });
+  return { app, stack, vpc, loadBalancer, targetGroup, service, cluster: database, proxy, replicationGroup };
+}
+
+function baseProps(f: Fixture): StageMonitoringProps {
+  return {
+    config: CONFIG,
+    loadBalancer: f.loadBalancer,
+    targetGroup: f.targetGroup,
+    service: f.service,
+    cluster: f.cluster,
+    dashboardName: 'shop-1k',
+  };
+}
+
+/** Props of a stage with every optional input (readers, proxy, Redis). */
+function fullProps(f: Fixture): StageMonitoringProps {
+  return {
+    ...baseProps(f),
+    alarmEmail: 'ops@example.com',
+    readerInstanceCount: 1,
+    proxy: f.proxy,
+    cacheReplicationGroupId: 'shop-cache',
+    cacheNodeCount: 3,
+  };
+}
+
+/** The alarm watching `metricName` directly (not via metric math). */
+function alarmsOnMetric(template: Template, metricName: string) {
+  return template.findResources('AWS::CloudWatch::Alarm', {
+    Properties: { MetricName: metricName, Namespace: Match.anyValue() },
+  });
+}
+
+/** Alarms whose metric math reads `metricName`. */
+function alarmsOnMath(template: Template, metricName: string) {
+  return template.findResources('AWS::CloudWatch::Alarm', {
+    Properties: {
+      Metrics: Match.arrayWith([
+        Match.objectLike({
+          MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: metricName }) }),
+        }),
+      ]),
+    },
+  });
+}
+
+/** The one alarm cdk-monitoring-constructs built on `namespace`/`metricName` (it wraps metrics in `Metrics`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function libraryAlarm(template: Template, namespace: string, metricName: string): any {
+  const alarms = Object.values(
+    template.findResources('AWS::CloudWatch::Alarm', {
+      Properties: {
+        Metrics: [
+          Match.objectLike({
+            MetricStat: Match.objectLike({
+              Metric: Match.objectLike({ Namespace: namespace, MetricName: metricName }),
+            }),
+          }),
+        ],
+      },
+    }),
+  );
+  expect(alarms).toHaveLength(1);
+  return alarms[0].Properties;
+}
+
+describe('StageMonitoring, stage 1k shape (no readers, proxy or cache)', () => {
+  let template: Template;
+  let monitoring: StageMonitoring;
+
+  beforeAll(() => {
+    // GIVEN
+    const f = buildFixture();
+    // WHEN
+    monitoring = new StageMonitoring(f.stack, 'Monitoring', baseProps(f));
+    template = Template.fromStack(f.stack);
+  });
+
+  test('creates the dashboard with the given name', () => {
+    // THEN
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'shop-1k' });
+    expect(monitoring.dashboard).toBeDefined();
+  });
+
+  test('alarms on ALB p99 target response time above 200 ms', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'TargetResponseTime',
+      Namespace: 'AWS/ApplicationELB',
+      ExtendedStatistic: 'p99',
+      Threshold: 0.2,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Period: 300,
+    });
+  });
+
+  test('alarms on the 5xx rate as target + ELB 5xx over requests', () => {
+    const alarms = alarmsOnMath(template, 'HTTPCode_Target_5XX_Count');
+    expect(Object.keys(alarms)).toHaveLength(1);
+    const alarm = Object.values(alarms)[0].Properties;
+    expect(alarm.Threshold).toBe(CONFIG.alb5xxRatePercent);
+    expect(alarm.ComparisonOperator).toBe('GreaterThanThreshold');
+    const expression = alarm.Metrics.find((m: { ReturnData?: boolean }) => m.ReturnData !== false).Expression;
+    expect(expression).toContain('target5xx');
+    expect(expression).toContain('elb5xx');
+    expect(expression).toContain('/ requests');
+    const metricNames = alarm.Metrics.filter((m: { MetricStat?: unknown }) => m.MetricStat).map(
+      (m: { MetricStat: { Metric: { MetricName: string } } }) => m.MetricStat.Metric.MetricName,
+    );
+    expect(metricNames.sort()).toEqual([
+      'HTTPCode_ELB_5XX_Count',
+      'HTTPCode_Target_5XX_Count',
+      'RequestCount',
+    ]);
+  });
+
+  test('alarms on unhealthy targets of the service target group', () => {
+    const alarm = libraryAlarm(template, 'AWS/ApplicationELB', 'UnHealthyHostCount');
+    expect(alarm.Threshold).toBe(CONFIG.unhealthyTargets);
+    expect(alarm.ComparisonOperator).toBe('GreaterThanThreshold');
+    const dimensions = alarm.Metrics[0].MetricStat.Metric.Dimensions.map((d: { Name: string }) => d.Name);
+    expect(dimensions.sort()).toEqual(['LoadBalancer', 'TargetGroup']);
+  });
+
+  test('alarms on service CPU and memory', () => {
+    expect(libraryAlarm(template, 'AWS/ECS', 'CPUUtilization').Threshold).toBe(CONFIG.serviceCpuPercent);
+    expect(libraryAlarm(template, 'AWS/ECS', 'MemoryUtilization').Threshold).toBe(
+      CONFIG.serviceMemoryPercent,
+    );
+  });
+
+  test('alarms on Aurora CPU, connections and freeable memory', () => {
+    const cpu = libraryAlarm(template, 'AWS/RDS', 'CPUUtilization');
+    expect(cpu.Threshold).toBe(CONFIG.dbCpuPercent);
+    expect(cpu.ComparisonOperator).toBe('GreaterThanThreshold');
+    expect(cpu.Metrics[0].MetricStat.Metric.Dimensions).toEqual([
+      { Name: 'DBClusterIdentifier', Value: { Ref: expect.stringMatching(/^Database/) } },
+    ]);
+    const connections = libraryAlarm(template, 'AWS/RDS', 'DatabaseConnections');
+    expect(connections.Threshold).toBe(CONFIG.dbConnections);
+    expect(connections.ComparisonOperator).toBe('GreaterThanThreshold');
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'FreeableMemory',
+      Namespace: 'AWS/RDS',
+      Statistic: 'Minimum',
+      Threshold: CONFIG.dbFreeableMemoryMiB * 1024 * 1024,
+      ComparisonOperator: 'LessThanThreshold',
+    });
+  });
+
+  test('creates no replica-lag, proxy or Redis alarms without those inputs', () => {
+    expect(alarmsOnMetric(template, 'AuroraReplicaLagMaximum')).toEqual({});
+    expect(alarmsOnMetric(template, 'ClientConnections')).toEqual({});
+    for (const metric of [
+      'EngineCPUUtilization',
+      'DatabaseMemoryUsagePercentage',
+      'Evictions',
+      'CacheHits',
+    ]) {
+      expect(alarmsOnMath(template, metric)).toEqual({});
+    }
+    // ALB p99, 5xx rate, unhealthy targets, service CPU + memory, Aurora CPU + connections + memory.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+  });
+
+  test('every alarm notifies the alarm topic, on alarm and on OK', () => {
+    const topicRef = {
+      Ref: Stack.of(monitoring).getLogicalId(monitoring.alarmTopic.node.defaultChild as never),
+    };
+    const alarms = template.findResources('AWS::CloudWatch::Alarm');
+    expect(Object.keys(alarms).length).toBeGreaterThan(0);
+    for (const alarm of Object.values(alarms)) {
+      expect(alarm.Properties.AlarmActions).toEqual([topicRef]);
+      expect(alarm.Properties.OKActions).toEqual([topicRef]);
+      expect(alarm.Properties.AlarmName).toMatch(/^shop-1k-/);
+    }
+  });
+
+  test('the topic is encrypted with a rotating customer-managed key and refuses plain HTTP', () => {
+    template.resourceCountIs('AWS::SNS::Topic', 1);
+    template.hasResourceProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('MonitoringAlarmTopicKey'), 'Arn'] },
+    });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: Match.arrayWith(['kms:Decrypt', 'kms:GenerateDataKey*']),
+          }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 'sns:Publish',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  test('has no email subscription without an address', () => {
+    template.resourceCountIs('AWS::SNS::Subscription', 0);
+  });
+});
+
+describe('StageMonitoring, stage 10k shape (readers, proxy, Redis)', () => {
+  let template: Template;
+
+  beforeAll(() => {
+    // GIVEN
+    const f = buildFixture();
+    // WHEN
+    new StageMonitoring(f.stack, 'Monitoring', fullProps(f));
+    template = Template.fromStack(f.stack);
+  });
+
+  test('subscribes the email address to the topic', () => {
+    template.resourceCountIs('AWS::SNS::Subscription', 1);
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
+  });
+
+  test('alarms on Aurora replica lag', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'AuroraReplicaLagMaximum',
+      Namespace: 'AWS/RDS',
+      Statistic: 'Maximum',
+      Threshold: CONFIG.replicaLagMs,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+
+  test('alarms on RDS Proxy client connections', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ClientConnections',
+      Namespace: 'AWS/RDS',
+      Threshold: CONFIG.proxyConnections,
+      Dimensions: [{ Name: 'ProxyName', Value: Match.anyValue() }],
+    });
+  });
+
+  test.each([
+    ['EngineCPUUtilization', CONFIG.cacheCpuPercent, 'GreaterThanThreshold', 'MAX('],
+    ['DatabaseMemoryUsagePercentage', CONFIG.cacheMemoryPercent, 'GreaterThanThreshold', 'MAX('],
+    ['Evictions', CONFIG.cacheEvictions, 'GreaterThanThreshold', 'SUM('],
+    ['CacheHits', CONFIG.cacheHitRatePercentMin, 'LessThanThreshold', '100 * SUM('],
+  ])('alarms on Redis %s over all three nodes', (metricName, threshold, operator, expressionStart) => {
+    const alarms = alarmsOnMath(template, metricName);
+    expect(Object.keys(alarms)).toHaveLength(1);
+    const alarm = Object.values(alarms)[0].Properties;
+    expect(alarm.Threshold).toBe(threshold);
+    expect(alarm.ComparisonOperator).toBe(operator);
+    const nodes = alarm.Metrics.filter(
+      (m: { MetricStat?: { Metric: { MetricName: string } } }) =>
+        m.MetricStat?.Metric.MetricName === metricName,
+    ).map(
+      (m: { MetricStat: { Metric: { Dimensions: { Value: string }[] } } }) =>
+        m.MetricStat.Metric.Dimensions[0].Value,
+    );
+    expect(nodes.sort()).toEqual(['shop-cache-001', 'shop-cache-002', 'shop-cache-003']);
+    const expression = alarm.Metrics.find((m: { ReturnData?: boolean }) => m.ReturnData !== false).Expression;
+    expect(expression).toContain(expressionStart);
+  });
+
+  test('creates all 14 alarms', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
+  });
+
+  test('leaves replica-lag alarms out when the cluster has no readers', () => {
+    const f = buildFixture();
+    new StageMonitoring(f.stack, 'Monitoring', { ...fullProps(f), readerInstanceCount: 0 });
+    expect(alarmsOnMetric(Template.fromStack(f.stack), 'AuroraReplicaLagMaximum')).toEqual({});
+  });
+});
+
+describe('StageMonitoring cdk-nag and CloudFormation validation', () => {
+  test('has zero AwsSolutions findings and no template-validation findings on its own resources', () => {
+    // GIVEN an app with the AwsSolutions pack registered and synth not failing on the fixture's findings
+    const app = new App({ context: { '@aws-cdk/core:failSynthOnValidationErrors': false } });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const f = buildFixture(app);
+    new StageMonitoring(f.stack, 'Monitoring', fullProps(f));
+    // WHEN
+    const errorSpy = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const assembly = app.synth();
+    errorSpy.mockRestore();
+    // THEN
+    const report = JSON.parse(
+      fs.readFileSync(path.join(assembly.directory, 'validation-report.json'), 'utf8'),
+    );
+    const findingsOf = (plugin: RegExp): string[] => {
+      const pluginReport = report.pluginReports.find((r: { pluginName: string }) =>
+        plugin.test(r.pluginName),
+      );
+      expect(pluginReport).toBeDefined();
+      return (pluginReport.violations ?? []).flatMap(
+        (v: { ruleName: string; violatingConstructs?: { constructPath: string }[] }) =>
+          (v.violatingConstructs ?? []).map((c) => `${v.ruleName} ${c.constructPath}`),
+      );
+    };
+    const nag = findingsOf(/^AwsSolutions$/);
+    // The fixture itself (VPC without flow logs, ALB without access logs, ...) has findings: this proves
+    // the report is read, while the monitoring construct contributes none.
+    expect(nag).toContain('AwsSolutions-VPC7 Service/Vpc/Resource');
+    expect(nag.filter((finding) => finding.includes('Service/Monitoring/'))).toEqual([]);
+    const cfnValidate = report.pluginReports.find((r: { pluginName: string }) =>
+      /CloudFormation/.test(r.pluginName),
+    );
+    expect(cfnValidate).toBeDefined();
+    const cfnFindings = (cfnValidate?.violations ?? []).flatMap(
+      (v: { ruleName: string; violatingConstructs?: { constructPath: string }[] }) =>
+        (v.violatingConstructs ?? []).map((c) => `${v.ruleName} ${c.constructPath}`),
+    );
+    expect(cfnFindings.filter((finding: string) => finding.includes('Service/Monitoring/'))).toEqual([]);
+  });
+});
+
+describe('StageMonitoring validation', () => {
+  const expectInvalid = (
+    mutate: (p: StageMonitoringProps) => StageMonitoringProps,
+    ...messages: RegExp[]
+  ) => {
+    const f = buildFixture();
+    const props = mutate(fullProps(f));
+    let error: Error | undefined;
+    try {
+      new StageMonitoring(f.stack, 'Monitoring', props);
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error).toBeDefined();
+    for (const message of messages) expect(error!.message).toMatch(message);
+  };
+  const withConfig =
+    (patch: Partial<Record<keyof MonitoringConfig, unknown>>) => (p: StageMonitoringProps) => ({
+      ...p,
+      config: { ...p.config, ...patch } as MonitoringConfig,
+    });
+
+  test('accepts the default thresholds', () => {
+    const f = buildFixture();
+    expect(
+      () =>
+        new StageMonitoring(f.stack, 'Monitoring', { ...fullProps(f), config: DEFAULT_MONITORING_CONFIG }),
+    ).not.toThrow();
+  });
+
+  test('fails when a threshold is negative', () => {
+    expectInvalid(
+      withConfig({ dbConnections: -1 }),
+      /config\.dbConnections: received -1; give a whole number of 0 or more/,
+    );
+  });
+
+  test('fails when a percentage is above 100', () => {
+    expectInvalid(
+      withConfig({ serviceCpuPercent: 120 }),
+      /config\.serviceCpuPercent: received 120; give a percentage between 0 and 100/,
+    );
+  });
+
+  test('fails when the hit-rate minimum is not a number', () => {
+    expectInvalid(
+      withConfig({ cacheHitRatePercentMin: 'high' }),
+      /config\.cacheHitRatePercentMin: received "high"/,
+    );
+  });
+
+  test('fails when a count is fractional', () => {
+    expectInvalid(withConfig({ unhealthyTargets: 0.5 }), /config\.unhealthyTargets: received 0\.5/);
+  });
+
+  test('fails when the latency threshold is zero', () => {
+    expectInvalid(
+      withConfig({ albP99LatencyMs: 0 }),
+      /config\.albP99LatencyMs: received 0; give a number greater than 0/,
+    );
+  });
+
+  test('fails when a threshold is missing', () => {
+    expectInvalid(withConfig({ replicaLagMs: undefined }), /config\.replicaLagMs: received undefined/);
+  });
+
+  test('fails when the email address is malformed', () => {
+    expectInvalid((p) => ({ ...p, alarmEmail: 'ops-at-example' }), /alarmEmail: received "ops-at-example"/);
+  });
+
+  test('fails when the dashboard name has characters CloudWatch refuses', () => {
+    expectInvalid((p) => ({ ...p, dashboardName: 'shop 1k!' }), /dashboardName: received "shop 1k!"/);
+  });
+
+  test('fails when the reader count is negative', () => {
+    expectInvalid((p) => ({ ...p, readerInstanceCount: -2 }), /readerInstanceCount: received -2/);
+  });
+
+  test('fails when the replication group id is not a valid ElastiCache id', () => {
+    expectInvalid(
+      (p) => ({ ...p, cacheReplicationGroupId: 'Shop_Cache' }),
+      /cacheReplicationGroupId: received "Shop_Cache"/,
+    );
+  });
+
+  test('fails when the cache node count exceeds what one alarm can aggregate', () => {
+    expectInvalid(
+      (p) => ({ ...p, cacheNodeCount: 6 }),
+      /cacheNodeCount: received 6; give a whole number from 1 to 5/,
+    );
+  });
+
+  test('fails when a cache node count is given without a replication group', () => {
+    expectInvalid(
+      (p) => ({ ...p, cacheReplicationGroupId: undefined, cacheNodeCount: 2 }),
+      /cacheNodeCount: received 2; give cacheReplicationGroupId too/,
+    );
+  });
+
+  test('names every bad field in one error', () => {
+    expectInvalid(
+      (p) => ({ ...withConfig({ dbCpuPercent: -5, cacheEvictions: -1 })(p), dashboardName: '' }),
+      /config\.dbCpuPercent/,
+      /config\.cacheEvictions/,
+      /dashboardName/,
+    );
+  });
+});
