@@ -1,0 +1,50 @@
+/**
+ * Synthesising the blueprint's stages offline, for the diff CLI, the upgrade tests and the docs generator.
+ */
+import { DISABLE_ASSET_STAGING_CONTEXT, PATH_METADATA_ENABLE_CONTEXT } from 'aws-cdk-lib/cx-api';
+import { createBlueprintApp } from '../../lib/blueprint';
+import { stageById, stageIds } from '../../stages';
+import type { AssemblyTemplates } from './assembly';
+import { cdkJsonContext, synthTemplates } from './synth';
+
+/** A stage's configuration, as `stages/index.ts` hands it out. */
+export type BlueprintStageConfig = ReturnType<typeof stageById>;
+
+/** Every stage id, in upgrade order (re-exported so tools need one import). */
+export const allStageIds: readonly string[] = stageIds;
+
+/** Consecutive stage pairs (`[['1k', '10k'], ...]`): the supported in-place upgrades. */
+export function consecutiveStagePairs(ids: readonly string[] = allStageIds): [string, string][] {
+  return ids.slice(1).map((to, index) => [ids[index] as string, to]);
+}
+
+/**
+ * Synthesises one stage (or a variant of its configuration) offline and returns its templates.
+ *
+ * Context is the repository's cdk.json plus construct-path metadata (so diffs name construct paths, as
+ * `cdk diff` does) and disabled asset staging (the image's build context is not copied; synth is faster
+ * and the templates are unchanged). cdk-nag is off: it checks compliance, not what an upgrade does.
+ *
+ * @param id - stage id, e.g. `10k`
+ * @param config - configuration to synthesise instead of the stage's own (growth variants in tests)
+ */
+export function synthStage(id: string, config: BlueprintStageConfig = stageById(id)): AssemblyTemplates {
+  const context = {
+    ...cdkJsonContext(),
+    [PATH_METADATA_ENABLE_CONTEXT]: true,
+    [DISABLE_ASSET_STAGING_CONTEXT]: true,
+  };
+  return synthTemplates((outdir) => createBlueprintApp({ config, context, outdir, nag: false }));
+}
+
+const cache = new Map<string, AssemblyTemplates>();
+
+/** `synthStage(id)`, synthesised once per process (tests and the docs generator share a stage's templates). */
+export function synthStageCached(id: string): AssemblyTemplates {
+  let templates = cache.get(id);
+  if (!templates) {
+    templates = synthStage(id);
+    cache.set(id, templates);
+  }
+  return templates;
+}
