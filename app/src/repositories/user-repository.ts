@@ -1,0 +1,73 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { SqlExecutor } from '../db/database';
+import { conflict, isUniqueViolation } from '../errors';
+
+/** Roles a user can have. */
+export type Role = 'customer' | 'admin';
+
+/** A user as the API shows it. */
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  createdAt: string;
+}
+
+interface UserRow {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  created_at: Date | string;
+  password_hash: string;
+}
+
+function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    role: row.role,
+    createdAt: new Date(row.created_at).toISOString(),
+  };
+}
+
+/** Users (user data: sharded by user_id in later stages). */
+export class UserRepository {
+  /** Inserts a user with a lower-cased email; 409 when the email is taken. */
+  async create(
+    db: SqlExecutor,
+    input: { email: string; name: string; passwordHash: string; role: Role },
+  ): Promise<User> {
+    try {
+      const { rows } = await db.query<UserRow>(
+        `INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, email, name, role, created_at, password_hash`,
+        [uuidv7(), input.email.toLowerCase(), input.name, input.passwordHash, input.role],
+      );
+      return toUser(rows[0]);
+    } catch (err) {
+      if (isUniqueViolation(err, 'users_email_key')) throw conflict('email is already registered');
+      throw err;
+    }
+  }
+
+  /** A user and their password hash, by email (case-insensitive). */
+  async findByEmail(db: SqlExecutor, email: string): Promise<{ user: User; passwordHash: string } | null> {
+    const { rows } = await db.query<UserRow>(
+      'SELECT id, email, name, role, created_at, password_hash FROM users WHERE email = $1',
+      [email.toLowerCase()],
+    );
+    return rows[0] ? { user: toUser(rows[0]), passwordHash: rows[0].password_hash } : null;
+  }
+
+  /** A user by id, or null. */
+  async get(db: SqlExecutor, id: string): Promise<User | null> {
+    const { rows } = await db.query<UserRow>(
+      'SELECT id, email, name, role, created_at, password_hash FROM users WHERE id = $1',
+      [id],
+    );
+    return rows[0] ? toUser(rows[0]) : null;
+  }
+}

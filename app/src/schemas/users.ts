@@ -1,0 +1,56 @@
+import { errorResponses } from './common';
+
+/** A user as the API shows it (never the password hash). */
+export const userSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    email: { type: 'string' },
+    name: { type: 'string' },
+    role: { type: 'string', enum: ['customer', 'admin'] },
+    createdAt: { type: 'string', format: 'date-time' },
+  },
+  required: ['id', 'email', 'name', 'role', 'createdAt'],
+  additionalProperties: false,
+} as const;
+
+const userResponse = {
+  type: 'object',
+  properties: { user: userSchema },
+  required: ['user'],
+  additionalProperties: false,
+} as const;
+
+const email = { type: 'string', format: 'email', maxLength: 254 } as const;
+
+/** POST /api/users */
+export const signUpSchema = {
+  body: {
+    type: 'object',
+    properties: {
+      email,
+      password: { type: 'string', minLength: 8, maxLength: 200 },
+      name: { type: 'string', minLength: 1, maxLength: 100 },
+    },
+    required: ['email', 'password', 'name'],
+    additionalProperties: false,
+  },
+  response: { 201: userResponse, ...errorResponses },
+} as const;
+
+/** POST /api/sessions */
+export const logInSchema = {
+  body: {
+    type: 'object',
+    properties: { email, password: { type: 'string', minLength: 1, maxLength: 200 } },
+    required: ['email', 'password'],
+    additionalProperties: false,
+  },
+  response: { 200: userResponse, ...errorResponses },
+} as const;
+
+/** DELETE /api/sessions */
+export const logOutSchema = { response: { 204: { type: 'null' }, ...errorResponses } } as const;
+
+/** GET /api/me */
+export const meSchema = { response: { 200: userResponse, ...errorResponses } } as const;

@@ -1,0 +1,56 @@
+import { buildApp } from './app';
+import { ConfigError, loadConfig, type AppConfig } from './config';
+
+/**
+ * Entry point of the shop (`npm start`, and `node dist/server.js` in the container): validate the
+ * environment, build the app, listen, and shut down gracefully on SIGTERM/SIGINT (stop accepting
+ * connections, let in-flight requests finish, close the pools, exit 0).
+ */
+async function main(): Promise<void> {
+  let config: AppConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+
+  const app = await buildApp({ config });
+  await app.listen({ port: config.port, host: config.host });
+  app.log.info(
+    { database: config.database.kind, cache: config.cacheStore, sessions: config.sessionStore },
+    `shop listening; storefront at http://localhost:${config.port}`,
+  );
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    const timer = setTimeout(() => {
+      app.log.error('graceful shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    timer.unref();
+    app.close().then(
+      () => {
+        app.log.info('shutdown complete');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        app.log.error({ err }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`shop failed to start: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
