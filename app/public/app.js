@@ -288,9 +288,25 @@ async function signupView() {
     submit.disabled = true;
     try {
       const email = String(data.get('email'));
-      await api.signUp({ name: String(data.get('name')), email, password: String(data.get('password')) });
+      const { user } = await api.signUp({
+        name: String(data.get('name')),
+        email,
+        password: String(data.get('password')),
+      });
       sessionStorageSet('shop.lastEmail', email);
-      navigate('#/login', 'Your account is ready. Log in to continue.');
+      // The API may start a session with the sign-up; ask rather than assume.
+      const signedIn = await api.me().then(
+        () => true,
+        () => false,
+      );
+      if (signedIn) {
+        setUser(user);
+        const target = state.afterLogin;
+        state.afterLogin = '#/';
+        navigate(target, `Welcome, ${user.name}! Your account is ready.`);
+      } else {
+        navigate('#/login', 'Your account is ready. Log in to continue.');
+      }
     } catch (err) {
       error.show(describe(err));
     } finally {
