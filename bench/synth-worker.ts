@@ -1,0 +1,268 @@
+/**
+ * Child process of `npm run bench:synth` (bench/synth.ts): synthesises one target a given number of times
+ * in this process and prints one `BENCH_RESULT {json}` line with the timings of every round.
+ *
+ *   tsx bench/synth-worker.ts --target trivial|all|stage:<id> [--rounds N]
+ *
+ * The first round pays for everything a fresh `cdk synth` pays after the process has started (first use of
+ * each module, schema loading in the validation plugins, asset fingerprints); later rounds are warm.
+ * Imports are dynamic so that module loading can be timed.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+/** Milliseconds from process start (node bootstrap, tsx registration, this file's transpile) to here. */
+const bootMs = performance.now();
+
+/** Timings of one synthesis of one app. */
+export interface SynthTiming {
+  /** Which app: `trivial` or a stage id. */
+  readonly app: string;
+  /** Building the construct tree (includes asset fingerprinting and staging, which happen in constructors). */
+  readonly constructMs: number;
+  /** `app.synth()`: template rendering, writing the assembly, and validation plugins. */
+  readonly synthMs: number;
+  /** Time inside `FileSystem.fingerprint` (asset hashing), part of `constructMs`. */
+  readonly fingerprintMs: number;
+  /** Time inside `FileSystem.copyDirectory` (asset staging into cdk.out), part of `constructMs`. */
+  readonly copyMs: number;
+  /** Time inside each validation plugin's `validate`, by plugin name; part of `synthMs`. */
+  readonly validationMs: Record<string, number>;
+  /** Resources in the synthesised templates. */
+  readonly resources: number;
+  /** Error message when the synthesis failed. */
+  readonly error?: string;
+}
+
+/** What the worker prints. */
+export interface WorkerResult {
+  readonly target: string;
+  /** True when the stand-in blueprint was used because stages/index.ts or lib/blueprint.ts is missing. */
+  readonly stub: boolean;
+  readonly stageIds: string[];
+  readonly bootMs: number;
+  /** Loading aws-cdk-lib, cdk-nag and the blueprint's modules (including tsx transpiling them). */
+  readonly loadMs: number;
+  /** Each round: the apps synthesised in it, in order. */
+  readonly rounds: SynthTiming[][];
+  /** Wall time of each round. */
+  readonly roundMs: number[];
+}
+
+interface Args {
+  readonly target: string;
+  readonly rounds: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  let target = '';
+  let rounds = 1;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--target') target = argv[++i] ?? '';
+    else if (argv[i] === '--rounds') rounds = Number(argv[++i]);
+    else throw new Error(`synth-worker: unknown argument ${argv[i]}`);
+  }
+  if (!/^(trivial|all|stage:.+)$/.test(target)) {
+    throw new Error(`synth-worker: --target must be trivial, all or stage:<id>; received "${target}"`);
+  }
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    throw new Error(`synth-worker: --rounds must be a whole number of 1 or more; received ${rounds}`);
+  }
+  return { target, rounds };
+}
+
+const repoRoot = path.resolve(__dirname, '..');
+
+type AnyApp = import('aws-cdk-lib').App;
+
+interface Blueprint {
+  readonly stub: boolean;
+  readonly stageIds: string[];
+  create(id: string, outdir: string): AnyApp;
+}
+
+/** The real blueprint when stages/index.ts and lib/blueprint.ts exist, else the stand-in. */
+async function loadBlueprint(): Promise<Blueprint> {
+  const real =
+    fs.existsSync(path.join(repoRoot, 'stages', 'index.ts')) &&
+    fs.existsSync(path.join(repoRoot, 'lib', 'blueprint.ts'));
+  if (!real) {
+    const stub = await import('./synth-stub-blueprint.js');
+    return {
+      stub: true,
+      stageIds: [...stub.stubStageIds],
+      create: (id, outdir) => stub.createStubBlueprintApp({ config: stub.stubStages[id], outdir }),
+    };
+  }
+  // Typed loosely on purpose: the benchmark must keep compiling while the blueprint's API settles.
+  // Paths, not specifiers: the benchmark compiles before these modules exist.
+  const stages = (await import(path.join(repoRoot, 'stages', 'index'))) as Record<string, unknown>;
+  const blueprint = (await import(path.join(repoRoot, 'lib', 'blueprint'))) as Record<string, unknown>;
+  const stageIds = stages.stageIds as string[] | undefined;
+  if (!Array.isArray(stageIds)) throw new Error('stages/index.ts: expected an exported `stageIds` array');
+  const configOf = (id: string): unknown => {
+    for (const name of ['stages', 'stageConfigs']) {
+      const record = stages[name] as Record<string, unknown> | undefined;
+      if (record && typeof record === 'object' && id in record) return record[id];
+    }
+    for (const name of ['getStage', 'stageConfig', 'resolveStage', 'getStageConfig']) {
+      const fn = stages[name];
+      if (typeof fn === 'function') return (fn as (id: string) => unknown)(id);
+    }
+    throw new Error(
+      `stages/index.ts: no config found for stage "${id}" (looked for stages[id] and getStage(id))`,
+    );
+  };
+  const create = blueprint.createBlueprintApp as
+    ((props: { config: unknown; outdir: string }) => AnyApp | { app: AnyApp }) | undefined;
+  if (typeof create !== 'function')
+    throw new Error('lib/blueprint.ts: expected an exported `createBlueprintApp`');
+  return {
+    stub: false,
+    stageIds,
+    create: (id, outdir) => {
+      const made = create({ config: configOf(id), outdir });
+      return 'app' in made && !('synth' in made) ? made.app : (made as AnyApp);
+    },
+  };
+}
+
+/** Accumulating timers around the library functions the report breaks synth time into. */
+class PhaseTimers {
+  fingerprintMs = 0;
+  copyMs = 0;
+  validationMs: Record<string, number> = {};
+
+  reset(): void {
+    this.fingerprintMs = 0;
+    this.copyMs = 0;
+    this.validationMs = {};
+  }
+
+  install(cdk: typeof import('aws-cdk-lib'), nag: typeof import('cdk-nag')): void {
+    const fsClass = cdk.FileSystem as unknown as Record<string, (...args: unknown[]) => unknown>;
+    this.wrapStatic(fsClass, 'fingerprint', (ms) => (this.fingerprintMs += ms));
+    this.wrapStatic(fsClass, 'copyDirectory', (ms) => (this.copyMs += ms));
+    for (const proto of [cdk.CloudFormationValidatePlugin.prototype, nag.NagPack.prototype]) {
+      const original = proto.validate;
+      const record = (name: string, ms: number) =>
+        (this.validationMs[name] = (this.validationMs[name] ?? 0) + ms);
+      proto.validate = function (this: { name: string }, ...args: Parameters<typeof original>) {
+        const start = performance.now();
+        try {
+          return original.apply(this, args);
+        } finally {
+          record(this.name, performance.now() - start);
+        }
+      } as typeof original;
+    }
+  }
+
+  private wrapStatic(
+    target: Record<string, (...args: unknown[]) => unknown>,
+    name: string,
+    add: (ms: number) => void,
+  ) {
+    const original = target[name];
+    target[name] = function (this: unknown, ...args: unknown[]) {
+      const start = performance.now();
+      try {
+        return original.apply(this, args);
+      } finally {
+        add(performance.now() - start);
+      }
+    };
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  // Same context as `cdk synth` gives the app (feature flags, account, region, AZs from cdk.json).
+  if (process.env.CDK_CONTEXT_JSON === undefined) {
+    const cdkJson = JSON.parse(fs.readFileSync(path.join(repoRoot, 'cdk.json'), 'utf8')) as {
+      context?: object;
+    };
+    process.env.CDK_CONTEXT_JSON = JSON.stringify(cdkJson.context ?? {});
+  }
+
+  const loadStart = performance.now();
+  const cdk = await import('aws-cdk-lib');
+  const nag = await import('cdk-nag');
+  const trivial = await import('./synth-trivial-app.js');
+  const blueprint = args.target === 'trivial' ? undefined : await loadBlueprint();
+  const loadMs = performance.now() - loadStart;
+
+  const timers = new PhaseTimers();
+  timers.install(cdk, nag);
+  const apps: string[] =
+    args.target === 'trivial'
+      ? ['trivial']
+      : args.target === 'all'
+        ? blueprint!.stageIds
+        : [args.target.slice('stage:'.length)];
+  if (blueprint && !apps.every((id) => blueprint.stageIds.includes(id))) {
+    throw new Error(
+      `synth-worker: unknown stage in ${apps.join(', ')}; stages are ${blueprint.stageIds.join(', ')}`,
+    );
+  }
+
+  const rounds: SynthTiming[][] = [];
+  const roundMs: number[] = [];
+  for (let round = 0; round < args.rounds; round++) {
+    const outdirs: string[] = [];
+    const timings: SynthTiming[] = [];
+    const roundStart = performance.now();
+    for (const id of apps) {
+      const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-synth-'));
+      outdirs.push(outdir);
+      timers.reset();
+      const t0 = performance.now();
+      let constructMs = 0;
+      let error: string | undefined;
+      let resources = 0;
+      try {
+        const app = id === 'trivial' ? trivial.createTrivialApp(outdir) : blueprint!.create(id, outdir);
+        constructMs = performance.now() - t0;
+        const assembly = app.synth();
+        for (const stack of assembly.stacksRecursively) {
+          resources += Object.keys((stack.template as { Resources?: object }).Resources ?? {}).length;
+        }
+      } catch (e) {
+        error = (e as Error).message.split('\n').slice(0, 5).join('\n');
+      }
+      const total = performance.now() - t0;
+      timings.push({
+        app: id,
+        constructMs: constructMs || total,
+        synthMs: constructMs ? total - constructMs : 0,
+        fingerprintMs: timers.fingerprintMs,
+        copyMs: timers.copyMs,
+        validationMs: { ...timers.validationMs },
+        resources,
+        ...(error ? { error } : {}),
+      });
+    }
+    roundMs.push(performance.now() - roundStart);
+    rounds.push(timings);
+    // Cleaning up is not part of what a user waits for.
+    for (const dir of outdirs) fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  const result: WorkerResult = {
+    target: args.target,
+    stub: blueprint?.stub ?? false,
+    stageIds: blueprint?.stageIds ?? [],
+    bootMs,
+    loadMs,
+    rounds,
+    roundMs,
+  };
+  process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`synth-worker: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});
