@@ -1,4 +1,4 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -112,10 +112,10 @@ export interface StageMonitoringProps {
    */
   readonly cacheReplicationGroupId?: string;
   /**
-   * Number of nodes (primary + replicas) in the replication group. CloudWatch publishes Redis metrics
-   * per node (`<group>-001`, `<group>-002`, ...); the alarms aggregate over all of them so that they
-   * keep working after a failover. At most 5, because an alarm may reference at most 10 metrics and the
-   * hit rate needs two per node.
+   * Number of nodes (primary + replicas) in the replication group, 1-6. CloudWatch publishes Redis
+   * metrics per node (`<group>-001`, `<group>-002`, ...); the alarms aggregate over all of them so that
+   * they keep working after a failover. The hit rate reads two metrics per node and an alarm may read at
+   * most 10, so with 6 nodes it covers nodes 001-005 (a synth warning says so).
    *
    * @default 1
    */
@@ -126,7 +126,10 @@ export interface StageMonitoringProps {
 
 /** Evaluation period of every alarm; CloudWatch's basic resolution for the services watched. */
 const PERIOD = Duration.minutes(5);
-const MAX_CACHE_NODES = 5;
+/** Nodes in a replication group with cluster mode disabled: a primary and up to 5 replicas. */
+const MAX_CACHE_NODES = 6;
+/** An alarm's metric math may read at most 10 metrics; the hit rate needs hits and misses per node. */
+const MAX_HIT_RATE_NODES = 5;
 const MIB = 1024 * 1024;
 
 /**
@@ -388,9 +391,9 @@ export class StageMonitoring extends Construct {
         humanReadableName: `Redis node ${clusterId}`,
       });
     }
-    const perNode = (prefix: string, metricName: string, statistic: string) =>
+    const perNode = (prefix: string, metricName: string, statistic: string, nodes: string[] = nodeIds) =>
       Object.fromEntries(
-        nodeIds.map((clusterId, i) => [
+        nodes.map((clusterId, i) => [
           `${prefix}${i + 1}`,
           new cloudwatch.Metric({
             namespace: 'AWS/ElastiCache',
@@ -408,8 +411,15 @@ export class StageMonitoring extends Construct {
         label,
         period: PERIOD,
       });
-    const hits = perNode('hits', 'CacheHits', 'Sum');
-    const misses = perNode('misses', 'CacheMisses', 'Sum');
+    const hitRateNodes = nodeIds.slice(0, MAX_HIT_RATE_NODES);
+    if (hitRateNodes.length < nodeIds.length) {
+      Annotations.of(this).addWarningV2(
+        'blueprint:monitoring-hit-rate-nodes',
+        `The Redis hit-rate alarm covers nodes ${hitRateNodes.join(', ')} only: an alarm may read at most 10 metrics.`,
+      );
+    }
+    const hits = perNode('hits', 'CacheHits', 'Sum', hitRateNodes);
+    const misses = perNode('misses', 'CacheMisses', 'Sum', hitRateNodes);
     const sumHits = `SUM([${Object.keys(hits).join(', ')}])`;
     const sumMisses = `SUM([${Object.keys(misses).join(', ')}])`;
     const hitRate = new cloudwatch.MathExpression({

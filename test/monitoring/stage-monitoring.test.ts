@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elasticache from 'aws-cdk-lib/aws-elasticache';
@@ -360,6 +360,26 @@ describe('StageMonitoring, stage 10k shape (readers, proxy, Redis)', () => {
     template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
   });
 
+  test('with 6 nodes, aggregates CPU over all of them and the hit rate over the first 5, with a warning', () => {
+    const f = buildFixture();
+    new StageMonitoring(f.stack, 'Monitoring', { ...fullProps(f), cacheNodeCount: 6 });
+    const t = Template.fromStack(f.stack);
+    const nodesOf = (metricName: string) => {
+      const alarm = Object.values(alarmsOnMath(t, metricName))[0].Properties;
+      return alarm.Metrics.filter(
+        (m: { MetricStat?: { Metric: { MetricName: string } } }) =>
+          m.MetricStat?.Metric.MetricName === metricName,
+      ).length;
+    };
+    expect(nodesOf('EngineCPUUtilization')).toBe(6);
+    expect(nodesOf('CacheHits')).toBe(5);
+    expect(nodesOf('CacheMisses')).toBe(5);
+    Annotations.fromStack(f.stack).hasWarning(
+      '/Service/Monitoring',
+      Match.stringLikeRegexp('hit-rate alarm covers nodes shop-cache-001, .*shop-cache-005 only'),
+    );
+  });
+
   test('leaves replica-lag alarms out when the cluster has no readers', () => {
     const f = buildFixture();
     new StageMonitoring(f.stack, 'Monitoring', { ...fullProps(f), readerInstanceCount: 0 });
@@ -494,10 +514,10 @@ describe('StageMonitoring validation', () => {
     );
   });
 
-  test('fails when the cache node count exceeds what one alarm can aggregate', () => {
+  test('fails when the cache node count exceeds the 6 nodes of a replication group', () => {
     expectInvalid(
-      (p) => ({ ...p, cacheNodeCount: 6 }),
-      /cacheNodeCount: received 6; give a whole number from 1 to 5/,
+      (p) => ({ ...p, cacheNodeCount: 7 }),
+      /cacheNodeCount: received 7; give a whole number from 1 to 6/,
     );
   });
 
