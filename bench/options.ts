@@ -1,0 +1,162 @@
+/**
+ * Command-line flags and environment variables of `npm run bench`, validated all at once (every bad
+ * value is named in one error).
+ */
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/** Everything a benchmark run can be told. */
+export interface BenchOptions {
+  /** Measured seconds per scenario (`--duration`, `BENCH_DURATION`). */
+  readonly durationSeconds: number;
+  /** Unmeasured warm-up seconds before each scenario (`--warmup`, `BENCH_WARMUP`). */
+  readonly warmupSeconds: number;
+  /** Concurrent keep-alive connections of the load generator (`--connections`, `BENCH_CONNECTIONS`). */
+  readonly connections: number;
+  /** Products seeded (`--products`). */
+  readonly products: number;
+  /** Customers seeded (`--users`). */
+  readonly users: number;
+  /** Orders seeded per customer (`--orders-per-user`). */
+  readonly ordersPerUser: number;
+  /** Customers logged in before the run whose sessions the workload uses (`--logins`). */
+  readonly logins: number;
+  /** App processes behind the balancer in stage 10k (`--app-processes`). */
+  readonly appProcesses: number;
+  /** Zipf exponent of product and catalog-page popularity (`--zipf`). */
+  readonly zipfExponent: number;
+  /** Seed of the workload's random choices (`--seed`). */
+  readonly seed: number;
+  /** Scenario ids to run (`--only=a,b`); empty = all. */
+  readonly only: readonly string[];
+  /** Where results are written (`--out`); a quick run defaults to a temporary directory. */
+  readonly outDir: string;
+  /** A smoke run: short, small data set (`--quick`). */
+  readonly quick: boolean;
+  /** Admin connection to the shared Postgres server (`BENCH_PG_URL`). */
+  readonly postgresUrl: string;
+  /** Redis server (`BENCH_REDIS_URL`). */
+  readonly redisUrl: string;
+}
+
+/** Scenario ids accepted by `--only`. */
+export const ALL_SCENARIOS = ['bare-fastify', 'stage-1k', 'stage-10k', 'app-cached-reads'] as const;
+
+const USAGE = `usage: npm run bench -- [--quick] [--duration=S] [--warmup=S] [--connections=N] [--products=N]
+       [--users=N] [--orders-per-user=N] [--logins=N] [--app-processes=N] [--zipf=X] [--seed=N]
+       [--only=${ALL_SCENARIOS.join(',')}] [--out=DIR]
+env:   BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_PG_URL, BENCH_REDIS_URL`;
+
+/** Help text printed by `--help` and after a bad flag. */
+export function usage(): string {
+  return USAGE;
+}
+
+/**
+ * Parses flags (`--name=value` or `--name value`) over environment variables over defaults.
+ * @throws Error naming every bad flag or variable, with the value received
+ */
+export function parseOptions(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  repoRoot: string,
+): BenchOptions {
+  const flags = new Map<string, string>();
+  const problems: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!match) {
+      problems.push(`unexpected argument "${arg}"`);
+      continue;
+    }
+    const [, name, inline] = match;
+    if (name === 'quick' || name === 'help') flags.set(name, 'true');
+    else if (inline !== undefined) flags.set(name, inline);
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) flags.set(name, argv[++i]);
+    else problems.push(`--${name} needs a value`);
+  }
+  const known = new Set([
+    'quick',
+    'help',
+    'duration',
+    'warmup',
+    'connections',
+    'products',
+    'users',
+    'orders-per-user',
+    'logins',
+    'app-processes',
+    'zipf',
+    'seed',
+    'only',
+    'out',
+  ]);
+  for (const name of flags.keys()) if (!known.has(name)) problems.push(`unknown flag --${name}`);
+
+  const quick = flags.has('quick');
+  const number = (
+    flag: string,
+    envName: string | undefined,
+    fallback: number,
+    check: { min: number; max: number; integer: boolean },
+  ): number => {
+    const raw = flags.get(flag) ?? (envName ? env[envName] : undefined);
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    const source = flags.has(flag) ? `--${flag}` : envName!;
+    if (!Number.isFinite(value) || (check.integer && !Number.isInteger(value))) {
+      problems.push(`${source} must be ${check.integer ? 'an integer' : 'a number'}, got "${raw}"`);
+    } else if (value < check.min || value > check.max) {
+      problems.push(`${source} must be between ${check.min} and ${check.max}, got ${value}`);
+    }
+    return value;
+  };
+  const int = (min: number, max: number) => ({ min, max, integer: true });
+
+  const only = (flags.get('only') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const id of only) {
+    if (!(ALL_SCENARIOS as readonly string[]).includes(id)) {
+      problems.push(`--only: unknown scenario "${id}" (known: ${ALL_SCENARIOS.join(', ')})`);
+    }
+  }
+
+  const options: BenchOptions = {
+    quick,
+    durationSeconds: number('duration', 'BENCH_DURATION', quick ? 3 : 20, {
+      min: 1,
+      max: 3600,
+      integer: false,
+    }),
+    warmupSeconds: number('warmup', 'BENCH_WARMUP', quick ? 1 : 3, { min: 0, max: 600, integer: false }),
+    connections: number('connections', 'BENCH_CONNECTIONS', 32, int(1, 10_000)),
+    products: number('products', undefined, quick ? 1_000 : 10_000, int(1, 10_000_000)),
+    users: number('users', undefined, quick ? 1_000 : 10_000, int(1, 10_000_000)),
+    ordersPerUser: number('orders-per-user', undefined, 3, int(0, 100)),
+    logins: number('logins', undefined, quick ? 20 : 200, int(1, 100_000)),
+    appProcesses: number('app-processes', undefined, 3, int(1, 64)),
+    zipfExponent: number('zipf', undefined, 1, { min: 0, max: 5, integer: false }),
+    seed: number('seed', undefined, 20_261_128, int(0, 2 ** 32 - 1)),
+    only,
+    outDir: path.resolve(
+      repoRoot,
+      flags.get('out') ??
+        (quick ? path.join(tmpdir(), 'bench-quick-results') : path.join('bench', 'results')),
+    ),
+    postgresUrl: env.BENCH_PG_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+    redisUrl: env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379',
+  };
+  if (options.logins > options.users) {
+    problems.push(`--logins (${options.logins}) cannot exceed --users (${options.users})`);
+  }
+  if (problems.length) throw new Error(`invalid benchmark options: ${problems.join('; ')}\n${USAGE}`);
+  return options;
+}
+
+/** True when the scenario is selected by `--only` (or no filter was given). */
+export function scenarioSelected(options: BenchOptions, id: string): boolean {
+  return options.only.length === 0 || options.only.includes(id);
+}

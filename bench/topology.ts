@@ -1,0 +1,252 @@
+/**
+ * The local topologies of the stages: scratch databases, seeding through the app's own seed module,
+ * app processes (the esbuild bundle), the balancer, and the sessions the workload uses.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Client } from 'pg';
+import { createDatabase } from '../app/src/db/create-database';
+import { runMigrations } from '../app/src/db/migrations';
+import { seedCatalog, seedUsers } from '../app/src/db/seed';
+import { findFreePort } from '../tools/local-topology/postgres-replication';
+import { startProcess, type ManagedProcess } from './processes';
+
+/** How app processes are started: the bundle (preferred) or the TypeScript sources under tsx. */
+export interface AppLauncher {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly description: string;
+}
+
+/** Picks the bundle (app/dist/server.js) when it exists, else app/src/server.ts under tsx. */
+export function appLauncher(repoRoot: string): AppLauncher {
+  const bundle = path.join(repoRoot, 'app', 'dist', 'server.js');
+  if (existsSync(bundle)) {
+    return {
+      command: process.execPath,
+      args: [bundle],
+      description: 'esbuild bundle (node app/dist/server.js)',
+    };
+  }
+  return {
+    command: process.execPath,
+    args: ['--import', 'tsx', path.join(repoRoot, 'app', 'src', 'server.ts')],
+    description: 'TypeScript sources under tsx (app/src/server.ts)',
+  };
+}
+
+/** Headers every benchmark request carries: what the ALB adds in AWS (the app trusts one proxy hop). */
+export const EDGE_HEADERS: Readonly<Record<string, string>> = { 'x-forwarded-proto': 'https' };
+
+/** `postgres://.../<name>` for a database on the same server as `serverUrl`. */
+export function databaseUrl(serverUrl: string, name: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** A random, valid database name with the given prefix. */
+export function scratchName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+}
+
+/** Creates a database and returns its URL. */
+export async function createScratchDatabase(serverUrl: string, name: string): Promise<string> {
+  const client = new Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  return databaseUrl(serverUrl, name);
+}
+
+/** Drops a database, disconnecting whoever is still connected. */
+export async function dropScratchDatabase(serverUrl: string, name: string): Promise<void> {
+  const client = new Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** What was seeded (ids and emails come back from the app's seed functions). */
+export interface SeededData {
+  readonly productIds: readonly string[];
+  readonly customerEmails: readonly string[];
+  readonly orders: number;
+}
+
+/** The password every seeded customer has (the benchmark logs some of them in). */
+export const SEED_PASSWORD = 'bench-password-1';
+
+/**
+ * Migrates and seeds a database with the app's own modules (app/src/db): the same rows for every
+ * topology, inserted set-based.
+ */
+export async function migrateAndSeed(
+  url: string,
+  counts: { readonly products: number; readonly users: number; readonly ordersPerUser: number },
+  passwordHash: string,
+): Promise<SeededData> {
+  const db = await createDatabase({ kind: 'postgres', writer: { connectionString: url }, poolMax: 2 });
+  try {
+    await runMigrations(db);
+    const catalog = await seedCatalog(db, counts.products);
+    const users = await seedUsers(db, counts.users, { ordersPerUser: counts.ordersPerUser, passwordHash });
+    // Fresh statistics, as autovacuum would have after a while in a real database.
+    await db.query('ANALYZE');
+    return { productIds: catalog.ids, customerEmails: users.emails, orders: users.orderCount };
+  } finally {
+    await db.close();
+  }
+}
+
+/** Starts one app process on a free port with the given environment and waits for /readyz. */
+export async function startAppProcess(
+  launcher: AppLauncher,
+  name: string,
+  env: Readonly<Record<string, string>>,
+  repoRoot: string,
+): Promise<ManagedProcess> {
+  const port = await findFreePort();
+  return startProcess({
+    name,
+    command: launcher.command,
+    args: launcher.args,
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    url: `http://127.0.0.1:${port}`,
+    readyPath: '/readyz',
+  });
+}
+
+/** Starts the round-robin balancer (bench/balancer.ts) as its own process in front of `backends`. */
+export async function startBalancerProcess(
+  backends: readonly string[],
+  repoRoot: string,
+): Promise<ManagedProcess> {
+  const port = await findFreePort();
+  return startProcess({
+    name: 'balancer',
+    command: process.execPath,
+    args: ['--import', 'tsx', path.join(repoRoot, 'bench', 'balancer.ts')],
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH, PORT: String(port), BACKENDS: backends.join(',') },
+    url: `http://127.0.0.1:${port}`,
+    readyPath: '/healthz',
+  });
+}
+
+/** Starts the bare fastify baseline (bench/baseline-server.ts) as its own process. */
+export async function startBaselineProcess(repoRoot: string): Promise<ManagedProcess> {
+  const port = await findFreePort();
+  return startProcess({
+    name: 'bare fastify',
+    command: process.execPath,
+    args: ['--import', 'tsx', path.join(repoRoot, 'bench', 'baseline-server.ts')],
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH, PORT: String(port), NODE_ENV: 'production' },
+    url: `http://127.0.0.1:${port}`,
+    readyPath: '/healthz',
+  });
+}
+
+async function request(
+  baseUrl: string,
+  method: string,
+  urlPath: string,
+  body?: unknown,
+  cookie?: string,
+): Promise<{ status: number; json: unknown; setCookie: string[] }> {
+  const response = await fetch(new URL(urlPath, baseUrl), {
+    method,
+    headers: {
+      ...EDGE_HEADERS,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...(cookie ? { cookie } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text for the error message
+  }
+  return { status: response.status, json, setCookie: response.headers.getSetCookie() };
+}
+
+/** Extracts `sid=<value>` from Set-Cookie headers; throws when there is none. */
+export function sessionCookie(setCookie: readonly string[], context: string): string {
+  const sid = setCookie.map((c) => c.split(';')[0]).find((c) => c.startsWith('sid='));
+  if (!sid)
+    throw new Error(
+      `${context}: no "sid" cookie in the response (Set-Cookie: ${setCookie.join(' | ') || 'none'})`,
+    );
+  return sid;
+}
+
+/** Logs a user in and returns the `Cookie` header value of the session. */
+export async function logIn(baseUrl: string, email: string, password: string): Promise<string> {
+  const answer = await request(baseUrl, 'POST', '/api/sessions', { email, password });
+  if (answer.status !== 200) {
+    throw new Error(`log-in of ${email} answered ${answer.status}: ${JSON.stringify(answer.json)}`);
+  }
+  return sessionCookie(answer.setCookie, `log-in of ${email}`);
+}
+
+/** Logs many users in with bounded concurrency (each log-in costs a scrypt hash on the server). */
+export async function logInMany(
+  baseUrl: string,
+  emails: readonly string[],
+  password: string,
+  concurrency = 4,
+): Promise<string[]> {
+  const cookies: string[] = new Array(emails.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, emails.length) }, async () => {
+      while (next < emails.length) {
+        const i = next++;
+        cookies[i] = await logIn(baseUrl, emails[i], password);
+      }
+    }),
+  );
+  return cookies;
+}
+
+/** Signs up the admin (its email must be in ADMIN_EMAILS) and returns its session cookie. */
+export async function signUpAdmin(baseUrl: string, email: string, password: string): Promise<string> {
+  const answer = await request(baseUrl, 'POST', '/api/users', { email, password, name: 'Benchmark admin' });
+  if (answer.status !== 201) {
+    throw new Error(`admin sign-up answered ${answer.status}: ${JSON.stringify(answer.json)}`);
+  }
+  const role = (answer.json as { user?: { role?: string } }).user?.role;
+  if (role !== 'admin') throw new Error(`admin sign-up gave role "${role}": is ${email} in ADMIN_EMAILS?`);
+  return logIn(baseUrl, email, password);
+}
+
+/** Walks the first `pages` catalog pages and returns their cursors (`null` for page 1). */
+export async function catalogCursors(
+  baseUrl: string,
+  pages: number,
+  pageSize: number,
+): Promise<(string | null)[]> {
+  const cursors: (string | null)[] = [null];
+  while (cursors.length < pages) {
+    const cursor = cursors[cursors.length - 1];
+    const query = `?limit=${pageSize}${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+    const answer = await request(baseUrl, 'GET', `/api/products${query}`);
+    if (answer.status !== 200) throw new Error(`GET /api/products${query} answered ${answer.status}`);
+    const nextCursor = (answer.json as { nextCursor?: string | null }).nextCursor;
+    if (!nextCursor) break;
+    cursors.push(nextCursor);
+  }
+  return cursors;
+}
