@@ -106,6 +106,20 @@ describe('diffAssemblies', () => {
     ]);
   });
 
+  test('a weaker deletion policy on a kept data-bearing resource is a warning, not a failure', () => {
+    const report = diffAssemblies(
+      app({ Main: { Resources: { Assets: bucket } } }),
+      app({ Main: { Resources: { Assets: { ...bucket, DeletionPolicy: 'Delete' } } } }),
+    );
+    expect(report.safe).toBe(true);
+    expect(report.changes.map((change) => [change.kind, change.protectionChanges])).toEqual([
+      ['updated', ['DeletionPolicy: Retain -> Delete']],
+    ]);
+    expect(renderTextSummary(report, 'a -> b')).toContain(
+      '! protection policy changes: AWS::S3::Bucket Main/Assets: DeletionPolicy: Retain -> Delete',
+    );
+  });
+
   test('a changed resource type is a replacement', () => {
     const report = diffAssemblies(
       app({ Main: { Resources: { Table: { Type: 'AWS::DynamoDB::Table', Properties: {} } } } }),

@@ -48,6 +48,11 @@ export interface ResourceChange {
   readonly replacingProperties: readonly string[];
   /** For removals: the resource has `DeletionPolicy: Retain`, so it is orphaned rather than deleted. */
   readonly retained: boolean;
+  /**
+   * For updates: changed resource attributes that protect data on deletion or replacement
+   * (`DeletionPolicy`, `UpdateReplacePolicy`), as `Name: old -> new`.
+   */
+  readonly protectionChanges: readonly string[];
 }
 
 /** A data-bearing resource that the upgrade would replace or remove. */
@@ -213,8 +218,16 @@ function classify(
     dataBearing,
     replacingProperties,
     retained: kind === 'removed' && resourceDiff.changeImpact === ResourceImpact.WILL_ORPHAN,
+    protectionChanges: protectionPolicies
+      .filter((name) => resourceDiff.otherChanges[name] !== undefined)
+      .map(
+        (name) =>
+          `${name}: ${String(oldResource?.[name] ?? 'Delete')} -> ${String(newResource?.[name] ?? 'Delete')}`,
+      ),
   };
 }
+
+const protectionPolicies = ['DeletionPolicy', 'UpdateReplacePolicy'];
 
 function logicalToPathMap(...templates: (CfnTemplate | undefined)[]): Record<string, string> {
   const map: Record<string, string> = {};

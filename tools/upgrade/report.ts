@@ -130,6 +130,16 @@ function dataBearingLine(report: UpgradeReport): string {
   );
 }
 
+/** Data-bearing resources kept in place whose deletion or replacement policy changes (a warning, not a failure). */
+export function protectionWarnings(report: UpgradeReport): string[] {
+  return report.changes
+    .filter((change) => change.dataBearing && change.protectionChanges.length > 0)
+    .map(
+      (change) =>
+        `${change.type} ${change.constructPath ?? `${change.stackName}/${change.logicalId}`}: ${change.protectionChanges.join(', ')}`,
+    );
+}
+
 function verdict(report: UpgradeReport): string {
   return report.safe
     ? 'SAFE: no data-bearing resource is replaced or removed.'
@@ -171,6 +181,7 @@ export function renderTextSummary(report: UpgradeReport, title: string): string 
   parts.push(securityGroupLine(report));
   if (report.securityGroups.ruleRows.length) parts.push(textTable(securityGroupTable(report)));
   parts.push('', dataBearingLine(report));
+  for (const warning of protectionWarnings(report)) parts.push(`  ! protection policy changes: ${warning}`);
   if (!report.safe) {
     for (const loss of report.dataLoss) {
       const where = loss.change.constructPath ?? `${loss.change.stackName}/${loss.change.logicalId}`;
@@ -211,6 +222,9 @@ export function renderMarkdownSummary(report: UpgradeReport, from: string, to: s
     '',
   ];
   if (!report.safe) parts.push(markdownTable(dataLossTable(report)), '');
+  const warnings = protectionWarnings(report);
+  if (warnings.length)
+    parts.push(...warnings.map((warning) => `- Protection policy changes: ${warning}`), '');
   parts.push('## IAM', '', `${iamLine(report)}.`, '');
   if (report.iam.statementRows.length) parts.push(markdownTable(iamTable(report)), '');
   parts.push('## Security groups', '', `${securityGroupLine(report)}.`, '');
