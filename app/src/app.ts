@@ -16,7 +16,7 @@ import { RedisCacheStore } from './cache/redis-cache-store';
 import { loadConfig, type AppConfig } from './config';
 import type { ShopContext } from './context';
 import { createDatabase } from './db/create-database';
-import type { Database } from './db/database';
+import type { Database, QueryObserver } from './db/database';
 import { runMigrations } from './db/migrations';
 import { seedDemoCatalog } from './db/seed';
 import { HttpError } from './errors';
@@ -39,8 +39,11 @@ import { MemorySessionStore, RedisSessionStore } from './sessions/session-stores
 export interface BuildAppOptions {
   /** @default - loadConfig(process.env) */
   config?: AppConfig;
-  /** A database to use instead of opening one from the config (not closed by the app). */
-  database?: Database;
+  /**
+   * A database to use instead of opening one from the config: an open one (the app does not close it), or
+   * a factory given the app's query observer (the app closes what it returns).
+   */
+  database?: Database | ((observe: QueryObserver) => Promise<Database>);
   /** Logger settings, or false for none. @default - JSON logs at LOG_LEVEL */
   logger?: FastifyServerOptions['logger'];
   /** application_name of the app's Postgres connections. @default 'shop' */
@@ -134,16 +137,13 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     if (!(await connectRedis(redis))) app.log.warn('redis unreachable at start-up; cache runs degraded');
   }
 
-  const ownsDatabase = options.database === undefined;
+  const ownsDatabase = typeof options.database !== 'object';
+  const observe: QueryObserver = (pool) => metrics.dbQueries.inc({ pool });
   let db: Database;
   try {
-    db =
-      options.database ??
-      (await createDatabase(
-        config.database,
-        (pool) => metrics.dbQueries.inc({ pool }),
-        options.applicationName,
-      ));
+    if (typeof options.database === 'function') db = await options.database(observe);
+    else if (options.database) db = options.database;
+    else db = await createDatabase(config.database, observe, options.applicationName);
   } catch (err) {
     redis?.disconnect();
     throw err;

@@ -32,6 +32,11 @@ export class PgliteDatabase implements Database {
     return new PgliteDatabase(db, options.observe ?? (() => {}));
   }
 
+  /** Wraps a PGlite instance the caller started (tests share one per file); close() closes it. */
+  static wrap(db: PGlite, options: { observe?: QueryObserver } = {}): PgliteDatabase {
+    return new PgliteDatabase(db, options.observe ?? (() => {}));
+  }
+
   query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
     return this.writer.query<R>(text, params);
   }

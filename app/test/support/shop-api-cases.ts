@@ -1,0 +1,429 @@
+import type { FastifyInstance } from 'fastify';
+import { metricValue, sessionCookie, signUp, uniqueEmail } from './app';
+
+/** What a test file provides to run the shared API cases against one set of adapters. */
+export interface ShopUnderTest {
+  app: FastifyInstance;
+  /** An email listed in the app's ADMIN_EMAILS. */
+  adminEmail: string;
+}
+
+/**
+ * The HTTP contract of the shop, run unchanged against the embedded adapters (PGlite, in-process cache and
+ * sessions) and the real ones (Postgres, Redis): port contract tests through `inject`.
+ */
+export function describeShopApi(label: string, get: () => ShopUnderTest): void {
+  describe(`shop API (${label})`, () => {
+    let admin: string;
+    let customer: Awaited<ReturnType<typeof signUp>>;
+    const products: { id: string; priceCents: number; stock: number; name: string }[] = [];
+    const word = `zq${Date.now().toString(36)}`;
+    const skuPrefix = `sku${Math.random().toString(36).slice(2, 8)}`;
+
+    beforeAll(async () => {
+      const { app, adminEmail } = get();
+      admin = (await signUp(app, adminEmail)).cookie;
+      customer = await signUp(app);
+      for (const [i, priceCents] of [1250, 999, 4000].entries()) {
+        const response = await app.inject({
+          method: 'POST',
+          url: '/api/products',
+          headers: { cookie: admin },
+          payload: {
+            sku: `${skuPrefix}-${i}`,
+            name: `${i === 1 ? word : 'Plain'} thing ${i}`,
+            priceCents,
+            stock: 5,
+          },
+        });
+        expect(response.statusCode).toBe(201);
+        products.push(response.json());
+      }
+    });
+
+    describe('users and sessions', () => {
+      test('sign-up returns the user without secrets and a signed httpOnly sid cookie', async () => {
+        const email = uniqueEmail('Mixed.Case');
+        const response = await get().app.inject({
+          method: 'POST',
+          url: '/api/users',
+          payload: { email, password: 'long enough password', name: 'Ann' },
+        });
+        expect(response.statusCode).toBe(201);
+        const { user } = response.json();
+        expect(user).toEqual({
+          id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
+          email: email.toLowerCase(),
+          name: 'Ann',
+          role: 'customer',
+          createdAt: expect.any(String),
+        });
+        const cookie = String(response.headers['set-cookie']);
+        expect(cookie).toMatch(/^sid=[^;]+\.[^;]+;/); // value.signature
+        expect(cookie).toContain('HttpOnly');
+        expect(cookie).toContain('SameSite=Lax');
+      });
+
+      test('an email from ADMIN_EMAILS gets the admin role', async () => {
+        const me = await get().app.inject({ method: 'GET', url: '/api/me', headers: { cookie: admin } });
+        expect(me.json().user.role).toBe('admin');
+      });
+
+      test('duplicate email (any case) is 409', async () => {
+        const response = await get().app.inject({
+          method: 'POST',
+          url: '/api/users',
+          payload: { email: customer.email.toUpperCase(), password: 'another password', name: 'Dup' },
+        });
+        expect(response.statusCode).toBe(409);
+        expect(response.json().message).toMatch(/email/);
+      });
+
+      test('log in, /api/me, log out', async () => {
+        const { app } = get();
+        const wrong = await app.inject({
+          method: 'POST',
+          url: '/api/sessions',
+          payload: { email: customer.email, password: 'not the password' },
+        });
+        expect(wrong.statusCode).toBe(401);
+        const unknown = await app.inject({
+          method: 'POST',
+          url: '/api/sessions',
+          payload: { email: 'nobody@example.test', password: 'whatever1' },
+        });
+        expect(unknown.statusCode).toBe(401);
+
+        const login = await app.inject({
+          method: 'POST',
+          url: '/api/sessions',
+          payload: { email: customer.email, password: customer.password },
+        });
+        expect(login.statusCode).toBe(200);
+        expect(login.json().user.id).toBe(customer.user.id);
+        const cookie = sessionCookie(login);
+        expect(cookie).not.toBe(customer.cookie); // a new session id on log-in
+
+        const me = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie } });
+        expect(me.statusCode).toBe(200);
+        expect(me.json().user.email).toBe(customer.email);
+
+        const logout = await app.inject({ method: 'DELETE', url: '/api/sessions', headers: { cookie } });
+        expect(logout.statusCode).toBe(204);
+        const after = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie } });
+        expect(after.statusCode).toBe(401);
+      });
+
+      test('no session or a forged cookie is 401', async () => {
+        const { app } = get();
+        expect((await app.inject({ method: 'GET', url: '/api/me' })).statusCode).toBe(401);
+        const forged = customer.cookie.replace(/\.[^.]+$/, '.forgedsignature');
+        expect(
+          (await app.inject({ method: 'GET', url: '/api/me', headers: { cookie: forged } })).statusCode,
+        ).toBe(401);
+      });
+    });
+
+    describe('bad input is a 4xx naming the field', () => {
+      const cases: [string, Record<string, unknown>, RegExp][] = [
+        [
+          'unknown field',
+          { email: 'a@example.test', password: 'password1', name: 'A', isAdmin: true },
+          /body\/isAdmin is not allowed/,
+        ],
+        [
+          'wrong type',
+          { email: 'a@example.test', password: 12345678, name: 'A' },
+          /body\/password must be string/,
+        ],
+        ['missing field', { email: 'a@example.test', password: 'password1' }, /body\/name is required/],
+        [
+          'bad email',
+          { email: 'not-an-email', password: 'password1', name: 'A' },
+          /body\/email must match format "email"/,
+        ],
+        [
+          'short password',
+          { email: 'a@example.test', password: 'short', name: 'A' },
+          /body\/password must NOT have fewer than 8 characters/,
+        ],
+      ];
+      test.each(cases)('%s', async (_name, payload, message) => {
+        const response = await get().app.inject({ method: 'POST', url: '/api/users', payload });
+        expect(response.statusCode).toBe(400);
+        expect(response.json()).toEqual({
+          statusCode: 400,
+          error: 'Bad Request',
+          message: expect.stringMatching(message),
+        });
+      });
+
+      test('malformed JSON is 400', async () => {
+        const response = await get().app.inject({
+          method: 'POST',
+          url: '/api/sessions',
+          headers: { 'content-type': 'application/json' },
+          payload: '{"email": "a@example.test", "password": ',
+        });
+        expect(response.statusCode).toBe(400);
+        expect(response.json().error).toBe('Bad Request');
+      });
+
+      test('an oversize body is 413', async () => {
+        const response = await get().app.inject({
+          method: 'POST',
+          url: '/api/users',
+          payload: { email: 'a@example.test', password: 'x'.repeat(200_000), name: 'A' },
+        });
+        expect(response.statusCode).toBe(413);
+      });
+
+      test('bad ids, cursors and limits are 400', async () => {
+        const { app } = get();
+        const badId = await app.inject({ method: 'GET', url: '/api/products/not-a-uuid' });
+        expect(badId.statusCode).toBe(400);
+        expect(badId.json().message).toMatch(/params\/id must match format "uuid"/);
+        const badCursor = await app.inject({ method: 'GET', url: '/api/products?cursor=1%27%20OR%201=1' });
+        expect(badCursor.statusCode).toBe(400);
+        expect(badCursor.json().message).toMatch(/querystring\/cursor/);
+        const badLimit = await app.inject({ method: 'GET', url: '/api/products?limit=1000' });
+        expect(badLimit.statusCode).toBe(400);
+        expect(badLimit.json().message).toMatch(/querystring\/limit must be <= 100/);
+        const badOrderId = await app.inject({
+          method: 'GET',
+          url: '/api/orders/123',
+          headers: { cookie: customer.cookie },
+        });
+        expect(badOrderId.statusCode).toBe(400);
+      });
+
+      test('unknown routes are a JSON 404', async () => {
+        const response = await get().app.inject({ method: 'GET', url: '/api/nothing-here' });
+        expect(response.statusCode).toBe(404);
+        expect(response.json().error).toBe('Not Found');
+      });
+    });
+
+    describe('catalog', () => {
+      test('pagination walks every product exactly once, in id order', async () => {
+        const { app } = get();
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        do {
+          const url: string = `/api/products?limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+          const page = (await app.inject({ method: 'GET', url })).json();
+          expect(page.items.length).toBeLessThanOrEqual(2);
+          seen.push(...page.items.map((p: { id: string }) => p.id));
+          cursor = page.nextCursor;
+        } while (cursor);
+        expect(new Set(seen).size).toBe(seen.length);
+        expect([...seen].sort()).toEqual(seen);
+        for (const product of products) expect(seen).toContain(product.id);
+      });
+
+      test('search finds products by a word prefix', async () => {
+        const response = await get().app.inject({
+          method: 'GET',
+          url: `/api/products?q=${word.slice(0, -1)}`,
+        });
+        expect(response.statusCode).toBe(200);
+        const ids = response.json().items.map((p: { id: string }) => p.id);
+        expect(ids).toEqual([products[1].id]);
+        const none = await get().app.inject({
+          method: 'GET',
+          url: `/api/products?q=${encodeURIComponent("') OR 1=1 --")}`,
+        });
+        expect(none.statusCode).toBe(200);
+      });
+
+      test('get one, 404 for an unknown id', async () => {
+        const { app } = get();
+        const one = await app.inject({ method: 'GET', url: `/api/products/${products[0].id}` });
+        expect(one.json()).toMatchObject({ id: products[0].id, priceCents: 1250, stock: 5 });
+        const missing = await app.inject({
+          method: 'GET',
+          url: '/api/products/01900000-0000-7000-8000-000000000000',
+        });
+        expect(missing.statusCode).toBe(404);
+      });
+
+      test('admin routes: 401 anonymous, 403 customer, 409 duplicate sku', async () => {
+        const { app } = get();
+        const payload = { sku: `${skuPrefix}-x`, name: 'X', priceCents: 1, stock: 1 };
+        expect((await app.inject({ method: 'POST', url: '/api/products', payload })).statusCode).toBe(401);
+        const asCustomer = await app.inject({
+          method: 'POST',
+          url: '/api/products',
+          headers: { cookie: customer.cookie },
+          payload,
+        });
+        expect(asCustomer.statusCode).toBe(403);
+        const patch = await app.inject({
+          method: 'PATCH',
+          url: `/api/products/${products[0].id}`,
+          headers: { cookie: customer.cookie },
+          payload: { priceCents: 1 },
+        });
+        expect(patch.statusCode).toBe(403);
+        const duplicate = await app.inject({
+          method: 'POST',
+          url: '/api/products',
+          headers: { cookie: admin },
+          payload: { ...payload, sku: `${skuPrefix}-0` },
+        });
+        expect(duplicate.statusCode).toBe(409);
+      });
+
+      test('a cached product is served from the cache, and an update invalidates it', async () => {
+        const { app } = get();
+        const url = `/api/products/${products[2].id}`;
+        await app.inject({ method: 'GET', url });
+        const hits = await metricValue(app, 'cache_requests_total{result="hit"}');
+        expect((await app.inject({ method: 'GET', url })).json().priceCents).toBe(4000);
+        expect(await metricValue(app, 'cache_requests_total{result="hit"}')).toBe(hits + 1);
+
+        const patch = await app.inject({
+          method: 'PATCH',
+          url,
+          headers: { cookie: admin },
+          payload: { priceCents: 4500 },
+        });
+        expect(patch.statusCode).toBe(200);
+        expect(patch.json().priceCents).toBe(4500);
+        expect((await app.inject({ method: 'GET', url })).json().priceCents).toBe(4500);
+        const list = (await app.inject({ method: 'GET', url: `/api/products?q=${skuPrefix}-2` })).json();
+        expect(list.items[0]?.priceCents ?? 4500).toBe(4500);
+      });
+    });
+
+    describe('orders', () => {
+      test('placing an order prices it from the catalog and takes the stock', async () => {
+        const { app } = get();
+        const response = await app.inject({
+          method: 'POST',
+          url: '/api/orders',
+          headers: { cookie: customer.cookie },
+          payload: {
+            items: [
+              { productId: products[0].id, quantity: 2 },
+              { productId: products[1].id, quantity: 1 },
+            ],
+          },
+        });
+        expect(response.statusCode).toBe(201);
+        const order = response.json();
+        expect(order).toMatchObject({
+          userId: customer.user.id,
+          status: 'placed',
+          totalCents: 2 * 1250 + 999,
+          items: [
+            { productId: products[0].id, quantity: 2, unitPriceCents: 1250, name: products[0].name },
+            { productId: products[1].id, quantity: 1, unitPriceCents: 999 },
+          ],
+        });
+        const product = (await app.inject({ method: 'GET', url: `/api/products/${products[0].id}` })).json();
+        expect(product.stock).toBe(3);
+
+        const list = (
+          await app.inject({ method: 'GET', url: '/api/orders', headers: { cookie: customer.cookie } })
+        ).json();
+        expect(list.items.map((o: { id: string }) => o.id)).toContain(order.id);
+        const one = await app.inject({
+          method: 'GET',
+          url: `/api/orders/${order.id}`,
+          headers: { cookie: customer.cookie },
+        });
+        expect(one.json()).toEqual(order);
+
+        const other = await signUp(app);
+        const foreign = await app.inject({
+          method: 'GET',
+          url: `/api/orders/${order.id}`,
+          headers: { cookie: other.cookie },
+        });
+        expect(foreign.statusCode).toBe(404);
+      });
+
+      test('more than the stock is 409 and changes nothing', async () => {
+        const { app } = get();
+        const before = (await app.inject({ method: 'GET', url: `/api/products/${products[1].id}` })).json()
+          .stock;
+        const response = await app.inject({
+          method: 'POST',
+          url: '/api/orders',
+          headers: { cookie: customer.cookie },
+          payload: {
+            items: [
+              { productId: products[2].id, quantity: 1 },
+              { productId: products[1].id, quantity: 99 },
+            ],
+          },
+        });
+        expect(response.statusCode).toBe(409);
+        expect(response.json().message).toMatch(/body\/items\/1\/productId: only \d+ .* in stock/);
+        expect(
+          (await app.inject({ method: 'GET', url: `/api/products/${products[1].id}` })).json().stock,
+        ).toBe(before);
+        expect(
+          (await app.inject({ method: 'GET', url: `/api/products/${products[2].id}` })).json().stock,
+        ).toBe(5);
+      });
+
+      test('bad orders are 4xx naming the field; anonymous is 401', async () => {
+        const { app } = get();
+        const post = (payload: unknown, cookie = customer.cookie) =>
+          app.inject({ method: 'POST', url: '/api/orders', headers: { cookie }, payload: payload as object });
+        const unknown = await post({
+          items: [{ productId: '01900000-0000-7000-8000-000000000000', quantity: 1 }],
+        });
+        expect(unknown.statusCode).toBe(400);
+        expect(unknown.json().message).toMatch(/body\/items\/0\/productId: product .* does not exist/);
+        const stringQuantity = await post({ items: [{ productId: products[0].id, quantity: '1' }] });
+        expect(stringQuantity.statusCode).toBe(400);
+        expect(stringQuantity.json().message).toMatch(/body\/items\/0\/quantity must be integer/);
+        const zero = await post({ items: [{ productId: products[0].id, quantity: 0 }] });
+        expect(zero.json().message).toMatch(/body\/items\/0\/quantity must be >= 1/);
+        expect((await post({ items: [] })).statusCode).toBe(400);
+        const anonymous = await app.inject({
+          method: 'POST',
+          url: '/api/orders',
+          payload: { items: [{ productId: products[0].id, quantity: 1 }] },
+        });
+        expect(anonymous.statusCode).toBe(401);
+      });
+    });
+
+    describe('operations', () => {
+      test('/healthz, /readyz and /metrics', async () => {
+        const { app } = get();
+        expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
+        const ready = await app.inject({ method: 'GET', url: '/readyz' });
+        expect(ready.statusCode).toBe(200);
+        expect(ready.json()).toMatchObject({ status: 'ready', database: 'ok' });
+        const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+        expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+        for (const name of [
+          'db_queries_total{pool="writer"}',
+          'db_queries_total{pool="reader"}',
+          'cache_requests_total{result="hit"}',
+          'cache_requests_total{result="miss"}',
+          'cache_requests_total{result="error"}',
+          'http_request_duration_seconds_bucket',
+          'process_cpu_seconds_total',
+        ]) {
+          expect(metrics.body).toContain(name);
+        }
+        expect(await metricValue(app, 'db_queries_total{pool="writer"}')).toBeGreaterThan(0);
+      });
+
+      test('every response carries a request id, and a given x-request-id is kept', async () => {
+        const response = await get().app.inject({
+          method: 'GET',
+          url: '/healthz',
+          headers: { 'x-request-id': 'abc-123' },
+        });
+        expect(response.headers['x-request-id']).toBe('abc-123');
+      });
+    });
+  });
+}
