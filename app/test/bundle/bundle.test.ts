@@ -31,7 +31,7 @@ const runtime = stages[stages.length - 1];
 const dockerignore = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8');
 const SESSION_SECRET = 'bundle-test-session-secret-0123456789abcdef';
 
-jest.setTimeout(180_000);
+jest.setTimeout(300_000);
 
 /** The stage a `COPY --from=<name>` refers to. */
 function stageNamed(name: string): DockerStage {
@@ -135,7 +135,8 @@ async function startServer(dir: string, env: Record<string, string>): Promise<Ru
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  // Generous: PGlite's first start (WebAssembly, initdb, migrations, seed) is slow on a busy two-core CI box.
+  const deadline = Date.now() + 150_000;
   let dead = false;
   void exited.then(() => (dead = true));
   while (Date.now() < deadline) {
@@ -149,15 +150,15 @@ async function startServer(dir: string, env: Record<string, string>): Promise<Ru
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   child.kill('SIGKILL');
-  throw new Error(`the bundled server did not answer /healthz within 60 s:\n${output}`);
+  throw new Error(`the bundled server did not answer /healthz within 150 s:\n${output}`);
 }
 
-/** Sends SIGTERM and returns how the process ended (SIGKILL after 20 s, which fails the assertion). */
+/** Sends SIGTERM and returns how the process ended (SIGKILL after 40 s, which fails the assertion). */
 async function terminate(
   server: RunningServer,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   server.child.kill('SIGTERM');
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 20_000);
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 40_000);
   try {
     return await server.exited;
   } finally {

@@ -34,7 +34,7 @@ interface Product {
   stock: number;
 }
 
-jest.setTimeout(120_000);
+jest.setTimeout(240_000);
 
 let db: TestDatabase;
 let app: FastifyInstance;
@@ -136,6 +136,8 @@ let problems: string[];
 /** Opens a fresh browser context (own cookies and storage) and watches it for problems. */
 async function openPage(options: Parameters<Browser['newContext']>[0] = {}): Promise<Page> {
   context = await browser.newContext(options);
+  // Waits are for the page to react, not fixed sleeps; a busy CI machine may need longer than the default 30 s.
+  context.setDefaultTimeout(60_000);
   const opened = await context.newPage();
   opened.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   opened.on('console', (message) => {
