@@ -1,0 +1,222 @@
+import Redis from 'ioredis';
+import { Cache } from '../src/cache/cache';
+import type { CacheStore } from '../src/cache/cache-store';
+import { MemoryCacheStore } from '../src/cache/memory-cache-store';
+import { RedisCacheStore } from '../src/cache/redis-cache-store';
+import { AppMetrics } from '../src/metrics';
+import { createRedisClient } from '../src/redis';
+import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from './support/redis';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Adapter {
+  /** Two stores sharing one backing store, as two app instances would. */
+  open(): { a: CacheStore; b: CacheStore };
+  close(): Promise<void>;
+}
+
+const redisPrefix: TestRedisPrefix = createTestRedisPrefix();
+const redisClients: Redis[] = [];
+
+const adapters: [string, Adapter][] = [
+  [
+    'memory',
+    {
+      open: () => {
+        const shared = new MemoryCacheStore();
+        return { a: shared, b: shared };
+      },
+      close: async () => {},
+    },
+  ],
+  [
+    'redis',
+    {
+      open: () => {
+        const [c1, c2] = [new Redis(TEST_REDIS_URL), new Redis(TEST_REDIS_URL)];
+        redisClients.push(c1, c2);
+        return {
+          a: new RedisCacheStore(c1, redisPrefix.prefix),
+          b: new RedisCacheStore(c2, redisPrefix.prefix),
+        };
+      },
+      close: async () => {
+        for (const client of redisClients.splice(0)) client.disconnect();
+      },
+    },
+  ],
+];
+
+afterAll(async () => {
+  await redisPrefix.cleanup();
+});
+
+describe.each(adapters)('cache contract (%s adapter)', (_name, adapter) => {
+  let stores: { a: CacheStore; b: CacheStore };
+  let metrics: AppMetrics;
+  let cache: Cache;
+  let n = 0;
+  const key = () => `k${Date.now()}-${++n}`;
+
+  beforeEach(() => {
+    stores = adapter.open();
+    metrics = new AppMetrics();
+    cache = new Cache(stores.a, { ttlSeconds: 60, metrics });
+  });
+  afterEach(() => adapter.close());
+
+  test('cache-aside: the loader runs on a miss only, hits and misses are counted', async () => {
+    const k = key();
+    const loader = jest.fn(async () => ({ value: 42, at: 'now' }));
+    expect(await cache.getOrLoad(k, ['catalog'], loader)).toEqual({ value: 42, at: 'now' });
+    expect(await cache.getOrLoad(k, ['catalog'], loader)).toEqual({ value: 42, at: 'now' });
+    expect(loader).toHaveBeenCalledTimes(1);
+    expect(await metrics.counterValue('cache_requests_total', 'miss')).toBe(1);
+    expect(await metrics.counterValue('cache_requests_total', 'hit')).toBe(1);
+  });
+
+  test('null results are cached too (no repeated database trips for a missing row)', async () => {
+    const k = key();
+    const loader = jest.fn(async () => null);
+    await cache.getOrLoad(k, [], loader);
+    expect(await cache.getOrLoad(k, [], loader)).toBeNull();
+    expect(loader).toHaveBeenCalledTimes(1);
+  });
+
+  test('entries expire after their TTL', async () => {
+    const k = key();
+    let version = 0;
+    const loader = async () => ++version;
+    expect(await cache.getOrLoad(k, [], loader, 1)).toBe(1);
+    expect(await cache.getOrLoad(k, [], loader, 1)).toBe(1);
+    await sleep(1_100);
+    expect(await cache.getOrLoad(k, [], loader, 1)).toBe(2);
+  });
+
+  test('invalidating a tag drops every entry tagged with it and only those', async () => {
+    const [p1, p2, list] = [key(), key(), key()];
+    const load = (v: string) => jest.fn(async () => v);
+    await cache.getOrLoad(p1, ['product:1'], load('p1'));
+    await cache.getOrLoad(p2, ['product:2'], load('p2'));
+    await cache.getOrLoad(list, ['catalog'], load('list'));
+
+    await cache.invalidateTags(['product:1', 'catalog']);
+    const again = { p1: load('p1 new'), p2: load('p2 new'), list: load('list new') };
+    expect(await cache.getOrLoad(p1, ['product:1'], again.p1)).toBe('p1 new');
+    expect(await cache.getOrLoad(p2, ['product:2'], again.p2)).toBe('p2');
+    expect(await cache.getOrLoad(list, ['catalog'], again.list)).toBe('list new');
+    expect(again.p2).not.toHaveBeenCalled();
+  });
+
+  test('an invalidation seen by another instance: tags are shared through the store', async () => {
+    const other = new Cache(stores.b, { ttlSeconds: 60 });
+    const k = key();
+    await cache.getOrLoad(k, ['product:9'], async () => 'old');
+    expect(await other.getOrLoad(k, ['product:9'], async () => 'unexpected')).toBe('old');
+    await other.invalidateTags(['product:9']);
+    expect(await cache.getOrLoad(k, ['product:9'], async () => 'new')).toBe('new');
+  });
+
+  test('a slow loader that finishes after an invalidation cannot store a stale value', async () => {
+    const k = key();
+    let release!: () => void;
+    const slow = cache.getOrLoad(
+      k,
+      ['product:7'],
+      () => new Promise<string>((r) => (release = () => r('stale'))),
+    );
+    await sleep(50);
+    await cache.invalidateTags(['product:7']);
+    release();
+    expect(await slow).toBe('stale'); // the caller that started before the write gets what it loaded
+    expect(await cache.getOrLoad(k, ['product:7'], async () => 'fresh')).toBe('fresh');
+  });
+
+  test('stampede protection: 50 concurrent misses on one key in one instance run the loader once', async () => {
+    const k = key();
+    const loader = jest.fn(async () => {
+      await sleep(100);
+      return 'value';
+    });
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => cache.getOrLoad(k, ['catalog'], loader)),
+    );
+    expect(results.every((r) => r === 'value')).toBe(true);
+    expect(loader).toHaveBeenCalledTimes(1);
+  });
+
+  test('stampede protection across two instances sharing the store: one loader per key', async () => {
+    const other = new Cache(stores.b, { ttlSeconds: 60 });
+    const k = key();
+    const loader = jest.fn(async () => {
+      await sleep(150);
+      return 'shared';
+    });
+    const results = await Promise.all([
+      ...Array.from({ length: 20 }, () => cache.getOrLoad(k, ['catalog'], loader)),
+      ...Array.from({ length: 20 }, () => other.getOrLoad(k, ['catalog'], loader)),
+    ]);
+    expect(new Set(results)).toEqual(new Set(['shared']));
+    expect(loader).toHaveBeenCalledTimes(1);
+  });
+
+  test('loader errors reach the caller and are not cached', async () => {
+    const k = key();
+    await expect(cache.getOrLoad(k, [], async () => Promise.reject(new Error('db down')))).rejects.toThrow(
+      'db down',
+    );
+    expect(await cache.getOrLoad(k, [], async () => 'recovered')).toBe('recovered');
+  });
+});
+
+describe('fail-open: Redis unreachable', () => {
+  test('lookups are served by the loader, counted as errors and logged; invalidation does not throw', async () => {
+    // Port 1 on localhost: connection refused, as when ElastiCache is unreachable.
+    const client = createRedisClient({ host: '127.0.0.1', port: 1, tls: false, keyPrefix: 'x:' });
+    client.on('error', () => {});
+    const metrics = new AppMetrics();
+    const warnings: string[] = [];
+    const cache = new Cache(new RedisCacheStore(client, 'x:', true), {
+      ttlSeconds: 60,
+      metrics,
+      logger: { warn: (_obj, msg) => warnings.push(msg) },
+    });
+    try {
+      const started = Date.now();
+      expect(await cache.getOrLoad('k', ['catalog'], async () => 'from the database')).toBe(
+        'from the database',
+      );
+      expect(await cache.getOrLoad('k', ['catalog'], async () => 'again from the database')).toBe(
+        'again from the database',
+      );
+      await expect(cache.invalidateTags(['catalog'])).resolves.toBeUndefined();
+      expect(Date.now() - started).toBeLessThan(1_000); // fails fast, no offline queue
+      expect(await metrics.counterValue('cache_requests_total', 'error')).toBe(3);
+      expect(warnings).toContain('cache read failed; serving from the database');
+    } finally {
+      await cache.store.close();
+    }
+  });
+
+  test('a Redis that goes away mid-flight: the next lookups still succeed', async () => {
+    const prefix = createTestRedisPrefix();
+    const client = createRedisClient({
+      url: TEST_REDIS_URL,
+      port: 6379,
+      tls: false,
+      keyPrefix: prefix.prefix,
+    });
+    client.on('error', () => {});
+    await client.connect();
+    const metrics = new AppMetrics();
+    const cache = new Cache(new RedisCacheStore(client, prefix.prefix, true), { ttlSeconds: 60, metrics });
+    try {
+      expect(await cache.getOrLoad('k', [], async () => 1)).toBe(1);
+      client.disconnect(); // the connection drops
+      expect(await cache.getOrLoad('k', [], async () => 2)).toBe(2);
+      expect(await metrics.counterValue('cache_requests_total', 'error')).toBeGreaterThanOrEqual(1);
+    } finally {
+      await prefix.cleanup();
+    }
+  });
+});
