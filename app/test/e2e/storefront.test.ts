@@ -3,6 +3,7 @@
 // browses, searches, fills the cart, signs up, logs out and in, orders, and finds the order in "My orders".
 // Assertions are on what the page shows, and then on the API and the database.
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { Client } from 'pg';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
@@ -10,6 +11,8 @@ import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 
+/** Debian's Chromium package; playwright-core drives it (no browser download). */
+const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -119,7 +122,12 @@ beforeAll(async () => {
     stock: 3,
   });
 
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium; .ci/run does)`,
+    );
+  }
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
 
 afterAll(async () => {
