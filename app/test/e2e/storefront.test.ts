@@ -469,6 +469,48 @@ describe('storefront', () => {
     expect(await header().getByTestId('cart-count').textContent()).toBe('50');
   });
 
+  test('the cart survives a reload, edits its lines, and ignores a corrupted stored cart', async () => {
+    page = await openPage();
+
+    // GIVEN two products in the cart
+    await main().getByRole('button', { name: 'Add Tea cup 01 to cart' }).click();
+    await main().getByRole('button', { name: 'Add Tea cup 02 to cart' }).click();
+    await textWhen(header().getByTestId('cart-count'), '2');
+
+    // WHEN the page is reloaded, the cart is still there
+    await page.reload();
+    await page.locator('body[data-ready="true"]').waitFor({ state: 'attached' });
+    expect(await header().getByTestId('cart-count').textContent()).toBe('2');
+
+    // WHEN a quantity changes, the line and the total follow
+    await header().getByRole('link', { name: /^Cart/ }).click();
+    await textWhen(heading(), 'Your cart');
+    await main().getByLabel('Quantity of Tea cup 01').fill('3');
+    await main().getByLabel('Quantity of Tea cup 01').press('Tab');
+    // 3 × $4.51 + 1 × $4.52
+    expect(await textWhen(main().getByTestId('cart-total'), '$18.05')).toBe('$18.05');
+    expect(await header().getByTestId('cart-count').textContent()).toBe('4');
+
+    // WHEN a line is removed, only the other one is left
+    await main().getByRole('button', { name: 'Remove Tea cup 02 from cart' }).click();
+    expect(await textWhen(status(), 'Removed')).toBe('Removed Tea cup 02 from your cart.');
+    const lines = main().getByRole('list', { name: 'Items in your cart' }).getByRole('listitem');
+    expect(await lines.count()).toBe(1);
+    expect(await textWhen(main().getByTestId('cart-total'), '$13.53')).toBe('$13.53');
+
+    // WHEN the stored cart is garbage (an old format, a manual edit), the page starts with an empty cart
+    await page.evaluate(() => {
+      for (let i = 0; i < window.localStorage.length; i++) {
+        window.localStorage.setItem(window.localStorage.key(i)!, '{not json');
+      }
+    });
+    await page.reload();
+    await page.locator('body[data-ready="true"]').waitFor({ state: 'attached' });
+    expect(await header().getByTestId('cart-count').textContent()).toBe('0');
+    await header().getByRole('link', { name: /^Cart/ }).click();
+    await textWhen(main(), 'Your cart is empty.');
+  });
+
   test('is usable on a phone: nothing scrolls sideways, one column, finger-sized controls', async () => {
     page = await openPage({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
     const overflow = () =>
