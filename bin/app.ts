@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+/**
+ * CDK entry point: `cdk synth -c stage=10k` (default `1k`). Picks the stage from context and builds it;
+ * everything else (context defaults, validation, stacks, cdk-nag) is in lib/blueprint.ts.
+ */
+import { App } from 'aws-cdk-lib';
+import { createBlueprintApp } from '../lib/blueprint';
+import { StageConfigError } from '../lib/config';
+import { stageById } from '../stages';
+
+/** Stage built when no `-c stage=` is given. */
+const DEFAULT_STAGE = '1k';
+
+// A throw-away app only to read the CLI's context (cdk.json and -c); it never synthesises.
+const stage = String(new App({ autoSynth: false }).node.tryGetContext('stage') ?? DEFAULT_STAGE);
+
+try {
+  createBlueprintApp({ config: stageById(stage) }).synth();
+} catch (error) {
+  if (
+    error instanceof StageConfigError ||
+    (error instanceof Error && error.message.startsWith('Unknown stage'))
+  ) {
+    // A configuration mistake: the message says what to fix; a stack trace would only hide it.
+    console.error(`Error: ${error.message}`);
+    process.exit(1);
+  }
+  throw error;
+}

@@ -1,0 +1,138 @@
+/**
+ * Builds the CDK app of one stage: context defaults, validation, the three stacks, cdk-nag.
+ * Used by bin/app.ts, the tests, the upgrade-diff tool and the synth benchmark; it is fast and side-effect
+ * free (no lookups, no network, nothing written until `synth()`).
+ */
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { StageConfig } from '../stages/stage-config';
+import {
+  DEFAULT_APP_CONTEXT,
+  NETWORK_DEFAULTS,
+  readDeploymentContext,
+  StageConfigError,
+  validateStageConfig,
+} from './config';
+import { DataStack } from './stacks/data-stack';
+import { NetworkStack } from './stacks/network-stack';
+import { ServiceStack } from './stacks/service-stack';
+
+/** Construct ids of the stacks: a contract every stage keeps (stack names add the context `prefix`). */
+export const STACK_IDS = {
+  network: 'ShopNetwork',
+  data: 'ShopData',
+  service: 'ShopService',
+} as const;
+
+/** Properties of {@link createBlueprintApp}. */
+export interface BlueprintAppProps {
+  /** The stage to build. */
+  readonly config: StageConfig;
+  /**
+   * Context on top of the defaults (recommended feature flags, account, region, availability zones);
+   * when run by the CDK CLI, cdk.json and `-c` values arrive through the environment and win.
+   *
+   * @default - the defaults only
+   */
+  readonly context?: Record<string, unknown>;
+  /**
+   * Where `synth()` writes the cloud assembly.
+   *
+   * @default - the CLI's output directory, or a temporary directory
+   */
+  readonly outdir?: string;
+  /**
+   * Register cdk-nag's AwsSolutions pack (once, on the app).
+   *
+   * @default true
+   */
+  readonly nag?: boolean;
+}
+
+/** The stacks of a blueprint app, for callers that need more than the app. */
+export interface BlueprintStacks {
+  readonly network: NetworkStack;
+  readonly data: DataStack;
+  readonly service: ServiceStack;
+}
+
+const stacksByApp = new WeakMap<App, BlueprintStacks>();
+
+/**
+ * Builds the app of a stage.
+ *
+ * @throws StageConfigError listing every problem of the stage config and the deployment context
+ */
+export function createBlueprintApp(props: BlueprintAppProps): App {
+  const app = new App({
+    ...(props.outdir !== undefined ? { outdir: props.outdir } : {}),
+    context: { ...DEFAULT_APP_CONTEXT, ...(props.context ?? {}) },
+  });
+  const { config } = props;
+
+  const maxAzs = (config as Partial<StageConfig>).network?.maxAzs;
+  const { context, problems } = readDeploymentContext(
+    (key) => app.node.tryGetContext(key),
+    typeof maxAzs === 'number' ? maxAzs : NETWORK_DEFAULTS.maxAzs,
+  );
+  const allProblems = [...validateStageConfig(config), ...problems];
+  if (allProblems.length > 0) throw new StageConfigError(allProblems);
+
+  // Pin the zones for Stack.availabilityZones too, so nothing ever asks the CLI for a lookup.
+  app.node.setContext(
+    `availability-zones:account=${context.account}:region=${context.region}`,
+    context.availabilityZones,
+  );
+  const env = { account: context.account, region: context.region };
+
+  const network = new NetworkStack(app, STACK_IDS.network, {
+    env,
+    stackName: `${context.prefix}-network`,
+    description: 'Shop blueprint: VPC, flow logs, app security group',
+    terminationProtection: true,
+    network: config.network,
+    availabilityZones: context.availabilityZones,
+  });
+  const data = new DataStack(app, STACK_IDS.data, {
+    env,
+    stackName: `${context.prefix}-data`,
+    description: 'Shop blueprint: KMS key, Aurora PostgreSQL, RDS Proxy, Redis, secrets',
+    config,
+    vpc: network.vpc,
+    appSecurityGroup: network.appSecurityGroup,
+    prefix: context.prefix,
+  });
+  const service = new ServiceStack(app, STACK_IDS.service, {
+    env,
+    stackName: `${context.prefix}-service`,
+    description: 'Shop blueprint: the app on Fargate behind an ALB, dashboard and alarms',
+    config,
+    vpc: network.vpc,
+    appSecurityGroup: network.appSecurityGroup,
+    logsKey: network.logsKey,
+    data,
+    prefix: context.prefix,
+    ...(context.domainName !== undefined && context.certificateArn !== undefined
+      ? { https: { domainName: context.domainName, certificateArn: context.certificateArn } }
+      : {}),
+    ...(context.alarmEmail !== undefined ? { alarmEmail: context.alarmEmail } : {}),
+    ...(context.adminEmails !== undefined ? { adminEmails: context.adminEmails } : {}),
+  });
+  stacksByApp.set(app, { network, data, service });
+
+  if (props.nag ?? true) {
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  }
+  return app;
+}
+
+/**
+ * The stacks of an app made by {@link createBlueprintApp}.
+ *
+ * @throws Error when the app was not made by createBlueprintApp
+ */
+export function blueprintStacks(app: App): BlueprintStacks {
+  const stacks = stacksByApp.get(app);
+  if (stacks === undefined) throw new Error('blueprintStacks: this app was not built by createBlueprintApp');
+  return stacks;
+}

@@ -1,0 +1,80 @@
+/**
+ * Every default of the stage model, in one place (pure data). Constructs merge them as
+ * defaults < stage config < values the construct must own.
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as rds from 'aws-cdk-lib/aws-rds';
+
+/** Defaults for optional {@link NetworkConfig} fields. */
+export const NETWORK_DEFAULTS = {
+  maxAzs: 3,
+  cidr: '10.0.0.0/16',
+  flowLogRetention: logs.RetentionDays.ONE_YEAR,
+} as const;
+
+/** Defaults for optional `ServiceConfig` fields. */
+export const SERVICE_DEFAULTS = {
+  cpuArchitecture: 'ARM64',
+  logRetention: logs.RetentionDays.ONE_MONTH,
+  /** Port the app listens on (the app's `PORT`). */
+  containerPort: 3000,
+  /** The app's readiness endpoint (database reachable). */
+  healthCheckPath: '/readyz',
+  scaleInCooldown: Duration.minutes(5),
+  scaleOutCooldown: Duration.minutes(1),
+} as const;
+
+/** Defaults for optional `DatabaseConfig` fields. */
+export const DATABASE_DEFAULTS = {
+  backupRetention: Duration.days(7),
+  logRetention: logs.RetentionDays.ONE_MONTH,
+  databaseName: 'shop',
+  /** Master user of the cluster (its generated secret has keys `username` and `password`). */
+  masterUsername: 'shop_admin',
+  performanceInsightRetention: rds.PerformanceInsightRetention.DEFAULT,
+  /** Secrets Manager rotates the master password this often. */
+  rotationInterval: Duration.days(30),
+} as const;
+
+/**
+ * The Aurora PostgreSQL engine of the blueprint. A version constant, not "latest": an engine change is a
+ * deliberate, reviewed upgrade (minor versions are applied by AWS with auto minor version upgrade).
+ */
+export const AURORA_POSTGRES_VERSION = rds.AuroraPostgresEngineVersion.VER_16_8;
+
+/** Defaults for optional `ProxyConfig` fields. */
+export const PROXY_DEFAULTS = {
+  maxConnectionsPercent: 90,
+  idleClientTimeout: Duration.minutes(30),
+  borrowTimeout: Duration.seconds(120),
+} as const;
+
+/** Defaults for optional `CacheConfig` fields. */
+export const CACHE_DEFAULTS = {
+  engineVersion: '7.1',
+  snapshotRetentionLimit: 7,
+  port: 6379,
+} as const;
+
+/** Bounds the validation checks against (AWS limits and the blueprint's own rules). */
+export const LIMITS = {
+  /** Fargate CPU units and the memory (MiB) each allows: [min, max, step]. */
+  fargate: {
+    256: [512, 2048, 512],
+    512: [1024, 4096, 1024],
+    1024: [2048, 8192, 1024],
+    2048: [4096, 16384, 1024],
+    4096: [8192, 30720, 1024],
+    8192: [16384, 61440, 4096],
+    16384: [32768, 122880, 8192],
+  } as Record<number, readonly [number, number, number]>,
+  maxReaders: 15,
+  minBackupRetentionDays: 7,
+  maxBackupRetentionDays: 35,
+  /** Multi-AZ with automatic failover needs a replica; ElastiCache allows up to 5 replicas. */
+  minCacheNodes: 2,
+  maxCacheNodes: 6,
+  /** An ALB and an Aurora subnet group both need subnets in at least 2 AZs. */
+  minAzs: 2,
+} as const;

@@ -1,0 +1,219 @@
+/**
+ * Per-deployment settings read from CDK context (`-c key=value` or cdk.json), with defaults that let
+ * synth run offline with no AWS credentials: account, region and availability zones are never looked up.
+ */
+import { Token } from 'aws-cdk-lib';
+import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
+
+/** Context keys the blueprint reads (besides `stage`, which only `bin/` reads). */
+export const CONTEXT_KEYS = {
+  account: 'account',
+  region: 'region',
+  availabilityZones: 'availabilityZones',
+  prefix: 'prefix',
+  domainName: 'domainName',
+  certificateArn: 'certificateArn',
+  alarmEmail: 'alarmEmail',
+  adminEmails: 'adminEmails',
+} as const;
+
+/** Defaults of the deployment context (the same values as cdk.json). */
+export const DEFAULT_DEPLOYMENT = {
+  account: '123456789012',
+  region: 'us-east-1',
+  availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'],
+  prefix: 'shop',
+} as const;
+
+/**
+ * The context an app gets when no cdk.json is around (jest, tools): the feature flags aws-cdk-lib
+ * recommends today (identical to cdk.json's) plus the deployment defaults.
+ */
+export const DEFAULT_APP_CONTEXT: Readonly<Record<string, unknown>> = {
+  ...CURRENTLY_RECOMMENDED_FLAGS,
+  account: DEFAULT_DEPLOYMENT.account,
+  region: DEFAULT_DEPLOYMENT.region,
+  availabilityZones: [...DEFAULT_DEPLOYMENT.availabilityZones],
+};
+
+/** Resolved per-deployment settings. */
+export interface DeploymentContext {
+  /** AWS account id the stacks deploy to. */
+  readonly account: string;
+  /** Primary region. */
+  readonly region: string;
+  /** Availability zones of `region` the VPC uses, pinned so synth needs no lookup. */
+  readonly availabilityZones: readonly string[];
+  /** Lower-case prefix of stack names and physical names, so two deployments can share an account. */
+  readonly prefix: string;
+  /** DNS name the app is served under (with `certificateArn`, turns HTTPS on). */
+  readonly domainName?: string;
+  /** ACM certificate for `domainName`, in `region`. */
+  readonly certificateArn?: string;
+  /** Address subscribed to the alarm topic. */
+  readonly alarmEmail?: string;
+  /** Comma-separated emails whose sign-ups become admins (the app's `ADMIN_EMAILS`). */
+  readonly adminEmails?: string;
+}
+
+/** A problem found in the configuration: the key, the value received and how to fix it. */
+export interface ConfigProblem {
+  /** Dotted path of the key, e.g. `service.autoscaling.minCapacity` or `context.region`. */
+  readonly key: string;
+  /** The value received, as the user wrote it. */
+  readonly received: unknown;
+  /** What to do instead. */
+  readonly fix: string;
+}
+
+/** Reads a context value that may have been passed as a string (`-c key=value`). */
+type ContextReader = (key: string) => unknown;
+
+const ACCOUNT = /^\d{12}$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
+const PREFIX = /^[a-z][a-z0-9-]{0,15}$/;
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:([a-z0-9-]+):(\d{12}):certificate\/[A-Za-z0-9-]+$/;
+const EMAIL = /^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/;
+
+function optionalString(value: unknown): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  return typeof value === 'string' ? value.trim() : String(value);
+}
+
+/** `-c availabilityZones=a,b,c` and `-c availabilityZones='["a","b"]'` arrive as strings. */
+function parseZones(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const text = value.trim();
+  if (text.startsWith('[')) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return value;
+    }
+  }
+  return text
+    .split(',')
+    .map((zone) => zone.trim())
+    .filter((zone) => zone.length > 0);
+}
+
+/**
+ * Reads and checks the deployment context. Problems are collected, not thrown, so that they can be
+ * reported together with the stage configuration's.
+ *
+ * @param read - reads one context key (e.g. `app.node.tryGetContext`)
+ * @param minZones - availability zones the stage needs
+ */
+export function readDeploymentContext(
+  read: ContextReader,
+  minZones: number,
+): { context: DeploymentContext; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = [];
+  const problem = (key: string, received: unknown, fix: string) =>
+    problems.push({ key: `context.${key}`, received, fix });
+
+  const account = optionalString(read(CONTEXT_KEYS.account)) ?? DEFAULT_DEPLOYMENT.account;
+  if (!Token.isUnresolved(account) && !ACCOUNT.test(account)) {
+    problem('account', account, 'pass the 12-digit AWS account id, e.g. "-c account=123456789012"');
+  }
+  const region = optionalString(read(CONTEXT_KEYS.region)) ?? DEFAULT_DEPLOYMENT.region;
+  if (!Token.isUnresolved(region) && !REGION.test(region)) {
+    problem('region', region, 'pass a region code, e.g. "-c region=eu-west-1"');
+  }
+
+  const rawZones = read(CONTEXT_KEYS.availabilityZones);
+  const zones = rawZones === undefined ? [...DEFAULT_DEPLOYMENT.availabilityZones] : parseZones(rawZones);
+  let availabilityZones: string[] = [];
+  if (!Array.isArray(zones) || zones.some((zone) => typeof zone !== 'string')) {
+    problem(
+      'availabilityZones',
+      rawZones,
+      `pass a list of zone names, e.g. -c availabilityZones=${region}a,${region}b,${region}c`,
+    );
+  } else {
+    availabilityZones = zones as string[];
+    const foreign = availabilityZones.filter((zone) => !zone.startsWith(region));
+    if (foreign.length > 0) {
+      problem(
+        'availabilityZones',
+        rawZones ?? availabilityZones,
+        `every zone must be in region ${region} (${foreign.join(', ')} is not); ` +
+          `pass e.g. -c availabilityZones=${region}a,${region}b,${region}c`,
+      );
+    } else if (new Set(availabilityZones).size !== availabilityZones.length) {
+      problem('availabilityZones', rawZones, 'list each zone once');
+    } else if (availabilityZones.length < minZones) {
+      problem(
+        'availabilityZones',
+        rawZones ?? availabilityZones,
+        `the stage spans ${minZones} zones (network.maxAzs); pass at least ${minZones} zones of ${region}`,
+      );
+    }
+  }
+
+  const prefix = optionalString(read(CONTEXT_KEYS.prefix)) ?? DEFAULT_DEPLOYMENT.prefix;
+  if (!PREFIX.test(prefix)) {
+    problem('prefix', prefix, 'use 1-16 lower-case letters, digits or dashes, starting with a letter');
+  }
+
+  const domainName = optionalString(read(CONTEXT_KEYS.domainName));
+  const certificateArn = optionalString(read(CONTEXT_KEYS.certificateArn));
+  if (domainName !== undefined && !HOSTNAME.test(domainName)) {
+    problem('domainName', domainName, 'pass a DNS name such as "shop.example.com"');
+  }
+  if (certificateArn !== undefined) {
+    const match = CERTIFICATE_ARN.exec(certificateArn);
+    if (!match) {
+      problem(
+        'certificateArn',
+        certificateArn,
+        'pass an ACM certificate ARN: arn:aws:acm:<region>:<account>:certificate/<id>',
+      );
+    } else if (match[1] !== region) {
+      problem(
+        'certificateArn',
+        certificateArn,
+        `an ALB needs a certificate from its own region (${region}); request or import one there`,
+      );
+    }
+  }
+  if ((domainName === undefined) !== (certificateArn === undefined)) {
+    const missing = domainName === undefined ? 'domainName' : 'certificateArn';
+    problem(
+      missing,
+      undefined,
+      'HTTPS needs both "-c domainName=..." and "-c certificateArn=..." (or neither, for HTTP only)',
+    );
+  }
+
+  const alarmEmail = optionalString(read(CONTEXT_KEYS.alarmEmail));
+  if (alarmEmail !== undefined && !EMAIL.test(alarmEmail)) {
+    problem('alarmEmail', alarmEmail, 'pass one email address, e.g. "-c alarmEmail=oncall@example.com"');
+  }
+  const adminEmails = optionalString(read(CONTEXT_KEYS.adminEmails));
+  if (adminEmails !== undefined) {
+    const bad = adminEmails.split(',').filter((email) => !EMAIL.test(email.trim()));
+    if (bad.length > 0) {
+      problem(
+        'adminEmails',
+        adminEmails,
+        'pass comma-separated email addresses, e.g. "a@example.com,b@example.com"',
+      );
+    }
+  }
+
+  return {
+    context: {
+      account,
+      region,
+      availabilityZones,
+      prefix,
+      ...(domainName !== undefined ? { domainName } : {}),
+      ...(certificateArn !== undefined ? { certificateArn } : {}),
+      ...(alarmEmail !== undefined ? { alarmEmail } : {}),
+      ...(adminEmails !== undefined ? { adminEmails } : {}),
+    },
+    problems,
+  };
+}

@@ -1,0 +1,3 @@
+export * from './defaults';
+export * from './deployment-context';
+export * from './validate-stage-config';

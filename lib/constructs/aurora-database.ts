@@ -1,0 +1,147 @@
+import { Annotations, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { DatabaseConfig } from '../../stages/stage-config';
+import { AURORA_POSTGRES_VERSION, DATABASE_DEFAULTS } from '../config/defaults';
+
+/** Properties of {@link AuroraDatabase}. */
+export interface AuroraDatabaseProps {
+  /** The stage's database section. */
+  readonly config: DatabaseConfig;
+  /** VPC with isolated subnets (the cluster) and private subnets with egress (the rotation function). */
+  readonly vpc: ec2.IVpc;
+  /** Customer-managed key for storage, the secret, the exported logs and Performance Insights. */
+  readonly encryptionKey: kms.IKey;
+  /** The app's security group: the only client admitted besides the rotation function and the proxy. */
+  readonly clientSecurityGroup: ec2.ISecurityGroup;
+  /**
+   * Physical cluster identifier. Fixed (not generated) because the exported log group is named after it
+   * and must exist, with retention and encryption, before the cluster writes to it.
+   */
+  readonly clusterIdentifier: string;
+}
+
+/**
+ * Aurora PostgreSQL cluster: a writer and optional readers, storage and secret encrypted with a
+ * customer-managed key, TLS enforced (`rds.force_ssl`), IAM authentication, master password in Secrets
+ * Manager with rotation, backups, deletion protection, snapshot-on-delete, `postgresql` logs exported to an
+ * encrypted log group with retention. Reachable only from the client security group.
+ *
+ * Construct ids are a contract: `Cluster`, `Cluster/Writer` and `Cluster/ReaderN` keep their logical ids
+ * when readers are added, and at stage 100k this cluster becomes shard 0 under the same path.
+ */
+export class AuroraDatabase extends Construct {
+  /** The cluster. */
+  public readonly cluster: rds.DatabaseCluster;
+  /** Master credentials (`username`, `password`, `host`, ...). */
+  public readonly secret: secretsmanager.ISecret;
+  /** Log group receiving the exported `postgresql` log. */
+  public readonly logGroup: logs.LogGroup;
+  /** Name of the app's database. */
+  public readonly databaseName: string;
+  /** Number of reader instances. */
+  public readonly readerCount: number;
+
+  constructor(scope: Construct, id: string, props: AuroraDatabaseProps) {
+    super(scope, id);
+    const { config } = props;
+    this.databaseName = config.databaseName ?? DATABASE_DEFAULTS.databaseName;
+    this.readerCount = config.readers?.count ?? 0;
+    const engine = rds.DatabaseClusterEngine.auroraPostgres({ version: AURORA_POSTGRES_VERSION });
+
+    const parameterGroup = new rds.ParameterGroup(this, 'ClusterParameters', {
+      engine,
+      description: 'Shop cluster parameters: TLS required for every connection',
+      parameters: { 'rds.force_ssl': '1', log_min_duration_statement: '1000' },
+    });
+
+    this.logGroup = new logs.LogGroup(this, 'PostgresqlLogs', {
+      logGroupName: `/aws/rds/cluster/${props.clusterIdentifier}/postgresql`,
+      retention: config.logRetention ?? DATABASE_DEFAULTS.logRetention,
+      encryptionKey: props.encryptionKey,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const instanceProps = { publiclyAccessible: false, autoMinorVersionUpgrade: true };
+    const performanceInsights = config.performanceInsights;
+    this.cluster = new rds.DatabaseCluster(this, 'Cluster', {
+      engine,
+      clusterIdentifier: props.clusterIdentifier,
+      credentials: rds.Credentials.fromGeneratedSecret(DATABASE_DEFAULTS.masterUsername, {
+        encryptionKey: props.encryptionKey,
+      }),
+      defaultDatabaseName: this.databaseName,
+      writer: rds.ClusterInstance.provisioned('Writer', {
+        ...instanceProps,
+        instanceType: config.writer.instanceType,
+      }),
+      readers: Array.from({ length: this.readerCount }, (_, index) =>
+        rds.ClusterInstance.provisioned(`Reader${index + 1}`, {
+          ...instanceProps,
+          instanceType: config.readers!.instanceType,
+        }),
+      ),
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      parameterGroup,
+      storageEncrypted: true,
+      storageEncryptionKey: props.encryptionKey,
+      iamAuthentication: true,
+      backup: {
+        retention: config.backupRetention ?? DATABASE_DEFAULTS.backupRetention,
+        preferredWindow: '03:00-04:00',
+      },
+      preferredMaintenanceWindow: 'Sun:04:30-Sun:05:30',
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.SNAPSHOT,
+      copyTagsToSnapshot: true,
+      cloudwatchLogsExports: ['postgresql'],
+      ...(performanceInsights !== undefined
+        ? {
+            enablePerformanceInsights: true,
+            performanceInsightEncryptionKey: props.encryptionKey,
+            performanceInsightRetention:
+              performanceInsights.retention ?? DATABASE_DEFAULTS.performanceInsightRetention,
+          }
+        : {}),
+    });
+    if (performanceInsights !== undefined) {
+      // Performance Insights is set on the cluster only. Setting it on the instances too would add a
+      // PerformanceInsightsKMSKeyId to the writer, a property CloudFormation may replace an instance for.
+      Annotations.of(this.cluster).acknowledgeWarning(
+        '@aws-cdk/aws-rds:instancePerformanceInsightsOverridden',
+        'Performance Insights is configured at cluster level on purpose; every instance inherits it',
+      );
+    }
+    // RDS would create the log group itself on first write, without retention or encryption.
+    this.cluster.node.addDependency(this.logGroup);
+
+    const secret = this.cluster.secret;
+    if (secret === undefined) throw new Error('AuroraDatabase: the cluster has no generated secret');
+    this.secret = secret;
+    // A snapshot restored later still needs the password it was taken with.
+    (secret as secretsmanager.Secret).applyRemovalPolicy(RemovalPolicy.RETAIN);
+
+    this.cluster.connections.allowDefaultPortFrom(props.clientSecurityGroup, 'PostgreSQL from the app tasks');
+
+    const rotation = this.cluster.addRotationSingleUser({
+      automaticallyAfter: DATABASE_DEFAULTS.rotationInterval,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+    });
+
+    Validations.of(this.cluster).acknowledge({
+      id: 'AwsSolutions-RDS11',
+      reason:
+        'PostgreSQL keeps its default port 5432: RDS Proxy always listens on 5432, and the cluster is reachable only ' +
+        'from the app, proxy and rotation security groups, so a non-default port would add no protection.',
+    });
+    Validations.of(rotation).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'This construct is the rotation itself (hosted rotation application for the master secret).',
+    });
+  }
+}

@@ -1,0 +1,3 @@
+export * from './data-stack';
+export * from './network-stack';
+export * from './service-stack';

@@ -1,0 +1,79 @@
+import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { NetworkConfig } from '../../stages/stage-config';
+import { NETWORK_DEFAULTS } from '../config/defaults';
+
+/** Properties of {@link NetworkStack}. */
+export interface NetworkStackProps extends StackProps {
+  /** The stage's network section. */
+  readonly network: NetworkConfig;
+  /** Availability zones to span (pinned from context: no lookup). */
+  readonly availabilityZones: readonly string[];
+}
+
+/**
+ * The VPC every other stack lives in: public subnets (ALB, NAT), private subnets with egress (tasks),
+ * isolated subnets (Aurora, Redis); flow logs to a KMS-encrypted log group; an S3 gateway endpoint.
+ * Also owns the app's security group, so the data stack can admit exactly it.
+ */
+export class NetworkStack extends Stack {
+  /** The VPC. */
+  public readonly vpc: ec2.Vpc;
+  /** Security group of the app's tasks: the only one the database and the cache admit. */
+  public readonly appSecurityGroup: ec2.SecurityGroup;
+  /** Key encrypting the flow logs. */
+  public readonly logsKey: kms.Key;
+  /** Log group receiving the flow logs. */
+  public readonly flowLogGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: NetworkStackProps) {
+    super(scope, id, props);
+    const maxAzs = props.network.maxAzs ?? NETWORK_DEFAULTS.maxAzs;
+
+    this.logsKey = new kms.Key(this, 'LogsKey', {
+      description: 'Encrypts the VPC flow logs',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // CloudWatch Logs encrypts with the key on the log group's behalf.
+    this.logsKey.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`));
+
+    this.flowLogGroup = new logs.LogGroup(this, 'FlowLogGroup', {
+      retention: props.network.flowLogRetention ?? NETWORK_DEFAULTS.flowLogRetention,
+      encryptionKey: this.logsKey,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      ipAddresses: ec2.IpAddresses.cidr(props.network.cidr ?? NETWORK_DEFAULTS.cidr),
+      availabilityZones: props.availabilityZones.slice(0, maxAzs),
+      natGateways: props.network.natGateways,
+      subnetConfiguration: [
+        { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+        { name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
+      ],
+      flowLogs: {
+        All: {
+          destination: ec2.FlowLogDestination.toCloudWatchLogs(this.flowLogGroup),
+          trafficType: ec2.FlowLogTrafficType.ALL,
+        },
+      },
+      gatewayEndpoints: {
+        // Image layers come from S3: through the endpoint they skip the NAT gateway.
+        S3: { service: ec2.GatewayVpcEndpointAwsService.S3 },
+      },
+    });
+
+    this.appSecurityGroup = new ec2.SecurityGroup(this, 'AppSecurityGroup', {
+      vpc: this.vpc,
+      description: 'Tasks of the shop service (the only client the database and the cache admit)',
+      // The tasks call AWS APIs (ECR, Secrets Manager, CloudWatch) through the NAT gateway.
+      allowAllOutbound: true,
+    });
+  }
+}
