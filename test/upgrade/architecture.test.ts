@@ -59,7 +59,7 @@ const resources: Record<string, { Type: string; Properties?: Record<string, unkn
         TaskDefinition: { Ref: 'TaskDef' },
         NetworkConfiguration: { AwsvpcConfiguration: { SecurityGroups: [getAtt('ServiceSg')] } },
       },
-      ...path('Web/Service/Service'),
+      ...path('Web/Service'),
     },
     Scaling: {
       Type: 'AWS::ApplicationAutoScaling::ScalableTarget',
@@ -116,6 +116,17 @@ const resources: Record<string, { Type: string; Properties?: Record<string, unkn
       },
       ...path('Data/Database/SecurityGroup/from ServiceSg:5432'),
     },
+    ServiceToDbPort: {
+      Type: 'AWS::EC2::SecurityGroupIngress',
+      Properties: {
+        GroupId: getAtt('DbSg'),
+        SourceSecurityGroupId: getAtt('ServiceSg'),
+        IpProtocol: 'tcp',
+        FromPort: getAtt('Db', 'Endpoint.Port'),
+        ToPort: getAtt('Db', 'Endpoint.Port'),
+      },
+      ...path('Data/Database/SecurityGroup/from ServiceSg:port'),
+    },
     TaskPolicy: {
       Type: 'AWS::IAM::Policy',
       Properties: { PolicyDocument: {} },
@@ -146,7 +157,7 @@ describe('buildArchitecture', () => {
       ['edge', 'Internet'],
       ['edge', 'Network/Vpc'],
       ['edge', 'Web/Lb'],
-      ['compute', 'Web/Service/Service'],
+      ['compute', 'Web/Service'],
       ['data', 'Data/Database'],
       ['monitoring', 'CloudWatch alarms'],
       ['monitoring', 'KMS keys'],
@@ -161,7 +172,7 @@ describe('buildArchitecture', () => {
       'Application Load Balancer (internet-facing)',
       'listeners: HTTPS 443',
     ]);
-    expect(byTitle('Web/Service/Service')?.details).toEqual([
+    expect(byTitle('Web/Service')?.details).toEqual([
       'ECS service (FARGATE)',
       '512 CPU units · 1024 MiB',
       'tasks: 3-12 (autoscaling)',
@@ -178,8 +189,8 @@ describe('buildArchitecture', () => {
     expect(graph.edges.map((edge) => [title(edge.from), title(edge.to), edge.label])).toEqual(
       expect.arrayContaining([
         ['Internet', 'Web/Lb', 'TCP 443'],
-        ['Web/Lb', 'Web/Service/Service', 'TCP 3000'],
-        ['Web/Service/Service', 'Data/Database', 'TCP 5432'],
+        ['Web/Lb', 'Web/Service', 'TCP 3000'],
+        ['Web/Service', 'Data/Database', 'TCP 5432, TCP Endpoint.Port'],
       ]),
     );
     expect(graph.edges).toHaveLength(3);
@@ -192,7 +203,7 @@ describe('buildArchitecture', () => {
     expect(mermaid).toContain(
       '["Data/Database<br/>Aurora cluster (aurora-postgresql 16.4)<br/>writer + 1 reader · db.t4g.medium"]',
     );
-    expect(mermaid).toMatch(/ -->\|"TCP 5432"\| /);
+    expect(mermaid).toMatch(/ -->\|"TCP 5432, TCP Endpoint.Port"\| /);
     expect(mermaid).not.toContain('AWS::IAM');
     expect(renderMermaid(graph)).toBe(mermaid);
   });

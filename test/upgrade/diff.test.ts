@@ -7,8 +7,10 @@ import { dataBearingTypes, isDataBearing } from '../../tools/upgrade/data-bearin
 import { diffAssemblies } from '../../tools/upgrade/diff';
 import {
   markdownTable,
+  readableCell,
   renderMarkdownSummary,
   renderTextSummary,
+  textTable,
   writeStackDiffs,
 } from '../../tools/upgrade/report';
 
@@ -208,6 +210,17 @@ describe('rendering', () => {
     const markdown = renderMarkdownSummary(report, 'x', 'y');
     expect(markdown).toContain('# Upgrade `x` → `y`');
     expect(markdown).toContain('| removed | AWS::S3::Bucket | Main | Assets |');
+  });
+
+  test('weak cross-stack references read as ${stack:output}; text cells stay on one line', () => {
+    const reference =
+      '{"Fn::GetStackOutput":{"StackName":"shop-data","Region":"us-east-1","OutputName":"PublishOutputRefSecret"}}';
+    expect(readableCell(`${reference}\n${reference}`)).toBe(
+      '${shop-data:PublishOutputRefSecret}\n${shop-data:PublishOutputRefSecret}',
+    );
+    expect(textTable({ header: ['a', 'b'], rows: [['x\ny', 'z'.repeat(120)]] }).split('\n')[1]).toBe(
+      `  x; y  ${'z'.repeat(99)}…`,
+    );
   });
 
   test('markdown tables escape pipes', () => {

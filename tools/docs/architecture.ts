@@ -238,9 +238,15 @@ function makeNode(
   return {
     id: nodeId(resource.stack, resource.logicalId),
     tier,
-    title: resource.path,
+    title: shortTitle(resource.path),
     details: [kind, ...details].filter((line) => line.length > 0),
   };
+}
+
+/** `Shop/Service/Service` reads as `Shop/Service`: an L2's main child often repeats its parent's id. */
+function shortTitle(path: string): string {
+  const parts = path.split('/');
+  return parts.length > 1 && parts[parts.length - 1] === parts[parts.length - 2] ? parts.slice(0, -1).join('/') : path;
 }
 
 // Stack name prefixes only where two nodes would otherwise share a title.
@@ -273,10 +279,17 @@ type NodeIdOf = (stack: StackTemplate, local: string) => string;
 function portLabel(rule: Record<string, unknown>): string {
   const protocol = String(rule.IpProtocol ?? '');
   if (protocol === '-1') return 'all traffic';
-  const from = rule.FromPort;
-  const to = rule.ToPort;
-  const ports = from === to ? `${String(from)}` : `${String(from)}-${String(to)}`;
-  return `${protocol.toUpperCase()} ${ports}`;
+  const from = portText(rule.FromPort);
+  const to = portText(rule.ToPort);
+  return `${protocol.toUpperCase()} ${from === to ? from : `${from}-${to}`}`;
+}
+
+// A port taken from another resource (`Fn::GetAtt: [Cluster, Endpoint.Port]`) reads as its attribute name.
+function portText(port: unknown): string {
+  if (typeof port === 'number' || typeof port === 'string') return String(port);
+  const getAtt = (port as Record<string, unknown> | undefined)?.['Fn::GetAtt'];
+  if (Array.isArray(getAtt) && typeof getAtt[1] === 'string') return getAtt[1];
+  return '(computed)';
 }
 
 function referencing(index: ResourceIndex, target: ResourceHandle, type: string, property?: string): ResourceHandle[] {

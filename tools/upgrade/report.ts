@@ -96,6 +96,16 @@ export function dataLossTable(report: UpgradeReport): Table {
   };
 }
 
+/** Data-bearing resources the upgrade adds: their construct ids join the contract. */
+export function addedDataBearingTable(report: UpgradeReport): Table {
+  return {
+    header: ['Type', 'Stack', 'Construct path', 'Logical id'],
+    rows: report.changes
+      .filter((change) => change.dataBearing && change.kind === 'added')
+      .map((change) => [change.type, change.stackName, change.constructPath ?? '', change.logicalId]),
+  };
+}
+
 /** One sentence per lost resource, with the rename hint when there is one. */
 export function describeLoss(loss: DataLoss): string {
   const rename = loss.possibleRenameTo
@@ -146,9 +156,30 @@ function verdict(report: UpgradeReport): string {
     : `UNSAFE: ${report.dataLoss.length} data-bearing resource(s) would be replaced or removed.`;
 }
 
-/** Renders a table as aligned plain text. */
+/**
+ * Shortens intrinsics the library leaves as JSON: a weak cross-stack reference
+ * `{"Fn::GetStackOutput":{"StackName":"s","OutputName":"o",...}}` reads as `${s:o}`.
+ */
+export function readableCell(cell: string): string {
+  return cell.replace(
+    /\{"Fn::GetStackOutput":\{(?=[^{}]*"StackName":"([^"]+)")(?=[^{}]*"OutputName":"([^"]+)")[^{}]*\}\}/g,
+    (_, stack: string, output: string) => `\${${stack}:${output}}`,
+  );
+}
+
+const maxTextCell = 100;
+
+/**
+ * Renders a table as aligned plain text: one line per row (line breaks inside cells become `; `), cells
+ * longer than 100 characters shortened (the per-stack diff above the summary shows them in full).
+ */
 export function textTable(table: Table, indent = '  '): string {
-  const all = [table.header, ...table.rows];
+  const flat = (row: readonly string[]) =>
+    row.map((cell) => {
+      const line = readableCell(cell ?? '').replace(/\s*\n\s*/g, '; ');
+      return line.length > maxTextCell ? `${line.slice(0, maxTextCell - 1)}…` : line;
+    });
+  const all = [flat(table.header), ...table.rows.map(flat)];
   const widths = table.header.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
   return all
     .map((row) =>
@@ -159,7 +190,7 @@ export function textTable(table: Table, indent = '  '): string {
 
 /** Renders a table as GitHub-flavoured Markdown (pipes and newlines in cells escaped). */
 export function markdownTable(table: Table): string {
-  const escape = (cell: string) => cell.replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
+  const escape = (cell: string) => readableCell(cell).replace(/\|/g, '\\|').replace(/\r?\n/g, '<br>');
   const line = (row: readonly string[]) => `| ${row.map((cell) => escape(cell ?? '')).join(' | ')} |`;
   return [line(table.header), line(table.header.map(() => '---')), ...table.rows.map(line)].join('\n');
 }
@@ -222,6 +253,10 @@ export function renderMarkdownSummary(report: UpgradeReport, from: string, to: s
     '',
   ];
   if (!report.safe) parts.push(markdownTable(dataLossTable(report)), '');
+  const added = addedDataBearingTable(report);
+  if (added.rows.length) {
+    parts.push('Added (their construct ids become part of the contract):', '', markdownTable(added), '');
+  }
   const warnings = protectionWarnings(report);
   if (warnings.length)
     parts.push(...warnings.map((warning) => `- Protection policy changes: ${warning}`), '');
