@@ -102,9 +102,48 @@ export function addCounters(...all: AppCounters[]): AppCounters {
   );
 }
 
+/** Server-side request count and total seconds per "METHOD route" (http_request_duration_seconds). */
+export type RouteTimes = Record<string, { readonly count: number; readonly seconds: number }>;
+
+/** Extracts per-route totals from a /metrics body (all status codes together). */
+export function routeTimesFromMetrics(text: string): RouteTimes {
+  const times: Record<string, { count: number; seconds: number }> = {};
+  for (const s of parsePrometheusText(text)) {
+    const isCount = s.name === 'http_request_duration_seconds_count';
+    if (!isCount && s.name !== 'http_request_duration_seconds_sum') continue;
+    const key = `${s.labels.method ?? '?'} ${s.labels.route ?? '?'}`;
+    const entry = (times[key] ??= { count: 0, seconds: 0 });
+    if (isCount) entry.count += s.value;
+    else entry.seconds += s.value;
+  }
+  return times;
+}
+
+/** Per-route `after - before`, summed over processes; routes without requests in between are dropped. */
+export function diffRouteTimes(pairs: readonly { before: RouteTimes; after: RouteTimes }[]): RouteTimes {
+  const out: Record<string, { count: number; seconds: number }> = {};
+  for (const { before, after } of pairs) {
+    for (const [route, a] of Object.entries(after)) {
+      const b = before[route] ?? { count: 0, seconds: 0 };
+      const entry = (out[route] ??= { count: 0, seconds: 0 });
+      entry.count += a.count - b.count;
+      entry.seconds += a.seconds - b.seconds;
+    }
+  }
+  for (const route of Object.keys(out)) if (out[route].count <= 0) delete out[route];
+  return out;
+}
+
+/** What one scrape of an app process gives the benchmark. */
+export interface AppScrape {
+  readonly counters: AppCounters;
+  readonly routes: RouteTimes;
+}
+
 /** Fetches and parses the counters of the app process listening at `baseUrl`. */
-export async function scrapeCounters(baseUrl: string): Promise<AppCounters> {
+export async function scrapeApp(baseUrl: string): Promise<AppScrape> {
   const response = await fetch(new URL('/metrics', baseUrl));
   if (!response.ok) throw new Error(`GET ${baseUrl}/metrics answered ${response.status}`);
-  return countersFromMetrics(await response.text());
+  const text = await response.text();
+  return { counters: countersFromMetrics(text), routes: routeTimesFromMetrics(text) };
 }

@@ -1,4 +1,12 @@
-import { addCounters, countersFromMetrics, diffCounters, parsePrometheusText, sumSamples } from './metrics';
+import {
+  addCounters,
+  countersFromMetrics,
+  diffCounters,
+  diffRouteTimes,
+  parsePrometheusText,
+  routeTimesFromMetrics,
+  sumSamples,
+} from './metrics';
 import {
   cacheFigures,
   dbFigures,
@@ -72,6 +80,23 @@ describe('metrics parsing', () => {
     const delta = diffCounters(before, after);
     expect(delta).toEqual({ dbWriter: 100, dbReader: 20, cacheHit: 50, cacheMiss: 5, cacheError: 1 });
     expect(addCounters(delta, delta).dbWriter).toBe(200);
+  });
+
+  it('sums server-side time per route and diffs it across processes', () => {
+    const at = (count: number, sum: number) =>
+      routeTimesFromMetrics(
+        `http_request_duration_seconds_sum{method="GET",route="/api/x",status_code="200"} ${sum}\n` +
+          `http_request_duration_seconds_count{method="GET",route="/api/x",status_code="200"} ${count}\n` +
+          `http_request_duration_seconds_count{method="GET",route="/api/x",status_code="404"} 1\n` +
+          `http_request_duration_seconds_sum{method="GET",route="/api/x",status_code="404"} 0.5\n`,
+      );
+    expect(at(3, 0.3)).toEqual({ 'GET /api/x': { count: 4, seconds: 0.8 } });
+    const delta = diffRouteTimes([
+      { before: at(3, 0.3), after: at(5, 0.5) },
+      { before: {}, after: at(1, 0.1) },
+    ]);
+    expect(delta['GET /api/x'].count).toBe(4);
+    expect(delta['GET /api/x'].seconds).toBeCloseTo(0.8, 10);
   });
 
   it('fails clearly when the app exposes no db_queries_total', () => {
@@ -148,7 +173,19 @@ describe('evaluateTargets', () => {
 
 describe('renderMarkdown', () => {
   it('renders one row per scenario, the targets and the notes', () => {
-    const scenarios = [baseline, stage1k, { ...stage10k, notes: ['10k note'] }, cached];
+    const scenarios = [
+      baseline,
+      { ...stage1k, serverRoutes: { 'GET /api/orders': { count: 10, meanMs: 4.25 } } },
+      {
+        ...stage10k,
+        notes: ['10k note'],
+        serverRoutes: {
+          'GET /api/orders': { count: 12, meanMs: 3 },
+          'POST /api/orders': { count: 2, meanMs: 30 },
+        },
+      },
+      cached,
+    ];
     const report: BenchmarkReport = {
       generatedAt: '2026-11-28T05:00:00.000Z',
       machine: { cpus: 2, cpuModel: 'Test CPU', node: '20.0.0', os: 'Linux' },
@@ -164,6 +201,9 @@ describe('renderMarkdown', () => {
     expect(md).toContain('| stage 10k | 1000 | 10.0 | 50.0 | 120.0 | 0 | 100.0 | 200.0 | 90.0% |');
     expect(md).toMatch(/\| stage 10k sends >= 90.0% fewer .* \| 93.3% fewer .* \| yes \|/);
     expect(md).toContain('- run note\n- 10k note\n');
+    expect(md).toContain('| server-side mean latency, ms (app histogram) | stage 1k | stage 10k |');
+    expect(md).toContain('| `GET /api/orders` | 4.3 (10) | 3.0 (12) |');
+    expect(md).toContain('| `POST /api/orders` | – | 30.0 (2) |');
   });
 });
 

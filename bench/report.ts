@@ -50,6 +50,8 @@ export interface ScenarioResult {
   readonly db?: DbFigures;
   /** Absent for the bare-framework baseline. */
   readonly cache?: CacheFigures;
+  /** Server-side mean latency per route (the app's own histogram), to show where time goes. */
+  readonly serverRoutes?: Readonly<Record<string, { readonly count: number; readonly meanMs: number }>>;
   /** First few non-2xx answers (status and a body excerpt), to explain errors. */
   readonly sampleFailures?: readonly string[];
   readonly notes?: readonly string[];
@@ -71,6 +73,8 @@ export interface BenchmarkReport {
     readonly cpuModel: string;
     readonly node: string;
     readonly os: string;
+    /** 1-minute load average when the run started (other work on the machine skews every figure). */
+    readonly loadAverageAtStart?: number;
   };
   readonly options: Readonly<Record<string, unknown>>;
   readonly scenarios: readonly ScenarioResult[];
@@ -204,7 +208,10 @@ export function renderMarkdown(report: BenchmarkReport): string {
   const lines = [
     `Measured ${report.generatedAt} on ${report.machine.cpus} cores (${report.machine.cpuModel}), ` +
       `Node ${report.machine.node}; ${String(report.options.durationSeconds)} s per scenario, ` +
-      `${String(report.options.connections)} connections.`,
+      `${String(report.options.connections)} connections` +
+      (report.machine.loadAverageAtStart !== undefined
+        ? `; load average ${report.machine.loadAverageAtStart.toFixed(2)} at start.`
+        : '.'),
     '',
     '| scenario | req/s | p50 ms | p99 ms | max ms | errors | primary q / 1k req | replica q / 1k req | cache hit ratio |',
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
@@ -216,6 +223,22 @@ export function renderMarkdown(report: BenchmarkReport): string {
         `${s.db ? num(s.db.replicaPer1000) : dash} | ` +
         `${s.cache?.hitRatio != null ? pct(s.cache.hitRatio) : dash} |`,
     );
+  }
+  const withRoutes = report.scenarios.filter((s) => s.serverRoutes && Object.keys(s.serverRoutes).length);
+  if (withRoutes.length) {
+    const routes = [...new Set(withRoutes.flatMap((s) => Object.keys(s.serverRoutes!)))].sort();
+    lines.push(
+      '',
+      `| server-side mean latency, ms (app histogram) | ${withRoutes.map((s) => s.label).join(' | ')} |`,
+      `|---|${withRoutes.map(() => '--:').join('|')}|`,
+    );
+    for (const route of routes) {
+      const cells = withRoutes.map((s) => {
+        const t = s.serverRoutes![route];
+        return t ? `${num(t.meanMs)} (${t.count})` : dash;
+      });
+      lines.push(`| \`${route}\` | ${cells.join(' | ')} |`);
+    }
   }
   lines.push('', '| target | measured | met |', '|---|---|---|');
   for (const t of report.targets) {

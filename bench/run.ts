@@ -19,7 +19,7 @@ import { hashPassword } from '../app/src/db/seed';
 import { findPostgresBinDir, startReplicatedPostgres } from '../tools/local-topology/postgres-replication';
 import { CleanupStack } from './cleanup';
 import { runLoad } from './load';
-import { addCounters, diffCounters, scrapeCounters, type AppCounters } from './metrics';
+import { addCounters, diffCounters, diffRouteTimes, scrapeApp, type AppCounters } from './metrics';
 import { parseOptions, scenarioSelected, usage, type BenchOptions } from './options';
 import {
   cacheFigures,
@@ -240,7 +240,7 @@ async function measure(input: MeasureInput, options: BenchOptions): Promise<Scen
     log(`  warm-up ${options.warmupSeconds} s...`);
     await runLoad({ ...common, durationSeconds: options.warmupSeconds, plan: planner(options.seed + 1) });
   }
-  const scrape = () => Promise.all(input.appUrls.map((url) => scrapeCounters(url)));
+  const scrape = () => Promise.all(input.appUrls.map((url) => scrapeApp(url)));
   const before = await scrape();
   log(`  measuring ${options.durationSeconds} s at ${options.connections} connections...`);
   const load = await runLoad({
@@ -249,7 +249,18 @@ async function measure(input: MeasureInput, options: BenchOptions): Promise<Scen
     plan: planner(options.seed),
   });
   const after = await scrape();
-  const counters: AppCounters = addCounters(...after.map((a, i) => diffCounters(before[i], a)));
+  const counters: AppCounters = addCounters(
+    ...after.map((a, i) => diffCounters(before[i].counters, a.counters)),
+  );
+  const routeTimes = diffRouteTimes(after.map((a, i) => ({ before: before[i].routes, after: a.routes })));
+  const serverRoutes = Object.fromEntries(
+    Object.entries(routeTimes)
+      .filter(([route]) => route.includes('/api/'))
+      .map(([route, t]) => [
+        route,
+        { count: t.count, meanMs: Math.round((t.seconds / t.count) * 10_000) / 10 },
+      ]),
+  );
   const hasApp = input.appUrls.length > 0;
   const result: ScenarioResult & { notes: string[] } = {
     id: input.id,
@@ -265,6 +276,7 @@ async function measure(input: MeasureInput, options: BenchOptions): Promise<Scen
     operations: load.operations,
     ...(hasApp && input.roles ? { db: dbFigures(counters, load.requests, input.roles) } : {}),
     ...(hasApp ? { cache: cacheFigures(counters) } : {}),
+    ...(hasApp ? { serverRoutes } : {}),
     sampleFailures: load.sampleFailures,
     notes: [...(input.notes ?? [])],
   };
@@ -282,6 +294,8 @@ async function measure(input: MeasureInput, options: BenchOptions): Promise<Scen
       (result.db ? `, primary q/1k ${result.db.primaryPer1000.toFixed(1)}` : ''),
   );
   for (const failure of load.sampleFailures.slice(0, 3)) log(`    e.g. ${failure}`);
+  for (const [route, t] of Object.entries(serverRoutes))
+    log(`    server ${route}: ${t.count} requests, mean ${t.meanMs} ms`);
   return result;
 }
 
@@ -467,9 +481,10 @@ async function runStage10k(
   }
 }
 
-function machine(): BenchmarkReport['machine'] {
+function machine(loadAverageAtStart: number): BenchmarkReport['machine'] {
   const cpus = os.cpus();
   return {
+    loadAverageAtStart,
     cpus: cpus.length,
     cpuModel: cpus[0]?.model.trim() ?? 'unknown',
     node: process.versions.node,
@@ -512,9 +527,9 @@ async function main(): Promise<number> {
   const cleanup = new CleanupStack();
   const removeSignalHandlers = cleanup.exitOnSignals((message) => console.error(`[bench] ${message}`));
   const notes: string[] = [];
+  const load = os.loadavg()[0];
   try {
     await preflight(options);
-    const load = os.loadavg()[0];
     log(`load average before the run: ${load.toFixed(2)} on ${os.cpus().length} cores`);
     if (load > os.cpus().length * 0.5) {
       notes.push(`the machine was busy when the run started (1-minute load average ${load.toFixed(2)})`);
@@ -543,7 +558,7 @@ async function main(): Promise<number> {
 
     const report: BenchmarkReport = {
       generatedAt: new Date().toISOString(),
-      machine: machine(),
+      machine: machine(load),
       options: {
         durationSeconds: options.durationSeconds,
         warmupSeconds: options.warmupSeconds,
