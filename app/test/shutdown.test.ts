@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { Client } from 'pg';
+import { createTestDatabase, TEST_PG_ADMIN_URL, type TestDatabase } from './support/postgres';
+
+const repoRoot = path.resolve(__dirname, '../..');
+let database: TestDatabase;
+let server: ChildProcess | undefined;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+    probe.on('error', reject);
+  });
+}
+
+async function connectionsTo(name: string): Promise<number> {
+  const client = new Client({ connectionString: TEST_PG_ADMIN_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
+      [name],
+    );
+    return rows[0].n;
+  } finally {
+    await client.end();
+  }
+}
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+
+afterAll(async () => {
+  if (server && server.exitCode === null) server.kill('SIGKILL');
+  await database.drop();
+});
+
+test('SIGTERM: the in-flight request completes, new connections are refused, pools close, exit code 0', async () => {
+  const port = await freePort();
+  const child = spawn(path.join(repoRoot, 'node_modules/.bin/tsx'), ['app/src/server.ts'], {
+    cwd: repoRoot,
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: database.url,
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server = child;
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  // GIVEN a running server that has opened its pool
+  for (let i = 0; i < 300 && !output.includes('shop listening'); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  expect(output).toContain('shop listening');
+  const warm = await fetch(`http://127.0.0.1:${port}/api/products?limit=1`);
+  expect(warm.status).toBe(200);
+  expect(await connectionsTo(database.name)).toBeGreaterThan(0);
+
+  // AND a slow request in flight: a sign-up whose body is still arriving
+  const body = JSON.stringify({ email: 'slow@example.test', password: 'slow password', name: 'Slow' });
+  const request = http.request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/api/users',
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+  });
+  const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    request.on('response', (res) => {
+      let text = '';
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    request.on('error', reject);
+  });
+  request.write(body.slice(0, 20));
+  await new Promise((r) => setTimeout(r, 300));
+
+  // WHEN the orchestrator sends SIGTERM
+  child.kill('SIGTERM');
+  for (let i = 0; i < 50 && !output.includes('shutting down'); i++)
+    await new Promise((r) => setTimeout(r, 50));
+  expect(output).toContain('shutting down');
+
+  // THEN new connections are refused
+  await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+
+  // AND the in-flight request still completes
+  request.end(body.slice(20));
+  const done = await response;
+  expect(done.status).toBe(201);
+  expect(JSON.parse(done.text).user.email).toBe('slow@example.test');
+
+  // AND the process closes its pools and exits 0
+  expect(await exited).toBe(0);
+  expect(output).toContain('database pools and cache connections closed');
+  expect(output).toContain('shutdown complete');
+  expect(await connectionsTo(database.name)).toBe(0);
+
+  // AND the logs are structured JSON lines with request ids
+  const lines = output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line));
+  const completed = lines.find((line) => line.msg === 'request completed' && line.res?.statusCode === 201);
+  expect(completed?.reqId).toMatch(/^[0-9a-f-]{36}$/);
+});
