@@ -124,24 +124,21 @@ export function buildArchitecture(templates: AssemblyTemplates): ArchitectureGra
     }
   }
 
-  // Aggregated types: one node per stack and type.
-  const aggregated = new Map<string, { tier: Tier; title: string; count: number; stackName: string }>();
+  // Aggregated types: one node per type for the whole app, saying in which stacks they live.
+  const aggregated = new Map<string, { tier: Tier; title: string; count: number; stackNames: Set<string> }>();
   for (const resource of index.all) {
     const aggregate = aggregates[resource.type];
     if (!aggregate) continue;
-    const id = nodeId(resource.stack, resource.type);
-    const entry = aggregated.get(id) ?? { ...aggregate, count: 0, stackName: resource.stack.stackName };
+    const id = `all_${resource.type.replace(/[^A-Za-z0-9]/g, '_')}`;
+    const entry = aggregated.get(id) ?? { ...aggregate, count: 0, stackNames: new Set<string>() };
     entry.count++;
+    entry.stackNames.add(resource.stack.stackName);
     aggregated.set(id, entry);
     nodeOf.set(resource.uid, id);
   }
   for (const [id, entry] of aggregated) {
-    nodes.push({
-      id,
-      tier: entry.tier,
-      title: multiStack ? `${entry.stackName}: ${entry.title}` : entry.title,
-      details: [`× ${entry.count}`],
-    });
+    const where = multiStack ? ` (${[...entry.stackNames].sort(compare).join(', ')})` : '';
+    nodes.push({ id, tier: entry.tier, title: entry.title, details: [`× ${entry.count}${where}`] });
   }
 
   const edges = new Map<string, { from: string; to: string; labels: Set<string> }>();
@@ -356,7 +353,7 @@ function describeCluster(cluster: ResourceHandle, index: ResourceIndex) {
   return {
     kind: `Aurora cluster (${engine})`,
     details: [
-      `writer + ${readers} reader${readers === 1 ? '' : 's'}${classes.length ? ` · ${classes.join(', ')}` : ''}`,
+      `${readers ? `writer + ${readers} reader${readers === 1 ? '' : 's'}` : 'writer only'}${classes.length ? ` · ${classes.join(', ')}` : ''}`,
     ],
   };
 }

@@ -1,0 +1,61 @@
+/**
+ * Upgrade safety of the real stages: every consecutive pair in `stageIds` (stages added later join
+ * automatically) and growth inside every stage keep every data-bearing resource in place.
+ */
+import { stageById, stageIds } from '../../stages';
+import { diffAssemblies, type UpgradeReport } from '../../tools/upgrade/diff';
+import { renderTextSummary } from '../../tools/upgrade/report';
+import { consecutiveStagePairs, synthStage, synthStageCached } from '../../tools/upgrade/stage-synth';
+import { grownStage, nextSize } from './growth';
+
+/** Fails with the whole summary, so the test output says which resource and why. */
+function expectSafe(report: UpgradeReport, title: string): void {
+  if (!report.safe) throw new Error(`Upgrade ${title} loses data:\n${renderTextSummary(report, title)}`);
+  expect(report.dataLoss).toEqual([]);
+}
+
+describe('consecutive stages upgrade in place', () => {
+  test('there is at least one upgrade to check', () => {
+    expect(consecutiveStagePairs(stageIds).length).toBe(stageIds.length - 1);
+    expect(stageIds.length).toBeGreaterThanOrEqual(2);
+  });
+
+  test.each(consecutiveStagePairs(stageIds))(
+    '%s -> %s replaces and removes no data-bearing resource',
+    (from, to) => {
+      const report = diffAssemblies(synthStageCached(from), synthStageCached(to));
+
+      expectSafe(report, `${from} -> ${to}`);
+      // The upgrade does something, and every data-bearing resource of the earlier stage is still there.
+      expect(report.changes.length).toBeGreaterThan(0);
+      const before = synthStageCached(from).stacks.flatMap((stack) =>
+        Object.values(stack.template.Resources ?? {}),
+      );
+      expect(report.dataBearingKept).toBeGreaterThan(0);
+      expect(report.dataBearingKept).toBeLessThanOrEqual(before.length);
+    },
+  );
+});
+
+describe('growth inside a stage is safe', () => {
+  test.each(stageIds.map((id) => [id, grownStage(stageById(id)).name]))('%s grows: %s', (id) => {
+    const variant = grownStage(stageById(id));
+
+    const report = diffAssemblies(synthStageCached(id), synthStage(id, variant.config));
+
+    expectSafe(report, `${id} -> ${id} (${variant.name})`);
+    // The growth is really there: a new reader instance, an updated cache.
+    const config = stageById(id);
+    const changed = (kind: string, type: string) =>
+      report.changes.some((change) => change.kind === kind && change.type === type);
+    if (config.database.readers) expect(changed('added', 'AWS::RDS::DBInstance')).toBe(true);
+    if (config.cache) expect(changed('updated', 'AWS::ElastiCache::ReplicationGroup')).toBe(true);
+    expect(changed('updated', 'AWS::RDS::DBInstance')).toBe(true);
+  });
+
+  test('nextSize grows instance and node type names, and refuses unknown sizes', () => {
+    expect(nextSize('cache.t4g.small')).toBe('cache.t4g.medium');
+    expect(nextSize('r7g.xlarge')).toBe('r7g.2xlarge');
+    expect(() => nextSize('cache.t4g.huge')).toThrow('Cannot grow "cache.t4g.huge": unknown size "huge".');
+  });
+});
