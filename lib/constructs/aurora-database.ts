@@ -123,8 +123,9 @@ export class AuroraDatabase extends Construct {
     const secret = this.cluster.secret;
     if (secret === undefined) throw new Error('AuroraDatabase: the cluster has no generated secret');
     this.secret = secret;
-    // A snapshot restored later still needs the password it was taken with.
-    (secret as secretsmanager.Secret).applyRemovalPolicy(RemovalPolicy.RETAIN);
+    // A snapshot restored later still needs the password it was taken with. (`cluster.secret` is the
+    // attachment; the secret itself is the cluster's `Secret` child.)
+    (this.cluster.node.findChild('Secret') as secretsmanager.Secret).applyRemovalPolicy(RemovalPolicy.RETAIN);
 
     this.cluster.connections.allowDefaultPortFrom(props.clientSecurityGroup, 'PostgreSQL from the app tasks');
 

@@ -1,0 +1,284 @@
+import { Duration } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { createBlueprintApp } from '../../lib/blueprint';
+import { StageConfigError } from '../../lib/config';
+import { stage10k, stage1k, stageById, stageIds, stages, type StageConfig } from '../../stages';
+
+/** A config the type checker would reject: what JSON, tools or a careless spread can produce. */
+const loose = (config: unknown) => config as StageConfig;
+
+/** Builds the app and returns the StageConfigError it throws (fails the test when it does not throw). */
+function configError(config: StageConfig, context: Record<string, unknown> = {}): StageConfigError {
+  try {
+    createBlueprintApp({ config, context, nag: false });
+  } catch (error) {
+    if (error instanceof StageConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected createBlueprintApp to throw a StageConfigError');
+}
+
+/** Asserts that exactly the given keys are reported, each with the value received and a fix. */
+function expectProblems(error: StageConfigError, keys: string[]): void {
+  expect(error.problems.map((p) => p.key).sort()).toEqual([...keys].sort());
+  for (const problem of error.problems) {
+    expect(error.message).toContain(`${problem.key}: received`);
+    expect(problem.fix.length).toBeGreaterThan(10);
+  }
+}
+
+describe('the stage registry', () => {
+  test('lists 1k then 10k, each with its config', () => {
+    // THEN
+    expect(stageIds).toEqual(['1k', '10k']);
+    expect(stageById('1k')).toBe(stage1k);
+    expect(stageById('10k')).toBe(stage10k);
+    expect(Object.keys(stages)).toEqual([...stageIds]);
+  });
+
+  test('fails for an unknown stage id, naming it and the valid ones', () => {
+    // WHEN / THEN
+    expect(() => stageById('100m')).toThrow(/Unknown stage "100m".*Valid stages: 1k, 10k/);
+    expect(() => stageById('toString')).toThrow(/Unknown stage "toString"/);
+  });
+
+  test('10k is 1k plus its delta: the writer and the network shape are unchanged', () => {
+    // THEN
+    expect(stage10k.database.writer).toBe(stage1k.database.writer);
+    expect(stage10k.network.maxAzs).toBe(stage1k.network.maxAzs);
+    expect(stage10k.database.readers.count).toBe(3);
+    expect(stage10k.service.autoscaling.minCapacity).toBe(3);
+    expect(stage10k.cache.numCacheClusters).toBeGreaterThanOrEqual(2);
+    expect('proxy' in stage1k).toBe(false);
+    expect('cache' in stage1k).toBe(false);
+  });
+
+  test.each(stageIds)('stage %s passes validation with the default context', (id) => {
+    // WHEN / THEN
+    expect(() => createBlueprintApp({ config: stageById(id), nag: false })).not.toThrow();
+  });
+});
+
+describe('config validation fails synth with one error naming key, value and fix', () => {
+  test('fails when readers have no writer', () => {
+    // GIVEN
+    const config = loose({ ...stage10k, database: { ...stage10k.database, writer: undefined } });
+    // WHEN
+    const error = configError(config);
+    // THEN
+    expectProblems(error, ['database.writer', 'proxy']);
+    expect(error.message).toMatch(/readers replicate from a writer/);
+  });
+
+  test('fails when min tasks are above max tasks', () => {
+    const config = loose({
+      ...stage10k,
+      service: { ...stage10k.service, autoscaling: { ...stage10k.service.autoscaling, minCapacity: 20 } },
+    });
+    const error = configError(config);
+    expectProblems(error, ['service.autoscaling.minCapacity']);
+    expect(error.message).toContain('service.autoscaling.minCapacity: received 20');
+    expect(error.message).toContain('maxCapacity (12)');
+  });
+
+  test('fails when desiredCount is outside the autoscaling range', () => {
+    const config = loose({ ...stage10k, service: { ...stage10k.service, desiredCount: 1 } });
+    expectProblems(configError(config), ['service.desiredCount']);
+  });
+
+  test('fails when a proxy has no database', () => {
+    const config = loose({ ...stage10k, database: undefined });
+    const error = configError(config);
+    expectProblems(error, ['database', 'proxy']);
+    expect(error.message).toMatch(/proxy: received .*RDS Proxy pools connections to a database/);
+  });
+
+  test('fails when counts are negative or zero', () => {
+    const config = loose({
+      ...stage10k,
+      network: { ...stage10k.network, natGateways: -1 },
+      service: { ...stage10k.service, desiredCount: 0, autoscaling: undefined },
+      database: { ...stage10k.database, readers: { ...stage10k.database.readers, count: -2 } },
+    });
+    const error = configError(config);
+    expectProblems(error, ['network.natGateways', 'service.desiredCount', 'database.readers.count']);
+    expect(error.message).toContain('network.natGateways: received -1');
+    expect(error.message).toContain('database.readers.count: received -2');
+  });
+
+  test('fails when a count is not a whole number', () => {
+    const config = loose({ ...stage1k, service: { ...stage1k.service, desiredCount: 1.5 } });
+    expectProblems(configError(config), ['service.desiredCount']);
+  });
+
+  test('fails when there are more NAT gateways than AZs', () => {
+    const config = loose({ ...stage1k, network: { ...stage1k.network, natGateways: 4 } });
+    expectProblems(configError(config), ['network.natGateways']);
+  });
+
+  test('fails when the VPC spans fewer than 2 AZs', () => {
+    const config = loose({ ...stage1k, network: { ...stage1k.network, maxAzs: 1 } });
+    expectProblems(configError(config), ['network.maxAzs']);
+  });
+
+  test('fails when the VPC CIDR is malformed', () => {
+    const config = loose({ ...stage1k, network: { ...stage1k.network, cidr: '10.0.0.0/8' } });
+    expectProblems(configError(config), ['network.cidr']);
+  });
+
+  test('fails when instance types are not instance classes', () => {
+    const config = loose({
+      ...stage10k,
+      database: {
+        ...stage10k.database,
+        writer: { instanceType: new ec2.InstanceType('huge') },
+        readers: { count: 3, instanceType: 'r7g' },
+      },
+      cache: { ...stage10k.cache, cacheNodeType: 't4g.small' },
+    });
+    const error = configError(config);
+    expectProblems(error, [
+      'database.writer.instanceType',
+      'database.readers.instanceType',
+      'cache.cacheNodeType',
+    ]);
+    expect(error.message).toContain('database.writer.instanceType: received "huge"');
+  });
+
+  test('fails when the cache has no nodes, or too few for Multi-AZ failover', () => {
+    for (const numCacheClusters of [0, 1]) {
+      const config = loose({ ...stage10k, cache: { ...stage10k.cache, numCacheClusters } });
+      expectProblems(configError(config), ['cache.numCacheClusters']);
+    }
+  });
+
+  test('fails when the cache engine, snapshots or proxy limits are out of range', () => {
+    const config = loose({
+      ...stage10k,
+      cache: { ...stage10k.cache, engineVersion: '5.0.6', snapshotRetentionLimit: 90 },
+      proxy: { maxConnectionsPercent: 0, idleClientTimeout: 30 },
+    });
+    expectProblems(configError(config), [
+      'cache.engineVersion',
+      'cache.snapshotRetentionLimit',
+      'proxy.maxConnectionsPercent',
+      'proxy.idleClientTimeout',
+    ]);
+  });
+
+  test('fails when the Fargate size does not exist', () => {
+    const config = loose({ ...stage1k, service: { ...stage1k.service, cpu: 300, memoryLimitMiB: 1024 } });
+    expectProblems(configError(config), ['service.cpu']);
+    const memory = loose({ ...stage1k, service: { ...stage1k.service, cpu: 512, memoryLimitMiB: 8192 } });
+    expectProblems(configError(memory), ['service.memoryLimitMiB']);
+  });
+
+  test('fails when the CPU target or request target is nonsense', () => {
+    const config = loose({
+      ...stage10k,
+      service: {
+        ...stage10k.service,
+        cpuArchitecture: 'SPARC',
+        autoscaling: {
+          ...stage10k.service.autoscaling,
+          targetCpuUtilizationPercent: 100,
+          requestsPerTarget: 0,
+        },
+      },
+    });
+    expectProblems(configError(config), [
+      'service.cpuArchitecture',
+      'service.autoscaling.targetCpuUtilizationPercent',
+      'service.autoscaling.requestsPerTarget',
+    ]);
+  });
+
+  test('fails when backups are kept for less than 7 days', () => {
+    const config = loose({
+      ...stage1k,
+      database: { ...stage1k.database, backupRetention: Duration.days(1) },
+    });
+    const error = configError(config);
+    expectProblems(error, ['database.backupRetention']);
+    expect(error.message).toContain('received Duration.days(1)');
+  });
+
+  test('fails when the database name is not a PostgreSQL identifier', () => {
+    const config = loose({ ...stage1k, database: { ...stage1k.database, databaseName: 'My-Shop' } });
+    expectProblems(configError(config), ['database.databaseName']);
+  });
+
+  test('fails when required sections are missing', () => {
+    const error = configError(loose({ description: '' }));
+    expectProblems(error, ['description', 'network', 'service', 'database', 'monitoring']);
+  });
+
+  test('reports every problem at once, in one error', () => {
+    // GIVEN: three unrelated mistakes
+    const config = loose({
+      ...stage10k,
+      network: { ...stage10k.network, natGateways: 0 },
+      cache: { ...stage10k.cache, numCacheClusters: 0 },
+      database: { ...stage10k.database, readers: { ...stage10k.database.readers, count: 0 } },
+    });
+    // WHEN
+    const error = configError(config);
+    // THEN
+    expect(error.message).toMatch(/^Invalid stage configuration \(3 problems\):/);
+    expectProblems(error, ['network.natGateways', 'cache.numCacheClusters', 'database.readers.count']);
+  });
+});
+
+describe('deployment context validation', () => {
+  test('fails when the account, region or zones are malformed', () => {
+    const error = configError(stage1k, { account: '1234', region: 'Mars', availabilityZones: 'us-east-1a' });
+    expectProblems(error, ['context.account', 'context.region', 'context.availabilityZones']);
+  });
+
+  test('fails when fewer zones are given than the stage spans', () => {
+    const error = configError(stage1k, { availabilityZones: ['us-east-1a', 'us-east-1b'] });
+    expectProblems(error, ['context.availabilityZones']);
+    expect(error.message).toContain('spans 3 zones');
+  });
+
+  test('fails when a zone belongs to another region', () => {
+    const error = configError(stage1k, { availabilityZones: 'us-east-1a,us-east-1b,eu-west-1a' });
+    expectProblems(error, ['context.availabilityZones']);
+  });
+
+  test('fails when only half of the HTTPS settings are given', () => {
+    const error = configError(stage1k, { domainName: 'shop.example.com' });
+    expectProblems(error, ['context.certificateArn']);
+  });
+
+  test('fails when the certificate is from another region or the emails are malformed', () => {
+    const error = configError(stage1k, {
+      domainName: 'shop.example.com',
+      certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc-123',
+      alarmEmail: 'not-an-email',
+      adminEmails: 'a@example.com,nope',
+      prefix: 'Shop Prod',
+    });
+    expectProblems(error, [
+      'context.certificateArn',
+      'context.alarmEmail',
+      'context.adminEmails',
+      'context.prefix',
+    ]);
+  });
+
+  test('accepts zones as a comma-separated string or JSON, as -c passes them', () => {
+    for (const availabilityZones of [
+      'eu-west-1a,eu-west-1b,eu-west-1c',
+      '["eu-west-1a","eu-west-1b","eu-west-1c"]',
+    ]) {
+      expect(() =>
+        createBlueprintApp({
+          config: stage1k,
+          nag: false,
+          context: { region: 'eu-west-1', availabilityZones },
+        }),
+      ).not.toThrow();
+    }
+  });
+});
