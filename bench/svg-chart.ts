@@ -51,8 +51,8 @@ export function renderSvgChart(
   options: { readonly title?: string; readonly panels?: readonly ChartPanel[] } = {},
 ): string {
   const panels = options.panels ?? DEFAULT_PANELS;
-  const width = 760;
-  const labelWidth = 190;
+  const width = 820;
+  const labelWidth = 250;
   const valueWidth = 70;
   const barArea = width - labelWidth - valueWidth - 20;
   const barHeight = 20;
