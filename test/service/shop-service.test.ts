@@ -1,0 +1,237 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Match } from 'aws-cdk-lib/assertions';
+import { REPO_ROOT } from '../../lib/constructs/shop-service';
+import { onlyResource, resourcesOf, synthStage } from '../support/synth';
+
+type ContainerDefinition = {
+  Environment: { Name: string; Value: unknown }[];
+  Secrets: { Name: string; ValueFrom: unknown }[];
+  Image: unknown;
+};
+
+const containerOf = (template: Record<string, unknown>) =>
+  (
+    onlyResource(template, 'AWS::ECS::TaskDefinition').Properties
+      .ContainerDefinitions as ContainerDefinition[]
+  )[0]!;
+const envOf = (template: Record<string, unknown>) =>
+  Object.fromEntries(containerOf(template).Environment.map((entry) => [entry.Name, entry.Value]));
+
+describe('ShopService (ShopService/Shop)', () => {
+  // GIVEN
+  const stage1k = synthStage('1k', { nag: false });
+  const stage10k = synthStage('10k', { nag: false });
+  const https = synthStage('1k', {
+    nag: false,
+    context: {
+      domainName: 'shop.example.com',
+      certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555',
+      alarmEmail: 'oncall@example.com',
+    },
+  });
+
+  test('runs on an ECS cluster with enhanced Container Insights', () => {
+    stage1k.templates.service.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enhanced' }],
+    });
+  });
+
+  test('runs the app image built from app/Dockerfile, on Graviton, logging to an encrypted log group', () => {
+    // THEN
+    const taskDefinition = onlyResource(stage1k.json.service, 'AWS::ECS::TaskDefinition');
+    expect(taskDefinition.Properties).toMatchObject({
+      Cpu: '512',
+      Memory: '1024',
+      RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+      RequiresCompatibilities: ['FARGATE'],
+    });
+    expect(JSON.stringify(containerOf(stage1k.json.service).Image)).toMatch(
+      /container-assets.*:[a-f0-9]{64}/,
+    );
+    // One image for the whole app, built from the repository root (asset staging is off in tests).
+    const images = ['ShopNetwork', 'ShopData', 'ShopService'].flatMap((stackId) => {
+      const manifest = JSON.parse(readFileSync(join(stage1k.outdir, `${stackId}.assets.json`), 'utf8')) as {
+        dockerImages?: Record<string, { source: Record<string, unknown> }>;
+      };
+      return Object.values(manifest.dockerImages ?? {}).map((image) => image.source);
+    });
+    expect(images).toEqual([{ directory: REPO_ROOT, dockerFile: 'app/Dockerfile', platform: 'linux/arm64' }]);
+    stage1k.templates.service.hasResource('AWS::Logs::LogGroup', {
+      Properties: { RetentionInDays: 30, KmsKeyId: Match.anyValue() },
+      DeletionPolicy: 'Retain',
+    });
+  });
+
+  test('deploys with the circuit breaker and rollback, one task at 1k, in private subnets', () => {
+    const service = onlyResource(stage1k.json.service, 'AWS::ECS::Service');
+    expect(service.Properties).toMatchObject({
+      DesiredCount: 1,
+      LaunchType: 'FARGATE',
+      DeploymentConfiguration: {
+        DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+        MinimumHealthyPercent: 100,
+      },
+      NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'DISABLED' } },
+    });
+    expect(JSON.stringify(service.Properties.NetworkConfiguration)).toContain('PrivateSubnet');
+    stage1k.templates.service.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 0);
+  });
+
+  test('checks target health on /readyz', () => {
+    stage1k.templates.service.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      HealthCheckPath: '/readyz',
+      Port: 3000,
+      TargetType: 'ip',
+      Matcher: { HttpCode: '200' },
+    });
+  });
+
+  test('puts an internet-facing ALB that drops invalid headers and logs to S3 in front', () => {
+    const lb = onlyResource(stage1k.json.service, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+    expect(lb.Properties.Scheme).toBe('internet-facing');
+    expect(lb.Properties.LoadBalancerAttributes).toEqual(
+      expect.arrayContaining([
+        { Key: 'routing.http.drop_invalid_header_fields.enabled', Value: 'true' },
+        { Key: 'access_logs.s3.enabled', Value: 'true' },
+      ]),
+    );
+  });
+
+  test('keeps access logs in an encrypted, TLS-only, private bucket with its own server access logs', () => {
+    const buckets = resourcesOf(stage1k.json.service, 'AWS::S3::Bucket');
+    expect(Object.keys(buckets)).toHaveLength(2);
+    for (const bucket of Object.values(buckets)) {
+      expect(bucket.Properties).toMatchObject({
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+      });
+      expect(bucket.DeletionPolicy).toBe('Retain');
+    }
+    const logged = Object.values(buckets).filter(
+      (bucket) => bucket.Properties?.LoggingConfiguration !== undefined,
+    );
+    expect(logged).toHaveLength(1);
+    for (const policy of Object.values(resourcesOf(stage1k.json.service, 'AWS::S3::BucketPolicy'))) {
+      expect(JSON.stringify(policy.Properties)).toContain('"aws:SecureTransport":"false"');
+    }
+  });
+
+  test('serves HTTP with a synth warning when no certificate is given', () => {
+    const listeners = Object.values(
+      resourcesOf(stage1k.json.service, 'AWS::ElasticLoadBalancingV2::Listener'),
+    );
+    expect(listeners).toHaveLength(1);
+    expect(listeners[0]?.Properties).toMatchObject({ Port: 80, Protocol: 'HTTP' });
+    expect(stage1k.synthOutput).toContain('-c domainName=');
+    expect(stage1k.synthOutput).toContain('-c certificateArn=');
+  });
+
+  test('serves HTTPS and redirects HTTP to it when domain and certificate are given', () => {
+    // THEN
+    https.templates.service.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: Match.stringLikeRegexp('^arn:aws:acm:us-east-1:') }],
+      SslPolicy: Match.stringLikeRegexp('TLS13'),
+    });
+    https.templates.service.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      DefaultActions: [
+        { Type: 'redirect', RedirectConfig: { Protocol: 'HTTPS', Port: '443', StatusCode: 'HTTP_301' } },
+      ],
+    });
+    expect(https.synthOutput).not.toContain('-c domainName=');
+    https.templates.service.hasOutput('Url', { Value: 'https://shop.example.com' });
+    https.templates.service.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+    });
+  });
+
+  test('gives the app its endpoints as environment and its credentials as ECS secrets (1k: cluster, memory)', () => {
+    // WHEN
+    const env = envOf(stage1k.json.service);
+    const secrets = containerOf(stage1k.json.service)
+      .Secrets.map((secret) => secret.Name)
+      .sort();
+    // THEN
+    expect(env).toMatchObject({
+      NODE_ENV: 'production',
+      DB_PORT: '5432',
+      DB_NAME: 'shop',
+      DB_SSL: 'require',
+    });
+    expect(JSON.stringify(env.DB_HOST)).toContain('DatabaseCluster');
+    expect(env.DB_READER_HOST).toBeUndefined();
+    expect(env).toMatchObject({ CACHE_STORE: 'memory', SESSION_STORE: 'memory' });
+    expect(secrets).toEqual(['DB_PASSWORD', 'DB_USER', 'SESSION_SECRET']);
+    const user = containerOf(stage1k.json.service).Secrets.find((secret) => secret.Name === 'DB_USER');
+    expect(JSON.stringify(user?.ValueFrom)).toMatch(/DatabaseClusterSecretAttachment.*:username::/);
+  });
+
+  test('at 10k points the app at the proxy endpoints and Redis, with the AUTH token as a secret', () => {
+    const env = envOf(stage10k.json.service);
+    expect(JSON.stringify(env.DB_HOST)).toContain('Proxy21C3295BEndpoint');
+    expect(JSON.stringify(env.DB_READER_HOST)).toContain('ProxyReadOnlyEndpoint');
+    expect(env).toMatchObject({
+      DB_SSL: 'verify-full',
+      REDIS_PORT: '6379',
+      REDIS_TLS: 'true',
+      CACHE_STORE: 'redis',
+      SESSION_STORE: 'redis',
+    });
+    expect(JSON.stringify(env.REDIS_HOST)).toContain('PrimaryEndPointAddress');
+    expect(containerOf(stage10k.json.service).Secrets.map((secret) => secret.Name)).toContain(
+      'REDIS_AUTH_TOKEN',
+    );
+  });
+
+  test('at 10k lets autoscaling own the task count: min 3, max from config, CPU and request-count tracking', () => {
+    const service = onlyResource(stage10k.json.service, 'AWS::ECS::Service');
+    // A rendered DesiredCount would reset a scaled-out service to it on every deployment.
+    expect(service.Properties.DesiredCount).toBeUndefined();
+    stage10k.templates.service.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+      MinCapacity: 3,
+      MaxCapacity: 12,
+      ScalableDimension: 'ecs:service:DesiredCount',
+    });
+    stage10k.templates.service.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+        PredefinedMetricSpecification: { PredefinedMetricType: 'ECSServiceAverageCPUUtilization' },
+        TargetValue: 60,
+      }),
+    });
+    stage10k.templates.service.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+        PredefinedMetricSpecification: Match.objectLike({ PredefinedMetricType: 'ALBRequestCountPerTarget' }),
+        TargetValue: 1000,
+      }),
+    });
+  });
+
+  test('admits the load balancer (only) to the tasks on the app port', () => {
+    const rules = Object.values(resourcesOf(stage1k.json.service, 'AWS::EC2::SecurityGroupIngress'));
+    expect(rules).toHaveLength(1);
+    expect(rules[0]?.Properties).toMatchObject({ FromPort: 3000, ToPort: 3000 });
+    expect(JSON.stringify(rules[0]?.Properties?.SourceSecurityGroupId)).toContain(
+      'LoadBalancerSecurityGroup',
+    );
+  });
+
+  test('has one dashboard and its alarms in the service stack', () => {
+    stage1k.templates.service.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    stage10k.templates.service.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const alarms = (stage: typeof stage1k) =>
+      Object.keys(resourcesOf(stage.json.service, 'AWS::CloudWatch::Alarm')).length;
+    expect(alarms(stage1k)).toBeGreaterThanOrEqual(8);
+    expect(alarms(stage10k)).toBeGreaterThan(alarms(stage1k));
+  });
+});
