@@ -2,7 +2,12 @@
  * The pure core of the upgrade diff on hand-written templates: classification, the data-bearing list and
  * its conditions, stacks that appear or disappear, and the rendered summaries.
  */
-import type { AssemblyTemplates, CfnTemplate } from '../../tools/upgrade/assembly';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import {
+  templatesFromAssembly,
+  type AssemblyTemplates,
+  type CfnTemplate,
+} from '../../tools/upgrade/assembly';
 import { dataBearingTypes, isDataBearing } from '../../tools/upgrade/data-bearing';
 import { diffAssemblies } from '../../tools/upgrade/diff';
 import {
@@ -189,6 +194,42 @@ describe('diffAssemblies', () => {
     const text = renderTextSummary(report, 'a -> b');
     expect(text).toContain('IAM: 1 statement(s) added, 0 removed');
     expect(text).toContain('Security groups: 1 ingress rule(s) added, 0 removed');
+    expect(text).toContain('IAM resources: AWS::IAM::Role 1 added');
+    expect(text).toContain('security-group resources: AWS::EC2::SecurityGroupIngress 1 added');
+  });
+});
+
+describe('templatesFromAssembly', () => {
+  const artifact = (stackName: string, hierarchicalId = stackName) => ({
+    stackName,
+    hierarchicalId,
+    environment: { account: '123456789012', region: 'us-east-1' },
+    template: { Resources: {} },
+  });
+
+  test('keys stacks by environment and stack name, sorted', () => {
+    const assembly = { stacksRecursively: [artifact('shop-service'), artifact('shop-data', 'Eu/ShopData')] };
+    expect(templatesFromAssembly(assembly as unknown as CloudAssembly).stacks).toEqual([
+      {
+        key: '123456789012/us-east-1/shop-data',
+        stackName: 'shop-data',
+        artifactId: 'Eu/ShopData',
+        template: { Resources: {} },
+      },
+      {
+        key: '123456789012/us-east-1/shop-service',
+        stackName: 'shop-service',
+        artifactId: 'shop-service',
+        template: { Resources: {} },
+      },
+    ]);
+  });
+
+  test('fails when two stacks would deploy as the same stack', () => {
+    const assembly = { stacksRecursively: [artifact('shop-data', 'A'), artifact('shop-data', 'B')] };
+    expect(() => templatesFromAssembly(assembly as unknown as CloudAssembly)).toThrow(
+      'Two stacks deploy as 123456789012/us-east-1/shop-data; stack names must be unique per environment.',
+    );
   });
 });
 

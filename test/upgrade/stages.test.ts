@@ -15,9 +15,13 @@ function expectSafe(report: UpgradeReport, title: string): void {
 }
 
 describe('consecutive stages upgrade in place', () => {
-  test('there is at least one upgrade to check', () => {
-    expect(consecutiveStagePairs(stageIds).length).toBe(stageIds.length - 1);
+  test('there is at least one upgrade to check; pairs are consecutive', () => {
     expect(stageIds.length).toBeGreaterThanOrEqual(2);
+    expect(consecutiveStagePairs(stageIds)).toHaveLength(stageIds.length - 1);
+    expect(consecutiveStagePairs(['a', 'b', 'c'])).toEqual([
+      ['a', 'b'],
+      ['b', 'c'],
+    ]);
   });
 
   test.each(consecutiveStagePairs(stageIds))(

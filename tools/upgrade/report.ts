@@ -119,15 +119,31 @@ function iamLine(report: UpgradeReport): string {
   const broadened = iam.permissionsBroadened ? ' (permissions broadened)' : '';
   return (
     `IAM: ${iam.statementsAdded} statement(s) added, ${iam.statementsRemoved} removed; ` +
-    `${iam.managedPoliciesAdded} managed policy attachment(s) added, ${iam.managedPoliciesRemoved} removed${broadened}`
+    `${iam.managedPoliciesAdded} managed policy attachment(s) added, ${iam.managedPoliciesRemoved} removed${broadened}` +
+    `; ${resourceCountsLine(report, 'AWS::IAM::', 'IAM resources')}`
   );
+}
+
+/** e.g. `IAM resources: AWS::IAM::Policy 1 added, 1 updated; AWS::IAM::Role 1 added` (or `none changed`). */
+function resourceCountsLine(report: UpgradeReport, typePrefix: string, label: string): string {
+  const parts = report.byType
+    .filter(({ type }) => type.startsWith(typePrefix))
+    .map(
+      ({ type, counts }) =>
+        `${type} ${changeKinds
+          .filter((kind) => counts[kind] > 0)
+          .map((kind) => `${counts[kind]} ${changeKindLabels[kind]}`)
+          .join(', ')}`,
+    );
+  return `${label}: ${parts.length ? parts.join('; ') : 'none changed'}`;
 }
 
 function securityGroupLine(report: UpgradeReport): string {
   const sg = report.securityGroups;
   return (
     `Security groups: ${sg.ingressAdded} ingress rule(s) added, ${sg.ingressRemoved} removed; ` +
-    `${sg.egressAdded} egress rule(s) added, ${sg.egressRemoved} removed`
+    `${sg.egressAdded} egress rule(s) added, ${sg.egressRemoved} removed; ` +
+    resourceCountsLine(report, 'AWS::EC2::SecurityGroup', 'security-group resources')
   );
 }
 
