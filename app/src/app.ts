@@ -150,10 +150,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   }
 
   const closeResources = async () => {
-    if (ownsDatabase) await db.close();
-    await cacheStore?.close();
+    // Close everything even when one step fails; report the first failure.
+    const results = await Promise.allSettled([ownsDatabase ? db.close() : undefined, cacheStore?.close()]);
     redis?.disconnect();
-    app.log.info('database pools and cache connections closed');
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) app.log.error({ err: failed.reason }, 'error while closing pools');
+    else app.log.info('database pools and cache connections closed');
   };
   let cacheStore: CacheStore | undefined;
   try {

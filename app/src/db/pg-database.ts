@@ -129,7 +129,10 @@ export class PgDatabase implements Database {
     if (this.readerPool) await this.readerPool.query('SELECT 1');
   }
 
+  private closing?: Promise<void>;
+
   async close(): Promise<void> {
-    await Promise.all([this.writerPool.end(), this.readerPool?.end()]);
+    this.closing ??= Promise.all([this.writerPool.end(), this.readerPool?.end()]).then(() => {});
+    return this.closing;
   }
 }

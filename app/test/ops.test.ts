@@ -1,0 +1,67 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/app';
+import { metricValue, signUp, testConfig } from './support/app';
+import { createTestDatabase, type TestDatabase } from './support/postgres';
+
+let database: TestDatabase;
+const apps: FastifyInstance[] = [];
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+
+afterAll(async () => {
+  for (const app of apps) await app.close().catch(() => {});
+  await database.drop();
+});
+
+test('Redis unreachable: the app starts, serves from the database, reports the cache as degraded and counts errors', async () => {
+  const app = await buildApp({
+    // Nothing listens on port 1: every cache call fails at once; sessions stay in process here.
+    config: testConfig({
+      DATABASE_URL: database.url,
+      REDIS_URL: 'redis://127.0.0.1:1',
+      SESSION_STORE: 'memory',
+    }),
+    logger: false,
+  });
+  apps.push(app);
+  expect(app.shop.cache.store.kind).toBe('redis');
+
+  const ready = await app.inject({ method: 'GET', url: '/readyz' });
+  expect(ready.statusCode).toBe(200);
+  expect(ready.json()).toEqual({ status: 'ready', database: 'ok', cache: 'degraded' });
+
+  const { cookie } = await signUp(app);
+  for (let i = 0; i < 3; i++) {
+    const list = await app.inject({ method: 'GET', url: '/api/products', headers: { cookie } });
+    expect(list.statusCode).toBe(200);
+  }
+  expect(await metricValue(app, 'cache_requests_total{result="error"}')).toBeGreaterThanOrEqual(3);
+  expect(await metricValue(app, 'cache_requests_total{result="hit"}')).toBe(0);
+});
+
+test('database unreachable: /readyz is 503 (the load balancer stops routing), /healthz stays ok', async () => {
+  const app = await buildApp({ config: testConfig({ DATABASE_URL: database.url }), logger: false });
+  apps.push(app);
+  expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+  await app.shop.db.close(); // as if the writer went away
+  const ready = await app.inject({ method: 'GET', url: '/readyz' });
+  expect(ready.statusCode).toBe(503);
+  expect(ready.json()).toEqual({ status: 'unavailable', database: 'error', cache: 'memory' });
+  expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  const products = await app.inject({ method: 'GET', url: '/api/products' });
+  expect(products.statusCode).toBe(500);
+  expect(products.json().message).not.toMatch(/pool|end/i);
+});
+
+test('the request latency histogram records each route by its pattern', async () => {
+  const app = await buildApp({ config: testConfig({ DATABASE_URL: database.url }), logger: false });
+  apps.push(app);
+  await app.inject({ method: 'GET', url: '/api/products/01900000-0000-7000-8000-000000000000' });
+  const count = await metricValue(
+    app,
+    'http_request_duration_seconds_count{method="GET",route="/api/products/:id",status_code="404"}',
+  );
+  expect(count).toBe(1);
+});
