@@ -11,6 +11,9 @@ import { generateDocs, stageDocPath, upgradeDocPath } from '../../tools/docs/gen
 import { consecutiveStagePairs, synthStageCached } from '../../tools/upgrade/stage-synth';
 import { repoRoot } from '../../tools/upgrade/synth';
 
+// Synthesis is CPU-bound and the machine is shared: allow for a slow, loaded run.
+jest.setTimeout(180_000);
+
 let pages: Map<string, string>;
 beforeAll(() => {
   pages = generateDocs(stageIds, synthStageCached, (id) => stageById(id).description);

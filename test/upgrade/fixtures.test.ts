@@ -3,12 +3,15 @@
  * (rename a database construct, change a replacement-forcing property, drop the cache), built as a small
  * CDK app of its own so that the real stages are never edited for a test.
  */
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type { AssemblyTemplates } from '../../tools/upgrade/assembly';
 import { diffAssemblies, type UpgradeReport } from '../../tools/upgrade/diff';
 import { renderTextSummary } from '../../tools/upgrade/report';
 import { synthTemplates } from '../../tools/upgrade/synth';
 import { buildFixtureApp, type FixtureOptions } from './fixtures/fixture-app';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
+
+// Synthesis is CPU-bound and the machine is shared: allow for a slow, loaded run.
+jest.setTimeout(180_000);
 
 const synth = (options: FixtureOptions = {}): AssemblyTemplates =>
   synthTemplates((outdir) => buildFixtureApp(outdir, options));

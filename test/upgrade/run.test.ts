@@ -7,6 +7,9 @@ import { runDiff } from '../../tools/upgrade/run';
 import { synthTemplates } from '../../tools/upgrade/synth';
 import { buildFixtureApp, type FixtureOptions } from './fixtures/fixture-app';
 
+// Synthesis is CPU-bound and the machine is shared: allow for a slow, loaded run.
+jest.setTimeout(180_000);
+
 const ids = ['small', 'grown', 'renamed', 'broken'];
 const variants: Record<string, FixtureOptions> = {
   small: {},

@@ -8,6 +8,9 @@ import { renderTextSummary } from '../../tools/upgrade/report';
 import { consecutiveStagePairs, synthStage, synthStageCached } from '../../tools/upgrade/stage-synth';
 import { grownStage, nextSize } from './growth';
 
+// Synthesis is CPU-bound and the machine is shared: allow for a slow, loaded run.
+jest.setTimeout(180_000);
+
 /** Fails with the whole summary, so the test output says which resource and why. */
 function expectSafe(report: UpgradeReport, title: string): void {
   if (!report.safe) throw new Error(`Upgrade ${title} loses data:\n${renderTextSummary(report, title)}`);
