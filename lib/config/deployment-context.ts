@@ -3,7 +3,7 @@
  * synth run offline with no AWS credentials: account, region and availability zones are never looked up.
  */
 import { Token } from 'aws-cdk-lib';
-import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
+import { CURRENTLY_RECOMMENDED_FLAGS, DISABLE_METADATA_STACK_TRACE } from 'aws-cdk-lib/cx-api';
 
 /** Context keys the blueprint reads (besides `stage`, which only `bin/` reads). */
 export const CONTEXT_KEYS = {
@@ -27,10 +27,13 @@ export const DEFAULT_DEPLOYMENT = {
 
 /**
  * The context an app gets when no cdk.json is around (jest, tools): the feature flags aws-cdk-lib
- * recommends today (identical to cdk.json's) plus the deployment defaults.
+ * recommends today (identical to cdk.json's) plus the deployment defaults. Construct creation stack
+ * traces are off, as the CDK CLI does unless `--debug` is given: recording one per construct is the
+ * slowest part of building an app.
  */
 export const DEFAULT_APP_CONTEXT: Readonly<Record<string, unknown>> = {
   ...CURRENTLY_RECOMMENDED_FLAGS,
+  [DISABLE_METADATA_STACK_TRACE]: true,
   account: DEFAULT_DEPLOYMENT.account,
   region: DEFAULT_DEPLOYMENT.region,
   availabilityZones: [...DEFAULT_DEPLOYMENT.availabilityZones],

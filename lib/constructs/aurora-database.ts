@@ -129,7 +129,7 @@ export class AuroraDatabase extends Construct {
 
     this.cluster.connections.allowDefaultPortFrom(props.clientSecurityGroup, 'PostgreSQL from the app tasks');
 
-    const rotation = this.cluster.addRotationSingleUser({
+    this.cluster.addRotationSingleUser({
       automaticallyAfter: DATABASE_DEFAULTS.rotationInterval,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
     });
@@ -139,10 +139,6 @@ export class AuroraDatabase extends Construct {
       reason:
         'PostgreSQL keeps its default port 5432: RDS Proxy always listens on 5432, and the cluster is reachable only ' +
         'from the app, proxy and rotation security groups, so a non-default port would add no protection.',
-    });
-    Validations.of(rotation).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason: 'This construct is the rotation itself (hosted rotation application for the master secret).',
     });
   }
 }

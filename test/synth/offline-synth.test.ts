@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../lib/constructs/shop-service';
+
+/** The environment of a machine with no AWS credentials: no AWS_* variables, and an empty home. */
+function credentialFreeEnv(home: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('AWS_') && !key.startsWith('CDK_')) env[key] = value;
+  }
+  return { ...env, HOME: home, USERPROFILE: home, NODE_ENV: 'production' };
+}
+
+/** Runs the README's synth command (the CDK CLI from node_modules) as a child process. */
+function cdkSynth(args: string[]) {
+  const home = mkdtempSync(join(tmpdir(), 'empty-home-'));
+  const outdir = mkdtempSync(join(tmpdir(), 'cdk-out-'));
+  const result = spawnSync(
+    join(REPO_ROOT, 'node_modules', '.bin', 'cdk'),
+    ['synth', '--quiet', '--no-notices', '-o', outdir, ...args],
+    { cwd: REPO_ROOT, env: credentialFreeEnv(home), encoding: 'utf8', timeout: 170_000 },
+  );
+  return { ...result, home, outdir };
+}
+
+describe('cdk synth as a child process, offline, without credentials', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+  test('synthesises stage 10k with every AWS_* variable unset and no credentials file', () => {
+    // GIVEN
+    const env = credentialFreeEnv('/nonexistent');
+    expect(Object.keys(env).filter((key) => key.startsWith('AWS_'))).toEqual([]);
+    // WHEN
+    const run = cdkSynth(['-c', 'stage=10k']);
+    dirs.push(run.home, run.outdir);
+    // THEN
+    expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({
+      status: 0,
+      stderr: '',
+    });
+    expect(existsSync(join(run.home, '.aws'))).toBe(false);
+    for (const stack of ['ShopNetwork', 'ShopData', 'ShopService']) {
+      expect(existsSync(join(run.outdir, `${stack}.template.json`))).toBe(true);
+    }
+    const data = readFileSync(join(run.outdir, 'ShopData.template.json'), 'utf8');
+    expect(data).toContain('AWS::ElastiCache::ReplicationGroup');
+    // No context lookups were needed (they would need credentials).
+    const manifest = JSON.parse(readFileSync(join(run.outdir, 'manifest.json'), 'utf8')) as {
+      missing?: unknown[];
+    };
+    expect(manifest.missing ?? []).toEqual([]);
+    expect(run.stderr).toContain('-c certificateArn=');
+  }, 180_000);
+
+  test('fails with a clear message for an unknown stage', () => {
+    // WHEN
+    const run = cdkSynth(['-c', 'stage=100x']);
+    dirs.push(run.home, run.outdir);
+    // THEN
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain('Unknown stage "100x"');
+    expect(run.stderr).toContain('Valid stages: 1k, 10k');
+  }, 180_000);
+});
