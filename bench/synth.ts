@@ -2,16 +2,22 @@
  * `npm run bench:synth`: how long synthesising the blueprint takes, against a trivial one-bucket CDK app
  * measured in the same run on the same machine.
  *
- *   tsx bench/synth.ts [--reps 3] [--warm 3] [--profile] [--out bench/results/synth.json]
+ *   tsx bench/synth.ts [--reps 3] [--warm 3] [--profile | --profile-only] [--out bench/results/synth.json]
  *
- * Cold: each target runs in a fresh child process (`tsx bench/synth-worker.ts`, the way cdk.json runs
- * bin/app.ts), timed from spawn to exit: node start, tsx, loading aws-cdk-lib, building and synthesising.
- * That is what a user waits for with `cdk synth` (minus the CLI's own start-up, the same for every app).
- * Targets: the trivial app, each stage alone, and all stages one after another in ONE process.
- * Warm: the same process synthesises its target again; the median of the repeats is reported.
- * Variants: `default` (as `cdk synth`, with CDK's built-in CloudFormation validation) and `no-validation`
- * (as `cdk synth --no-validation`, i.e. CDK_VALIDATION=false), so the cost of that validation is visible.
- * `--profile` also records a CPU profile of one cold all-stages run and breaks it down.
+ * Cold: each target runs in a fresh child process, timed from spawn to exit: node start, the TypeScript
+ * loader, loading aws-cdk-lib, building and synthesising. That is what a user waits for with `cdk synth`
+ * (minus the CLI's own start-up, the same for every app). Targets: the trivial app, each stage alone, and
+ * all stages one after another in ONE process. Warm: the same process synthesises its target again.
+ *
+ * Configurations (each compares the blueprint with the trivial app run the same way):
+ * - `tsx` — as cdk.json runs bin/app.ts today (tsx CLI), CDK's built-in CloudFormation validation on.
+ *   Every target is measured here, warm too; the target below is judged on it.
+ * - `tsx, no validation` — the same with CDK_VALIDATION=false (as `cdk synth --no-validation`).
+ * - `node -r tsx/cjs` — tsx's CommonJS hook only (no ESM loader thread), validation on.
+ * - `bundle` / `bundle, no validation` — plain node on an esbuild bundle of the app code (packages
+ *   external), i.e. precompiled TypeScript; the bundling time is reported separately.
+ * `--profile` also records a CPU profile of one cold all-stages run (`tsx`) and breaks it down;
+ * `--profile-only` does only that and prints the breakdown (nothing is written).
  *
  * Target (issues 2 and 5): all stages in one process in at most 2x the trivial app's cold time.
  * A benchmark, not a test: it reports, it does not assert.
@@ -27,17 +33,32 @@ const workerPath = path.join(__dirname, 'synth-worker.ts');
 const tsxBin = path.join(repoRoot, 'node_modules', '.bin', 'tsx');
 const TARGET_RATIO = 2;
 
-/** Variants of the environment a target is synthesised in. */
-const VARIANTS = {
-  default: {},
-  'no-validation': { CDK_VALIDATION: 'false' },
-} as const;
-type Variant = keyof typeof VARIANTS;
+type Launcher = 'tsx' | 'tsx-cjs' | 'bundle';
+
+/** One way of running the apps. */
+interface Configuration {
+  readonly id: string;
+  readonly launcher: Launcher;
+  /** CDK's built-in CloudFormation validation (on by default in every CDK app). */
+  readonly validation: boolean;
+  /** Measure each stage alone and warm repeats too (main configuration only, to bound the run time). */
+  readonly full: boolean;
+}
+
+const CONFIGURATIONS: Configuration[] = [
+  { id: 'tsx', launcher: 'tsx', validation: true, full: true },
+  { id: 'tsx, no validation', launcher: 'tsx', validation: false, full: false },
+  { id: 'node -r tsx/cjs', launcher: 'tsx-cjs', validation: true, full: false },
+  { id: 'bundle', launcher: 'bundle', validation: true, full: false },
+  { id: 'bundle, no validation', launcher: 'bundle', validation: false, full: false },
+];
+const MAIN = CONFIGURATIONS[0];
 
 interface Options {
   readonly reps: number;
   readonly warm: number;
   readonly profile: boolean;
+  readonly profileOnly: boolean;
   readonly out: string;
 }
 
@@ -45,6 +66,7 @@ function parseOptions(argv: string[]): Options {
   let reps = 3;
   let warm = 3;
   let profile = false;
+  let profileOnly = false;
   let out = path.join(__dirname, 'results', 'synth.json');
   const problems: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -52,6 +74,7 @@ function parseOptions(argv: string[]): Options {
     if (arg === '--reps') reps = Number(argv[++i]);
     else if (arg === '--warm') warm = Number(argv[++i]);
     else if (arg === '--profile') profile = true;
+    else if (arg === '--profile-only') profileOnly = true;
     else if (arg === '--out') out = path.resolve(argv[++i] ?? '');
     else problems.push(`unknown argument "${arg}"`);
   }
@@ -61,10 +84,10 @@ function parseOptions(argv: string[]): Options {
     problems.push(`--warm: received ${warm}; give a whole number of 1 or more`);
   if (problems.length > 0) {
     throw new Error(
-      `bench:synth: ${problems.join('; ')}\nusage: tsx bench/synth.ts [--reps 3] [--warm 3] [--profile] [--out file]`,
+      `bench:synth: ${problems.join('; ')}\nusage: tsx bench/synth.ts [--reps 3] [--warm 3] [--profile | --profile-only] [--out file]`,
     );
   }
-  return { reps, warm, profile, out };
+  return { reps, warm, profile, profileOnly, out };
 }
 
 /** One child process: its wall time from spawn to exit and what the worker reported. */
@@ -73,19 +96,46 @@ interface Run {
   readonly result: WorkerResult;
 }
 
+/** Command line of a worker under a launcher. */
+function workerCommand(launcher: Launcher, bundlePath: string): { command: string; args: string[] } {
+  switch (launcher) {
+    case 'tsx':
+      return { command: tsxBin, args: [workerPath] };
+    case 'tsx-cjs':
+      return { command: process.execPath, args: ['--require', 'tsx/cjs', workerPath] };
+    case 'bundle':
+      return { command: process.execPath, args: [bundlePath] };
+  }
+}
+
 function runWorker(
+  config: Configuration,
   target: string,
-  variant: Variant,
   rounds: number,
-  nodeOptions: string[] = [],
+  bundlePath: string,
+  nodeArgs: string[] = [],
 ): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const args = [workerPath, '--target', target, '--rounds', String(rounds)];
-    const env: NodeJS.ProcessEnv = { ...process.env, ...VARIANTS[variant] };
+    // Node flags such as --cpu-prof are refused in NODE_OPTIONS, so they go on the command line; under
+    // `tsx` that means `node --import tsx`, the same hooks the tsx CLI registers in the node it starts.
+    const { command, args } =
+      nodeArgs.length === 0
+        ? workerCommand(config.launcher, bundlePath)
+        : config.launcher === 'tsx'
+          ? { command: process.execPath, args: [...nodeArgs, '--import', 'tsx', workerPath] }
+          : (({ command: c, args: a }) => ({ command: c, args: [...nodeArgs, ...a] }))(
+              workerCommand(config.launcher, bundlePath),
+            );
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_PATH: path.join(repoRoot, 'node_modules') };
+    if (!config.validation) env.CDK_VALIDATION = 'false';
+    else delete env.CDK_VALIDATION;
     delete env.CDK_CONTEXT_JSON;
-    if (nodeOptions.length > 0) env.NODE_OPTIONS = [env.NODE_OPTIONS ?? '', ...nodeOptions].join(' ').trim();
     const start = process.hrtime.bigint();
-    const child = spawn(tsxBin, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, [...args, '--target', target, '--rounds', String(rounds)], {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -95,12 +145,52 @@ function runWorker(
       const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
       const line = stdout.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
       if (code !== 0 || !line) {
-        reject(new Error(`worker ${target} (${variant}) exited with ${code}:\n${stderr.slice(-2000)}`));
+        reject(new Error(`worker ${target} (${config.id}) exited with ${code}:\n${stderr.slice(-2000)}`));
         return;
       }
       resolve({ wallMs, result: JSON.parse(line.slice('BENCH_RESULT '.length)) as WorkerResult });
     });
   });
+}
+
+/**
+ * Bundles the worker and everything it requires from this repository into one CommonJS file (packages
+ * stay external, resolved through NODE_PATH). `__dirname` is replaced per file by that file's original
+ * directory, so code that finds assets relative to itself (app/, the Dockerfile) behaves as under tsx.
+ */
+async function buildBundle(dir: string): Promise<{ path: string; ms: number }> {
+  const esbuild = await import('esbuild');
+  const outfile = path.join(dir, 'synth-worker.js');
+  const real =
+    fs.existsSync(path.join(repoRoot, 'stages', 'index.ts')) &&
+    fs.existsSync(path.join(repoRoot, 'lib', 'blueprint.ts'));
+  const start = process.hrtime.bigint();
+  await esbuild.build({
+    entryPoints: [workerPath],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    packages: 'external',
+    external: real ? [] : ['../stages/index', '../lib/blueprint'],
+    logLevel: 'error',
+    plugins: [
+      {
+        name: 'original-dirname',
+        setup(build) {
+          build.onLoad({ filter: /\.ts$/ }, async (args) => ({
+            contents: (await fs.promises.readFile(args.path, 'utf8')).replace(
+              /\b__dirname\b/g,
+              JSON.stringify(path.dirname(args.path)),
+            ),
+            loader: 'ts',
+          }));
+        },
+      },
+    ],
+  });
+  return { path: outfile, ms: Number(process.hrtime.bigint() - start) / 1e6 };
 }
 
 const median = (xs: number[]): number => {
@@ -111,11 +201,12 @@ const median = (xs: number[]): number => {
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 const ratio = (x: number, base: number): number => Math.round((x / base) * 100) / 100;
 
-/** Per-target figures in one variant. */
+/** Per-target figures in one configuration. */
 interface TargetFigures {
   readonly target: string;
   readonly coldWallMs: number[];
   readonly coldMedianMs: number;
+  /** Cold median over the trivial app's cold median in the same configuration. */
   readonly coldRatio: number;
   readonly warmMedianMs?: number;
   readonly warmRatio?: number;
@@ -125,13 +216,24 @@ interface TargetFigures {
 
 /** Where one cold run spent its time. */
 interface Phases {
-  /** Node start, tsx registration, worker transpile (until the worker's first line). */
+  /** Node start and the TypeScript loader, until the worker's first line. */
   readonly bootMs: number;
   /** Loading aws-cdk-lib, cdk-nag and the blueprint modules. */
   readonly loadMs: number;
   readonly apps: SynthTiming[];
-  /** Spawn-to-exit minus the above: process exit, stdout, untimed glue. */
+  /** Spawn-to-exit minus the above: launcher process, cleanup of cdk.out, process exit. */
   readonly otherMs: number;
+}
+
+/** Results of one configuration. */
+interface ConfigurationFigures {
+  readonly configuration: string;
+  readonly launcher: Launcher;
+  readonly builtinValidation: boolean;
+  readonly targets: TargetFigures[];
+  /** All stages in one process over the trivial app, cold. */
+  readonly allStagesRatio: number;
+  readonly targetMet: boolean;
 }
 
 function phasesOf(run: Run): Phases {
@@ -158,186 +260,230 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const started = new Date();
   const loadBefore = os.loadavg();
-  log(`cold reps ${options.reps}, warm repeats ${options.warm}; 2-core machines: expect several minutes`);
+  const buildDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-synth-bundle-'));
+  try {
+    const bundle = await buildBundle(buildDir);
+    log(`bundled the worker and the blueprint with esbuild in ${round1(bundle.ms)} ms`);
+    if (options.profileOnly) {
+      process.stdout.write(`${JSON.stringify(await profileAllStages(bundle.path), null, 2)}\n`);
+      return;
+    }
+    log(`cold reps ${options.reps}, warm repeats ${options.warm}; on 2 cores expect 10+ minutes`);
 
-  // Round-robin over targets so that drift in machine load affects every target alike.
-  const cold = new Map<string, Run[]>();
-  const push = (key: string, run: Run) => cold.set(key, [...(cold.get(key) ?? []), run]);
-  let stageIds: string[] = [];
-  let stub = false;
-  for (let rep = 0; rep < options.reps; rep++) {
-    for (const variant of Object.keys(VARIANTS) as Variant[]) {
-      for (const target of ['trivial', 'all']) {
-        const run = await runWorker(target, variant, 1);
-        if (target === 'all') {
-          stageIds = run.result.stageIds;
-          stub = run.result.stub;
+    // Round-robin over configurations and targets so that drift in machine load affects all alike.
+    const cold = new Map<string, Run[]>();
+    const push = (key: string, run: Run) => cold.set(key, [...(cold.get(key) ?? []), run]);
+    let stageIds: string[] = [];
+    let stub = false;
+    for (let rep = 0; rep < options.reps; rep++) {
+      for (const config of CONFIGURATIONS) {
+        const targets = ['trivial', 'all', ...(config.full ? stageIds.map((id) => `stage:${id}`) : [])];
+        for (const target of targets) {
+          const run = await runWorker(config, target, 1, bundle.path);
           const failed = run.result.rounds[0].filter((t) => t.error);
           if (failed.length > 0) {
-            throw new Error(`synth failed: ${failed.map((t) => `${t.app}: ${t.error}`).join('\n')}`);
+            throw new Error(
+              `synth failed (${config.id}): ${failed.map((t) => `${t.app}: ${t.error}`).join('\n')}`,
+            );
           }
+          if (target === 'all' && stageIds.length === 0) {
+            stageIds = run.result.stageIds;
+            stub = run.result.stub;
+            // The main configuration's single-stage runs start once the stage ids are known.
+            if (config.full) targets.push(...stageIds.map((id) => `stage:${id}`));
+          }
+          push(`${config.id}|${target}`, run);
+          log(`rep ${rep + 1} ${config.id} ${target}: ${round1(run.wallMs)} ms`);
         }
-        push(`${variant}:${target}`, run);
-        log(`rep ${rep + 1} ${variant} ${target}: ${round1(run.wallMs)} ms`);
       }
     }
-    for (const id of stageIds) {
-      const run = await runWorker(`stage:${id}`, 'default', 1);
-      push(`default:stage:${id}`, run);
-      log(`rep ${rep + 1} default stage ${id}: ${round1(run.wallMs)} ms`);
-    }
-  }
 
-  // Warm: one process per target and variant synthesises 1 + warm times; the first round is discarded.
-  const warm = new Map<string, { roundMs: number[]; perApp: Record<string, number[]> }>();
-  for (const variant of Object.keys(VARIANTS) as Variant[]) {
+    // Warm: one process per target synthesises 1 + warm times; the first round is discarded.
+    const warm = new Map<string, { roundMs: number[]; perApp: Record<string, number[]> }>();
     for (const target of ['trivial', 'all']) {
-      const run = await runWorker(target, variant, 1 + options.warm);
-      const rounds = run.result.rounds.slice(1);
+      const run = await runWorker(MAIN, target, 1 + options.warm, bundle.path);
       const perApp: Record<string, number[]> = {};
-      for (const round of rounds) {
+      for (const round of run.result.rounds.slice(1)) {
         for (const t of round) (perApp[t.app] ??= []).push(t.constructMs + t.synthMs);
       }
-      warm.set(`${variant}:${target}`, { roundMs: run.result.roundMs.slice(1), perApp });
-      log(`warm ${variant} ${target}: ${run.result.roundMs.slice(1).map(round1).join(', ')} ms`);
+      warm.set(target, { roundMs: run.result.roundMs.slice(1), perApp });
+      log(`warm ${MAIN.id} ${target}: ${run.result.roundMs.slice(1).map(round1).join(', ')} ms`);
     }
-  }
 
-  const figures: Record<Variant, TargetFigures[]> = { default: [], 'no-validation': [] };
-  for (const variant of Object.keys(VARIANTS) as Variant[]) {
-    const trivialCold = median(cold.get(`${variant}:trivial`)!.map((r) => r.wallMs));
-    const trivialWarm = median(warm.get(`${variant}:trivial`)!.roundMs);
-    const targets = ['trivial', ...(variant === 'default' ? stageIds.map((id) => `stage:${id}`) : []), 'all'];
-    for (const target of targets) {
-      const runs = cold.get(`${variant}:${target}`)!;
-      const coldMedianMs = median(runs.map((r) => r.wallMs));
-      let warmMedianMs: number | undefined;
-      if (target === 'trivial' || target === 'all')
-        warmMedianMs = median(warm.get(`${variant}:${target}`)!.roundMs);
-      else warmMedianMs = median(warm.get(`${variant}:all`)!.perApp[target.slice('stage:'.length)] ?? [NaN]);
-      figures[variant].push({
-        target,
-        coldWallMs: runs.map((r) => round1(r.wallMs)),
-        coldMedianMs: round1(coldMedianMs),
-        coldRatio: ratio(coldMedianMs, trivialCold),
-        warmMedianMs: round1(warmMedianMs),
-        warmRatio: ratio(warmMedianMs, trivialWarm),
-        coldPhases: phasesOf(closestToMedian(runs)),
+    const configurations: ConfigurationFigures[] = CONFIGURATIONS.map((config) => {
+      const trivialCold = median(cold.get(`${config.id}|trivial`)!.map((r) => r.wallMs));
+      const targets = ['trivial', ...(config.full ? stageIds.map((id) => `stage:${id}`) : []), 'all'];
+      const figures = targets.map((target): TargetFigures => {
+        const runs = cold.get(`${config.id}|${target}`)!;
+        const coldMedianMs = median(runs.map((r) => r.wallMs));
+        let warmFigures = {};
+        if (config.full) {
+          const trivialWarm = median(warm.get('trivial')!.roundMs);
+          const warmMedianMs =
+            target === 'trivial' || target === 'all'
+              ? median(warm.get(target)!.roundMs)
+              : median(warm.get('all')!.perApp[target.slice('stage:'.length)] ?? [NaN]);
+          warmFigures = { warmMedianMs: round1(warmMedianMs), warmRatio: ratio(warmMedianMs, trivialWarm) };
+        }
+        return {
+          target,
+          coldWallMs: runs.map((r) => round1(r.wallMs)),
+          coldMedianMs: round1(coldMedianMs),
+          coldRatio: ratio(coldMedianMs, trivialCold),
+          ...warmFigures,
+          coldPhases: phasesOf(closestToMedian(runs)),
+        };
       });
+      const allStagesRatio = figures.find((f) => f.target === 'all')!.coldRatio;
+      return {
+        configuration: config.id,
+        launcher: config.launcher,
+        builtinValidation: config.validation,
+        targets: figures,
+        allStagesRatio,
+        targetMet: allStagesRatio <= TARGET_RATIO,
+      };
+    });
+
+    const primary = configurations[0];
+    const sumOfStages = primary.targets
+      .filter((f) => f.target.startsWith('stage:'))
+      .reduce((sum, f) => sum + f.coldMedianMs, 0);
+
+    let profile: ProfileSummary | undefined;
+    if (options.profile) {
+      log('profiling one cold all-stages run (--cpu-prof)');
+      profile = await profileAllStages(bundle.path);
     }
+
+    const report: Report = {
+      benchmark: 'synth',
+      date: started.toISOString(),
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        memoryGiB: round1(os.totalmem() / 2 ** 30),
+        node: process.version,
+        platform: `${os.platform()} ${os.release()}`,
+        loadAverageBefore: loadBefore.map(round1),
+        loadAverageAfter: os.loadavg().map(round1),
+      },
+      method: {
+        cold: `fresh process per run, spawn to exit, median of ${options.reps}`,
+        warm: `same process, median of ${options.warm} repeats after a first synth (configuration ${MAIN.id})`,
+        context:
+          'cdk.json context (feature flags, account, region, AZs) passed as CDK_CONTEXT_JSON, as cdk synth does',
+      },
+      stub,
+      stageIds,
+      bundleBuildMs: round1(bundle.ms),
+      target: {
+        description: `all stages synthesised in one process in at most ${TARGET_RATIO}x the trivial app's cold time`,
+        configuration: primary.configuration,
+        ratio: primary.allStagesRatio,
+        met: primary.targetMet,
+      },
+      sumOfSeparateStageRunsMs: round1(sumOfStages),
+      configurations,
+      ...(profile ? { profile } : {}),
+    };
+    fs.mkdirSync(path.dirname(options.out), { recursive: true });
+    fs.writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(`${markdown(report)}\n`);
+    log(`wrote ${path.relative(process.cwd(), options.out)}`);
+  } finally {
+    fs.rmSync(buildDir, { recursive: true, force: true });
   }
-
-  const allDefault = figures.default.find((f) => f.target === 'all')!;
-  const allNoValidation = figures['no-validation'].find((f) => f.target === 'all')!;
-  const sumOfStages = figures.default
-    .filter((f) => f.target.startsWith('stage:'))
-    .reduce((sum, f) => sum + f.coldMedianMs, 0);
-
-  let profile: ProfileSummary | undefined;
-  if (options.profile) {
-    log('profiling one cold all-stages run (--cpu-prof)');
-    profile = await profileAllStages();
-  }
-
-  const report = {
-    benchmark: 'synth',
-    date: started.toISOString(),
-    machine: {
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? 'unknown',
-      memoryGiB: round1(os.totalmem() / 2 ** 30),
-      node: process.version,
-      platform: `${os.platform()} ${os.release()}`,
-      loadAverageBefore: loadBefore.map(round1),
-      loadAverageAfter: os.loadavg().map(round1),
-    },
-    method: {
-      cold: `fresh process per run (${path.relative(repoRoot, tsxBin)} bench/synth-worker.ts), spawn to exit, median of ${options.reps}`,
-      warm: `same process, median of ${options.warm} repeats after a first synth`,
-      context:
-        'cdk.json context (feature flags, account, region, AZs) passed as CDK_CONTEXT_JSON, as cdk synth does',
-    },
-    stub,
-    stageIds,
-    target: {
-      description: `all stages synthesised in one process in at most ${TARGET_RATIO}x the trivial app's cold time`,
-      ratio: allDefault.coldRatio,
-      met: allDefault.coldRatio <= TARGET_RATIO,
-      ratioWithoutBuiltinValidation: allNoValidation.coldRatio,
-      metWithoutBuiltinValidation: allNoValidation.coldRatio <= TARGET_RATIO,
-    },
-    sumOfSeparateStageRunsMs: round1(sumOfStages),
-    variants: figures,
-    ...(profile ? { profile } : {}),
-  };
-  fs.mkdirSync(path.dirname(options.out), { recursive: true });
-  fs.writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`${markdown(report)}\n`);
-  log(`wrote ${path.relative(process.cwd(), options.out)}`);
 }
 
-function markdown(report: {
-  machine: { cpus: number; cpuModel: string; node: string; loadAverageBefore: number[] };
-  stub: boolean;
-  target: {
-    ratio: number;
-    met: boolean;
-    ratioWithoutBuiltinValidation: number;
-    metWithoutBuiltinValidation: boolean;
+/** The JSON written to bench/results/synth.json. */
+interface Report {
+  readonly benchmark: 'synth';
+  readonly date: string;
+  readonly machine: {
+    cpus: number;
+    cpuModel: string;
+    memoryGiB: number;
+    node: string;
+    platform: string;
+    loadAverageBefore: number[];
+    loadAverageAfter: number[];
   };
-  sumOfSeparateStageRunsMs: number;
-  variants: Record<Variant, TargetFigures[]>;
-  profile?: ProfileSummary;
-}): string {
-  const lines: string[] = [];
-  lines.push(
-    `Synth time, ${report.machine.cpus} cores (${report.machine.cpuModel}), Node ${report.machine.node}, load average at start ${report.machine.loadAverageBefore[0]}${report.stub ? ' — STUB blueprint (stages/index.ts or lib/blueprint.ts missing)' : ''}`,
+  readonly method: Record<string, string>;
+  readonly stub: boolean;
+  readonly stageIds: string[];
+  readonly bundleBuildMs: number;
+  readonly target: { description: string; configuration: string; ratio: number; met: boolean };
+  readonly sumOfSeparateStageRunsMs: number;
+  readonly configurations: ConfigurationFigures[];
+  readonly profile?: ProfileSummary;
+}
+
+const targetName = (target: string): string =>
+  target === 'all' ? 'all stages, one process' : target.replace('stage:', 'stage ');
+
+function markdown(report: Report): string {
+  const m = report.machine;
+  const lines: string[] = [
+    `Synth time, ${m.cpus} cores (${m.cpuModel}), Node ${m.node}, load average ${m.loadAverageBefore[0]} at start and ${m.loadAverageAfter[0]} at end` +
+      (report.stub ? ' — STUB blueprint (stages/index.ts or lib/blueprint.ts missing)' : ''),
     '',
-    '| variant | target | cold, median (ms) | × trivial | warm, median (ms) | × trivial |',
+    '| configuration | target | cold, median (ms) | × trivial | warm, median (ms) | × trivial |',
     '|---|---|---:|---:|---:|---:|',
-  );
-  for (const [variant, rows] of Object.entries(report.variants)) {
-    for (const row of rows) {
-      const name = row.target === 'all' ? 'all stages, one process' : row.target.replace('stage:', 'stage ');
+  ];
+  for (const config of report.configurations) {
+    for (const row of config.targets) {
       lines.push(
-        `| ${variant} | ${name} | ${row.coldMedianMs} | ${row.coldRatio} | ${row.warmMedianMs ?? '–'} | ${row.warmRatio ?? '–'} |`,
+        `| ${config.configuration} | ${targetName(row.target)} | ${row.coldMedianMs} | ${row.coldRatio} | ${row.warmMedianMs ?? '–'} | ${row.warmRatio ?? '–'} |`,
       );
     }
   }
   lines.push(
     '',
-    `Sum of the stages synthesised in separate processes: ${report.sumOfSeparateStageRunsMs} ms.`,
-    `Target "all stages in one process ≤ ${TARGET_RATIO}× the trivial app" (cold, default): ${report.target.ratio}× — ${report.target.met ? 'MET' : 'MISSED'}` +
-      ` (without the built-in CloudFormation validation: ${report.target.ratioWithoutBuiltinValidation}× — ${report.target.metWithoutBuiltinValidation ? 'met' : 'missed'}).`,
+    `Stages synthesised in separate processes (${report.target.configuration}), summed: ${report.sumOfSeparateStageRunsMs} ms. Bundling with esbuild: ${report.bundleBuildMs} ms.`,
     '',
-    'Where the cold all-stages run (default) spends its time (ms):',
-    '',
-    '| phase | ms |',
-    '|---|---:|',
+    `Target "all stages in one process ≤ ${TARGET_RATIO}× the trivial app" (cold, ${report.target.configuration}): ${report.target.ratio}× — ${report.target.met ? 'MET' : 'MISSED'}.`,
+    ...report.configurations
+      .slice(1)
+      .map((c) => `- ${c.configuration}: ${c.allStagesRatio}× — ${c.targetMet ? 'met' : 'missed'}`),
   );
-  const all = report.variants.default.find((f) => f.target === 'all')!.coldPhases;
-  lines.push(
-    `| node start + tsx | ${all.bootMs} |`,
-    `| loading aws-cdk-lib, cdk-nag, blueprint modules | ${all.loadMs} |`,
-  );
-  for (const app of all.apps) {
+  for (const config of report.configurations) {
+    const all = config.targets.find((f) => f.target === 'all')!.coldPhases;
+    const trivial = config.targets.find((f) => f.target === 'trivial')!.coldPhases;
     lines.push(
-      `| ${app.app}: construct tree (incl. asset hashing ${round1(app.fingerprintMs)}, copying ${round1(app.copyMs)}) | ${round1(app.constructMs)} |`,
+      '',
+      `Where the cold runs spend their time, ${config.configuration} (ms):`,
+      '',
+      '| phase | trivial | all stages |',
+      '|---|---:|---:|',
     );
-    const validation = Object.entries(app.validationMs)
-      .map(([name, ms]) => `${name} ${round1(ms)}`)
-      .join(', ');
-    lines.push(
-      `| ${app.app}: app.synth() (validation plugins: ${validation || 'none'}) | ${round1(app.synthMs)} |`,
-    );
+    lines.push(`| node start + TypeScript loader | ${trivial.bootMs} | ${all.bootMs} |`);
+    lines.push(`| loading aws-cdk-lib, cdk-nag, app modules | ${trivial.loadMs} | ${all.loadMs} |`);
+    const t = trivial.apps[0];
+    for (const app of all.apps) {
+      const first = app === all.apps[0];
+      lines.push(
+        `| ${app.app}: construct tree (asset hashing ${round1(app.fingerprintMs)}, copying ${round1(app.copyMs)}) | ${first ? round1(t.constructMs) : ''} | ${round1(app.constructMs)} |`,
+      );
+      for (const [name, ms] of Object.entries(app.validationMs)) {
+        lines.push(
+          `| ${app.app}: validation plugin ${name} | ${first ? round1(t.validationMs[name] ?? 0) : ''} | ${round1(ms)} |`,
+        );
+      }
+      const validation = Object.values(app.validationMs).reduce((a, b) => a + b, 0);
+      const trivialValidation = Object.values(t.validationMs).reduce((a, b) => a + b, 0);
+      lines.push(
+        `| ${app.app}: rest of app.synth() | ${first ? round1(t.synthMs - trivialValidation) : ''} | ${round1(app.synthMs - validation)} |`,
+      );
+    }
+    lines.push(`| launcher, cleanup, exit | ${trivial.otherMs} | ${all.otherMs} |`);
   }
-  lines.push(`| exit, other | ${all.otherMs} |`);
   if (report.profile) {
     lines.push(
       '',
-      `CPU profile of one cold all-stages run (${report.profile.totalMs} ms sampled):`,
+      `CPU profile of one cold all-stages run, ${MAIN.id} (${report.profile.totalMs} ms sampled):`,
       '',
-      '| where | self ms |',
+      '| where (self time) | ms |',
       '|---|---:|',
     );
     for (const [where, ms] of Object.entries(report.profile.byCategory)) lines.push(`| ${where} | ${ms} |`);
@@ -388,6 +534,8 @@ const PHASES: [string, RegExp][] = [
   ['synthesis of templates (synthesizeTree)', /^synthesizeTree$/],
   ['aspects (invokeAspects)', /^invokeAspects(V2)?$/],
   ['module loading (require)', /^(Module\._load|require|loadCJSModule|importModuleDynamically)$/],
+  ['building the construct tree (rest)', /^(createBlueprintApp|createTrivialApp|createStubBlueprintApp)$/],
+  ['app.synth() (rest)', /^synth$/],
 ];
 
 function summariseProfile(profile: CpuProfile): ProfileSummary {
@@ -427,11 +575,11 @@ function summariseProfile(profile: CpuProfile): ProfileSummary {
   return { totalMs: Math.round(total / 1000), byCategory: toMs(byCategory), byPhase: toMs(byPhase) };
 }
 
-async function profileAllStages(): Promise<ProfileSummary> {
+async function profileAllStages(bundlePath: string): Promise<ProfileSummary> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-synth-prof-'));
   try {
-    await runWorker('all', 'default', 1, [`--cpu-prof`, `--cpu-prof-dir=${dir}`]);
-    // tsx's CLI and its worker threads write profiles too; the largest one is the synthesising process.
+    await runWorker(MAIN, 'all', 1, bundlePath, [`--cpu-prof`, `--cpu-prof-dir=${dir}`]);
+    // tsx's loader thread writes a profile too; the largest one is the synthesising main thread.
     const files = fs
       .readdirSync(dir)
       .map((f) => path.join(dir, f))
