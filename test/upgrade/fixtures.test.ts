@@ -133,3 +133,39 @@ describe('data loss is caught', () => {
     expect(report.dataLoss[0]?.reason).toMatch(/orphaned/);
   });
 });
+
+describe('a rename made safe with overrideLogicalId', () => {
+  /** Old logical ids of everything under `Database/`, keyed by the construct path after renaming it to `Db`. */
+  function pinsFor(filter: (type: string) => boolean): Record<string, string> {
+    const data = base.stacks.find((stack) => stack.stackName === 'FixtureData');
+    const pins: Record<string, string> = {};
+    for (const [logicalId, resource] of Object.entries(data?.template.Resources ?? {})) {
+      const path = (resource.Metadata as Record<string, string> | undefined)?.['aws:cdk:path'] ?? '';
+      if (path.startsWith('FixtureData/Database/') && filter(resource.Type)) {
+        pins[path.replace('FixtureData/Database/', 'FixtureData/Db/')] = logicalId;
+      }
+    }
+    return pins;
+  }
+
+  test('pinning every resource of the renamed construct keeps them all in place', () => {
+    const report = upgradeTo({ databaseId: 'Db', logicalIdOverrides: pinsFor(() => true) });
+
+    expect(report.dataLoss).toEqual([]);
+    // Only the construct-path metadata changes.
+    expect(report.changes.every((change) => change.kind === 'updated')).toBe(true);
+    expect(report.totals.updated).toBeGreaterThanOrEqual(4);
+  });
+
+  test('pinning only the data-bearing resources is not enough: a new subnet group replaces the cluster', () => {
+    const dataBearingTypes = ['AWS::RDS::DBCluster', 'AWS::RDS::DBInstance', 'AWS::SecretsManager::Secret'];
+    const report = upgradeTo({
+      databaseId: 'Db',
+      logicalIdOverrides: pinsFor((type) => dataBearingTypes.includes(type)),
+    });
+
+    expect(
+      report.dataLoss.map((loss) => [loss.change.kind, loss.change.type, loss.change.replacingProperties]),
+    ).toEqual(expect.arrayContaining([['will-replace', 'AWS::RDS::DBCluster', ['DBSubnetGroupName']]]));
+  });
+});
