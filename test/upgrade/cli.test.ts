@@ -36,7 +36,7 @@ test('the first upgrade exits 0 and prints the per-stack diff and a SAFE summary
 
   const result = diffCli(from, to);
 
-  expect(result.stderr).not.toContain('Error');
+  expect(result.stderr).not.toContain('failed to synthesise');
   expect(result.stdout).toMatch(/^Stack \S+/m);
   expect(result.stdout).toContain(`Summary: ${from} -> ${to}`);
   expect(result.stdout).toContain('Resources by type:');
