@@ -206,6 +206,13 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       error instanceof HttpError || (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)
         ? (error.statusCode as number)
         : 500;
+    if (error instanceof HttpError && status >= 500) {
+      // A dependency outage with a message written for clients (e.g. the session store is down).
+      request.log.error({ err: error.cause ?? error }, error.message);
+      return reply
+        .code(status)
+        .send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: error.message });
+    }
     if (status >= 500) {
       // The client gets the request id to quote, never the error itself.
       request.log.error({ err: error }, 'request failed');

@@ -65,3 +65,27 @@ test('the request latency histogram records each route by its pattern', async ()
   );
   expect(count).toBe(1);
 });
+
+test('session store unreachable: anonymous browsing works, session requests get a 503 that says why', async () => {
+  const app = await buildApp({
+    config: testConfig({
+      DATABASE_URL: database.url,
+      REDIS_URL: 'redis://127.0.0.1:1',
+      CACHE_STORE: 'memory',
+    }),
+    logger: false,
+  });
+  apps.push(app);
+  expect((await app.inject({ method: 'GET', url: '/api/products' })).statusCode).toBe(200);
+  const signUp = await app.inject({
+    method: 'POST',
+    url: '/api/users',
+    payload: { email: `no-redis-${Date.now()}@example.test`, password: 'password123', name: 'N' },
+  });
+  expect(signUp.statusCode).toBe(503);
+  expect(signUp.json()).toEqual({
+    statusCode: 503,
+    error: 'Service Unavailable',
+    message: 'sessions are unavailable; try again shortly',
+  });
+});

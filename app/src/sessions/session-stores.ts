@@ -1,5 +1,6 @@
 import type { SessionStore } from '@fastify/session';
 import type Redis from 'ioredis';
+import { HttpError } from '../errors';
 
 type Callback = (err?: unknown) => void;
 type SessionCallback = (err: unknown, session?: import('fastify').Session | null) => void;
@@ -55,7 +56,14 @@ export class MemorySessionStore implements SessionStore {
   }
 }
 
-/** Redis session store shared by every instance: `<prefix>sess:<id>` with the cookie's remaining lifetime. */
+// Without its session store the app cannot tell who is calling: a 503 the client may retry, not a 500.
+const unavailable = (err: unknown) =>
+  Object.assign(new HttpError(503, 'sessions are unavailable; try again shortly'), { cause: err });
+
+/**
+ * Redis session store shared by every instance: `<prefix>sess:<id>` with the cookie's remaining lifetime.
+ * Requests without a session never touch it, so anonymous browsing keeps working when Redis is down.
+ */
 export class RedisSessionStore implements SessionStore {
   /**
    * @param client ioredis client
@@ -75,17 +83,23 @@ export class RedisSessionStore implements SessionStore {
   set(sessionId: string, session: StoredSession, callback: Callback): void {
     this.client
       .set(this.key(sessionId), JSON.stringify(session), 'EX', ttlSecondsOf(session, this.ttlSeconds))
-      .then(() => callback(), callback);
+      .then(
+        () => callback(),
+        (err) => callback(unavailable(err)),
+      );
   }
 
   get(sessionId: string, callback: SessionCallback): void {
     this.client.get(this.key(sessionId)).then(
       (json) => callback(null, json ? (JSON.parse(json) as StoredSession) : null),
-      (err) => callback(err),
+      (err) => callback(unavailable(err)),
     );
   }
 
   destroy(sessionId: string, callback: Callback): void {
-    this.client.del(this.key(sessionId)).then(() => callback(), callback);
+    this.client.del(this.key(sessionId)).then(
+      () => callback(),
+      (err) => callback(unavailable(err)),
+    );
   }
 }

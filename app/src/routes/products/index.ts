@@ -57,6 +57,9 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
       const product = await catalog.update(db.writer, id, request.body);
       if (!product) throw notFound(`product ${id} does not exist`);
       await cache.invalidateTags([catalogCache.catalogTag, catalogCache.productTag(id)]);
+      // Write-through from the primary: otherwise the next miss could refill the entry from a replica that
+      // has not replayed this update yet, and keep the old product cached for a whole TTL.
+      await cache.put(catalogCache.productKey(id), [catalogCache.productTag(id)], product);
       await reads.recordWrite(request.session);
       return product;
     },
