@@ -74,7 +74,8 @@ type ContextReader = (key: string) => unknown;
 
 const ACCOUNT = /^\d{12}$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
-const PREFIX = /^[a-z][a-z0-9-]{0,15}$/;
+/** Usable in RDS, ElastiCache and proxy identifiers: no trailing or doubled hyphen. */
+const PREFIX = /^(?=.{1,16}$)[a-z]([a-z0-9]|-(?!-))*(?<!-)$/;
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:([a-z0-9-]+):(\d{12}):certificate\/[A-Za-z0-9-]+$/;
 const EMAIL = /^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/;
@@ -157,7 +158,11 @@ export function readDeploymentContext(
 
   const prefix = optionalString(read(CONTEXT_KEYS.prefix)) ?? DEFAULT_DEPLOYMENT.prefix;
   if (!PREFIX.test(prefix)) {
-    problem('prefix', prefix, 'use 1-16 lower-case letters, digits or dashes, starting with a letter');
+    problem(
+      'prefix',
+      prefix,
+      'use 1-16 lower-case letters, digits and single dashes, starting with a letter and not ending with a dash',
+    );
   }
 
   const domainName = optionalString(read(CONTEXT_KEYS.domainName));

@@ -267,6 +267,15 @@ describe('deployment context validation', () => {
     ]);
   });
 
+  test('fails when the prefix would make an invalid RDS or ElastiCache identifier', () => {
+    for (const prefix of ['shop-', 'shop--prod', '1shop', 'a-very-long-prefix-name']) {
+      expectProblems(configError(stage1k, { prefix }), ['context.prefix']);
+    }
+    expect(() =>
+      createBlueprintApp({ config: stage1k, nag: false, context: { prefix: 'acme-prod' } }),
+    ).not.toThrow();
+  });
+
   test('accepts zones as a comma-separated string or JSON, as -c passes them', () => {
     for (const availabilityZones of [
       'eu-west-1a,eu-west-1b,eu-west-1c',
