@@ -1,7 +1,9 @@
 /**
  * Builds the CDK app of one stage: context defaults, validation, the three stacks, cdk-nag.
  * Used by bin/app.ts, the tests, the upgrade-diff tool and the synth benchmark; it is fast and side-effect
- * free (no lookups, no network, nothing written until `synth()`).
+ * free: no lookups, no network, and nothing written until `synth()`, except that CDK stages the app
+ * image's build context (app/ and the lockfile, see .dockerignore) into the output directory while the
+ * app is built, unless the context sets `aws:cdk:disable-asset-staging` (as tools do).
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
