@@ -50,7 +50,9 @@ const isDuration = isDurationValue;
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 const unresolved = (value: unknown) => Token.isUnresolved(value);
-const isInt = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
+/** A resolved whole number (a number token is not one: its value is only known at deploy time). */
+const isInt = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isInteger(value) && !Token.isUnresolved(value);
 
 /** `db.r7g.large` / `r7g.large`: a family (letters, generation digit, options) and a size. */
 const INSTANCE_TYPE =

@@ -1,7 +1,7 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Lazy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { createBlueprintApp } from '../../lib/blueprint';
-import { StageConfigError } from '../../lib/config';
+import { StageConfigError, validateStageConfig } from '../../lib/config';
 import { stage10k, stage1k, stageById, stageIds, stages, type StageConfig } from '../../stages';
 
 /** A config the type checker would reject: what JSON, tools or a careless spread can produce. */
@@ -211,6 +211,17 @@ describe('config validation fails synth with one error naming key, value and fix
   test('fails when required sections are missing', () => {
     const error = configError(loose({ description: '' }));
     expectProblems(error, ['description', 'network', 'service', 'database', 'monitoring']);
+  });
+
+  test('skips values that are unresolved tokens (known only at deploy time)', () => {
+    // GIVEN: counts that would be invalid as literals are tokens here
+    const config = loose({
+      ...stage10k,
+      service: { ...stage10k.service, desiredCount: Lazy.number({ produce: () => 0 }) },
+      cache: { ...stage10k.cache, cacheNodeType: Lazy.string({ produce: () => 'nonsense' }) },
+    });
+    // WHEN / THEN
+    expect(validateStageConfig(config)).toEqual([]);
   });
 
   test('reports every problem at once, in one error', () => {
