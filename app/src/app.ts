@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type Redis from 'ioredis';
 import { Cache } from './cache/cache';
 import type { CacheStore } from './cache/cache-store';
+import { ReplicaInvalidation } from './cache/replica-invalidation';
 import { MemoryCacheStore } from './cache/memory-cache-store';
 import { RedisCacheStore } from './cache/redis-cache-store';
 import { loadConfig, type AppConfig } from './config';
@@ -173,10 +174,15 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     throw err;
   }
 
+  const cache = new Cache(cacheStore, { ttlSeconds: config.cacheTtlSeconds, metrics, logger: app.log });
+  const replicaInvalidation = new ReplicaInvalidation(cache, db, {
+    maxWaitMs: config.readYourWritesWindowMs,
+  });
   const shop: ShopContext = {
     config,
     db,
-    cache: new Cache(cacheStore, { ttlSeconds: config.cacheTtlSeconds, metrics, logger: app.log }),
+    cache,
+    replicaInvalidation,
     reads: new ReadRouter(db, config.readYourWritesWindowMs),
     metrics,
     catalog: new CatalogRepository(),
@@ -185,7 +191,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   };
   app.decorate('shop', shop);
   app.addSchema(errorSchema);
-  app.addHook('onClose', closeResources);
+  app.addHook('onClose', async () => {
+    replicaInvalidation.close();
+    await closeResources();
+  });
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -1,5 +1,6 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyRequest, Session } from 'fastify';
 import type { Cache } from './cache/cache';
+import type { ReplicaInvalidation } from './cache/replica-invalidation';
 import type { AppConfig } from './config';
 import type { Database } from './db/database';
 import { forbidden, unauthorized } from './errors';
@@ -14,6 +15,8 @@ export interface ShopContext {
   config: AppConfig;
   db: Database;
   cache: Cache;
+  /** Second invalidation of a write's tags once the replica has replayed it. */
+  replicaInvalidation: ReplicaInvalidation;
   reads: ReadRouter;
   metrics: AppMetrics;
   catalog: CatalogRepository;
@@ -49,3 +52,14 @@ export const catalogCache = {
     `products:${limit}:${cursor ?? ''}:${encodeURIComponent(q?.trim().toLowerCase() ?? '')}`,
   catalogTag: 'catalog',
 } as const;
+
+/**
+ * Everything that follows a committed write: invalidate the tags it changed, route this user's reads to the
+ * writer until the replica has it (read-your-writes), and invalidate the tags again once the replica has
+ * replayed it. Never throws: the write already succeeded.
+ */
+export async function afterWrite(shop: ShopContext, session: Session | undefined, tags: readonly string[]) {
+  if (tags.length > 0) await shop.cache.invalidateTags(tags);
+  const lsn = await shop.reads.recordWrite(session);
+  shop.replicaInvalidation.schedule(tags, lsn);
+}

@@ -57,15 +57,19 @@ export class ReadRouter {
     return this.db.writer;
   }
 
-  /** Records a committed write by this session's user. Never throws: the write already succeeded. */
-  async recordWrite(session: Session | undefined): Promise<void> {
-    if (!this.db.hasReplica || !session) return;
+  /**
+   * Records a committed write by this session's user and returns the writer's WAL position after it (null
+   * without a replica, or when the writer could not say). Never throws: the write already succeeded.
+   */
+  async recordWrite(session: Session | undefined): Promise<string | null> {
+    if (!this.db.hasReplica) return null;
+    let lsn: string | null = null;
     try {
-      const lsn = await this.db.writerLsn();
-      if (lsn) session.ryw = { lsn, until: Date.now() + this.windowMs };
+      lsn = await this.db.writerLsn();
     } catch {
       // Without a position the window alone applies.
-      session.ryw = { lsn: 'FFFFFFFF/FFFFFFFF', until: Date.now() + this.windowMs };
     }
+    if (session) session.ryw = { lsn: lsn ?? 'FFFFFFFF/FFFFFFFF', until: Date.now() + this.windowMs };
+    return lsn;
   }
 }

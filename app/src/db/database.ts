@@ -29,6 +29,8 @@ export interface Database extends SqlExecutor {
   withConnection<T>(fn: (conn: SqlConnection) => Promise<T>): Promise<T>;
   /** The writer's current WAL position, or null when there is no replica to compare with. */
   writerLsn(): Promise<string | null>;
+  /** The replica's last replayed WAL position; null without a replica (or when the reader is a primary). */
+  replicaReplayLsn(): Promise<string | null>;
   /** True when the replica has replayed WAL up to `lsn` (always true without a replica). */
   replicaHasReplayed(lsn: string): Promise<boolean>;
   /** Checks that the writer (and the reader) answer. */

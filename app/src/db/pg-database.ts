@@ -113,6 +113,14 @@ export class PgDatabase implements Database {
     return rows[0].lsn;
   }
 
+  async replicaReplayLsn(): Promise<string | null> {
+    if (!this.readerPool) return null;
+    const { rows } = await this.reader.query<{ lsn: string | null }>(
+      'SELECT pg_last_wal_replay_lsn()::text AS lsn',
+    );
+    return rows[0].lsn;
+  }
+
   async replicaHasReplayed(lsn: string): Promise<boolean> {
     if (!this.readerPool) return true;
     // On a primary (a reader endpoint that points at the writer) pg_last_wal_replay_lsn() is NULL: treat

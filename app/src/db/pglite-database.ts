@@ -67,6 +67,10 @@ export class PgliteDatabase implements Database {
     return null;
   }
 
+  async replicaReplayLsn(): Promise<string | null> {
+    return null;
+  }
+
   async replicaHasReplayed(): Promise<boolean> {
     return true;
   }

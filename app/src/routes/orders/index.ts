@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
-import { catalogCache, requireUser } from '../../context';
+import { afterWrite, catalogCache, requireUser } from '../../context';
 import { badRequest, notFound } from '../../errors';
 import { getOrderSchema, listOrdersSchema, MAX_LINE_QUANTITY, placeOrderSchema } from '../../schemas/orders';
 
 /** Orders of the logged-in user: place one, list them, get one. */
 export async function orderRoutes(app: FastifyInstance): Promise<void> {
-  const { db, cache, catalog, orders, reads } = app.shop;
+  const shop = app.shop;
+  const { db, catalog, orders, reads } = shop;
 
   app.post<{ Body: { items: { productId: string; quantity: number }[] } }>(
     '/api/orders',
@@ -33,11 +34,11 @@ export async function orderRoutes(app: FastifyInstance): Promise<void> {
         const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
         return orders.insert(tx, { id: uuidv7(), userId, totalCents, items: lines });
       });
-      await cache.invalidateTags([
+      // The order changed these products' stock, and with it every catalog page.
+      await afterWrite(shop, request.session, [
         catalogCache.catalogTag,
         ...order.items.map((line) => catalogCache.productTag(line.productId)),
       ]);
-      await reads.recordWrite(request.session);
       return reply.code(201).send(order);
     },
   );

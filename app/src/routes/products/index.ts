@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { catalogCache, requireAdmin } from '../../context';
+import { afterWrite, catalogCache, requireAdmin } from '../../context';
 import { notFound } from '../../errors';
 import type { NewProduct, ProductChanges } from '../../repositories/catalog-repository';
 import {
@@ -11,7 +11,8 @@ import {
 
 /** Catalog routes: cached reads (cache-aside), admin writes that invalidate what they change. */
 export async function productRoutes(app: FastifyInstance): Promise<void> {
-  const { db, cache, catalog, reads } = app.shop;
+  const shop = app.shop;
+  const { db, cache, catalog, reads } = shop;
 
   app.get<{ Querystring: { limit: number; cursor?: string; q?: string } }>(
     '/api/products',
@@ -43,8 +44,7 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: NewProduct }>('/api/products', { schema: createProductSchema }, async (request, reply) => {
     requireAdmin(request);
     const product = await catalog.create(db.writer, request.body);
-    await cache.invalidateTags([catalogCache.catalogTag, catalogCache.productTag(product.id)]);
-    await reads.recordWrite(request.session);
+    await afterWrite(shop, request.session, [catalogCache.catalogTag, catalogCache.productTag(product.id)]);
     return reply.code(201).send(product);
   });
 
@@ -56,11 +56,10 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
       const { id } = request.params;
       const product = await catalog.update(db.writer, id, request.body);
       if (!product) throw notFound(`product ${id} does not exist`);
-      await cache.invalidateTags([catalogCache.catalogTag, catalogCache.productTag(id)]);
+      await afterWrite(shop, request.session, [catalogCache.catalogTag, catalogCache.productTag(id)]);
       // Write-through from the primary: otherwise the next miss could refill the entry from a replica that
       // has not replayed this update yet, and keep the old product cached for a whole TTL.
       await cache.put(catalogCache.productKey(id), [catalogCache.productTag(id)], product);
-      await reads.recordWrite(request.session);
       return product;
     },
   );

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { requireUser } from '../../context';
+import { afterWrite, requireUser } from '../../context';
 import { unauthorized } from '../../errors';
 import { hashPassword } from '../../passwords';
 import { meSchema, signUpSchema } from '../../schemas/users';
@@ -29,7 +29,7 @@ export async function userRoutes(app: FastifyInstance, options: UserRoutesOption
       await request.session.regenerate();
       request.session.userId = user.id;
       request.session.role = user.role;
-      await reads.recordWrite(request.session);
+      await afterWrite(app.shop, request.session, []);
       return reply.code(201).send({ user });
     },
   );
