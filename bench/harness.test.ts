@@ -45,6 +45,20 @@ describe('parseOptions', () => {
     expect(scenarioSelected(only, 'stage-10k')).toBe(false);
   });
 
+  it('--mix sets the stage workload; unnamed operations get weight 0', () => {
+    expect(parseOptions(['--mix=productPage:0.7,catalogPage:0.2,myOrders:0.1'], {}, root).mix).toEqual({
+      productPage: 0.7,
+      catalogPage: 0.2,
+      myOrders: 0.1,
+      placeOrder: 0,
+      updateProduct: 0,
+    });
+    expect(parseOptions([], {}, root).mix.placeOrder).toBe(0.08);
+    expect(() => parseOptions(['--mix=productPage:0.5,teleport:0.5'], {}, root)).toThrow(
+      /--mix: unknown operation "teleport".*--mix: invalid workload mix: mix weights must sum to 1, got 0.5/,
+    );
+  });
+
   it('names every bad flag and variable at once', () => {
     expect(() =>
       parseOptions(

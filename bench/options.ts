@@ -4,6 +4,7 @@
  */
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DEFAULT_MIX, validateMix, type WorkloadMix } from './workload';
 
 /** Everything a benchmark run can be told. */
 export interface BenchOptions {
@@ -31,6 +32,8 @@ export interface BenchOptions {
   readonly only: readonly string[];
   /** Where results are written (`--out`); a quick run defaults to a temporary directory. */
   readonly outDir: string;
+  /** The request mix of the stage scenarios (`--mix=productPage:0.7,catalogPage:0.3`, unnamed = 0). */
+  readonly mix: WorkloadMix;
   /** A smoke run: short, small data set (`--quick`). */
   readonly quick: boolean;
   /** Admin connection to the shared Postgres server (`BENCH_PG_URL`). */
@@ -44,7 +47,7 @@ export const ALL_SCENARIOS = ['bare-fastify', 'stage-1k', 'stage-10k', 'app-cach
 
 const USAGE = `usage: npm run bench -- [--quick] [--duration=S] [--warmup=S] [--connections=N] [--products=N]
        [--users=N] [--orders-per-user=N] [--logins=N] [--app-processes=N] [--zipf=X] [--seed=N]
-       [--only=${ALL_SCENARIOS.join(',')}] [--out=DIR]
+       [--only=${ALL_SCENARIOS.join(',')}] [--out=DIR] [--mix=productPage:0.6,catalogPage:0.2,...]
 env:   BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_PG_URL, BENCH_REDIS_URL`;
 
 /** Help text printed by `--help` and after a bad flag. */
@@ -91,6 +94,7 @@ export function parseOptions(
     'seed',
     'only',
     'out',
+    'mix',
   ]);
   for (const name of flags.keys()) if (!known.has(name)) problems.push(`unknown flag --${name}`);
 
@@ -124,7 +128,25 @@ export function parseOptions(
     }
   }
 
+  let mix: WorkloadMix = DEFAULT_MIX;
+  if (flags.has('mix')) {
+    const weights: Record<string, number> = Object.fromEntries(Object.keys(DEFAULT_MIX).map((op) => [op, 0]));
+    for (const part of flags.get('mix')!.split(',')) {
+      const [op, value] = part.split(':');
+      if (!(op in DEFAULT_MIX))
+        problems.push(`--mix: unknown operation "${op}" (known: ${Object.keys(DEFAULT_MIX).join(', ')})`);
+      else weights[op] = Number(value);
+    }
+    try {
+      validateMix(weights as unknown as WorkloadMix);
+      mix = weights as unknown as WorkloadMix;
+    } catch (error) {
+      problems.push(`--mix: ${(error as Error).message}`);
+    }
+  }
+
   const options: BenchOptions = {
+    mix,
     quick,
     durationSeconds: number('duration', 'BENCH_DURATION', quick ? 3 : 20, {
       min: 1,

@@ -52,7 +52,6 @@ import {
 } from './topology';
 import {
   createRequestPlanner,
-  DEFAULT_MIX,
   PRODUCT_READS_MIX,
   writeShare,
   type WorkloadData,
@@ -369,7 +368,7 @@ async function runStage1k(
           entryUrl: app.url,
           appUrls: [app.url],
           roles: { writer: 'primary', reader: 'primary' },
-          mix: DEFAULT_MIX,
+          mix: options.mix,
           data,
           notes: scenarioNotes,
         },
@@ -455,7 +454,7 @@ async function runStage10k(
             entryUrl: balancer.url,
             appUrls: apps.map((a) => a.url),
             roles: { writer: 'primary', reader: 'replica' },
-            mix: DEFAULT_MIX,
+            mix: options.mix,
             data,
           },
           options,
@@ -545,8 +544,8 @@ async function main(): Promise<number> {
     const passwordHash = await hashPassword(SEED_PASSWORD);
     notes.push(
       `app processes: ${launcher.description}, NODE_ENV=production, LOG_LEVEL=warn; load generator: autocannon ` +
-        `in the harness process; workload ${Math.round((1 - writeShare(DEFAULT_MIX)) * 100)}% reads / ` +
-        `${Math.round(writeShare(DEFAULT_MIX) * 100)}% writes (${Object.entries(DEFAULT_MIX)
+        `in the harness process; workload ${Math.round((1 - writeShare(options.mix)) * 100)}% reads / ` +
+        `${Math.round(writeShare(options.mix) * 100)}% writes (${Object.entries(options.mix)
           .map(([op, w]) => `${op} ${Math.round(w * 100)}%`)
           .join(', ')}), Zipf exponent ${options.zipfExponent}, ${options.logins} logged-in customers`,
     );
@@ -587,7 +586,7 @@ async function main(): Promise<number> {
         zipfExponent: options.zipfExponent,
         seed: options.seed,
         quick: options.quick,
-        mix: DEFAULT_MIX,
+        mix: options.mix,
       },
       scenarios,
       targets: evaluateTargets(scenarios),
