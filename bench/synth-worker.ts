@@ -48,6 +48,8 @@ export interface WorkerResult {
   readonly rounds: SynthTiming[][];
   /** Wall time of each round. */
   readonly roundMs: number[];
+  /** CPU time (user + system, all threads) of this process until the result is printed. */
+  readonly cpuMs: number;
 }
 
 interface Args {
@@ -268,6 +270,7 @@ async function main(): Promise<void> {
     loadMs,
     rounds,
     roundMs,
+    cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
   };
   process.stdout.write(`BENCH_RESULT ${JSON.stringify(result)}\n`);
 }
