@@ -13,6 +13,7 @@ import { Cache } from './cache/cache';
 import type { CacheStore } from './cache/cache-store';
 import { ReplicaInvalidation } from './cache/replica-invalidation';
 import { MemoryCacheStore } from './cache/memory-cache-store';
+import { NoCacheStore } from './cache/no-cache-store';
 import { RedisCacheStore } from './cache/redis-cache-store';
 import { loadConfig, type AppConfig } from './config';
 import type { ShopContext } from './context';
@@ -89,6 +90,7 @@ function formatValidationErrors(errors: ErrorObject[], dataVar: string): Error {
 async function openCacheStore(config: AppConfig, redis: Redis | undefined): Promise<CacheStore> {
   if (config.cacheStore === 'redis' && redis && config.redis)
     return new RedisCacheStore(redis, config.redis.keyPrefix);
+  if (config.cacheStore === 'none') return new NoCacheStore();
   return new MemoryCacheStore();
 }
 

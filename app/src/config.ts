@@ -23,7 +23,7 @@ export interface AppEnv {
   REDIS_TLS: boolean;
   REDIS_AUTH_TOKEN?: string;
   REDIS_KEY_PREFIX: string;
-  CACHE_STORE?: 'memory' | 'redis';
+  CACHE_STORE?: 'memory' | 'redis' | 'none';
   SESSION_STORE?: 'memory' | 'redis';
   CACHE_TTL_SECONDS: number;
   SESSION_SECRET?: string;
@@ -81,7 +81,8 @@ export interface AppConfig {
   logLevel: string;
   database: DatabaseConfig;
   redis?: RedisConfig;
-  cacheStore: 'memory' | 'redis';
+  /** `none` turns caching off (a baseline for benchmarks: every read reaches the database). */
+  cacheStore: 'memory' | 'redis' | 'none';
   sessionStore: 'memory' | 'redis';
   cacheTtlSeconds: number;
   /** Undefined outside production when SESSION_SECRET is unset: a random per-process secret is used. */
@@ -138,7 +139,7 @@ export const envJsonSchema = {
     REDIS_TLS: { ...boolean, default: false },
     REDIS_AUTH_TOKEN: optionalString,
     REDIS_KEY_PREFIX: { type: 'string', default: 'shop:' },
-    CACHE_STORE: { type: 'string', enum: ['memory', 'redis'] },
+    CACHE_STORE: { type: 'string', enum: ['memory', 'redis', 'none'] },
     SESSION_STORE: { type: 'string', enum: ['memory', 'redis'] },
     CACHE_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
     SESSION_SECRET: { type: 'string' },

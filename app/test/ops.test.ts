@@ -89,3 +89,18 @@ test('session store unreachable: anonymous browsing works, session requests get 
     message: 'sessions are unavailable; try again shortly',
   });
 });
+
+test('CACHE_STORE=none turns caching off: every read reaches the database (the benchmark baseline)', async () => {
+  const app = await buildApp({
+    config: testConfig({ DATABASE_URL: database.url, CACHE_STORE: 'none' }),
+    logger: false,
+  });
+  apps.push(app);
+  expect((await app.inject({ method: 'GET', url: '/readyz' })).json().cache).toBe('none');
+  const before = await metricValue(app, 'db_queries_total{pool="writer"}');
+  for (let i = 0; i < 3; i++)
+    expect((await app.inject({ method: 'GET', url: '/api/products' })).statusCode).toBe(200);
+  expect((await metricValue(app, 'db_queries_total{pool="writer"}')) - before).toBe(3);
+  expect(await metricValue(app, 'cache_requests_total{result="miss"}')).toBe(3);
+  expect(await metricValue(app, 'cache_requests_total{result="hit"}')).toBe(0);
+});

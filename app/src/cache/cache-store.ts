@@ -3,8 +3,8 @@
  * stampede protection and fail-open logic live in {@link Cache}; adapters only store.
  */
 export interface CacheStore {
-  /** `memory` (in process) or `redis`. */
-  readonly kind: 'memory' | 'redis';
+  /** `memory` (in process), `redis`, or `none` (caching off). */
+  readonly kind: 'memory' | 'redis' | 'none';
   /** Reads an entry and the current versions of `tags` (missing = 0), in one round trip where possible. */
   read(key: string, tags: readonly string[]): Promise<{ entry: string | null; tagVersions: number[] }>;
   /** Stores an entry for `ttlSeconds`. */

@@ -59,6 +59,11 @@ export class Cache {
     loader: () => Promise<T>,
     ttlSeconds?: number,
   ): Promise<T> {
+    if (this.store.kind === 'none') {
+      // Caching off: no coalescing either, so a baseline measures every read reaching the database.
+      this.count('miss');
+      return loader();
+    }
     const running = this.inflight.get(key);
     if (running) return running as Promise<T>;
     const promise = this.lookup(key, tags, loader, ttlSeconds ?? this.options.ttlSeconds).finally(() =>

@@ -15,7 +15,7 @@ const readiness = {
   properties: {
     status: { type: 'string', enum: ['ready', 'unavailable'] },
     database: { type: 'string', enum: ['ok', 'error'] },
-    cache: { type: 'string', enum: ['ok', 'degraded', 'memory'] },
+    cache: { type: 'string', enum: ['ok', 'degraded', 'memory', 'none'] },
   },
   required: ['status', 'database', 'cache'],
   additionalProperties: false,

@@ -15,7 +15,7 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
       database = 'error';
       request.log.warn({ err: (err as Error).message }, 'readiness: database unreachable');
     }
-    let cacheState: 'ok' | 'degraded' | 'memory' = 'memory';
+    let cacheState: 'ok' | 'degraded' | 'memory' | 'none' = cache.store.kind === 'none' ? 'none' : 'memory';
     if (cache.store.kind === 'redis') {
       cacheState = await cache.store.ping().then(
         () => 'ok' as const,
