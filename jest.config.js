@@ -1,11 +1,17 @@
 /** Jest for the whole repository: infrastructure (test/), the sample app (app/test/) and tools. */
+const swc = { jsc: { target: 'es2022' }, module: { type: 'commonjs' } };
+
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test', '<rootDir>/app/test', '<rootDir>/tools', '<rootDir>/bench'],
   testMatch: ['**/*.test.ts'],
   transform: {
-    '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
+    '^.+\\.(t|j)sx?$': ['@swc/jest', swc],
+    '^.+\\.(c|m)js$': ['@swc/jest', swc],
   },
+  // Jest's module system is CommonJS. Two runtime dependencies ship ESM that Node itself loads fine (cookie 2,
+  // used by fastify's inject(); PGlite's dynamic import() of Node built-ins): compile them like our own code.
+  transformIgnorePatterns: ['/node_modules/(?!(cookie|@electric-sql/pglite)/)'],
   modulePathIgnorePatterns: ['<rootDir>/cdk.out', '<rootDir>/app/dist'],
   // Two cores on CI: two workers; CDK synth and the database tests are CPU-bound.
   maxWorkers: 2,

@@ -1,15 +1,6 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { loadConfig, type AppConfig } from '../../src/config';
 
-// fastify's inject() loads light-my-request, which requires `cookie` 2 (ESM only) for one function it uses
-// only with `inject({ cookies })`. Jest's CommonJS runtime cannot load ESM from node_modules, so replace
-// that module with the one function, serialised as light-my-request needs it. (The lasting fix belongs in
-// jest.config.js: transform node_modules/cookie, see the app's report.)
-jest.mock('cookie', () => ({
-  stringifySetCookie: (cookie: { name: string; value: string }) =>
-    `${cookie.name}=${encodeURIComponent(cookie.value)}`,
-}));
-
 /** A validated configuration for tests: silent logs, test defaults, plus the given variables. */
 export function testConfig(env: Record<string, string> = {}): AppConfig {
   return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', SEED_DEMO_DATA: 'false', ...env });
