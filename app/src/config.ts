@@ -226,12 +226,25 @@ function resolveDatabase(env: AppEnv, problems: string[]): DatabaseConfig {
   return { kind: 'pglite', dataDir: env.PGLITE_DATA_DIR };
 }
 
+/** Options of {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /**
+   * Whether production needs SESSION_SECRET. The one-off migration command serves no sessions, so it does not
+   * ask for a secret it would never use.
+   * @default true
+   */
+  readonly requireSessionSecret?: boolean;
+}
+
 /**
  * Validates the environment and resolves the app's configuration.
  *
  * @throws ConfigError naming every variable that is wrong, and why.
  */
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
+export function loadConfig(
+  source: NodeJS.ProcessEnv = process.env,
+  options: LoadConfigOptions = {},
+): AppConfig {
   const env = parseEnv(source);
   const problems: string[] = [];
   const production = env.NODE_ENV === 'production';
@@ -254,7 +267,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): AppConfig {
     if (env[name] === 'redis' && !redis) problems.push(`${name}=redis needs REDIS_URL or REDIS_HOST`);
   }
 
-  if (production && !env.SESSION_SECRET) problems.push('SESSION_SECRET is required when NODE_ENV=production');
+  const requireSessionSecret = options.requireSessionSecret ?? true;
+  if (production && requireSessionSecret && !env.SESSION_SECRET)
+    problems.push('SESSION_SECRET is required when NODE_ENV=production');
   if (env.SESSION_SECRET !== undefined && env.SESSION_SECRET.length < 32)
     problems.push('SESSION_SECRET must be at least 32 characters');
 

@@ -7,7 +7,7 @@ import { runMigrations } from './db/migrations';
  * applies pending migrations under the same advisory lock the app takes at start-up, then exits.
  */
 async function main(): Promise<void> {
-  const config = loadConfig(process.env);
+  const config = loadConfig(process.env, { requireSessionSecret: false });
   if (config.database.kind === 'pglite' && !config.database.dataDir) {
     process.stderr.write(
       'No database configured (DATABASE_URL, DB_HOST or PGLITE_DATA_DIR): an in-memory database would be lost.\n',

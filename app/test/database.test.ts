@@ -71,6 +71,16 @@ describe('migrations', () => {
       const second = run();
       expect(JSON.parse(second.stdout.trim())).toEqual({ msg: 'database is up to date', applied: [] });
 
+      // As an ECS one-off task: production, and no SESSION_SECRET (migrations serve no sessions).
+      expect(process.env.SESSION_SECRET).toBeUndefined();
+      const production = spawnSync(tsx, ['app/src/migrate.ts'], {
+        cwd: repoRoot,
+        env: { ...process.env, DATABASE_URL: fresh.url, NODE_ENV: 'production' },
+        encoding: 'utf8',
+      });
+      expect(production.stderr).toBe('');
+      expect(production.status).toBe(0);
+
       const bad = spawnSync(tsx, ['app/src/migrate.ts'], {
         cwd: repoRoot,
         env: { ...process.env, DATABASE_URL: fresh.url, DB_SSL: 'sometimes' },
