@@ -160,6 +160,31 @@ describe.each(adapters)('cache contract (%s adapter)', (_name, adapter) => {
     expect(loader).toHaveBeenCalledTimes(1);
   });
 
+  test('a waiter whose loader finished with a stale value loads at once instead of waiting out the lock', async () => {
+    // GIVEN another instance loading a key, and a waiter that would wait up to 30 s for its result
+    const waiter = new Cache(stores.b, { ttlSeconds: 60, lockWaitMs: 30_000 });
+    const k = key();
+    let release!: () => void;
+    const slow = cache.getOrLoad(
+      k,
+      ['catalog'],
+      () => new Promise<string>((r) => (release = () => r('old page'))),
+    );
+    await sleep(50);
+    const waiting = waiter.getOrLoad(k, ['catalog'], async () => 'new page');
+    // WHEN a write invalidates the tag while the first loader runs, and that loader then finishes
+    await sleep(50);
+    await cache.invalidateTags(['catalog']);
+    release();
+    await slow;
+    // THEN the waiter loads the fresh value as soon as the lock is free (well before its 30 s wait)
+    const started = Date.now();
+    expect(await waiting).toBe('new page');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // and what it stored is valid under the new tag version
+    expect(await cache.getOrLoad(k, ['catalog'], async () => 'reloaded')).toBe('new page');
+  });
+
   test('loader errors reach the caller and are not cached', async () => {
     const k = key();
     await expect(cache.getOrLoad(k, [], async () => Promise.reject(new Error('db down')))).rejects.toThrow(

@@ -127,6 +127,14 @@ export class Cache {
           await sleep(20);
           const found = await this.readValid(key, tags);
           if (found.hit) return found.value as T;
+          // The other loader is done (the lock is free) yet left nothing valid: a tag moved on while it
+          // loaded. Load now, under the lock and against the newest tag versions, instead of waiting out
+          // the deadline (with frequent invalidations that wait would be paid by every waiter).
+          token = await this.store.tryLock(key, this.lockTtlMs);
+          if (token !== null) {
+            versions = found.tagVersions;
+            break;
+          }
         }
       }
     } catch (err) {
