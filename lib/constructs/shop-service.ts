@@ -206,8 +206,9 @@ export class ShopService extends Construct {
     });
     this.service.attachToApplicationTargetGroup(this.targetGroup);
 
+    let publicListener: elbv2.ApplicationListener;
     if (props.https !== undefined) {
-      this.loadBalancer.addListener('HttpsListener', {
+      publicListener = this.loadBalancer.addListener('HttpsListener', {
         port: 443,
         protocol: elbv2.ApplicationProtocol.HTTPS,
         certificates: [elbv2.ListenerCertificate.fromArn(props.https.certificateArn)],
@@ -221,7 +222,7 @@ export class ShopService extends Construct {
       });
       this.url = `https://${props.https.domainName}`;
     } else {
-      this.loadBalancer.addListener('HttpListener', {
+      publicListener = this.loadBalancer.addListener('HttpListener', {
         port: 80,
         protocol: elbv2.ApplicationProtocol.HTTP,
         defaultTargetGroups: [this.targetGroup],
@@ -234,6 +235,17 @@ export class ShopService extends Construct {
           '<account>:certificate/<id>" (an ACM certificate for that name, in the stack\'s region).',
       );
     }
+
+    // The app's Prometheus endpoint is for scrapers inside the VPC, not for the internet: the listener
+    // answers it with a 404 before it reaches a task.
+    publicListener.addAction('BlockMetrics', {
+      priority: 1,
+      conditions: [elbv2.ListenerCondition.pathPatterns(['/metrics', '/metrics/*'])],
+      action: elbv2.ListenerAction.fixedResponse(404, {
+        contentType: 'text/plain',
+        messageBody: 'Not Found',
+      }),
+    });
 
     const autoscaling = config.autoscaling;
     if (autoscaling !== undefined) {

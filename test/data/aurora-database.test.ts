@@ -35,7 +35,7 @@ describe('AuroraDatabase (ShopData/Database)', () => {
   test('enforces TLS through the cluster parameter group', () => {
     stage1k.templates.data.hasResourceProperties('AWS::RDS::DBClusterParameterGroup', {
       Family: Match.stringLikeRegexp('^aurora-postgresql1[67]$'),
-      Parameters: Match.objectLike({ 'rds.force_ssl': '1' }),
+      Parameters: Match.objectLike({ 'rds.force_ssl': '1', random_page_cost: '1.1' }),
     });
     expect(cluster1k.Properties.DBClusterParameterGroupName).toEqual({
       Ref: onlyResource(stage1k.json.data, 'AWS::RDS::DBClusterParameterGroup').logicalId,

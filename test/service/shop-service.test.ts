@@ -134,6 +134,26 @@ describe('ShopService (ShopService/Shop)', () => {
     expect(stage1k.synthOutput).toContain('-c certificateArn=');
   });
 
+  test('answers /metrics with a 404 at the public listener, with or without HTTPS', () => {
+    for (const [stage, port] of [
+      [stage1k, 80],
+      [https, 443],
+    ] as const) {
+      const rules = Object.values(
+        resourcesOf(stage.json.service, 'AWS::ElasticLoadBalancingV2::ListenerRule'),
+      );
+      expect(rules).toHaveLength(1);
+      expect(rules[0]?.Properties).toMatchObject({
+        Priority: 1,
+        Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/metrics', '/metrics/*'] } }],
+        Actions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404' } }],
+      });
+      const listener = resourcesOf(stage.json.service, 'AWS::ElasticLoadBalancingV2::Listener');
+      const [listenerId] = Object.entries(listener).find(([, l]) => l.Properties?.Port === port)!;
+      expect(rules[0]?.Properties?.ListenerArn).toEqual({ Ref: listenerId });
+    }
+  });
+
   test('serves HTTPS and redirects HTTP to it when domain and certificate are given', () => {
     // THEN
     https.templates.service.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
