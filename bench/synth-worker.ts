@@ -38,8 +38,6 @@ export interface SynthTiming {
 /** What the worker prints. */
 export interface WorkerResult {
   readonly target: string;
-  /** True when the stand-in blueprint was used because stages/index.ts or lib/blueprint.ts is missing. */
-  readonly stub: boolean;
   readonly stageIds: string[];
   readonly bootMs: number;
   /** Loading aws-cdk-lib, cdk-nag and the blueprint's modules (including tsx transpiling them). */
@@ -80,61 +78,20 @@ const repoRoot = path.resolve(__dirname, '..');
 // loading is timed, the worker runs under every launcher the benchmark compares (tsx CLI,
 // `node --require tsx/cjs`, a plain-node esbuild bundle), and esbuild can see what to bundle.
 
-type AnyApp = import('aws-cdk-lib').App;
-
 interface Blueprint {
-  readonly stub: boolean;
   readonly stageIds: string[];
-  create(id: string, outdir: string): AnyApp;
+  create(id: string, outdir: string): import('aws-cdk-lib').App;
 }
 
-/** The real blueprint when stages/index.ts and lib/blueprint.ts exist, else the stand-in. */
-async function loadBlueprint(): Promise<Blueprint> {
-  const real =
-    fs.existsSync(path.join(repoRoot, 'stages', 'index.ts')) &&
-    fs.existsSync(path.join(repoRoot, 'lib', 'blueprint.ts'));
-  if (!real) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const stub = require('./synth-stub-blueprint') as typeof import('./synth-stub-blueprint.js');
-    return {
-      stub: true,
-      stageIds: [...stub.stubStageIds],
-      create: (id, outdir) => stub.createStubBlueprintApp({ config: stub.stubStages[id], outdir }),
-    };
-  }
-  // Typed loosely on purpose: the benchmark must keep compiling while the blueprint's API settles.
-  // Paths, not specifiers: the benchmark compiles before these modules exist.
-  // Literal specifiers so that the benchmark's bundle launcher (esbuild) includes them.
+/** The blueprint as bin/app.ts builds it: `createBlueprintApp({ config, outdir })` for each stage id. */
+function loadBlueprint(): Blueprint {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const stages = require('../stages/index') as Record<string, unknown>;
+  const stages = require('../stages/index') as typeof import('../stages/index.js');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const blueprint = require('../lib/blueprint') as Record<string, unknown>;
-  const stageIds = stages.stageIds as string[] | undefined;
-  if (!Array.isArray(stageIds)) throw new Error('stages/index.ts: expected an exported `stageIds` array');
-  const configOf = (id: string): unknown => {
-    for (const name of ['stages', 'stageConfigs']) {
-      const record = stages[name] as Record<string, unknown> | undefined;
-      if (record && typeof record === 'object' && id in record) return record[id];
-    }
-    for (const name of ['stageById', 'getStage', 'stageConfig']) {
-      const fn = stages[name];
-      if (typeof fn === 'function') return (fn as (id: string) => unknown)(id);
-    }
-    throw new Error(
-      `stages/index.ts: no config found for stage "${id}" (looked for stages[id] and getStage(id))`,
-    );
-  };
-  const create = blueprint.createBlueprintApp as
-    ((props: { config: unknown; outdir: string }) => AnyApp | { app: AnyApp }) | undefined;
-  if (typeof create !== 'function')
-    throw new Error('lib/blueprint.ts: expected an exported `createBlueprintApp`');
+  const blueprint = require('../lib/blueprint') as typeof import('../lib/blueprint.js');
   return {
-    stub: false,
-    stageIds,
-    create: (id, outdir) => {
-      const made = create({ config: configOf(id), outdir });
-      return 'app' in made && !('synth' in made) ? made.app : (made as AnyApp);
-    },
+    stageIds: [...stages.stageIds],
+    create: (id, outdir) => blueprint.createBlueprintApp({ config: stages.stageById(id), outdir }),
   };
 }
 
@@ -203,7 +160,7 @@ async function main(): Promise<void> {
   const nag = require('cdk-nag') as typeof import('cdk-nag');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const trivial = require('./synth-trivial-app') as typeof import('./synth-trivial-app.js');
-  const blueprint = args.target === 'trivial' ? undefined : await loadBlueprint();
+  const blueprint = args.target === 'trivial' ? undefined : loadBlueprint();
   const loadMs = performance.now() - loadStart;
 
   const timers = new PhaseTimers();
@@ -264,7 +221,6 @@ async function main(): Promise<void> {
 
   const result: WorkerResult = {
     target: args.target,
-    stub: blueprint?.stub ?? false,
     stageIds: blueprint?.stageIds ?? [],
     bootMs,
     loadMs,
