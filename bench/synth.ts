@@ -272,7 +272,9 @@ async function main(): Promise<void> {
       process.stdout.write(`${JSON.stringify(await profileAllStages(bundle.path), null, 2)}\n`);
       return;
     }
-    log(`cold reps ${options.reps}, warm repeats ${options.warm}; about 90 s per rep on 2 idle cores, several times that under load`);
+    log(
+      `cold reps ${options.reps}, warm repeats ${options.warm}; about 90 s per rep on 2 idle cores, several times that under load`,
+    );
 
     // Round-robin over configurations and targets so that drift in machine load affects all alike.
     const cold = new Map<string, Run[]>();
