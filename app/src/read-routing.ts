@@ -1,7 +1,8 @@
 import type { Session } from 'fastify';
 import type { Database, SqlExecutor } from './db/database';
+import { hasReplayed, readReplayPosition } from './db/replay-position';
 
-/** Marker kept in the user's session after a write: read from the writer until the replica passed `lsn`. */
+/** Marker kept in the user's session after a write: read only from connections that have replayed `lsn`. */
 export interface ReadYourWritesMarker {
   /** Writer WAL position right after the write committed. */
   lsn: string;
@@ -17,13 +18,52 @@ declare module 'fastify' {
   }
 }
 
+/** The marker position recorded when the writer could not report its WAL position: never replayed. */
+const UNKNOWN_WRITE_POSITION = 'FFFFFFFF/FFFFFFFF';
+
+/** Thrown inside the reader transaction when that reader has not replayed the write: read on the writer. */
+const NOT_CAUGHT_UP = Symbol('not caught up');
+
+/**
+ * The reads of a user whose own write may not have reached the replica yet. Every query checks out one reader
+ * connection, reads that server's replay position and, when it has replayed the user's write, runs the query
+ * there, in the same read-only transaction; otherwise (behind, position unknown, unreachable) it runs on the
+ * writer. Checking on one connection and reading on another would be unsound: behind RDS Proxy's read-only
+ * endpoint or an Aurora reader endpoint the two can reach different readers with different lag.
+ */
+class ReadYourWritesReader implements SqlExecutor {
+  constructor(
+    private readonly db: Database,
+    private readonly lsn: string,
+  ) {}
+
+  async query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    let reading = false;
+    try {
+      return await this.db.withReaderTransaction(async (tx) => {
+        if (!hasReplayed(await readReplayPosition(tx), this.lsn)) throw NOT_CAUGHT_UP;
+        reading = true;
+        return tx.query<R>(text, params);
+      });
+    } catch (err) {
+      // The read itself failed on a reader that had the write: a real error, not a routing question.
+      if (reading) throw err;
+      // Behind, position unknown, or the reader is unreachable: the writer has the write.
+      return this.db.writer.query<R>(text, params);
+    }
+  }
+}
+
 /**
  * Read/write split with read-your-writes.
  *
  * Reads that may be stale go to the replica. After a user writes, the writer's WAL position is stored in
- * the user's session (so every instance sees it); that user's reads then go to the writer until the
- * replica has replayed past that position (`pg_last_wal_replay_lsn() >= lsn`) or the window has elapsed.
- * Other users keep reading from the replica.
+ * the user's session (so every instance sees it) for a bounded window. While it is there, each of that
+ * user's reads runs on a reader connection that has been seen, on that same connection, to have replayed
+ * past the position (`pg_is_in_recovery()` false, or `pg_last_wal_replay_lsn() >= lsn`), and on the writer
+ * otherwise. The marker stays until the window ends: one reader having caught up says nothing about the
+ * others behind the same endpoint. A reader in recovery that reports no replay position (Aurora) never
+ * counts as caught up, so there the window alone decides. Other users keep reading from the replica.
  */
 export class ReadRouter {
   /**
@@ -35,7 +75,11 @@ export class ReadRouter {
     private readonly windowMs: number,
   ) {}
 
-  /** Where this session's reads go now. Clears the marker once the replica has caught up or it expired. */
+  /**
+   * Where this session's reads go now: the replica, or while the session's read-your-writes marker is
+   * active, an executor that reads from a reader only when that very connection has the user's write.
+   * Clears the marker once its window has elapsed.
+   */
   async readerFor(session: Session | undefined): Promise<SqlExecutor> {
     if (!this.db.hasReplica) return this.db.reader;
     const marker = session?.ryw;
@@ -44,17 +88,17 @@ export class ReadRouter {
       session.ryw = undefined;
       return this.db.reader;
     }
-    let caughtUp = false;
-    try {
-      caughtUp = await this.db.replicaHasReplayed(marker.lsn);
-    } catch {
-      // Replica unreachable: the writer is the safe choice.
-    }
-    if (caughtUp) {
-      session.ryw = undefined;
-      return this.db.reader;
-    }
-    return this.db.writer;
+    // No recorded position: no reader can be shown to have the write, so skip the check.
+    if (marker.lsn === UNKNOWN_WRITE_POSITION) return this.db.writer;
+    return new ReadYourWritesReader(this.db, marker.lsn);
+  }
+
+  /**
+   * True when reads through `source` (from {@link ReadRouter.readerFor}) must bypass the cache: they read the
+   * user's own recent write, which a cache entry filled from a lagging replica may not have.
+   */
+  readsOwnWrites(source: SqlExecutor): boolean {
+    return this.db.hasReplica && (source === this.db.writer || source instanceof ReadYourWritesReader);
   }
 
   /**
@@ -69,7 +113,7 @@ export class ReadRouter {
     } catch {
       // Without a position the window alone applies.
     }
-    if (session) session.ryw = { lsn: lsn ?? 'FFFFFFFF/FFFFFFFF', until: Date.now() + this.windowMs };
+    if (session) session.ryw = { lsn: lsn ?? UNKNOWN_WRITE_POSITION, until: Date.now() + this.windowMs };
     return lsn;
   }
 }

@@ -1,12 +1,9 @@
 import type { Database } from '../db/database';
+import { parseLsn } from '../db/replay-position';
 import type { Cache } from './cache';
 
-/** A WAL position ("16/B374D848") as a number that compares correctly. */
-export function parseLsn(lsn: string): bigint {
-  const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(lsn);
-  if (!match) throw new Error(`not a WAL position: "${lsn}"`);
-  return (BigInt(`0x${match[1]}`) << 32n) + BigInt(`0x${match[2]}`);
-}
+/** Re-exported for callers that compare positions alongside the invalidation queue. */
+export { parseLsn };
 
 const CAUGHT_UP = (1n << 64n) - 1n;
 
@@ -31,7 +28,8 @@ export interface ReplicaInvalidationOptions {
  * that has not replayed the write yet and cache the old value for a whole TTL. So each write is queued with
  * the writer's WAL position, one poller per instance reads `pg_last_wal_replay_lsn()` (a single query per
  * interval, whatever the write rate), and tags whose write the replica has passed are invalidated again —
- * or when `maxWaitMs` elapses. Without a replica nothing is queued.
+ * or when `maxWaitMs` elapses, which is the only rule when the reader reports no replay position (an Aurora
+ * reader: `ReplayPosition` "unknown"). Without a replica nothing is queued.
  */
 export class ReplicaInvalidation {
   private queue: PendingInvalidation[] = [];
@@ -82,9 +80,10 @@ export class ReplicaInvalidation {
     this.timer = undefined;
     let replayed: bigint | null = null;
     try {
-      const lsn = await this.db.replicaReplayLsn();
-      // NULL replay position: the reader endpoint is a primary, so it has everything.
-      replayed = lsn === null ? CAUGHT_UP : parseLsn(lsn);
+      const position = await this.db.replicaReplayPosition();
+      // A primary has everything; a reader that reports no position (Aurora) leaves only the deadline.
+      if (position.state === 'primary') replayed = CAUGHT_UP;
+      else if (position.state === 'replaying') replayed = parseLsn(position.lsn);
     } catch {
       // Replica unreachable: only the deadline applies this round.
     }

@@ -1,3 +1,5 @@
+import type { ReplayPosition } from './replay-position';
+
 /** Minimal SQL execution interface shared by `pg` pools/clients, PGlite and the app's pool wrappers. */
 export interface SqlExecutor {
   /** Runs one parameterised statement. */
@@ -29,10 +31,25 @@ export interface Database extends SqlExecutor {
   withConnection<T>(fn: (conn: SqlConnection) => Promise<T>): Promise<T>;
   /** The writer's current WAL position, or null when there is no replica to compare with. */
   writerLsn(): Promise<string | null>;
-  /** The replica's last replayed WAL position; null without a replica (or when the reader is a primary). */
-  replicaReplayLsn(): Promise<string | null>;
-  /** True when the replica has replayed WAL up to `lsn` (always true without a replica). */
+  /**
+   * How far the reader has replayed the writer's WAL (`primary` without a replica or when the reader endpoint
+   * is the writer; `unknown` for a server in recovery that reports no position, e.g. an Aurora reader).
+   */
+  replicaReplayPosition(): Promise<ReplayPosition>;
+  /**
+   * True when the reader has replayed WAL up to `lsn` (always true without a replica; false when its position
+   * is unknown). A pool may answer this on one connection and a later query on another (another reader
+   * behind RDS Proxy or a reader endpoint): for a read that depends on the answer use
+   * {@link Database.withReaderTransaction}.
+   */
   replicaHasReplayed(lsn: string): Promise<boolean>;
+  /**
+   * Runs `fn` in a read-only transaction on one reader connection (a writer connection without a replica), so
+   * that every statement of `fn` reaches the same server: RDS Proxy may move a client connection to another
+   * database connection, and so another reader, between transactions but never inside one. Commits when
+   * `fn` resolves, rolls back when it throws; the connection always goes back to its pool.
+   */
+  withReaderTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** Checks that the writer (and the reader) answer. */
   ping(): Promise<void>;
   /** Closes every pool. */

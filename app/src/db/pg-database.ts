@@ -1,6 +1,7 @@
 import { Pool, type PoolConfig } from 'pg';
 import type { PgConnectionConfig } from '../config';
 import type { Database, QueryObserver, SqlConnection, SqlExecutor } from './database';
+import { hasReplayed, readReplayPosition, type ReplayPosition } from './replay-position';
 
 /** Options of the `pg` adapter. */
 export interface PgDatabaseOptions {
@@ -113,23 +114,46 @@ export class PgDatabase implements Database {
     return rows[0].lsn;
   }
 
-  async replicaReplayLsn(): Promise<string | null> {
-    if (!this.readerPool) return null;
-    const { rows } = await this.reader.query<{ lsn: string | null }>(
-      'SELECT pg_last_wal_replay_lsn()::text AS lsn',
-    );
-    return rows[0].lsn;
+  async replicaReplayPosition(): Promise<ReplayPosition> {
+    if (!this.readerPool) return { state: 'primary' };
+    return readReplayPosition(this.reader);
   }
 
   async replicaHasReplayed(lsn: string): Promise<boolean> {
     if (!this.readerPool) return true;
-    // On a primary (a reader endpoint that points at the writer) pg_last_wal_replay_lsn() is NULL: treat
-    // that as caught up, the data is there.
-    const { rows } = await this.reader.query<{ replayed: boolean | null }>(
-      'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS replayed',
-      [lsn],
-    );
-    return rows[0].replayed !== false;
+    return hasReplayed(await this.replicaReplayPosition(), lsn);
+  }
+
+  async withReaderTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const pool = this.readerPool ?? this.writerPool;
+    const role = this.readerPool ? 'reader' : 'writer';
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    const run = async <R>(text: string, params?: unknown[]) => {
+      this.observe(role);
+      try {
+        const result = await client.query(text, params);
+        return { rows: result.rows as R[] };
+      } catch (err) {
+        // A connection-level failure must not go back to the pool.
+        if (!(err as { code?: string }).code) broken = err as Error;
+        throw err;
+      }
+    };
+    try {
+      await run('BEGIN READ ONLY');
+      let result: T;
+      try {
+        result = await fn({ query: run });
+      } catch (err) {
+        if (!broken) await run('ROLLBACK').catch(() => {});
+        throw err;
+      }
+      await run('COMMIT');
+      return result;
+    } finally {
+      client.release(broken);
+    }
   }
 
   async ping(): Promise<void> {

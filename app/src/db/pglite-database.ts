@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import type { Database, QueryObserver, SqlConnection, SqlExecutor } from './database';
+import type { ReplayPosition } from './replay-position';
 
 /**
  * The embedded database adapter: PostgreSQL compiled to WebAssembly, in process, in memory or in a folder.
@@ -63,12 +64,17 @@ export class PgliteDatabase implements Database {
     });
   }
 
+  async withReaderTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    // One connection and no replica: the reader is the writer.
+    return this.transaction(fn);
+  }
+
   async writerLsn(): Promise<string | null> {
     return null;
   }
 
-  async replicaReplayLsn(): Promise<string | null> {
-    return null;
+  async replicaReplayPosition(): Promise<ReplayPosition> {
+    return { state: 'primary' };
   }
 
   async replicaHasReplayed(): Promise<boolean> {

@@ -21,7 +21,7 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
       const { limit, cursor, q } = request.query;
       const source = await reads.readerFor(request.session);
       // A user reading their own write bypasses the cache: it may still hold the pre-write page.
-      if (source === db.writer && db.hasReplica) return catalog.list(source, { limit, cursor, q });
+      if (reads.readsOwnWrites(source)) return catalog.list(source, { limit, cursor, q });
       return cache.getOrLoad(catalogCache.listKey(limit, cursor, q), [catalogCache.catalogTag], () =>
         catalog.list(source, { limit, cursor, q }),
       );
@@ -31,12 +31,11 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>('/api/products/:id', { schema: getProductSchema }, async (request) => {
     const { id } = request.params;
     const source = await reads.readerFor(request.session);
-    const product =
-      source === db.writer && db.hasReplica
-        ? await catalog.get(source, id)
-        : await cache.getOrLoad(catalogCache.productKey(id), [catalogCache.productTag(id)], () =>
-            catalog.get(source, id),
-          );
+    const product = reads.readsOwnWrites(source)
+      ? await catalog.get(source, id)
+      : await cache.getOrLoad(catalogCache.productKey(id), [catalogCache.productTag(id)], () =>
+          catalog.get(source, id),
+        );
     if (!product) throw notFound(`product ${id} does not exist`);
     return product;
   });
