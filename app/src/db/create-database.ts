@@ -1,20 +1,44 @@
 import type { DatabaseConfig } from '../config';
+import { SecretsManagerCredentials, type SecretValueSource } from './credentials';
 import type { Database, QueryObserver } from './database';
 import { PgDatabase } from './pg-database';
 import { PgliteDatabase } from './pglite-database';
 
-/** Opens the database adapter the configuration selects (PGlite when no Postgres is configured). */
+/**
+ * Opens the database adapter the configuration selects (PGlite when no Postgres is configured). With a
+ * `secretArn`, the user name and password come from that secret (read now, and again after a rotation).
+ *
+ * @param secretsClient the Secrets Manager client (tests pass a fake); default - a real one in the secret's region
+ */
 export async function createDatabase(
   config: DatabaseConfig,
   observe?: QueryObserver,
   applicationName?: string,
+  secretsClient?: SecretValueSource,
 ): Promise<Database> {
   if (config.kind === 'pglite') return PgliteDatabase.create({ dataDir: config.dataDir, observe });
+  if (config.secretArn === undefined) {
+    return new PgDatabase({
+      writer: config.writer,
+      reader: config.reader,
+      poolMax: config.poolMax,
+      observe,
+      applicationName,
+    });
+  }
+  const credentials = new SecretsManagerCredentials({
+    secretArn: config.secretArn,
+    ...(secretsClient !== undefined ? { client: secretsClient } : {}),
+  });
+  // pg takes the password from a function per connection, but the user name only as a string: read it once
+  // (a single-user rotation changes the password, never the user).
+  const { username } = await credentials.get();
   return new PgDatabase({
-    writer: config.writer,
-    reader: config.reader,
+    writer: { ...config.writer, user: username },
+    reader: config.reader ? { ...config.reader, user: username } : undefined,
     poolMax: config.poolMax,
     observe,
     applicationName,
+    credentials,
   });
 }

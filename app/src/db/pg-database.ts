@@ -1,5 +1,7 @@
-import { Pool, type PoolConfig } from 'pg';
+import * as tls from 'node:tls';
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { PgConnectionConfig } from '../config';
+import type { CredentialsProvider } from './credentials';
 import type { Database, QueryObserver, SqlConnection, SqlExecutor } from './database';
 import { hasReplayed, readReplayPosition, type ReplayPosition } from './replay-position';
 
@@ -13,11 +15,45 @@ export interface PgDatabaseOptions {
   /** Reported as application_name in pg_stat_activity. @default 'shop' */
   applicationName?: string;
   observe?: QueryObserver;
+  /**
+   * Where each new connection gets its password (the user stays `writer.user` / `reader.user`): read when the
+   * connection opens, and fetched anew once when the server rejects it (a rotated secret).
+   * @default - the static `password` of the connection settings
+   */
+  credentials?: CredentialsProvider;
 }
 
-function poolConfig(connection: PgConnectionConfig, max: number, applicationName: string): PoolConfig {
+/** SQLSTATE invalid_password: the server (or RDS Proxy) rejected the password at log-in. */
+const INVALID_PASSWORD = '28P01';
+
+const secureContexts = new WeakMap<readonly string[], tls.SecureContext>();
+
+/**
+ * Node TLS options for a connection's `ssl` setting. A CA list becomes one secure context shared by every
+ * connection: parsing the ~260 certificates of Node's store plus the RDS bundle takes over 100 ms of CPU, too
+ * much to repeat for each new connection.
+ */
+export function tlsConnectionOptions(ssl: PgConnectionConfig['ssl']): PoolConfig['ssl'] {
+  if (ssl === undefined || ssl === false || ssl.ca === undefined) return ssl;
+  let secureContext = secureContexts.get(ssl.ca);
+  if (secureContext === undefined) {
+    secureContext = tls.createSecureContext({ ca: ssl.ca });
+    secureContexts.set(ssl.ca, secureContext);
+  }
+  return { rejectUnauthorized: ssl.rejectUnauthorized, secureContext };
+}
+
+function poolConfig(
+  connection: PgConnectionConfig,
+  max: number,
+  applicationName: string,
+  credentials: CredentialsProvider | undefined,
+): PoolConfig {
   return {
     ...connection,
+    ssl: tlsConnectionOptions(connection.ssl),
+    // pg calls a password function for every new connection, so a refreshed secret reaches the next one.
+    ...(credentials ? { password: async () => (await credentials.get()).password } : {}),
     max,
     application_name: applicationName,
     idleTimeoutMillis: 30_000,
@@ -34,18 +70,20 @@ export class PgDatabase implements Database {
   private readonly writerPool: Pool;
   private readonly readerPool?: Pool;
   private readonly observe: QueryObserver;
+  private readonly credentials?: CredentialsProvider;
 
   constructor(options: PgDatabaseOptions) {
     const max = options.poolMax ?? 10;
     const name = options.applicationName ?? 'shop';
     this.observe = options.observe ?? (() => {});
-    this.writerPool = new Pool(poolConfig(options.writer, max, name));
+    this.credentials = options.credentials;
+    this.writerPool = new Pool(poolConfig(options.writer, max, name, this.credentials));
     // A pool emits 'error' when an idle client's connection drops (failover); without a listener the
     // process would crash. The next query simply gets a fresh connection.
     this.writerPool.on('error', () => {});
     this.writer = this.executor(this.writerPool, 'writer');
     if (options.reader) {
-      this.readerPool = new Pool(poolConfig(options.reader, max, name));
+      this.readerPool = new Pool(poolConfig(options.reader, max, name, this.credentials));
       this.readerPool.on('error', () => {});
       this.reader = this.executor(this.readerPool, 'reader');
     } else {
@@ -54,11 +92,32 @@ export class PgDatabase implements Database {
     this.hasReplica = this.readerPool !== undefined;
   }
 
+  /**
+   * Runs `attempt`, and once more after refreshing the credentials when the server rejected the password. The
+   * rejection happens at log-in, before any statement ran, so repeating the attempt is safe.
+   */
+  private async withFreshCredentials<T>(attempt: () => Promise<T>): Promise<T> {
+    const credentials = this.credentials;
+    if (!credentials) return attempt();
+    const generation = credentials.generation;
+    try {
+      return await attempt();
+    } catch (err) {
+      if ((err as { code?: string }).code !== INVALID_PASSWORD) throw err;
+      await credentials.refresh(generation);
+      return attempt();
+    }
+  }
+
+  private connect(pool: Pool): Promise<PoolClient> {
+    return this.withFreshCredentials(() => pool.connect());
+  }
+
   private executor(pool: Pool, role: 'writer' | 'reader'): SqlExecutor {
     return {
       query: async <R>(text: string, params?: unknown[]) => {
         this.observe(role);
-        const result = await pool.query(text, params);
+        const result = await this.withFreshCredentials(() => pool.query(text, params));
         return { rows: result.rows as R[] };
       },
     };
@@ -83,7 +142,7 @@ export class PgDatabase implements Database {
   }
 
   async withConnection<T>(fn: (conn: SqlConnection) => Promise<T>): Promise<T> {
-    const client = await this.writerPool.connect();
+    const client = await this.connect(this.writerPool);
     let broken: Error | undefined;
     try {
       return await fn({
@@ -127,7 +186,7 @@ export class PgDatabase implements Database {
   async withReaderTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const pool = this.readerPool ?? this.writerPool;
     const role = this.readerPool ? 'reader' : 'writer';
-    const client = await pool.connect();
+    const client = await this.connect(pool);
     let broken: Error | undefined;
     const run = async <R>(text: string, params?: unknown[]) => {
       this.observe(role);
@@ -157,8 +216,9 @@ export class PgDatabase implements Database {
   }
 
   async ping(): Promise<void> {
-    await this.writerPool.query('SELECT 1');
-    if (this.readerPool) await this.readerPool.query('SELECT 1');
+    await this.withFreshCredentials(() => this.writerPool.query('SELECT 1'));
+    const readerPool = this.readerPool;
+    if (readerPool) await this.withFreshCredentials(() => readerPool.query('SELECT 1'));
   }
 
   private closing?: Promise<void>;

@@ -1,0 +1,147 @@
+import type { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { Client } from 'pg';
+import { loadConfig } from '../src/config';
+import { createDatabase } from '../src/db/create-database';
+import { SecretsManagerCredentials, type SecretValueSource } from '../src/db/credentials';
+import type { Database } from '../src/db/database';
+import { startPasswordPostgres, type PasswordPostgres } from './support/password-postgres';
+
+const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-db-AbCdEf';
+
+/** A stand-in for Secrets Manager: serves AWSCURRENT (and AWSPENDING when set) and counts requests. */
+class FakeSecrets implements SecretValueSource {
+  current: { username: string; password: string };
+  pending?: { username: string; password: string };
+  readonly requests: string[] = [];
+
+  constructor(username: string, password: string) {
+    this.current = { username, password };
+  }
+
+  async send(command: GetSecretValueCommand) {
+    expect(command.input.SecretId).toBe(SECRET_ARN);
+    const stage = command.input.VersionStage ?? 'AWSCURRENT';
+    this.requests.push(stage);
+    const value = stage === 'AWSPENDING' ? this.pending : this.current;
+    if (value === undefined) {
+      throw Object.assign(new Error("Secrets Manager can't find the specified secret value"), {
+        name: 'ResourceNotFoundException',
+      });
+    }
+    return { SecretString: JSON.stringify({ ...value, engine: 'postgres', port: 5432 }) };
+  }
+}
+
+describe('SecretsManagerCredentials', () => {
+  test('caches the secret; concurrent refreshes after one rejection cost one request', async () => {
+    const secrets = new FakeSecrets('app', 'one');
+    const credentials = new SecretsManagerCredentials({ secretArn: SECRET_ARN, client: secrets });
+    expect(await credentials.get()).toEqual({ username: 'app', password: 'one' });
+    expect(await credentials.get()).toEqual({ username: 'app', password: 'one' });
+    expect(secrets.requests).toEqual(['AWSCURRENT']);
+
+    secrets.current = { username: 'app', password: 'two' };
+    const seen = credentials.generation;
+    await Promise.all([credentials.refresh(seen), credentials.refresh(seen), credentials.refresh(seen)]);
+    // A connection that failed with the old password after the refresh finished retries without a new request.
+    await credentials.refresh(seen);
+    expect(secrets.requests).toEqual(['AWSCURRENT', 'AWSCURRENT']);
+    expect(await credentials.get()).toEqual({ username: 'app', password: 'two' });
+  });
+
+  test('fails with a message naming the secret when it is not an RDS secret', async () => {
+    const credentials = new SecretsManagerCredentials({
+      secretArn: SECRET_ARN,
+      client: { send: async () => ({ SecretString: 'plain text' }) },
+    });
+    await expect(credentials.get()).rejects.toThrow(
+      `Secret ${SECRET_ARN} is not JSON with "username" and "password"`,
+    );
+  });
+});
+
+describe('pg adapter with DB_SECRET_ARN, against a PostgreSQL that checks passwords', () => {
+  let server: PasswordPostgres;
+  let admin: Client;
+  let secrets: FakeSecrets;
+  let db: Database;
+
+  /** Closes the app's open connections, so the next queries must log in again. */
+  async function dropAppConnections(): Promise<void> {
+    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'shop_app'");
+    // Give the pool a moment to see its idle connections close and discard them.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+
+  /** Five queries at once: five new connections, each logging in. */
+  function queryConcurrently(): Promise<string[]> {
+    return Promise.all(
+      Array.from({ length: 5 }, () =>
+        db
+          .query<{ user: string }>('SELECT current_user AS user, pg_sleep(0.05)')
+          .then(({ rows }) => rows[0].user),
+      ),
+    );
+  }
+
+  beforeAll(async () => {
+    server = await startPasswordPostgres();
+    admin = new Client({ connectionString: server.adminUrl });
+    await admin.connect();
+    await admin.query("CREATE ROLE shop_app LOGIN PASSWORD 'first-password'");
+    secrets = new FakeSecrets('shop_app', 'first-password');
+    const config = loadConfig({
+      DB_HOST: '127.0.0.1',
+      DB_PORT: String(server.port),
+      DB_NAME: 'postgres',
+      DB_SECRET_ARN: SECRET_ARN,
+      DB_POOL_MAX: '5',
+    });
+    db = await createDatabase(config.database, undefined, 'shop-rotation-test', secrets);
+  }, 120_000);
+
+  afterAll(async () => {
+    await db?.close();
+    await admin?.end();
+    server?.stop();
+  });
+
+  test('logs in as the user and with the password of the secret', async () => {
+    expect(await queryConcurrently()).toEqual(Array(5).fill('shop_app'));
+    expect(secrets.requests).toEqual(['AWSCURRENT']);
+  });
+
+  test('after a rotation, new connections succeed with no error reaching the caller and one refresh', async () => {
+    // WHEN the password rotates (database first, then the secret, as the rotation function does)
+    await admin.query("ALTER ROLE shop_app PASSWORD 'second-password'");
+    secrets.current = { username: 'shop_app', password: 'second-password' };
+    secrets.requests.length = 0;
+    await dropAppConnections();
+
+    // THEN every query succeeds; the rejected log-ins led to exactly one request for the new secret
+    expect(await queryConcurrently()).toEqual(Array(5).fill('shop_app'));
+    await db.transaction(async (tx) => tx.query('SELECT 1'));
+    await db.ping();
+    expect(secrets.requests).toEqual(['AWSCURRENT']);
+  });
+
+  test('mid-rotation (new password set, not yet AWSCURRENT) the pending value is used', async () => {
+    await admin.query("ALTER ROLE shop_app PASSWORD 'third-password'");
+    secrets.pending = { username: 'shop_app', password: 'third-password' };
+    secrets.requests.length = 0;
+    await dropAppConnections();
+
+    expect(await queryConcurrently()).toEqual(Array(5).fill('shop_app'));
+    expect(secrets.requests).toEqual(['AWSCURRENT', 'AWSPENDING']);
+  });
+
+  test('a password the secret cannot fix fails after one refresh, with SQLSTATE 28P01', async () => {
+    await admin.query("ALTER ROLE shop_app PASSWORD 'nobody-knows-this'");
+    secrets.requests.length = 0;
+    await dropAppConnections();
+
+    // The cached (pending) password was rejected; AWSCURRENT differs from it, so it is tried, and rejected too.
+    await expect(db.query('SELECT 1')).rejects.toMatchObject({ code: '28P01' });
+    expect(secrets.requests).toEqual(['AWSCURRENT']);
+  });
+});
