@@ -10,7 +10,7 @@ import type { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as rds from 'aws-cdk-lib/aws-rds';
-import type { MonitoringConfig } from '../lib/constructs/stage-monitoring';
+import type { MonitoringConfig } from '../lib/config/monitoring-config';
 
 export type { MonitoringConfig };
 

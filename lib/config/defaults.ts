@@ -5,6 +5,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import type { MonitoringConfig } from './monitoring-config';
 
 /** Defaults for optional {@link NetworkConfig} fields. */
 export const NETWORK_DEFAULTS = {
@@ -78,3 +79,37 @@ export const LIMITS = {
   /** An ALB and an Aurora subnet group both need subnets in at least 2 AZs. */
   minAzs: 2,
 } as const;
+
+/**
+ * Thresholds suited to a small production deployment; a stage may spread these and override fields.
+ * The 200 ms p99 is the latency target of the blueprint's benchmarks.
+ */
+export const DEFAULT_MONITORING_CONFIG: MonitoringConfig = {
+  albP99LatencyMs: 200,
+  alb5xxRatePercent: 1,
+  unhealthyTargets: 0,
+  serviceCpuPercent: 80,
+  serviceMemoryPercent: 80,
+  dbCpuPercent: 80,
+  dbConnections: 400,
+  dbFreeableMemoryMiB: 256,
+  replicaLagMs: 1000,
+  proxyConnections: 1000,
+  cacheCpuPercent: 80,
+  cacheMemoryPercent: 80,
+  cacheEvictions: 1000,
+  cacheHitRatePercentMin: 80,
+};
+
+/** Defaults for optional `AccessLogsBucketProps` fields. */
+export const ACCESS_LOGS_DEFAULTS = {
+  /** Load balancer access logs are kept for a year (long enough for a yearly audit), then deleted. */
+  expiration: Duration.days(365),
+} as const;
+
+/**
+ * Whether `cdk synth` (bin/app.ts) runs CDK's built-in CloudFormation validation when `-c validate` is
+ * not given. Off: it is most of a synth's time (see the README's synth benchmark). The test suite runs
+ * it (createBlueprintApp's own default is on) and CI with it; `-c validate=true` turns it on here.
+ */
+export const CLI_CLOUDFORMATION_VALIDATION = false;

@@ -7,6 +7,7 @@ import { Duration, Token } from 'aws-cdk-lib';
 import type { StageConfig } from '../../stages/stage-config';
 import type { ConfigProblem } from './deployment-context';
 import { LIMITS, NETWORK_DEFAULTS } from './defaults';
+import { monitoringConfigProblems } from './monitoring-config';
 
 /** Thrown when the stage configuration or the deployment context makes no sense. */
 export class StageConfigError extends Error {
@@ -386,6 +387,9 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
   // --- monitoring ----------------------------------------------------------------------------------
   if (!isObject(raw.monitoring)) {
     add('monitoring', raw.monitoring, 'add alarm thresholds, e.g. monitoring: DEFAULT_MONITORING_CONFIG');
+  } else {
+    // The same check as StageMonitoring's own, so a bad threshold is reported here with the rest.
+    problems.push(...monitoringConfigProblems(raw.monitoring, 'monitoring.'));
   }
 
   return problems;

@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { ACCESS_LOGS_DEFAULTS } from '../config/defaults';
 
 /** Properties of {@link AccessLogsBucket}. */
 export interface AccessLogsBucketProps {
@@ -25,7 +26,7 @@ export class AccessLogsBucket extends Construct {
 
   constructor(scope: Construct, id: string, props: AccessLogsBucketProps = {}) {
     super(scope, id);
-    const expiration = props.expiration ?? Duration.days(365);
+    const expiration = props.expiration ?? ACCESS_LOGS_DEFAULTS.expiration;
     const common: s3.BucketProps = {
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,

@@ -15,65 +15,12 @@ import {
   SnsAlarmActionStrategy,
 } from 'cdk-monitoring-constructs';
 import { Construct } from 'constructs';
+import { DEFAULT_MONITORING_CONFIG, LIMITS } from '../config/defaults';
+import { monitoringConfigProblems, type MonitoringConfig } from '../config/monitoring-config';
 
-/**
- * Alarm thresholds of a stage ("monitor first"): one field per alarm, in the unit its name says.
- *
- * Every alarm fires when its metric, over one 5-minute period, is above the threshold (or below it,
- * for the fields ending in `Min` and for `dbFreeableMemoryMiB`). Alarms on resources a stage does not
- * have (replicas, RDS Proxy, Redis) are simply not created, so one record serves every stage.
- */
-export interface MonitoringConfig {
-  /** p99 of the ALB's `TargetResponseTime`, in milliseconds (the seed's "under 200 ms" target). */
-  readonly albP99LatencyMs: number;
-  /** Share of requests answered with a 5xx (by a target or by the ALB itself), in percent (0-100). */
-  readonly alb5xxRatePercent: number;
-  /** Number of unhealthy targets in the service's target group above which to alarm. */
-  readonly unhealthyTargets: number;
-  /** Average CPU utilisation of the Fargate service, in percent (0-100). */
-  readonly serviceCpuPercent: number;
-  /** Average memory utilisation of the Fargate service, in percent (0-100). */
-  readonly serviceMemoryPercent: number;
-  /** Average CPU utilisation of the Aurora cluster, in percent (0-100). */
-  readonly dbCpuPercent: number;
-  /** Database connections on the Aurora cluster (sum over its instances). */
-  readonly dbConnections: number;
-  /** Alarm when the instance with the least freeable memory has less than this many MiB. */
-  readonly dbFreeableMemoryMiB: number;
-  /** Maximum Aurora replica lag (`AuroraReplicaLagMaximum`), in milliseconds; used only with readers. */
-  readonly replicaLagMs: number;
-  /** Client connections to the RDS Proxy (`ClientConnections`); used only with a proxy. */
-  readonly proxyConnections: number;
-  /** Redis engine CPU (`EngineCPUUtilization`, busiest node), in percent (0-100); used only with a cache. */
-  readonly cacheCpuPercent: number;
-  /** Redis memory (`DatabaseMemoryUsagePercentage`, fullest node), in percent (0-100); used only with a cache. */
-  readonly cacheMemoryPercent: number;
-  /** Keys evicted per 5 minutes, summed over the nodes; used only with a cache. */
-  readonly cacheEvictions: number;
-  /** Alarm when the cache hit rate (hits / (hits + misses), all nodes) drops below this percent (0-100). */
-  readonly cacheHitRatePercentMin: number;
-}
-
-/**
- * Thresholds suited to a small production deployment; a stage may spread these and override fields.
- * The 200 ms p99 is the latency target of the blueprint's benchmarks.
- */
-export const DEFAULT_MONITORING_CONFIG: MonitoringConfig = {
-  albP99LatencyMs: 200,
-  alb5xxRatePercent: 1,
-  unhealthyTargets: 0,
-  serviceCpuPercent: 80,
-  serviceMemoryPercent: 80,
-  dbCpuPercent: 80,
-  dbConnections: 400,
-  dbFreeableMemoryMiB: 256,
-  replicaLagMs: 1000,
-  proxyConnections: 1000,
-  cacheCpuPercent: 80,
-  cacheMemoryPercent: 80,
-  cacheEvictions: 1000,
-  cacheHitRatePercentMin: 80,
-};
+// The thresholds' type and defaults live with the stage model in lib/config; re-exported here for
+// users of the construct.
+export { DEFAULT_MONITORING_CONFIG, type MonitoringConfig };
 
 /** Properties of {@link StageMonitoring}. */
 export interface StageMonitoringProps {
@@ -126,8 +73,6 @@ export interface StageMonitoringProps {
 
 /** Evaluation period of every alarm; CloudWatch's basic resolution for the services watched. */
 const PERIOD = Duration.minutes(5);
-/** Nodes in a replication group with cluster mode disabled: a primary and up to 5 replicas. */
-const MAX_CACHE_NODES = 6;
 /** An alarm's metric math may read at most 10 metrics; the hit rate needs hits and misses per node. */
 const MAX_HIT_RATE_NODES = 5;
 const MIB = 1024 * 1024;
@@ -510,27 +455,6 @@ export class StageMonitoring extends Construct {
   }
 }
 
-const PERCENT_FIELDS = [
-  'alb5xxRatePercent',
-  'serviceCpuPercent',
-  'serviceMemoryPercent',
-  'dbCpuPercent',
-  'cacheCpuPercent',
-  'cacheMemoryPercent',
-  'cacheHitRatePercentMin',
-] as const satisfies readonly (keyof MonitoringConfig)[];
-const COUNT_FIELDS = [
-  'unhealthyTargets',
-  'dbConnections',
-  'proxyConnections',
-  'cacheEvictions',
-] as const satisfies readonly (keyof MonitoringConfig)[];
-const POSITIVE_FIELDS = [
-  'albP99LatencyMs',
-  'dbFreeableMemoryMiB',
-  'replicaLagMs',
-] as const satisfies readonly (keyof MonitoringConfig)[];
-
 /**
  * Checks every prop of {@link StageMonitoring} and throws one error listing every problem, each with
  * the field, the value received and the fix. Unresolved tokens are accepted as they are.
@@ -539,21 +463,9 @@ export function validateStageMonitoringProps(props: StageMonitoringProps): void 
   const problems: string[] = [];
   const bad = (field: string, value: unknown, fix: string) =>
     problems.push(`${field}: received ${JSON.stringify(value)}; ${fix}`);
-  const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-  const config = (props.config ?? {}) as Partial<Record<keyof MonitoringConfig, unknown>>;
 
-  for (const field of PERCENT_FIELDS) {
-    const v = config[field];
-    if (!isNumber(v) || v < 0 || v > 100) bad(`config.${field}`, v, 'give a percentage between 0 and 100');
-  }
-  for (const field of COUNT_FIELDS) {
-    const v = config[field];
-    if (!isNumber(v) || v < 0 || !Number.isInteger(v))
-      bad(`config.${field}`, v, 'give a whole number of 0 or more');
-  }
-  for (const field of POSITIVE_FIELDS) {
-    const v = config[field];
-    if (!isNumber(v) || v <= 0) bad(`config.${field}`, v, 'give a number greater than 0');
+  for (const problem of monitoringConfigProblems(props.config, 'config.')) {
+    bad(problem.key, problem.received, problem.fix);
   }
 
   if (!Token.isUnresolved(props.dashboardName) && !/^[A-Za-z0-9_-]{1,255}$/.test(props.dashboardName ?? '')) {
@@ -590,8 +502,8 @@ export function validateStageMonitoringProps(props: StageMonitoringProps): void 
   if (nodes !== undefined) {
     if (groupId === undefined) {
       bad('cacheNodeCount', nodes, 'give cacheReplicationGroupId too, or leave cacheNodeCount out');
-    } else if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_CACHE_NODES) {
-      bad('cacheNodeCount', nodes, `give a whole number from 1 to ${MAX_CACHE_NODES}`);
+    } else if (!Number.isInteger(nodes) || nodes < 1 || nodes > LIMITS.maxCacheNodes) {
+      bad('cacheNodeCount', nodes, `give a whole number from 1 to ${LIMITS.maxCacheNodes}`);
     }
   }
 

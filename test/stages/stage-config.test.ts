@@ -213,6 +213,46 @@ describe('config validation fails synth with one error naming key, value and fix
     expectProblems(error, ['description', 'network', 'service', 'database', 'monitoring']);
   });
 
+  test('fails when a monitoring threshold makes no sense', () => {
+    // GIVEN: a negative latency, a percentage above 100 and a fractional count
+    const config = loose({
+      ...stage1k,
+      monitoring: { ...stage1k.monitoring, albP99LatencyMs: -5, serviceCpuPercent: 120, dbConnections: 1.5 },
+    });
+    // WHEN
+    const error = configError(config);
+    // THEN: reported by the stage validation, keyed by the stage's own path, not by the construct later
+    expectProblems(error, [
+      'monitoring.albP99LatencyMs',
+      'monitoring.serviceCpuPercent',
+      'monitoring.dbConnections',
+    ]);
+    expect(error.message).toContain(
+      'monitoring.albP99LatencyMs: received -5. Fix: give a number greater than 0',
+    );
+    expect(error.message).not.toContain('config.albP99LatencyMs');
+  });
+
+  test('fails when a monitoring threshold is missing or not a number', () => {
+    const { replicaLagMs: _omitted, ...withoutLag } = stage1k.monitoring;
+    const config = loose({ ...stage1k, monitoring: { ...withoutLag, cacheHitRatePercentMin: 'high' } });
+    expectProblems(configError(config), ['monitoring.replicaLagMs', 'monitoring.cacheHitRatePercentMin']);
+  });
+
+  test('reports a bad monitoring threshold in the same error as the other problems', () => {
+    // GIVEN
+    const config = loose({
+      ...stage10k,
+      network: { ...stage10k.network, natGateways: 0 },
+      monitoring: { ...stage10k.monitoring, albP99LatencyMs: -5 },
+    });
+    // WHEN
+    const error = configError(config, { prefix: 'Bad_Prefix' });
+    // THEN
+    expect(error.message).toMatch(/^Invalid stage configuration \(3 problems\):/);
+    expectProblems(error, ['network.natGateways', 'monitoring.albP99LatencyMs', 'context.prefix']);
+  });
+
   test('skips values that are unresolved tokens (known only at deploy time)', () => {
     // GIVEN: counts that would be invalid as literals are tokens here
     const config = loose({
@@ -276,6 +316,12 @@ describe('deployment context validation', () => {
       'context.adminEmails',
       'context.prefix',
     ]);
+  });
+
+  test('fails when validate is not true or false', () => {
+    const error = configError(stage1k, { validate: 'maybe' });
+    expectProblems(error, ['context.validate']);
+    expect(error.message).toContain('context.validate: received "maybe"');
   });
 
   test('fails when the prefix would make an invalid RDS or ElastiCache identifier', () => {
