@@ -2,7 +2,9 @@
  * Child process of `npm run bench:synth` (bench/synth.ts): synthesises one target a given number of times
  * in this process and prints one `BENCH_RESULT {json}` line with the timings of every round.
  *
- *   tsx bench/synth-worker.ts --target trivial|all|stage:<id> [--rounds N]
+ *   tsx bench/synth-worker.ts --target trivial|all|stage:<id> [--rounds N] [--validate]
+ *
+ * `--validate` adds `validate: true` to the context, as `cdk synth -c validate=true` does.
  *
  * The first round pays for everything a fresh `cdk synth` pays after the process has started (first use of
  * each module, schema loading in the validation plugins, asset fingerprints); later rounds are warm.
@@ -53,13 +55,16 @@ export interface WorkerResult {
 interface Args {
   readonly target: string;
   readonly rounds: number;
+  readonly validate: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   let target = '';
   let rounds = 1;
+  let validate = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--target') target = argv[++i] ?? '';
+    else if (argv[i] === '--validate') validate = true;
     else if (argv[i] === '--rounds') rounds = Number(argv[++i]);
     else throw new Error(`synth-worker: unknown argument ${argv[i]}`);
   }
@@ -69,7 +74,7 @@ function parseArgs(argv: string[]): Args {
   if (!Number.isInteger(rounds) || rounds < 1) {
     throw new Error(`synth-worker: --rounds must be a whole number of 1 or more; received ${rounds}`);
   }
-  return { target, rounds };
+  return { target, rounds, validate };
 }
 
 const repoRoot = path.resolve(__dirname, '..');
@@ -83,15 +88,27 @@ interface Blueprint {
   create(id: string, outdir: string): import('aws-cdk-lib').App;
 }
 
-/** The blueprint as bin/app.ts builds it: `createBlueprintApp({ config, outdir })` for each stage id. */
+/**
+ * The blueprint as bin/app.ts builds it: `createBlueprintApp({ config, outdir, cloudFormationValidation })`
+ * for each stage id, the validation from the `validate` context key with the CLI's default.
+ */
 function loadBlueprint(): Blueprint {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const stages = require('../stages/index') as typeof import('../stages/index.js');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const blueprint = require('../lib/blueprint') as typeof import('../lib/blueprint.js');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const config = require('../lib/config/index') as typeof import('../lib/config/index.js');
+  const context = JSON.parse(process.env.CDK_CONTEXT_JSON ?? '{}') as Record<string, unknown>;
+  const validate = config.parseBooleanContext(context.validate) ?? config.CLI_CLOUDFORMATION_VALIDATION;
   return {
     stageIds: [...stages.stageIds],
-    create: (id, outdir) => blueprint.createBlueprintApp({ config: stages.stageById(id), outdir }),
+    create: (id, outdir) =>
+      blueprint.createBlueprintApp({
+        config: stages.stageById(id),
+        outdir,
+        cloudFormationValidation: validate === true,
+      }),
   };
 }
 
@@ -150,7 +167,10 @@ async function main(): Promise<void> {
     const cdkJson = JSON.parse(fs.readFileSync(path.join(repoRoot, 'cdk.json'), 'utf8')) as {
       context?: object;
     };
-    process.env.CDK_CONTEXT_JSON = JSON.stringify(cdkJson.context ?? {});
+    process.env.CDK_CONTEXT_JSON = JSON.stringify({
+      ...(cdkJson.context ?? {}),
+      ...(args.validate ? { validate: true } : {}),
+    });
   }
 
   const loadStart = performance.now();

@@ -5,12 +5,18 @@
  * image's build context (app/ and the lockfile, see .dockerignore) into the output directory while the
  * app is built, unless the context sets `aws:cdk:disable-asset-staging` (as tools do).
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
+import { OUTDIR_ENV } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { StageConfig } from '../stages/stage-config';
 import {
+  CONTEXT_KEYS,
   DEFAULT_APP_CONTEXT,
   NETWORK_DEFAULTS,
+  parseBooleanContext,
   readDeploymentContext,
   StageConfigError,
   validateStageConfig,
@@ -49,16 +55,40 @@ export interface BlueprintAppProps {
    * @default true
    */
   readonly nag?: boolean;
+  /**
+   * Run CDK's built-in CloudFormation validation (`App`'s `builtinCloudFormationValidation`: every
+   * template checked against the resource schemas and CDK's default rules) in `synth()`. It finds
+   * template errors before a deployment does, and costs most of a synth's time (a WASM engine started
+   * in every process), so the test suite and CI run it and everyday `cdk synth` does not (bin/app.ts
+   * passes `-c validate=true` through, otherwise false). cdk-nag (`nag`) does not depend on it.
+   * `CDK_VALIDATION=false` in the environment still turns it off.
+   *
+   * @default - the `validate` context value (`-c validate=true|false`); when not set, true
+   */
+  readonly cloudFormationValidation?: boolean;
 }
 
 /** The stacks of a blueprint app, for callers that need more than the app. */
 export interface BlueprintStacks {
+  /** The VPC, flow logs, logs key and the app's security group (`ShopNetwork`). */
   readonly network: NetworkStack;
+  /** The data key, Aurora cluster, RDS Proxy, Redis and their secrets (`ShopData`). */
   readonly data: DataStack;
+  /** The app on Fargate behind the ALB, with the stage's dashboard and alarms (`ShopService`). */
   readonly service: ServiceStack;
 }
 
 const stacksByApp = new WeakMap<App, BlueprintStacks>();
+
+/**
+ * The `validate` context value as the app will see it (defaults, cdk.json and `-c` merged), read before
+ * the app exists because the App takes the setting in its constructor. An invalid value counts as true
+ * here; readDeploymentContext reports it.
+ */
+function validateFromContext(outdir: string, context: Record<string, unknown>): boolean {
+  const probe = new App({ outdir, context, autoSynth: false });
+  return parseBooleanContext(probe.node.tryGetContext(CONTEXT_KEYS.validate)) ?? true;
+}
 
 /**
  * Builds the app of a stage.
@@ -66,9 +96,14 @@ const stacksByApp = new WeakMap<App, BlueprintStacks>();
  * @throws StageConfigError listing every problem of the stage config and the deployment context
  */
 export function createBlueprintApp(props: BlueprintAppProps): App {
+  const appContext = { ...DEFAULT_APP_CONTEXT, ...(props.context ?? {}) };
+  // The same directory CDK would pick (the CLI's, else a temporary one), shared by the probe below.
+  const outdir = props.outdir ?? process.env[OUTDIR_ENV] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cdk.out'));
   const app = new App({
-    ...(props.outdir !== undefined ? { outdir: props.outdir } : {}),
-    context: { ...DEFAULT_APP_CONTEXT, ...(props.context ?? {}) },
+    outdir,
+    context: appContext,
+    builtinCloudFormationValidation:
+      props.cloudFormationValidation ?? validateFromContext(outdir, appContext),
   });
   const { config } = props;
 

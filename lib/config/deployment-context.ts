@@ -15,6 +15,7 @@ export const CONTEXT_KEYS = {
   certificateArn: 'certificateArn',
   alarmEmail: 'alarmEmail',
   adminEmails: 'adminEmails',
+  validate: 'validate',
 } as const;
 
 /** Defaults of the deployment context (the same values as cdk.json). */
@@ -57,6 +58,12 @@ export interface DeploymentContext {
   readonly alarmEmail?: string;
   /** Comma-separated emails whose sign-ups become admins (the app's `ADMIN_EMAILS`). */
   readonly adminEmails?: string;
+  /**
+   * CDK's built-in CloudFormation validation of the synthesised templates (`-c validate=true|false`).
+   *
+   * @default - not set: the caller decides (see `createBlueprintApp`'s `cloudFormationValidation`)
+   */
+  readonly validate?: boolean;
 }
 
 /** A problem found in the configuration: the key, the value received and how to fix it. */
@@ -83,6 +90,20 @@ const EMAIL = /^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/;
 function optionalString(value: unknown): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   return typeof value === 'string' ? value.trim() : String(value);
+}
+
+/**
+ * A boolean context value: `-c validate=true` arrives as the string `"true"`, cdk.json as a boolean.
+ *
+ * @returns the boolean, `undefined` when not set, or `null` when the value is neither
+ */
+export function parseBooleanContext(value: unknown): boolean | undefined | null {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (value === true || value === false) return value;
+  const text = String(value).trim().toLowerCase();
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  return null;
 }
 
 /** `-c availabilityZones=a,b,c` and `-c availabilityZones='["a","b"]'` arrive as strings. */
@@ -211,6 +232,15 @@ export function readDeploymentContext(
     }
   }
 
+  const validate = parseBooleanContext(read(CONTEXT_KEYS.validate));
+  if (validate === null) {
+    problem(
+      'validate',
+      read(CONTEXT_KEYS.validate),
+      'pass "-c validate=true" to run CDK\'s CloudFormation validation, "-c validate=false" (or nothing) to skip it',
+    );
+  }
+
   return {
     context: {
       account,
@@ -221,6 +251,7 @@ export function readDeploymentContext(
       ...(certificateArn !== undefined ? { certificateArn } : {}),
       ...(alarmEmail !== undefined ? { alarmEmail } : {}),
       ...(adminEmails !== undefined ? { adminEmails } : {}),
+      ...(typeof validate === 'boolean' ? { validate } : {}),
     },
     problems,
   };

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
@@ -82,6 +82,42 @@ describe('createBlueprintApp', () => {
     // WHEN / THEN
     expect(() => withNag.synth()).toThrow(/AwsSolutions-S1/);
     expect(() => withoutNag.synth()).not.toThrow();
+  });
+
+  describe('CDK built-in CloudFormation validation (cloudFormationValidation)', () => {
+    /** Names of the plugins that reported in a synth's validation report. */
+    const pluginsRun = (props: Parameters<typeof createBlueprintApp>[0]): string[] => {
+      const outdir = tempDir();
+      // Synth prints the validation summary (the HTTP-only warning); the report file is what is checked.
+      const quiet = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+      const assembly = createBlueprintApp({
+        ...props,
+        outdir,
+        nag: false,
+        context: { [DISABLE_ASSET_STAGING_CONTEXT]: true, ...(props.context ?? {}) },
+      }).synth();
+      quiet.mockRestore();
+      const report = JSON.parse(readFileSync(join(assembly.directory, 'validation-report.json'), 'utf8')) as {
+        pluginReports: { pluginName: string }[];
+      };
+      return report.pluginReports.map((plugin) => plugin.pluginName);
+    };
+
+    test('runs by default (the test suite and library users keep it)', () => {
+      expect(pluginsRun({ config: stage1k })).toContain('CloudFormation Validate');
+    });
+
+    test('is turned off by the validate context key (-c validate=false)', () => {
+      expect(pluginsRun({ config: stage1k, context: { validate: 'false' } })).not.toContain(
+        'CloudFormation Validate',
+      );
+    });
+
+    test('follows the prop over the context', () => {
+      expect(
+        pluginsRun({ config: stage1k, cloudFormationValidation: false, context: { validate: true } }),
+      ).not.toContain('CloudFormation Validate');
+    });
   });
 
   test('makes the data and network stacks termination-protected, the service stack not', () => {
