@@ -9,6 +9,15 @@ import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from './s
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Polls until `condition` holds (a busy machine may need far more than a fixed sleep); fails after 10 s. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
 interface Adapter {
   /** Two stores sharing one backing store, as two app instances would. */
   open(): { a: CacheStore; b: CacheStore };
@@ -138,7 +147,7 @@ describe.each(adapters)('cache contract (%s adapter)', (_name, adapter) => {
       ['product:7'],
       () => new Promise<string>((r) => (release = () => r('stale'))),
     );
-    await sleep(50);
+    await until(() => release !== undefined, 'the slow loader to start');
     await cache.invalidateTags(['product:7']);
     release();
     expect(await slow).toBe('stale'); // the caller that started before the write gets what it loaded
@@ -183,7 +192,7 @@ describe.each(adapters)('cache contract (%s adapter)', (_name, adapter) => {
       ['catalog'],
       () => new Promise<string>((r) => (release = () => r('old page'))),
     );
-    await sleep(50);
+    await until(() => release !== undefined, 'the first loader to start');
     const waiting = waiter.getOrLoad(k, ['catalog'], async () => 'new page');
     // WHEN a write invalidates the tag while the first loader runs, and that loader then finishes
     await sleep(50);
