@@ -23,7 +23,8 @@ export function consecutiveStagePairs(ids: readonly string[] = allStageIds): [st
  *
  * Context is the repository's cdk.json plus construct-path metadata (so diffs name construct paths, as
  * `cdk diff` does) and disabled asset staging (the image's build context is not copied; synth is faster
- * and the templates are unchanged). cdk-nag is off: it checks compliance, not what an upgrade does.
+ * and the templates are unchanged). cdk-nag and CDK's CloudFormation validation are off: they check
+ * compliance and template errors (their own tests do), not what an upgrade does, and cost most of a synth.
  *
  * @param id - stage id, e.g. `10k`
  * @param config - configuration to synthesise instead of the stage's own (growth variants in tests)
@@ -34,7 +35,9 @@ export function synthStage(id: string, config: BlueprintStageConfig = stageById(
     [PATH_METADATA_ENABLE_CONTEXT]: true,
     [DISABLE_ASSET_STAGING_CONTEXT]: true,
   };
-  return synthTemplates((outdir) => createBlueprintApp({ config, context, outdir, nag: false }));
+  return synthTemplates((outdir) =>
+    createBlueprintApp({ config, context, outdir, nag: false, cloudFormationValidation: false }),
+  );
 }
 
 const cache = new Map<string, AssemblyTemplates>();
