@@ -151,8 +151,9 @@ export class ShopService extends Construct {
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
-        'Only non-secret settings (endpoints, ports, feature switches) are plain environment; every credential ' +
-        '(database user and password, Redis AUTH token, session secret) is injected by ECS from Secrets Manager.',
+        'Only non-secret settings (endpoints, ports, feature switches, the ARN of the database secret) are plain ' +
+        'environment; the Redis AUTH token and the session secret are injected by ECS from Secrets Manager, and ' +
+        'the app reads the rotating database credentials from Secrets Manager itself.',
     });
 
     this.service = new ecs.FargateService(this, 'Service', {

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -56,9 +57,9 @@ export class ServiceStack extends Stack {
       });
     const secret = importSecret('DatabaseSecret', database.secret);
 
-    // Endpoints: through the proxy when there is one (its certificate is public, so verify it); otherwise
-    // straight to the cluster (Aurora's certificate is signed by the RDS CA, which the image lacks: TLS
-    // without verification, still enforced by rds.force_ssl).
+    // Endpoints: through the proxy when there is one, otherwise straight to the cluster. Both are verified
+    // (DB_SSL=verify-full): the app trusts Node's CAs (the proxy's ACM certificate) plus the RDS CA bundle it
+    // ships (Aurora's own certificate).
     const readerHost =
       proxy !== undefined
         ? proxy.readerHost
@@ -69,7 +70,10 @@ export class ServiceStack extends Stack {
       DB_HOST: proxy !== undefined ? proxy.writerHost : database.cluster.clusterEndpoint.hostname,
       DB_PORT: '5432',
       DB_NAME: database.databaseName,
-      DB_SSL: proxy !== undefined ? 'verify-full' : 'require',
+      DB_SSL: 'verify-full',
+      // The app reads user and password from the secret when it opens a connection, and again when the
+      // database rejects them: the secret rotates, and values injected at task start would go stale.
+      DB_SECRET_ARN: secret.secretArn,
       ...(readerHost !== undefined ? { DB_READER_HOST: readerHost } : {}),
       ...(cache !== undefined
         ? {
@@ -83,8 +87,6 @@ export class ServiceStack extends Stack {
       ...(props.adminEmails !== undefined ? { ADMIN_EMAILS: props.adminEmails } : {}),
     };
     const secrets: Record<string, ecs.Secret> = {
-      DB_USER: ecs.Secret.fromSecretsManager(secret, 'username'),
-      DB_PASSWORD: ecs.Secret.fromSecretsManager(secret, 'password'),
       SESSION_SECRET: ecs.Secret.fromSecretsManager(importSecret('SessionSecret', data.sessionSecret)),
       ...(cache !== undefined
         ? { REDIS_AUTH_TOKEN: ecs.Secret.fromSecretsManager(importSecret('CacheAuthToken', cache.authToken)) }
@@ -110,6 +112,17 @@ export class ServiceStack extends Stack {
       secrets,
       secretsKey: dataKey,
       ...(props.https !== undefined ? { https: props.https } : {}),
+    });
+    // The app reads this one secret. The grant's decrypt half adds nothing for an imported key (it can write
+    // neither the key policy nor, through a ViaService principal, the role's), so decrypt is granted here:
+    // with the data key, and only when Secrets Manager asks on the task's behalf.
+    const taskRole = this.shop.taskDefinition.taskRole;
+    secret.grantRead(taskRole);
+    iam.Grant.addToPrincipal({
+      grantee: taskRole,
+      actions: ['kms:Decrypt'],
+      resourceArns: [dataKey.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${this.region}.amazonaws.com` } },
     });
 
     this.monitoring = new StageMonitoring(this, 'Monitoring', {

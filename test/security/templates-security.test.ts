@@ -42,9 +42,41 @@ describe('the plain-text secret scanner', () => {
           },
         },
         Proxy: { Type: 'AWS::RDS::DBProxy', Properties: { Auth: [{ SecretArn: { Ref: 'S' } }] } },
+        Task: {
+          Type: 'AWS::ECS::TaskDefinition',
+          Properties: {
+            ContainerDefinitions: [
+              {
+                Environment: [
+                  { Name: 'DB_SECRET_ARN', Value: { Ref: 'S' } },
+                  {
+                    Name: 'OTHER_SECRET_ARN',
+                    Value: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x',
+                  },
+                ],
+              },
+            ],
+          },
+        },
       },
     };
     expect(findPlainTextSecrets(template)).toEqual([]);
+  });
+
+  test('a *_ARN variable holding something other than an ARN or a reference is still a finding', () => {
+    const template = {
+      Resources: {
+        Task: {
+          Type: 'AWS::ECS::TaskDefinition',
+          Properties: {
+            ContainerDefinitions: [{ Environment: [{ Name: 'DB_SECRET_ARN', Value: 'hunter2hunter2' }] }],
+          },
+        },
+      },
+    };
+    expect(findPlainTextSecrets(template).map((finding) => finding.path)).toEqual([
+      '$.Resources.Task.Properties.ContainerDefinitions[0].Environment[0]',
+    ]);
   });
 });
 

@@ -176,7 +176,7 @@ describe('ShopService (ShopService/Shop)', () => {
     });
   });
 
-  test('gives the app its endpoints as environment and its credentials as ECS secrets (1k: cluster, memory)', () => {
+  test('gives the app its endpoints and the database secret ARN as environment, other credentials as ECS secrets (1k: cluster, memory)', () => {
     // WHEN
     const env = envOf(stage1k.json.service);
     const secrets = containerOf(stage1k.json.service)
@@ -187,14 +187,82 @@ describe('ShopService (ShopService/Shop)', () => {
       NODE_ENV: 'production',
       DB_PORT: '5432',
       DB_NAME: 'shop',
-      DB_SSL: 'require',
+      DB_SSL: 'verify-full',
     });
     expect(JSON.stringify(env.DB_HOST)).toContain('DatabaseCluster');
+    // The app reads the rotating credentials itself, so neither is frozen into the task at start.
+    expect(JSON.stringify(env.DB_SECRET_ARN)).toMatch(/DatabaseClusterSecretAttachment/);
+    expect(env.DB_USER).toBeUndefined();
+    expect(env.DB_PASSWORD).toBeUndefined();
     expect(env.DB_READER_HOST).toBeUndefined();
     expect(env).toMatchObject({ CACHE_STORE: 'memory', SESSION_STORE: 'memory' });
-    expect(secrets).toEqual(['DB_PASSWORD', 'DB_USER', 'SESSION_SECRET']);
-    const user = containerOf(stage1k.json.service).Secrets.find((secret) => secret.Name === 'DB_USER');
-    expect(JSON.stringify(user?.ValueFrom)).toMatch(/DatabaseClusterSecretAttachment.*:username::/);
+    expect(secrets).toEqual(['SESSION_SECRET']);
+  });
+
+  describe.each([
+    ['1k', stage1k],
+    ['10k', stage10k],
+  ])('at %s', (_id, stage) => {
+    const taskRoleId = () =>
+      (
+        onlyResource(stage.json.service, 'AWS::ECS::TaskDefinition').Properties.TaskRoleArn as {
+          'Fn::GetAtt': [string, string];
+        }
+      )['Fn::GetAtt'][0];
+    const statementsOf = (roleId: string) =>
+      Object.values(resourcesOf(stage.json.service, 'AWS::IAM::Policy'))
+        .filter((policy) => JSON.stringify(policy.Properties?.Roles).includes(roleId))
+        .flatMap(
+          (policy) =>
+            (policy.Properties?.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement,
+        );
+
+    test('the app verifies the database certificate and gets no database credentials from ECS', () => {
+      const container = containerOf(stage.json.service);
+      expect(envOf(stage.json.service).DB_SSL).toBe('verify-full');
+      expect(JSON.stringify(envOf(stage.json.service).DB_SECRET_ARN)).toContain(
+        'DatabaseClusterSecretAttachment',
+      );
+      expect(container.Secrets.map((secret) => secret.Name)).not.toEqual(expect.arrayContaining(['DB_USER']));
+      expect(container.Secrets.map((secret) => secret.Name)).not.toEqual(
+        expect.arrayContaining(['DB_PASSWORD']),
+      );
+    });
+
+    test('the task role may read exactly the cluster secret, and decrypt it only through Secrets Manager', () => {
+      const secretArn = envOf(stage.json.service).DB_SECRET_ARN;
+      const statements = statementsOf(taskRoleId());
+      const secretStatements = statements.filter((statement) =>
+        JSON.stringify(statement.Action).includes('secretsmanager:'),
+      );
+      expect(secretStatements).toEqual([
+        {
+          Effect: 'Allow',
+          Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+          Resource: secretArn,
+        },
+      ]);
+      const decrypt = statements.filter((statement) => JSON.stringify(statement.Action).includes('kms:'));
+      expect(decrypt).toEqual([
+        expect.objectContaining({
+          Effect: 'Allow',
+          Action: 'kms:Decrypt',
+          Resource: expect.objectContaining({
+            'Fn::GetStackOutput': expect.objectContaining({ OutputName: expect.stringContaining('DataKey') }),
+          }),
+          Condition: {
+            StringEquals: { 'kms:ViaService': expect.stringMatching(/^secretsmanager\./) },
+          },
+        }),
+      ]);
+      // The execution role no longer reads the database secret (only the session secret and the AUTH token).
+      const executionRoleId = (
+        onlyResource(stage.json.service, 'AWS::ECS::TaskDefinition').Properties.ExecutionRoleArn as {
+          'Fn::GetAtt': [string, string];
+        }
+      )['Fn::GetAtt'][0];
+      expect(JSON.stringify(statementsOf(executionRoleId))).not.toContain(JSON.stringify(secretArn));
+    });
   });
 
   test('at 10k points the app at the proxy endpoints and Redis, with the AUTH token as a secret', () => {

@@ -50,7 +50,13 @@ export function findPlainTextSecrets(template: unknown): SecretFinding[] {
       const record = node as Record<string, unknown>;
       // Container environment entries: { Name, Value }.
       if (path.endsWith(']') && /\.Environment\[\d+\]$/.test(path) && typeof record.Name === 'string') {
-        if (SECRET_KEY.test(record.Name)) {
+        // `*_ARN` names a secret without holding one, as long as the value is a reference or an ARN.
+        const secretReference =
+          /_ARN$/.test(record.Name) &&
+          (typeof record.Value === 'string'
+            ? record.Value.startsWith('arn:')
+            : plainText(record.Value) === undefined);
+        if (SECRET_KEY.test(record.Name) && !secretReference) {
           findings.push({
             path,
             reason: `environment variable ${record.Name} looks like a secret: use ECS secrets`,
