@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DISABLE_ASSET_STAGING_CONTEXT } from 'aws-cdk-lib/cx-api';
 import { REPO_ROOT } from '../../lib/constructs/shop-service';
 
 /** The environment of a machine with no AWS credentials: no AWS_* variables, and an empty home. */
@@ -23,6 +24,14 @@ function cdkSynth(args: string[]) {
     { cwd: REPO_ROOT, env: credentialFreeEnv(home), encoding: 'utf8', timeout: 170_000 },
   );
   return { ...result, home, outdir };
+}
+
+/** Names of the validation plugins that reported in a synth's validation-report.json. */
+function pluginNames(outdir: string): string[] {
+  const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
+    pluginReports: { pluginName: string }[];
+  };
+  return report.pluginReports.map((plugin) => plugin.pluginName);
 }
 
 describe('cdk synth as a child process, offline, without credentials', () => {
@@ -53,6 +62,56 @@ describe('cdk synth as a child process, offline, without credentials', () => {
     };
     expect(manifest.missing ?? []).toEqual([]);
     expect(run.stderr).toContain('-c certificateArn=');
+  }, 180_000);
+
+  test.each([
+    ['skips', [], false],
+    ['runs', ['validate=true'], true],
+  ] as const)(
+    'bin/app.ts %s CDK CloudFormation validation with context %j',
+    (_verb, context, runs) => {
+      // GIVEN: the app run as the CLI runs it (the CLI rewrites the report, so the app's own copy is read)
+      const outdir = mkdtempSync(join(tmpdir(), 'bin-out-'));
+      dirs.push(outdir);
+      const cdkContext = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
+        context: Record<string, unknown>;
+      };
+      const contextJson: Record<string, unknown> = {
+        ...cdkContext.context,
+        [DISABLE_ASSET_STAGING_CONTEXT]: true,
+        ...Object.fromEntries(context.map((pair) => pair.split('='))),
+      };
+      // WHEN
+      const run = spawnSync(join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), ['bin/app.ts'], {
+        cwd: REPO_ROOT,
+        env: {
+          ...credentialFreeEnv('/nonexistent'),
+          CDK_OUTDIR: outdir,
+          CDK_CONTEXT_JSON: JSON.stringify(contextJson),
+        },
+        encoding: 'utf8',
+        timeout: 170_000,
+      });
+      // THEN: cdk-nag ran either way (its findings would fail synth); the CloudFormation plugin only when asked
+      expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({
+        status: 0,
+        stderr: '',
+      });
+      expect(pluginNames(outdir).includes('CloudFormation Validate')).toBe(runs);
+    },
+    180_000,
+  );
+
+  test('fails with every configuration problem in one message and no stack trace', () => {
+    // WHEN: two bad context values
+    const run = cdkSynth(['-c', 'account=1234', '-c', 'validate=maybe']);
+    dirs.push(run.home, run.outdir);
+    // THEN
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain('Invalid stage configuration (2 problems)');
+    expect(run.stderr).toContain('context.account: received "1234"');
+    expect(run.stderr).toContain('context.validate: received "maybe"');
+    expect(run.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
   }, 180_000);
 
   test('fails with a clear message for an unknown stage', () => {
