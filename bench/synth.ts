@@ -283,7 +283,7 @@ async function main(): Promise<void> {
       return;
     }
     log(
-      `cold reps ${options.reps}, warm repeats ${options.warm}; about 90 s per rep on 2 idle cores, several times that under load`,
+      `cold reps ${options.reps}, warm repeats ${options.warm}; about 40 s per rep on 2 idle cores, several times that under load`,
     );
 
     // Round-robin over configurations and targets so that drift in machine load affects all alike.
