@@ -35,6 +35,11 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     timer.unref();
+    // close() drops the keep-alive connections that are idle now; one whose response is still being
+    // written becomes idle later and would be held open by the client (the ALB keeps connections alive)
+    // until the time limit. Close such connections as soon as they go idle.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    sweep.unref();
     app.close().then(
       () => {
         app.log.info('shutdown complete');

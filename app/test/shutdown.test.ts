@@ -118,3 +118,65 @@ test('SIGTERM: the in-flight request completes, new connections are refused, poo
   const completed = lines.find((line) => line.msg === 'request completed' && line.res?.statusCode === 201);
   expect(completed?.reqId).toMatch(/^[0-9a-f-]{36}$/);
 });
+
+test('SIGTERM: a keep-alive connection whose response finishes after shutdown began does not hold the exit', async () => {
+  // GIVEN a server whose graceful-shutdown limit is far away (a hang would show as exit code 1 after 30 s)
+  const port = await freePort();
+  const child = spawn(path.join(repoRoot, 'node_modules/.bin/tsx'), ['app/src/server.ts'], {
+    cwd: repoRoot,
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: database.url,
+      LOG_LEVEL: 'info',
+      SHUTDOWN_TIMEOUT_MS: '30000',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server = child;
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  for (let i = 0; i < 300 && !output.includes('shop listening'); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  expect(output).toContain('shop listening');
+
+  // AND a keep-alive client (as the ALB is) whose request is in flight when SIGTERM arrives, and which
+  // keeps the connection open afterwards without reading the response
+  const agent = new http.Agent({ keepAlive: true, keepAliveMsecs: 60_000 });
+  const body = JSON.stringify({ email: 'late@example.test', password: 'late password', name: 'Late' });
+  const request = http.request({
+    agent,
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/api/users',
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+  });
+  const status = new Promise<number>((resolve, reject) => {
+    request.on('response', (res) => {
+      res.pause();
+      resolve(res.statusCode ?? 0);
+    });
+    request.on('error', reject);
+  });
+  request.write(body.slice(0, 10));
+  await new Promise((r) => setTimeout(r, 200));
+
+  // WHEN SIGTERM arrives, and then the request finishes
+  child.kill('SIGTERM');
+  for (let i = 0; i < 50 && !output.includes('shutting down'); i++)
+    await new Promise((r) => setTimeout(r, 50));
+  request.end(body.slice(10));
+  expect(await status).toBe(201);
+
+  // THEN the server closes that connection once it is idle and exits 0, not at the shutdown time limit
+  const code = await exited;
+  agent.destroy();
+  expect({ code, timedOut: output.includes('graceful shutdown timed out') }).toEqual({
+    code: 0,
+    timedOut: false,
+  });
+});
