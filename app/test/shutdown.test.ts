@@ -33,6 +33,40 @@ async function connectionsTo(name: string): Promise<number> {
   }
 }
 
+/** Spawns `app/src/server.ts` on the test database and waits until it listens. */
+async function startShop(extraEnv: Record<string, string> = {}) {
+  const port = await freePort();
+  const child = spawn(path.join(repoRoot, 'node_modules/.bin/tsx'), ['app/src/server.ts'], {
+    cwd: repoRoot,
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATABASE_URL: database.url,
+      LOG_LEVEL: 'info',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server = child;
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  for (let i = 0; i < 300 && !output.includes('shop listening'); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  expect(output).toContain('shop listening');
+  return { port, child, exited, output: () => output };
+}
+
+/** Sends SIGTERM and waits until the server says it is shutting down. */
+async function sigterm(shop: Awaited<ReturnType<typeof startShop>>): Promise<void> {
+  shop.child.kill('SIGTERM');
+  for (let i = 0; i < 50 && !shop.output().includes('shutting down'); i++)
+    await new Promise((r) => setTimeout(r, 50));
+  expect(shop.output()).toContain('shutting down');
+}
+
 beforeAll(async () => {
   database = await createTestDatabase();
 });
@@ -43,28 +77,9 @@ afterAll(async () => {
 });
 
 test('SIGTERM: the in-flight request completes, new connections are refused, pools close, exit code 0', async () => {
-  const port = await freePort();
-  const child = spawn(path.join(repoRoot, 'node_modules/.bin/tsx'), ['app/src/server.ts'], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: database.url,
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server = child;
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-
   // GIVEN a running server that has opened its pool
-  for (let i = 0; i < 300 && !output.includes('shop listening'); i++)
-    await new Promise((r) => setTimeout(r, 100));
-  expect(output).toContain('shop listening');
+  const shop = await startShop();
+  const { port } = shop;
   const warm = await fetch(`http://127.0.0.1:${port}/api/products?limit=1`);
   expect(warm.status).toBe(200);
   expect(await connectionsTo(database.name)).toBeGreaterThan(0);
@@ -90,10 +105,7 @@ test('SIGTERM: the in-flight request completes, new connections are refused, poo
   await new Promise((r) => setTimeout(r, 300));
 
   // WHEN the orchestrator sends SIGTERM
-  child.kill('SIGTERM');
-  for (let i = 0; i < 50 && !output.includes('shutting down'); i++)
-    await new Promise((r) => setTimeout(r, 50));
-  expect(output).toContain('shutting down');
+  await sigterm(shop);
 
   // THEN new connections are refused
   await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
@@ -105,13 +117,14 @@ test('SIGTERM: the in-flight request completes, new connections are refused, poo
   expect(JSON.parse(done.text).user.email).toBe('slow@example.test');
 
   // AND the process closes its pools and exits 0
-  expect(await exited).toBe(0);
-  expect(output).toContain('database pools and cache connections closed');
-  expect(output).toContain('shutdown complete');
+  expect(await shop.exited).toBe(0);
+  expect(shop.output()).toContain('database pools and cache connections closed');
+  expect(shop.output()).toContain('shutdown complete');
   expect(await connectionsTo(database.name)).toBe(0);
 
   // AND the logs are structured JSON lines with request ids
-  const lines = output
+  const lines = shop
+    .output()
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line));
@@ -121,27 +134,8 @@ test('SIGTERM: the in-flight request completes, new connections are refused, poo
 
 test('SIGTERM: a keep-alive connection whose response finishes after shutdown began does not hold the exit', async () => {
   // GIVEN a server whose graceful-shutdown limit is far away (a hang would show as exit code 1 after 30 s)
-  const port = await freePort();
-  const child = spawn(path.join(repoRoot, 'node_modules/.bin/tsx'), ['app/src/server.ts'], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: database.url,
-      LOG_LEVEL: 'info',
-      SHUTDOWN_TIMEOUT_MS: '30000',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server = child;
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  for (let i = 0; i < 300 && !output.includes('shop listening'); i++)
-    await new Promise((r) => setTimeout(r, 100));
-  expect(output).toContain('shop listening');
+  const shop = await startShop({ SHUTDOWN_TIMEOUT_MS: '30000' });
+  const { port } = shop;
 
   // AND a keep-alive client (as the ALB is) whose request is in flight when SIGTERM arrives, and which
   // keeps the connection open afterwards without reading the response
@@ -166,16 +160,14 @@ test('SIGTERM: a keep-alive connection whose response finishes after shutdown be
   await new Promise((r) => setTimeout(r, 200));
 
   // WHEN SIGTERM arrives, and then the request finishes
-  child.kill('SIGTERM');
-  for (let i = 0; i < 50 && !output.includes('shutting down'); i++)
-    await new Promise((r) => setTimeout(r, 50));
+  await sigterm(shop);
   request.end(body.slice(10));
   expect(await status).toBe(201);
 
   // THEN the server closes that connection once it is idle and exits 0, not at the shutdown time limit
-  const code = await exited;
+  const code = await shop.exited;
   agent.destroy();
-  expect({ code, timedOut: output.includes('graceful shutdown timed out') }).toEqual({
+  expect({ code, timedOut: shop.output().includes('graceful shutdown timed out') }).toEqual({
     code: 0,
     timedOut: false,
   });
