@@ -1,23 +1,10 @@
 /**
  * The framework baseline: a bare fastify process answering GET /api/products/:id with a fixed product
- * (same shape and response schema as the app, no database, no cache, no session, no logging). Run as a
+ * (the app's own response schema, imported, no database, no cache, no session, no logging). Run as a
  * process: `PORT=3100 node --import tsx bench/baseline-server.ts`.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-
-const productSchema = {
-  type: 'object',
-  required: ['id', 'sku', 'name', 'description', 'priceCents', 'stock', 'updatedAt'],
-  properties: {
-    id: { type: 'string' },
-    sku: { type: 'string' },
-    name: { type: 'string' },
-    description: { type: 'string' },
-    priceCents: { type: 'integer' },
-    stock: { type: 'integer' },
-    updatedAt: { type: 'string' },
-  },
-} as const;
+import { productSchema } from '../app/src/schemas/products';
 
 /** Builds the baseline server (not listening yet). */
 export function buildBaselineServer(): FastifyInstance {
