@@ -5,18 +5,28 @@
 import autocannon from 'autocannon';
 import type { Operation, PlannedRequest } from './workload';
 
+/** Latency percentiles of a load run, in milliseconds. */
+export interface LatencyFigures {
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+/** Failed requests of a load run, by kind. */
+export interface ErrorCounts {
+  readonly non2xx: number;
+  readonly socket: number;
+  readonly timeouts: number;
+}
+
 /** What one load run measured (autocannon's view; the app's counters are read separately). */
 export interface LoadResult {
   readonly requests: number;
   readonly durationSeconds: number;
   readonly requestsPerSecond: number;
-  readonly latencyMs: {
-    readonly p50: number;
-    readonly p99: number;
-    readonly max: number;
-    readonly mean: number;
-  };
-  readonly errors: { readonly non2xx: number; readonly socket: number; readonly timeouts: number };
+  readonly latencyMs: LatencyFigures;
+  readonly errors: ErrorCounts;
   readonly statusCodes: Record<string, number>;
   readonly operations: Partial<Record<Operation, { count: number; non2xx: number }>>;
   readonly sampleFailures: string[];

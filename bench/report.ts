@@ -2,6 +2,7 @@
  * Turns measured scenarios into the report: derived figures (queries per 1,000 requests, hit ratio),
  * the issue's targets with pass/fail, and the Markdown table. Pure functions, unit-tested.
  */
+import type { ErrorCounts, LatencyFigures } from './load';
 import type { AppCounters } from './metrics';
 import type { Operation } from './workload';
 
@@ -34,13 +35,8 @@ export interface ScenarioResult {
   readonly durationSeconds: number;
   readonly requests: number;
   readonly requestsPerSecond: number;
-  readonly latencyMs: {
-    readonly p50: number;
-    readonly p99: number;
-    readonly max: number;
-    readonly mean: number;
-  };
-  readonly errors: { readonly non2xx: number; readonly socket: number; readonly timeouts: number };
+  readonly latencyMs: LatencyFigures;
+  readonly errors: ErrorCounts;
   readonly statusCodes: Readonly<Record<string, number>>;
   /** Requests and non-2xx answers per operation of the workload. */
   readonly operations?: Readonly<
