@@ -1,7 +1,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { migrationsDir } from '../paths';
-import type { Database } from './database';
+import type { Database, SqlExecutor } from './database';
 
 /** One numbered SQL file of app/migrations. */
 export interface Migration {
@@ -15,6 +15,23 @@ export interface Migration {
  * starts at once waits on it, the first applies the pending migrations, the others then find none pending.
  */
 export const MIGRATION_LOCK_KEY = 7_262_001;
+
+/**
+ * The role that owns the schema (created by migration 003). Every later migration runs as this role
+ * (`SET LOCAL ROLE`), whoever logged in: its objects are owned by it, not by the login user, so the default
+ * privileges that give the app role DML on new tables apply to them.
+ */
+export const OWNER_ROLE = 'shop_owner';
+
+/**
+ * The first migration version run as {@link OWNER_ROLE}. Earlier ones run as the login user: 001 and 002
+ * predate the role, and 003 creates it, grants the login user membership and hands their objects over (which
+ * needs the login user's own rights on the schema and on objects it owns).
+ */
+export const FIRST_OWNER_MIGRATION = 4;
+
+/** The DML-only group role the app's login users belong to (created by migration 003). */
+export const APP_ROLE = 'shop_app';
 
 /** Reads `NNN_name.sql` files in version order; rejects duplicates and badly named files. */
 export async function loadMigrations(dir: string = migrationsDir): Promise<Migration[]> {
@@ -32,6 +49,21 @@ export async function loadMigrations(dir: string = migrationsDir): Promise<Migra
 }
 
 /**
+ * The shipped migrations the database has not applied (empty when it is current). The app role may run this:
+ * it reads `schema_migrations` only.
+ */
+export async function pendingMigrations(db: SqlExecutor, migrations?: Migration[]): Promise<Migration[]> {
+  const all = migrations ?? (await loadMigrations());
+  const { rows: found } = await db.query<{ table: string | null }>(
+    "SELECT to_regclass('schema_migrations')::text AS table",
+  );
+  if (found[0].table === null) return all;
+  const { rows } = await db.query<{ version: number }>('SELECT version FROM schema_migrations');
+  const applied = new Set(rows.map((row) => Number(row.version)));
+  return all.filter((migration) => !applied.has(migration.version));
+}
+
+/**
  * Applies pending migrations, each in its own transaction, under a PostgreSQL advisory lock so that several
  * instances starting together apply each migration exactly once.
  *
@@ -42,13 +74,20 @@ export async function runMigrations(db: Database, migrations?: Migration[]): Pro
   return db.withConnection(async (conn) => {
     await conn.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {
-      await conn.query(
-        `CREATE TABLE IF NOT EXISTS schema_migrations (
-           version integer PRIMARY KEY,
-           name text NOT NULL,
-           applied_at timestamptz NOT NULL DEFAULT now()
-         )`,
+      // Checked before creating: CREATE TABLE IF NOT EXISTS needs CREATE on the schema even when the table
+      // exists, and a role without it (the app role, with AUTO_MIGRATE on) may still check for pending work.
+      const { rows: found } = await conn.query<{ table: string | null }>(
+        "SELECT to_regclass('schema_migrations')::text AS table",
       );
+      if (found[0].table === null) {
+        await conn.query(
+          `CREATE TABLE IF NOT EXISTS schema_migrations (
+             version integer PRIMARY KEY,
+             name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+           )`,
+        );
+      }
       const { rows } = await conn.query<{ version: number }>('SELECT version FROM schema_migrations');
       const applied = new Set(rows.map((row) => Number(row.version)));
       const done: number[] = [];
@@ -56,6 +95,9 @@ export async function runMigrations(db: Database, migrations?: Migration[]): Pro
         if (applied.has(migration.version)) continue;
         await conn.exec('BEGIN');
         try {
+          // A login user that may not act as the owner fails here, by name, rather than creating objects the
+          // app role's default privileges would not cover.
+          if (migration.version >= FIRST_OWNER_MIGRATION) await conn.exec(`SET LOCAL ROLE ${OWNER_ROLE}`);
           await conn.exec(migration.sql);
           await conn.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
             migration.version,
