@@ -19,7 +19,8 @@ import { loadConfig, type AppConfig } from './config';
 import type { ShopContext } from './context';
 import { createDatabase } from './db/create-database';
 import type { Database, QueryObserver } from './db/database';
-import { runMigrations } from './db/migrations';
+import { migrateDatabase } from './db/migrate-database';
+import { pendingMigrations } from './db/migrations';
 import { seedDemoCatalog } from './db/seed';
 import { HttpError } from './errors';
 import { AppMetrics } from './metrics';
@@ -163,8 +164,20 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   let cacheStore: CacheStore | undefined;
   try {
     if (config.autoMigrate) {
-      const applied = await runMigrations(db);
+      // As the migration task would: with the owner's connection when one is configured, else on this one.
+      const { applied, appLogin } = await migrateDatabase(config, { database: db });
       if (applied.length > 0) app.log.info({ applied }, 'migrations applied');
+      if (appLogin && appLogin.outcome !== 'unchanged') app.log.info({ appLogin }, 'app database login ready');
+    } else {
+      // Refuse to serve on a schema older than this build (the migration task did not run, or failed): every
+      // request touching the missing parts would fail. A newer schema is fine (expand, then contract).
+      const pending = await pendingMigrations(db);
+      if (pending.length > 0) {
+        throw new Error(
+          `The database lacks migrations ${pending.map((m) => `${m.version}_${m.name}`).join(', ')}: run the ` +
+            'migration task (npm run migrate) before starting the app, or set AUTO_MIGRATE=true',
+        );
+      }
     }
     if (config.seedDemoData) {
       const seeded = await seedDemoCatalog(db);

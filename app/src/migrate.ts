@@ -1,28 +1,28 @@
 import { ConfigError, loadConfig } from './config';
-import { createDatabase } from './db/create-database';
-import { runMigrations } from './db/migrations';
+import { migrateDatabase } from './db/migrate-database';
 
 /**
- * One-off migration command (`npm run migrate`, or `node dist/migrate.js` as an ECS task before a deploy):
- * applies pending migrations under the same advisory lock the app takes at start-up, then exits.
+ * One-off migration command (`npm run migrate`, or `node dist/migrate.js` as the ECS migration task before a
+ * deploy): logs in as the schema owner (DB_MIGRATION_SECRET_ARN or MIGRATION_DATABASE_URL; without either, the
+ * app's own connection), applies pending migrations under the advisory lock, makes sure the app's login user
+ * exists as a member of the DML-only role, then exits.
  */
 async function main(): Promise<void> {
-  const config = loadConfig(process.env, { requireSessionSecret: false });
+  const config = loadConfig(process.env, { requireSessionSecret: false, migrator: true });
   if (config.database.kind === 'pglite' && !config.database.dataDir) {
     process.stderr.write(
       'No database configured (DATABASE_URL, DB_HOST or PGLITE_DATA_DIR): an in-memory database would be lost.\n',
     );
     process.exit(1);
   }
-  const db = await createDatabase(config.database, undefined, 'shop-migrate');
-  try {
-    const applied = await runMigrations(db);
-    process.stdout.write(
-      `${JSON.stringify({ msg: applied.length ? 'migrations applied' : 'database is up to date', applied })}\n`,
-    );
-  } finally {
-    await db.close();
-  }
+  const { applied, appLogin } = await migrateDatabase(config);
+  process.stdout.write(
+    `${JSON.stringify({
+      msg: applied.length ? 'migrations applied' : 'database is up to date',
+      applied,
+      ...(appLogin !== undefined ? { appLogin } : {}),
+    })}\n`,
+  );
 }
 
 main().catch((err: unknown) => {

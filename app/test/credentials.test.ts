@@ -8,10 +8,11 @@ import { startPasswordPostgres, type PasswordPostgres } from './support/password
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-db-AbCdEf';
 
-/** A stand-in for Secrets Manager: serves AWSCURRENT (and AWSPENDING when set) and counts requests. */
+/** A stand-in for Secrets Manager: serves AWSCURRENT (and AWSPENDING, AWSPREVIOUS when set), counts requests. */
 class FakeSecrets implements SecretValueSource {
   current: { username: string; password: string };
   pending?: { username: string; password: string };
+  previous?: { username: string; password: string };
   readonly requests: string[] = [];
 
   constructor(username: string, password: string) {
@@ -22,7 +23,8 @@ class FakeSecrets implements SecretValueSource {
     expect(command.input.SecretId).toBe(SECRET_ARN);
     const stage = command.input.VersionStage ?? 'AWSCURRENT';
     this.requests.push(stage);
-    const value = stage === 'AWSPENDING' ? this.pending : this.current;
+    const value =
+      stage === 'AWSPENDING' ? this.pending : stage === 'AWSPREVIOUS' ? this.previous : this.current;
     if (value === undefined) {
       throw Object.assign(new Error("Secrets Manager can't find the specified secret value"), {
         name: 'ResourceNotFoundException',
@@ -60,15 +62,28 @@ describe('SecretsManagerCredentials', () => {
   });
 });
 
+// One private server for the file: it checks passwords, unlike the machine's trust-auth one.
+let server: PasswordPostgres;
+let admin: Client;
+
+beforeAll(async () => {
+  server = await startPasswordPostgres();
+  admin = new Client({ connectionString: server.adminUrl });
+  await admin.connect();
+}, 120_000);
+
+afterAll(async () => {
+  await admin?.end();
+  server?.stop();
+});
+
 describe('pg adapter with DB_SECRET_ARN, against a PostgreSQL that checks passwords', () => {
-  let server: PasswordPostgres;
-  let admin: Client;
   let secrets: FakeSecrets;
   let db: Database;
 
   /** Closes the app's open connections, so the next queries must log in again. */
   async function dropAppConnections(): Promise<void> {
-    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'shop_app'");
+    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'rotating_user'");
     // Give the pool a moment to see its idle connections close and discard them.
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -85,11 +100,8 @@ describe('pg adapter with DB_SECRET_ARN, against a PostgreSQL that checks passwo
   }
 
   beforeAll(async () => {
-    server = await startPasswordPostgres();
-    admin = new Client({ connectionString: server.adminUrl });
-    await admin.connect();
-    await admin.query("CREATE ROLE shop_app LOGIN PASSWORD 'first-password'");
-    secrets = new FakeSecrets('shop_app', 'first-password');
+    await admin.query("CREATE ROLE rotating_user LOGIN PASSWORD 'first-password'");
+    secrets = new FakeSecrets('rotating_user', 'first-password');
     const config = loadConfig({
       DB_HOST: '127.0.0.1',
       DB_PORT: String(server.port),
@@ -102,41 +114,39 @@ describe('pg adapter with DB_SECRET_ARN, against a PostgreSQL that checks passwo
 
   afterAll(async () => {
     await db?.close();
-    await admin?.end();
-    server?.stop();
   });
 
   test('logs in as the user and with the password of the secret', async () => {
-    expect(await queryConcurrently()).toEqual(Array(5).fill('shop_app'));
+    expect(await queryConcurrently()).toEqual(Array(5).fill('rotating_user'));
     expect(secrets.requests).toEqual(['AWSCURRENT']);
   });
 
   test('after a rotation, new connections succeed with no error reaching the caller and one refresh', async () => {
     // WHEN the password rotates (database first, then the secret, as the rotation function does)
-    await admin.query("ALTER ROLE shop_app PASSWORD 'second-password'");
-    secrets.current = { username: 'shop_app', password: 'second-password' };
+    await admin.query("ALTER ROLE rotating_user PASSWORD 'second-password'");
+    secrets.current = { username: 'rotating_user', password: 'second-password' };
     secrets.requests.length = 0;
     await dropAppConnections();
 
     // THEN every query succeeds; the rejected log-ins led to exactly one request for the new secret
-    expect(await queryConcurrently()).toEqual(Array(5).fill('shop_app'));
+    expect(await queryConcurrently()).toEqual(Array(5).fill('rotating_user'));
     await db.transaction(async (tx) => tx.query('SELECT 1'));
     await db.ping();
     expect(secrets.requests).toEqual(['AWSCURRENT']);
   });
 
   test('mid-rotation (new password set, not yet AWSCURRENT) the pending value is used', async () => {
-    await admin.query("ALTER ROLE shop_app PASSWORD 'third-password'");
-    secrets.pending = { username: 'shop_app', password: 'third-password' };
+    await admin.query("ALTER ROLE rotating_user PASSWORD 'third-password'");
+    secrets.pending = { username: 'rotating_user', password: 'third-password' };
     secrets.requests.length = 0;
     await dropAppConnections();
 
-    expect(await queryConcurrently()).toEqual(Array(5).fill('shop_app'));
+    expect(await queryConcurrently()).toEqual(Array(5).fill('rotating_user'));
     expect(secrets.requests).toEqual(['AWSCURRENT', 'AWSPENDING']);
   });
 
   test('a password the secret cannot fix fails after one refresh, with SQLSTATE 28P01', async () => {
-    await admin.query("ALTER ROLE shop_app PASSWORD 'nobody-knows-this'");
+    await admin.query("ALTER ROLE rotating_user PASSWORD 'nobody-knows-this'");
     secrets.requests.length = 0;
     await dropAppConnections();
 

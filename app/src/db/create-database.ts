@@ -6,7 +6,8 @@ import { PgliteDatabase } from './pglite-database';
 
 /**
  * Opens the database adapter the configuration selects (PGlite when no Postgres is configured). With a
- * `secretArn`, the user name and password come from that secret (read now, and again after a rotation).
+ * `secretArn`, the user name and password come from that secret (read now, and again when the database
+ * rejects them after a rotation; each connection logs in with the user name and password of one value).
  *
  * @param secretsClient the Secrets Manager client (tests pass a fake); default - a real one in the secret's region
  */
@@ -30,12 +31,11 @@ export async function createDatabase(
     secretArn: config.secretArn,
     ...(secretsClient !== undefined ? { client: secretsClient } : {}),
   });
-  // pg takes the password from a function per connection, but the user name only as a string: read it once
-  // (a single-user rotation changes the password, never the user).
-  const { username } = await credentials.get();
+  // Read now so that a missing or malformed secret stops start-up with its name, not the first request.
+  await credentials.get();
   return new PgDatabase({
-    writer: { ...config.writer, user: username },
-    reader: config.reader ? { ...config.reader, user: username } : undefined,
+    writer: config.writer,
+    reader: config.reader,
     poolMax: config.poolMax,
     observe,
     applicationName,

@@ -21,7 +21,7 @@ export interface CredentialsProvider {
   /** Increases by one each time the credentials are fetched anew (see {@link refresh}). */
   readonly generation: number;
   /**
-   * Fetches the credentials anew after the server rejected a password, unless someone else already did since
+   * Fetches the credentials anew after the server rejected them, unless someone else already did since
    * `seenGeneration` (the generation the failed connection started with): many connections failing at once
    * after a rotation cost one fetch.
    */
@@ -42,8 +42,10 @@ export interface SecretsManagerCredentialsOptions {
 
 /**
  * Database credentials read from a Secrets Manager secret at connection time, cached, and fetched again when
- * the database rejects the cached password: after a rotation, the next connection attempt that fails refreshes
- * them once and is retried, so running tasks keep connecting.
+ * the database rejects the cached ones: after a rotation, the next connection attempt that fails refreshes
+ * them once and is retried, so running tasks keep connecting. Works with single-user rotation (the password
+ * changes) and alternating-users rotation (the user name changes too): user name and password always come
+ * from the same secret value.
  */
 export class SecretsManagerCredentials implements CredentialsProvider {
   private readonly secretArn: string;
@@ -75,7 +77,7 @@ export class SecretsManagerCredentials implements CredentialsProvider {
 
   /** Fetches the secret; concurrent callers share one request. */
   private load(): Promise<DatabaseCredentials> {
-    this.loading ??= this.fetch(this.current?.password)
+    this.loading ??= this.fetch(this.current)
       .then((credentials) => {
         this.current = credentials;
         this.generationValue += 1;
@@ -87,13 +89,22 @@ export class SecretsManagerCredentials implements CredentialsProvider {
     return this.loading;
   }
 
-  private async fetch(rejectedPassword: string | undefined): Promise<DatabaseCredentials> {
+  /**
+   * The value to log in with next: AWSCURRENT, unless that is exactly what the database just rejected. Then a
+   * rotation is under way or the server has not caught up with it yet:
+   * - single user: the new password is set on the database but not yet promoted; it is AWSPENDING;
+   * - alternating users: AWSPREVIOUS names the other user, whose password this rotation left alone, so it
+   *   still logs in (RDS Proxy, which reads secrets on its own schedule, may know only that user for a while).
+   */
+  private async fetch(rejected: DatabaseCredentials | undefined): Promise<DatabaseCredentials> {
     const current = await this.read('AWSCURRENT');
     if (current === undefined) throw new Error(`Secret ${this.secretArn} has no current value`);
-    if (rejectedPassword === undefined || current.password !== rejectedPassword) return current;
-    // The current value is the one the database just rejected: a single-user rotation is between setting the
-    // new password on the database and promoting it to AWSCURRENT (a few seconds). The new one is AWSPENDING.
-    return (await this.read('AWSPENDING')) ?? current;
+    if (rejected === undefined || !sameCredentials(current, rejected)) return current;
+    for (const stage of ['AWSPENDING', 'AWSPREVIOUS']) {
+      const candidate = await this.read(stage);
+      if (candidate !== undefined && !sameCredentials(candidate, rejected)) return candidate;
+    }
+    return current;
   }
 
   private async read(versionStage: string): Promise<DatabaseCredentials | undefined> {
@@ -109,6 +120,10 @@ export class SecretsManagerCredentials implements CredentialsProvider {
     }
     return parseSecret(this.secretArn, output.SecretString);
   }
+}
+
+function sameCredentials(a: DatabaseCredentials, b: DatabaseCredentials): boolean {
+  return a.username === b.username && a.password === b.password;
 }
 
 function parseSecret(secretArn: string, secretString: string | undefined): DatabaseCredentials {

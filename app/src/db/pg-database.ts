@@ -1,5 +1,5 @@
 import * as tls from 'node:tls';
-import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import { Client, Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { PgConnectionConfig } from '../config';
 import type { CredentialsProvider } from './credentials';
 import type { Database, QueryObserver, SqlConnection, SqlExecutor } from './database';
@@ -16,15 +16,52 @@ export interface PgDatabaseOptions {
   applicationName?: string;
   observe?: QueryObserver;
   /**
-   * Where each new connection gets its password (the user stays `writer.user` / `reader.user`): read when the
-   * connection opens, and fetched anew once when the server rejects it (a rotated secret).
-   * @default - the static `password` of the connection settings
+   * Where each new connection gets its user name and password (both, from one value of the secret: with
+   * multi-user rotation the user name alternates): read when the connection opens, and fetched anew once when
+   * the server rejects them (a rotated secret).
+   * @default - the static `user` and `password` of the connection settings
    */
   credentials?: CredentialsProvider;
 }
 
-/** SQLSTATE invalid_password: the server (or RDS Proxy) rejected the password at log-in. */
-const INVALID_PASSWORD = '28P01';
+/**
+ * SQLSTATEs of a log-in the server (or RDS Proxy) refused for its credentials: invalid_password (28P01), and
+ * invalid_authorization_specification (28000), which is what a user name unknown to RDS Proxy gets, for instance
+ * while it still holds the previous user of an alternating-users secret.
+ */
+const REJECTED_CREDENTIALS = new Set(['28P01', '28000']);
+
+type ConnectCallback = ((err: Error) => void) | ((err: null, client: Client) => void);
+
+/**
+ * A `pg` client class whose connections log in with the provider's current user name and password. `pg`
+ * accepts a function for the password but only a fixed string for the user; the user name is sent in the
+ * start-up message, before the password is asked for, so both are set here, from one snapshot, just before
+ * connecting.
+ */
+function clientWithCredentials(credentials: CredentialsProvider): typeof Client {
+  return class CredentialedClient extends Client {
+    connect(): Promise<Client>;
+    connect(callback: ConnectCallback): void;
+    connect(callback?: ConnectCallback): Promise<Client> | void {
+      const ready = credentials.get().then(({ username, password }) => {
+        // `user` feeds the start-up message and `password` the authentication exchange (pg reads both fields).
+        const self = this as unknown as {
+          user: string;
+          password: string;
+          connectionParameters: { user: string; password: string };
+        };
+        self.user = self.connectionParameters.user = username;
+        self.password = self.connectionParameters.password = password;
+      });
+      if (callback === undefined) return ready.then(() => super.connect());
+      ready.then(
+        () => super.connect(callback),
+        (err: unknown) => (callback as (err: Error) => void)(err as Error),
+      );
+    }
+  };
+}
 
 const secureContexts = new WeakMap<readonly string[], tls.SecureContext>();
 
@@ -52,8 +89,8 @@ function poolConfig(
   return {
     ...connection,
     ssl: tlsConnectionOptions(connection.ssl),
-    // pg calls a password function for every new connection, so a refreshed secret reaches the next one.
-    ...(credentials ? { password: async () => (await credentials.get()).password } : {}),
+    // Every new connection reads the provider, so a refreshed secret reaches the next one.
+    ...(credentials ? { Client: clientWithCredentials(credentials) } : {}),
     max,
     application_name: applicationName,
     idleTimeoutMillis: 30_000,
@@ -93,7 +130,7 @@ export class PgDatabase implements Database {
   }
 
   /**
-   * Runs `attempt`, and once more after refreshing the credentials when the server rejected the password. The
+   * Runs `attempt`, and once more after refreshing the credentials when the server rejected them. The
    * rejection happens at log-in, before any statement ran, so repeating the attempt is safe.
    */
   private async withFreshCredentials<T>(attempt: () => Promise<T>): Promise<T> {
@@ -103,7 +140,7 @@ export class PgDatabase implements Database {
     try {
       return await attempt();
     } catch (err) {
-      if ((err as { code?: string }).code !== INVALID_PASSWORD) throw err;
+      if (!REJECTED_CREDENTIALS.has((err as { code?: string }).code ?? '')) throw err;
       await credentials.refresh(generation);
       return attempt();
     }
