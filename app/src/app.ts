@@ -167,7 +167,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       // As the migration task would: with the owner's connection when one is configured, else on this one.
       const { applied, appLogin } = await migrateDatabase(config, { database: db });
       if (applied.length > 0) app.log.info({ applied }, 'migrations applied');
-      if (appLogin && appLogin.outcome !== 'unchanged') app.log.info({ appLogin }, 'app database login ready');
+      if (appLogin && appLogin.outcome !== 'unchanged')
+        app.log.info({ appLogin }, 'app database login ready');
     } else {
       // Refuse to serve on a schema older than this build (the migration task did not run, or failed): every
       // request touching the missing parts would fail. A newer schema is fine (expand, then contract).

@@ -1,48 +1,28 @@
-import type { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { Client } from 'pg';
 import { loadConfig } from '../src/config';
 import { createDatabase } from '../src/db/create-database';
-import { SecretsManagerCredentials, type SecretValueSource } from '../src/db/credentials';
+import { SecretsManagerCredentials } from '../src/db/credentials';
 import type { Database } from '../src/db/database';
+import { FakeSecrets, type FakeSecretStages } from './support/fake-secrets';
 import { startPasswordPostgres, type PasswordPostgres } from './support/password-postgres';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-db-AbCdEf';
 
-/** A stand-in for Secrets Manager: serves AWSCURRENT (and AWSPENDING, AWSPREVIOUS when set), counts requests. */
-class FakeSecrets implements SecretValueSource {
-  current: { username: string; password: string };
-  pending?: { username: string; password: string };
-  previous?: { username: string; password: string };
-  readonly requests: string[] = [];
-
-  constructor(username: string, password: string) {
-    this.current = { username, password };
-  }
-
-  async send(command: GetSecretValueCommand) {
-    expect(command.input.SecretId).toBe(SECRET_ARN);
-    const stage = command.input.VersionStage ?? 'AWSCURRENT';
-    this.requests.push(stage);
-    const value =
-      stage === 'AWSPENDING' ? this.pending : stage === 'AWSPREVIOUS' ? this.previous : this.current;
-    if (value === undefined) {
-      throw Object.assign(new Error("Secrets Manager can't find the specified secret value"), {
-        name: 'ResourceNotFoundException',
-      });
-    }
-    return { SecretString: JSON.stringify({ ...value, engine: 'postgres', port: 5432 }) };
-  }
+/** A fake Secrets Manager holding the file's one secret, and that secret's stages (tests rotate them). */
+function fakeSecrets(username: string, password: string): { secrets: FakeSecrets; stages: FakeSecretStages } {
+  const secrets = new FakeSecrets({ [SECRET_ARN]: { current: { username, password } } });
+  return { secrets, stages: secrets.get(SECRET_ARN) };
 }
 
 describe('SecretsManagerCredentials', () => {
   test('caches the secret; concurrent refreshes after one rejection cost one request', async () => {
-    const secrets = new FakeSecrets('app', 'one');
+    const { secrets, stages } = fakeSecrets('app', 'one');
     const credentials = new SecretsManagerCredentials({ secretArn: SECRET_ARN, client: secrets });
     expect(await credentials.get()).toEqual({ username: 'app', password: 'one' });
     expect(await credentials.get()).toEqual({ username: 'app', password: 'one' });
     expect(secrets.requests).toEqual(['AWSCURRENT']);
 
-    secrets.current = { username: 'app', password: 'two' };
+    stages.current = { username: 'app', password: 'two' };
     const seen = credentials.generation;
     await Promise.all([credentials.refresh(seen), credentials.refresh(seen), credentials.refresh(seen)]);
     // A connection that failed with the old password after the refresh finished retries without a new request.
@@ -79,11 +59,14 @@ afterAll(async () => {
 
 describe('pg adapter with DB_SECRET_ARN, against a PostgreSQL that checks passwords', () => {
   let secrets: FakeSecrets;
+  let stages: FakeSecretStages;
   let db: Database;
 
   /** Closes the app's open connections, so the next queries must log in again. */
   async function dropAppConnections(): Promise<void> {
-    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'rotating_user'");
+    await admin.query(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'rotating_user'",
+    );
     // Give the pool a moment to see its idle connections close and discard them.
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -101,7 +84,7 @@ describe('pg adapter with DB_SECRET_ARN, against a PostgreSQL that checks passwo
 
   beforeAll(async () => {
     await admin.query("CREATE ROLE rotating_user LOGIN PASSWORD 'first-password'");
-    secrets = new FakeSecrets('rotating_user', 'first-password');
+    ({ secrets, stages } = fakeSecrets('rotating_user', 'first-password'));
     const config = loadConfig({
       DB_HOST: '127.0.0.1',
       DB_PORT: String(server.port),
@@ -124,7 +107,7 @@ describe('pg adapter with DB_SECRET_ARN, against a PostgreSQL that checks passwo
   test('after a rotation, new connections succeed with no error reaching the caller and one refresh', async () => {
     // WHEN the password rotates (database first, then the secret, as the rotation function does)
     await admin.query("ALTER ROLE rotating_user PASSWORD 'second-password'");
-    secrets.current = { username: 'rotating_user', password: 'second-password' };
+    stages.current = { username: 'rotating_user', password: 'second-password' };
     secrets.requests.length = 0;
     await dropAppConnections();
 
@@ -137,7 +120,7 @@ describe('pg adapter with DB_SECRET_ARN, against a PostgreSQL that checks passwo
 
   test('mid-rotation (new password set, not yet AWSCURRENT) the pending value is used', async () => {
     await admin.query("ALTER ROLE rotating_user PASSWORD 'third-password'");
-    secrets.pending = { username: 'rotating_user', password: 'third-password' };
+    stages.pending = { username: 'rotating_user', password: 'third-password' };
     secrets.requests.length = 0;
     await dropAppConnections();
 

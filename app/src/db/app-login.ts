@@ -30,7 +30,9 @@ export interface ScramOptions {
  */
 export function scramSha256Verifier(password: string, options: ScramOptions = {}): string {
   if (!/^[\x20-\x7e]*$/.test(password))
-    throw new Error('The app login password must be printable ASCII (Secrets Manager generates such passwords)');
+    throw new Error(
+      'The app login password must be printable ASCII (Secrets Manager generates such passwords)',
+    );
   const salt = options.salt ?? randomBytes(16);
   const iterations = options.iterations ?? 4096;
   const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
