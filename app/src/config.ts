@@ -406,9 +406,10 @@ export function loadConfig(
     sessionSecret: env.SESSION_SECRET,
     sessionTtlSeconds: env.SESSION_TTL_SECONDS,
     adminEmails: new Set(adminEmails),
-    // In production the migration task migrates, as the owner, before the service starts: the server, logged
-    // in as the DML-only app role, could not run DDL anyway. Elsewhere (`npm start`, tests) it just works.
-    autoMigrate: env.AUTO_MIGRATE ?? !production,
+    // With PostgreSQL in production the migration task migrates, as the owner, before the service starts: the
+    // server, logged in as the DML-only app role, could not run DDL anyway. The embedded PGlite lives inside
+    // the process (nothing else could migrate it), and outside production (`npm start`, tests) it just works.
+    autoMigrate: env.AUTO_MIGRATE ?? (!production || database.kind === 'pglite'),
     seedDemoData: env.SEED_DEMO_DATA ?? database.kind === 'pglite',
     readYourWritesWindowMs: env.READ_YOUR_WRITES_WINDOW_MS,
     rateLimitAuth: { max: env.RATE_LIMIT_AUTH_MAX, windowMs: env.RATE_LIMIT_AUTH_WINDOW_MS },

@@ -83,6 +83,103 @@ describe('loadConfig', () => {
     expect(config.database).not.toHaveProperty('writer.user', expect.anything());
   });
 
+  describe('least privilege: the migrator logs in as the owner, the server as the app role', () => {
+    const appSecret = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-app-AbCdEf';
+    const ownerSecret = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-master-GhIjKl';
+    const service = {
+      NODE_ENV: 'production',
+      SESSION_SECRET: 'x'.repeat(32),
+      DB_HOST: 'writer.proxy.example',
+      DB_NAME: 'shop',
+      DB_SSL: 'verify-full',
+      DB_SECRET_ARN: appSecret,
+    };
+
+    test('AUTO_MIGRATE: off for PostgreSQL in production (the migration task migrates), on elsewhere', () => {
+      expect(loadConfig(service).autoMigrate).toBe(false);
+      expect(loadConfig({ ...service, AUTO_MIGRATE: 'true' }).autoMigrate).toBe(true);
+      // The embedded PGlite lives in the process: nothing else could migrate it, also in the container.
+      expect(loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(32) }).autoMigrate).toBe(true);
+      expect(loadConfig({ DATABASE_URL: 'postgres://u@db/shop' }).autoMigrate).toBe(true);
+    });
+
+    test("the migration task: the service's variables plus the owner's secret, for the same writer", () => {
+      const config = loadConfig(
+        { ...service, DB_MIGRATION_SECRET_ARN: ownerSecret, SESSION_SECRET: '' },
+        { migrator: true, requireSessionSecret: false },
+      );
+      expect(config.migrationDatabase).toEqual({
+        kind: 'postgres',
+        writer: {
+          host: 'writer.proxy.example',
+          port: 5432,
+          database: 'shop',
+          ssl: expect.objectContaining({ rejectUnauthorized: true }),
+        },
+        poolMax: 2,
+        secretArn: ownerSecret,
+      });
+      expect(config.database).toMatchObject({ kind: 'postgres', secretArn: appSecret });
+      // The owner's secret alone is enough for the migrator (it then provisions no app login).
+      const { DB_SECRET_ARN: _app, ...withoutApp } = service;
+      expect(
+        loadConfig({ ...withoutApp, DB_MIGRATION_SECRET_ARN: ownerSecret }, { migrator: true })
+          .migrationDatabase,
+      ).toMatchObject({ secretArn: ownerSecret });
+    });
+
+    test('locally: MIGRATION_DATABASE_URL is the owner, DATABASE_URL the app role', () => {
+      const config = loadConfig({
+        DATABASE_URL: 'postgres://shop_app_user:pw@localhost/shop',
+        MIGRATION_DATABASE_URL: 'postgres://postgres@localhost/shop',
+      });
+      expect(config.migrationDatabase).toEqual({
+        kind: 'postgres',
+        writer: { connectionString: 'postgres://postgres@localhost/shop' },
+        poolMax: 2,
+      });
+    });
+
+    test.each([
+      [
+        'a production server holding the owner secret',
+        { ...service, DB_MIGRATION_SECRET_ARN: ownerSecret },
+        /DB_MIGRATION_SECRET_ARN is set for the server in production: the schema owner's credentials belong to the migration task/,
+      ],
+      [
+        'a production server holding the owner URL',
+        { ...service, MIGRATION_DATABASE_URL: 'postgres://postgres@db/shop' },
+        /MIGRATION_DATABASE_URL is set for the server in production/,
+      ],
+      [
+        'both owner connections',
+        {
+          DATABASE_URL: 'postgres://a@db/shop',
+          MIGRATION_DATABASE_URL: 'postgres://o@db/shop',
+          DB_MIGRATION_SECRET_ARN: ownerSecret,
+        },
+        /MIGRATION_DATABASE_URL and DB_MIGRATION_SECRET_ARN are both set/,
+      ],
+      [
+        'an owner URL without an app database',
+        { MIGRATION_DATABASE_URL: 'postgres://o@db/shop' },
+        /MIGRATION_DATABASE_URL is set without DATABASE_URL or DB_HOST/,
+      ],
+      [
+        'the owner secret without DB_HOST',
+        { DATABASE_URL: 'postgres://a@db/shop', DB_MIGRATION_SECRET_ARN: ownerSecret },
+        /DB_MIGRATION_SECRET_ARN is set without DB_HOST/,
+      ],
+      [
+        'the owner secret not an ARN',
+        { ...service, NODE_ENV: 'development', DB_MIGRATION_SECRET_ARN: 'master' },
+        /DB_MIGRATION_SECRET_ARN must match pattern/,
+      ],
+    ])('%s fails naming the variable', (_name, env, message) => {
+      expect(() => loadConfig(env)).toThrow(message);
+    });
+  });
+
   describe('DB_SSL TLS options', () => {
     test("verify-full trusts Node's CAs and the RDS CA bundle, and rejects unverified servers", () => {
       const ssl = sslOption('verify-full');
