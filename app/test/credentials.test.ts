@@ -31,6 +31,29 @@ describe('SecretsManagerCredentials', () => {
     expect(await credentials.get()).toEqual({ username: 'app', password: 'two' });
   });
 
+  test('when AWSCURRENT is exactly what was refused: AWSPENDING, else AWSPREVIOUS (the other user)', async () => {
+    const { secrets, stages } = fakeSecrets('app', 'one');
+    const credentials = new SecretsManagerCredentials({ secretArn: SECRET_ARN, client: secrets });
+    await credentials.get();
+    // Alternating users, no rotation under way: the other user of AWSPREVIOUS.
+    stages.previous = { username: 'app_clone', password: 'two' };
+    await credentials.refresh(credentials.generation);
+    expect(await credentials.get()).toEqual({ username: 'app_clone', password: 'two' });
+    // AWSPREVIOUS refused in turn: AWSCURRENT differs from it, so AWSCURRENT again.
+    await credentials.refresh(credentials.generation);
+    expect(await credentials.get()).toEqual({ username: 'app', password: 'one' });
+    // Single user, mid-rotation: AWSPENDING comes first.
+    stages.pending = { username: 'app', password: 'three' };
+    await credentials.refresh(credentials.generation);
+    expect(await credentials.get()).toEqual({ username: 'app', password: 'three' });
+    expect(secrets.requests).toEqual([
+      'AWSCURRENT',
+      ...['AWSCURRENT', 'AWSPENDING', 'AWSPREVIOUS'],
+      'AWSCURRENT',
+      ...['AWSCURRENT', 'AWSPENDING'],
+    ]);
+  });
+
   test('fails with a message naming the secret when it is not an RDS secret', async () => {
     const credentials = new SecretsManagerCredentials({
       secretArn: SECRET_ARN,

@@ -441,7 +441,19 @@ describe('in AWS shape, on a fresh server that checks passwords', () => {
 
   test('a new instance whose AWSCURRENT is refused (RDS Proxy not yet caught up) logs in with AWSPREVIOUS', async () => {
     const app = secrets.get(APP_SECRET);
-    // AWSCURRENT names a user the server does not know yet; AWSPREVIOUS is the other, still valid, user.
+    // AWSCURRENT names a user the server refuses with SQLSTATE 28000, as RDS Proxy refuses a user it has no
+    // credentials for (here: a role that may not log in); AWSPREVIOUS is the other, still valid, user.
+    await admin.query(
+      `CREATE ROLE shop_app_user_next NOLOGIN PASSWORD '${scramSha256Verifier('not-yet-known')}'`,
+    );
+    const refused = new Client({
+      host: '127.0.0.1',
+      port: server.port,
+      database: 'shop',
+      user: 'shop_app_user_next',
+      password: 'not-yet-known',
+    });
+    await expect(refused.connect()).rejects.toMatchObject({ code: '28000' });
     app.previous = { username: 'shop_app_user', password: 'app-password-2' };
     app.current = { username: 'shop_app_user_next', password: 'not-yet-known' };
     secrets.requests.length = 0;
