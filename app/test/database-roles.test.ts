@@ -289,7 +289,8 @@ test('PGlite, the embedded default, applies the same migrations and owner role',
   } finally {
     await db.close();
   }
-});
+  // Generous: PGlite's start (WebAssembly, initdb) takes tens of seconds on a busy two-core machine.
+}, 180_000);
 
 describe('in AWS shape, on a fresh server that checks passwords', () => {
   const APP_SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-app-AbCdEf';

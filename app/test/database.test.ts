@@ -93,7 +93,8 @@ describe('migrations', () => {
     } finally {
       await fresh.drop();
     }
-  });
+    // Four tsx processes: seconds each, more on a busy two-core machine.
+  }, 180_000);
 });
 
 describe('seeding and indexes (10,000 products, 10,000 users)', () => {
