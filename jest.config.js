@@ -9,9 +9,9 @@ module.exports = {
     '^.+\\.(t|j)sx?$': ['@swc/jest', swc],
     '^.+\\.(c|m)js$': ['@swc/jest', swc],
   },
-  // Jest's module system is CommonJS. Two runtime dependencies ship ESM that Node itself loads fine (cookie 2,
-  // used by fastify's inject(); PGlite's dynamic import() of Node built-ins): compile them like our own code.
-  transformIgnorePatterns: ['/node_modules/(?!(cookie|@electric-sql/pglite)/)'],
+  // Jest's module system is CommonJS. PGlite ships ESM that Node itself loads fine (its dynamic import() of Node
+  // built-ins): compile it like our own code.
+  transformIgnorePatterns: ['/node_modules/(?!@electric-sql/pglite/)'],
   modulePathIgnorePatterns: ['<rootDir>/cdk.out', '<rootDir>/app/dist'],
   // Two cores on CI: two workers; CDK synth and the database tests are CPU-bound.
   maxWorkers: 2,

@@ -2,12 +2,24 @@
 // Output layout mirrors the source layout one level below the app root, so `appRoot` resolves the same way:
 //   app/dist/server.js, app/dist/migrate.js   (bundles)      app/migrations, app/public   (copied as they are)
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import semver from 'semver';
 
 const appDir = path.dirname(fileURLToPath(import.meta.url));
 const outdir = path.join(appDir, 'dist');
+
+// The bundle may use everything the oldest Node.js that package.json `engines` admits supports, and no more:
+// that range is the container image's Node line (app/Dockerfile), so the target follows the runtime.
+const { engines } = JSON.parse(await readFile(path.join(appDir, '../package.json'), 'utf8'));
+const oldest = typeof engines?.node === 'string' ? semver.minVersion(engines.node) : null;
+if (!oldest || oldest.major === 0) {
+  throw new Error(
+    `package.json engines.node must be the container's Node.js line (e.g. ^24.21.0); got ${engines?.node}`,
+  );
+}
+const target = `node${oldest.version}`;
 
 await rm(outdir, { recursive: true, force: true });
 await build({
@@ -18,7 +30,7 @@ await build({
   outdir,
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target,
   format: 'cjs',
   sourcemap: true,
   minify: false,
@@ -28,4 +40,4 @@ await build({
   external: ['@electric-sql/pglite', 'pg-native'],
   logLevel: 'warning',
 });
-console.log(`bundled app into ${path.relative(process.cwd(), outdir) || outdir}`);
+console.log(`bundled app into ${path.relative(process.cwd(), outdir) || outdir} (target ${target})`);

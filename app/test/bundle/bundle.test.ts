@@ -1,7 +1,9 @@
 // The container image without a Docker engine: the same `npm run build:app` the Dockerfile runs, laid out in a
 // temp folder exactly as the Dockerfile's runtime stage copies it (the COPY --from=build lines are read from the
 // Dockerfile, not repeated here), then started with the image's CMD and ENV against a real Postgres database
-// and on embedded PGlite. Also checks the Dockerfile's invariants and .dockerignore.
+// and on embedded PGlite, on the image's Node.js line: the `node` devDependency (the Node.js binary from the npm
+// registry), whose major.minor the Dockerfile's FROM lines must name. Also checks the Dockerfile's invariants and
+// .dockerignore.
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
@@ -10,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
+import semver from 'semver';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from '../support/redis';
 import {
@@ -29,6 +32,14 @@ const dockerfilePath = path.join(repoRoot, 'app/Dockerfile');
 const stages = readDockerfile(dockerfilePath);
 const runtime = stages[stages.length - 1];
 const dockerignore = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8');
+const packageJson = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+  engines: { node: string };
+  devDependencies: Record<string, string>;
+};
+/** The Node.js the bundle runs on here: the `node` devDependency, whose install script puts the binary here. */
+const runtimeNode = path.join(repoRoot, 'node_modules/node/bin/node');
+/** The exact version of that package (package.json pins it), e.g. 24.21.0. */
+const runtimeVersion = packageJson.devDependencies.node;
 const SESSION_SECRET = 'bundle-test-session-secret-0123456789abcdef';
 
 jest.setTimeout(300_000);
@@ -100,16 +111,35 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** The image's environment: a bare PATH (as in the container) plus the runtime stage's ENV lines. */
+/**
+ * The image's environment: the runtime stage's ENV lines, and a PATH on which `node` is the image's Node line
+ * (the `node` devDependency) as it is in the container, not the Node running jest.
+ */
 function imageEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, ...envOf(runtime), ...overrides };
+  return {
+    PATH: [path.dirname(runtimeNode), process.env.PATH].join(path.delimiter),
+    ...envOf(runtime),
+    ...overrides,
+  };
 }
 
-/** The image's CMD, with `node` resolved to the Node running the tests (the same major version). */
+/** The binary of the `node` devDependency, or a clear error saying how to get it. */
+function requireRuntimeNode(): string {
+  if (!existsSync(runtimeNode)) {
+    throw new Error(
+      `${path.relative(repoRoot, runtimeNode)} is missing: the \`node\` devDependency (Node.js ${runtimeVersion}, ` +
+        "the image's Node line) installs it from the npm registry in its install script. Run `npm ci` " +
+        '(not with --ignore-scripts).',
+    );
+  }
+  return runtimeNode;
+}
+
+/** The image's CMD, with `node` resolved to the `node` devDependency (the image's Node line). */
 function imageCommand(): [string, string[]] {
   const [command, ...args] = cmdOf(runtime);
   if (command !== 'node') throw new Error(`CMD starts with ${command}, expected node`);
-  return [process.execPath, args];
+  return [requireRuntimeNode(), args];
 }
 
 interface RunningServer {
@@ -178,13 +208,31 @@ async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
 }
 
 describe('app/Dockerfile', () => {
-  test('every stage builds on a Node 20 slim image', () => {
+  test('every stage builds on the same slim Node image, pinned to the major.minor of the `node` devDependency', () => {
     // GIVEN the stages that start from an image (not from an earlier stage)
     const bases = stages.map((s) => s.image).filter((image) => !stages.some((s) => s.name === image));
-    // THEN each is node 20 (optionally a full version or a digest), slim
     expect(bases.length).toBeGreaterThan(0);
-    for (const image of bases)
-      expect(image).toMatch(/^node:20(\.\d+){0,2}-(bookworm-|bullseye-)?slim(@sha256:[0-9a-f]{64})?$/);
+    // THEN all are one image: build and runtime stages run the same Node
+    expect(new Set(bases).size).toBe(1);
+    // AND it is a slim Debian node image pinned to major.minor (optionally a full version and a digest)
+    const tag = /^node:(\d+)\.(\d+)(\.\d+)?-(bookworm|trixie)-slim(@sha256:[0-9a-f]{64})?$/.exec(bases[0]);
+    expect([bases[0], tag !== null]).toEqual([bases[0], true]);
+    // AND its major.minor is the version of the Node.js binary the bundle is tested on below
+    const tested = semver.parse(runtimeVersion);
+    expect(tested).not.toBeNull();
+    expect(`${tag![1]}.${tag![2]}`).toBe(`${tested!.major}.${tested!.minor}`);
+  });
+
+  test("package.json engines names the image's Node line: it admits the tested version and no other major", () => {
+    const major = semver.major(runtimeVersion);
+    expect(semver.satisfies(runtimeVersion, packageJson.engines.node)).toBe(true);
+    expect(semver.subset(packageJson.engines.node, `${major}.x`)).toBe(true);
+  });
+
+  test("the bundle is tested on the Node.js binary of the `node` devDependency, at the image's version", async () => {
+    // The machine's own Node (which may run jest) is not the image's: the tests below start the bundle with this one.
+    const { stdout } = await run(requireRuntimeNode(), ['--version']);
+    expect(stdout.trim()).toBe(`v${runtimeVersion}`);
   });
 
   test('the runtime stage runs as a non-root user', () => {
@@ -252,9 +300,12 @@ describe('the bundle, laid out like the runtime stage', () => {
   let dir: string;
   let copied: string[];
 
+  let buildOutput: string;
+
   beforeAll(async () => {
     // WHEN the same build the Dockerfile runs...
-    await run('npm', ['run', 'build:app'], { cwd: repoRoot });
+    const { stdout, stderr } = await run('npm', ['run', 'build:app'], { cwd: repoRoot });
+    buildOutput = `${stdout}${stderr}`;
     // ...is copied the way the runtime stage copies it
     dir = await mkdtemp(path.join(os.tmpdir(), 'shop-bundle-'));
     copied = await layOutRuntimeStage(dir);
@@ -262,6 +313,13 @@ describe('the bundle, laid out like the runtime stage', () => {
 
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test("esbuild targets the image's Node line (the oldest version engines admits)", () => {
+    const target = /\(target node(\d+\.\d+\.\d+)\)/.exec(buildOutput);
+    expect([buildOutput, target !== null]).toEqual([buildOutput, true]);
+    expect(target![1]).toBe(semver.minVersion(packageJson.engines.node)!.version);
+    expect(semver.major(target![1])).toBe(semver.major(runtimeVersion));
   });
 
   test('the layout holds the bundle, migrations, storefront and PGlite, and nothing resolves from outside it', () => {
@@ -298,7 +356,7 @@ describe('the bundle, laid out like the runtime stage', () => {
 
     test('the one-off migrate command applies every migration', async () => {
       // WHEN dist/migrate.js runs in the image layout
-      const { stdout, stderr } = await run(process.execPath, ['dist/migrate.js'], {
+      const { stdout, stderr } = await run(requireRuntimeNode(), ['dist/migrate.js'], {
         cwd: dir,
         env: imageEnv({ DATABASE_URL: db.url, SESSION_SECRET }),
       }).catch((err: Error & { stdout?: string; stderr?: string }) => {

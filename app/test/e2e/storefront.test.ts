@@ -11,8 +11,15 @@ import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 
-/** Debian's Chromium package; playwright-core drives it (no browser download). */
-const CHROMIUM = '/usr/bin/chromium';
+/**
+ * Debian's Chromium package; playwright-core drives it (no browser download). `npm test` installs it first
+ * (tools/test-setup.sh); CHROMIUM_PATH points the test at another Chromium or Chrome binary.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+/** What to do when the browser is missing or does not start. */
+const CHROMIUM_FIX =
+  "Fix: `npm run test:setup` (installs Debian's chromium with apt-get; `npm test` runs it first), or " +
+  '`apt-get install -y chromium`, or set CHROMIUM_PATH to a Chromium or Chrome binary.';
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -74,7 +81,22 @@ async function createProduct(cookie: string, product: Omit<Product, 'id'> & { de
   return created.body as Product;
 }
 
+/** Starts the browser, or fails with what is missing and how to get it (before any other set-up work). */
+async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: the storefront test drives it with playwright-core. ${CHROMIUM_FIX}`,
+    );
+  }
+  try {
+    return await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  } catch (err) {
+    throw new Error(`Chromium at ${CHROMIUM} did not start: ${(err as Error).message}\n${CHROMIUM_FIX}`);
+  }
+}
+
 beforeAll(async () => {
+  browser = await launchChromium();
   db = await createTestDatabase();
   const config = loadConfig({
     DATABASE_URL: db.url,
@@ -121,13 +143,6 @@ beforeAll(async () => {
     priceCents: 1999,
     stock: 3,
   });
-
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium; .ci/run does)`,
-    );
-  }
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
 
 afterAll(async () => {
@@ -139,7 +154,7 @@ afterAll(async () => {
 let context: BrowserContext;
 let page: Page;
 /** Everything that went wrong in the page: script errors, CSP violations, failed non-API loads. */
-let problems: string[];
+let problems: string[] = [];
 
 /** Opens a fresh browser context (own cookies and storage) and watches it for problems. */
 async function openPage(options: Parameters<Browser['newContext']>[0] = {}): Promise<Page> {
