@@ -35,7 +35,7 @@ test('a page per stage and per consecutive upgrade, plus the index', () => {
   }
   for (const [from, to] of consecutiveStagePairs(stageIds)) {
     expect(pages.get(upgradeDocPath(from, to))).toContain(
-      '**SAFE: no data-bearing resource is replaced or removed.**',
+      '**SAFE: no data-bearing resource or data anchor is replaced or removed, and every output a deployed stack reads is kept.**',
     );
   }
 });

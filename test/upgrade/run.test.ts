@@ -87,7 +87,9 @@ describe('runDiff', () => {
       'Stack FixtureData\nResources\n[+] AWS::RDS::DBInstance Database/Reader2',
     );
     expect(result.stdout).toContain('Summary: small -> grown');
-    expect(result.stdout).toContain('SAFE: no data-bearing resource is replaced or removed.');
+    expect(result.stdout).toContain(
+      'SAFE: no data-bearing resource or data anchor is replaced or removed, and every output a deployed stack reads is kept.',
+    );
   });
 
   test('an unsafe upgrade exits 1 and names the lost resources', () => {
@@ -97,7 +99,9 @@ describe('runDiff', () => {
     expect(result.stdout).toContain(
       '✗ removed: AWS::RDS::DBCluster FixtureData/Database/Resource would be deleted',
     );
-    expect(result.stdout).toContain('UNSAFE: 4 data-bearing resource(s)');
+    expect(result.stdout).toContain(
+      'UNSAFE: 4 data-bearing resource(s) and 2 data anchor(s) would be replaced or removed.',
+    );
   });
 
   test('a stage that fails to synthesise exits 3 with its error', () => {
