@@ -4,6 +4,7 @@
  */
 import { formatDifferences, type FormatStream } from '@aws-cdk/cloudformation-diff';
 import { changeKinds, type ChangeKind, type DataLoss, type UpgradeReport } from './diff';
+import { changeMinutes, defaultChangeMinutes, estimateDuration, interruptionsOf } from './interruptions';
 import type { OutputBreak } from './stack-outputs';
 
 /** Column headings for change kinds. */
@@ -287,6 +288,63 @@ export function markdownTable(table: Table): string {
   return [line(table.header), line(table.header.map(() => '---')), ...table.rows.map(line)].join('\n');
 }
 
+/** The "Interruptions" section of an upgrade page: what users will feel, and roughly how long it takes. */
+export function interruptionsMarkdown(report: UpgradeReport): string[] {
+  const found = interruptionsOf(report);
+  const duration = estimateDuration(report);
+  const parts = [
+    '## Interruptions',
+    '',
+    'What users and operators will notice while `cdk deploy` applies this upgrade, read from the diff ' +
+      '(writer and reader class changes, parameter groups, the session store, NAT gateway addresses, the ' +
+      'service deployment).',
+    '',
+  ];
+  if (!found.length) parts.push('_Nothing users would notice._', '');
+  for (const interruption of found) {
+    parts.push(`- **${interruption.title}.** ${interruption.detail}`);
+    parts.push(...interruption.resources.map((resource) => `  - \`${resource}\``));
+  }
+  if (found.length) parts.push('');
+  parts.push(
+    '### How long CloudFormation will take (rough)',
+    '',
+    `About **${duration.minutes} minutes** in all. Estimated, not measured: each changed resource is costed ` +
+      `from typical deployment times (e.g. an Aurora instance ${changeMinutes['AWS::RDS::DBInstance']?.added ?? '?'} ` +
+      `min, a Redis replication group ${changeMinutes['AWS::ElastiCache::ReplicationGroup']?.added ?? '?'} min, ` +
+      `most other resources ${defaultChangeMinutes} min; \`tools/upgrade/interruptions.ts\`); within a stack, ` +
+      'independent changes run in parallel, so a stack takes as long as its longest chain of changes that wait ' +
+      'for one another; stacks deploy one after another. Deletions run in the clean-up phase and are not counted.',
+    '',
+  );
+  if (duration.stacks.length) {
+    parts.push(
+      markdownTable({
+        header: ['Stack', 'Minutes (rough)', 'Longest chain of changes'],
+        rows: duration.stacks.map((stack) => [
+          stack.stackName,
+          String(stack.minutes),
+          stack.chain.join(' → ') || '(seconds-long changes only)',
+        ]),
+      }),
+      '',
+    );
+  }
+  return parts;
+}
+
+/** Interruptions in the terminal summary: one line each, plus the rough duration. */
+function interruptionLines(report: UpgradeReport): string[] {
+  const lines = interruptionsOf(report).map(
+    (interruption) => `  ! ${interruption.title}: ${interruption.resources.join('; ')}`,
+  );
+  return [
+    `Interruptions (see docs/upgrades/ for what to do): ${lines.length ? '' : 'none'}`.trimEnd(),
+    ...lines,
+    `  CloudFormation, roughly: ${estimateDuration(report).minutes} minutes`,
+  ];
+}
+
 /** The terminal summary printed after the per-stack diffs. */
 export function renderTextSummary(report: UpgradeReport, title: string): string {
   const parts = [
@@ -325,6 +383,7 @@ export function renderTextSummary(report: UpgradeReport, title: string): string 
       '  (lib/stacks/published-outputs.ts) until no deployed stage reads them.',
     );
   }
+  parts.push('', ...interruptionLines(report));
   parts.push('', verdict(report), '');
   return parts.join('\n');
 }
@@ -339,6 +398,7 @@ export function renderMarkdownSummary(report: UpgradeReport, from: string, to: s
     '',
     `**${verdict(report)}**`,
     '',
+    ...interruptionsMarkdown(report),
     '## Stacks',
     '',
     markdownTable(stackTable(report)),
