@@ -3,6 +3,7 @@
  * defaults < stage config < values the construct must own.
  */
 import { Duration } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type { MonitoringConfig } from './monitoring-config';
@@ -13,6 +14,17 @@ export const NETWORK_DEFAULTS = {
   cidr: '10.0.0.0/16',
   flowLogRetention: logs.RetentionDays.ONE_YEAR,
 } as const;
+
+/**
+ * The VPC's subnets, one of each per AZ: public (ALB, NAT gateways), private with egress (tasks: a /22
+ * leaves room for many tasks, each with its own address), isolated (Aurora, RDS Proxy, Redis). The
+ * network stack builds exactly this, and `network.cidr` is validated against it.
+ */
+export const SUBNET_LAYOUT: readonly ec2.SubnetConfiguration[] = [
+  { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+  { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+  { name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
+];
 
 /** Defaults for optional `ServiceConfig` fields. */
 export const SERVICE_DEFAULTS = {

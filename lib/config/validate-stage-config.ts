@@ -4,9 +4,10 @@
  * (their value is only known at deploy time).
  */
 import { Duration, Token } from 'aws-cdk-lib';
-import type { StageConfig } from '../../stages/stage-config';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type { NetworkConfig, StageConfig } from '../../stages/stage-config';
 import type { ConfigProblem } from './deployment-context';
-import { LIMITS, NETWORK_DEFAULTS } from './defaults';
+import { LIMITS, NETWORK_DEFAULTS, SUBNET_LAYOUT } from './defaults';
 import { monitoringConfigProblems } from './monitoring-config';
 
 /** Thrown when the stage configuration or the deployment context makes no sense. */
@@ -118,14 +119,7 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
         );
       }
     }
-    if (network.cidr !== undefined && !unresolved(network.cidr)) {
-      const match = typeof network.cidr === 'string' ? CIDR.exec(network.cidr) : null;
-      const octetsOk = match !== null && match.slice(1, 5).every((octet) => Number(octet) <= 255);
-      const mask = match ? Number(match[5]) : -1;
-      if (!octetsOk || mask < 16 || mask > 22) {
-        add('network.cidr', network.cidr, 'use an IPv4 CIDR between /16 and /22, e.g. "10.0.0.0/16"');
-      }
-    }
+    if (network.cidr !== undefined) problems.push(...networkCidrProblems(network.cidr, maxAzs));
   }
   if (availabilityZoneCount !== undefined && availabilityZoneCount > 0 && availabilityZoneCount < maxAzs) {
     add(
@@ -392,5 +386,126 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
     problems.push(...monitoringConfigProblems(raw.monitoring, 'monitoring.'));
   }
 
+  return problems;
+}
+
+// --- network CIDR: the subnet layout, and what stays fixed once deployed -------------------------------
+
+/** Prefix lengths AWS allows for a VPC's primary CIDR block. */
+const VPC_PREFIX = { largest: 16, smallest: 28 } as const;
+
+/** `10.0.0.0/16` as [address as a number, prefix length], or `undefined` when it is not an IPv4 CIDR. */
+function parseCidr(cidr: unknown): [number, number] | undefined {
+  const match = typeof cidr === 'string' ? CIDR.exec(cidr) : null;
+  if (!match) return undefined;
+  const octets = match.slice(1, 5).map(Number);
+  if (octets.some((octet) => octet > 255)) return undefined;
+  const address = octets.reduce((value, octet) => value * 256 + octet, 0);
+  return [address, Number(match[5])];
+}
+
+/**
+ * Whether the network stack's subnet layout (`SUBNET_LAYOUT`, one of each per AZ) fits into a CIDR, decided
+ * by CDK's own allocator, so that the answer is what `cdk synth` would do.
+ */
+export function subnetLayoutFits(cidr: string, azCount: number): boolean {
+  const zones = Array.from({ length: azCount }, (_, index) => `zone-${index + 1}`);
+  try {
+    ec2.IpAddresses.cidr(cidr).allocateSubnetsCidr({
+      vpcCidr: cidr,
+      requestedSubnets: SUBNET_LAYOUT.flatMap((configuration) =>
+        zones.map((availabilityZone) => ({
+          availabilityZone,
+          configuration,
+          subnetConstructId: `${configuration.name}-${availabilityZone}`,
+        })),
+      ),
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The smallest VPC the subnet layout fits, as a prefix length (19 for 3 AZs: a /19 or larger). */
+export function minimumVpcPrefix(azCount: number): number | undefined {
+  for (let prefix: number = VPC_PREFIX.smallest; prefix >= VPC_PREFIX.largest; prefix--) {
+    if (subnetLayoutFits(`10.0.0.0/${prefix}`, azCount)) return prefix;
+  }
+  return undefined;
+}
+
+/** `public /24, private /22, isolated /24` */
+function describeLayout(): string {
+  return SUBNET_LAYOUT.map((subnet) => `${subnet.name.toLowerCase()} /${subnet.cidrMask ?? '?'}`).join(', ');
+}
+
+/**
+ * Problems of `network.cidr`: an IPv4 CIDR that AWS accepts for a VPC (/16 to /28, host bits zero) and that
+ * the subnet layout fits for the stage's AZ count; the error names the smallest size that fits.
+ *
+ * @param cidr - the configured value (an unresolved token is skipped)
+ * @param azCount - AZs the VPC spans (`network.maxAzs` or its default)
+ */
+export function networkCidrProblems(cidr: unknown, azCount: number): ConfigProblem[] {
+  if (unresolved(cidr)) return [];
+  const minimum = minimumVpcPrefix(azCount);
+  const range = `/${VPC_PREFIX.largest} to /${minimum ?? VPC_PREFIX.smallest}`;
+  const problem = (fix: string): ConfigProblem[] => [{ key: 'network.cidr', received: cidr, fix }];
+  const parsed = parseCidr(cidr);
+  if (!parsed || parsed[1] < VPC_PREFIX.largest || parsed[1] > VPC_PREFIX.smallest) {
+    return problem(`use an IPv4 CIDR from ${range}, e.g. "${NETWORK_DEFAULTS.cidr}"`);
+  }
+  const [address, prefix] = parsed;
+  const size = 2 ** (32 - prefix);
+  if (address % size !== 0) {
+    const network = address - (address % size);
+    const text = [24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join('.');
+    return problem(`use the network address "${text}/${prefix}": the bits after /${prefix} must be zero`);
+  }
+  if (!subnetLayoutFits(cidr as string, azCount)) {
+    return problem(
+      `the subnet layout (${describeLayout()} in each of ${azCount} AZs) needs at least a ` +
+        `/${minimum ?? '?'}; use ${range}, e.g. "${NETWORK_DEFAULTS.cidr}"`,
+    );
+  }
+  return [];
+}
+
+/**
+ * Problems between a stage and the stage before it: the VPC's CIDR and AZ count are permanent once
+ * deployed. Changing the CIDR replaces the VPC and every subnet; changing the AZ count moves or deletes
+ * subnets; either strands the database, the proxy and the cache, which live in those subnets and cannot
+ * move with them.
+ *
+ * @param previous - the stage before (its id, for the message, and its network section)
+ * @param next - the network section of the stage being checked
+ */
+export function networkContinuityProblems(
+  previous: { readonly id: string; readonly network: NetworkConfig },
+  next: NetworkConfig,
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const cidr = (network: NetworkConfig) => network.cidr ?? NETWORK_DEFAULTS.cidr;
+  const azs = (network: NetworkConfig) => network.maxAzs ?? NETWORK_DEFAULTS.maxAzs;
+  if (cidr(next) !== cidr(previous.network)) {
+    problems.push({
+      key: 'network.cidr',
+      received: cidr(next),
+      fix:
+        `keep "${cidr(previous.network)}" as in stage ${previous.id}: a VPC's CIDR is permanent once deployed ` +
+        '(a new one replaces the VPC and every subnet, which the database, proxy and cache cannot leave); ' +
+        'for more addresses, add a secondary CIDR block instead',
+    });
+  }
+  if (azs(next) !== azs(previous.network)) {
+    problems.push({
+      key: 'network.maxAzs',
+      received: azs(next),
+      fix:
+        `keep ${azs(previous.network)} as in stage ${previous.id}: the AZ count is permanent once deployed ` +
+        '(it fixes the subnet layout; a new count moves or deletes the subnets the database, proxy and cache live in)',
+    });
+  }
   return problems;
 }

@@ -8,6 +8,7 @@ import type { StageConfig } from '../../stages/stage-config';
 import { AuroraDatabase } from '../constructs/aurora-database';
 import { AuroraProxy } from '../constructs/aurora-proxy';
 import { RedisCache } from '../constructs/redis-cache';
+import { keepPublishedForEarlierStages } from './published-outputs';
 
 /** Properties of {@link DataStack}. */
 export interface DataStackProps extends StackProps {
@@ -58,6 +59,12 @@ export class DataStack extends Stack {
       clientSecurityGroup: props.appSecurityGroup,
       clusterIdentifier: `${props.prefix}-db`,
     });
+    // Outputs are append-only: without a proxy the service reads the cluster endpoints; once a proxy is
+    // added it stops, but the deployed service's rollback would still read them (README "Upgrading a stage").
+    keepPublishedForEarlierStages(this, [
+      this.database.cluster.clusterEndpoint.hostname,
+      this.database.cluster.clusterReadEndpoint.hostname,
+    ]);
 
     if (config.proxy !== undefined) {
       this.proxy = new AuroraProxy(this, 'Proxy', {

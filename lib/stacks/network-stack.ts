@@ -5,7 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { NetworkConfig } from '../../stages/stage-config';
-import { NETWORK_DEFAULTS } from '../config/defaults';
+import { NETWORK_DEFAULTS, SUBNET_LAYOUT } from '../config/defaults';
 
 /** Properties of {@link NetworkStack}. */
 export interface NetworkStackProps extends StackProps {
@@ -52,11 +52,7 @@ export class NetworkStack extends Stack {
       ipAddresses: ec2.IpAddresses.cidr(props.network.cidr ?? NETWORK_DEFAULTS.cidr),
       availabilityZones: props.availabilityZones.slice(0, maxAzs),
       natGateways: props.network.natGateways,
-      subnetConfiguration: [
-        { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
-        { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
-        { name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
-      ],
+      subnetConfiguration: [...SUBNET_LAYOUT],
       flowLogs: {
         All: {
           destination: ec2.FlowLogDestination.toCloudWatchLogs(this.flowLogGroup),

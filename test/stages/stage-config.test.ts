@@ -1,8 +1,22 @@
-import { Duration, Lazy } from 'aws-cdk-lib';
+import { App, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { createBlueprintApp } from '../../lib/blueprint';
-import { StageConfigError, validateStageConfig } from '../../lib/config';
-import { stage10k, stage1k, stageById, stageIds, stages, type StageConfig } from '../../stages';
+import {
+  minimumVpcPrefix,
+  networkCidrProblems,
+  StageConfigError,
+  SUBNET_LAYOUT,
+  validateStageConfig,
+} from '../../lib/config';
+import {
+  stage10k,
+  stage1k,
+  stageById,
+  stageIds,
+  stages,
+  stageSequenceProblems,
+  type StageConfig,
+} from '../../stages';
 
 /** A config the type checker would reject: what JSON, tools or a careless spread can produce. */
 const loose = (config: unknown) => config as StageConfig;
@@ -346,5 +360,105 @@ describe('deployment context validation', () => {
         }),
       ).not.toThrow();
     }
+  });
+});
+
+describe('network.cidr matches the subnet layout CDK builds', () => {
+  test('a /20 is too small for 3 AZs: the error names the layout and the minimum, /19', () => {
+    // GIVEN a CIDR that passed validation before and then failed inside CDK ("exceeds remaining space")
+    const config = loose({ ...stage1k, network: { ...stage1k.network, cidr: '10.0.0.0/20' } });
+    // WHEN
+    const error = configError(config);
+    // THEN
+    expectProblems(error, ['network.cidr']);
+    expect(error.message).toContain(
+      'network.cidr: received "10.0.0.0/20". Fix: the subnet layout (public /24, private /22, isolated /24 in ' +
+        'each of 3 AZs) needs at least a /19; use /16 to /19, e.g. "10.0.0.0/16"',
+    );
+  });
+
+  test('the same /20 fits 2 AZs, and synth builds it', () => {
+    const config = loose({ ...stage1k, network: { ...stage1k.network, cidr: '10.0.0.0/20', maxAzs: 2 } });
+    expect(() => createBlueprintApp({ config, nag: false })).not.toThrow();
+    expect(minimumVpcPrefix(2)).toBe(20);
+    expect(minimumVpcPrefix(3)).toBe(19);
+  });
+
+  test('fails when the address has bits set after the prefix, naming the network address', () => {
+    expect(networkCidrProblems('10.0.8.0/19', 3)).toEqual([
+      {
+        key: 'network.cidr',
+        received: '10.0.8.0/19',
+        fix: 'use the network address "10.0.0.0/19": the bits after /19 must be zero',
+      },
+    ]);
+    expect(networkCidrProblems('10.0.32.0/19', 3)).toEqual([]);
+  });
+
+  test('validation agrees with CDK for every size and AZ count', () => {
+    const builds = (cidr: string, azCount: number) => {
+      const stack = new Stack(new App(), 'Probe', { env: { account: '123456789012', region: 'us-east-1' } });
+      try {
+        new ec2.Vpc(stack, 'Vpc', {
+          ipAddresses: ec2.IpAddresses.cidr(cidr),
+          availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c', 'us-east-1d'].slice(0, azCount),
+          subnetConfiguration: [...SUBNET_LAYOUT],
+        });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (const azCount of [2, 3, 4]) {
+      for (let prefix = 16; prefix <= 24; prefix++) {
+        const cidr = `10.0.0.0/${prefix}`;
+        expect({ cidr, azCount, valid: networkCidrProblems(cidr, azCount).length === 0 }).toEqual({
+          cidr,
+          azCount,
+          valid: builds(cidr, azCount),
+        });
+      }
+    }
+  });
+});
+
+describe('the network is permanent across stages', () => {
+  const registry = (next: StageConfig) => ({ ids: ['first', 'next'], stages: { first: stage1k, next } });
+
+  test('every stage keeps the CIDR and AZ count of the stage before it', () => {
+    for (const id of stageIds) expect(stageSequenceProblems(id)).toEqual([]);
+  });
+
+  test('a different CIDR is a config error that says why', () => {
+    const next = { ...stage10k, network: { ...stage10k.network, cidr: '10.1.0.0/16' } };
+
+    const problems = stageSequenceProblems('next', registry(next));
+
+    expect(new StageConfigError(problems).message).toBe(
+      'Invalid stage configuration (1 problem):\n' +
+        '  - network.cidr: received "10.1.0.0/16". Fix: keep "10.0.0.0/16" as in stage first: a VPC\'s CIDR is ' +
+        'permanent once deployed (a new one replaces the VPC and every subnet, which the database, proxy and cache ' +
+        'cannot leave); for more addresses, add a secondary CIDR block instead',
+    );
+  });
+
+  test('a different AZ count is a config error that says why', () => {
+    const next = { ...stage10k, network: { ...stage10k.network, maxAzs: 2, natGateways: 2 } };
+
+    const problems = stageSequenceProblems('next', registry(next));
+
+    expect(problems).toEqual([
+      {
+        key: 'network.maxAzs',
+        received: 2,
+        fix:
+          'keep 3 as in stage first: the AZ count is permanent once deployed (it fixes the subnet layout; a new ' +
+          'count moves or deletes the subnets the database, proxy and cache live in)',
+      },
+    ]);
+  });
+
+  test('the first stage has nothing to keep', () => {
+    expect(stageSequenceProblems('first', registry(stage10k))).toEqual([]);
   });
 });

@@ -40,6 +40,8 @@ test('the first upgrade exits 0 and prints the per-stack diff and a SAFE summary
   expect(result.stdout).toMatch(/^Stack \S+/m);
   expect(result.stdout).toContain(`Summary: ${from} -> ${to}`);
   expect(result.stdout).toContain('Resources by type:');
-  expect(result.stdout).toContain('SAFE: no data-bearing resource is replaced or removed.');
+  expect(result.stdout).toContain(
+    'SAFE: no data-bearing resource or data anchor is replaced or removed, and every output a deployed stack reads is kept.',
+  );
   expect(result.status).toBe(0);
 }, 240_000);

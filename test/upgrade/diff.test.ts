@@ -8,6 +8,7 @@ import {
   type AssemblyTemplates,
   type CfnTemplate,
 } from '../../tools/upgrade/assembly';
+import { dataAnchorTypes, isDataAnchor } from '../../tools/upgrade/data-anchors';
 import { dataBearingTypes, isDataBearing } from '../../tools/upgrade/data-bearing';
 import { diffAssemblies } from '../../tools/upgrade/diff';
 import {
@@ -199,6 +200,210 @@ describe('diffAssemblies', () => {
   });
 });
 
+describe('data anchors', () => {
+  const vpc = { Type: 'AWS::EC2::VPC', Properties: { CidrBlock: '10.0.0.0/16' } };
+  const group = (description: string) => ({
+    Type: 'AWS::EC2::SecurityGroup',
+    Properties: { GroupDescription: description, VpcId: { Ref: 'Vpc' } },
+  });
+  const cluster = {
+    Type: 'AWS::RDS::DBCluster',
+    Properties: { Engine: 'aurora-postgresql', VpcSecurityGroupIds: [{ 'Fn::GetAtt': ['DbSg', 'GroupId'] }] },
+  };
+
+  test('the list: one entry per type, each with a one-line reason, none of them data-bearing types', () => {
+    const types = dataAnchorTypes.map((entry) => entry.type);
+    expect(new Set(types).size).toBe(types.length);
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'AWS::EC2::VPC',
+        'AWS::EC2::Subnet',
+        'AWS::RDS::DBSubnetGroup',
+        'AWS::ElastiCache::SubnetGroup',
+        'AWS::EC2::SecurityGroup',
+        'AWS::RDS::DBProxy',
+        'AWS::RDS::DBProxyEndpoint',
+      ]),
+    );
+    for (const entry of dataAnchorTypes) {
+      expect(entry.reason).toMatch(/^[^\n]{20,160}$/);
+      expect(dataBearingTypes.map((data) => data.type)).not.toContain(entry.type);
+    }
+  });
+
+  test('a proxy is an anchor when it has a fixed name', () => {
+    expect(isDataAnchor({ Type: 'AWS::RDS::DBProxy', Properties: { DBProxyName: 'shop-proxy' } })).toBe(true);
+    expect(isDataAnchor({ Type: 'AWS::RDS::DBProxy', Properties: {} })).toBe(false);
+  });
+
+  test('a replaced VPC is unsafe and says why', () => {
+    const report = diffAssemblies(
+      app({ Net: { Resources: { Vpc: vpc } } }),
+      app({ Net: { Resources: { Vpc: { ...vpc, Properties: { CidrBlock: '10.1.0.0/16' } } } } }),
+    );
+    expect(report.safe).toBe(false);
+    expect(report.dataLoss.map((loss) => [loss.category, loss.change.kind, loss.reason])).toEqual([
+      [
+        'anchor',
+        'will-replace',
+        'would be replaced because CidrBlock changed; data anchor: the network the data lives in: a new VPC ' +
+          'means new subnets, and the database and cache cannot follow them',
+      ],
+    ]);
+    expect(renderTextSummary(report, 'a -> b')).toContain(
+      'UNSAFE: 1 data anchor(s) would be replaced or removed.',
+    );
+  });
+
+  test('a security group is an anchor only when a data resource uses it, also from another stack', () => {
+    const renamed = (template: CfnTemplate): CfnTemplate => ({
+      Resources: Object.fromEntries(
+        Object.entries(template.Resources ?? {}).map(([id, resource]) => [
+          id,
+          resource.Type === 'AWS::EC2::SecurityGroup'
+            ? { ...resource, Properties: { ...(resource.Properties as object), GroupDescription: 'renamed' } }
+            : resource,
+        ]),
+      ),
+      ...(template.Outputs ? { Outputs: template.Outputs } : {}),
+    });
+    // GroupDescription forces replacement of a security group.
+    const local: CfnTemplate = {
+      Resources: { Vpc: vpc, DbSg: group('db'), AppSg: group('app'), Db: cluster },
+    };
+    const sameStack = diffAssemblies(app({ Main: local }), app({ Main: renamed(local) }));
+    expect(sameStack.dataLoss.map((loss) => loss.change.logicalId)).toEqual(['DbSg']);
+    expect(
+      sameStack.changes.filter((change) => change.kind === 'will-replace').map((c) => c.logicalId),
+    ).toEqual(['AppSg', 'DbSg']);
+
+    const network: CfnTemplate = {
+      Resources: { Vpc: vpc, DbSg: group('db') },
+      Outputs: { DbSgId: { Value: { 'Fn::GetAtt': ['DbSg', 'GroupId'] } } },
+    };
+    const data: CfnTemplate = {
+      Resources: {
+        Db: {
+          ...cluster,
+          Properties: {
+            VpcSecurityGroupIds: [{ 'Fn::GetStackOutput': { StackName: 'Net', OutputName: 'DbSgId' } }],
+          },
+        },
+      },
+    };
+    const acrossStacks = diffAssemblies(
+      app({ Net: network, Data: data }),
+      app({ Net: renamed(network), Data: data }),
+    );
+    expect(
+      acrossStacks.dataLoss.map((loss) => [loss.category, loss.change.stackName, loss.change.logicalId]),
+    ).toEqual([['anchor', 'Net', 'DbSg']]);
+  });
+});
+
+describe('outputs read across stacks', () => {
+  const topicNamed = (name: string) => ({ Type: 'AWS::SNS::Topic', Properties: { TopicName: name } });
+  const producer = (outputs: Record<string, unknown>, topic = topicNamed('events')): CfnTemplate => ({
+    Resources: { Topic: topic, Other: topicNamed('other') },
+    Outputs: outputs,
+  });
+  const consumer = (read: unknown): CfnTemplate => ({
+    Resources: { Subscriber: { Type: 'AWS::SNS::Subscription', Properties: { TopicArn: read } } },
+  });
+  const weak = {
+    'Fn::GetStackOutput': { StackName: 'Producer', Region: 'us-east-1', OutputName: 'TopicArn' },
+  };
+  const topicOutput = { TopicArn: { Value: { Ref: 'Topic' } } };
+
+  test('a removed output that a deployed consumer reads is unsafe, with the rollback it breaks', () => {
+    const before = app({ Producer: producer(topicOutput), Consumer: consumer(weak) });
+    // The consumer of the later stage reads something else: the producer no longer publishes TopicArn.
+    const after = app({ Producer: producer({}), Consumer: consumer('arn:aws:sns:us-east-1:123456789012:x') });
+
+    const report = diffAssemblies(before, after);
+
+    expect(report.safe).toBe(false);
+    expect(report.dataLoss).toEqual([]);
+    expect(report.outputReadsChecked).toBe(1);
+    const text = renderTextSummary(report, 'a -> b');
+    expect(text).toContain(
+      '  ✗ output removed: Producer:TopicArn (${Topic}) is read by deployed stack Consumer (Subscriber); the ' +
+        'upgrade removes this output: if the Consumer update fails, its rollback reads an output that no longer ' +
+        'exists and the stack is left in UPDATE_ROLLBACK_FAILED',
+    );
+    expect(text).toContain('UNSAFE: 1 output(s) read by a deployed stack would break.');
+    expect(renderMarkdownSummary(report, 'a', 'b')).toContain(
+      '| output removed | Producer:TopicArn (${Topic}) |',
+    );
+  });
+
+  test('an output kept (append-only) is safe even when no consumer of the later stage reads it', () => {
+    const before = app({ Producer: producer(topicOutput), Consumer: consumer(weak) });
+    const after = app({
+      Producer: producer(topicOutput),
+      Consumer: consumer('arn:aws:sns:us-east-1:123456789012:x'),
+    });
+    expect(diffAssemblies(before, after).brokenOutputs).toEqual([]);
+  });
+
+  test('an output read only by the later stage is not checked against the earlier one', () => {
+    const before = app({ Producer: producer({}), Consumer: consumer('x') });
+    const after = app({ Producer: producer(topicOutput), Consumer: consumer(weak) });
+    const report = diffAssemblies(before, after);
+    expect(report.outputReadsChecked).toBe(0);
+    expect(report.safe).toBe(true);
+  });
+
+  test('a replaced resource behind a read output is unsafe: the consumer keeps the old value', () => {
+    const before = app({ Producer: producer(topicOutput), Consumer: consumer(weak) });
+    const after = app({ Producer: producer(topicOutput, topicNamed('events-v2')), Consumer: consumer(weak) });
+
+    const report = diffAssemblies(before, after);
+
+    expect(
+      report.brokenOutputs.map((broken) => [broken.problem, broken.replacedResources, broken.reason]),
+    ).toEqual([
+      [
+        'replaced',
+        ['Producer/Topic'],
+        'Producer/Topic behind it would be replaced: Consumer keeps the old value until its own resources are updated',
+      ],
+    ]);
+  });
+
+  test('a repointed output is unsafe', () => {
+    const before = app({ Producer: producer(topicOutput), Consumer: consumer(weak) });
+    const after = app({
+      Producer: producer({ TopicArn: { Value: { Ref: 'Other' } } }),
+      Consumer: consumer(weak),
+    });
+    expect(
+      diffAssemblies(before, after).brokenOutputs.map((broken) => [broken.problem, broken.reason]),
+    ).toEqual([
+      [
+        'repointed',
+        'now points at ${Other} instead of ${Topic}: Consumer keeps the old value until its own resources are updated',
+      ],
+    ]);
+  });
+
+  test('a removed export that a consumer imports is unsafe: CloudFormation refuses the producer update', () => {
+    const exported = { TopicArn: { Value: { Ref: 'Topic' }, Export: { Name: 'Producer:TopicArn' } } };
+    const before = app({
+      Producer: producer(exported),
+      Consumer: consumer({ 'Fn::ImportValue': 'Producer:TopicArn' }),
+    });
+    const after = app({ Producer: producer({}), Consumer: consumer('x') });
+
+    const [broken] = diffAssemblies(before, after).brokenOutputs;
+
+    expect(broken?.read.via).toBe('Fn::ImportValue');
+    expect(broken?.reason).toBe(
+      'the upgrade removes this export, and CloudFormation refuses to delete an export in use: the Producer update fails',
+    );
+  });
+});
+
 describe('templatesFromAssembly', () => {
   const artifact = (stackName: string, hierarchicalId = stackName) => ({
     stackName,
@@ -250,7 +455,7 @@ describe('rendering', () => {
     expect(renderTextSummary(report, 'x -> y')).toContain('UNSAFE: 1 data-bearing resource(s)');
     const markdown = renderMarkdownSummary(report, 'x', 'y');
     expect(markdown).toContain('# Upgrade `x` → `y`');
-    expect(markdown).toContain('| removed | AWS::S3::Bucket | Main | Assets |');
+    expect(markdown).toContain('| removed | data | AWS::S3::Bucket | Main | Assets |');
   });
 
   test('weak cross-stack references read as ${stack:output}; text cells stay on one line', () => {

@@ -34,10 +34,20 @@ test('a page per stage and per consecutive upgrade, plus the index', () => {
     expect(page).toContain('AWS::RDS::DBCluster');
   }
   for (const [from, to] of consecutiveStagePairs(stageIds)) {
+    expect(pages.get(upgradeDocPath(from, to))).toContain('## Interruptions');
+    expect(pages.get(upgradeDocPath(from, to))).toMatch(/About \*\*\d+ minutes\*\* in all/);
     expect(pages.get(upgradeDocPath(from, to))).toContain(
-      '**SAFE: no data-bearing resource is replaced or removed.**',
+      '**SAFE: no data-bearing resource or data anchor is replaced or removed, and every output a deployed stack reads is kept.**',
     );
   }
+});
+
+test('1k -> 10k tells users about the one-time sign-out and the new NAT gateway addresses', () => {
+  const page = pages.get(upgradeDocPath('1k', '10k')) ?? '';
+  expect(page).toContain('- **Sessions move to another store: everyone is signed out once.**');
+  expect(page).toContain('`ShopService/Shop/TaskDefinition/Resource (memory → redis)`');
+  expect(page).toContain('- **NAT gateway addresses change: update allow-lists.**');
+  expect(page).toContain('`ShopNetwork/Vpc/PublicSubnet2/EIP (new)`');
 });
 
 test('generation is deterministic and holds no asset hashes or timestamps', () => {

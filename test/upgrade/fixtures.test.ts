@@ -25,9 +25,11 @@ function upgradeTo(options: FixtureOptions): UpgradeReport {
   return diffAssemblies(base, synth(options));
 }
 
-/** `[kind, type, construct path]` of every lost resource, for readable assertions. */
-function losses(report: UpgradeReport): string[][] {
-  return report.dataLoss.map((loss) => [loss.change.kind, loss.change.type, loss.change.constructPath ?? '']);
+/** `[kind, type, construct path]` of every lost data-bearing resource (or anchor), for readable assertions. */
+function losses(report: UpgradeReport, category: 'data-bearing' | 'anchor' = 'data-bearing'): string[][] {
+  return report.dataLoss
+    .filter((loss) => loss.category === category)
+    .map((loss) => [loss.change.kind, loss.change.type, loss.change.constructPath ?? '']);
 }
 
 describe('growth is safe', () => {
@@ -48,7 +50,9 @@ describe('growth is safe', () => {
       ['updated', 'AWS::RDS::DBInstance', 'FixtureData/Database/Writer/Resource'],
     ]);
     expect(report.dataBearingKept).toBeGreaterThanOrEqual(6);
-    expect(renderTextSummary(report, 'base -> grown')).toContain('SAFE: no data-bearing resource');
+    expect(renderTextSummary(report, 'base -> grown')).toContain(
+      'SAFE: no data-bearing resource or data anchor is replaced or removed',
+    );
   });
 
   test('an identical app has no changes at all', () => {
@@ -70,8 +74,14 @@ describe('data loss is caught', () => {
       ['removed', 'AWS::RDS::DBInstance', 'FixtureData/Database/Writer/Resource'],
       ['removed', 'AWS::SecretsManager::Secret', 'FixtureData/Database/Secret/Resource'],
     ]);
+    // What the cluster lives in goes with it: its subnet group and security group are anchors of data.
+    expect(losses(report, 'anchor')).toEqual([
+      ['removed', 'AWS::EC2::SecurityGroup', 'FixtureData/Database/SecurityGroup/Resource'],
+      ['removed', 'AWS::RDS::DBSubnetGroup', 'FixtureData/Database/Subnets/Default'],
+    ]);
     // The hint pairs each removed resource with its renamed twin.
-    expect(report.dataLoss.map((loss) => loss.possibleRenameTo?.constructPath)).toEqual([
+    const dataBearing = report.dataLoss.filter((loss) => loss.category === 'data-bearing');
+    expect(dataBearing.map((loss) => loss.possibleRenameTo?.constructPath)).toEqual([
       'FixtureData/Db/Resource',
       'FixtureData/Db/Reader1/Resource',
       'FixtureData/Db/Writer/Resource',
@@ -123,6 +133,9 @@ describe('data loss is caught', () => {
 
     expect(report.stacks.find((stack) => stack.stackName === 'FixtureCache')?.status).toBe('removed');
     expect(losses(report)).toEqual([['removed', 'AWS::ElastiCache::ReplicationGroup', 'FixtureCache/Cache']]);
+    expect(losses(report, 'anchor')).toEqual([
+      ['removed', 'AWS::ElastiCache::SubnetGroup', 'FixtureCache/CacheSubnets'],
+    ]);
     expect(report.dataLoss[0]?.change.retained).toBe(false);
   });
 

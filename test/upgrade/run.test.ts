@@ -3,6 +3,7 @@
  */
 import type { AssemblyTemplates } from '../../tools/upgrade/assembly';
 import { exitCodes, parseDiffArgs, UsageError } from '../../tools/upgrade/args';
+import { StageConfigError } from '../../lib/config/validate-stage-config';
 import { runDiff } from '../../tools/upgrade/run';
 import { synthTemplates } from '../../tools/upgrade/synth';
 import { buildFixtureApp, type FixtureOptions } from './fixtures/fixture-app';
@@ -10,7 +11,7 @@ import { buildFixtureApp, type FixtureOptions } from './fixtures/fixture-app';
 // Synthesis is CPU-bound and the machine is shared: allow for a slow, loaded run.
 jest.setTimeout(180_000);
 
-const ids = ['small', 'grown', 'renamed', 'broken'];
+const ids = ['small', 'grown', 'renamed', 'broken', 'misconfigured'];
 const variants: Record<string, FixtureOptions> = {
   small: {},
   grown: { readers: 2 },
@@ -19,6 +20,9 @@ const variants: Record<string, FixtureOptions> = {
 const synthesised = new Map<string, AssemblyTemplates>();
 function synth(id: string): AssemblyTemplates {
   if (id === 'broken') throw new Error('stage broken: cache.nodeType is missing');
+  if (id === 'misconfigured') {
+    throw new StageConfigError([{ key: 'network.cidr', received: '10.1.0.0/16', fix: 'keep "10.0.0.0/16"' }]);
+  }
   if (!synthesised.has(id))
     synthesised.set(
       id,
@@ -55,7 +59,10 @@ describe('parseDiffArgs', () => {
   });
 
   test.each([
-    [[], /Expected two stage ids, <from> and <to>, got 0\. Known stages: small, grown, renamed, broken\./],
+    [
+      [],
+      /Expected two stage ids, <from> and <to>, got 0\. Known stages: small, grown, renamed, broken, misconfigured\./,
+    ],
     [['small'], /got 1 \(small\)/],
     [['small', 'huge'], /Unknown stage id "huge" for <to>\. Known stages: small, grown/],
     [['tiny', 'huge'], /Unknown stage id "tiny" for <from>\. Unknown stage id "huge" for <to>\./],
@@ -87,7 +94,9 @@ describe('runDiff', () => {
       'Stack FixtureData\nResources\n[+] AWS::RDS::DBInstance Database/Reader2',
     );
     expect(result.stdout).toContain('Summary: small -> grown');
-    expect(result.stdout).toContain('SAFE: no data-bearing resource is replaced or removed.');
+    expect(result.stdout).toContain(
+      'SAFE: no data-bearing resource or data anchor is replaced or removed, and every output a deployed stack reads is kept.',
+    );
   });
 
   test('an unsafe upgrade exits 1 and names the lost resources', () => {
@@ -97,7 +106,19 @@ describe('runDiff', () => {
     expect(result.stdout).toContain(
       '✗ removed: AWS::RDS::DBCluster FixtureData/Database/Resource would be deleted',
     );
-    expect(result.stdout).toContain('UNSAFE: 4 data-bearing resource(s)');
+    expect(result.stdout).toContain(
+      'UNSAFE: 4 data-bearing resource(s) and 2 data anchor(s) would be replaced or removed.',
+    );
+  });
+
+  test('a stage with a config error exits 3 with the message only, no stack trace', () => {
+    const result = run('misconfigured', 'small');
+    expect(result.code).toBe(exitCodes.synthFailed);
+    expect(result.stderr).toContain(
+      'Error: stage misconfigured failed to synthesise: Invalid stage configuration (1 problem):\n' +
+        '  - network.cidr: received "10.1.0.0/16". Fix: keep "10.0.0.0/16"\n',
+    );
+    expect(result.stderr).not.toMatch(/^\s+at /m);
   });
 
   test('a stage that fails to synthesise exits 3 with its error', () => {

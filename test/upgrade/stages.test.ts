@@ -6,16 +6,21 @@ import { stageById, stageIds } from '../../stages';
 import { isDataBearing } from '../../tools/upgrade/data-bearing';
 import { diffAssemblies, type UpgradeReport } from '../../tools/upgrade/diff';
 import { renderTextSummary } from '../../tools/upgrade/report';
+import { outputReads } from '../../tools/upgrade/stack-outputs';
 import { consecutiveStagePairs, synthStage, synthStageCached } from '../../tools/upgrade/stage-synth';
 import { grownStage, nextSize } from './growth';
 
 // Synthesis is CPU-bound and the machine is shared: allow for a slow, loaded run.
 jest.setTimeout(180_000);
 
-/** Fails with the whole summary, so the test output says which resource and why. */
+/** Fails with the whole summary, so the test output says which resource or output and why. */
 function expectSafe(report: UpgradeReport, title: string): void {
-  if (!report.safe) throw new Error(`Upgrade ${title} loses data:\n${renderTextSummary(report, title)}`);
+  if (!report.safe) throw new Error(`Upgrade ${title} is unsafe:\n${renderTextSummary(report, title)}`);
   expect(report.dataLoss).toEqual([]);
+  expect(report.brokenOutputs).toEqual([]);
+  // The gate really looked: the stages read outputs across stacks and have anchors (VPC, subnets, ...).
+  expect(report.outputReadsChecked).toBeGreaterThan(0);
+  expect(report.anchorsKept).toBeGreaterThan(0);
 }
 
 describe('consecutive stages upgrade in place', () => {
@@ -29,7 +34,7 @@ describe('consecutive stages upgrade in place', () => {
   });
 
   test.each(consecutiveStagePairs(stageIds))(
-    '%s -> %s replaces and removes no data-bearing resource',
+    '%s -> %s replaces and removes no data-bearing resource or anchor, and keeps every output read',
     (from, to) => {
       const report = diffAssemblies(synthStageCached(from), synthStageCached(to));
 
@@ -48,6 +53,16 @@ describe('consecutive stages upgrade in place', () => {
       expect(before.length).toBeGreaterThan(0);
       expect(dataBearing(to)).toEqual(expect.arrayContaining(before));
       expect(report.dataBearingKept).toBe(before.length);
+      // Every output a deployed stack of the earlier stage reads still exists in the later one.
+      const outputs = (stage: string) =>
+        new Set(
+          synthStageCached(stage).stacks.flatMap((stack) =>
+            Object.keys(stack.template.Outputs ?? {}).map((name) => `${stack.stackName}:${name}`),
+          ),
+        );
+      const read = outputReads(synthStageCached(from)).map((r) => `${r.producerStackName}:${r.name}`);
+      expect(read.length).toBeGreaterThan(0);
+      expect(read.filter((name) => !outputs(to).has(name))).toEqual([]);
     },
   );
 });

@@ -4,6 +4,7 @@
  * no timestamps, no asset hashes, stable order.
  */
 import { compare, type AssemblyTemplates } from '../upgrade/assembly';
+import { dataAnchorTypes } from '../upgrade/data-anchors';
 import { dataBearingTypes, isDataBearing } from '../upgrade/data-bearing';
 import { diffAssemblies } from '../upgrade/diff';
 import { markdownTable, renderMarkdownSummary, type Table } from '../upgrade/report';
@@ -93,6 +94,10 @@ export function renderStageDoc(
     'An upgrade must never replace or remove these (`npm run diff` and the upgrade tests check it). Their construct ' +
       'paths, and so their logical ids, are a contract: see README "Upgrading a stage". Types counted as ' +
       `data-bearing: ${dataBearingTypes.map((entry) => `\`${entry.type}\`${entry.condition ? ` (${entry.condition})` : ''}`).join(', ')}.`,
+    '',
+    'What data lives in or is reached through (data anchors, `tools/upgrade/data-anchors.ts`) is held to the same ' +
+      `rule: ${dataAnchorTypes.map((entry) => `\`${entry.type}\`${entry.condition ? ` (${entry.condition})` : ''}`).join(', ')}; ` +
+      'and so is every stack output a deployed stack reads.',
     '',
     markdownTable(dataBearingTable(templates)),
     '',

@@ -11,7 +11,9 @@ import {
   type TemplateDiff,
 } from '@aws-cdk/cloudformation-diff';
 import { compare, type AssemblyTemplates, type CfnTemplate, type StackTemplate } from './assembly';
+import { dataAnchorOf, dataAttachedResources, type AnchorFacts } from './data-anchors';
 import { isDataBearing, type TemplateResource } from './data-bearing';
+import { brokenOutputReads, outputReads, type OutputBreak } from './stack-outputs';
 
 /** What happens to one resource. */
 export type ChangeKind = 'added' | 'updated' | 'will-replace' | 'may-replace' | 'removed';
@@ -44,6 +46,11 @@ export interface ResourceChange {
   readonly constructPath?: string;
   /** Whether the resource holds data (see `data-bearing.ts`). */
   readonly dataBearing: boolean;
+  /**
+   * Why the resource is an anchor of data (see `data-anchors.ts`): data lives in it or is reached through it.
+   * @default - not an anchor
+   */
+  readonly anchorReason?: string;
   /** For replacements: the changed properties that force (or may force) the replacement, sorted. */
   readonly replacingProperties: readonly string[];
   /** For removals: the resource has `DeletionPolicy: Retain`, so it is orphaned rather than deleted. */
@@ -55,10 +62,12 @@ export interface ResourceChange {
   readonly protectionChanges: readonly string[];
 }
 
-/** A data-bearing resource that the upgrade would replace or remove. */
+/** A data-bearing resource or data anchor that the upgrade would replace or remove. */
 export interface DataLoss {
   /** The offending change. */
   readonly change: ResourceChange;
+  /** Whether the resource holds data itself or is an anchor of data. */
+  readonly category: 'data-bearing' | 'anchor';
   /** One sentence saying what goes wrong. */
   readonly reason: string;
   /**
@@ -105,6 +114,8 @@ export interface StackUpgrade {
   readonly securityGroups: SecurityGroupChangeSummary;
   /** Data-bearing resources present on both sides and not replaced (they may be updated in place). */
   readonly dataBearingKept: number;
+  /** Data anchors present on both sides and not replaced. */
+  readonly anchorsKept: number;
 }
 
 /** Counts per resource type. */
@@ -126,9 +137,15 @@ export interface UpgradeReport {
   readonly securityGroups: SecurityGroupChangeSummary;
   /** Data-bearing resources present on both sides and kept in place (possibly updated). */
   readonly dataBearingKept: number;
-  /** Data-bearing resources the upgrade would lose. Empty means the upgrade is safe. */
+  /** Data anchors present on both sides and kept in place (possibly updated). */
+  readonly anchorsKept: number;
+  /** Data-bearing resources and data anchors the upgrade would lose. */
   readonly dataLoss: readonly DataLoss[];
-  /** `dataLoss` is empty. */
+  /** Outputs read across stacks by the earlier stage (one per consumer stack and output): all are checked. */
+  readonly outputReadsChecked: number;
+  /** Outputs read by a deployed stack of the earlier stage that the upgrade removes, repoints or replaces. */
+  readonly brokenOutputs: readonly OutputBreak[];
+  /** `dataLoss` and `brokenOutputs` are empty. */
   readonly safe: boolean;
 }
 
@@ -144,8 +161,21 @@ export function diffAssemblies(from: AssemblyTemplates, to: AssemblyTemplates): 
   const before = new Map(from.stacks.map((stack) => [stack.key, stack]));
   const after = new Map(to.stacks.map((stack) => [stack.key, stack]));
   const keys = [...new Set([...before.keys(), ...after.keys()])].sort(compare);
-  const stacks = keys.map((key) => diffStack(key, before.get(key), after.get(key)));
-  return summarise(stacks);
+  const attached = { before: dataAttachedResources(from), after: dataAttachedResources(to) };
+  const stacks = keys.map((key) => diffStack(key, before.get(key), after.get(key), attached));
+  const replaced = new Set(
+    stacks
+      .flatMap((stack) => stack.changes)
+      .filter((change) => change.kind === 'will-replace' || change.kind === 'may-replace')
+      .map((change) => `${change.stackKey}|${change.logicalId}`),
+  );
+  return summarise(stacks, brokenOutputReads(from, to, replaced), outputReads(from).length);
+}
+
+/** Resources referred to by data (keys `<stack key>|<logical id>`), on each side of an upgrade. */
+export interface DataAttachments {
+  readonly before: ReadonlySet<string>;
+  readonly after: ReadonlySet<string>;
 }
 
 /**
@@ -154,13 +184,23 @@ export function diffAssemblies(from: AssemblyTemplates, to: AssemblyTemplates): 
  * @param key - stack key used in the result
  * @param before - the stack as deployed today (`undefined`: the stack is new)
  * @param after - the stack after the upgrade (`undefined`: the stack goes away)
+ * @param attached - resources referred to by data on each side (see `dataAttachedResources`); security
+ *   groups among them are data anchors. Default: none.
  */
-export function diffStack(key: string, before?: StackTemplate, after?: StackTemplate): StackUpgrade {
+export function diffStack(
+  key: string,
+  before?: StackTemplate,
+  after?: StackTemplate,
+  attached: DataAttachments = { before: new Set(), after: new Set() },
+): StackUpgrade {
   const stackName = (after ?? before)?.stackName ?? key;
   const diff = fullDiff(before?.template ?? emptyTemplate, after?.template ?? emptyTemplate);
+  const facts = (side: 'before' | 'after', logicalId: string): AnchorFacts => ({
+    attachedToData: attached[side].has(`${key}|${logicalId}`),
+  });
   const changes: ResourceChange[] = [];
   diff.resources.forEachDifference((logicalId, resourceDiff) => {
-    const change = classify(key, stackName, logicalId, resourceDiff);
+    const change = classify(key, stackName, logicalId, resourceDiff, (side) => facts(side, logicalId));
     if (change) changes.push(change);
   });
   changes.sort(changeOrder);
@@ -169,9 +209,9 @@ export function diffStack(key: string, before?: StackTemplate, after?: StackTemp
     changes.filter((change) => dataLosingKinds.includes(change.kind)).map((change) => change.logicalId),
   );
   const afterResources = after?.template.Resources ?? {};
-  const dataBearingKept = Object.entries(before?.template.Resources ?? {}).filter(
-    ([logicalId, resource]) => isDataBearing(resource) && logicalId in afterResources && !lost.has(logicalId),
-  ).length;
+  const kept = Object.entries(before?.template.Resources ?? {}).filter(
+    ([logicalId]) => logicalId in afterResources && !lost.has(logicalId),
+  );
   return {
     stackKey: key,
     stackName,
@@ -181,7 +221,9 @@ export function diffStack(key: string, before?: StackTemplate, after?: StackTemp
     changes,
     iam: iamSummary(diff),
     securityGroups: securityGroupSummary(diff),
-    dataBearingKept,
+    dataBearingKept: kept.filter(([, resource]) => isDataBearing(resource)).length,
+    anchorsKept: kept.filter(([logicalId, resource]) => dataAnchorOf(resource, facts('before', logicalId)))
+      .length,
   };
 }
 
@@ -190,6 +232,7 @@ function classify(
   stackName: string,
   logicalId: string,
   resourceDiff: ResourceDifference,
+  facts: (side: 'before' | 'after') => AnchorFacts,
 ): ResourceChange | undefined {
   if (!resourceDiff.isDifferent) return undefined;
   const oldResource = resourceDiff.oldValue as TemplateResource | undefined;
@@ -207,6 +250,11 @@ function classify(
   // An existing resource holds data if it did before the change; a new one if it will after it.
   const dataBearing =
     kind === 'added' ? isDataBearing(newResource) : isDataBearing(oldResource) || isDataBearing(newResource);
+  // Likewise for anchors: an existing resource is judged by what it was (and what referred to it).
+  const anchor =
+    kind === 'added'
+      ? dataAnchorOf(newResource, facts('after'))
+      : (dataAnchorOf(oldResource, facts('before')) ?? dataAnchorOf(newResource, facts('after')));
   const constructPath = cdkPath(newResource) ?? cdkPath(oldResource);
   return {
     stackKey,
@@ -216,6 +264,7 @@ function classify(
     kind,
     ...(constructPath !== undefined ? { constructPath } : {}),
     dataBearing,
+    ...(anchor ? { anchorReason: anchor.reason } : {}),
     replacingProperties,
     retained: kind === 'removed' && resourceDiff.changeImpact === ResourceImpact.WILL_ORPHAN,
     protectionChanges: protectionPolicies
@@ -337,7 +386,11 @@ function zeroCounts(): Record<ChangeKind, number> {
   return { added: 0, updated: 0, 'will-replace': 0, 'may-replace': 0, removed: 0 };
 }
 
-function summarise(stacks: StackUpgrade[]): UpgradeReport {
+function summarise(
+  stacks: StackUpgrade[],
+  brokenOutputs: OutputBreak[],
+  outputReadsChecked: number,
+): UpgradeReport {
   const changes = stacks.flatMap((stack) => stack.changes);
   const totals = zeroCounts();
   const perType = new Map<string, Record<ChangeKind, number>>();
@@ -353,26 +406,34 @@ function summarise(stacks: StackUpgrade[]): UpgradeReport {
 
   const added = changes.filter((change) => change.kind === 'added');
   const dataLoss: DataLoss[] = changes
-    .filter((change) => change.dataBearing && dataLosingKinds.includes(change.kind))
+    .filter(
+      (change) =>
+        (change.dataBearing || change.anchorReason !== undefined) && dataLosingKinds.includes(change.kind),
+    )
     .map((change) => {
+      const category = change.dataBearing ? 'data-bearing' : 'anchor';
+      // An anchor holds no data itself: the message says what it takes down with it.
+      const anchorTail = change.dataBearing ? '' : `; data anchor: ${change.anchorReason ?? ''}`;
       if (change.kind !== 'removed') {
         const how = change.kind === 'will-replace' ? 'would be replaced' : 'may be replaced';
+        const what = change.dataBearing ? ' (a new, empty resource)' : '';
         return {
           change,
-          reason: `${how} (a new, empty resource) because ${change.replacingProperties.join(', ') || 'its definition'} changed`,
+          category,
+          reason: `${how}${what} because ${change.replacingProperties.join(', ') || 'its definition'} changed${anchorTail}`,
         };
       }
       const possibleRenameTo = likelyRenameTarget(change, added);
       return {
         change,
-        reason: change.retained
-          ? 'would be removed from the stack (retained, but orphaned: the new stack no longer manages it)'
-          : 'would be deleted',
+        category,
+        reason:
+          (change.retained
+            ? 'would be removed from the stack (retained, but orphaned: the new stack no longer manages it)'
+            : 'would be deleted') + anchorTail,
         ...(possibleRenameTo ? { possibleRenameTo } : {}),
       };
     });
-
-  const dataBearingKept = stacks.reduce((count, stack) => count + stack.dataBearingKept, 0);
 
   return {
     stacks,
@@ -381,9 +442,12 @@ function summarise(stacks: StackUpgrade[]): UpgradeReport {
     totals,
     iam: mergeIam(stacks.map((stack) => stack.iam)),
     securityGroups: mergeSecurityGroups(stacks.map((stack) => stack.securityGroups)),
-    dataBearingKept,
+    dataBearingKept: stacks.reduce((count, stack) => count + stack.dataBearingKept, 0),
+    anchorsKept: stacks.reduce((count, stack) => count + stack.anchorsKept, 0),
     dataLoss,
-    safe: dataLoss.length === 0,
+    outputReadsChecked,
+    brokenOutputs,
+    safe: dataLoss.length === 0 && brokenOutputs.length === 0,
   };
 }
 

@@ -4,6 +4,8 @@
  */
 import { formatDifferences, type FormatStream } from '@aws-cdk/cloudformation-diff';
 import { changeKinds, type ChangeKind, type DataLoss, type UpgradeReport } from './diff';
+import { changeMinutes, defaultChangeMinutes, estimateDuration, interruptionsOf } from './interruptions';
+import type { OutputBreak } from './stack-outputs';
 
 /** Column headings for change kinds. */
 export const changeKindLabels: Readonly<Record<ChangeKind, string>> = {
@@ -81,17 +83,61 @@ export function securityGroupTable(report: UpgradeReport): Table {
   };
 }
 
-/** Data-bearing resources that would be lost. */
+/** Data-bearing resources and data anchors that would be lost. */
 export function dataLossTable(report: UpgradeReport): Table {
   return {
-    header: ['Change', 'Type', 'Stack', 'Logical id', 'Construct path', 'Why'],
+    header: ['Change', 'Holds', 'Type', 'Stack', 'Logical id', 'Construct path', 'Why'],
     rows: report.dataLoss.map((loss) => [
       changeKindLabels[loss.change.kind],
+      loss.category === 'anchor' ? 'anchor' : 'data',
       loss.change.type,
       loss.change.stackName,
       loss.change.logicalId,
       loss.change.constructPath ?? '',
       describeLoss(loss),
+    ]),
+  };
+}
+
+/** Labels of output problems. */
+export const outputProblemLabels: Readonly<Record<OutputBreak['problem'], string>> = {
+  removed: 'output removed',
+  repointed: 'output repointed',
+  replaced: 'output behind a replaced resource',
+};
+
+/** Names of a consumer's reading resources: the first three, then how many more. */
+function readerList(readers: readonly string[]): string {
+  const shown = readers.slice(0, 3).join(', ');
+  return readers.length > 3 ? `${shown} and ${readers.length - 3} more` : shown;
+}
+
+/** `shop-data:PublishOutput... (${DatabaseCluster.Endpoint.Address})` or `export Name (...)`. */
+export function describeOutput(broken: OutputBreak): string {
+  const name =
+    broken.read.via === 'Fn::ImportValue'
+      ? `export ${broken.read.name}`
+      : `${broken.producerStackName}:${broken.read.name}`;
+  return broken.valueBefore ? `${name} (${broken.valueBefore})` : name;
+}
+
+/** One line per broken output read: what, who reads it, why it breaks. */
+export function describeBrokenOutput(broken: OutputBreak): string {
+  return (
+    `${outputProblemLabels[broken.problem]}: ${describeOutput(broken)} is read by deployed stack ` +
+    `${broken.read.consumerStackName} (${readerList(broken.read.readers)}); ${broken.reason}`
+  );
+}
+
+/** Outputs read by a deployed stack that the upgrade breaks. */
+export function brokenOutputsTable(report: UpgradeReport): Table {
+  return {
+    header: ['Problem', 'Output', 'Read by', 'Why'],
+    rows: report.brokenOutputs.map((broken) => [
+      outputProblemLabels[broken.problem],
+      describeOutput(broken),
+      `${broken.read.consumerStackName} (${readerList(broken.read.readers)})`,
+      broken.reason,
     ]),
   };
 }
@@ -150,9 +196,28 @@ function securityGroupLine(report: UpgradeReport): string {
 function dataBearingLine(report: UpgradeReport): string {
   const added = report.changes.filter((change) => change.dataBearing && change.kind === 'added').length;
   const updated = report.changes.filter((change) => change.dataBearing && change.kind === 'updated').length;
+  const lost = report.dataLoss.filter((loss) => loss.category === 'data-bearing').length;
   return (
     `Data-bearing resources: ${report.dataBearingKept} kept (${updated} of them updated in place), ` +
-    `${added} added, ${report.dataLoss.length} replaced or removed`
+    `${added} added, ${lost} replaced or removed`
+  );
+}
+
+function anchorLine(report: UpgradeReport): string {
+  const anchor = (kind: ChangeKind) =>
+    report.changes.filter((change) => !change.dataBearing && change.anchorReason && change.kind === kind)
+      .length;
+  const lost = report.dataLoss.filter((loss) => loss.category === 'anchor').length;
+  return (
+    `Data anchors (what data lives in or is reached through): ${report.anchorsKept} kept ` +
+    `(${anchor('updated')} of them updated in place), ${anchor('added')} added, ${lost} replaced or removed`
+  );
+}
+
+function outputsLine(report: UpgradeReport): string {
+  return (
+    `Outputs read across stacks: ${report.outputReadsChecked} read by deployed stacks, ` +
+    `${report.brokenOutputs.length} removed, repointed or behind a replaced resource`
   );
 }
 
@@ -166,10 +231,22 @@ export function protectionWarnings(report: UpgradeReport): string[] {
     );
 }
 
-function verdict(report: UpgradeReport): string {
-  return report.safe
-    ? 'SAFE: no data-bearing resource is replaced or removed.'
-    : `UNSAFE: ${report.dataLoss.length} data-bearing resource(s) would be replaced or removed.`;
+/** The verdict line (the last line of the terminal summary; bold in the Markdown page). */
+export function verdict(report: UpgradeReport): string {
+  if (report.safe) {
+    return 'SAFE: no data-bearing resource or data anchor is replaced or removed, and every output a deployed stack reads is kept.';
+  }
+  const lost = report.dataLoss.filter((loss) => loss.category === 'data-bearing').length;
+  const anchors = report.dataLoss.length - lost;
+  const parts = [
+    lost ? `${lost} data-bearing resource(s)` : '',
+    anchors ? `${anchors} data anchor(s)` : '',
+  ].filter(Boolean);
+  const losses = parts.length ? `${parts.join(' and ')} would be replaced or removed` : '';
+  const outputs = report.brokenOutputs.length
+    ? `${report.brokenOutputs.length} output(s) read by a deployed stack would break`
+    : '';
+  return `UNSAFE: ${[losses, outputs].filter(Boolean).join('; ')}.`;
 }
 
 /**
@@ -211,6 +288,63 @@ export function markdownTable(table: Table): string {
   return [line(table.header), line(table.header.map(() => '---')), ...table.rows.map(line)].join('\n');
 }
 
+/** The "Interruptions" section of an upgrade page: what users will feel, and roughly how long it takes. */
+export function interruptionsMarkdown(report: UpgradeReport): string[] {
+  const found = interruptionsOf(report);
+  const duration = estimateDuration(report);
+  const parts = [
+    '## Interruptions',
+    '',
+    'What users and operators will notice while `cdk deploy` applies this upgrade, read from the diff ' +
+      '(writer and reader class changes, parameter groups, the session store, NAT gateway addresses, the ' +
+      'service deployment).',
+    '',
+  ];
+  if (!found.length) parts.push('_Nothing users would notice._', '');
+  for (const interruption of found) {
+    parts.push(`- **${interruption.title}.** ${interruption.detail}`);
+    parts.push(...interruption.resources.map((resource) => `  - \`${resource}\``));
+  }
+  if (found.length) parts.push('');
+  parts.push(
+    '### How long CloudFormation will take (rough)',
+    '',
+    `About **${duration.minutes} minutes** in all. Estimated, not measured: each changed resource is costed ` +
+      `from typical deployment times (e.g. an Aurora instance ${changeMinutes['AWS::RDS::DBInstance']?.added ?? '?'} ` +
+      `min, a Redis replication group ${changeMinutes['AWS::ElastiCache::ReplicationGroup']?.added ?? '?'} min, ` +
+      `most other resources ${defaultChangeMinutes} min; \`tools/upgrade/interruptions.ts\`); within a stack, ` +
+      'independent changes run in parallel, so a stack takes as long as its longest chain of changes that wait ' +
+      'for one another; stacks deploy one after another. Deletions run in the clean-up phase and are not counted.',
+    '',
+  );
+  if (duration.stacks.length) {
+    parts.push(
+      markdownTable({
+        header: ['Stack', 'Minutes (rough)', 'Longest chain of changes'],
+        rows: duration.stacks.map((stack) => [
+          stack.stackName,
+          String(stack.minutes),
+          stack.chain.join(' → ') || '(seconds-long changes only)',
+        ]),
+      }),
+      '',
+    );
+  }
+  return parts;
+}
+
+/** Interruptions in the terminal summary: one line each, plus the rough duration. */
+function interruptionLines(report: UpgradeReport): string[] {
+  const lines = interruptionsOf(report).map(
+    (interruption) => `  ! ${interruption.title}: ${interruption.resources.join('; ')}`,
+  );
+  return [
+    `Interruptions (see docs/upgrades/ for what to do): ${lines.length ? '' : 'none'}`.trimEnd(),
+    ...lines,
+    `  CloudFormation, roughly: ${estimateDuration(report).minutes} minutes`,
+  ];
+}
+
 /** The terminal summary printed after the per-stack diffs. */
 export function renderTextSummary(report: UpgradeReport, title: string): string {
   const parts = [
@@ -227,20 +361,29 @@ export function renderTextSummary(report: UpgradeReport, title: string): string 
   if (report.iam.statementRows.length) parts.push(textTable(iamTable(report)));
   parts.push(securityGroupLine(report));
   if (report.securityGroups.ruleRows.length) parts.push(textTable(securityGroupTable(report)));
-  parts.push('', dataBearingLine(report));
+  parts.push('', dataBearingLine(report), anchorLine(report), outputsLine(report));
   for (const warning of protectionWarnings(report)) parts.push(`  ! protection policy changes: ${warning}`);
-  if (!report.safe) {
-    for (const loss of report.dataLoss) {
-      const where = loss.change.constructPath ?? `${loss.change.stackName}/${loss.change.logicalId}`;
-      parts.push(
-        `  ✗ ${changeKindLabels[loss.change.kind]}: ${loss.change.type} ${where} ${describeLoss(loss)}`,
-      );
-    }
+  for (const loss of report.dataLoss) {
+    const where = loss.change.constructPath ?? `${loss.change.stackName}/${loss.change.logicalId}`;
     parts.push(
-      '  See README "Upgrading a stage": keep construct ids of data-bearing resources, or move them with',
-      '  `cdk refactor` / pin their logical ids with overrideLogicalId.',
+      `  ✗ ${changeKindLabels[loss.change.kind]}: ${loss.change.type} ${where} ${describeLoss(loss)}`,
     );
   }
+  for (const broken of report.brokenOutputs) parts.push(`  ✗ ${describeBrokenOutput(broken)}`);
+  if (report.dataLoss.length) {
+    parts.push(
+      '  See README "Upgrading a stage": keep construct ids of data-bearing resources and anchors, or move them',
+      '  with `cdk refactor` / pin their logical ids with overrideLogicalId; network.cidr and network.maxAzs are',
+      '  permanent once deployed.',
+    );
+  }
+  if (report.brokenOutputs.length) {
+    parts.push(
+      '  See README "Upgrading a stage": outputs a deployed stack reads are append-only; keep publishing them',
+      '  (lib/stacks/published-outputs.ts) until no deployed stage reads them.',
+    );
+  }
+  parts.push('', ...interruptionLines(report));
   parts.push('', verdict(report), '');
   return parts.join('\n');
 }
@@ -255,6 +398,7 @@ export function renderMarkdownSummary(report: UpgradeReport, from: string, to: s
     '',
     `**${verdict(report)}**`,
     '',
+    ...interruptionsMarkdown(report),
     '## Stacks',
     '',
     markdownTable(stackTable(report)),
@@ -263,12 +407,17 @@ export function renderMarkdownSummary(report: UpgradeReport, from: string, to: s
     '',
     report.changes.length ? markdownTable(typeTable(report)) : '_No resource changes._',
     '',
-    '## Data-bearing resources',
+    '## Data-bearing resources, data anchors and outputs read across stacks',
     '',
     `${dataBearingLine(report)}.`,
     '',
+    `${anchorLine(report)}.`,
+    '',
+    `${outputsLine(report)}.`,
+    '',
   ];
-  if (!report.safe) parts.push(markdownTable(dataLossTable(report)), '');
+  if (report.dataLoss.length) parts.push(markdownTable(dataLossTable(report)), '');
+  if (report.brokenOutputs.length) parts.push(markdownTable(brokenOutputsTable(report)), '');
   const added = addedDataBearingTable(report);
   if (added.rows.length) {
     parts.push('Added (their construct ids become part of the contract):', '', markdownTable(added), '');

@@ -3,6 +3,7 @@
  * alike without spawning a process.
  */
 import type { FormatStream } from '@aws-cdk/cloudformation-diff';
+import { StageConfigError } from '../../lib/config/validate-stage-config';
 import type { AssemblyTemplates } from './assembly';
 import { exitCodes, parseDiffArgs, usage, UsageError } from './args';
 import { diffAssemblies } from './diff';
@@ -43,8 +44,10 @@ export function runDiff(argv: readonly string[], io: DiffCommandIo): number {
     try {
       synthesised.push(io.synth(id));
     } catch (error) {
+      // A config error names the key and the fix; its stack trace would only bury them.
+      const configError = error instanceof StageConfigError;
       io.stderr.write(
-        `Error: stage ${id} failed to synthesise: ${(error as Error).stack ?? String(error)}\n`,
+        `Error: stage ${id} failed to synthesise: ${configError ? error.message : ((error as Error).stack ?? String(error))}\n`,
       );
       return exitCodes.synthFailed;
     }

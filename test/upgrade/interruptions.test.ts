@@ -1,0 +1,162 @@
+/**
+ * The "interruptions" section of an upgrade page, on hand-written templates: each interruption is found
+ * from the diff (and only then), and the rough duration follows the longest chain of dependent changes.
+ */
+import type { AssemblyTemplates, CfnTemplate } from '../../tools/upgrade/assembly';
+import { diffAssemblies } from '../../tools/upgrade/diff';
+import { estimateDuration, interruptionsOf } from '../../tools/upgrade/interruptions';
+import { renderMarkdownSummary, renderTextSummary } from '../../tools/upgrade/report';
+
+function app(resources: CfnTemplate['Resources']): AssemblyTemplates {
+  return {
+    stacks: [
+      {
+        key: '123456789012/us-east-1/Main',
+        stackName: 'Main',
+        artifactId: 'Main',
+        template: { Resources: resources },
+      },
+    ],
+  };
+}
+const path = (p: string) => ({ Metadata: { 'aws:cdk:path': `Main/${p}` } });
+const instance = (role: 'Writer' | 'Reader1', instanceClass: string) => ({
+  Type: 'AWS::RDS::DBInstance',
+  Properties: {
+    DBClusterIdentifier: { Ref: 'Cluster' },
+    DBInstanceClass: instanceClass,
+    PromotionTier: role === 'Writer' ? 0 : 2,
+  },
+  ...path(`Database/${role}/Resource`),
+});
+const cluster = (parameters: Record<string, string>) => ({
+  Parameters: {
+    Type: 'AWS::RDS::DBClusterParameterGroup',
+    Properties: { Family: 'aurora-postgresql16', Description: 'p', Parameters: parameters },
+    ...path('Database/Parameters/Resource'),
+  },
+  Cluster: {
+    Type: 'AWS::RDS::DBCluster',
+    Properties: { Engine: 'aurora-postgresql', DBClusterParameterGroupName: { Ref: 'Parameters' } },
+    ...path('Database/Resource'),
+  },
+});
+const taskDefinition = (sessionStore: string) => ({
+  Type: 'AWS::ECS::TaskDefinition',
+  Properties: {
+    Family: 'shop',
+    ContainerDefinitions: [{ Name: 'app', Environment: [{ Name: 'SESSION_STORE', Value: sessionStore }] }],
+  },
+  ...path('Service/TaskDefinition/Resource'),
+});
+
+const kinds = (before: AssemblyTemplates, after: AssemblyTemplates) =>
+  interruptionsOf(diffAssemblies(before, after)).map((interruption) => [
+    interruption.kind,
+    interruption.resources,
+  ]);
+
+test('a writer class change is a failover; a reader class change restarts the reader', () => {
+  const before = app({
+    ...cluster({}),
+    Writer: instance('Writer', 'db.r7g.large'),
+    Reader: instance('Reader1', 'db.r7g.large'),
+  });
+  const after = app({
+    ...cluster({}),
+    Writer: instance('Writer', 'db.r7g.xlarge'),
+    Reader: instance('Reader1', 'db.r7g.xlarge'),
+  });
+
+  expect(kinds(before, after)).toEqual([
+    ['failover', ['Main/Database/Writer/Resource (db.r7g.large → db.r7g.xlarge)']],
+    ['instance-restart', ['Main/Database/Reader1/Resource (db.r7g.large → db.r7g.xlarge)']],
+  ]);
+  const page = renderMarkdownSummary(diffAssemblies(before, after), 'a', 'b');
+  expect(page).toContain('## Interruptions');
+  expect(page).toContain('- **Writer instance class changes: a failover.**');
+});
+
+test('a changed static parameter needs a reboot; a dynamic one is listed to check', () => {
+  const before = app(cluster({ log_min_duration_statement: '1000' }));
+  const after = app(
+    cluster({ log_min_duration_statement: '500', shared_preload_libraries: 'pg_stat_statements' }),
+  );
+
+  expect(kinds(before, after)).toEqual([
+    [
+      'reboot-pending',
+      [
+        'Main/Database/Parameters/Resource: log_min_duration_statement (check), shared_preload_libraries (static: reboot)',
+      ],
+    ],
+  ]);
+});
+
+test('sessions moving from memory to Redis sign everyone out once', () => {
+  const report = diffAssemblies(
+    app({ Task: taskDefinition('memory') }),
+    app({ Task: taskDefinition('redis') }),
+  );
+
+  expect(
+    interruptionsOf(report).map((interruption) => [
+      interruption.kind,
+      interruption.title,
+      interruption.resources,
+    ]),
+  ).toEqual([
+    [
+      'sign-out',
+      'Sessions move to another store: everyone is signed out once',
+      ['Main/Service/TaskDefinition/Resource (memory → redis)'],
+    ],
+  ]);
+  expect(renderTextSummary(report, 'a -> b')).toContain(
+    '  ! Sessions move to another store: everyone is signed out once: Main/Service/TaskDefinition/Resource (memory → redis)',
+  );
+});
+
+test('new NAT gateway addresses are called out for allow-lists', () => {
+  const eip = { Type: 'AWS::EC2::EIP', Properties: { Domain: 'vpc' }, ...path('Vpc/PublicSubnet2/EIP') };
+  expect(kinds(app({}), app({ Eip: eip }))).toEqual([
+    ['nat-addresses', ['Main/Vpc/PublicSubnet2/EIP (new)']],
+  ]);
+});
+
+test('an upgrade that changes nothing users feel says so', () => {
+  const topic = (name: string) => ({ Topic: { Type: 'AWS::SNS::Topic', Properties: { DisplayName: name } } });
+  const report = diffAssemblies(app(topic('a')), app(topic('b')));
+  expect(interruptionsOf(report)).toEqual([]);
+  expect(renderMarkdownSummary(report, 'a', 'b')).toContain('_Nothing users would notice._');
+});
+
+test('the duration is the longest chain of dependent changes per stack', () => {
+  // A new reader (12 min) waits for nothing changed; a proxy target group (5) waits for the new reader;
+  // a new Redis group (15) runs beside them.
+  const base = { ...cluster({}), Writer: instance('Writer', 'db.r7g.large') };
+  const after = app({
+    ...base,
+    Reader: instance('Reader1', 'db.r7g.large'),
+    Targets: {
+      Type: 'AWS::RDS::DBProxyTargetGroup',
+      Properties: { DBClusterIdentifiers: [{ Ref: 'Cluster' }], TargetGroupName: 'default' },
+      DependsOn: ['Reader'],
+      ...path('Proxy/Targets'),
+    },
+    Cache: {
+      Type: 'AWS::ElastiCache::ReplicationGroup',
+      Properties: { ReplicationGroupDescription: 'c' },
+      ...path('Cache'),
+    },
+  });
+
+  const estimate = estimateDuration(diffAssemblies(app(base), after));
+
+  expect(estimate).toEqual({
+    stacks: [
+      { stackName: 'Main', minutes: 17, chain: ['Main/Database/Reader1/Resource', 'Main/Proxy/Targets'] },
+    ],
+    minutes: 17,
+  });
+});
