@@ -142,7 +142,8 @@ function fargateService(resource: TemplateResource, ctx: PricingContext): Priced
     throw new Error(`${ctx.stack.stackName}/${ctx.logicalId}: its task definition is not in the same stack.`);
   }
   const launchType = resource.Properties?.LaunchType;
-  if (launchType !== 'FARGATE') throw new MissingPriceError(`ECS launch type ${String(launchType)}`, ctx.region);
+  if (launchType !== 'FARGATE')
+    throw new MissingPriceError(`ECS launch type ${String(launchType)}`, ctx.region);
   const cpu = Number(taskDefinition.Properties?.Cpu) / 1024;
   const memoryGb = Number(taskDefinition.Properties?.Memory) / 1024;
   const platform = taskDefinition.Properties?.RuntimePlatform as { CpuArchitecture?: string } | undefined;
@@ -170,7 +171,8 @@ function clusterInstances(stack: StackTemplate, clusterId: string): TemplateReso
   return resourcesOf(stack)
     .filter(
       ([, resource]) =>
-        resource.Type === 'AWS::RDS::DBInstance' && refersTo(resource.Properties?.DBClusterIdentifier, clusterId),
+        resource.Type === 'AWS::RDS::DBInstance' &&
+        refersTo(resource.Properties?.DBClusterIdentifier, clusterId),
     )
     .map(([, resource]) => resource);
 }
@@ -178,7 +180,8 @@ function clusterInstances(stack: StackTemplate, clusterId: string): TemplateReso
 function rdsProxy(_resource: TemplateResource, ctx: PricingContext): PricedItem[] {
   const targetGroups = resourcesOf(ctx.stack).filter(
     ([, resource]) =>
-      resource.Type === 'AWS::RDS::DBProxyTargetGroup' && refersTo(resource.Properties?.DBProxyName, ctx.logicalId),
+      resource.Type === 'AWS::RDS::DBProxyTargetGroup' &&
+      refersTo(resource.Properties?.DBProxyName, ctx.logicalId),
   );
   const classes: string[] = [];
   for (const [, group] of targetGroups) {
@@ -190,14 +193,18 @@ function rdsProxy(_resource: TemplateResource, ctx: PricingContext): PricedItem[
     }
   }
   if (classes.length === 0) {
-    throw new Error(`${ctx.stack.stackName}/${ctx.logicalId}: no target instances found to price the proxy by.`);
+    throw new Error(
+      `${ctx.stack.stackName}/${ctx.logicalId}: no target instances found to price the proxy by.`,
+    );
   }
   const vcpus = classes.reduce((sum, instanceClass) => {
     const count = VCPUS[instanceClass];
     if (count === undefined) throw new MissingPriceError(`the vCPU count of ${instanceClass}`, ctx.region);
     return sum + count;
   }, 0);
-  return [hourly(`RDS Proxy over ${classes.length} instance(s), ${vcpus} vCPU`, ctx.prices.rdsProxyVcpuHour, vcpus)];
+  return [
+    hourly(`RDS Proxy over ${classes.length} instance(s), ${vcpus} vCPU`, ctx.prices.rdsProxyVcpuHour, vcpus),
+  ];
 }
 
 function flowLogGroupIds(stacks: readonly StackTemplate[]): Set<string> {
@@ -240,8 +247,9 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
     price: (_resource, ctx) => {
       const secondaries = Math.max(
         0,
-        ofType(ctx.stacks, 'AWS::RDS::DBCluster').filter(([, cluster]) => cluster.Properties?.GlobalClusterIdentifier)
-          .length - 1,
+        ofType(ctx.stacks, 'AWS::RDS::DBCluster').filter(
+          ([, cluster]) => cluster.Properties?.GlobalClusterIdentifier,
+        ).length - 1,
       );
       return [
         perUnit(
@@ -250,7 +258,12 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
           'million',
           ctx.prices.auroraReplicatedWriteIoPerMillion,
         ),
-        perUnit('cross-region transfer', ctx.usage.interRegionGb * secondaries, 'GB', ctx.prices.interRegionGb),
+        perUnit(
+          'cross-region transfer',
+          ctx.usage.interRegionGb * secondaries,
+          'GB',
+          ctx.prices.interRegionGb,
+        ),
       ];
     },
   },
@@ -329,21 +342,27 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
   'AWS::ElasticLoadBalancingV2::LoadBalancer': {
     price: (resource, ctx) => {
       const type = resource.Properties?.Type ?? 'application';
-      if (type !== 'application') throw new MissingPriceError(`a load balancer of type ${String(type)}`, ctx.region);
+      if (type !== 'application')
+        throw new MissingPriceError(`a load balancer of type ${String(type)}`, ctx.region);
       const items = [
         hourly('Application Load Balancer', ctx.prices.albHour),
         perUnit('LCU', ctx.usage.albLcu * HOURS_PER_MONTH, 'LCU-hours', ctx.prices.albLcuHour),
       ];
       if (resource.Properties?.Scheme === 'internet-facing') {
-        const zones = listLength(resource.Properties?.Subnets) || listLength(resource.Properties?.SubnetMappings);
+        const zones =
+          listLength(resource.Properties?.Subnets) || listLength(resource.Properties?.SubnetMappings);
         items.push(hourly('public IPv4 address per AZ', ctx.prices.publicIpv4Hour, zones || 1));
       }
       return items;
     },
   },
   'AWS::ElasticLoadBalancingV2::Listener': { free: "included in the load balancer's hourly and LCU price" },
-  'AWS::ElasticLoadBalancingV2::ListenerRule': { free: "included in the load balancer's hourly and LCU price" },
-  'AWS::ElasticLoadBalancingV2::TargetGroup': { free: "included in the load balancer's hourly and LCU price" },
+  'AWS::ElasticLoadBalancingV2::ListenerRule': {
+    free: "included in the load balancer's hourly and LCU price",
+  },
+  'AWS::ElasticLoadBalancingV2::TargetGroup': {
+    free: "included in the load balancer's hourly and LCU price",
+  },
   'AWS::ECS::Service': { price: fargateService },
   'AWS::ECS::Cluster': {
     price: (resource, ctx) => {
@@ -352,7 +371,8 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
       if (insights === undefined || insights === 'disabled') return [];
       const tasks = resourcesOf(ctx.stack)
         .filter(
-          ([, service]) => service.Type === 'AWS::ECS::Service' && refersTo(service.Properties?.Cluster, ctx.logicalId),
+          ([, service]) =>
+            service.Type === 'AWS::ECS::Service' && refersTo(service.Properties?.Cluster, ctx.logicalId),
         )
         .reduce((sum, [id, service]) => sum + serviceTaskCount(id, service, ctx.stack, ctx.tasks), 0);
       return [
@@ -385,20 +405,38 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
   'AWS::ApiGatewayV2::Api': {
     price: (resource, ctx) => {
       const protocol = resource.Properties?.ProtocolType;
-      if (protocol !== 'HTTP') throw new MissingPriceError(`API Gateway ${String(protocol)} APIs`, ctx.region);
-      return [perUnit('HTTP API requests', ctx.usage.requestsMillions, 'million', ctx.prices.apiGatewayHttpPerMillion)];
+      if (protocol !== 'HTTP')
+        throw new MissingPriceError(`API Gateway ${String(protocol)} APIs`, ctx.region);
+      return [
+        perUnit(
+          'HTTP API requests',
+          ctx.usage.requestsMillions,
+          'million',
+          ctx.prices.apiGatewayHttpPerMillion,
+        ),
+      ];
     },
   },
   'AWS::ApiGateway::RestApi': {
     price: (_resource, ctx) => [
-      perUnit('REST API requests', ctx.usage.requestsMillions, 'million', ctx.prices.apiGatewayRestPerMillion),
+      perUnit(
+        'REST API requests',
+        ctx.usage.requestsMillions,
+        'million',
+        ctx.prices.apiGatewayRestPerMillion,
+      ),
     ],
   },
   'AWS::SQS::Queue': {
     price: (_resource, ctx) => {
       const queues = ofType(ctx.stacks, 'AWS::SQS::Queue').length;
       return [
-        perUnit('requests (split over the queues)', ctx.usage.queueRequestsMillions / queues, 'million', ctx.prices.sqsPerMillion),
+        perUnit(
+          'requests (split over the queues)',
+          ctx.usage.queueRequestsMillions / queues,
+          'million',
+          ctx.prices.sqsPerMillion,
+        ),
       ];
     },
   },
@@ -433,7 +471,9 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
   },
 
   // --- Operations and security
-  'AWS::CloudWatch::Dashboard': { price: (_resource, ctx) => [monthly('dashboard', ctx.prices.dashboardMonth)] },
+  'AWS::CloudWatch::Dashboard': {
+    price: (_resource, ctx) => [monthly('dashboard', ctx.prices.dashboardMonth)],
+  },
   'AWS::CloudWatch::Alarm': {
     price: (resource, ctx) => {
       const metrics = (resource.Properties?.Metrics ?? []) as { MetricStat?: unknown }[];
@@ -442,7 +482,7 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
         : 1;
       return [
         {
-          basis: `standard alarm: ${usd(ctx.prices.alarmMetricMonth)} per metric/month`,
+          basis: `standard alarm, ${count} metric(s) × ${usd(ctx.prices.alarmMetricMonth)}/month`,
           monthlyUsd: count * ctx.prices.alarmMetricMonth,
           assumed: false,
         },
@@ -523,7 +563,9 @@ export interface CostEstimate {
 
 /** The pricing rule of a type. @throws MissingPriceError when the type has none */
 export function pricingOf(type: string, region: string): TypePricing {
-  const pricing = Object.prototype.hasOwnProperty.call(RESOURCE_PRICING, type) ? RESOURCE_PRICING[type] : undefined;
+  const pricing = Object.prototype.hasOwnProperty.call(RESOURCE_PRICING, type)
+    ? RESOURCE_PRICING[type]
+    : undefined;
   if (pricing === undefined) throw new MissingPriceError(`resource type ${type}`, region);
   return pricing;
 }
@@ -550,7 +592,13 @@ export function estimateCost(
         free.set(resource.Type, { type: resource.Type, count: (row?.count ?? 0) + 1, reason: pricing.free });
         continue;
       }
-      const items = pricing.price(resource, { ...options, prices, stack, stacks: templates.stacks, logicalId });
+      const items = pricing.price(resource, {
+        ...options,
+        prices,
+        stack,
+        stacks: templates.stacks,
+        logicalId,
+      });
       if (items.length === 0) {
         // Priced types that cost nothing as configured (a gateway endpoint, Container Insights off).
         const row = free.get(resource.Type);

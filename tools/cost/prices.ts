@@ -17,10 +17,12 @@ export const PRICE_SOURCES: Readonly<Record<string, string>> = {
   aurora: 'https://aws.amazon.com/rds/aurora/pricing/ (Aurora PostgreSQL, Aurora Standard, on-demand)',
   rdsProxy: 'https://aws.amazon.com/rds/proxy/pricing/ (provisioned instances: per vCPU-hour of the targets)',
   vpc: 'https://aws.amazon.com/vpc/pricing/ (NAT gateway, public IPv4 addresses)',
-  privateLink: 'https://aws.amazon.com/privatelink/pricing/ (interface endpoints, also RDS Proxy extra endpoints)',
+  privateLink:
+    'https://aws.amazon.com/privatelink/pricing/ (interface endpoints, also RDS Proxy extra endpoints)',
   elb: 'https://aws.amazon.com/elasticloadbalancing/pricing/ (Application Load Balancer)',
   fargate: 'https://aws.amazon.com/fargate/pricing/ (Linux, x86 and ARM)',
-  elasticache: 'https://aws.amazon.com/elasticache/pricing/ (node-based, Redis OSS / Valkey-compatible engines)',
+  elasticache:
+    'https://aws.amazon.com/elasticache/pricing/ (node-based, Redis OSS / Valkey-compatible engines)',
   cloudfront: 'https://aws.amazon.com/cloudfront/pricing/ (pay as you go, North America and Europe)',
   apiGateway: 'https://aws.amazon.com/api-gateway/pricing/ (HTTP APIs and REST APIs, first tier)',
   sqs: 'https://aws.amazon.com/sqs/pricing/ (standard queues)',

@@ -20,7 +20,12 @@ export function costTable(estimate: CostEstimate): Table {
   return {
     header: ['Resource type', 'Count', 'How', 'Per month'],
     rows: [
-      ...estimate.rows.map((row) => [row.type, String(row.count), row.bases.join('\n'), formatUsd(row.monthlyUsd)]),
+      ...estimate.rows.map((row) => [
+        row.type,
+        String(row.count),
+        row.bases.join('\n'),
+        formatUsd(row.monthlyUsd),
+      ]),
       ['Total', '', '', formatUsd(estimate.totalUsd)],
     ],
   };
@@ -35,9 +40,14 @@ export function renderCostText(stageId: string, estimate: CostEstimate): string 
   ];
   const typeWidth = Math.max(...estimate.rows.map((row) => row.type.length), 'Total'.length);
   const amounts = estimate.rows.map((row) => formatUsd(row.monthlyUsd));
-  const amountWidth = Math.max(...amounts.map((amount) => amount.length), formatUsd(estimate.totalUsd).length);
+  const amountWidth = Math.max(
+    ...amounts.map((amount) => amount.length),
+    formatUsd(estimate.totalUsd).length,
+  );
   estimate.rows.forEach((row, index) => {
-    lines.push(`  ${row.type.padEnd(typeWidth)}  ${String(row.count).padStart(3)}  ${(amounts[index] ?? '').padStart(amountWidth)}`);
+    lines.push(
+      `  ${row.type.padEnd(typeWidth)}  ${String(row.count).padStart(3)}  ${(amounts[index] ?? '').padStart(amountWidth)}`,
+    );
     for (const basis of row.bases) lines.push(`      ${basis}`);
   });
   lines.push(`  ${'-'.repeat(typeWidth + amountWidth + 7)}`);

@@ -66,7 +66,8 @@ export function parseCostArgs(argv: readonly string[], stageIds: readonly string
   }
   const stage = positional[0] as string;
   const problems: string[] = [];
-  if (!stageIds.includes(stage)) problems.push(`Unknown stage "${stage}". Known stages: ${stageIds.join(', ')}.`);
+  if (!stageIds.includes(stage))
+    problems.push(`Unknown stage "${stage}". Known stages: ${stageIds.join(', ')}.`);
   const region = options.region ?? DEFAULT_COST_REGION;
   if (!pricedRegions.includes(region)) {
     problems.push(`--region: no price table for "${region}". Priced regions: ${pricedRegions.join(', ')}.`);
@@ -109,7 +110,11 @@ export function runCost(argv: readonly string[], io: CostCommandIo): number {
     const templates = io.synth(args.stage);
     const usage = usageFor(args.stage);
     estimate = estimateCost(templates, { region: args.region, usage, tasks: args.tasks });
-    other = estimateCost(templates, { region: args.region, usage, tasks: args.tasks === 'min' ? 'max' : 'min' });
+    other = estimateCost(templates, {
+      region: args.region,
+      usage,
+      tasks: args.tasks === 'min' ? 'max' : 'min',
+    });
   } catch (error) {
     io.stderr.write(`Error: ${(error as Error).message}\n`);
     return costExitCodes.failed;
