@@ -85,7 +85,11 @@ export async function fetchMetrics(
     const keyById = new Map(
       (request.input.MetricDataQueries ?? []).map((query) => [query.Id, query.Label ?? '']),
     );
-    for await (const page of paginateGetMetricData({ client: clientFor(request.region) }, request.input)) {
+    // A copy: the paginator writes NextToken into the input it is given.
+    for await (const page of paginateGetMetricData(
+      { client: clientFor(request.region) },
+      { ...request.input },
+    )) {
       calls += 1;
       for (const message of page.Messages ?? [])
         messages.push(`${request.region}: ${message.Code}: ${message.Value}`);

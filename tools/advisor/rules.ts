@@ -466,12 +466,23 @@ export function serviceSignals(
     series.runningTasks.timestamps.filter((_, i) => (series.runningTasks.values[i] as number) >= maxTasks),
   );
   const known = series.runningTasks.timestamps.length > 0;
-  const onlyAtMax = (one: Series): Series => {
-    if (!known) return one;
-    // Windows below the maximum count as "not breaching": autoscaling could still add tasks there.
+  const evaluate = (spec: ThresholdSpec, one: Series): Signal => {
+    if (!known) return thresholdSignal(spec, one, ctx);
+    // Windows below the maximum count as "not breaching": autoscaling could still add tasks there. The
+    // verdict comes from the masked series; the value shown stays the metric's own p95.
+    const masked = thresholdSignal(
+      spec,
+      {
+        timestamps: one.timestamps,
+        values: one.values.map((v, i) => (atMax.has(one.timestamps[i] as number) ? v : 0)),
+      },
+      ctx,
+    );
+    const own = windowStats(one.values, spec.threshold, spec.comparison);
     return {
-      timestamps: one.timestamps,
-      values: one.values.map((v, i) => (atMax.has(one.timestamps[i] as number) ? v : 0)),
+      ...masked,
+      values: one.values,
+      stats: { ...(masked.stats as WindowStats), summary: own.summary },
     };
   };
   const verdict: Verdict =
@@ -482,7 +493,7 @@ export function serviceSignals(
     ? `windows below ${maxTasks} running tasks count as fine (autoscaling had room)`
     : 'no RunningTaskCount (Container Insights off): every window counts';
   return (['cpu', 'memory'] as const).map((kind) =>
-    thresholdSignal(
+    evaluate(
       {
         id: `ecs.${kind}`,
         area: 'ECS',
@@ -495,8 +506,7 @@ export function serviceSignals(
         onBreach: verdict,
         note,
       },
-      onlyAtMax(series[kind]),
-      ctx,
+      series[kind],
     ),
   );
 }
