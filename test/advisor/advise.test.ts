@@ -111,6 +111,18 @@ describe('a deployed 10k stage', () => {
     );
   });
 
+  test('a stage given with --stage is assumed, and the report says what the deployment looks like', async () => {
+    deploy('10k');
+    fakeCloudWatch(cwMock, loadFixture('saturated-10k'));
+    const run = io();
+
+    const code = await runAdvise(['--region', REGION, '--stage', '1k'], run);
+
+    expect(code).toBe(adviseExitCodes.action);
+    expect(run.out.chunks.stdout).toContain('stage 1k (given; the deployment looks like 10k)');
+    expect(run.out.chunks.stdout).toMatch(/^ {2}MOVE 10k +writer\.cpu /m);
+  });
+
   test('an idle stage recommends nothing and exits 0', async () => {
     deploy('10k');
     fakeCloudWatch(cwMock, loadFixture('idle-10k'));
@@ -135,7 +147,16 @@ describe('a deployed 10k stage', () => {
     deploy('10k');
     const received = fakeCloudWatch(cwMock, loadFixture('saturated-10k'));
 
-    await runAdvise(['--region', REGION, '--format', 'markdown'], io());
+    const run = io();
+    await runAdvise(['--region', REGION, '--format', 'markdown'], run);
+
+    expect(run.out.chunks.stdout).toContain(
+      '**Recommendation: move to stage 100k (writer.cpu, writer.dbload).',
+    );
+    expect(run.out.chunks.stdout).toMatch(
+      /^- \*\*MOVE 100k\*\* `writer\.cpu` on eu-west-1 shop-db \(shard 0\)/m,
+    );
+    expect(run.out.chunks.stdout).toMatch(/^\| fine \| `readers\.lag` \| .* \| 0 % \(0\/336\) \|/m);
 
     const calls = cwMock
       .commandCalls(GetMetricDataCommand)

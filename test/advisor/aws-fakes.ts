@@ -13,7 +13,6 @@ import {
   DescribeStacksCommand,
   GetTemplateCommand,
   ListStackResourcesCommand,
-  type CloudFormationClient,
 } from '@aws-sdk/client-cloudformation';
 import {
   GetMetricDataCommand,
@@ -233,5 +232,3 @@ export function output() {
     stderr: { write: (chunk: string) => (chunks.stderr += chunk) },
   };
 }
-
-export type { CloudFormationClient };

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stageIds } from '../../stages';
+import { generateDocs, stageDocPath } from '../../tools/docs/generate';
 import { estimateCost, RESOURCE_PRICING } from '../../tools/cost/estimate';
 import { pricedRegions } from '../../tools/cost/prices';
 import { costRange, formatUsd } from '../../tools/cost/report';
@@ -59,6 +60,18 @@ test("the README's stage table shows each implemented stage's estimate", () => {
       id,
       cell: costRange(estimate(id, 'us-east-1', 'min'), estimate(id, 'us-east-1', 'max')),
     });
+  }
+});
+
+test('each stage page shows its estimate in every priced region', () => {
+  const pages = generateDocs(stageIds, synthStageCached);
+  for (const id of stageIds) {
+    const page = pages.get(stageDocPath(id)) ?? '';
+    expect(page).toContain('## Estimated monthly cost');
+    for (const region of pricedRegions) {
+      const row = `| ${region} | ${formatUsd(estimate(id, region, 'min').totalUsd)} | ${formatUsd(estimate(id, region, 'max').totalUsd)} |`;
+      expect(page).toContain(row);
+    }
   }
 });
 
