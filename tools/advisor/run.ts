@@ -17,16 +17,22 @@ import { recommend } from './rules';
 
 /** What `runAdvise` needs from its surroundings. */
 export interface AdviseIo {
+  /** A CloudFormation client for a region. */
   readonly cloudFormation: (region: string) => CloudFormationClient;
+  /** A CloudWatch client for a region. */
   readonly cloudWatch: (region: string) => CloudWatchClient;
   /** Stage ids that can be synthesised (for `--dry-run`). */
   readonly implementedStages: readonly string[];
   readonly synth: (stageId: string) => AssemblyTemplates;
   /** The stage's alarm thresholds when it is implemented (the ALB rules use them). */
   readonly monitoring?: (stageId: string) => MonitoringConfig | undefined;
+  /** The clock (the look-back ends at the last whole window before it). */
   readonly now: () => Date;
+  /** Environment (the default region). */
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Receives the report. */
   readonly stdout: { write(chunk: string): unknown };
+  /** Receives errors. */
   readonly stderr: { write(chunk: string): unknown };
 }
 

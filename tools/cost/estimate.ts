@@ -30,14 +30,19 @@ export interface PricedItem {
 
 /** What a pricing rule sees. */
 export interface PricingContext {
+  /** The region's prices. */
   readonly prices: RegionPrices;
+  /** The region priced (named in errors). */
   readonly region: string;
+  /** The stage's usage assumptions. */
   readonly usage: UsageAssumptions;
+  /** Which end of the autoscaling range to price tasks at. */
   readonly tasks: TaskCount;
   /** The stack holding the resource. */
   readonly stack: StackTemplate;
   /** Every stack of the stage (shared resources such as the NAT gateway count span stacks). */
   readonly stacks: readonly StackTemplate[];
+  /** The resource's logical id in its stack. */
   readonly logicalId: string;
 }
 
@@ -530,11 +535,13 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
 
 /** One row of the estimate: a resource type with its priced parts summed. */
 export interface CostRow {
+  /** CloudFormation resource type. */
   readonly type: string;
   /** Resources of the type. */
   readonly count: number;
   /** The distinct bases, each with how many resources it applies to. */
   readonly bases: readonly string[];
+  /** US dollars per month. */
   readonly monthlyUsd: number;
   /** Part of `monthlyUsd` that rests on usage assumptions. */
   readonly assumedUsd: number;
@@ -542,14 +549,19 @@ export interface CostRow {
 
 /** A resource type that costs nothing, with the reason. */
 export interface FreeRow {
+  /** CloudFormation resource type. */
   readonly type: string;
+  /** Resources of the type. */
   readonly count: number;
+  /** Why it costs nothing (or under a cent). */
   readonly reason: string;
 }
 
 /** The estimate of one stage in one region. */
 export interface CostEstimate {
+  /** Region of the price table used. */
   readonly region: string;
+  /** Which end of the autoscaling range tasks were priced at. */
   readonly tasks: TaskCount;
   /** Priced types, most expensive first. */
   readonly rows: readonly CostRow[];

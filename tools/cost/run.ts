@@ -19,9 +19,13 @@ export const costExitCodes = {
 
 /** Parsed arguments. */
 export interface CostArgs {
+  /** Stage id. */
   readonly stage: string;
+  /** Region of the price table. */
   readonly region: string;
+  /** Price tasks at the autoscaling minimum or maximum. */
   readonly tasks: TaskCount;
+  /** Output format. */
   readonly format: 'text' | 'markdown' | 'json';
 }
 
@@ -84,9 +88,13 @@ export function parseCostArgs(argv: readonly string[], stageIds: readonly string
 
 /** What the command needs from its surroundings. */
 export interface CostCommandIo {
+  /** Stage ids that can be synthesised. */
   readonly stageIds: readonly string[];
+  /** Synthesises a stage. */
   readonly synth: (id: string) => AssemblyTemplates;
+  /** Receives the report. */
   readonly stdout: { write(chunk: string): unknown };
+  /** Receives progress and errors. */
   readonly stderr: { write(chunk: string): unknown };
 }
 
