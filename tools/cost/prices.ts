@@ -7,6 +7,10 @@
  * transcribed on {@link PRICE_DATE}. The build machine has no network access, so they were not re-fetched
  * automatically: re-check them against the pages and bump the date when you do. A price that is not here
  * fails the estimate (see estimate.ts); it is never taken as zero.
+ *
+ * Least certain at transcription (check these first): the eu-west-1 figures for RDS Proxy, ElastiCache
+ * nodes and API Gateway HTTP APIs, the Graviton 3 (r7g, m7g) instance and node prices in both regions, and
+ * the RDS Proxy read-only endpoint being billed at the PrivateLink interface-endpoint rate per AZ.
  */
 
 /** Date the table was transcribed (ISO 8601). */
