@@ -83,7 +83,7 @@ export function renderCostMarkdown(
     '',
     `On-demand, from the synthesised templates and the price table of ${PRICE_DATE} (\`tools/cost/prices.ts\`); ` +
       `usage-priced parts use the assumptions for \`${stageId}\` in \`tools/cost/usage.ts\`. ` +
-      `Regenerate with \`npm run cost -- ${stageId} [--region <r>] [--tasks min|max]\`.`,
+      `The same estimate with every line: \`npm run cost -- ${stageId} [--region <r>] [--tasks min|max]\`.`,
     '',
     markdownTable({
       header: ['Region', 'Tasks at minimum', 'Tasks at maximum', 'Of which usage assumptions (min)'],
