@@ -8,6 +8,10 @@ import { dataAnchorTypes } from '../upgrade/data-anchors';
 import { dataBearingTypes, isDataBearing } from '../upgrade/data-bearing';
 import { diffAssemblies } from '../upgrade/diff';
 import { markdownTable, renderMarkdownSummary, type Table } from '../upgrade/report';
+import { estimateCost } from '../cost/estimate';
+import { pricedRegions } from '../cost/prices';
+import { renderCostMarkdown } from '../cost/report';
+import { usageFor } from '../cost/usage';
 import { buildArchitecture, renderMermaid } from './architecture';
 import { ResourceIndex } from './references';
 import { tierLabels, tierOf, tierOrder } from './tiers';
@@ -62,6 +66,7 @@ export function renderStageDoc(
   templates: AssemblyTemplates,
   neighbours: { readonly previous?: string; readonly next?: string } = {},
   description?: string,
+  costSection?: string,
 ): string {
   const stackList = templates.stacks
     .map((stack) => `\`${stack.stackName}\` (${Object.keys(stack.template.Resources ?? {}).length} resources)`)
@@ -101,11 +106,24 @@ export function renderStageDoc(
     '',
     markdownTable(dataBearingTable(templates)),
     '',
+    ...(costSection !== undefined ? [costSection] : []),
     '## Resource inventory',
     '',
     markdownTable(inventoryTable(templates)),
     '',
   ].join('\n');
+}
+
+/** The "Estimated monthly cost" section of a stage page: every priced region, tasks at minimum and maximum. */
+export function renderStageCost(id: string, templates: AssemblyTemplates): string {
+  const usage = usageFor(id);
+  return renderCostMarkdown(
+    id,
+    pricedRegions.map((region) => ({
+      min: estimateCost(templates, { region, usage, tasks: 'min' }),
+      max: estimateCost(templates, { region, usage, tasks: 'max' }),
+    })),
+  );
 }
 
 /** The page `docs/upgrades/<from>-to-<to>.md`. */
@@ -154,7 +172,13 @@ export function generateDocs(
     const next = stageIds[position + 1];
     pages.set(
       stageDocPath(id),
-      renderStageDoc(id, synth(id), { ...(previous ? { previous } : {}), ...(next ? { next } : {}) }, describe(id)),
+      renderStageDoc(
+        id,
+        synth(id),
+        { ...(previous ? { previous } : {}), ...(next ? { next } : {}) },
+        describe(id),
+        renderStageCost(id, synth(id)),
+      ),
     );
     if (previous) pages.set(upgradeDocPath(previous, id), renderUpgradeDoc(previous, id, synth(previous), synth(id)));
   });
