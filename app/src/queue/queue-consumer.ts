@@ -103,6 +103,8 @@ export class QueueConsumer {
         continue;
       }
       if (batch.length > 0) await this.handleBatch(batch);
+      // An empty receive that returned at once (no long poll) must not starve timers and I/O.
+      else await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
