@@ -67,7 +67,10 @@ describe('migrations', () => {
         });
       const first = run();
       expect(first.status).toBe(0);
-      expect(JSON.parse(first.stdout.trim())).toEqual({ msg: 'migrations applied', applied: [1, 2] });
+      expect(JSON.parse(first.stdout.trim())).toEqual({
+        msg: 'migrations applied',
+        applied: (await loadMigrations()).map((m) => m.version),
+      });
       const second = run();
       expect(JSON.parse(second.stdout.trim())).toEqual({ msg: 'database is up to date', applied: [] });
 
