@@ -19,8 +19,10 @@ interface StoredMessage {
 
 /**
  * The embedded queue: messages live in this process's memory, with the same leases, redelivery and
- * dead-lettering as the real adapters. It suits one instance (the embedded default) and tests; it holds
- * nothing across a restart, which is why the transactional outbox, not the queue, is the durable record.
+ * dead-lettering as the real adapters. It suits one instance (the embedded default) and tests. It holds
+ * nothing across a restart: a message the relay has marked sent and the process dies before applying is
+ * gone. That is harmless only where the cache dies with the process too (the embedded topology's
+ * in-process cache); with a shared cache (Redis) use a durable adapter.
  */
 export class MemoryMessageQueue implements MessageQueue {
   readonly kind = 'memory' as const;

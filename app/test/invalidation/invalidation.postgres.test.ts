@@ -213,6 +213,37 @@ describe('two instances, one write', () => {
   });
 });
 
+describe('the stale-fill race', () => {
+  test('a read that loaded the old row before a write cannot leave it served after the event is applied', async () => {
+    const queueName = `q${++queueNo}`;
+    const a = await open({ queueName });
+    await a.pipeline.start();
+    const product = await newProduct('RACE-1');
+    // GIVEN a cache miss whose loader read the row before the write and returns only after it
+    let release!: () => void;
+    let loaded!: () => void;
+    const oldRowRead = new Promise<void>((resolve) => (loaded = resolve));
+    const slowRead = a.cache.getOrLoad(`product:${product.id}`, [`product:${product.id}`], async () => {
+      const row = await catalog.get(db, product.id);
+      loaded();
+      await new Promise<void>((resolve) => (release = resolve));
+      return row;
+    });
+    await oldRowRead;
+    // WHEN the write commits and its event is applied, and only then the slow loader finishes
+    await setPrice(a, product.id, 7000);
+    await until(async () => (await queueCount(a.metrics, 'processed')) >= 1, 'the event to be applied');
+    release();
+    expect((await slowRead)?.priceCents).toBe(1000); // its caller started before the write
+    // THEN what it stored in Redis carries the old tag version: another instance misses and loads the new row
+    const b = await open({ queueName: `q${++queueNo}` });
+    expect((await b.read(product.id))?.priceCents).toBe(7000);
+    expect(b.loads).toBe(1);
+    // and A's first-level cache serves the new row too (at once, or as soon as the broadcast arrives)
+    await until(async () => (await a.read(product.id))?.priceCents === 7000, 'A to serve the new price');
+  });
+});
+
 describe('failures with real servers', () => {
   test('relay killed after publishing and before marking: the batch is published again, and the duplicate is harmless', async () => {
     const queueName = `q${++queueNo}`;
