@@ -152,7 +152,9 @@ export class QueueConsumer {
         this.options.observe?.('processed');
         return true;
       } catch (err) {
-        if (err instanceof DependencyUnavailableError && !this.stopping) {
+        if (err instanceof DependencyUnavailableError) {
+          // Stopping: leave it unacknowledged for another consumer; it was not the message's fault.
+          if (this.stopping) return false;
           this.options.observe?.('retried');
           await sleep(backoff);
           backoff = Math.min(backoff * 2, 5_000);
