@@ -36,8 +36,38 @@ export class AppMetrics {
     registers: [this.registry],
   });
 
+  /** Invalidation queue deliveries by outcome (a `dead_lettered` one failed its last attempt). */
+  readonly queueMessages = new Counter({
+    name: 'queue_messages_total',
+    help: 'Invalidation queue deliveries, by result (processed, failed = will be redelivered, dead_lettered = failed its last attempt, retried = held while a dependency is down)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  /** Outbox rows the relay has published. */
+  readonly outboxPublished = new Counter({
+    name: 'outbox_rows_published_total',
+    help: 'Invalidation outbox rows published to the queue by this instance',
+    registers: [this.registry],
+  });
+  /** Time from a write's commit to its invalidation being applied (tag bump and broadcast). */
+  readonly invalidationDelay = new Histogram({
+    name: 'invalidation_delay_seconds',
+    help: 'Seconds from the commit of a write to the application of its cache invalidation',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  /** First-level (in-process) cache lookups by result. */
+  readonly firstLevelCacheRequests = new Counter({
+    name: 'first_level_cache_requests_total',
+    help: 'In-process first-level cache lookups, by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    for (const result of ['processed', 'failed', 'dead_lettered', 'retried'] as const)
+      this.queueMessages.inc({ result }, 0);
     // Make the series exist from the start so dashboards and tests see zeros rather than gaps.
     for (const pool of ['writer', 'reader'] as const) this.dbQueries.inc({ pool }, 0);
     for (const result of ['hit', 'miss', 'error'] as const) this.cacheRequests.inc({ result }, 0);
