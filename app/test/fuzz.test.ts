@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildApp } from '../src/app';
-import { signUp, testConfig } from './support/app';
+import { signUp, signUpAdmin, testConfig } from './support/app';
 import { createTestDatabase, type TestDatabase } from './support/postgres';
 
 // A few thousand random and malformed requests through inject(): never a 5xx, and the data stays
@@ -21,7 +21,7 @@ beforeAll(async () => {
     config: testConfig({ DATABASE_URL: database.url, ADMIN_EMAILS: adminEmail, RATE_LIMIT_AUTH_MAX: '30' }),
     logger: false,
   });
-  const admin = (await signUp(app, adminEmail)).cookie;
+  const admin = (await signUpAdmin(app, adminEmail)).cookie;
   const customers = [];
   customerIds = [];
   for (let i = 0; i < 4; i++) {
