@@ -95,7 +95,9 @@ async function main(argv: string[]): Promise<void> {
 if (require.main === module) {
   main(process.argv.slice(2)).catch((err: unknown) => {
     const known = err instanceof ConfigError || err instanceof AdminCommandError;
-    process.stderr.write(`${known ? (err as Error).message : `admin command failed: ${(err as Error).message}`}\n`);
+    process.stderr.write(
+      `${known ? (err as Error).message : `admin command failed: ${(err as Error).message}`}\n`,
+    );
     process.exit(1);
   });
 }

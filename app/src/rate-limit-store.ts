@@ -49,7 +49,11 @@ export function breakerRateLimitStore(redis: Redis, nameSpace: string, guard: Re
               cb(Object.assign(new HttpError(503, RATE_LIMIT_UNAVAILABLE), { cause: err }), undefined),
           );
       };
-    return { incr: call('incr'), read: call('read'), child: (routeOptions) => wrap(inner.child(routeOptions)) };
+    return {
+      incr: call('incr'),
+      read: call('read'),
+      child: (routeOptions) => wrap(inner.child(routeOptions)),
+    };
   };
   return class BreakerRedisRateLimitStore {
     private readonly store: LibraryRedisStore;

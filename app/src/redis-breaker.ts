@@ -3,19 +3,13 @@ import CircuitBreaker from 'opossum';
 /** Options of {@link RedisBreaker}; the defaults suit production. */
 export interface RedisBreakerOptions {
   /**
-   * Failed calls (in the rolling window) before the breaker may open; it opens when at least this many
-   * calls were made and more than half of them failed.
+   * Failures in a row that open the breaker, whatever the traffic: in a hang every call fails, so this
+   * opens it after a few timeouts both on a quiet instance and under load.
    * @default 3
    */
-  readonly volumeThreshold?: number;
+  readonly consecutiveFailures?: number;
   /** How long the breaker stays open (failing fast) before it lets one probe through. @default 5000 */
   readonly resetTimeoutMs?: number;
-  /**
-   * Length of the rolling window the failure rate is computed over. Short, so that a Redis that hangs
-   * under steady traffic opens the breaker within about this long, not after a long history of successes.
-   * @default 2000
-   */
-  readonly rollingWindowMs?: number;
 }
 
 /** What the Redis adapters run their calls through ({@link RedisBreaker}, or a pass-through in tests). */
@@ -39,9 +33,10 @@ export class RedisUnavailableError extends Error {
  * counters share one connection, so they share one view of whether it answers.
  *
  * A Redis that accepts connections but does not answer makes every command wait for the client's command
- * timeout (1 s). Once a few calls have failed, the breaker opens and calls fail at once (the cache falls back to
- * the database, sessions and log-in answer 503) for `resetTimeoutMs`; then one call is let through as a probe
- * and its result closes or re-opens the breaker.
+ * timeout (1 s). After `consecutiveFailures` failed calls in a row (or more than half of the calls of the
+ * last 10 s, opossum's own rule, for a Redis that fails intermittently) the breaker opens and calls fail at
+ * once (the cache falls back to the database, sessions and log-in answer 503) for `resetTimeoutMs`; then one
+ * call is let through as a probe and its result closes or re-opens the breaker.
  *
  * Only failures to get an answer count: a reply error (Redis answered, e.g. WRONGTYPE) is the caller's bug,
  * not an outage.
@@ -49,20 +44,28 @@ export class RedisUnavailableError extends Error {
 export class RedisBreaker implements RedisCallGuard {
   private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
   private readonly listeners: ((state: BreakerState) => void)[] = [];
+  private failuresInARow = 0;
 
   constructor(options: RedisBreakerOptions = {}) {
-    const rollingWindowMs = options.rollingWindowMs ?? 2_000;
+    const consecutiveFailures = options.consecutiveFailures ?? 3;
     this.breaker = new CircuitBreaker((call: () => Promise<unknown>) => call(), {
       // The ioredis client has its own command timeout; a second timer here would only race it.
       timeout: false,
       errorThresholdPercentage: 50,
-      volumeThreshold: options.volumeThreshold ?? 3,
+      volumeThreshold: 10,
+      rollingCountTimeout: 10_000,
       resetTimeout: options.resetTimeoutMs ?? 5_000,
-      rollingCountTimeout: rollingWindowMs,
-      rollingCountBuckets: 4,
       // errorFilter returning true means "not a failure of the dependency".
       errorFilter: (err: Error) => err?.name === 'ReplyError',
     });
+    // opossum opens on a failure rate over a rolling window, which on a quiet instance (one call a second,
+    // each waiting out the 1 s timeout) never reaches its volume threshold: count failures in a row too.
+    this.breaker.on('success', () => (this.failuresInARow = 0));
+    this.breaker.on('failure', () => {
+      this.failuresInARow += 1;
+      if (this.failuresInARow >= consecutiveFailures && this.breaker.closed) this.breaker.open();
+    });
+    this.breaker.on('close', () => (this.failuresInARow = 0));
     const changed = () => {
       const state = this.state;
       for (const listener of this.listeners) listener(state);

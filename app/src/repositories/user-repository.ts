@@ -74,7 +74,10 @@ export class UserRepository {
 
   /** Deletes a user that has no orders (undoing a sign-up whose session could not be stored). */
   async delete(db: SqlExecutor, id: string): Promise<void> {
-    await db.query('DELETE FROM users WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM orders WHERE user_id = $1)', [id]);
+    await db.query(
+      'DELETE FROM users WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM orders WHERE user_id = $1)',
+      [id],
+    );
   }
 
   /** A user by id, or null. */

@@ -116,9 +116,9 @@ export class RedisSessionStore implements CheckedSessionStore {
         ttlSecondsOf(session, this.ttlSeconds),
       ),
     ).then(
-        () => callback(),
-        (err) => callback(unavailable(err)),
-      );
+      () => callback(),
+      (err) => callback(unavailable(err)),
+    );
   }
 
   get(sessionId: string, callback: SessionCallback): void {

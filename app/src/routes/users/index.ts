@@ -33,11 +33,11 @@ export async function userRoutes(app: FastifyInstance, options: UserRoutesOption
         passwordHash: await hashPassword(password),
         role: 'customer',
       });
-      await request.session.regenerate();
-      request.session.userId = user.id;
       try {
-        // Saved here rather than when the response is sent, so that a store failing in between can still
-        // be answered by taking the user back out.
+        // Both write to the store; saved here rather than when the response is sent, so that a store
+        // failing in between can still be answered by taking the user back out.
+        await request.session.regenerate();
+        request.session.userId = user.id;
         await request.session.save();
       } catch (err) {
         await users.delete(db.writer, user.id).catch((cleanupErr: unknown) => {
