@@ -351,6 +351,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     // must not pin the browser to HTTPS for that host.
     hsts: config.production ? { maxAge: 31_536_000, includeSubDomains: true } : false,
     referrerPolicy: { policy: 'strict-origin-when-cross-origin' },
+    // For browsers that predate frame-ancestors.
+    frameguard: { action: 'deny' },
   });
   await app.register(fastifyCookie);
   await app.register(fastifySession, {
