@@ -38,7 +38,9 @@ export async function userRoutes(app: FastifyInstance, options: UserRoutesOption
         // failing in between can still be answered by taking the user back out.
         await request.session.regenerate();
         request.session.userId = user.id;
-        await request.session.save();
+        // A Secure cookie is never sent over plain HTTP (production behind anything but the ALB's HTTPS
+        // listener): the session plugin would not store it either.
+        if (!(request.session.cookie.secure && request.protocol !== 'https')) await request.session.save();
       } catch (err) {
         await users.delete(db.writer, user.id).catch((cleanupErr: unknown) => {
           request.log.error({ err: cleanupErr, userId: user.id }, 'sign-up: could not remove the user');
