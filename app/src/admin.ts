@@ -29,14 +29,15 @@ export class AdminCommandError extends Error {
  */
 export async function changeAdminRole(
   db: SqlExecutor,
-  config: Pick<AppConfig, 'redis' | 'adminEmails'>,
+  config: Pick<AppConfig, 'redis' | 'adminEmails' | 'cacheStore'>,
   action: 'grant' | 'revoke',
   email: string,
 ): Promise<AdminRoleChange> {
   const user = await new UserRepository().setRole(db, email, action === 'grant' ? 'admin' : 'customer');
   if (!user) throw new AdminCommandError(`no user with email ${email}: they must sign up first`);
   let invalidated = false;
-  if (config.redis) {
+  // Only a Redis cache is shared with the running instances; an in-process one expires the entry by its TTL.
+  if (config.redis && config.cacheStore === 'redis') {
     const client = createRedisClient(config.redis);
     client.on('error', () => {});
     try {
