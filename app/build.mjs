@@ -1,6 +1,6 @@
 // Bundles the sample app for its container image (app/Dockerfile runs this same script).
 // Output layout mirrors the source layout one level below the app root, so `appRoot` resolves the same way:
-//   app/dist/server.js, app/dist/migrate.js   (bundles)      app/migrations, app/public   (copied as they are)
+//   app/dist/server.js, app/dist/migrate.js, app/dist/admin.js   (bundles)      app/migrations, app/public   (copied as they are)
 import { build } from 'esbuild';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +26,7 @@ await build({
   entryPoints: {
     server: path.join(appDir, 'src/server.ts'),
     migrate: path.join(appDir, 'src/migrate.ts'),
+    admin: path.join(appDir, 'src/admin.ts'),
   },
   outdir,
   bundle: true,

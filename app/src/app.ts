@@ -2,8 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
+import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
-import fastifySession, { type SessionStore } from '@fastify/session';
+import fastifySession from '@fastify/session';
 import fastifyStatic from '@fastify/static';
 import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -25,18 +26,33 @@ import { seedDemoCatalog } from './db/seed';
 import { HttpError } from './errors';
 import { AppMetrics } from './metrics';
 import { publicDir } from './paths';
+import { breakerRateLimitStore } from './rate-limit-store';
 import { ReadRouter } from './read-routing';
 import { connectRedis, createRedisClient } from './redis';
+import { RedisBreaker, type RedisBreakerOptions } from './redis-breaker';
 import { CatalogRepository } from './repositories/catalog-repository';
 import { OrderRepository } from './repositories/order-repository';
 import { UserRepository } from './repositories/user-repository';
+import { ROLE_CACHE_MAX_SECONDS, RoleReader } from './roles';
 import { orderRoutes } from './routes/orders';
 import { opsRoutes } from './routes/ops';
 import { productRoutes } from './routes/products';
 import { sessionRoutes } from './routes/sessions';
 import { userRoutes } from './routes/users';
 import { errorSchema } from './schemas/common';
-import { MemorySessionStore, RedisSessionStore } from './sessions/session-stores';
+import { addShopKeywords } from './schemas/keywords';
+import { metricsSchema } from './schemas/ops';
+import { MemorySessionStore, RedisSessionStore, type CheckedSessionStore } from './sessions/session-stores';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * The Prometheus endpoint's own server (GET /metrics only), for the metrics port. Not listening until
+     * the caller listens on it (server.ts); closed with the app.
+     */
+    metricsServer: FastifyInstance;
+  }
+}
 
 /** Options of {@link buildApp}; everything defaults from the validated environment. */
 export interface BuildAppOptions {
@@ -51,6 +67,8 @@ export interface BuildAppOptions {
   logger?: FastifyServerOptions['logger'];
   /** application_name of the app's Postgres connections. @default 'shop' */
   applicationName?: string;
+  /** Settings of the circuit breaker in front of Redis (tests shorten them). @default - see RedisBreaker */
+  redisBreaker?: RedisBreakerOptions;
 }
 
 // Two validators: bodies are strict (no type coercion: `"5"` is not a quantity), query strings and path
@@ -70,6 +88,8 @@ function createValidators() {
   });
   addFormats(strict);
   addFormats(coercing);
+  addShopKeywords(strict);
+  addShopKeywords(coercing);
   return { strict, coercing };
 }
 
@@ -88,18 +108,60 @@ function formatValidationErrors(errors: ErrorObject[], dataVar: string): Error {
   return new Error(messages.join('; '));
 }
 
-async function openCacheStore(config: AppConfig, redis: Redis | undefined): Promise<CacheStore> {
+async function openCacheStore(
+  config: AppConfig,
+  redis: Redis | undefined,
+  breaker: RedisBreaker | undefined,
+): Promise<CacheStore> {
   if (config.cacheStore === 'redis' && redis && config.redis)
-    return new RedisCacheStore(redis, config.redis.keyPrefix);
+    return new RedisCacheStore(redis, config.redis.keyPrefix, false, breaker);
   if (config.cacheStore === 'none') return new NoCacheStore();
   return new MemoryCacheStore();
 }
 
-function openSessionStore(config: AppConfig, redis: Redis | undefined): SessionStore {
+function openSessionStore(
+  config: AppConfig,
+  redis: Redis | undefined,
+  breaker: RedisBreaker | undefined,
+): CheckedSessionStore {
   if (config.sessionStore === 'redis' && redis && config.redis) {
-    return new RedisSessionStore(redis, config.redis.keyPrefix, config.sessionTtlSeconds);
+    return new RedisSessionStore(redis, config.redis.keyPrefix, config.sessionTtlSeconds, breaker);
   }
   return new MemorySessionStore(config.sessionTtlSeconds);
+}
+
+// What a client may set as its X-Request-Id: short, and only characters that are safe in a log line and a
+// header. Anything else is replaced by a fresh id (never echoed, never logged).
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** The request id: the client's X-Request-Id when it is a safe, bounded token, else a new UUID. */
+export function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && CLIENT_REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+/**
+ * The storefront's Content-Security-Policy, as the page's own `<meta>` states it, plus what only a header can
+ * say (`frame-ancestors`: no site may frame the shop).
+ */
+export const contentSecurityPolicy = {
+  defaultSrc: ["'none'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  baseUri: ["'none'"],
+  formAction: ["'none'"],
+  frameAncestors: ["'none'"],
+} as const;
+
+/** The server for the metrics port: GET /metrics of `metrics`, and 404 for anything else. */
+export function buildMetricsServer(metrics: AppMetrics): FastifyInstance {
+  const server = Fastify({ logger: false, return503OnClosing: true, forceCloseConnections: true });
+  server.get('/metrics', { schema: metricsSchema }, async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  return server;
 }
 
 /**
@@ -122,8 +184,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       config.trustProxy === false
         ? false
         : (_address: string, hop: number) => hop < (config.trustProxy as number),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // The id comes from genReqId, which checks the client's header before it is logged or echoed.
+    requestIdHeader: false,
+    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     schemaErrorFormatter: formatValidationErrors,
@@ -134,11 +197,28 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
 
   const usesRedis = config.redis && (config.cacheStore === 'redis' || config.sessionStore === 'redis');
   let redis: Redis | undefined;
+  let redisBreaker: RedisBreaker | undefined;
   if (usesRedis && config.redis) {
     redis = createRedisClient(config.redis);
+    redisBreaker = new RedisBreaker(options.redisBreaker);
+    redisBreaker.onStateChange((state) =>
+      (state === 'closed' ? app.log.info : app.log.warn).call(
+        app.log,
+        { breaker: state },
+        state === 'open'
+          ? 'redis is not answering: failing fast (cache from the database, sessions 503) until a probe succeeds'
+          : `redis circuit breaker ${state}`,
+      ),
+    );
     // Keep the client's connection errors in the log instead of crashing the process.
     redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
     if (!(await connectRedis(redis))) app.log.warn('redis unreachable at start-up; cache runs degraded');
+  }
+  if (config.sessionStore === 'redis' && !config.sessionSecret) {
+    app.log.warn(
+      'SESSION_SECRET is unset: sessions are shared in Redis but signed with a random secret of this process, ' +
+        'so no other instance accepts them (and a restart logs everyone out); set the same SESSION_SECRET on every instance',
+    );
   }
 
   const ownsDatabase = typeof options.database !== 'object';
@@ -150,18 +230,25 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     else db = await createDatabase(config.database, observe, options.applicationName);
   } catch (err) {
     redis?.disconnect();
+    redisBreaker?.shutdown();
     throw err;
   }
 
   const closeResources = async () => {
     // Close everything even when one step fails; report the first failure.
-    const results = await Promise.allSettled([ownsDatabase ? db.close() : undefined, cacheStore?.close()]);
+    const results = await Promise.allSettled([
+      ownsDatabase ? db.close() : undefined,
+      cacheStore?.close(),
+      metricsServer.close(),
+    ]);
     redis?.disconnect();
+    redisBreaker?.shutdown();
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) app.log.error({ err: failed.reason }, 'error while closing pools');
     else app.log.info('database pools and cache connections closed');
   };
   let cacheStore: CacheStore | undefined;
+  const metricsServer = buildMetricsServer(metrics);
   try {
     if (config.autoMigrate) {
       // As the migration task would: with the owner's connection when one is configured, else on this one.
@@ -184,7 +271,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       const seeded = await seedDemoCatalog(db);
       if (seeded > 0) app.log.info({ products: seeded }, 'demo catalog seeded');
     }
-    cacheStore = await openCacheStore(config, redis);
+    cacheStore = await openCacheStore(config, redis, redisBreaker);
   } catch (err) {
     await closeResources();
     throw err;
@@ -194,6 +281,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   const replicaInvalidation = new ReplicaInvalidation(cache, db, {
     maxWaitMs: config.readYourWritesWindowMs,
   });
+  const users = new UserRepository();
+  const sessionStore = openSessionStore(config, redis, redisBreaker);
   const shop: ShopContext = {
     config,
     db,
@@ -202,10 +291,20 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     reads: new ReadRouter(db, config.readYourWritesWindowMs),
     metrics,
     catalog: new CatalogRepository(),
-    users: new UserRepository(),
+    users,
     orders: new OrderRepository(),
+    roles: new RoleReader(
+      cache,
+      db,
+      users,
+      config.adminEmails,
+      Math.min(config.cacheTtlSeconds, ROLE_CACHE_MAX_SECONDS),
+    ),
+    sessions: sessionStore,
+    redisBreaker,
   };
   app.decorate('shop', shop);
+  app.decorate('metricsServer', metricsServer);
   app.addSchema(errorSchema);
   app.addHook('onClose', async () => {
     replicaInvalidation.close();
@@ -260,6 +359,15 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     });
   });
 
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: { useDefaults: false, directives: contentSecurityPolicy },
+    // HTTPS only in production (behind the ALB's TLS listener); a development server on http://localhost
+    // must not pin the browser to HTTPS for that host.
+    hsts: config.production ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    referrerPolicy: { policy: 'strict-origin-when-cross-origin' },
+    // For browsers that predate frame-ancestors.
+    frameguard: { action: 'deny' },
+  });
   await app.register(fastifyCookie);
   await app.register(fastifySession, {
     secret: config.sessionSecret ?? randomBytes(32).toString('hex'),
@@ -272,13 +380,16 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       maxAge: config.sessionTtlSeconds * 1000,
     },
     saveUninitialized: false,
-    store: openSessionStore(config, redis),
+    store: sessionStore,
   });
   await app.register(fastifyRateLimit, {
     global: false,
-    // Shared counters across instances when Redis is there; a Redis failure lets requests through.
-    ...(redis && config.redis ? { redis, nameSpace: `${config.redis.keyPrefix}rl:` } : {}),
-    skipOnError: true,
+    // Counters shared across instances in Redis, through the breaker. Only log-in and sign-up are limited,
+    // and they refuse (503) when the counters cannot be reached: never an unlimited password oracle.
+    ...(redis && config.redis && redisBreaker
+      ? { store: breakerRateLimitStore(redis, `${config.redis.keyPrefix}rl:`, redisBreaker) }
+      : {}),
+    skipOnError: false,
   });
 
   const authLimit = { max: config.rateLimitAuth.max, timeWindow: config.rateLimitAuth.windowMs };

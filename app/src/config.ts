@@ -6,6 +6,8 @@ import { envSchema } from 'env-schema';
 export interface AppEnv {
   PORT: number;
   HOST: string;
+  METRICS_PORT: number;
+  METRICS_HOST?: string;
   NODE_ENV: string;
   LOG_LEVEL: string;
   DATABASE_URL?: string;
@@ -97,6 +99,11 @@ export interface AppConfig {
   production: boolean;
   port: number;
   host: string;
+  /**
+   * Where Prometheus metrics are served: a listener of their own that the load balancer never routes to
+   * (the public port answers 404 for /metrics). Port 0 picks any free port.
+   */
+  metrics: { port: number; host: string };
   logLevel: string;
   database: DatabaseConfig;
   /**
@@ -112,6 +119,10 @@ export interface AppConfig {
   /** Undefined outside production when SESSION_SECRET is unset: a random per-process secret is used. */
   sessionSecret?: string;
   sessionTtlSeconds: number;
+  /**
+   * Emails allowed to hold the admin role. A user is an admin only while granted the role (`npm run admin --
+   * grant`) AND listed here: removing an address demotes it at its next request.
+   */
   adminEmails: ReadonlySet<string>;
   autoMigrate: boolean;
   seedDemoData: boolean;
@@ -140,6 +151,9 @@ export const envJsonSchema = {
   properties: {
     PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 3000 },
     HOST: { type: 'string', minLength: 1, default: '0.0.0.0' },
+    // 9464: the port OpenTelemetry's Prometheus exporter uses, so collectors (ADOT) find it by convention.
+    METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 9464 },
+    METRICS_HOST: optionalString,
     NODE_ENV: { type: 'string', enum: ['development', 'production', 'test'], default: 'development' },
     LOG_LEVEL: {
       type: 'string',
@@ -197,7 +211,9 @@ function parseEnv(env: NodeJS.ProcessEnv): AppEnv {
     if (value !== undefined && value !== '') data[key] = value;
   }
   try {
-    return envSchema<AppEnv>({ schema: envJsonSchema, data, dotenv: false });
+    // env: false: only `source` counts. env-schema merges process.env by default, which made
+    // loadConfig(obj) read the real environment too (and a `PORT=` there failed validation).
+    return envSchema<AppEnv>({ schema: envJsonSchema, data, env: false, dotenv: false });
   } catch (err) {
     // env-schema reports "env/PORT must be integer, env/DB_SSL must be equal to one of ..."
     const message = (err as Error).message;
@@ -388,6 +404,12 @@ export function loadConfig(
     if (!/^[^@\s]+@[^@\s]+$/.test(email)) problems.push(`ADMIN_EMAILS contains an invalid email "${email}"`);
   }
 
+  const metricsHost = env.METRICS_HOST ?? env.HOST;
+  if (env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT)
+    problems.push(
+      `METRICS_PORT and PORT are both ${env.PORT}: metrics need a port of their own that the load balancer does not route to`,
+    );
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const defaultStore = redis ? 'redis' : 'memory';
@@ -396,6 +418,7 @@ export function loadConfig(
     production,
     port: env.PORT,
     host: env.HOST,
+    metrics: { port: env.METRICS_PORT, host: metricsHost },
     logLevel: env.LOG_LEVEL,
     database,
     ...(migrationDatabase !== undefined ? { migrationDatabase } : {}),

@@ -13,7 +13,6 @@ export interface ReadYourWritesMarker {
 declare module 'fastify' {
   interface Session {
     userId?: string;
-    role?: 'customer' | 'admin';
     ryw?: ReadYourWritesMarker;
   }
 }

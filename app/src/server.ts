@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { buildApp } from './app';
 import { ConfigError, loadConfig, type AppConfig } from './config';
 
@@ -19,10 +20,21 @@ async function main(): Promise<void> {
   }
 
   const app = await buildApp({ config });
+  // Metrics first, on a listener of their own: the load balancer routes to PORT only, so /metrics (in any
+  // spelling) never reaches the public.
+  await app.metricsServer.listen({ port: config.metrics.port, host: config.metrics.host });
+  const metricsPort = (app.metricsServer.server.address() as AddressInfo).port;
   await app.listen({ port: config.port, host: config.host });
+  const port = (app.server.address() as AddressInfo).port;
   app.log.info(
-    { database: config.database.kind, cache: config.cacheStore, sessions: config.sessionStore },
-    `shop listening; storefront at http://localhost:${config.port}`,
+    {
+      database: config.database.kind,
+      cache: config.cacheStore,
+      sessions: config.sessionStore,
+      port,
+      metricsPort,
+    },
+    `shop listening; storefront at http://localhost:${port}, metrics at http://localhost:${metricsPort}/metrics`,
   );
 
   let closing = false;

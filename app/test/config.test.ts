@@ -213,6 +213,52 @@ describe('loadConfig', () => {
     expect(config.redis?.url).toBe('redis://cache:6379');
   });
 
+  test('loadConfig(object) reads only the object, never process.env', () => {
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, {
+        PORT: 'not-a-port',
+        REDIS_URL: 'redis://elsewhere:6379',
+        NODE_ENV: 'production',
+      });
+      const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/shop' });
+      expect(config.port).toBe(3000);
+      expect(config.redis).toBeUndefined();
+      expect(config.production).toBe(false);
+    } finally {
+      for (const key of ['PORT', 'REDIS_URL', 'NODE_ENV']) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
+    }
+  });
+
+  test('empty values in the object mean unset (a blank line in an env file, VAR= in a shell)', () => {
+    const config = loadConfig({
+      PORT: '',
+      REDIS_URL: '',
+      REDIS_HOST: '',
+      METRICS_PORT: '',
+      DB_SSL: '',
+      ADMIN_EMAILS: '',
+    });
+    expect(config).toMatchObject({
+      port: 3000,
+      metrics: { port: 9464, host: '0.0.0.0' },
+      cacheStore: 'memory',
+    });
+    expect(config.redis).toBeUndefined();
+    expect([...config.adminEmails]).toEqual([]);
+  });
+
+  test('metrics listen on METRICS_PORT (default 9464) and METRICS_HOST (default HOST)', () => {
+    expect(loadConfig({ HOST: '127.0.0.1', METRICS_PORT: '9100' }).metrics).toEqual({
+      host: '127.0.0.1',
+      port: 9100,
+    });
+    expect(loadConfig({ METRICS_HOST: '10.0.0.5' }).metrics).toEqual({ host: '10.0.0.5', port: 9464 });
+  });
+
   const bad: [string, Record<string, string>, RegExp][] = [
     ['PORT not a number', { PORT: 'abc' }, /PORT must be integer/],
     ['DB_SSL unknown', { DB_SSL: 'maybe' }, /DB_SSL must be equal to one of the allowed values/],
@@ -263,6 +309,12 @@ describe('loadConfig', () => {
       /DB_USER \(or DB_SECRET_ARN\) is required/,
     ],
     ['bad admin email', { ADMIN_EMAILS: 'ops' }, /ADMIN_EMAILS contains an invalid email "ops"/],
+    ['METRICS_PORT not a number', { METRICS_PORT: 'nine' }, /METRICS_PORT must be integer/],
+    [
+      'METRICS_PORT equal to PORT',
+      { PORT: '8080', METRICS_PORT: '8080' },
+      /METRICS_PORT and PORT are both 8080: metrics need a port of their own/,
+    ],
   ];
   test.each(bad)('%s fails naming the variable', (_name, env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

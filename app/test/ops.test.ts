@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app';
-import { metricValue, signUp, testConfig } from './support/app';
+import { metricValue, testConfig } from './support/app';
 import { createTestDatabase, type TestDatabase } from './support/postgres';
 
 let database: TestDatabase;
@@ -32,11 +32,18 @@ test('Redis unreachable: the app starts, serves from the database, reports the c
   expect(ready.statusCode).toBe(200);
   expect(ready.json()).toEqual({ status: 'ready', database: 'ok', cache: 'degraded' });
 
-  const { cookie } = await signUp(app);
   for (let i = 0; i < 3; i++) {
-    const list = await app.inject({ method: 'GET', url: '/api/products', headers: { cookie } });
+    const list = await app.inject({ method: 'GET', url: '/api/products' });
     expect(list.statusCode).toBe(200);
   }
+  // Log-in and sign-up refuse: their rate-limit counters live in Redis, and an unlimited log-in would be a
+  // password oracle.
+  const refused = await app.inject({
+    method: 'POST',
+    url: '/api/users',
+    payload: { email: `no-limit-${Date.now()}@example.test`, password: 'password123', name: 'N' },
+  });
+  expect(refused.statusCode).toBe(503);
   expect(await metricValue(app, 'cache_requests_total{result="error"}')).toBeGreaterThanOrEqual(3);
   expect(await metricValue(app, 'cache_requests_total{result="hit"}')).toBe(0);
 });
@@ -83,9 +90,14 @@ test('session store unreachable: anonymous browsing works, session requests get 
     payload: { email: `no-redis-${Date.now()}@example.test`, password: 'password123', name: 'N' },
   });
   expect(signUp.statusCode).toBe(503);
+  // The rate limit (also in Redis) refuses first; the session store would too, before any user is saved.
   expect(signUp.json()).toEqual({
     statusCode: 503,
     error: 'Service Unavailable',
+    message: 'log-in and sign-up are unavailable right now; try again shortly',
+  });
+  await expect(app.shop.sessions.ensureAvailable()).rejects.toMatchObject({
+    statusCode: 503,
     message: 'sessions are unavailable; try again shortly',
   });
 });

@@ -10,7 +10,7 @@ import type { Database, SqlExecutor } from '../src/db/database';
 import { PgDatabase } from '../src/db/pg-database';
 import { readReplayPosition, REPLAY_POSITION_SQL, replayPositionOf } from '../src/db/replay-position';
 import { ReadRouter } from '../src/read-routing';
-import { metricValue, signUp, testConfig } from './support/app';
+import { metricValue, signUp, signUpAdmin, testConfig } from './support/app';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from './support/redis';
 
 // A real streaming replica (initdb + pg_basebackup from the local Postgres 15 binaries). Two app instances
@@ -125,7 +125,7 @@ test('the writing user reads its own write from the writer while others read the
   expect(a.shop.db.hasReplica).toBe(true);
 
   // GIVEN a product with stock 10, two customers, and a replica that has caught up
-  const admin = await signUp(a, adminEmail);
+  const admin = await signUpAdmin(a, adminEmail);
   const created = await a.inject({
     method: 'POST',
     url: '/api/products',

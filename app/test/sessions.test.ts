@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app';
 import { sessionCookie, signUp, testConfig } from './support/app';
@@ -129,4 +130,44 @@ test('log-in and sign-up are rate limited per client across instances (shared co
     );
   }
   expect(signUps).toEqual([201, 201, 201, 429]);
+});
+
+describe('start-up warning: Redis sessions signed with a random secret', () => {
+  const startWith = async (env: Record<string, string>) => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const app = await buildApp({
+      config: testConfig({
+        DATABASE_URL: database.url,
+        REDIS_URL: TEST_REDIS_URL,
+        REDIS_KEY_PREFIX: redis.prefix,
+        ...env,
+      }),
+      logger: { level: 'warn', stream },
+    });
+    apps.push(app);
+    return { app, warnings: lines.map((line) => JSON.parse(line)).filter((entry) => entry.level === 40) };
+  };
+
+  test('Redis sessions without SESSION_SECRET warn, and two such instances indeed do not share sessions', async () => {
+    const [a, b] = [await startWith({}), await startWith({})];
+    expect(a.warnings.map((w) => w.msg)).toEqual([
+      expect.stringMatching(
+        /^SESSION_SECRET is unset: sessions are shared in Redis but signed with a random secret/,
+      ),
+    ]);
+    const { cookie } = await signUp(a.app);
+    expect((await a.app.inject({ method: 'GET', url: '/api/me', headers: { cookie } })).statusCode).toBe(200);
+    expect((await b.app.inject({ method: 'GET', url: '/api/me', headers: { cookie } })).statusCode).toBe(401);
+  });
+
+  test('no warning with SESSION_SECRET set, or with sessions in process', async () => {
+    expect((await startWith({ SESSION_SECRET: secret })).warnings).toEqual([]);
+    expect((await startWith({ SESSION_STORE: 'memory' })).warnings).toEqual([]);
+  });
 });

@@ -44,6 +44,8 @@ async function startShop(extraEnv: Record<string, string> = {}) {
       HOST: '127.0.0.1',
       DATABASE_URL: database.url,
       LOG_LEVEL: 'info',
+      // Any free port: several servers start at once in the test run.
+      METRICS_PORT: '0',
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

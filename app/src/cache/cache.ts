@@ -38,6 +38,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  *   and counted as `cache_requests_total{result="error"}`, and the caller never sees an error.
  *
  * `invalidateTags` is the single entry point for invalidation, so a message-queue consumer can call it too.
+ * There is deliberately no way to put a value: only a read fills the cache (with the tag versions it saw
+ * before loading), so a fill can never be newer than the invalidations it missed.
  */
 export class Cache {
   private readonly inflight = new Map<string, Promise<unknown>>();
@@ -80,20 +82,6 @@ export class Cache {
     } catch (err) {
       // The write already committed; the TTL bounds how long the stale entry can live.
       this.failed(err, 'cache invalidation failed; entries expire with their TTL', { tags });
-    }
-  }
-
-  /** Stores a value the caller just read from the primary (write-through after an update). Never throws. */
-  async put(key: string, tags: readonly string[], value: unknown, ttlSeconds?: number): Promise<void> {
-    try {
-      const { tagVersions } = await this.store.read(key, tags);
-      await this.store.write(
-        key,
-        JSON.stringify({ t: tagVersions, v: value }),
-        ttlSeconds ?? this.options.ttlSeconds,
-      );
-    } catch (err) {
-      this.failed(err, 'cache write failed', { key });
     }
   }
 

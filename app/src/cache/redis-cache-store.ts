@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
+import type { RedisCallGuard } from '../redis-breaker';
 import type { CacheStore } from './cache-store';
 
 // Tag versions outlive any entry (CACHE_TTL_SECONDS is at most a day), so an expired version counter can
@@ -19,14 +20,24 @@ export class RedisCacheStore implements CacheStore {
    * @param client an ioredis client (fail-fast options: see createRedisClient)
    * @param prefix key prefix, e.g. `shop:`
    * @param ownsClient close the client in close()
+   * @param guard runs every call (the instance's Redis circuit breaker); absent = calls go straight through
    */
   constructor(
     private readonly client: Redis,
     private readonly prefix: string,
     private readonly ownsClient = false,
+    private readonly guard?: RedisCallGuard,
   ) {}
 
-  async read(key: string, tags: readonly string[]) {
+  private run<T>(call: () => Promise<T>): Promise<T> {
+    return this.guard ? this.guard.run(call) : call();
+  }
+
+  read(key: string, tags: readonly string[]) {
+    return this.run(() => this.readNow(key, tags));
+  }
+
+  private async readNow(key: string, tags: readonly string[]) {
     const pipeline = this.client.pipeline().get(`${this.prefix}c:${key}`);
     if (tags.length > 0) pipeline.mget(...tags.map((tag) => `${this.prefix}t:${tag}`));
     const results = (await pipeline.exec()) ?? [];
@@ -37,11 +48,15 @@ export class RedisCacheStore implements CacheStore {
   }
 
   async write(key: string, entry: string, ttlSeconds: number): Promise<void> {
-    await this.client.set(`${this.prefix}c:${key}`, entry, 'EX', ttlSeconds);
+    await this.run(() => this.client.set(`${this.prefix}c:${key}`, entry, 'EX', ttlSeconds));
   }
 
   async bumpTags(tags: readonly string[]): Promise<void> {
     if (tags.length === 0) return;
+    await this.run(() => this.bumpNow(tags));
+  }
+
+  private async bumpNow(tags: readonly string[]): Promise<void> {
     const pipeline = this.client.multi();
     for (const tag of tags) {
       pipeline.incr(`${this.prefix}t:${tag}`).expire(`${this.prefix}t:${tag}`, TAG_TTL_SECONDS);
@@ -52,16 +67,16 @@ export class RedisCacheStore implements CacheStore {
 
   async tryLock(key: string, ttlMs: number): Promise<string | null> {
     const token = randomUUID();
-    const ok = await this.client.set(`${this.prefix}l:${key}`, token, 'PX', ttlMs, 'NX');
+    const ok = await this.run(() => this.client.set(`${this.prefix}l:${key}`, token, 'PX', ttlMs, 'NX'));
     return ok === 'OK' ? token : null;
   }
 
   async unlock(key: string, token: string): Promise<void> {
-    await this.client.eval(UNLOCK_SCRIPT, 1, `${this.prefix}l:${key}`, token);
+    await this.run(() => this.client.eval(UNLOCK_SCRIPT, 1, `${this.prefix}l:${key}`, token));
   }
 
   async ping(): Promise<void> {
-    await this.client.ping();
+    await this.run(() => this.client.ping());
   }
 
   async close(): Promise<void> {

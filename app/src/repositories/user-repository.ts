@@ -62,6 +62,24 @@ export class UserRepository {
     return rows[0] ? { user: toUser(rows[0]), passwordHash: rows[0].password_hash } : null;
   }
 
+  /** Sets the stored role of the user with `email`; returns the user, or null when there is none. */
+  async setRole(db: SqlExecutor, email: string, role: Role): Promise<User | null> {
+    const { rows } = await db.query<UserRow>(
+      `UPDATE users SET role = $2 WHERE email = $1
+       RETURNING id, email, name, role, created_at, password_hash`,
+      [email.toLowerCase(), role],
+    );
+    return rows[0] ? toUser(rows[0]) : null;
+  }
+
+  /** Deletes a user that has no orders (undoing a sign-up whose session could not be stored). */
+  async delete(db: SqlExecutor, id: string): Promise<void> {
+    await db.query(
+      'DELETE FROM users WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM orders WHERE user_id = $1)',
+      [id],
+    );
+  }
+
   /** A user by id, or null. */
   async get(db: SqlExecutor, id: string): Promise<User | null> {
     const { rows } = await db.query<UserRow>(

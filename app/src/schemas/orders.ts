@@ -1,4 +1,4 @@
-import { errorResponses, idParams } from './common';
+import { errorResponses, idParams, uuidString } from './common';
 
 /** Most lines one order can have. */
 export const MAX_ORDER_LINES = 50;
@@ -45,7 +45,7 @@ export const placeOrderSchema = {
         items: {
           type: 'object',
           properties: {
-            productId: { type: 'string', format: 'uuid' },
+            productId: uuidString,
             quantity: { type: 'integer', minimum: 1, maximum: MAX_LINE_QUANTITY },
           },
           required: ['productId', 'quantity'],

@@ -1,4 +1,4 @@
-import { errorResponses, idParams } from './common';
+import { errorResponses, idParams, storableText, uuidString } from './common';
 
 /** A product as the API shows it. */
 export const productSchema = {
@@ -18,8 +18,8 @@ export const productSchema = {
 
 const fields = {
   sku: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._-]+$' },
-  name: { type: 'string', minLength: 1, maxLength: 200 },
-  description: { type: 'string', maxLength: 2000 },
+  name: { ...storableText, minLength: 1, maxLength: 200 },
+  description: { ...storableText, maxLength: 2000 },
   priceCents: { type: 'integer', minimum: 0, maximum: 100_000_000 },
   stock: { type: 'integer', minimum: 0, maximum: 1_000_000_000 },
 } as const;
@@ -30,8 +30,8 @@ export const listProductsSchema = {
     type: 'object',
     properties: {
       limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
-      cursor: { type: 'string', format: 'uuid' },
-      q: { type: 'string', maxLength: 200 },
+      cursor: uuidString,
+      q: { ...storableText, maxLength: 200 },
     },
     additionalProperties: false,
   },

@@ -1,4 +1,4 @@
-import { errorResponses } from './common';
+import { errorResponses, storableText } from './common';
 
 /** A user as the API shows it (never the password hash). */
 export const userSchema = {
@@ -21,7 +21,10 @@ const userResponse = {
   additionalProperties: false,
 } as const;
 
-const email = { type: 'string', format: 'email', maxLength: 254 } as const;
+const email = { ...storableText, format: 'email', maxLength: 254 } as const;
+// Passwords are hashed, not stored, but an unpaired surrogate becomes U+FFFD before hashing: two different
+// passwords would hash alike.
+const password = { ...storableText, minLength: 1, maxLength: 200 } as const;
 
 /** POST /api/users */
 export const signUpSchema = {
@@ -29,8 +32,8 @@ export const signUpSchema = {
     type: 'object',
     properties: {
       email,
-      password: { type: 'string', minLength: 8, maxLength: 200 },
-      name: { type: 'string', minLength: 1, maxLength: 100 },
+      password: { ...password, minLength: 8 },
+      name: { ...storableText, minLength: 1, maxLength: 100 },
     },
     required: ['email', 'password', 'name'],
     additionalProperties: false,
@@ -42,7 +45,7 @@ export const signUpSchema = {
 export const logInSchema = {
   body: {
     type: 'object',
-    properties: { email, password: { type: 'string', minLength: 1, maxLength: 200 } },
+    properties: { email, password },
     required: ['email', 'password'],
     additionalProperties: false,
   },

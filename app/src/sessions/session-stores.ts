@@ -1,6 +1,17 @@
 import type { SessionStore } from '@fastify/session';
 import type Redis from 'ioredis';
 import { HttpError } from '../errors';
+import type { RedisCallGuard } from '../redis-breaker';
+
+/**
+ * A session store the app can ask, before it does anything a client could learn from, whether it will be
+ * able to keep a session: log-in and sign-up refuse with 503 first, so neither the password check nor a new
+ * user row happens while sessions cannot be stored.
+ */
+export interface CheckedSessionStore extends SessionStore {
+  /** Resolves when the store answers; rejects with a 503 {@link HttpError} when it does not. */
+  ensureAvailable(): Promise<void>;
+}
 
 type Callback = (err?: unknown) => void;
 type SessionCallback = (err: unknown, session?: import('fastify').Session | null) => void;
@@ -13,7 +24,7 @@ function ttlSecondsOf(session: StoredSession, fallbackSeconds: number): number {
 }
 
 /** In-process session store for a single instance (the embedded default). Entries expire with the cookie. */
-export class MemorySessionStore implements SessionStore {
+export class MemorySessionStore implements CheckedSessionStore {
   private readonly sessions = new Map<string, { json: string; expiresAt: number }>();
 
   /** @param ttlSeconds lifetime of a session without cookie expiry. */
@@ -41,6 +52,8 @@ export class MemorySessionStore implements SessionStore {
     callback();
   }
 
+  async ensureAvailable(): Promise<void> {}
+
   /** Number of live sessions (tests). */
   get size(): number {
     return this.sessions.size;
@@ -64,40 +77,59 @@ const unavailable = (err: unknown) =>
  * Redis session store shared by every instance: `<prefix>sess:<id>` with the cookie's remaining lifetime.
  * Requests without a session never touch it, so anonymous browsing keeps working when Redis is down.
  */
-export class RedisSessionStore implements SessionStore {
+export class RedisSessionStore implements CheckedSessionStore {
   /**
    * @param client ioredis client
    * @param prefix key prefix, e.g. `shop:`
    * @param ttlSeconds lifetime of a session without cookie expiry
+   * @param guard runs every call (the instance's Redis circuit breaker); absent = calls go straight through
    */
   constructor(
     private readonly client: Redis,
     private readonly prefix: string,
     private readonly ttlSeconds: number,
+    private readonly guard?: RedisCallGuard,
   ) {}
+
+  private run<T>(call: () => Promise<T>): Promise<T> {
+    return this.guard ? this.guard.run(call) : call();
+  }
+
+  async ensureAvailable(): Promise<void> {
+    try {
+      await this.run(() => this.client.ping());
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
 
   private key(sessionId: string) {
     return `${this.prefix}sess:${sessionId}`;
   }
 
   set(sessionId: string, session: StoredSession, callback: Callback): void {
-    this.client
-      .set(this.key(sessionId), JSON.stringify(session), 'EX', ttlSecondsOf(session, this.ttlSeconds))
-      .then(
-        () => callback(),
-        (err) => callback(unavailable(err)),
-      );
+    this.run(() =>
+      this.client.set(
+        this.key(sessionId),
+        JSON.stringify(session),
+        'EX',
+        ttlSecondsOf(session, this.ttlSeconds),
+      ),
+    ).then(
+      () => callback(),
+      (err) => callback(unavailable(err)),
+    );
   }
 
   get(sessionId: string, callback: SessionCallback): void {
-    this.client.get(this.key(sessionId)).then(
+    this.run(() => this.client.get(this.key(sessionId))).then(
       (json) => callback(null, json ? (JSON.parse(json) as StoredSession) : null),
       (err) => callback(unavailable(err)),
     );
   }
 
   destroy(sessionId: string, callback: Callback): void {
-    this.client.del(this.key(sessionId)).then(
+    this.run(() => this.client.del(this.key(sessionId))).then(
       () => callback(),
       (err) => callback(unavailable(err)),
     );

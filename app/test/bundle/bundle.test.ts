@@ -155,7 +155,7 @@ async function startServer(dir: string, env: Record<string, string>): Promise<Ru
   const [command, args] = imageCommand();
   const child = spawn(command, args, {
     cwd: dir,
-    env: imageEnv({ HOST: '127.0.0.1', PORT: String(port), ...env }),
+    env: imageEnv({ HOST: '127.0.0.1', PORT: String(port), METRICS_PORT: '0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -326,6 +326,7 @@ describe('the bundle, laid out like the runtime stage', () => {
     expect(copied.sort()).toEqual(['dist', 'migrations', 'node_modules/@electric-sql/pglite', 'public']);
     expect(existsSync(path.join(dir, 'dist/server.js'))).toBe(true);
     expect(existsSync(path.join(dir, 'dist/migrate.js'))).toBe(true);
+    expect(existsSync(path.join(dir, 'dist/admin.js'))).toBe(true);
     expect(
       readdirSync(path.join(dir, 'migrations')).filter((f) => f.endsWith('.sql')).length,
     ).toBeGreaterThan(0);
@@ -377,6 +378,28 @@ describe('the bundle, laid out like the runtime stage', () => {
         await client.end();
       }
       expect(`${stdout}${stderr}`).not.toMatch(/error/i);
+    });
+
+    test('the one-off admin command grants the admin role to an existing user', async () => {
+      // GIVEN a user (the migrations ran in the previous test)
+      const client = new Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        await client.query(
+          `INSERT INTO users (id, email, name, password_hash) VALUES ('01900000-0000-7000-8000-0000000000ad', 'ops@example.test', 'Ops', 'x')`,
+        );
+        // WHEN dist/admin.js runs in the image layout
+        const { stdout } = await run(process.execPath, ['dist/admin.js', 'grant', 'ops@example.test'], {
+          cwd: dir,
+          env: imageEnv({ DATABASE_URL: db.url, ADMIN_EMAILS: 'ops@example.test' }),
+        });
+        // THEN the role is stored
+        expect(JSON.parse(stdout)).toMatchObject({ msg: 'admin role granted', email: 'ops@example.test' });
+        const { rows } = await client.query(`SELECT role FROM users WHERE email = 'ops@example.test'`);
+        expect(rows).toEqual([{ role: 'admin' }]);
+      } finally {
+        await client.end();
+      }
     });
 
     test('the server starts, is ready, serves products and the storefront, and exits cleanly on SIGTERM', async () => {

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { Client } from 'pg';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { changeAdminRole } from '../../src/admin';
 import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
@@ -114,6 +115,8 @@ beforeAll(async () => {
     name: 'Catalog admin',
   });
   expect(signUp.status).toBe(201);
+  // Admins are made by the one-off admin command, never at sign-up.
+  await changeAdminRole(app.shop.db.writer, config, 'grant', ADMIN_EMAIL);
   const login = await callApi('POST', '/api/sessions', { email: ADMIN_EMAIL, password: PASSWORD });
   expect(login.status).toBe(200);
   if (!login.sid) throw new Error('log-in set no sid cookie');

@@ -1,5 +1,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { changeAdminRole } from '../../src/admin';
 import { loadConfig, type AppConfig } from '../../src/config';
+import { roleCache } from '../../src/roles';
 
 /** A validated configuration for tests: silent logs, test defaults, plus the given variables. */
 export function testConfig(env: Record<string, string> = {}): AppConfig {
@@ -43,9 +45,26 @@ export async function signUp(
   return { user: response.json().user, cookie: sessionCookie(response), email, password };
 }
 
-/** Current value of one series in the app's /metrics output (0 when absent). */
+/**
+ * Grants the admin role the way an operator does (the admin command's `changeAdminRole`, which invalidates the
+ * role in Redis), and also drops the role from this app's own cache (an in-process cache in embedded tests).
+ */
+export async function grantAdmin(app: FastifyInstance, email: string, action: 'grant' | 'revoke' = 'grant') {
+  const { user } = await changeAdminRole(app.shop.db.writer, app.shop.config, action, email);
+  await app.shop.cache.invalidateTags([roleCache.tag(user.id)]);
+  return user;
+}
+
+/** Signs a user up and grants it the admin role (its email must be in the app's ADMIN_EMAILS). */
+export async function signUpAdmin(app: FastifyInstance, email: string): ReturnType<typeof signUp> {
+  const signedUp = await signUp(app, email);
+  await grantAdmin(app, email);
+  return signedUp;
+}
+
+/** Current value of one series on the app's metrics port (0 when absent). */
 export async function metricValue(app: FastifyInstance, series: string): Promise<number> {
-  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  const text = (await app.metricsServer.inject({ method: 'GET', url: '/metrics' })).body;
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line ? Number(line.split(' ')[1]) : 0;
 }

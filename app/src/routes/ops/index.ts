@@ -1,9 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { healthSchema, metricsSchema, readySchema } from '../../schemas/ops';
+import { healthSchema, readySchema } from '../../schemas/ops';
 
-/** /healthz (liveness), /readyz (database reachable, cache state) and /metrics (Prometheus). */
+/**
+ * /healthz (liveness) and /readyz (database reachable, cache state). Metrics are not here: they are served
+ * on the metrics port only (`buildMetricsServer`), which the load balancer never routes to.
+ */
 export async function opsRoutes(app: FastifyInstance): Promise<void> {
-  const { db, cache, metrics } = app.shop;
+  const { db, cache } = app.shop;
 
   app.get('/healthz', { schema: healthSchema, logLevel: 'warn' }, async () => ({ status: 'ok' as const }));
 
@@ -26,10 +29,5 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
     return reply
       .code(ready ? 200 : 503)
       .send({ status: ready ? 'ready' : 'unavailable', database, cache: cacheState });
-  });
-
-  app.get('/metrics', { schema: metricsSchema, logLevel: 'warn' }, async (_request, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
   });
 }

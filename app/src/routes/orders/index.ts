@@ -14,10 +14,10 @@ export async function orderRoutes(app: FastifyInstance): Promise<void> {
     { schema: placeOrderSchema },
     async (request, reply) => {
       const { userId } = requireUser(request);
-      // The same product twice becomes one line with the summed quantity.
+      // The same product twice becomes one line with the summed quantity (ids arrive lower-cased).
       const merged = new Map<string, { productId: string; quantity: number; field: string }>();
       request.body.items.forEach((item, i) => {
-        const productId = item.productId.toLowerCase();
+        const { productId } = item;
         const line = merged.get(productId);
         if (line) line.quantity += item.quantity;
         else

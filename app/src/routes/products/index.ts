@@ -9,7 +9,10 @@ import {
   updateProductSchema,
 } from '../../schemas/products';
 
-/** Catalog routes: cached reads (cache-aside), admin writes that invalidate what they change. */
+/**
+ * Catalog routes: cached reads (cache-aside), admin writes that invalidate what they change and never fill
+ * the cache themselves. Ids arrive canonical (lower case) from the validator, so they key the cache as is.
+ */
 export async function productRoutes(app: FastifyInstance): Promise<void> {
   const shop = app.shop;
   const { db, cache, catalog, reads } = shop;
@@ -41,7 +44,7 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.post<{ Body: NewProduct }>('/api/products', { schema: createProductSchema }, async (request, reply) => {
-    requireAdmin(request);
+    await requireAdmin(request, shop);
     const product = await catalog.create(db.writer, request.body);
     await afterWrite(shop, request.session, [catalogCache.catalogTag, catalogCache.productTag(product.id)]);
     return reply.code(201).send(product);
@@ -51,14 +54,14 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
     '/api/products/:id',
     { schema: updateProductSchema },
     async (request) => {
-      requireAdmin(request);
+      await requireAdmin(request, shop);
       const { id } = request.params;
       const product = await catalog.update(db.writer, id, request.body);
       if (!product) throw notFound(`product ${id} does not exist`);
+      // Invalidate only; the next read fills the cache. A copy of this row put into the cache here would be
+      // marked valid while missing an order that committed after the UPDATE (a stock too high for a whole
+      // TTL). A refill from a lagging replica is covered by the second invalidation once it has replayed.
       await afterWrite(shop, request.session, [catalogCache.catalogTag, catalogCache.productTag(id)]);
-      // Write-through from the primary: otherwise the next miss could refill the entry from a replica that
-      // has not replayed this update yet, and keep the old product cached for a whole TTL.
-      await cache.put(catalogCache.productKey(id), [catalogCache.productTag(id)], product);
       return product;
     },
   );

@@ -10,27 +10,45 @@ export interface UserRoutesOptions {
   rateLimit: { max: number; timeWindow: number };
 }
 
-/** POST /api/users (sign up, also logs in) and GET /api/me. */
+/**
+ * POST /api/users (sign up, also logs in) and GET /api/me. Everyone signs up as a customer: the admin role is
+ * granted only by the one-off admin command (`npm run admin -- grant <email>`), never by an email address at
+ * sign-up (emails are not verified).
+ */
 export async function userRoutes(app: FastifyInstance, options: UserRoutesOptions): Promise<void> {
-  const { db, users, config, reads } = app.shop;
+  const shop = app.shop;
+  const { db, users, reads, roles, sessions } = shop;
 
   app.post<{ Body: { email: string; password: string; name: string } }>(
     '/api/users',
     { schema: signUpSchema, config: { rateLimit: options.rateLimit } },
     async (request, reply) => {
       const { email, password, name } = request.body;
-      const role = config.adminEmails.has(email.toLowerCase()) ? 'admin' : 'customer';
+      // No user row without a session to go with it: a sign-up answered 503 must be retryable as is, not
+      // turn into "email is already registered".
+      await sessions.ensureAvailable();
       const user = await users.create(db.writer, {
         email,
         name,
         passwordHash: await hashPassword(password),
-        role,
+        role: 'customer',
       });
-      await request.session.regenerate();
-      request.session.userId = user.id;
-      request.session.role = user.role;
-      await afterWrite(app.shop, request.session, []);
-      return reply.code(201).send({ user });
+      try {
+        // Both write to the store; saved here rather than when the response is sent, so that a store
+        // failing in between can still be answered by taking the user back out.
+        await request.session.regenerate();
+        request.session.userId = user.id;
+        // A Secure cookie is never sent over plain HTTP (production behind anything but the ALB's HTTPS
+        // listener): the session plugin would not store it either.
+        if (!(request.session.cookie.secure && request.protocol !== 'https')) await request.session.save();
+      } catch (err) {
+        await users.delete(db.writer, user.id).catch((cleanupErr: unknown) => {
+          request.log.error({ err: cleanupErr, userId: user.id }, 'sign-up: could not remove the user');
+        });
+        throw err;
+      }
+      await afterWrite(shop, request.session, []);
+      return reply.code(201).send({ user: roles.withEffectiveRole(user) });
     },
   );
 
@@ -42,6 +60,6 @@ export async function userRoutes(app: FastifyInstance, options: UserRoutesOption
       await request.session.destroy();
       throw unauthorized();
     }
-    return { user };
+    return { user: roles.withEffectiveRole(user) };
   });
 }
