@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { OUTDIR_ENV } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { StageConfig } from '../stages/stage-config';
+import type { StageConfig } from './config/stage-config';
 import {
   CONTEXT_KEYS,
   DEFAULT_APP_CONTEXT,

@@ -4,7 +4,7 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { stage1k } from './1k';
-import type { StageConfig } from './stage-config';
+import type { StageConfig } from '../lib/config';
 
 /** Stage `10k`: from about 1,000 to 10,000 users. */
 export const stage10k = {

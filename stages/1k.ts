@@ -6,7 +6,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { DEFAULT_MONITORING_CONFIG } from '../lib/config/defaults';
-import type { StageConfig } from './stage-config';
+import type { StageConfig } from '../lib/config';
 
 /** Stage `1k`: up to about 1,000 users. */
 export const stage1k = {

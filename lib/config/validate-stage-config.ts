@@ -4,7 +4,7 @@
  * (their value is only known at deploy time).
  */
 import { Duration, Token } from 'aws-cdk-lib';
-import type { StageConfig } from '../../stages/stage-config';
+import type { StageConfig } from './stage-config';
 import type { ConfigProblem } from './deployment-context';
 import { LIMITS, NETWORK_DEFAULTS } from './defaults';
 import { monitoringConfigProblems } from './monitoring-config';

@@ -5,7 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { DatabaseConfig } from '../../stages/stage-config';
+import type { DatabaseConfig } from '../config/stage-config';
 import { AURORA_POSTGRES_VERSION, DATABASE_DEFAULTS } from '../config/defaults';
 
 /** Properties of {@link AuroraDatabase}. */

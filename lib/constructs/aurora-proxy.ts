@@ -1,7 +1,7 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { Construct } from 'constructs';
-import type { ProxyConfig } from '../../stages/stage-config';
+import type { ProxyConfig } from '../config/stage-config';
 import { PROXY_DEFAULTS } from '../config/defaults';
 import type { AuroraDatabase } from './aurora-database';
 

@@ -4,7 +4,7 @@ import * as elasticache from 'aws-cdk-lib/aws-elasticache';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { CacheConfig } from '../../stages/stage-config';
+import type { CacheConfig } from '../config/stage-config';
 import { CACHE_DEFAULTS } from '../config/defaults';
 
 /** Properties of {@link RedisCache}. */

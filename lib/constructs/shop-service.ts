@@ -8,7 +8,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import type { ServiceConfig } from '../../stages/stage-config';
+import type { ServiceConfig } from '../config/stage-config';
 import { SERVICE_DEFAULTS } from '../config/defaults';
 
 /** Repository root: the Docker build context of the app image (see /.dockerignore). */

@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import type { StageConfig } from '../../stages/stage-config';
+import type { StageConfig } from '../config/stage-config';
 import { AuroraDatabase } from '../constructs/aurora-database';
 import { AuroraProxy } from '../constructs/aurora-proxy';
 import { RedisCache } from '../constructs/redis-cache';

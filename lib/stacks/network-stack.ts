@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import type { NetworkConfig } from '../../stages/stage-config';
+import type { NetworkConfig } from '../config/stage-config';
 import { NETWORK_DEFAULTS } from '../config/defaults';
 
 /** Properties of {@link NetworkStack}. */

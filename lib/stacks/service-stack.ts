@@ -5,7 +5,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import type { StageConfig } from '../../stages/stage-config';
+import type { StageConfig } from '../config/stage-config';
 import { AccessLogsBucket } from '../constructs/access-logs-bucket';
 import { ShopService, type HttpsConfig } from '../constructs/shop-service';
 import { StageMonitoring } from '../constructs/stage-monitoring';
