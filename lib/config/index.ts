@@ -3,3 +3,4 @@ export * from './deployment-context';
 export * from './monitoring-config';
 export * from './validate-stage-config';
 export * from './stage-config';
+export * from './naming';

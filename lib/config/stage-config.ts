@@ -69,17 +69,12 @@ export interface ServiceAutoscalingConfig {
   readonly scaleOutCooldown?: Duration;
 }
 
-/** The Fargate service running the sample app. Feeds `ecs.FargateTaskDefinitionProps` and `ecs.FargateServiceProps`. */
-export interface ServiceConfig {
+/** What every service has, whether its task count is fixed or autoscaled. */
+export interface ServiceBaseConfig {
   /** Task CPU units (256, 512, 1024, 2048, 4096, 8192 or 16384). */
   readonly cpu: number;
   /** Task memory in MiB; must be a valid Fargate combination with `cpu`. */
   readonly memoryLimitMiB: number;
-  /**
-   * Tasks to run when `autoscaling` is absent. With autoscaling, the scalable target owns the count
-   * (from `autoscaling.minCapacity`) and this field is not rendered, so deployments never reset it.
-   */
-  readonly desiredCount: number;
   /**
    * CPU architecture of the tasks; the image is built for the same platform.
    *
@@ -92,13 +87,49 @@ export interface ServiceConfig {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
-  /**
-   * Autoscaling of the task count.
-   *
-   * @default - a fixed `desiredCount`
-   */
-  readonly autoscaling?: ServiceAutoscalingConfig;
 }
+
+/** A service with a fixed number of tasks. */
+export interface FixedCountServiceConfig extends ServiceBaseConfig {
+  /** Tasks to run. */
+  readonly desiredCount: number;
+  /** Not with a fixed count. */
+  readonly autoscaling?: never;
+}
+
+/**
+ * A service whose task count autoscaling owns: the scalable target starts from `minCapacity`, and the
+ * service's `DesiredCount` is not rendered, so a deployment never resets a scaled-out service.
+ */
+export interface AutoscaledServiceConfig extends ServiceBaseConfig {
+  /** Autoscaling of the task count. */
+  readonly autoscaling: ServiceAutoscalingConfig;
+  /** Not with autoscaling: `autoscaling.minCapacity` is the count. */
+  readonly desiredCount?: never;
+}
+
+/**
+ * A Fargate service running the sample app: a fixed `desiredCount` or `autoscaling`, never both.
+ * Feeds `ecs.FargateTaskDefinitionProps` and `ecs.FargateServiceProps`.
+ */
+export type ServiceConfig = FixedCountServiceConfig | AutoscaledServiceConfig;
+
+/** Where a further service answers on the public listener. Feeds `elbv2.AddApplicationTargetGroupsProps`. */
+export interface ServiceRouteConfig {
+  /** Path patterns (1-5), e.g. `['/api/users', '/api/users/*']`. */
+  readonly pathPatterns: readonly string[];
+  /** Listener-rule priority, unique per stage (2-50000; 1 is the platform's `/metrics` block). */
+  readonly priority: number;
+}
+
+/**
+ * A further service (stage 1m on): the same image, started with `SERVICE=<id>`, on the same platform, with
+ * its own task size, scaling, security group, alarms and dashboard section.
+ */
+export type AppServiceConfig = ServiceConfig & {
+  /** The paths it answers. */
+  readonly route: ServiceRouteConfig;
+};
 
 /** One Aurora instance class. Feeds `rds.ProvisionedClusterInstanceProps`. */
 export interface DatabaseInstanceConfig {
@@ -184,6 +215,19 @@ export interface ProxyConfig {
 }
 
 /**
+ * One more Aurora shard (stage 100k on): a cluster of its own, with an optional RDS Proxy, in a stack of
+ * its own. Keyed by a stable id under `StageConfig.shards`; shard 0 is the stage's `database`.
+ */
+export interface ShardConfig extends DatabaseConfig {
+  /**
+   * RDS Proxy in front of this shard.
+   *
+   * @default - clients connect to the cluster endpoints
+   */
+  readonly proxy?: ProxyConfig;
+}
+
+/**
  * ElastiCache for Redis replication group (cluster mode disabled, Multi-AZ, automatic failover,
  * encrypted at rest with the data key and in transit, AUTH token in Secrets Manager).
  * Feeds `elasticache.CfnReplicationGroupProps`.
@@ -218,10 +262,26 @@ export interface StageConfig {
   readonly description: string;
   /** The VPC. */
   readonly network: NetworkConfig;
-  /** The Fargate service running the app. */
+  /** The stage's first service (`shop`): the app, answering everything no other service's route matches. */
   readonly service: ServiceConfig;
+  /**
+   * Further services (stage 1m on), keyed by a stable service id (1-12 lower-case letters and digits), each
+   * with its route on the public listener.
+   *
+   * @default - the first service only
+   */
+  readonly services?: Readonly<Record<string, AppServiceConfig>>;
   /** The Aurora PostgreSQL cluster. */
   readonly database: DatabaseConfig;
+  /**
+   * More Aurora shards, keyed by a stable id (`s1`, `s2`, ...: 1-12 lower-case letters and digits, starting
+   * with a letter), never by position. Shard 0 is `database`. A shard id is permanent: it names the shard's
+   * stack, cluster and alarms, so a later stage keeps every id of the stage before it (validation checks
+   * this across the shipped stages, and the upgrade test would see the removal).
+   *
+   * @default - shard 0 only
+   */
+  readonly shards?: Readonly<Record<string, ShardConfig>>;
   /**
    * RDS Proxy between the app and the cluster.
    *
@@ -234,6 +294,11 @@ export interface StageConfig {
    * @default - cache and sessions in the app's memory
    */
   readonly cache?: CacheConfig;
-  /** Alarm thresholds ("monitor first": every stage has a dashboard and alarms). */
-  readonly monitoring: MonitoringConfig;
+  /**
+   * Alarm thresholds that differ from `DEFAULT_MONITORING_CONFIG` ("monitor first": every stage has a
+   * dashboard and alarms).
+   *
+   * @default DEFAULT_MONITORING_CONFIG
+   */
+  readonly monitoring?: Partial<MonitoringConfig>;
 }
