@@ -114,9 +114,12 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
       ? { domainName: context.domainName, certificateArn: context.certificateArn }
       : undefined;
   const regions: Record<string, RegionStacks> = {};
-  context.regions.forEach(({ region, availabilityZones }, index) => {
-    // Pin the zones for Stack.availabilityZones too, so nothing ever asks the CLI for a lookup.
+  // Pin every region's zones for Stack.availabilityZones too, so nothing ever asks the CLI for a lookup
+  // (context can only be set before the first stack exists).
+  for (const { region, availabilityZones } of context.regions) {
     app.node.setContext(`availability-zones:account=${context.account}:region=${region}`, availabilityZones);
+  }
+  context.regions.forEach(({ region, availabilityZones }, index) => {
     const home = index === 0;
     // The home region's stacks sit on the app itself (their ids and logical ids predate regions); each further
     // region's in a scope named after it (`EuWest1/ShopData`), still top-level stacks for `cdk deploy --all`.

@@ -370,7 +370,7 @@ export class AppService extends Construct {
       loadBalancer: this.platform.loadBalancer,
       targetGroup: this.targetGroup,
       namePrefix: this.primary ? '' : pascalCase(this.serviceId),
-      title: this.primary ? 'Fargate service' : `Service ${this.serviceId}`,
+      title: `Service ${this.serviceId}`,
     });
   }
 }

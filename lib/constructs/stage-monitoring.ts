@@ -250,7 +250,7 @@ export class StageMonitoring extends Construct {
       label: '5xx rate (%)',
       period: PERIOD,
     });
-    this.addCustom('LoadBalancer', 'Load balancer', [
+    this.addCustom('LoadBalancer', 'Load balancer (every service)', [
       {
         title: '5xx rate (%)',
         important: true,
@@ -280,7 +280,7 @@ export class StageMonitoring extends Construct {
     const { config } = this;
     const name = options.namePrefix ?? '';
     const p99 = options.targetGroup.metrics.targetResponseTime({ statistic: 'p99', period: PERIOD });
-    this.addCustom(`${name}LoadBalancer`, name === '' ? 'Load balancer' : `${name}: load balancer`, [
+    this.addCustom(`${name}LoadBalancer`, `${options.title ?? 'Fargate service'}: response time`, [
       {
         title: 'Target response time p99 (s)',
         important: true,
