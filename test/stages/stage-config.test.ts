@@ -1,7 +1,7 @@
 import { Duration, Lazy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { createBlueprintApp } from '../../lib/blueprint';
-import { StageConfigError, validateStageConfig } from '../../lib/config';
+import { shardIdsDropped, StageConfigError, validateStageConfig } from '../../lib/config';
 import { stage10k, stage1k, stageById, stageIds, stages, type StageConfig } from '../../stages';
 
 /** A config the type checker would reject: what JSON, tools or a careless spread can produce. */
@@ -359,5 +359,58 @@ describe('deployment context validation', () => {
         }),
       ).not.toThrow();
     }
+  });
+});
+
+describe('shards and services as data', () => {
+  const writer = { instanceType: ec2.InstanceType.of(ec2.InstanceClass.R7G, ec2.InstanceSize.LARGE) };
+  const users = {
+    cpu: 512,
+    memoryLimitMiB: 1024,
+    desiredCount: 1,
+    route: { pathPatterns: ['/api/users/*'], priority: 10 },
+  };
+
+  test('accepts a further shard and a further service', () => {
+    expect(
+      validateStageConfig({ ...stage10k, shards: { s1: { writer, proxy: {} } }, services: { users } }),
+    ).toEqual([]);
+  });
+
+  test('fails when a shard id is 0 (the database) or not a stable id, and checks each shard like the database', () => {
+    const config = loose({
+      ...stage10k,
+      shards: {
+        '0': { writer },
+        S1: { writer },
+        s2: { readers: { count: 1, instanceType: writer.instanceType } },
+      },
+    });
+    expectProblems(configError(config), ['shards.0', 'shards.S1', 'shards.s2.writer']);
+  });
+
+  test('fails when two services share a listener priority, a route is missing, or an id is taken', () => {
+    const config = loose({
+      ...stage10k,
+      services: {
+        users,
+        orders: { ...users, route: { pathPatterns: ['/api/orders/*'], priority: 10 } },
+        shop: { ...users, route: { pathPatterns: ['/x'], priority: 11 } },
+        products: { ...users, route: undefined },
+      },
+    });
+    expectProblems(configError(config), [
+      'services.orders.route.priority',
+      'services.shop',
+      'services.products.route',
+    ]);
+  });
+
+  test('shard ids are permanent: every shipped stage keeps the shard ids of the stage before it', () => {
+    for (const [index, id] of stageIds.slice(1).entries()) {
+      expect([id, shardIdsDropped(stageById(stageIds[index]!), stageById(id))]).toEqual([id, []]);
+    }
+    // The check itself sees a dropped id.
+    expect(shardIdsDropped({ ...stage10k, shards: { s1: { writer } } }, stage10k)).toEqual(['s1']);
   });
 });
