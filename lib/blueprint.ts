@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { OUTDIR_ENV } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { StageConfig } from '../stages/stage-config';
+import type { StageConfig } from './config/stage-config';
 import {
   CONTEXT_KEYS,
   DEFAULT_APP_CONTEXT,
@@ -21,16 +21,11 @@ import {
   StageConfigError,
   validateStageConfig,
 } from './config';
-import { DataStack } from './stacks/data-stack';
-import { NetworkStack } from './stacks/network-stack';
-import { ServiceStack } from './stacks/service-stack';
+import { Construct } from 'constructs';
+import { pascalCase } from './config/naming';
+import { buildRegion, STACK_IDS, type RegionStacks } from './region';
 
-/** Construct ids of the stacks: a contract every stage keeps (stack names add the context `prefix`). */
-export const STACK_IDS = {
-  network: 'ShopNetwork',
-  data: 'ShopData',
-  service: 'ShopService',
-} as const;
+export { STACK_IDS };
 
 /** Properties of {@link createBlueprintApp}. */
 export interface BlueprintAppProps {
@@ -68,14 +63,13 @@ export interface BlueprintAppProps {
   readonly cloudFormationValidation?: boolean;
 }
 
-/** The stacks of a blueprint app, for callers that need more than the app. */
-export interface BlueprintStacks {
-  /** The VPC, flow logs, logs key and the app's security group (`ShopNetwork`). */
-  readonly network: NetworkStack;
-  /** The data key, Aurora cluster, RDS Proxy, Redis and their secrets (`ShopData`). */
-  readonly data: DataStack;
-  /** The app on Fargate behind the ALB, with the stage's dashboard and alarms (`ShopService`). */
-  readonly service: ServiceStack;
+/**
+ * The stacks of a blueprint app, for callers that need more than the app: the home region's stacks (as
+ * properties, as before regions were a list) and every region's, home first.
+ */
+export interface BlueprintStacks extends RegionStacks {
+  /** Every region's stacks by region code, the home region first. */
+  readonly regions: Readonly<Record<string, RegionStacks>>;
 }
 
 const stacksByApp = new WeakMap<App, BlueprintStacks>();
@@ -115,47 +109,35 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
   const allProblems = [...validateStageConfig(config), ...problems];
   if (allProblems.length > 0) throw new StageConfigError(allProblems);
 
-  // Pin the zones for Stack.availabilityZones too, so nothing ever asks the CLI for a lookup.
-  app.node.setContext(
-    `availability-zones:account=${context.account}:region=${context.region}`,
-    context.availabilityZones,
-  );
-  const env = { account: context.account, region: context.region };
-
-  const network = new NetworkStack(app, STACK_IDS.network, {
-    env,
-    stackName: `${context.prefix}-network`,
-    description: 'Shop blueprint: VPC, flow logs, app security group',
-    terminationProtection: true,
-    network: config.network,
-    availabilityZones: context.availabilityZones,
+  const https =
+    context.domainName !== undefined && context.certificateArn !== undefined
+      ? { domainName: context.domainName, certificateArn: context.certificateArn }
+      : undefined;
+  const regions: Record<string, RegionStacks> = {};
+  // Pin every region's zones for Stack.availabilityZones too, so nothing ever asks the CLI for a lookup
+  // (context can only be set before the first stack exists).
+  for (const { region, availabilityZones } of context.regions) {
+    app.node.setContext(`availability-zones:account=${context.account}:region=${region}`, availabilityZones);
+  }
+  context.regions.forEach(({ region, availabilityZones }, index) => {
+    const home = index === 0;
+    // The home region's stacks sit on the app itself (their ids and logical ids predate regions); each further
+    // region's in a scope named after it (`EuWest1/ShopData`), still top-level stacks for `cdk deploy --all`.
+    regions[region] = buildRegion(home ? app : new Construct(app, pascalCase(region)), {
+      config,
+      env: { account: context.account, region },
+      availabilityZones,
+      prefix: context.prefix,
+      home,
+      // A certificate belongs to one region: HTTPS on the home region's load balancer.
+      ...(home && https !== undefined ? { https } : {}),
+      ...(context.alarmEmail !== undefined ? { alarmEmail: context.alarmEmail } : {}),
+      ...(context.adminEmails !== undefined ? { adminEmails: context.adminEmails } : {}),
+    });
   });
-  const data = new DataStack(app, STACK_IDS.data, {
-    env,
-    stackName: `${context.prefix}-data`,
-    description: 'Shop blueprint: KMS key, Aurora PostgreSQL, RDS Proxy, Redis, secrets',
-    config,
-    vpc: network.vpc,
-    appSecurityGroup: network.appSecurityGroup,
-    prefix: context.prefix,
-  });
-  const service = new ServiceStack(app, STACK_IDS.service, {
-    env,
-    stackName: `${context.prefix}-service`,
-    description: 'Shop blueprint: the app on Fargate behind an ALB, dashboard and alarms',
-    config,
-    vpc: network.vpc,
-    appSecurityGroup: network.appSecurityGroup,
-    logsKey: network.logsKey,
-    data,
-    prefix: context.prefix,
-    ...(context.domainName !== undefined && context.certificateArn !== undefined
-      ? { https: { domainName: context.domainName, certificateArn: context.certificateArn } }
-      : {}),
-    ...(context.alarmEmail !== undefined ? { alarmEmail: context.alarmEmail } : {}),
-    ...(context.adminEmails !== undefined ? { adminEmails: context.adminEmails } : {}),
-  });
-  stacksByApp.set(app, { network, data, service });
+  const homeStacks = regions[context.region];
+  if (homeStacks === undefined) throw new Error('createBlueprintApp: no home region');
+  stacksByApp.set(app, { ...homeStacks, regions });
 
   if (props.nag ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,10 +1,10 @@
 /**
- * Stage `10k`: stage `1k` plus read replicas, connection pooling, a cache and horizontal scaling.
+ * Stage `10k`: stage `1k` plus read replicas, connection pooling, a cache and horizontal scaling. Only what
+ * differs from `1k` and from the defaults (`lib/config/defaults.ts`) is written here.
  */
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as rds from 'aws-cdk-lib/aws-rds';
+import type { StageConfig } from '../lib/config';
 import { stage1k } from './1k';
-import type { StageConfig } from './stage-config';
 
 /** Stage `10k`: from about 1,000 to 10,000 users. */
 export const stage10k = {
@@ -15,11 +15,10 @@ export const stage10k = {
     // One NAT gateway per AZ: with 3+ tasks spread over 3 AZs, an AZ outage must not cut the others off.
     natGateways: 3,
   },
+  // Autoscaling owns the task count (from minCapacity): a fixed desiredCount is no longer part of the service.
   service: {
-    ...stage1k.service,
     cpu: 1024,
     memoryLimitMiB: 2048,
-    desiredCount: 3,
     autoscaling: {
       minCapacity: 3,
       maxCapacity: 12,
@@ -31,15 +30,12 @@ export const stage10k = {
     ...stage1k.database,
     // The writer keeps its instance class: changing it is an in-place modification, but a separate step.
     readers: { count: 3, instanceType: ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MEDIUM) },
-    performanceInsights: { retention: rds.PerformanceInsightRetention.DEFAULT },
+    // Performance Insights with the default (free, 7-day) retention.
+    performanceInsights: {},
   },
-  proxy: {
-    maxConnectionsPercent: 90,
-  },
+  proxy: {},
   cache: {
     cacheNodeType: 'cache.t4g.small',
     numCacheClusters: 2,
-    engineVersion: '7.1',
-    snapshotRetentionLimit: 7,
   },
 } satisfies StageConfig;

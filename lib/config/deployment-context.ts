@@ -10,6 +10,7 @@ export const CONTEXT_KEYS = {
   account: 'account',
   region: 'region',
   availabilityZones: 'availabilityZones',
+  regions: 'regions',
   prefix: 'prefix',
   domainName: 'domainName',
   certificateArn: 'certificateArn',
@@ -40,6 +41,14 @@ export const DEFAULT_APP_CONTEXT: Readonly<Record<string, unknown>> = {
   availabilityZones: [...DEFAULT_DEPLOYMENT.availabilityZones],
 };
 
+/** One region of a deployment. */
+export interface RegionContext {
+  /** Region code, e.g. `eu-west-1`. */
+  readonly region: string;
+  /** Availability zones of the region the VPC uses, pinned so synth needs no lookup. */
+  readonly availabilityZones: readonly string[];
+}
+
 /** Resolved per-deployment settings. */
 export interface DeploymentContext {
   /** AWS account id the stacks deploy to. */
@@ -48,6 +57,12 @@ export interface DeploymentContext {
   readonly region: string;
   /** Availability zones of `region` the VPC uses, pinned so synth needs no lookup. */
   readonly availabilityZones: readonly string[];
+  /**
+   * Every region the stage is deployed to, the home region (`region`, `availabilityZones`) first. Further
+   * regions come from `-c regions=us-east-1,eu-west-1`; their zones from `-c availabilityZones.<region>=...`
+   * (default `<region>a`, `b`, `c`).
+   */
+  readonly regions: readonly RegionContext[];
   /** Lower-case prefix of stack names and physical names, so two deployments can share an account. */
   readonly prefix: string;
   /** DNS name the app is served under (with `certificateArn`, turns HTTPS on). */
@@ -177,6 +192,48 @@ export function readDeploymentContext(
     }
   }
 
+  const regions: RegionContext[] = [{ region, availabilityZones }];
+  const rawRegions = read(CONTEXT_KEYS.regions);
+  if (rawRegions !== undefined && rawRegions !== null && rawRegions !== '') {
+    const list = parseZones(rawRegions);
+    if (!Array.isArray(list) || list.some((code) => typeof code !== 'string' || !REGION.test(code))) {
+      problem(
+        'regions',
+        rawRegions,
+        `pass a list of region codes, home first, e.g. -c regions=${region},eu-west-1`,
+      );
+    } else if (new Set(list).size !== list.length) {
+      problem('regions', rawRegions, 'list each region once');
+    } else if (list[0] !== region) {
+      problem(
+        'regions',
+        rawRegions,
+        `put the home region first (context.region is ${region}), e.g. -c regions=${region},...`,
+      );
+    } else {
+      for (const code of (list as string[]).slice(1)) {
+        const key = `${CONTEXT_KEYS.availabilityZones}.${code}`;
+        const raw = read(key);
+        const zones =
+          raw === undefined ? ['a', 'b', 'c'].map((letter) => `${code}${letter}`) : parseZones(raw);
+        if (
+          !Array.isArray(zones) ||
+          zones.some((zone) => typeof zone !== 'string' || !zone.startsWith(code)) ||
+          new Set(zones).size !== zones.length ||
+          zones.length < minZones
+        ) {
+          problem(
+            key,
+            raw,
+            `pass at least ${minZones} distinct zones of ${code}, e.g. -c ${key}=${code}a,${code}b,${code}c`,
+          );
+        } else {
+          regions.push({ region: code, availabilityZones: zones as string[] });
+        }
+      }
+    }
+  }
+
   const prefix = optionalString(read(CONTEXT_KEYS.prefix)) ?? DEFAULT_DEPLOYMENT.prefix;
   if (!PREFIX.test(prefix)) {
     problem(
@@ -246,6 +303,7 @@ export function readDeploymentContext(
       account,
       region,
       availabilityZones,
+      regions,
       prefix,
       ...(domainName !== undefined ? { domainName } : {}),
       ...(certificateArn !== undefined ? { certificateArn } : {}),

@@ -5,9 +5,10 @@
  */
 import { Duration, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import type { NetworkConfig, StageConfig } from '../../stages/stage-config';
+import { SHARD_ZERO_ID, STABLE_ID } from './naming';
+import type { NetworkConfig, StageConfig } from './stage-config';
 import type { ConfigProblem } from './deployment-context';
-import { LIMITS, NETWORK_DEFAULTS, SUBNET_LAYOUT } from './defaults';
+import { DEFAULT_MONITORING_CONFIG, LIMITS, NETWORK_DEFAULTS, SUBNET_LAYOUT } from './defaults';
 import { monitoringConfigProblems } from './monitoring-config';
 
 /** Thrown when the stage configuration or the deployment context makes no sense. */
@@ -73,30 +74,39 @@ const REDIS_VERSION = /^(\d+)\.(\d+)$/;
  * @param config - the stage configuration
  * @param availabilityZoneCount - zones the deployment context provides
  */
-export function validateStageConfig(config: StageConfig, availabilityZoneCount?: number): ConfigProblem[] {
+/** A problem list with the two helpers every section check uses. */
+function collector() {
   const problems: ConfigProblem[] = [];
   const add = (key: string, received: unknown, fix: string) => problems.push({ key, received, fix });
-  const raw = config as unknown as Record<string, unknown>;
-
   const intAtLeast = (key: string, value: unknown, min: number, fix: string) => {
     if (unresolved(value)) return;
     if (!isInt(value) || value < min) add(key, value, fix);
   };
+  return { problems, add, intAtLeast };
+}
 
-  if (typeof raw.description !== 'string' || raw.description.trim() === '') {
-    add('description', raw.description, 'describe in one line whom the stage serves');
-  }
-
-  // --- network -------------------------------------------------------------------------------------
-  const network = raw.network as Loose;
+/**
+ * Every problem of a network section (`NetworkConfig`; `NetworkStack` checks its own with it).
+ *
+ * @param value - the section, treated as untyped (configs also come from JSON and tools)
+ * @param prefix - put before each field name in a problem's key, e.g. `service.` or `config.`
+ */
+export function networkConfigProblems(
+  value: unknown,
+  prefix = 'network.',
+  availabilityZoneCount?: number,
+): ConfigProblem[] {
+  const { problems, add } = collector();
+  const section = prefix.replace(/\.$/, '');
+  const network = value as Loose;
   let maxAzs: number = NETWORK_DEFAULTS.maxAzs;
   if (!isObject(network)) {
-    add('network', network, 'add a network section, e.g. { natGateways: 1 }');
+    add(section, network, 'add a network section, e.g. { natGateways: 1 }');
   } else {
     if (network.maxAzs !== undefined && !unresolved(network.maxAzs)) {
       if (!isInt(network.maxAzs) || network.maxAzs < LIMITS.minAzs) {
         add(
-          'network.maxAzs',
+          `${prefix}maxAzs`,
           network.maxAzs,
           `use a whole number of at least ${LIMITS.minAzs} (ALB and Aurora need 2 AZs)`,
         );
@@ -107,13 +117,13 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
     if (!unresolved(network.natGateways)) {
       if (!isInt(network.natGateways) || network.natGateways < 1) {
         add(
-          'network.natGateways',
+          `${prefix}natGateways`,
           network.natGateways,
           'use at least 1: the tasks run in private subnets and pull their image through a NAT gateway',
         );
       } else if (network.natGateways > maxAzs) {
         add(
-          'network.natGateways',
+          `${prefix}natGateways`,
           network.natGateways,
           `use at most one per AZ (network.maxAzs = ${maxAzs})`,
         );
@@ -123,70 +133,86 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
   }
   if (availabilityZoneCount !== undefined && availabilityZoneCount > 0 && availabilityZoneCount < maxAzs) {
     add(
-      'network.maxAzs',
+      `${prefix}maxAzs`,
       maxAzs,
       `the context provides only ${availabilityZoneCount} availability zones; lower maxAzs or pass more zones`,
     );
   }
+  return problems;
+}
 
-  // --- service -------------------------------------------------------------------------------------
-  const service = raw.service as Loose;
+/**
+ * Every problem of a service section (`ServiceConfig`; `AppService` checks its own with it).
+ *
+ * @param value - the section, treated as untyped (configs also come from JSON and tools)
+ * @param prefix - put before each field name in a problem's key, e.g. `service.` or `config.`
+ */
+export function serviceConfigProblems(value: unknown, prefix = 'service.'): ConfigProblem[] {
+  const { problems, add, intAtLeast } = collector();
+  const section = prefix.replace(/\.$/, '');
+  const service = value as Loose;
   if (!isObject(service)) {
-    add(
-      'service',
-      service,
-      'add a service section, e.g. { cpu: 512, memoryLimitMiB: 1024, desiredCount: 1 }',
-    );
+    add(section, service, 'add a service section, e.g. { cpu: 512, memoryLimitMiB: 1024, desiredCount: 1 }');
   } else {
     const cpu = service.cpu;
     const memory = service.memoryLimitMiB;
     const range = isInt(cpu) ? LIMITS.fargate[cpu] : undefined;
     if (!unresolved(cpu) && range === undefined) {
-      add('service.cpu', cpu, `use one of the Fargate sizes ${Object.keys(LIMITS.fargate).join(', ')}`);
+      add(`${prefix}cpu`, cpu, `use one of the Fargate sizes ${Object.keys(LIMITS.fargate).join(', ')}`);
     }
     if (!unresolved(memory)) {
       if (!isInt(memory) || memory <= 0) {
-        add('service.memoryLimitMiB', memory, 'use a positive whole number of MiB, e.g. 1024');
+        add(`${prefix}memoryLimitMiB`, memory, 'use a positive whole number of MiB, e.g. 1024');
       } else if (range !== undefined) {
         const [min, max, step] = range;
         if (memory < min || memory > max || (memory - min) % step !== 0) {
           add(
-            'service.memoryLimitMiB',
+            `${prefix}memoryLimitMiB`,
             memory,
             `with cpu ${String(cpu)} Fargate allows ${min}-${max} MiB in steps of ${step}`,
           );
         }
       }
     }
-    intAtLeast('service.desiredCount', service.desiredCount, 1, 'run at least 1 task (a whole number)');
+    // desiredCount and autoscaling are a union (ServiceConfig): a fixed count, or autoscaling that owns it.
+    if (service.autoscaling !== undefined && service.desiredCount !== undefined) {
+      add(
+        `${prefix}desiredCount`,
+        service.desiredCount,
+        'remove it: with autoscaling, minCapacity is the count a deployment starts from and the policies own it',
+      );
+    } else if (service.autoscaling === undefined) {
+      intAtLeast(
+        `${prefix}desiredCount`,
+        service.desiredCount,
+        1,
+        'run at least 1 task (a whole number), or add autoscaling',
+      );
+    }
     if (
       service.cpuArchitecture !== undefined &&
       service.cpuArchitecture !== 'ARM64' &&
       service.cpuArchitecture !== 'X86_64'
     ) {
-      add('service.cpuArchitecture', service.cpuArchitecture, 'use "ARM64" (Graviton) or "X86_64"');
+      add(`${prefix}cpuArchitecture`, service.cpuArchitecture, 'use "ARM64" (Graviton) or "X86_64"');
     }
     const scaling = service.autoscaling;
     if (scaling !== undefined) {
       if (!isObject(scaling)) {
-        add('service.autoscaling', scaling, 'pass { minCapacity, maxCapacity, targetCpuUtilizationPercent }');
+        add(
+          `${prefix}autoscaling`,
+          scaling,
+          'pass { minCapacity, maxCapacity, targetCpuUtilizationPercent }',
+        );
       } else {
         const { minCapacity: min, maxCapacity: max } = scaling;
-        intAtLeast('service.autoscaling.minCapacity', min, 1, 'keep at least 1 task (a whole number)');
-        intAtLeast('service.autoscaling.maxCapacity', max, 1, 'allow at least 1 task (a whole number)');
+        intAtLeast(`${prefix}autoscaling.minCapacity`, min, 1, 'keep at least 1 task (a whole number)');
+        intAtLeast(`${prefix}autoscaling.maxCapacity`, max, 1, 'allow at least 1 task (a whole number)');
         if (isInt(min) && isInt(max) && min > max) {
           add(
-            'service.autoscaling.minCapacity',
+            `${prefix}autoscaling.minCapacity`,
             min,
             `must not exceed service.autoscaling.maxCapacity (${max}); raise maxCapacity or lower minCapacity`,
-          );
-        }
-        const desired = service.desiredCount;
-        if (isInt(min) && isInt(max) && min <= max && isInt(desired) && (desired < min || desired > max)) {
-          add(
-            'service.desiredCount',
-            desired,
-            `keep it between minCapacity (${min}) and maxCapacity (${max})`,
           );
         }
         const cpuTarget = scaling.targetCpuUtilizationPercent;
@@ -195,14 +221,14 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
           (typeof cpuTarget !== 'number' || !(cpuTarget >= 10 && cpuTarget <= 90))
         ) {
           add(
-            'service.autoscaling.targetCpuUtilizationPercent',
+            `${prefix}autoscaling.targetCpuUtilizationPercent`,
             cpuTarget,
             'use a percentage between 10 and 90 (e.g. 60): headroom for spikes while new tasks start',
           );
         }
         if (scaling.requestsPerTarget !== undefined) {
           intAtLeast(
-            'service.autoscaling.requestsPerTarget',
+            `${prefix}autoscaling.requestsPerTarget`,
             scaling.requestsPerTarget,
             1,
             'use a positive whole number of requests per target per minute, or leave it out',
@@ -210,15 +236,25 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
         }
         for (const key of ['scaleInCooldown', 'scaleOutCooldown'] as const) {
           if (scaling[key] !== undefined && !isDuration(scaling[key])) {
-            add(`service.autoscaling.${key}`, scaling[key], 'use a Duration, e.g. Duration.minutes(5)');
+            add(`${prefix}autoscaling.${key}`, scaling[key], 'use a Duration, e.g. Duration.minutes(5)');
           }
         }
       }
     }
   }
+  return problems;
+}
 
-  // --- database ------------------------------------------------------------------------------------
-  const database = raw.database as Loose;
+/**
+ * Every problem of a database section (`DatabaseConfig`; `AuroraShard` checks its own with it).
+ *
+ * @param value - the section, treated as untyped (configs also come from JSON and tools)
+ * @param prefix - put before each field name in a problem's key, e.g. `service.` or `config.`
+ */
+export function databaseConfigProblems(value: unknown, prefix = 'database.'): ConfigProblem[] {
+  const { problems, add } = collector();
+  const section = prefix.replace(/\.$/, '');
+  const database = value as Loose;
   const checkInstanceType = (key: string, instance: unknown) => {
     const type = isObject(instance) ? instance.instanceType : undefined;
     if (unresolved(type)) return;
@@ -232,41 +268,41 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
     }
   };
   if (!isObject(database)) {
-    add('database', database, 'add a database section with a writer: { writer: { instanceType } }');
+    add(section, database, 'add a database section with a writer: { writer: { instanceType } }');
   } else {
     if (!isObject(database.writer)) {
       add(
-        'database.writer',
+        `${prefix}writer`,
         database.writer,
         database.readers !== undefined
           ? 'readers replicate from a writer: add database.writer, or remove database.readers'
           : 'add database.writer: { instanceType }',
       );
     } else {
-      checkInstanceType('database.writer.instanceType', database.writer);
+      checkInstanceType(`${prefix}writer.instanceType`, database.writer);
     }
     const readers = database.readers;
     if (readers !== undefined) {
       if (!isObject(readers)) {
-        add('database.readers', readers, 'pass { count, instanceType } or leave readers out');
+        add(`${prefix}readers`, readers, 'pass { count, instanceType } or leave readers out');
       } else {
         if (
           !unresolved(readers.count) &&
           (!isInt(readers.count) || readers.count < 1 || readers.count > LIMITS.maxReaders)
         ) {
           add(
-            'database.readers.count',
+            `${prefix}readers.count`,
             readers.count,
             `use a whole number from 1 to ${LIMITS.maxReaders}, or remove database.readers for no readers`,
           );
         }
-        checkInstanceType('database.readers.instanceType', readers);
+        checkInstanceType(`${prefix}readers.instanceType`, readers);
       }
     }
     const retention = database.backupRetention;
     if (retention !== undefined) {
       if (!isDuration(retention)) {
-        add('database.backupRetention', retention, 'use a Duration, e.g. Duration.days(7)');
+        add(`${prefix}backupRetention`, retention, 'use a Duration, e.g. Duration.days(7)');
       } else if (!unresolved(retention.toDays({ integral: false }))) {
         const days = retention.toDays({ integral: false });
         if (
@@ -275,7 +311,7 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
           days > LIMITS.maxBackupRetentionDays
         ) {
           add(
-            'database.backupRetention',
+            `${prefix}backupRetention`,
             retention,
             `keep backups a whole number of days from ${LIMITS.minBackupRetentionDays} to ${LIMITS.maxBackupRetentionDays}`,
           );
@@ -285,7 +321,7 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
     if (database.databaseName !== undefined && !unresolved(database.databaseName)) {
       if (typeof database.databaseName !== 'string' || !DATABASE_NAME.test(database.databaseName)) {
         add(
-          'database.databaseName',
+          `${prefix}databaseName`,
           database.databaseName,
           'use lower-case letters, digits and underscores, starting with a letter (at most 63)',
         );
@@ -293,25 +329,35 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
     }
     if (database.performanceInsights !== undefined && !isObject(database.performanceInsights)) {
       add(
-        'database.performanceInsights',
+        `${prefix}performanceInsights`,
         database.performanceInsights,
         'pass { retention } or {} to turn it on',
       );
     }
   }
+  return problems;
+}
 
-  // --- proxy ---------------------------------------------------------------------------------------
-  const proxy = raw.proxy;
+/**
+ * Every problem of a proxy section (`ProxyConfig`), and a proxy without a database writer when `database` is given.
+ *
+ * @param value - the section, treated as untyped (configs also come from JSON and tools)
+ * @param prefix - put before each field name in a problem's key, e.g. `service.` or `config.`
+ */
+export function proxyConfigProblems(value: unknown, prefix = 'proxy.', database?: unknown): ConfigProblem[] {
+  const { problems, add } = collector();
+  const section = prefix.replace(/\.$/, '');
+  const proxy = value;
   if (proxy !== undefined) {
-    if (!isObject(database) || !isObject(database.writer)) {
+    if (database !== undefined && (!isObject(database) || !isObject(database.writer))) {
       add(
-        'proxy',
+        section,
         proxy,
         'an RDS Proxy pools connections to a database: add database.writer or remove proxy',
       );
     }
     if (!isObject(proxy)) {
-      add('proxy', proxy, 'pass {} (defaults) or { maxConnectionsPercent }');
+      add(section, proxy, 'pass {} (defaults) or { maxConnectionsPercent }');
     } else {
       const percent = proxy.maxConnectionsPercent;
       if (
@@ -319,28 +365,38 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
         !unresolved(percent) &&
         (!isInt(percent) || percent < 1 || percent > 100)
       ) {
-        add('proxy.maxConnectionsPercent', percent, 'use a whole percentage from 1 to 100');
+        add(`${prefix}maxConnectionsPercent`, percent, 'use a whole percentage from 1 to 100');
       }
       for (const key of ['idleClientTimeout', 'borrowTimeout'] as const) {
         const value = proxy[key];
         if (value === undefined) continue;
         if (!isDuration(value) || value.toSeconds() <= 0) {
-          add(`proxy.${key}`, value, 'use a positive Duration, e.g. Duration.minutes(30)');
+          add(`${prefix}${key}`, value, 'use a positive Duration, e.g. Duration.minutes(30)');
         }
       }
     }
   }
+  return problems;
+}
 
-  // --- cache ---------------------------------------------------------------------------------------
-  const cache = raw.cache;
+/**
+ * Every problem of a cache section (`CacheConfig`; `RedisCache` checks its own with it).
+ *
+ * @param value - the section, treated as untyped (configs also come from JSON and tools)
+ * @param prefix - put before each field name in a problem's key, e.g. `service.` or `config.`
+ */
+export function cacheConfigProblems(value: unknown, prefix = 'cache.'): ConfigProblem[] {
+  const { problems, add } = collector();
+  const section = prefix.replace(/\.$/, '');
+  const cache = value;
   if (cache !== undefined) {
     if (!isObject(cache)) {
-      add('cache', cache, 'pass { cacheNodeType, numCacheClusters } or leave cache out');
+      add(section, cache, 'pass { cacheNodeType, numCacheClusters } or leave cache out');
     } else {
       const nodeType = cache.cacheNodeType;
       if (!unresolved(nodeType) && (typeof nodeType !== 'string' || !CACHE_NODE_TYPE.test(nodeType))) {
         add(
-          'cache.cacheNodeType',
+          `${prefix}cacheNodeType`,
           nodeType,
           'use an ElastiCache node type, e.g. "cache.t4g.small" or "cache.r7g.large"',
         );
@@ -351,7 +407,7 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
         (!isInt(nodes) || nodes < LIMITS.minCacheNodes || nodes > LIMITS.maxCacheNodes)
       ) {
         add(
-          'cache.numCacheClusters',
+          `${prefix}numCacheClusters`,
           nodes,
           `use ${LIMITS.minCacheNodes}-${LIMITS.maxCacheNodes} nodes (a primary and at least one replica, for Multi-AZ failover)`,
         );
@@ -361,7 +417,7 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
         const match = typeof version === 'string' ? REDIS_VERSION.exec(version) : null;
         if (!match || Number(match[1]) < 7) {
           add(
-            'cache.engineVersion',
+            `${prefix}engineVersion`,
             version,
             'use a Redis version "major.minor" of 7.0 or later, e.g. "7.1"',
           );
@@ -373,19 +429,176 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
         !unresolved(snapshots) &&
         (!isInt(snapshots) || snapshots < 0 || snapshots > 35)
       ) {
-        add('cache.snapshotRetentionLimit', snapshots, 'use a whole number of days from 0 (off) to 35');
+        add(`${prefix}snapshotRetentionLimit`, snapshots, 'use a whole number of days from 0 (off) to 35');
       }
     }
   }
+  return problems;
+}
 
-  // --- monitoring ----------------------------------------------------------------------------------
-  if (!isObject(raw.monitoring)) {
-    add('monitoring', raw.monitoring, 'add alarm thresholds, e.g. monitoring: DEFAULT_MONITORING_CONFIG');
+/** Listener-rule priorities a service may use: 1 is the platform's `/metrics` block. */
+const MIN_ROUTE_PRIORITY = 2;
+const MAX_ROUTE_PRIORITY = 50000;
+
+/**
+ * Every problem of the stage's further services (`services`): ids, routes (unique priorities, path
+ * patterns) and each service's own section.
+ */
+export function servicesConfigProblems(value: unknown, prefix = 'services.'): ConfigProblem[] {
+  const { problems, add } = collector();
+  if (value === undefined) return problems;
+  if (!isObject(value)) {
+    add(
+      prefix.replace(/\.$/, ''),
+      value,
+      'pass an object keyed by service id, e.g. { users: { ...service, route } }',
+    );
+    return problems;
+  }
+  const priorities = new Map<number, string>();
+  for (const [id, service] of Object.entries(value)) {
+    const key = `${prefix}${id}`;
+    if (!STABLE_ID.test(id) || id === 'shop') {
+      add(
+        key,
+        id,
+        'use a service id of 1-12 lower-case letters and digits, starting with a letter (not "shop", the stage\'s first service)',
+      );
+    }
+    problems.push(...serviceConfigProblems(service, `${key}.`));
+    const route = isObject(service) ? service.route : undefined;
+    if (!isObject(route)) {
+      add(
+        `${key}.route`,
+        route,
+        'give { pathPatterns: ["/api/users/*"], priority: 10 }: the paths this service answers',
+      );
+      continue;
+    }
+    const patterns = route.pathPatterns;
+    if (
+      !Array.isArray(patterns) ||
+      patterns.length < 1 ||
+      patterns.length > 5 ||
+      patterns.some(
+        (pattern) => typeof pattern !== 'string' || !pattern.startsWith('/') || pattern.length > 128,
+      )
+    ) {
+      add(
+        `${key}.route.pathPatterns`,
+        patterns,
+        'give 1-5 path patterns starting with "/", e.g. ["/api/users/*"]',
+      );
+    }
+    const priority = route.priority;
+    if (!unresolved(priority)) {
+      if (!isInt(priority) || priority < MIN_ROUTE_PRIORITY || priority > MAX_ROUTE_PRIORITY) {
+        add(
+          `${key}.route.priority`,
+          priority,
+          `use a whole number from ${MIN_ROUTE_PRIORITY} to ${MAX_ROUTE_PRIORITY} (1 is the /metrics block)`,
+        );
+      } else if (priorities.has(priority)) {
+        add(
+          `${key}.route.priority`,
+          priority,
+          `services.${priorities.get(priority)} has it already; give each service its own`,
+        );
+      } else {
+        priorities.set(priority, id);
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * Every problem of the stage's further shards (`shards`): ids and each shard's database and proxy.
+ * Shard ids are keys, so they are unique; that they are permanent across stages is
+ * {@link shardIdsDropped}'s to check.
+ */
+export function shardsConfigProblems(value: unknown, prefix = 'shards.'): ConfigProblem[] {
+  const { problems, add } = collector();
+  if (value === undefined) return problems;
+  if (!isObject(value)) {
+    add(
+      prefix.replace(/\.$/, ''),
+      value,
+      'pass an object keyed by a stable shard id, e.g. { s1: { writer: { instanceType } } }',
+    );
+    return problems;
+  }
+  for (const [id, shard] of Object.entries(value)) {
+    const key = `${prefix}${id}`;
+    if (!STABLE_ID.test(id) || id === SHARD_ZERO_ID) {
+      add(
+        key,
+        id,
+        `use a shard id of 1-12 lower-case letters and digits, starting with a letter (e.g. "s1"); ${SHARD_ZERO_ID} is the stage's database`,
+      );
+    }
+    if (!isObject(shard)) {
+      add(key, shard, "give the shard's cluster, e.g. { writer: { instanceType } }");
+      continue;
+    }
+    const { proxy, ...database } = shard;
+    problems.push(...databaseConfigProblems(database, `${key}.`));
+    if (proxy !== undefined) problems.push(...proxyConfigProblems(proxy, `${key}.proxy.`, database));
+  }
+  return problems;
+}
+
+/**
+ * Shard ids of `previous` that `next` no longer has. A shard id is permanent (it names the shard's stack,
+ * cluster and alarms): dropping one would delete a shard, so a later stage keeps every id of the one before.
+ */
+export function shardIdsDropped(previous: StageConfig, next: StageConfig): string[] {
+  const ids = (config: StageConfig) => Object.keys(config.shards ?? {});
+  const kept = new Set(ids(next));
+  return ids(previous).filter((id) => !kept.has(id));
+}
+
+/**
+ * Every problem of a stage configuration (empty when it is sound): each section with the same check its
+ * construct runs on its own props, so that `cdk synth` reports them all in one error.
+ *
+ * The input is treated as untyped: configs also come from JSON, tests and tools, where the type
+ * checker did not run.
+ *
+ * @param config - the stage configuration
+ * @param availabilityZoneCount - zones the deployment context provides
+ */
+export function validateStageConfig(config: StageConfig, availabilityZoneCount?: number): ConfigProblem[] {
+  const { problems, add } = collector();
+  const raw = config as unknown as Record<string, unknown>;
+
+  if (typeof raw.description !== 'string' || raw.description.trim() === '') {
+    add('description', raw.description, 'describe in one line whom the stage serves');
+  }
+  problems.push(...networkConfigProblems(raw.network, 'network.', availabilityZoneCount));
+  problems.push(...serviceConfigProblems(raw.service, 'service.'));
+  if (isObject(raw.service) && raw.service.route !== undefined) {
+    add('service.route', raw.service.route, "remove it: the stage's first service is the listener's default");
+  }
+  problems.push(...servicesConfigProblems(raw.services, 'services.'));
+  problems.push(...databaseConfigProblems(raw.database, 'database.'));
+  if (raw.proxy !== undefined)
+    problems.push(...proxyConfigProblems(raw.proxy, 'proxy.', raw.database ?? null));
+  problems.push(...shardsConfigProblems(raw.shards, 'shards.'));
+  if (raw.cache !== undefined) problems.push(...cacheConfigProblems(raw.cache, 'cache.'));
+
+  if (raw.monitoring !== undefined && !isObject(raw.monitoring)) {
+    add(
+      'monitoring',
+      raw.monitoring,
+      'give the thresholds that differ from DEFAULT_MONITORING_CONFIG, or leave it out',
+    );
   } else {
     // The same check as StageMonitoring's own, so a bad threshold is reported here with the rest.
-    problems.push(...monitoringConfigProblems(raw.monitoring, 'monitoring.'));
+    problems.push(
+      ...monitoringConfigProblems({ ...DEFAULT_MONITORING_CONFIG, ...(raw.monitoring ?? {}) }, 'monitoring.'),
+    );
   }
-
   return problems;
 }
 

@@ -5,7 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { DatabaseConfig } from '../../stages/stage-config';
+import type { DatabaseConfig } from '../config/stage-config';
 import { AURORA_POSTGRES_VERSION, DATABASE_DEFAULTS } from '../config/defaults';
 
 /** Properties of {@link AuroraDatabase}. */
@@ -16,8 +16,13 @@ export interface AuroraDatabaseProps {
   readonly vpc: ec2.IVpc;
   /** Customer-managed key for storage, the secret, the exported logs and Performance Insights. */
   readonly encryptionKey: kms.IKey;
-  /** The app's security group: the only client admitted besides the rotation function and the proxy. */
-  readonly clientSecurityGroup: ec2.ISecurityGroup;
+  /**
+   * A client admitted from inside this stack (besides the rotation function and the proxy, which admit
+   * themselves). Clients in other stacks admit themselves on the cluster's security group.
+   *
+   * @default - none
+   */
+  readonly clientSecurityGroup?: ec2.ISecurityGroup;
   /**
    * Physical cluster identifier. Fixed (not generated) because the exported log group is named after it
    * and must exist, with retention and encryption, before the cluster writes to it.
@@ -133,12 +138,27 @@ export class AuroraDatabase extends Construct {
     // attachment; the secret itself is the cluster's `Secret` child.)
     (this.cluster.node.findChild('Secret') as secretsmanager.Secret).applyRemovalPolicy(RemovalPolicy.RETAIN);
 
-    this.cluster.connections.allowDefaultPortFrom(props.clientSecurityGroup, 'PostgreSQL from the app tasks');
+    if (props.clientSecurityGroup !== undefined) {
+      this.cluster.connections.allowDefaultPortFrom(
+        props.clientSecurityGroup,
+        'PostgreSQL from the app tasks',
+      );
+    }
 
-    this.cluster.addRotationSingleUser({
+    const rotation = this.cluster.addRotationSingleUser({
       automaticallyAfter: DATABASE_DEFAULTS.rotationInterval,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
     });
+    // The rotation function's group is described by its construct path, and a new description replaces a
+    // security group: leave out `Default` (the id of shard 0's wrapper, hidden from logical ids too) so that
+    // the description stays what it was before shards existed.
+    const rotationGroup = rotation.node.tryFindChild('SecurityGroup')?.node.defaultChild;
+    if (rotationGroup instanceof ec2.CfnSecurityGroup) {
+      rotationGroup.groupDescription = rotationGroup.node
+        .scope!.node.path.split('/')
+        .filter((segment) => segment !== 'Default')
+        .join('/');
+    }
 
     Validations.of(this.cluster).acknowledge({
       id: 'AwsSolutions-RDS11',

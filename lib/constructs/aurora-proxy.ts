@@ -1,7 +1,7 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { Construct } from 'constructs';
-import type { ProxyConfig } from '../../stages/stage-config';
+import type { ProxyConfig } from '../config/stage-config';
 import { PROXY_DEFAULTS } from '../config/defaults';
 import type { AuroraDatabase } from './aurora-database';
 
@@ -13,8 +13,13 @@ export interface AuroraProxyProps {
   readonly database: AuroraDatabase;
   /** VPC of the database. */
   readonly vpc: ec2.IVpc;
-  /** The app's security group: the only client admitted. */
-  readonly clientSecurityGroup: ec2.ISecurityGroup;
+  /**
+   * A client admitted from inside this stack. Clients in other stacks admit themselves on
+   * {@link AuroraProxy.securityGroup}.
+   *
+   * @default - none
+   */
+  readonly clientSecurityGroup?: ec2.ISecurityGroup;
   /** Name of the read-only endpoint (unique per account and region). */
   readonly readOnlyEndpointName: string;
 }
@@ -46,11 +51,13 @@ export class AuroraProxy extends Construct {
       description: 'RDS Proxy: admits the app tasks, connects to the Aurora cluster only',
       allowAllOutbound: false,
     });
-    this.securityGroup.connections.allowFrom(
-      props.clientSecurityGroup,
-      port,
-      'PostgreSQL from the app tasks',
-    );
+    if (props.clientSecurityGroup !== undefined) {
+      this.securityGroup.connections.allowFrom(
+        props.clientSecurityGroup,
+        port,
+        'PostgreSQL from the app tasks',
+      );
+    }
 
     this.proxy = new rds.DatabaseProxy(this, 'Resource', {
       proxyTarget: rds.ProxyTarget.fromCluster(cluster),

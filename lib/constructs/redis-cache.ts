@@ -4,8 +4,11 @@ import * as elasticache from 'aws-cdk-lib/aws-elasticache';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { CacheConfig } from '../../stages/stage-config';
+import type { CacheConfig } from '../config/stage-config';
 import { CACHE_DEFAULTS } from '../config/defaults';
+import { cacheConfigProblems, StageConfigError } from '../config/validate-stage-config';
+import type { CacheEndpoint } from './data-endpoints';
+import type { StageMonitoring } from './stage-monitoring';
 
 /** Properties of {@link RedisCache}. */
 export interface RedisCacheProps {
@@ -15,8 +18,13 @@ export interface RedisCacheProps {
   readonly vpc: ec2.IVpc;
   /** Customer-managed key for encryption at rest and for the AUTH token secret. */
   readonly encryptionKey: kms.IKey;
-  /** The app's security group: the only client admitted. */
-  readonly clientSecurityGroup: ec2.ISecurityGroup;
+  /**
+   * A client admitted from inside this stack. Clients in other stacks admit themselves on
+   * {@link RedisCache.securityGroup}.
+   *
+   * @default - none
+   */
+  readonly clientSecurityGroup?: ec2.ISecurityGroup;
   /** Replication group id (lower case, unique per account and region); metrics are published under it. */
   readonly replicationGroupId: string;
 }
@@ -41,9 +49,13 @@ export class RedisCache extends Construct {
   public readonly port: number;
   /** Nodes in the group (primary and replicas). */
   public readonly nodeCount: number;
+  /** How services reach the cache. */
+  public readonly endpoint: CacheEndpoint;
 
   constructor(scope: Construct, id: string, props: RedisCacheProps) {
     super(scope, id);
+    const problems = cacheConfigProblems(props.config, 'config.');
+    if (problems.length > 0) throw new StageConfigError(problems);
     const { config } = props;
     this.port = CACHE_DEFAULTS.port;
     this.nodeCount = config.numCacheClusters;
@@ -54,11 +66,13 @@ export class RedisCache extends Construct {
       description: 'Redis: admits the app tasks only',
       allowAllOutbound: false,
     });
-    this.securityGroup.connections.allowFrom(
-      props.clientSecurityGroup,
-      ec2.Port.tcp(this.port),
-      'Redis from the app tasks',
-    );
+    if (props.clientSecurityGroup !== undefined) {
+      this.securityGroup.connections.allowFrom(
+        props.clientSecurityGroup,
+        ec2.Port.tcp(this.port),
+        'Redis from the app tasks',
+      );
+    }
 
     const subnetGroup = new elasticache.CfnSubnetGroup(this, 'Subnets', {
       description: 'Isolated subnets of the Redis replication group',
@@ -97,6 +111,13 @@ export class RedisCache extends Construct {
     this.replicationGroup.node.addDependency(subnetGroup);
     this.replicationGroup.applyRemovalPolicy(RemovalPolicy.SNAPSHOT);
     this.host = this.replicationGroup.attrPrimaryEndPointAddress;
+    this.endpoint = {
+      host: this.host,
+      port: this.port,
+      authTokenSecretArn: this.authToken.secretArn,
+      secretKeyArn: props.encryptionKey.keyArn,
+      securityGroupId: this.securityGroup.securityGroupId,
+    };
 
     Validations.of(this.replicationGroup).acknowledge({
       id: 'AwsSolutions-AEC5',
@@ -110,5 +131,10 @@ export class RedisCache extends Construct {
         'ElastiCache has no managed rotation function for AUTH tokens; rotate with ModifyReplicationGroup ' +
         '(AuthTokenUpdateStrategy ROTATE then SET) and a new deployment of the service.',
     });
+  }
+
+  /** Adds the cache's alarms and dashboard rows (all nodes: CPU, memory, evictions, hit rate) to the region's monitoring. */
+  public addMonitoring(monitoring: StageMonitoring): void {
+    monitoring.addCache(this.replicationGroupId, this.nodeCount);
   }
 }

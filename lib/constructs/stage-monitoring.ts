@@ -32,14 +32,30 @@ export interface StageMonitoringProps {
    * @default - no subscription; subscribe an on-call tool to `alarmTopic` yourself
    */
   readonly alarmEmail?: string;
-  /** The internet-facing load balancer in front of the service. */
-  readonly loadBalancer: elbv2.IApplicationLoadBalancer;
-  /** The target group the service is registered in. */
-  readonly targetGroup: elbv2.IApplicationTargetGroup;
-  /** The Fargate service running the app. */
-  readonly service: ecs.FargateService;
-  /** The Aurora cluster the app writes to. */
-  readonly cluster: rds.IDatabaseCluster;
+  /**
+   * The internet-facing load balancer: its 5xx rate (targets and the load balancer itself).
+   *
+   * @default - added later with `addLoadBalancer`, or not at all
+   */
+  readonly loadBalancer?: elbv2.IApplicationLoadBalancer;
+  /**
+   * The target group `service` is registered in (with `service` and `loadBalancer`: the service's section).
+   *
+   * @default - services add themselves with `addService`
+   */
+  readonly targetGroup?: elbv2.IApplicationTargetGroup;
+  /**
+   * The Fargate service running the app (with `targetGroup` and `loadBalancer`).
+   *
+   * @default - services add themselves with `addService`
+   */
+  readonly service?: ecs.FargateService;
+  /**
+   * The Aurora cluster the app writes to.
+   *
+   * @default - shards add themselves with `addAuroraCluster`
+   */
+  readonly cluster?: rds.IDatabaseCluster;
   /**
    * Number of Aurora reader instances in `cluster`; replica-lag alarms are created only when above 0.
    *
@@ -67,8 +83,53 @@ export interface StageMonitoringProps {
    * @default 1
    */
   readonly cacheNodeCount?: number;
-  /** Name of the CloudWatch dashboard; also the prefix of every alarm name. */
+  /**
+   * Name of the CloudWatch dashboard. Dashboards are global to an account: a region other than the home
+   * region carries its code in the name.
+   */
   readonly dashboardName: string;
+  /**
+   * Prefix of every alarm name (alarms are regional, so every region may use the same).
+   *
+   * @default - the dashboard name
+   */
+  readonly alarmNamePrefix?: string;
+}
+
+/** One ECS service behind the load balancer: its own alarms and dashboard section. */
+export interface ServiceMonitoringOptions {
+  /** The service. */
+  readonly service: ecs.FargateService;
+  /** The load balancer in front of it. */
+  readonly loadBalancer: elbv2.IApplicationLoadBalancer;
+  /** Its target group. */
+  readonly targetGroup: elbv2.IApplicationTargetGroup;
+  /**
+   * Put before each alarm's friendly name (`Users` gives `<prefix>-UsersService-CPU-Usage-Critical`).
+   *
+   * @default '' (the names of the stage's first service: `<prefix>-Service-...`, `<prefix>-LoadBalancer-AlbLatencyP99-...`)
+   */
+  readonly namePrefix?: string;
+  /** @default 'Fargate service' */
+  readonly title?: string;
+}
+
+/** One Aurora cluster (a shard) with its optional proxy: its own alarms and dashboard rows. */
+export interface AuroraMonitoringOptions {
+  /** The cluster. */
+  readonly cluster: rds.IDatabaseCluster;
+  /** Reader instances in it; replica-lag alarms only when above 0. @default 0 */
+  readonly readerInstanceCount?: number;
+  /** RDS Proxy in front of it. @default - no proxy alarms */
+  readonly proxy?: rds.IDatabaseProxy;
+  /**
+   * Put before each alarm's friendly name (`ShardS1` gives `<prefix>-ShardS1Aurora-CPU-Usage-Critical`).
+   *
+   * @default '' (shard 0's names: `<prefix>-Aurora-...`, `<prefix>-AuroraExtra-...`, `<prefix>-Proxy-...`)
+   */
+  readonly namePrefix?: string;
+  /** @default 'Aurora PostgreSQL cluster' */
+  readonly title?: string;
 }
 
 /** Evaluation period of every alarm; CloudWatch's basic resolution for the services watched. */
@@ -96,11 +157,13 @@ export class StageMonitoring extends Construct {
   public readonly facade: MonitoringFacade;
   /** The stage's dashboard. */
   public readonly dashboard: cloudwatch.Dashboard;
+  /** The alarm thresholds. */
+  public readonly config: MonitoringConfig;
 
   constructor(scope: Construct, id: string, props: StageMonitoringProps) {
     super(scope, id);
     validateStageMonitoringProps(props);
-    const { config } = props;
+    this.config = props.config;
     const readerInstanceCount = props.readerInstanceCount ?? 0;
 
     this.alarmTopicKey = new kms.Key(this, 'AlarmTopicKey', {
@@ -130,7 +193,7 @@ export class StageMonitoring extends Construct {
     });
     this.facade = new MonitoringFacade(this, 'Facade', {
       alarmFactoryDefaults: {
-        alarmNamePrefix: props.dashboardName,
+        alarmNamePrefix: props.alarmNamePrefix ?? props.dashboardName,
         actionsEnabled: true,
         action: new SnsAlarmActionStrategy({ onAlarmTopic: this.alarmTopic, onOkTopic: this.alarmTopic }),
       },
@@ -139,23 +202,23 @@ export class StageMonitoring extends Construct {
     });
 
     this.facade.addLargeHeader(`${props.dashboardName}: service, database and cache`);
-    this.monitorLoadBalancer(props);
-    this.facade.monitorFargateApplicationLoadBalancer({
-      fargateService: props.service,
-      applicationLoadBalancer: props.loadBalancer,
-      applicationTargetGroup: props.targetGroup,
-      alarmFriendlyName: 'Service',
-      humanReadableName: 'Fargate service',
-      addCpuUsageAlarm: { Critical: { maxUsagePercent: config.serviceCpuPercent } },
-      addMemoryUsageAlarm: { Critical: { maxUsagePercent: config.serviceMemoryPercent } },
-      addUnhealthyTaskCountAlarm: { Critical: { maxUnhealthyTasks: config.unhealthyTargets } },
-    });
-    this.monitorDatabase(props, readerInstanceCount);
-    if (props.proxy !== undefined) {
-      this.monitorProxy(props.proxy, config);
+    if (props.loadBalancer !== undefined) this.addLoadBalancer(props.loadBalancer);
+    if (props.service !== undefined && props.targetGroup !== undefined && props.loadBalancer !== undefined) {
+      this.addService({
+        service: props.service,
+        targetGroup: props.targetGroup,
+        loadBalancer: props.loadBalancer,
+      });
+    }
+    if (props.cluster !== undefined) {
+      this.addAuroraCluster({
+        cluster: props.cluster,
+        readerInstanceCount,
+        ...(props.proxy !== undefined ? { proxy: props.proxy } : {}),
+      });
     }
     if (props.cacheReplicationGroupId !== undefined) {
-      this.monitorCache(props.cacheReplicationGroupId, props.cacheNodeCount ?? 1, config);
+      this.addCache(props.cacheReplicationGroupId, props.cacheNodeCount ?? 1);
     }
 
     const dashboard = dashboardFactory.createdDashboard();
@@ -165,16 +228,18 @@ export class StageMonitoring extends Construct {
     this.dashboard = dashboard;
   }
 
-  /** ALB p99 latency and 5xx rate: the library's ALB metrics cover neither. */
-  private monitorLoadBalancer(props: StageMonitoringProps): void {
-    const { config } = props;
-    const p99 = props.targetGroup.metrics.targetResponseTime({ statistic: 'p99', period: PERIOD });
-    const requests = props.loadBalancer.metrics.requestCount({ statistic: 'Sum', period: PERIOD });
-    const target5xx = props.loadBalancer.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, {
+  /**
+   * The load balancer's 5xx rate (its targets' and its own 5xx over all requests): the platform's alarm,
+   * whichever service answered. The library's ALB metrics have no rate.
+   */
+  public addLoadBalancer(loadBalancer: elbv2.IApplicationLoadBalancer): void {
+    const { config } = this;
+    const requests = loadBalancer.metrics.requestCount({ statistic: 'Sum', period: PERIOD });
+    const target5xx = loadBalancer.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, {
       statistic: 'Sum',
       period: PERIOD,
     });
-    const elb5xx = props.loadBalancer.metrics.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, {
+    const elb5xx = loadBalancer.metrics.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, {
       statistic: 'Sum',
       period: PERIOD,
     });
@@ -185,25 +250,7 @@ export class StageMonitoring extends Construct {
       label: '5xx rate (%)',
       period: PERIOD,
     });
-    this.addCustom('LoadBalancer', 'Load balancer', [
-      {
-        title: 'Target response time p99 (s)',
-        important: true,
-        metrics: [
-          {
-            metric: p99,
-            alarmFriendlyName: 'AlbLatencyP99',
-            addAlarm: {
-              Critical: {
-                threshold: config.albP99LatencyMs / 1000,
-                comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                treatMissingDataOverride: cloudwatch.TreatMissingData.NOT_BREACHING,
-                additionalDescription: `ALB p99 target response time above ${config.albP99LatencyMs} ms.`,
-              },
-            },
-          },
-        ],
-      },
+    this.addCustom('LoadBalancer', 'Load balancer (every service)', [
       {
         title: '5xx rate (%)',
         important: true,
@@ -225,17 +272,62 @@ export class StageMonitoring extends Construct {
     ]);
   }
 
-  /** Aurora: CPU and connections from the library; freeable memory and replica lag hand-written. */
-  private monitorDatabase(props: StageMonitoringProps, readerInstanceCount: number): void {
-    const { config } = props;
+  /**
+   * One service's section: p99 response time of its target group, and the library's Fargate monitor
+   * (CPU, memory, unhealthy tasks).
+   */
+  public addService(options: ServiceMonitoringOptions): void {
+    const { config } = this;
+    const name = options.namePrefix ?? '';
+    const p99 = options.targetGroup.metrics.targetResponseTime({ statistic: 'p99', period: PERIOD });
+    this.addCustom(`${name}LoadBalancer`, `${options.title ?? 'Fargate service'}: response time`, [
+      {
+        title: 'Target response time p99 (s)',
+        important: true,
+        metrics: [
+          {
+            metric: p99,
+            alarmFriendlyName: 'AlbLatencyP99',
+            addAlarm: {
+              Critical: {
+                threshold: config.albP99LatencyMs / 1000,
+                comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treatMissingDataOverride: cloudwatch.TreatMissingData.NOT_BREACHING,
+                additionalDescription: `ALB p99 target response time above ${config.albP99LatencyMs} ms.`,
+              },
+            },
+          },
+        ],
+      },
+    ]);
+    this.facade.monitorFargateApplicationLoadBalancer({
+      fargateService: options.service,
+      applicationLoadBalancer: options.loadBalancer,
+      applicationTargetGroup: options.targetGroup,
+      alarmFriendlyName: `${name}Service`,
+      humanReadableName: options.title ?? 'Fargate service',
+      addCpuUsageAlarm: { Critical: { maxUsagePercent: config.serviceCpuPercent } },
+      addMemoryUsageAlarm: { Critical: { maxUsagePercent: config.serviceMemoryPercent } },
+      addUnhealthyTaskCountAlarm: { Critical: { maxUnhealthyTasks: config.unhealthyTargets } },
+    });
+  }
+
+  /**
+   * One Aurora cluster (a shard): CPU and connections from the library; freeable memory and replica lag
+   * hand-written; RDS Proxy connections when it has a proxy.
+   */
+  public addAuroraCluster(options: AuroraMonitoringOptions): void {
+    const { config } = this;
+    const name = options.namePrefix ?? '';
+    const readerInstanceCount = options.readerInstanceCount ?? 0;
     this.facade.monitorAuroraCluster({
-      cluster: props.cluster,
-      alarmFriendlyName: 'Aurora',
-      humanReadableName: 'Aurora PostgreSQL cluster',
+      cluster: options.cluster,
+      alarmFriendlyName: `${name}Aurora`,
+      humanReadableName: options.title ?? 'Aurora PostgreSQL cluster',
       addCpuUsageAlarm: { Critical: { maxUsagePercent: config.dbCpuPercent } },
       addMaxConnectionCountAlarm: { Critical: { maxConnectionCount: config.dbConnections } },
     });
-    const dimensionsMap = { DBClusterIdentifier: props.cluster.clusterIdentifier };
+    const dimensionsMap = { DBClusterIdentifier: options.cluster.clusterIdentifier };
     const groups: CustomMetricGroup[] = [
       {
         title: 'Freeable memory, least of the instances (bytes)',
@@ -284,11 +376,13 @@ export class StageMonitoring extends Construct {
         ],
       });
     }
-    this.addCustom('AuroraExtra', 'Aurora memory and replication', groups);
+    this.addCustom(`${name}AuroraExtra`, 'Aurora memory and replication', groups);
+    if (options.proxy !== undefined) this.monitorProxy(options.proxy, name);
   }
 
   /** RDS Proxy: the library has no proxy monitor. */
-  private monitorProxy(proxy: rds.IDatabaseProxy, config: MonitoringConfig): void {
+  private monitorProxy(proxy: rds.IDatabaseProxy, name: string): void {
+    const { config } = this;
     const dimensionsMap = { ProxyName: proxy.dbProxyName };
     const metric = (metricName: string) =>
       new cloudwatch.Metric({
@@ -298,7 +392,7 @@ export class StageMonitoring extends Construct {
         statistic: 'Maximum',
         period: PERIOD,
       });
-    this.addCustom('Proxy', 'RDS Proxy', [
+    this.addCustom(`${name}Proxy`, 'RDS Proxy', [
       {
         title: 'Connections',
         metrics: [
@@ -323,7 +417,8 @@ export class StageMonitoring extends Construct {
    * Redis: the library's per-node monitor draws the dashboard; alarms aggregate over all nodes with
    * metric math, because metrics are per node and the primary moves on failover.
    */
-  private monitorCache(replicationGroupId: string, nodeCount: number, config: MonitoringConfig): void {
+  public addCache(replicationGroupId: string, nodeCount: number): void {
+    const { config } = this;
     const nodeIds = Array.from(
       { length: nodeCount },
       (_, i) => `${replicationGroupId}-${String(i + 1).padStart(3, '0')}`,

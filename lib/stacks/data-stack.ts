@@ -4,9 +4,12 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import type { StageConfig } from '../../stages/stage-config';
-import { AuroraDatabase } from '../constructs/aurora-database';
-import { AuroraProxy } from '../constructs/aurora-proxy';
+import type { StageConfig } from '../config/stage-config';
+import { SHARD_ZERO_ID } from '../config/naming';
+import type { AuroraDatabase } from '../constructs/aurora-database';
+import type { AuroraProxy } from '../constructs/aurora-proxy';
+import { AuroraShard } from '../constructs/aurora-shard';
+import type { CacheEndpoint, DatabaseEndpoint } from '../constructs/data-endpoints';
 import { RedisCache } from '../constructs/redis-cache';
 import { keepPublishedForEarlierStages } from './published-outputs';
 
@@ -16,23 +19,30 @@ export interface DataStackProps extends StackProps {
   readonly config: StageConfig;
   /** The VPC. */
   readonly vpc: ec2.IVpc;
-  /** The app's security group: the only client of the database, the proxy and the cache. */
+  /**
+   * The first service's security group (it lives in the network stack), admitted by shard 0 and the cache
+   * from inside this stack, as before services were data. Other services admit themselves from their own
+   * stack through the endpoints.
+   */
   readonly appSecurityGroup: ec2.ISecurityGroup;
   /** Prefix of physical names (cluster identifier, replication group id, proxy endpoint). */
   readonly prefix: string;
 }
 
 /**
- * Everything that holds data, in one stack with termination protection: the customer-managed key, the
- * Aurora cluster (shard 0 from stage 100k on) with its secret, RDS Proxy, Redis, and the app's session
- * secret. Stateless parts live in other stacks so they can be replaced freely.
+ * Everything that holds data, in one stack with termination protection: the customer-managed key, shard 0
+ * (the Aurora cluster with its secret and RDS Proxy), Redis, and the app's session secret. Stateless parts
+ * live in other stacks so they can be replaced freely; further shards have a stack each (`ShardStack`).
+ * Services reach all of it through `shardEndpoint` and `cacheEndpoint` only.
  */
 export class DataStack extends Stack {
   /** Customer-managed key encrypting the database, its logs and Performance Insights, the secrets and Redis. */
   public readonly dataKey: kms.Key;
-  /** The Aurora database. */
+  /** Shard 0: the stage's `database` and `proxy`. */
+  public readonly shard: AuroraShard;
+  /** The Aurora database of shard 0. */
   public readonly database: AuroraDatabase;
-  /** RDS Proxy, when the stage has one. */
+  /** RDS Proxy of shard 0, when the stage has one. */
   public readonly proxy?: AuroraProxy;
   /** Redis, when the stage has a cache. */
   public readonly cache?: RedisCache;
@@ -52,29 +62,24 @@ export class DataStack extends Stack {
     // The exported PostgreSQL log group is encrypted with this key by CloudWatch Logs.
     this.dataKey.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`));
 
-    this.database = new AuroraDatabase(this, 'Database', {
-      config: config.database,
+    // Shard 0 under the id `Default`, which CDK leaves out of logical ids: `Database` and `Proxy` keep theirs.
+    this.shard = new AuroraShard(this, 'Default', {
+      shardId: SHARD_ZERO_ID,
+      database: config.database,
+      ...(config.proxy !== undefined ? { proxy: config.proxy } : {}),
       vpc: props.vpc,
       encryptionKey: this.dataKey,
       clientSecurityGroup: props.appSecurityGroup,
       clusterIdentifier: `${props.prefix}-db`,
     });
+    this.database = this.shard.database;
+    if (this.shard.proxy !== undefined) this.proxy = this.shard.proxy;
     // Outputs are append-only: without a proxy the service reads the cluster endpoints; once a proxy is
     // added it stops, but the deployed service's rollback would still read them (README "Upgrading a stage").
     keepPublishedForEarlierStages(this, [
       this.database.cluster.clusterEndpoint.hostname,
       this.database.cluster.clusterReadEndpoint.hostname,
     ]);
-
-    if (config.proxy !== undefined) {
-      this.proxy = new AuroraProxy(this, 'Proxy', {
-        config: config.proxy,
-        database: this.database,
-        vpc: props.vpc,
-        clientSecurityGroup: props.appSecurityGroup,
-        readOnlyEndpointName: `${props.prefix}-db-read-only`,
-      });
-    }
 
     if (config.cache !== undefined) {
       this.cache = new RedisCache(this, 'Cache', {
@@ -98,5 +103,15 @@ export class DataStack extends Stack {
         'Rotating the session signing secret signs every user out; it is rotated deliberately (new value, then a ' +
         'new deployment of the service), not on a schedule.',
     });
+  }
+
+  /** How services reach shard 0. */
+  public get shardEndpoint(): DatabaseEndpoint {
+    return this.shard.endpoint;
+  }
+
+  /** How services reach the cache, when the stage has one. */
+  public get cacheEndpoint(): CacheEndpoint | undefined {
+    return this.cache?.endpoint;
   }
 }

@@ -1,3 +1,4 @@
 export * from './data-stack';
 export * from './network-stack';
 export * from './service-stack';
+export * from './shard-stack';

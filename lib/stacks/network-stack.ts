@@ -4,8 +4,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import type { NetworkConfig } from '../../stages/stage-config';
+import type { NetworkConfig } from '../config/stage-config';
 import { NETWORK_DEFAULTS, SUBNET_LAYOUT } from '../config/defaults';
+import { networkConfigProblems, StageConfigError } from '../config/validate-stage-config';
 
 /** Properties of {@link NetworkStack}. */
 export interface NetworkStackProps extends StackProps {
@@ -32,6 +33,8 @@ export class NetworkStack extends Stack {
 
   constructor(scope: Construct, id: string, props: NetworkStackProps) {
     super(scope, id, props);
+    const problems = networkConfigProblems(props.network, 'network.', props.availabilityZones.length);
+    if (problems.length > 0) throw new StageConfigError(problems);
     const maxAzs = props.network.maxAzs ?? NETWORK_DEFAULTS.maxAzs;
 
     this.logsKey = new kms.Key(this, 'LogsKey', {

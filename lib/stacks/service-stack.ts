@@ -1,15 +1,15 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
-import type { StageConfig } from '../../stages/stage-config';
+import { DEFAULT_MONITORING_CONFIG } from '../config/defaults';
+import { pascalCase } from '../config/naming';
+import type { StageConfig } from '../config/stage-config';
 import { AccessLogsBucket } from '../constructs/access-logs-bucket';
-import { ShopService, type HttpsConfig } from '../constructs/shop-service';
+import { AppService } from '../constructs/app-service';
+import type { DataEndpoints } from '../constructs/data-endpoints';
+import { ServicePlatform, type HttpsConfig } from '../constructs/service-platform';
 import { StageMonitoring } from '../constructs/stage-monitoring';
-import type { DataStack } from './data-stack';
 
 /** Properties of {@link ServiceStack}. */
 export interface ServiceStackProps extends StackProps {
@@ -17,14 +17,30 @@ export interface ServiceStackProps extends StackProps {
   readonly config: StageConfig;
   /** The VPC. */
   readonly vpc: ec2.IVpc;
-  /** Security group of the tasks. */
+  /**
+   * Security group of the stage's first service (it lives in the network stack, and the data stack admits
+   * it). Further services have their own.
+   */
   readonly appSecurityGroup: ec2.ISecurityGroup;
+  /**
+   * Security group ids of data endpoints that already admit `appSecurityGroup`: the first service admits
+   * itself only on the others.
+   *
+   * @default - none
+   */
+  readonly appSecurityGroupAdmittedBy?: readonly string[];
   /** Key encrypting the container logs. */
   readonly logsKey: kms.IKey;
-  /** The data stack: database, proxy, cache and secrets the app is wired to. */
-  readonly data: DataStack;
-  /** Prefix of physical names (dashboard, alarms). */
+  /** How the services reach the region's data: the data tier's endpoints, nothing else. */
+  readonly data: DataEndpoints;
+  /** Prefix of physical names (alarms, Cloud Map namespace `<prefix>.internal`). */
   readonly prefix: string;
+  /**
+   * Name of the dashboard (global to the account: a region other than the home region includes its code).
+   *
+   * @default - the prefix
+   */
+  readonly dashboardName?: string;
   /** HTTPS settings. @default - HTTP only, with a synth warning */
   readonly https?: HttpsConfig;
   /** Email subscribed to the alarm topic. @default - no subscription */
@@ -34,115 +50,85 @@ export interface ServiceStackProps extends StackProps {
 }
 
 /**
- * The stateless part of a stage: the app on Fargate behind the load balancer, its access logs, and the
- * stage's dashboard and alarms (one per stage, in the stack that owns the service).
+ * The stateless part of a region: the {@link ServicePlatform} (ECS cluster, Cloud Map namespace, load
+ * balancer, access logs), one {@link AppService} per service of the stage (the first, `shop`, is the
+ * listener's default; further ones come from `config.services`), and the region's dashboard and alarms.
+ * Shards and the cache add their own sections to `monitoring`.
  */
 export class ServiceStack extends Stack {
-  /** The app service. */
-  public readonly shop: ShopService;
+  /** The platform every service runs on. */
+  public readonly platform: ServicePlatform;
+  /** The stage's first service (`shop`). */
+  public readonly shop: AppService;
+  /** Every service, the first one first. */
+  public readonly services: readonly AppService[];
   /** Dashboard and alarms. */
   public readonly monitoring: StageMonitoring;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
-    const { config, data } = props;
-    const { database, proxy, cache } = data;
-    // Secrets and their key are referenced by ARN: granting on the data stack's own objects would write
-    // this stack's roles into the data stack's key policy, and the two stacks would depend on each other.
-    const dataKey = kms.Key.fromKeyArn(this, 'DataKey', data.dataKey.keyArn);
-    const importSecret = (id: string, secret: secretsmanager.ISecret) =>
-      secretsmanager.Secret.fromSecretAttributes(this, id, {
-        secretCompleteArn: secret.secretArn,
-        encryptionKey: dataKey,
-      });
-    const secret = importSecret('DatabaseSecret', database.secret);
+    const { config } = props;
 
-    // Endpoints: through the proxy when there is one, otherwise straight to the cluster. Both are verified
-    // (DB_SSL=verify-full): the app trusts Node's CAs (the proxy's ACM certificate) plus the RDS CA bundle it
-    // ships (Aurora's own certificate).
-    const readerHost =
-      proxy !== undefined
-        ? proxy.readerHost
-        : database.readerCount > 0
-          ? database.cluster.clusterReadEndpoint.hostname
-          : undefined;
-    const environment: Record<string, string> = {
-      DB_HOST: proxy !== undefined ? proxy.writerHost : database.cluster.clusterEndpoint.hostname,
-      DB_PORT: '5432',
-      DB_NAME: database.databaseName,
-      DB_SSL: 'verify-full',
-      // The app reads user and password from the secret when it opens a connection, and again when the
-      // database rejects them: the secret rotates, and values injected at task start would go stale.
-      DB_SECRET_ARN: secret.secretArn,
-      ...(readerHost !== undefined ? { DB_READER_HOST: readerHost } : {}),
-      ...(cache !== undefined
-        ? {
-            REDIS_HOST: cache.host,
-            REDIS_PORT: String(cache.port),
-            REDIS_TLS: 'true',
-            CACHE_STORE: 'redis',
-            SESSION_STORE: 'redis',
-          }
-        : { CACHE_STORE: 'memory', SESSION_STORE: 'memory' }),
-      ...(props.adminEmails !== undefined ? { ADMIN_EMAILS: props.adminEmails } : {}),
-    };
-    const secrets: Record<string, ecs.Secret> = {
-      SESSION_SECRET: ecs.Secret.fromSecretsManager(importSecret('SessionSecret', data.sessionSecret)),
-      ...(cache !== undefined
-        ? { REDIS_AUTH_TOKEN: ecs.Secret.fromSecretsManager(importSecret('CacheAuthToken', cache.authToken)) }
-        : {}),
-    };
-
-    // The tasks' group lives in the network stack; imported here, the load balancer's ingress rule on it is
-    // created in this stack (a rule inside the network stack would make it depend on this one: a cycle).
+    // The first service's group lives in the network stack; imported here, the load balancer's ingress rule on
+    // it is created in this stack (a rule inside the network stack would make it depend on this one: a cycle).
     const appSecurityGroup = ec2.SecurityGroup.fromSecurityGroupId(
       this,
       'AppSecurityGroup',
       props.appSecurityGroup.securityGroupId,
       { allowAllOutbound: true },
     );
+    // The access-log buckets stay where the first stages created them (a move would replace them).
     const accessLogs = new AccessLogsBucket(this, 'AccessLogs');
-    this.shop = new ShopService(this, 'Shop', {
-      config: config.service,
+    this.platform = new ServicePlatform(this, 'Shop', {
       vpc: props.vpc,
-      securityGroup: appSecurityGroup,
-      logEncryptionKey: props.logsKey,
+      namespaceName: `${props.prefix}.internal`,
       accessLogsBucket: accessLogs.bucket,
-      environment,
-      secrets,
-      secretsKey: dataKey,
       ...(props.https !== undefined ? { https: props.https } : {}),
     });
-    // The app reads this one secret. The grant's decrypt half adds nothing for an imported key (it can write
-    // neither the key policy nor, through a ViaService principal, the role's), so decrypt is granted here:
-    // with the data key, and only when Secrets Manager asks on the task's behalf.
-    const taskRole = this.shop.taskDefinition.taskRole;
-    secret.grantRead(taskRole);
-    iam.Grant.addToPrincipal({
-      grantee: taskRole,
-      actions: ['kms:Decrypt'],
-      resourceArns: [dataKey.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${this.region}.amazonaws.com` } },
-    });
-
-    this.monitoring = new StageMonitoring(this, 'Monitoring', {
-      config: config.monitoring,
-      ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
-      loadBalancer: this.shop.loadBalancer,
-      targetGroup: this.shop.targetGroup,
-      service: this.shop.service,
-      cluster: database.cluster,
-      readerInstanceCount: database.readerCount,
-      ...(proxy !== undefined ? { proxy: proxy.proxy } : {}),
-      ...(cache !== undefined
-        ? { cacheReplicationGroupId: cache.replicationGroupId, cacheNodeCount: cache.nodeCount }
+    const environment: Record<string, string> =
+      props.adminEmails !== undefined ? { ADMIN_EMAILS: props.adminEmails } : {};
+    const common = {
+      platform: this.platform,
+      vpc: props.vpc,
+      data: props.data,
+      logEncryptionKey: props.logsKey,
+      environment,
+    };
+    // The first service under the id `Default` (left out of logical ids): its resources keep the ids they had
+    // when the platform and the service were one construct.
+    this.shop = new AppService(this.platform, 'Default', {
+      ...common,
+      serviceId: 'shop',
+      config: config.service,
+      securityGroup: appSecurityGroup,
+      ...(props.appSecurityGroupAdmittedBy !== undefined
+        ? { admittedBy: props.appSecurityGroupAdmittedBy }
         : {}),
-      dashboardName: props.prefix,
     });
+    const further = Object.entries(config.services ?? {}).map(
+      ([serviceId, service]) =>
+        new AppService(this.platform, pascalCase(serviceId), {
+          ...common,
+          serviceId,
+          config: service,
+          route: service.route,
+        }),
+    );
+    this.services = [this.shop, ...further];
 
-    new CfnOutput(this, 'Url', { value: this.shop.url, description: 'URL of the shop' });
+    const dashboardName = props.dashboardName ?? props.prefix;
+    this.monitoring = new StageMonitoring(this, 'Monitoring', {
+      config: { ...DEFAULT_MONITORING_CONFIG, ...(config.monitoring ?? {}) },
+      ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
+      dashboardName,
+      alarmNamePrefix: props.prefix,
+    });
+    this.monitoring.addLoadBalancer(this.platform.loadBalancer);
+    for (const service of this.services) service.addMonitoring(this.monitoring);
+
+    new CfnOutput(this, 'Url', { value: this.platform.url, description: 'URL of the shop' });
     new CfnOutput(this, 'LoadBalancerDnsName', {
-      value: this.shop.loadBalancer.loadBalancerDnsName,
+      value: this.platform.loadBalancer.loadBalancerDnsName,
       description: 'Point the domain (CNAME or alias record) at this name',
     });
   }

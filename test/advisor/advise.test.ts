@@ -16,6 +16,7 @@ import {
   type GetMetricDataCommandInput,
 } from '@aws-sdk/client-cloudwatch';
 import { mockClient } from 'aws-sdk-client-mock';
+import { DEFAULT_MONITORING_CONFIG } from '../../lib/config';
 import { stageById, stageIds } from '../../stages';
 import { adviseExitCodes } from '../../tools/advisor/args';
 import { belongsToPrefix, discoverStacks } from '../../tools/advisor/discover';
@@ -52,7 +53,8 @@ function io(out = output()): AdviseIo & { out: ReturnType<typeof output> } {
     cloudWatch: clientFor(new CloudWatchClient({ region: REGION })),
     implementedStages: stageIds,
     synth: synthStageCached,
-    monitoring: (id) => (stageIds.includes(id) ? stageById(id).monitoring : undefined),
+    monitoring: (id) =>
+      stageIds.includes(id) ? { ...DEFAULT_MONITORING_CONFIG, ...stageById(id).monitoring } : undefined,
     now: () => NOW,
     env: {},
     stdout: out.stdout,

@@ -1,3 +1,5 @@
+import type { CfnElement } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
 import { Match } from 'aws-cdk-lib/assertions';
 import { onlyResource, resourcesOf, synthStage } from '../support/synth';
 
@@ -122,11 +124,17 @@ describe('AuroraDatabase (ShopData/Database)', () => {
     expect(writer(stage10k)).toEqual(writer(stage1k));
   });
 
-  test('keeps its construct paths (the cluster becomes shard 0 at 100k under the same path)', () => {
-    const { database } = stage10k.stacks.data;
-    expect(database.cluster.node.path).toBe('ShopData/Database/Cluster');
-    expect(database.cluster.node.findChild('Writer').node.path).toBe('ShopData/Database/Cluster/Writer');
-    expect(database.cluster.node.findChild('Reader3').node.path).toBe('ShopData/Database/Cluster/Reader3');
-    expect(stage10k.stacks.data.dataKey.node.path).toBe('ShopData/DataKey');
+  test('keeps its logical ids: shard 0 sits under the hidden id `Default`, where the cluster always was', () => {
+    const { data } = stage10k.stacks;
+    const { database } = data;
+    const logicalId = (construct: Construct) =>
+      data.resolve((construct.node.defaultChild as CfnElement).logicalId) as string;
+    // `Default` is left out of logical ids, so `ShopData/Default/Database/...` is `ShopData/Database/...` to CloudFormation.
+    expect(database.cluster.node.path).toBe('ShopData/Default/Database/Cluster');
+    expect(logicalId(database.cluster)).toBe('DatabaseCluster5B53A178');
+    expect(logicalId(database.cluster.node.findChild('Writer'))).toBe('DatabaseClusterWriterD43085C6');
+    expect(logicalId(database.cluster.node.findChild('Reader3'))).toBe('DatabaseClusterReader3ECB7752A');
+    expect(data.dataKey.node.path).toBe('ShopData/DataKey');
+    expect(data.shard.shardId).toBe('0');
   });
 });

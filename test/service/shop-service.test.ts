@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
-import { REPO_ROOT } from '../../lib/constructs/shop-service';
+import { REPO_ROOT } from '../../lib/constructs/service-platform';
 import { onlyResource, resourcesOf, synthStage } from '../support/synth';
 
 type ContainerDefinition = {

@@ -4,6 +4,7 @@ import { createBlueprintApp } from '../../lib/blueprint';
 import {
   minimumVpcPrefix,
   networkCidrProblems,
+  shardIdsDropped,
   StageConfigError,
   SUBNET_LAYOUT,
   validateStageConfig,
@@ -59,7 +60,7 @@ describe('the stage registry', () => {
   test('10k is 1k plus its delta: the writer and the network shape are unchanged', () => {
     // THEN
     expect(stage10k.database.writer).toBe(stage1k.database.writer);
-    expect(stage10k.network.maxAzs).toBe(stage1k.network.maxAzs);
+    expect(Object.keys(stage10k.network)).toEqual(Object.keys(stage1k.network));
     expect(stage10k.database.readers.count).toBe(3);
     expect(stage10k.service.autoscaling.minCapacity).toBe(3);
     expect(stage10k.cache.numCacheClusters).toBeGreaterThanOrEqual(2);
@@ -95,9 +96,16 @@ describe('config validation fails synth with one error naming key, value and fix
     expect(error.message).toContain('maxCapacity (12)');
   });
 
-  test('fails when desiredCount is outside the autoscaling range', () => {
-    const config = loose({ ...stage10k, service: { ...stage10k.service, desiredCount: 1 } });
-    expectProblems(configError(config), ['service.desiredCount']);
+  test('fails when a service has both desiredCount and autoscaling (they are a union)', () => {
+    const config = loose({ ...stage10k, service: { ...stage10k.service, desiredCount: 3 } });
+    const error = configError(config);
+    expectProblems(error, ['service.desiredCount']);
+    expect(error.message).toContain('service.desiredCount: received 3. Fix: remove it: with autoscaling');
+  });
+
+  test('fails when a service has neither desiredCount nor autoscaling', () => {
+    const { desiredCount: _omitted, ...withoutCount } = stage1k.service;
+    expectProblems(configError(loose({ ...stage1k, service: withoutCount })), ['service.desiredCount']);
   });
 
   test('fails when a proxy has no database', () => {
@@ -224,14 +232,14 @@ describe('config validation fails synth with one error naming key, value and fix
 
   test('fails when required sections are missing', () => {
     const error = configError(loose({ description: '' }));
-    expectProblems(error, ['description', 'network', 'service', 'database', 'monitoring']);
+    expectProblems(error, ['description', 'network', 'service', 'database']);
   });
 
   test('fails when a monitoring threshold makes no sense', () => {
     // GIVEN: a negative latency, a percentage above 100 and a fractional count
     const config = loose({
       ...stage1k,
-      monitoring: { ...stage1k.monitoring, albP99LatencyMs: -5, serviceCpuPercent: 120, dbConnections: 1.5 },
+      monitoring: { albP99LatencyMs: -5, serviceCpuPercent: 120, dbConnections: 1.5 },
     });
     // WHEN
     const error = configError(config);
@@ -247,10 +255,16 @@ describe('config validation fails synth with one error naming key, value and fix
     expect(error.message).not.toContain('config.albP99LatencyMs');
   });
 
-  test('fails when a monitoring threshold is missing or not a number', () => {
-    const { replicaLagMs: _omitted, ...withoutLag } = stage1k.monitoring;
-    const config = loose({ ...stage1k, monitoring: { ...withoutLag, cacheHitRatePercentMin: 'high' } });
+  test('fails when a monitoring threshold is not a number (a missing one takes its default)', () => {
+    const config = loose({
+      ...stage1k,
+      monitoring: { replicaLagMs: undefined, cacheHitRatePercentMin: 'high' },
+    });
     expectProblems(configError(config), ['monitoring.replicaLagMs', 'monitoring.cacheHitRatePercentMin']);
+  });
+
+  test('fails when monitoring is not an object of thresholds', () => {
+    expectProblems(configError(loose({ ...stage1k, monitoring: 5 })), ['monitoring']);
   });
 
   test('reports a bad monitoring threshold in the same error as the other problems', () => {
@@ -258,7 +272,7 @@ describe('config validation fails synth with one error naming key, value and fix
     const config = loose({
       ...stage10k,
       network: { ...stage10k.network, natGateways: 0 },
-      monitoring: { ...stage10k.monitoring, albP99LatencyMs: -5 },
+      monitoring: { albP99LatencyMs: -5 },
     });
     // WHEN
     const error = configError(config, { prefix: 'Bad_Prefix' });
@@ -271,7 +285,7 @@ describe('config validation fails synth with one error naming key, value and fix
     // GIVEN: counts that would be invalid as literals are tokens here
     const config = loose({
       ...stage10k,
-      service: { ...stage10k.service, desiredCount: Lazy.number({ produce: () => 0 }) },
+      service: { ...stage1k.service, desiredCount: Lazy.number({ produce: () => 0 }) },
       cache: { ...stage10k.cache, cacheNodeType: Lazy.string({ produce: () => 'nonsense' }) },
     });
     // WHEN / THEN
@@ -460,5 +474,58 @@ describe('the network is permanent across stages', () => {
 
   test('the first stage has nothing to keep', () => {
     expect(stageSequenceProblems('first', registry(stage10k))).toEqual([]);
+  });
+});
+
+describe('shards and services as data', () => {
+  const writer = { instanceType: ec2.InstanceType.of(ec2.InstanceClass.R7G, ec2.InstanceSize.LARGE) };
+  const users = {
+    cpu: 512,
+    memoryLimitMiB: 1024,
+    desiredCount: 1,
+    route: { pathPatterns: ['/api/users/*'], priority: 10 },
+  };
+
+  test('accepts a further shard and a further service', () => {
+    expect(
+      validateStageConfig({ ...stage10k, shards: { s1: { writer, proxy: {} } }, services: { users } }),
+    ).toEqual([]);
+  });
+
+  test('fails when a shard id is 0 (the database) or not a stable id, and checks each shard like the database', () => {
+    const config = loose({
+      ...stage10k,
+      shards: {
+        '0': { writer },
+        S1: { writer },
+        s2: { readers: { count: 1, instanceType: writer.instanceType } },
+      },
+    });
+    expectProblems(configError(config), ['shards.0', 'shards.S1', 'shards.s2.writer']);
+  });
+
+  test('fails when two services share a listener priority, a route is missing, or an id is taken', () => {
+    const config = loose({
+      ...stage10k,
+      services: {
+        users,
+        orders: { ...users, route: { pathPatterns: ['/api/orders/*'], priority: 10 } },
+        shop: { ...users, route: { pathPatterns: ['/x'], priority: 11 } },
+        products: { ...users, route: undefined },
+      },
+    });
+    expectProblems(configError(config), [
+      'services.orders.route.priority',
+      'services.shop',
+      'services.products.route',
+    ]);
+  });
+
+  test('shard ids are permanent: every shipped stage keeps the shard ids of the stage before it', () => {
+    for (const [index, id] of stageIds.slice(1).entries()) {
+      expect([id, shardIdsDropped(stageById(stageIds[index]!), stageById(id))]).toEqual([id, []]);
+    }
+    // The check itself sees a dropped id.
+    expect(shardIdsDropped({ ...stage10k, shards: { s1: { writer } } }, stage10k)).toEqual(['s1']);
   });
 });

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DISABLE_ASSET_STAGING_CONTEXT } from 'aws-cdk-lib/cx-api';
-import { REPO_ROOT } from '../../lib/constructs/shop-service';
+import { REPO_ROOT } from '../../lib/constructs/service-platform';
 
 /** The environment of a machine with no AWS credentials: no AWS_* variables, and an empty home. */
 function credentialFreeEnv(home: string): NodeJS.ProcessEnv {

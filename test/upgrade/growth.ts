@@ -43,8 +43,6 @@ export function grownStage(config: StageConfig): GrowthVariant {
   const grown: string[] = [];
   let { service, database, cache } = config;
 
-  service = { ...service, desiredCount: service.desiredCount + 1 };
-  grown.push('one more task');
   if (service.autoscaling) {
     service = {
       ...service,
@@ -55,6 +53,9 @@ export function grownStage(config: StageConfig): GrowthVariant {
       },
     };
     grown.push('higher autoscaling min and max');
+  } else {
+    service = { ...service, desiredCount: service.desiredCount + 1 };
+    grown.push('one more task');
   }
 
   database = {

@@ -5,6 +5,7 @@
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DEFAULT_MONITORING_CONFIG } from '../../lib/config';
 import { stageById, stageIds } from '../../stages';
 import { allStageIds, synthStage } from '../upgrade/stage-synth';
 import { runAdvise } from './run';
@@ -22,7 +23,8 @@ void runAdvise(process.argv.slice(2), {
   cloudWatch: (region) => cached(cloudWatch, region, () => new CloudWatchClient({ region })),
   implementedStages: allStageIds,
   synth: synthStage,
-  monitoring: (id) => (stageIds.includes(id) ? stageById(id).monitoring : undefined),
+  monitoring: (id) =>
+    stageIds.includes(id) ? { ...DEFAULT_MONITORING_CONFIG, ...stageById(id).monitoring } : undefined,
   now: () => new Date(),
   env: process.env,
   stdout: process.stdout,

@@ -1,0 +1,304 @@
+/**
+ * The stage model: what a scaling stage is, as plain typed data.
+ *
+ * A capability is on when its object is present (`proxy: {...}`, `cache: {...}`, `database.readers`,
+ * `service.autoscaling`) and off when it is absent; each object is shaped like the CDK props it feeds.
+ * Later stages (100k shards, 1m services, global regions) add optional fields next to these; no field
+ * here is renamed or changes meaning, so every stage file keeps compiling as the model grows.
+ */
+import type { Duration } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as rds from 'aws-cdk-lib/aws-rds';
+import type { MonitoringConfig } from './monitoring-config';
+
+export type { MonitoringConfig };
+
+/** The VPC of a stage. Feeds `ec2.VpcProps`. */
+export interface NetworkConfig {
+  /**
+   * Number of availability zones the VPC spans; the zones themselves come from the `availabilityZones`
+   * context key (no lookups).
+   *
+   * @default 3
+   */
+  readonly maxAzs?: number;
+  /**
+   * NAT gateways for the private-with-egress subnets: 1 is cheap, one per AZ survives an AZ outage.
+   */
+  readonly natGateways: number;
+  /**
+   * IPv4 range of the VPC.
+   *
+   * @default '10.0.0.0/16'
+   */
+  readonly cidr?: string;
+  /**
+   * How long VPC flow logs are kept.
+   *
+   * @default logs.RetentionDays.ONE_YEAR
+   */
+  readonly flowLogRetention?: logs.RetentionDays;
+}
+
+/** Target-tracking autoscaling of the service. Feeds `ecs.ScalableTaskCount` and its scaling policies. */
+export interface ServiceAutoscalingConfig {
+  /** Fewest tasks; also the count the service starts with once autoscaling owns the count. */
+  readonly minCapacity: number;
+  /** Most tasks. */
+  readonly maxCapacity: number;
+  /** Average CPU utilisation (percent, 1-100) the service is scaled to hold. */
+  readonly targetCpuUtilizationPercent: number;
+  /**
+   * ALB requests per target (per minute) the service is scaled to hold, on top of CPU.
+   *
+   * @default - no request-count scaling
+   */
+  readonly requestsPerTarget?: number;
+  /**
+   * Wait after a scale-in before the next one.
+   *
+   * @default Duration.minutes(5)
+   */
+  readonly scaleInCooldown?: Duration;
+  /**
+   * Wait after a scale-out before the next one.
+   *
+   * @default Duration.minutes(1)
+   */
+  readonly scaleOutCooldown?: Duration;
+}
+
+/** What every service has, whether its task count is fixed or autoscaled. */
+export interface ServiceBaseConfig {
+  /** Task CPU units (256, 512, 1024, 2048, 4096, 8192 or 16384). */
+  readonly cpu: number;
+  /** Task memory in MiB; must be a valid Fargate combination with `cpu`. */
+  readonly memoryLimitMiB: number;
+  /**
+   * CPU architecture of the tasks; the image is built for the same platform.
+   *
+   * @default 'ARM64' (Graviton: cheaper per vCPU)
+   */
+  readonly cpuArchitecture?: 'ARM64' | 'X86_64';
+  /**
+   * How long the container logs are kept.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** A service with a fixed number of tasks. */
+export interface FixedCountServiceConfig extends ServiceBaseConfig {
+  /** Tasks to run. */
+  readonly desiredCount: number;
+  /** Not with a fixed count. */
+  readonly autoscaling?: never;
+}
+
+/**
+ * A service whose task count autoscaling owns: the scalable target starts from `minCapacity`, and the
+ * service's `DesiredCount` is not rendered, so a deployment never resets a scaled-out service.
+ */
+export interface AutoscaledServiceConfig extends ServiceBaseConfig {
+  /** Autoscaling of the task count. */
+  readonly autoscaling: ServiceAutoscalingConfig;
+  /** Not with autoscaling: `autoscaling.minCapacity` is the count. */
+  readonly desiredCount?: never;
+}
+
+/**
+ * A Fargate service running the sample app: a fixed `desiredCount` or `autoscaling`, never both.
+ * Feeds `ecs.FargateTaskDefinitionProps` and `ecs.FargateServiceProps`.
+ */
+export type ServiceConfig = FixedCountServiceConfig | AutoscaledServiceConfig;
+
+/** Where a further service answers on the public listener. Feeds `elbv2.AddApplicationTargetGroupsProps`. */
+export interface ServiceRouteConfig {
+  /** Path patterns (1-5), e.g. `['/api/users', '/api/users/*']`. */
+  readonly pathPatterns: readonly string[];
+  /** Listener-rule priority, unique per stage (2-50000; 1 is the platform's `/metrics` block). */
+  readonly priority: number;
+}
+
+/**
+ * A further service (stage 1m on): the same image, started with `SERVICE=<id>`, on the same platform, with
+ * its own task size, scaling, security group, alarms and dashboard section.
+ */
+export type AppServiceConfig = ServiceConfig & {
+  /** The paths it answers. */
+  readonly route: ServiceRouteConfig;
+};
+
+/** One Aurora instance class. Feeds `rds.ProvisionedClusterInstanceProps`. */
+export interface DatabaseInstanceConfig {
+  /** Instance class, e.g. `ec2.InstanceType.of(ec2.InstanceClass.R7G, ec2.InstanceSize.LARGE)` (rendered `db.r7g.large`). */
+  readonly instanceType: ec2.InstanceType;
+}
+
+/** Aurora readers (read replicas). Feeds `rds.DatabaseClusterProps.readers`. */
+export interface DatabaseReadersConfig extends DatabaseInstanceConfig {
+  /** Number of reader instances (Aurora allows up to 15). Readers are named `Reader1`, `Reader2`, ... */
+  readonly count: number;
+}
+
+/** Performance Insights on every instance, encrypted with the data key. */
+export interface PerformanceInsightsConfig {
+  /**
+   * How long Performance Insights keeps its data.
+   *
+   * @default rds.PerformanceInsightRetention.DEFAULT (7 days, free tier)
+   */
+  readonly retention?: rds.PerformanceInsightRetention;
+}
+
+/** The Aurora PostgreSQL cluster (shard 0 from stage 100k on). Feeds `rds.DatabaseClusterProps`. */
+export interface DatabaseConfig {
+  /** The writer instance. */
+  readonly writer: DatabaseInstanceConfig;
+  /**
+   * Reader instances; the app reads from them through the reader (or the proxy's read-only) endpoint.
+   *
+   * @default - no readers: reads go to the writer
+   */
+  readonly readers?: DatabaseReadersConfig;
+  /**
+   * Automated backups kept for this long (at least 7 days).
+   *
+   * @default Duration.days(7)
+   */
+  readonly backupRetention?: Duration;
+  /**
+   * How long the exported `postgresql` logs are kept.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Name of the database the app uses.
+   *
+   * @default 'shop'
+   */
+  readonly databaseName?: string;
+  /**
+   * Performance Insights on every instance.
+   *
+   * @default - off
+   */
+  readonly performanceInsights?: PerformanceInsightsConfig;
+}
+
+/**
+ * RDS Proxy in front of the cluster (TLS required). With readers, a read-only proxy endpoint is added
+ * and handed to the app as `DB_READER_HOST`. Feeds `rds.DatabaseProxyOptions`.
+ */
+export interface ProxyConfig {
+  /**
+   * Share of the database's `max_connections` the proxy may open (1-100).
+   *
+   * @default 90
+   */
+  readonly maxConnectionsPercent?: number;
+  /**
+   * Idle client connections are closed after this long.
+   *
+   * @default Duration.minutes(30)
+   */
+  readonly idleClientTimeout?: Duration;
+  /**
+   * How long a client waits for a pooled connection before failing.
+   *
+   * @default Duration.seconds(120)
+   */
+  readonly borrowTimeout?: Duration;
+}
+
+/**
+ * One more Aurora shard (stage 100k on): a cluster of its own, with an optional RDS Proxy, in a stack of
+ * its own. Keyed by a stable id under `StageConfig.shards`; shard 0 is the stage's `database`.
+ */
+export interface ShardConfig extends DatabaseConfig {
+  /**
+   * RDS Proxy in front of this shard.
+   *
+   * @default - clients connect to the cluster endpoints
+   */
+  readonly proxy?: ProxyConfig;
+}
+
+/**
+ * ElastiCache for Redis replication group (cluster mode disabled, Multi-AZ, automatic failover,
+ * encrypted at rest with the data key and in transit, AUTH token in Secrets Manager).
+ * Feeds `elasticache.CfnReplicationGroupProps`.
+ */
+export interface CacheConfig {
+  /** Node type, e.g. `cache.t4g.small`. */
+  readonly cacheNodeType: string;
+  /** Nodes in the group: one primary plus replicas; at least 2 for Multi-AZ with automatic failover. */
+  readonly numCacheClusters: number;
+  /**
+   * Redis engine version.
+   *
+   * @default '7.1'
+   */
+  readonly engineVersion?: string;
+  /**
+   * Daily snapshots kept for this many days (0 turns snapshots off).
+   *
+   * @default 7
+   */
+  readonly snapshotRetentionLimit?: number;
+}
+
+/**
+ * One scaling stage. Stage N+1 is written as `{ ...stageN, ...delta } satisfies StageConfig`.
+ *
+ * `lib/` reads these fields and never the stage's name, so a team can also define its own stage
+ * (e.g. `10k` with 5 readers) without touching `lib/`.
+ */
+export interface StageConfig {
+  /** One line saying whom this stage serves, for docs and the CLI. */
+  readonly description: string;
+  /** The VPC. */
+  readonly network: NetworkConfig;
+  /** The stage's first service (`shop`): the app, answering everything no other service's route matches. */
+  readonly service: ServiceConfig;
+  /**
+   * Further services (stage 1m on), keyed by a stable service id (1-12 lower-case letters and digits), each
+   * with its route on the public listener.
+   *
+   * @default - the first service only
+   */
+  readonly services?: Readonly<Record<string, AppServiceConfig>>;
+  /** The Aurora PostgreSQL cluster. */
+  readonly database: DatabaseConfig;
+  /**
+   * More Aurora shards, keyed by a stable id (`s1`, `s2`, ...: 1-12 lower-case letters and digits, starting
+   * with a letter), never by position. Shard 0 is `database`. A shard id is permanent: it names the shard's
+   * stack, cluster and alarms, so a later stage keeps every id of the stage before it (validation checks
+   * this across the shipped stages, and the upgrade test would see the removal).
+   *
+   * @default - shard 0 only
+   */
+  readonly shards?: Readonly<Record<string, ShardConfig>>;
+  /**
+   * RDS Proxy between the app and the cluster.
+   *
+   * @default - the app connects to the cluster endpoints directly
+   */
+  readonly proxy?: ProxyConfig;
+  /**
+   * Redis for the app's cache and sessions.
+   *
+   * @default - cache and sessions in the app's memory
+   */
+  readonly cache?: CacheConfig;
+  /**
+   * Alarm thresholds that differ from `DEFAULT_MONITORING_CONFIG` ("monitor first": every stage has a
+   * dashboard and alarms).
+   *
+   * @default DEFAULT_MONITORING_CONFIG
+   */
+  readonly monitoring?: Partial<MonitoringConfig>;
+}

@@ -1,0 +1,376 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { SERVICE_DEFAULTS } from '../config/defaults';
+import { pascalCase } from '../config/naming';
+import { serviceConfigProblems } from '../config/validate-stage-config';
+import type { ServiceConfig, ServiceRouteConfig } from '../config/stage-config';
+import { StageConfigError } from '../config/validate-stage-config';
+import { shardZero, type DataEndpoints } from './data-endpoints';
+import { REPO_ROOT, type ServicePlatform } from './service-platform';
+import type { StageMonitoring } from './stage-monitoring';
+
+/** Properties of {@link AppService}. */
+export interface AppServiceProps {
+  /** Stable service id (`shop` for the stage's `service`, the key under `services` for the others). */
+  readonly serviceId: string;
+  /** The service's configuration. */
+  readonly config: ServiceConfig;
+  /**
+   * Path patterns and listener-rule priority this service answers on the public listener.
+   *
+   * @default - the listener's default action: everything no other rule matches
+   */
+  readonly route?: ServiceRouteConfig;
+  /** The region's platform: cluster, load balancer, public listener. */
+  readonly platform: ServicePlatform;
+  /** VPC: the tasks go into its private subnets. */
+  readonly vpc: ec2.IVpc;
+  /** The data tier this service reaches: shard 0 and the cache are its `DB_*` and `REDIS_*` settings. */
+  readonly data: DataEndpoints;
+  /**
+   * Security group of the tasks.
+   *
+   * @default - a group of its own (`SecurityGroup`)
+   */
+  readonly securityGroup?: ec2.ISecurityGroup;
+  /**
+   * Security group ids of data endpoints that already admit `securityGroup` (the data stack admits the
+   * stage's first service itself). The service admits itself on every other endpoint's group.
+   *
+   * @default - none: the service admits itself everywhere
+   */
+  readonly admittedBy?: readonly string[];
+  /** Key encrypting the container log group. */
+  readonly logEncryptionKey: kms.IKey;
+  /**
+   * Extra plain environment of the app container (e.g. `ADMIN_EMAILS`).
+   *
+   * @default - none
+   */
+  readonly environment?: Record<string, string>;
+  /**
+   * The app's container image.
+   *
+   * @default - built from app/Dockerfile with the repository root as context, for `config.cpuArchitecture`
+   */
+  readonly image?: ecs.ContainerImage;
+}
+
+/**
+ * One service of the app on the region's {@link ServicePlatform}: task definition (the one app image;
+ * `SERVICE=<id>` picks the routes of a service other than the first), Fargate service with the circuit
+ * breaker and rollback in private subnets, its target group on the public listener (the default action, or a
+ * listener rule for its paths), its own security group admitted to the data it reaches, autoscaling, and its
+ * own alarms and dashboard section ({@link AppService.addMonitoring}).
+ *
+ * With `config.autoscaling`, the task count is owned by target-tracking policies (CPU, and ALB requests per
+ * target when configured) and the service's `DesiredCount` is not rendered, so a deployment never resets a
+ * scaled-out service.
+ */
+export class AppService extends Construct {
+  /** The stable service id. */
+  public readonly serviceId: string;
+  /** The task definition. */
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The app container. */
+  public readonly container: ecs.ContainerDefinition;
+  /** The service. */
+  public readonly service: ecs.FargateService;
+  /** The target group the service registers in. */
+  public readonly targetGroup: elbv2.ApplicationTargetGroup;
+  /** Security group of the tasks. */
+  public readonly securityGroup: ec2.ISecurityGroup;
+  /** The container log group. */
+  public readonly logGroup: logs.LogGroup;
+  /** Scalable task count, when autoscaling is configured. */
+  public readonly scaling?: ecs.ScalableTaskCount;
+  private readonly platform: ServicePlatform;
+  private readonly primary: boolean;
+
+  constructor(scope: Construct, id: string, props: AppServiceProps) {
+    super(scope, id);
+    const problems = serviceConfigProblems(props.config, 'config.');
+    if (problems.length > 0) throw new StageConfigError(problems);
+    const { config } = props;
+    this.serviceId = props.serviceId;
+    this.platform = props.platform;
+    this.primary = props.route === undefined;
+    const arm = (config.cpuArchitecture ?? SERVICE_DEFAULTS.cpuArchitecture) === 'ARM64';
+    const port = SERVICE_DEFAULTS.containerPort;
+
+    // Keys and secrets of the data tier are imported by ARN: granting on the data stack's own objects would
+    // write this stack's roles into the data stack's key policy, and the two stacks would depend on each other.
+    const keys = new Map<string, kms.IKey>();
+    const importKey = (arn: string): kms.IKey => {
+      let key = keys.get(arn);
+      if (key === undefined) {
+        key = kms.Key.fromKeyArn(this, keys.size === 0 ? 'DataKey' : `DataKey${keys.size + 1}`, arn);
+        keys.set(arn, key);
+      }
+      return key;
+    };
+    const importSecret = (secretId: string, arn: string, keyArn: string) =>
+      secretsmanager.Secret.fromSecretAttributes(this, secretId, {
+        secretCompleteArn: arn,
+        encryptionKey: importKey(keyArn),
+      });
+    const { cache } = props.data;
+    const shard = shardZero(props.data);
+    const databaseSecret = importSecret('DatabaseSecret', shard.secretArn, shard.secretKeyArn);
+
+    // Endpoints: through the proxy when there is one, otherwise straight to the cluster. Both are verified
+    // (DB_SSL=verify-full): the app trusts Node's CAs (the proxy's ACM certificate) plus the RDS CA bundle it
+    // ships (Aurora's own certificate).
+    const environment: Record<string, string> = {
+      DB_HOST: shard.writerHost,
+      DB_PORT: String(shard.port),
+      DB_NAME: shard.databaseName,
+      DB_SSL: 'verify-full',
+      // The app reads user and password from the secret when it opens a connection, and again when the
+      // database rejects them: the secret rotates, and values injected at task start would go stale.
+      DB_SECRET_ARN: databaseSecret.secretArn,
+      ...(shard.readerHost !== undefined ? { DB_READER_HOST: shard.readerHost } : {}),
+      ...(cache !== undefined
+        ? {
+            REDIS_HOST: cache.host,
+            REDIS_PORT: String(cache.port),
+            REDIS_TLS: 'true',
+            CACHE_STORE: 'redis',
+            SESSION_STORE: 'redis',
+          }
+        : { CACHE_STORE: 'memory', SESSION_STORE: 'memory' }),
+      ...(props.environment ?? {}),
+      // One image for every service: SERVICE picks the routes of a service other than the first.
+      ...(this.primary ? {} : { SERVICE: props.serviceId }),
+    };
+    const sessionSecret = importSecret(
+      'SessionSecret',
+      props.data.sessionSecretArn,
+      props.data.sessionSecretKeyArn,
+    );
+    const secrets: Record<string, ecs.Secret> = {
+      SESSION_SECRET: ecs.Secret.fromSecretsManager(sessionSecret),
+      ...(cache !== undefined
+        ? {
+            REDIS_AUTH_TOKEN: ecs.Secret.fromSecretsManager(
+              importSecret('CacheAuthToken', cache.authTokenSecretArn, cache.secretKeyArn),
+            ),
+          }
+        : {}),
+    };
+    const ecsSecretKeys = [
+      importKey(props.data.sessionSecretKeyArn),
+      ...(cache !== undefined ? [importKey(cache.secretKeyArn)] : []),
+    ];
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: config.logRetention ?? SERVICE_DEFAULTS.logRetention,
+      encryptionKey: props.logEncryptionKey,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu: config.cpu,
+      memoryLimitMiB: config.memoryLimitMiB,
+      runtimePlatform: {
+        cpuArchitecture: arm ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+
+    const image =
+      props.image ??
+      ecs.ContainerImage.fromAsset(REPO_ROOT, {
+        file: 'app/Dockerfile',
+        platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+      });
+
+    this.container = this.taskDefinition.addContainer('App', {
+      image,
+      essential: true,
+      environment: { NODE_ENV: 'production', PORT: String(port), ...environment },
+      secrets,
+      portMappings: [{ containerPort: port, name: 'http' }],
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'app', logGroup: this.logGroup }),
+      // Liveness only (the process answers); readiness (database reachable) is the target group's check.
+      healthCheck: {
+        command: [
+          'CMD',
+          'node',
+          '-e',
+          `fetch('http://127.0.0.1:${port}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`,
+        ],
+        interval: Duration.seconds(30),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(60),
+      },
+      // The app drains in-flight requests on SIGTERM.
+      stopTimeout: Duration.seconds(30),
+    });
+    const executionRole = this.taskDefinition.obtainExecutionRole();
+    // ECS reads the secrets at task start; they are encrypted with customer-managed keys.
+    for (const key of new Set(ecsSecretKeys)) key.grantDecrypt(executionRole);
+    Validations.of(executionRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ecr:GetAuthorizationToken has no resource-level permissions; every other action of the execution role ' +
+        'is scoped to the asset repository, the log group and the app secrets.',
+    });
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'Only non-secret settings (endpoints, ports, feature switches, the ARN of the database secret) are plain ' +
+        'environment; the Redis AUTH token and the session secret are injected by ECS from Secrets Manager, and ' +
+        'the app reads the rotating database credentials from Secrets Manager itself.',
+    });
+
+    this.securityGroup =
+      props.securityGroup ??
+      new ec2.SecurityGroup(this, 'SecurityGroup', {
+        vpc: props.vpc,
+        description: `Tasks of the ${props.serviceId} service`,
+        // The tasks call AWS APIs (ECR, Secrets Manager, CloudWatch) through the NAT gateway.
+        allowAllOutbound: true,
+      });
+
+    this.service = new ecs.FargateService(this, 'Service', {
+      cluster: props.platform.cluster,
+      taskDefinition: this.taskDefinition,
+      // With autoscaling the scalable target owns the count; rendering it would reset it on every deploy.
+      ...(config.autoscaling === undefined ? { desiredCount: config.desiredCount } : {}),
+      securityGroups: [this.securityGroup],
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      assignPublicIp: false,
+      circuitBreaker: { enable: true, rollback: true },
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      healthCheckGracePeriod: Duration.seconds(60),
+      propagateTags: ecs.PropagatedTagSource.SERVICE,
+    });
+
+    this.targetGroup = new elbv2.ApplicationTargetGroup(this, 'TargetGroup', {
+      vpc: props.vpc,
+      port,
+      protocol: elbv2.ApplicationProtocol.HTTP,
+      targetType: elbv2.TargetType.IP,
+      deregistrationDelay: Duration.seconds(30),
+      healthCheck: {
+        path: SERVICE_DEFAULTS.healthCheckPath,
+        healthyHttpCodes: '200',
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 3,
+      },
+    });
+    this.service.attachToApplicationTargetGroup(this.targetGroup);
+    const listener = props.platform.publicListener;
+    if (props.route === undefined) {
+      listener.addTargetGroups(`${pascalCase(props.serviceId)}Default`, { targetGroups: [this.targetGroup] });
+    } else {
+      listener.addTargetGroups(pascalCase(props.serviceId), {
+        priority: props.route.priority,
+        conditions: [elbv2.ListenerCondition.pathPatterns([...props.route.pathPatterns])],
+        targetGroups: [this.targetGroup],
+      });
+    }
+
+    // The app reads the database secrets itself. The grant's decrypt half adds nothing for an imported key (it
+    // can write neither the key policy nor, through a ViaService principal, the role's), so decrypt is granted
+    // here: with the secret's key, and only when Secrets Manager asks on the task's behalf.
+    const taskRole = this.taskDefinition.taskRole;
+    const shardSecrets = props.data.shards.map((endpoint, index) => ({
+      secret:
+        index === 0
+          ? databaseSecret
+          : importSecret(
+              `Shard${pascalCase(endpoint.shardId)}Secret`,
+              endpoint.secretArn,
+              endpoint.secretKeyArn,
+            ),
+      keyArn: endpoint.secretKeyArn,
+    }));
+    for (const { secret } of shardSecrets) secret.grantRead(taskRole);
+    iam.Grant.addToPrincipal({
+      grantee: taskRole,
+      actions: ['kms:Decrypt'],
+      resourceArns: [...new Set(shardSecrets.map(({ keyArn }) => importKey(keyArn).keyArn))],
+      conditions: {
+        StringEquals: { 'kms:ViaService': `secretsmanager.${this.service.stack.region}.amazonaws.com` },
+      },
+    });
+
+    // Admission: an ingress rule on each data endpoint's group, created in this stack (on the group imported
+    // here), so the data stacks never depend on a service stack.
+    const admitted = new Set(props.admittedBy ?? []);
+    const endpoints = [
+      ...props.data.shards.map((endpoint) => ({
+        name: `Shard${pascalCase(endpoint.shardId)}`,
+        groupId: endpoint.securityGroupId,
+        port: endpoint.port,
+        what: `PostgreSQL (shard ${endpoint.shardId})`,
+      })),
+      ...(cache !== undefined
+        ? [{ name: 'Cache', groupId: cache.securityGroupId, port: cache.port, what: 'Redis' }]
+        : []),
+    ];
+    for (const endpoint of endpoints) {
+      if (admitted.has(endpoint.groupId)) continue;
+      const group = ec2.SecurityGroup.fromSecurityGroupId(this, `${endpoint.name}Clients`, endpoint.groupId, {
+        allowAllOutbound: false,
+      });
+      group.addIngressRule(
+        this.securityGroup,
+        ec2.Port.tcp(endpoint.port),
+        `${endpoint.what} from the ${props.serviceId} tasks`,
+      );
+    }
+
+    const autoscaling = config.autoscaling;
+    if (autoscaling !== undefined) {
+      this.scaling = this.service.autoScaleTaskCount({
+        minCapacity: autoscaling.minCapacity,
+        maxCapacity: autoscaling.maxCapacity,
+      });
+      const cooldowns = {
+        scaleInCooldown: autoscaling.scaleInCooldown ?? SERVICE_DEFAULTS.scaleInCooldown,
+        scaleOutCooldown: autoscaling.scaleOutCooldown ?? SERVICE_DEFAULTS.scaleOutCooldown,
+      };
+      this.scaling.scaleOnCpuUtilization('CpuScaling', {
+        targetUtilizationPercent: autoscaling.targetCpuUtilizationPercent,
+        ...cooldowns,
+      });
+      if (autoscaling.requestsPerTarget !== undefined) {
+        this.scaling.scaleOnRequestCount('RequestCountScaling', {
+          requestsPerTarget: autoscaling.requestsPerTarget,
+          targetGroup: this.targetGroup,
+          ...cooldowns,
+        });
+      }
+    }
+  }
+
+  /**
+   * Adds this service's alarms and dashboard section (p99 response time of its target group; CPU, memory
+   * and unhealthy tasks) to the region's monitoring. The first service keeps the alarm names it had before
+   * services were data (`<prefix>-Service-...`); another carries its id (`<prefix>-UsersService-...`).
+   */
+  public addMonitoring(monitoring: StageMonitoring): void {
+    monitoring.addService({
+      service: this.service,
+      loadBalancer: this.platform.loadBalancer,
+      targetGroup: this.targetGroup,
+      namePrefix: this.primary ? '' : pascalCase(this.serviceId),
+      title: `Service ${this.serviceId}`,
+    });
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The data tier's public interface: what a service needs to reach the data of a region, as plain values
+ * (tokens), never the constructs behind them. A consumer in another stack imports what it needs by id or
+ * ARN in its own scope (secrets, keys, security groups), so the data stacks never depend on a service stack
+ * and a service never reaches into a construct's internals.
+ */
+import { SHARD_ZERO_ID } from '../config/naming';
+
+/** How to reach one Aurora shard (shard `0` is the stage's `database`). */
+export interface DatabaseEndpoint {
+  /** Stable shard id: `0` for `database`, the key under `shards` for the others. */
+  readonly shardId: string;
+  /** Host of the read/write endpoint (the proxy's when the shard has one, else the cluster's). */
+  readonly writerHost: string;
+  /**
+   * Host of the read-only endpoint.
+   *
+   * @default - no readers: reads go to the writer
+   */
+  readonly readerHost?: string;
+  /** Port of both endpoints. */
+  readonly port: number;
+  /** Name of the app's database. */
+  readonly databaseName: string;
+  /** ARN of the secret holding the credentials (`username`, `password`). */
+  readonly secretArn: string;
+  /** ARN of the key the secret is encrypted with. */
+  readonly secretKeyArn: string;
+  /**
+   * Security group a client must be admitted to (the proxy's when the shard has one, else the cluster's):
+   * a service admits itself with an ingress rule on this group on `port`, created in its own stack.
+   */
+  readonly securityGroupId: string;
+}
+
+/** How to reach the Redis cache of a region. */
+export interface CacheEndpoint {
+  /** Host of the primary endpoint (follows failovers). */
+  readonly host: string;
+  /** Port. */
+  readonly port: number;
+  /** ARN of the AUTH token secret (TLS and the token are always required). */
+  readonly authTokenSecretArn: string;
+  /** ARN of the key the AUTH token secret is encrypted with. */
+  readonly secretKeyArn: string;
+  /** Security group a client must be admitted to on `port`. */
+  readonly securityGroupId: string;
+}
+
+/** Everything a region's services may reach in its data tier. */
+export interface DataEndpoints {
+  /** Every shard, shard `0` first, then in the order of the stage's `shards`. */
+  readonly shards: readonly DatabaseEndpoint[];
+  /**
+   * The cache.
+   *
+   * @default - no cache: the app caches and keeps sessions in memory
+   */
+  readonly cache?: CacheEndpoint;
+  /** ARN of the secret the app signs session cookies with. */
+  readonly sessionSecretArn: string;
+  /** ARN of the key the session secret is encrypted with. */
+  readonly sessionSecretKeyArn: string;
+}
+
+/**
+ * The shard `0` endpoint of a set of endpoints.
+ *
+ * @throws Error when there is none (a data tier always has shard 0)
+ */
+export function shardZero(endpoints: DataEndpoints): DatabaseEndpoint {
+  const shard = endpoints.shards[0];
+  if (shard === undefined || shard.shardId !== SHARD_ZERO_ID) {
+    throw new Error("DataEndpoints: the first shard must be shard 0 (the stage's database)");
+  }
+  return shard;
+}

@@ -1,0 +1,138 @@
+/**
+ * A region is a unit: one function builds a region's stacks (network, data, each further shard, service)
+ * from the stage config, wired through the data tier's endpoints. The home region is built straight on the
+ * app, so its stacks keep the ids, names and logical ids they have had since stage 1k; every further region
+ * is built the same way inside a scope named after it.
+ */
+import type { Environment } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { pascalCase } from './config/naming';
+import type { StageConfig } from './config/stage-config';
+import type { DataEndpoints } from './constructs/data-endpoints';
+import type { HttpsConfig } from './constructs/service-platform';
+import { DataStack } from './stacks/data-stack';
+import { NetworkStack } from './stacks/network-stack';
+import { ServiceStack } from './stacks/service-stack';
+import { ShardStack } from './stacks/shard-stack';
+
+/** Construct ids of a region's stacks: a contract every stage keeps (stack names add the context `prefix`). */
+export const STACK_IDS = {
+  network: 'ShopNetwork',
+  data: 'ShopData',
+  service: 'ShopService',
+} as const;
+
+/** Construct id of the stack of a further shard, e.g. `ShopShardS1`. */
+export function shardStackId(shardId: string): string {
+  return `ShopShard${pascalCase(shardId)}`;
+}
+
+/** Properties of {@link buildRegion}. */
+export interface RegionProps {
+  /** The stage. */
+  readonly config: StageConfig;
+  /** Account and region of every stack. */
+  readonly env: Required<Pick<Environment, 'account' | 'region'>>;
+  /** Availability zones of the region to span (pinned: no lookup). */
+  readonly availabilityZones: readonly string[];
+  /** Prefix of stack names and physical names. */
+  readonly prefix: string;
+  /**
+   * Whether this is the home region (the first of the deployment's regions). Names that are unique per
+   * account rather than per region (the dashboard) carry the region code everywhere else.
+   */
+  readonly home: boolean;
+  /** HTTPS settings. @default - HTTP only, with a synth warning */
+  readonly https?: HttpsConfig;
+  /** Email subscribed to the alarm topic. @default - no subscription */
+  readonly alarmEmail?: string;
+  /** The app's `ADMIN_EMAILS`. @default - no admins by email */
+  readonly adminEmails?: string;
+}
+
+/** The stacks of one region. */
+export interface RegionStacks {
+  /** The VPC, flow logs, logs key and the first service's security group (`ShopNetwork`). */
+  readonly network: NetworkStack;
+  /** The data key, shard 0 (Aurora, RDS Proxy), Redis and the secrets (`ShopData`). */
+  readonly data: DataStack;
+  /** Further shards, by shard id, in config order (`ShopShard<Id>`). */
+  readonly shards: Readonly<Record<string, ShardStack>>;
+  /** The platform, the services, the dashboard and alarms (`ShopService`). */
+  readonly service: ServiceStack;
+}
+
+/**
+ * Builds one region's stacks in `scope` (the app for the home region).
+ *
+ * Stack names are `<prefix>-network`, `<prefix>-data`, `<prefix>-shard-<id>` and `<prefix>-service` in every
+ * region (CloudFormation names stacks per region).
+ */
+export function buildRegion(scope: Construct, props: RegionProps): RegionStacks {
+  const { config, env, prefix } = props;
+  const region = env.region;
+  const network = new NetworkStack(scope, STACK_IDS.network, {
+    env,
+    stackName: `${prefix}-network`,
+    description: 'Shop blueprint: VPC, flow logs, app security group',
+    terminationProtection: true,
+    network: config.network,
+    availabilityZones: props.availabilityZones,
+  });
+  const data = new DataStack(scope, STACK_IDS.data, {
+    env,
+    stackName: `${prefix}-data`,
+    description: 'Shop blueprint: KMS key, Aurora PostgreSQL, RDS Proxy, Redis, secrets',
+    config,
+    vpc: network.vpc,
+    appSecurityGroup: network.appSecurityGroup,
+    prefix,
+  });
+  const shards: Record<string, ShardStack> = {};
+  for (const [shardId, shard] of Object.entries(config.shards ?? {})) {
+    shards[shardId] = new ShardStack(scope, shardStackId(shardId), {
+      env,
+      stackName: `${prefix}-shard-${shardId}`,
+      description: `Shop blueprint: Aurora shard ${shardId} with its key, secret and RDS Proxy`,
+      shardId,
+      config: shard,
+      vpc: network.vpc,
+      prefix,
+    });
+  }
+
+  // The services see the data tier only through its endpoints.
+  const endpoints: DataEndpoints = {
+    shards: [data.shardEndpoint, ...Object.values(shards).map((stack) => stack.endpoint)],
+    ...(data.cacheEndpoint !== undefined ? { cache: data.cacheEndpoint } : {}),
+    sessionSecretArn: data.sessionSecret.secretArn,
+    sessionSecretKeyArn: data.dataKey.keyArn,
+  };
+  const service = new ServiceStack(scope, STACK_IDS.service, {
+    env,
+    stackName: `${prefix}-service`,
+    description: 'Shop blueprint: the app on Fargate behind an ALB, dashboard and alarms',
+    config,
+    vpc: network.vpc,
+    appSecurityGroup: network.appSecurityGroup,
+    // The data stack admits the first service's group on shard 0 and the cache itself (since stage 1k).
+    appSecurityGroupAdmittedBy: [
+      data.shardEndpoint.securityGroupId,
+      ...(data.cacheEndpoint !== undefined ? [data.cacheEndpoint.securityGroupId] : []),
+    ],
+    logsKey: network.logsKey,
+    data: endpoints,
+    prefix,
+    // Dashboards are global to an account: only the home region's keeps the plain name.
+    dashboardName: props.home ? prefix : `${prefix}-${region}`,
+    ...(props.https !== undefined ? { https: props.https } : {}),
+    ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
+    ...(props.adminEmails !== undefined ? { adminEmails: props.adminEmails } : {}),
+  });
+  // Each shard and the cache add their own alarms and dashboard rows to the region's monitoring.
+  data.shard.addMonitoring(service.monitoring);
+  for (const stack of Object.values(shards)) stack.shard.addMonitoring(service.monitoring);
+  data.cache?.addMonitoring(service.monitoring);
+
+  return { network, data, shards, service };
+}

@@ -1,0 +1,62 @@
+import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type { Construct } from 'constructs';
+import type { ShardConfig } from '../config/stage-config';
+import { AuroraShard } from '../constructs/aurora-shard';
+import type { DatabaseEndpoint } from '../constructs/data-endpoints';
+
+/** Properties of {@link ShardStack}. */
+export interface ShardStackProps extends StackProps {
+  /** Stable shard id (the key under the stage's `shards`). */
+  readonly shardId: string;
+  /** The shard's configuration. */
+  readonly config: ShardConfig;
+  /** The region's VPC. */
+  readonly vpc: ec2.IVpc;
+  /** Prefix of physical names (cluster `<prefix>-db-<id>`, key alias `alias/<prefix>-shard-<id>`). */
+  readonly prefix: string;
+}
+
+/**
+ * One more Aurora shard (stage 100k on), in a stack of its own with termination protection: its own
+ * customer-managed key and an {@link AuroraShard}. A shard stack is added by adding a key under `shards`
+ * and never removed: shard ids are permanent. Services admit themselves through {@link ShardStack.endpoint}.
+ */
+export class ShardStack extends Stack {
+  /** Key encrypting this shard's storage, secret, logs and Performance Insights. */
+  public readonly key: kms.Key;
+  /** The shard. */
+  public readonly shard: AuroraShard;
+
+  constructor(scope: Construct, id: string, props: ShardStackProps) {
+    super(scope, id, { terminationProtection: true, ...props });
+    const { config } = props;
+    const name = `${props.prefix}-shard-${props.shardId}`;
+
+    this.key = new kms.Key(this, 'Key', {
+      alias: `alias/${name}`,
+      description: `Encrypts shard ${props.shardId}: Aurora storage, logs and Performance Insights, its secret`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // The exported PostgreSQL log group is encrypted with this key by CloudWatch Logs.
+    this.key.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`));
+
+    const { proxy, ...database } = config;
+    this.shard = new AuroraShard(this, 'Shard', {
+      shardId: props.shardId,
+      database,
+      ...(proxy !== undefined ? { proxy } : {}),
+      vpc: props.vpc,
+      encryptionKey: this.key,
+      clusterIdentifier: `${props.prefix}-db-${props.shardId}`,
+    });
+  }
+
+  /** How services reach this shard. */
+  public get endpoint(): DatabaseEndpoint {
+    return this.shard.endpoint;
+  }
+}
