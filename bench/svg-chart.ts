@@ -5,11 +5,17 @@
  */
 import type { ScenarioResult } from './report';
 
+/** What the chart draws a bar for: a benchmark scenario, a synth target, ... */
+export interface ChartItem {
+  readonly id: string;
+  readonly label: string;
+}
+
 /** One panel of the chart. */
-export interface ChartPanel {
+export interface ChartPanel<T extends ChartItem = ScenarioResult> {
   readonly title: string;
-  /** Value per scenario; `null` = not applicable (drawn as "n/a"). */
-  readonly value: (s: ScenarioResult) => number | null;
+  /** Value per item; `null` = not applicable (drawn as "n/a"). */
+  readonly value: (s: T) => number | null;
   readonly format: (v: number) => string;
   /** Optional vertical reference line (e.g. the p99 target). */
   readonly reference?: { readonly value: number; readonly label: string };
@@ -54,11 +60,12 @@ export function escapeXml(text: string): string {
 }
 
 /** Renders the chart; the same input always gives the same SVG. */
-export function renderSvgChart(
-  scenarios: readonly ScenarioResult[],
-  options: { readonly title?: string; readonly panels?: readonly ChartPanel[] } = {},
+export function renderSvgChart<T extends ChartItem = ScenarioResult>(
+  scenarios: readonly T[],
+  options: { readonly title?: string; readonly panels?: readonly ChartPanel<T>[] } = {},
 ): string {
-  const panels = options.panels ?? DEFAULT_PANELS;
+  // Without panels the items are benchmark scenarios (the runtime benchmark's chart).
+  const panels = options.panels ?? (DEFAULT_PANELS as unknown as readonly ChartPanel<T>[]);
   const width = 820;
   const labelWidth = 250;
   const valueWidth = 70;
