@@ -14,7 +14,7 @@ describe('parseOptions', () => {
     expect(options).toMatchObject({
       rate: 250,
       durationSeconds: 30,
-      warmupSeconds: 5,
+      warmupSeconds: 60,
       connections: 256,
       products: 10_000,
       users: 10_000,

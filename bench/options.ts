@@ -10,7 +10,10 @@ import { DEFAULT_MIX, validateMix, type WorkloadMix } from './workload';
 export interface BenchOptions {
   /** Measured seconds per scenario (`--duration`, `BENCH_DURATION`). */
   readonly durationSeconds: number;
-  /** Unmeasured warm-up seconds before each scenario (`--warmup`, `BENCH_WARMUP`). */
+  /**
+   * Unmeasured seconds at the fixed rate before the measured window (`--warmup`, `BENCH_WARMUP`); the default,
+   * 60 s, is the app's cache TTL, so the window sees the cache in its steady state, not filling up.
+   */
   readonly warmupSeconds: number;
   /** Fixed arrival rate of the measured window, the same for every topology (`--rate`, `BENCH_RATE`). */
   readonly rate: number;
@@ -185,7 +188,7 @@ export function parseOptions(
       max: 3600,
       integer: false,
     }),
-    warmupSeconds: number('warmup', 'BENCH_WARMUP', quick ? 1 : 5, { min: 0, max: 600, integer: false }),
+    warmupSeconds: number('warmup', 'BENCH_WARMUP', quick ? 1 : 60, { min: 0, max: 600, integer: false }),
     connections: number('connections', 'BENCH_CONNECTIONS', 256, int(1, 10_000)),
     customerBrowseShare: number('customer-browse-share', undefined, 0.5, { min: 0, max: 1, integer: false }),
     minThinkMs: number('think-ms', undefined, 1000, { min: 0, max: 600_000, integer: false }),

@@ -69,21 +69,22 @@ describe('statementRoute', () => {
 describe('summariseStatements', () => {
   it('sums calls and execution time by kind, by route and reads by route', () => {
     const stats: StatementStat[] = [
-      { query: PRODUCT, calls: 100, totalExecMs: 5, rows: 100 },
+      { query: PRODUCT, calls: 100, totalExecMs: 5, rows: 100, blocks: 300 },
       { query: 'BEGIN', calls: 10, totalExecMs: 0.1, rows: 0 },
-      { query: LOCK, calls: 10, totalExecMs: 2, rows: 20 },
+      { query: LOCK, calls: 10, totalExecMs: 2, rows: 20, blocks: 40 },
       { query: RESERVE, calls: 10, totalExecMs: 3, rows: 20 },
       { query: 'COMMIT', calls: 10, totalExecMs: 0.4, rows: 0 },
     ];
     const s = summariseStatements(stats);
     expect(s.total.calls).toBe(140);
     expect(s.total.execMs).toBeCloseTo(10.5, 9);
-    expect(s.byKind.read).toEqual({ calls: 100, execMs: 5 });
-    expect(s.byKind.write).toEqual({ calls: 20, execMs: 5 });
+    expect(s.byKind.read).toEqual({ calls: 100, execMs: 5, blocks: 300 });
+    expect(s.total.blocks).toBe(340);
+    expect(s.byKind.write).toEqual({ calls: 20, execMs: 5, blocks: 40 });
     expect(s.byKind.transaction.calls).toBe(20);
-    expect(s.readsByRoute.productPage).toEqual({ calls: 100, execMs: 5 });
+    expect(s.readsByRoute.productPage).toEqual({ calls: 100, execMs: 5, blocks: 300 });
     expect(s.readsByRoute.placeOrder.calls).toBe(0);
-    expect(s.byRoute.placeOrder).toEqual({ calls: 20, execMs: 5 });
+    expect(s.byRoute.placeOrder).toEqual({ calls: 20, execMs: 5, blocks: 40 });
     expect(s.top[0]).toMatchObject({ calls: 100, kind: 'read' });
   });
 });

@@ -17,6 +17,8 @@ export interface StatementStat {
   /** Total execution time, ms. */
   readonly totalExecMs: number;
   readonly rows: number;
+  /** Shared buffer pages touched (hit + read): the statement's work, independent of CPU and lock waits. */
+  readonly blocks?: number;
 }
 
 /** What a statement does. */
@@ -65,6 +67,8 @@ export function statementRoute(query: string): StatementRoute {
 export interface StatementTotals {
   readonly calls: number;
   readonly execMs: number;
+  /** Shared buffer pages touched (hit + read). */
+  readonly blocks: number;
 }
 
 /** What one server did during a window, by kind and by route. */
@@ -84,7 +88,8 @@ export interface ServerStatements {
   }[];
 }
 
-const zero = (): { calls: number; execMs: number } => ({ calls: 0, execMs: 0 });
+type MutableTotals = { calls: number; execMs: number; blocks: number };
+const zero = (): MutableTotals => ({ calls: 0, execMs: 0, blocks: 0 });
 const KINDS: readonly StatementKind[] = ['read', 'write', 'transaction', 'replication-position', 'other'];
 const ROUTES: readonly StatementRoute[] = [
   'productPage',
@@ -98,17 +103,11 @@ const ROUTES: readonly StatementRoute[] = [
 /** Sums statements by kind and route. */
 export function summariseStatements(stats: readonly StatementStat[]): ServerStatements {
   const total = zero();
-  const byKind = Object.fromEntries(KINDS.map((k) => [k, zero()])) as Record<
-    StatementKind,
-    { calls: number; execMs: number }
-  >;
-  const byRoute = Object.fromEntries(ROUTES.map((r) => [r, zero()])) as Record<
-    StatementRoute,
-    { calls: number; execMs: number }
-  >;
+  const byKind = Object.fromEntries(KINDS.map((k) => [k, zero()])) as Record<StatementKind, MutableTotals>;
+  const byRoute = Object.fromEntries(ROUTES.map((r) => [r, zero()])) as Record<StatementRoute, MutableTotals>;
   const readsByRoute = Object.fromEntries(ROUTES.map((r) => [r, zero()])) as Record<
     StatementRoute,
-    { calls: number; execMs: number }
+    MutableTotals
   >;
   for (const s of stats) {
     const kind = classifyStatement(s.query);
@@ -121,6 +120,7 @@ export function summariseStatements(stats: readonly StatementStat[]): ServerStat
     ]) {
       sum.calls += s.calls;
       sum.execMs += s.totalExecMs;
+      sum.blocks += s.blocks ?? 0;
     }
   }
   const top = [...stats]
@@ -167,8 +167,9 @@ export async function readStatements(serverUrl: string, database: string): Promi
       calls: string;
       total_exec_time: number;
       rows: string;
+      blocks: string;
     }>(
-      `SELECT s.query, s.calls, s.total_exec_time, s.rows
+      `SELECT s.query, s.calls, s.total_exec_time, s.rows, s.shared_blks_hit + s.shared_blks_read AS blocks
        FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
        WHERE d.datname = $1`,
       [database],
@@ -178,6 +179,7 @@ export async function readStatements(serverUrl: string, database: string): Promi
       calls: Number(r.calls),
       totalExecMs: Number(r.total_exec_time),
       rows: Number(r.rows),
+      blocks: Number(r.blocks),
     }));
   } finally {
     await client.end();

@@ -329,10 +329,10 @@ describe('renderMarkdown', () => {
       'open loop at 250 req/s for 30 s per topology; load average (1/5/15 min) 1.00 / 2.00 / 3.00 at the start, 4.00 / 5.00 / 6.00 at the end.',
     );
     expect(md).toContain(
-      '| stage 1k | 250 | 250 | 10.0 | 50.0 | 120.0 | 0 | 2000.0 | 0.88 | 800.0 | – | 0.0% | – | – |',
+      '| stage 1k | 250 | 250 | 10.0 | 50.0 | 120.0 | 0 | 2000.0 | 0 | 0.88 | 800.0 | – | 0.0% | – | – |',
     );
     expect(md).toContain(
-      '| stage 10k | 250 | 250 | 10.0 | 50.0 | 120.0 | 0 | 400.0 | 0.10 | 20.0 | 0.04 | 90.0% | – | 1.5% (reads 1.2%) |',
+      '| stage 10k | 250 | 250 | 10.0 | 50.0 | 120.0 | 0 | 400.0 | 0 | 0.10 | 20.0 | 0.04 | 90.0% | – | 1.5% (reads 1.2%) |',
     );
     expect(md).toContain('| stage 10k (10 orders) | 10.00 | 0.00 | 0.00 | 4.00 | 9.50 | 40.000 |');
     expect(md).toContain(

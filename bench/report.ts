@@ -17,6 +17,8 @@ export interface ServerCost {
   readonly execMsPer1000: number;
   /** Read statements (SELECT without FOR UPDATE) per 1,000 requests. */
   readonly readsPer1000: number;
+  /** Shared buffer pages touched per 1,000 requests: the database's work without CPU contention and lock waits. */
+  readonly blocksPer1000: number;
   /** Statements per 1,000 requests by kind. */
   readonly per1000ByKind: Readonly<Record<StatementKind, number>>;
   /** The raw sums, for the JSON. */
@@ -169,6 +171,7 @@ export function serverCost(statements: ServerStatements, requests: number): Serv
     statementsPerRequest: per(statements.total.calls, 1),
     execMsPer1000: per(statements.total.execMs, 1000),
     readsPer1000: per(statements.byKind.read.calls, 1000),
+    blocksPer1000: per(statements.total.blocks, 1000),
     per1000ByKind: Object.fromEntries(KINDS.map((k) => [k, per(statements.byKind[k].calls, 1000)])) as Record<
       StatementKind,
       number
@@ -354,8 +357,8 @@ export function renderMarkdown(report: BenchmarkReport): string {
           `${loads(report.machine.loadAverage.end)} at the end.`
         : '.'),
     '',
-    '| scenario | offered req/s | served req/s | p50 ms | p99 ms | max ms | errors | primary DB ms / 1k req | primary statements / req | primary reads / 1k req | replica statements / req | product-page hit | catalog-page hit | requests inside a RYW window |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| scenario | offered req/s | served req/s | p50 ms | p99 ms | max ms | errors | primary DB ms / 1k req | primary buffer pages / 1k req | primary statements / req | primary reads / 1k req | replica statements / req | product-page hit | catalog-page hit | requests inside a RYW window |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   const fixed = report.scenarios.filter((s) => s.fixed);
   for (const s of fixed) {
@@ -364,6 +367,7 @@ export function renderMarkdown(report: BenchmarkReport): string {
     lines.push(
       `| ${s.label} | ${f.offeredRate} | ${num(f.requestsPerSecond, 0)} | ${num(f.latencyMs.p50)} | ${num(f.latencyMs.p99)} | ` +
         `${num(f.latencyMs.max)} | ${totalErrors(f)} | ${cell(s.primary?.execMsPer1000, (v) => num(v))} | ` +
+        `${cell(s.primary?.blocksPer1000, (v) => num(v, 0))} | ` +
         `${cell(s.primary?.statementsPerRequest, (v) => num(v, 2))} | ${cell(s.primary?.readsPer1000, (v) => num(v))} | ` +
         `${cell(s.replica?.statementsPerRequest, (v) => num(v, 2))} | ` +
         `${cell(s.routeCache?.productPage?.hitRatio, pct)} | ${cell(s.routeCache?.catalogPage?.hitRatio, pct)} | ` +
