@@ -9,18 +9,26 @@ import { sessionCookie } from './topology';
 describe('parseOptions', () => {
   const root = '/repo';
 
-  it('defaults to 20 s per scenario, 10,000 products and users, results in bench/results', () => {
+  it('defaults to 250 req/s for 30 s, 10,000 logged-in customers, a sweep, results in bench/results', () => {
     const options = parseOptions([], {}, root);
     expect(options).toMatchObject({
-      durationSeconds: 20,
-      warmupSeconds: 3,
-      connections: 32,
+      rate: 250,
+      durationSeconds: 30,
+      warmupSeconds: 60,
+      connections: 256,
       products: 10_000,
       users: 10_000,
+      logins: 10_000,
+      customerBrowseShare: 0.5,
+      minThinkMs: 1000,
+      sweep: true,
+      sweepStart: 250,
+      sweepFactor: 1.5,
+      sweepSteps: 8,
+      orderProbe: 100,
       appProcesses: 3,
       quick: false,
       outDir: path.join(root, 'bench', 'results'),
-      postgresUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
       redisUrl: 'redis://127.0.0.1:6379',
     });
     expect(scenarioSelected(options, 'stage-1k')).toBe(true);
@@ -28,16 +36,33 @@ describe('parseOptions', () => {
 
   it('--quick shrinks the run and keeps its results out of bench/results', () => {
     const options = parseOptions(['--quick'], {}, root);
-    expect(options).toMatchObject({ quick: true, durationSeconds: 3, products: 1000, logins: 20 });
+    expect(options).toMatchObject({
+      quick: true,
+      durationSeconds: 3,
+      products: 1000,
+      logins: 1000,
+      sweep: false,
+    });
+    expect(parseOptions(['--quick', '--sweep=on', '--rate=50'], {}, root)).toMatchObject({
+      sweep: true,
+      rate: 50,
+      sweepStart: 50,
+    });
     expect(options.outDir).not.toContain(path.join('bench', 'results'));
   });
 
   it('flags win over environment variables, which win over defaults', () => {
-    const env = { BENCH_DURATION: '7', BENCH_CONNECTIONS: '16', BENCH_PG_URL: 'postgres://x@h:1/db' };
+    const env = {
+      BENCH_DURATION: '7',
+      BENCH_CONNECTIONS: '16',
+      BENCH_RATE: '300',
+      BENCH_REDIS_URL: 'redis://h:1',
+    };
     expect(parseOptions(['--duration', '9', '--only=stage-1k,stage-10k'], env, root)).toMatchObject({
       durationSeconds: 9,
       connections: 16,
-      postgresUrl: 'postgres://x@h:1/db',
+      rate: 300,
+      redisUrl: 'redis://h:1',
       only: ['stage-1k', 'stage-10k'],
     });
     const only = parseOptions(['--only=stage-1k'], {}, root);
@@ -62,12 +87,12 @@ describe('parseOptions', () => {
   it('names every bad flag and variable at once', () => {
     expect(() =>
       parseOptions(
-        ['--duration=abc', '--connections', '0', '--only=foo', '--colour=red', 'stray'],
+        ['--duration=abc', '--connections', '0', '--only=foo', '--colour=red', 'stray', '--sweep=maybe'],
         { BENCH_WARMUP: '-1' },
         root,
       ),
     ).toThrow(
-      /unexpected argument "stray"; unknown flag --colour; --only: unknown scenario "foo" .*; --duration must be a number, got "abc"; BENCH_WARMUP must be between 0 and 600, got -1; --connections must be between 1 and 10000, got 0/,
+      /unexpected argument "stray"; unknown flag --colour; --only: unknown scenario "foo" .*; --sweep must be on or off, got "maybe"; --duration must be a number, got "abc"; BENCH_WARMUP must be between 0 and 600, got -1; --connections must be between 1 and 10000, got 0/,
     );
     expect(() => parseOptions(['--users=10', '--logins=20'], {}, root)).toThrow(
       /--logins \(20\) cannot exceed --users \(10\)/,

@@ -10,17 +10,38 @@ import { DEFAULT_MIX, validateMix, type WorkloadMix } from './workload';
 export interface BenchOptions {
   /** Measured seconds per scenario (`--duration`, `BENCH_DURATION`). */
   readonly durationSeconds: number;
-  /** Unmeasured warm-up seconds before each scenario (`--warmup`, `BENCH_WARMUP`). */
+  /**
+   * Unmeasured seconds at the fixed rate before the measured window (`--warmup`, `BENCH_WARMUP`); the default,
+   * 60 s, is the app's cache TTL, so the window sees the cache in its steady state, not filling up.
+   */
   readonly warmupSeconds: number;
-  /** Concurrent keep-alive connections of the load generator (`--connections`, `BENCH_CONNECTIONS`). */
+  /** Fixed arrival rate of the measured window, the same for every topology (`--rate`, `BENCH_RATE`). */
+  readonly rate: number;
+  /** Keep-alive connections of the load generator's pool (`--connections`, `BENCH_CONNECTIONS`). */
   readonly connections: number;
+  /** Share of product and catalog page views made by logged-in customers (`--customer-browse-share`). */
+  readonly customerBrowseShare: number;
+  /** Shortest gap between two requests of one customer, ms (`--think-ms`). */
+  readonly minThinkMs: number;
+  /** Run the max-throughput sweep (`--sweep=on|off`). */
+  readonly sweep: boolean;
+  /** First rate of the sweep (`--sweep-start`). */
+  readonly sweepStart: number;
+  /** Factor between two sweep steps (`--sweep-factor`). */
+  readonly sweepFactor: number;
+  /** Most steps of a sweep (`--sweep-steps`). */
+  readonly sweepSteps: number;
+  /** Measured seconds per sweep step (`--sweep-duration`). */
+  readonly sweepDurationSeconds: number;
+  /** Orders placed one at a time to measure statements per order (`--order-probe`, 0 = skip). */
+  readonly orderProbe: number;
   /** Products seeded (`--products`). */
   readonly products: number;
   /** Customers seeded (`--users`). */
   readonly users: number;
   /** Orders seeded per customer (`--orders-per-user`). */
   readonly ordersPerUser: number;
-  /** Customers logged in before the run whose sessions the workload uses (`--logins`). */
+  /** Customers logged in before the run: the population of distinct customers (`--logins`). */
   readonly logins: number;
   /** App processes behind the balancer in stage 10k (`--app-processes`). */
   readonly appProcesses: number;
@@ -36,8 +57,6 @@ export interface BenchOptions {
   readonly mix: WorkloadMix;
   /** A smoke run: short, small data set (`--quick`). */
   readonly quick: boolean;
-  /** Admin connection to the shared Postgres server (`BENCH_PG_URL`). */
-  readonly postgresUrl: string;
   /** Redis server (`BENCH_REDIS_URL`). */
   readonly redisUrl: string;
 }
@@ -45,10 +64,12 @@ export interface BenchOptions {
 /** Scenario ids accepted by `--only`. */
 export const ALL_SCENARIOS = ['bare-fastify', 'stage-1k', 'stage-10k', 'app-cached-reads'] as const;
 
-const USAGE = `usage: npm run bench -- [--quick] [--duration=S] [--warmup=S] [--connections=N] [--products=N]
-       [--users=N] [--orders-per-user=N] [--logins=N] [--app-processes=N] [--zipf=X] [--seed=N]
+const USAGE = `usage: npm run bench -- [--quick] [--rate=R] [--duration=S] [--warmup=S] [--connections=N]
+       [--products=N] [--users=N] [--orders-per-user=N] [--logins=N] [--customer-browse-share=X]
+       [--think-ms=MS] [--app-processes=N] [--zipf=X] [--seed=N] [--sweep=on|off] [--sweep-start=R]
+       [--sweep-factor=X] [--sweep-steps=N] [--sweep-duration=S] [--order-probe=N]
        [--only=${ALL_SCENARIOS.join(',')}] [--out=DIR] [--mix=productPage:0.6,catalogPage:0.2,...]
-env:   BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_PG_URL, BENCH_REDIS_URL`;
+env:   BENCH_RATE, BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_REDIS_URL`;
 
 /** Help text printed by `--help` and after a bad flag. */
 export function usage(): string {
@@ -84,7 +105,16 @@ export function parseOptions(
     'help',
     'duration',
     'warmup',
+    'rate',
     'connections',
+    'customer-browse-share',
+    'think-ms',
+    'sweep',
+    'sweep-start',
+    'sweep-factor',
+    'sweep-steps',
+    'sweep-duration',
+    'order-probe',
     'products',
     'users',
     'orders-per-user',
@@ -145,20 +175,33 @@ export function parseOptions(
     }
   }
 
+  const sweepFlag = flags.get('sweep') ?? (quick ? 'off' : 'on');
+  if (sweepFlag !== 'on' && sweepFlag !== 'off')
+    problems.push(`--sweep must be on or off, got "${sweepFlag}"`);
+  const rate = number('rate', 'BENCH_RATE', quick ? 100 : 250, { min: 1, max: 100_000, integer: false });
   const options: BenchOptions = {
     mix,
     quick,
-    durationSeconds: number('duration', 'BENCH_DURATION', quick ? 3 : 20, {
+    rate,
+    durationSeconds: number('duration', 'BENCH_DURATION', quick ? 3 : 30, {
       min: 1,
       max: 3600,
       integer: false,
     }),
-    warmupSeconds: number('warmup', 'BENCH_WARMUP', quick ? 1 : 3, { min: 0, max: 600, integer: false }),
-    connections: number('connections', 'BENCH_CONNECTIONS', 32, int(1, 10_000)),
+    warmupSeconds: number('warmup', 'BENCH_WARMUP', quick ? 1 : 60, { min: 0, max: 600, integer: false }),
+    connections: number('connections', 'BENCH_CONNECTIONS', 256, int(1, 10_000)),
+    customerBrowseShare: number('customer-browse-share', undefined, 0.5, { min: 0, max: 1, integer: false }),
+    minThinkMs: number('think-ms', undefined, 1000, { min: 0, max: 600_000, integer: false }),
+    sweep: sweepFlag === 'on',
+    sweepStart: number('sweep-start', undefined, rate, { min: 1, max: 100_000, integer: false }),
+    sweepFactor: number('sweep-factor', undefined, 1.5, { min: 1.01, max: 10, integer: false }),
+    sweepSteps: number('sweep-steps', undefined, 8, int(1, 50)),
+    sweepDurationSeconds: number('sweep-duration', undefined, 8, { min: 1, max: 600, integer: false }),
+    orderProbe: number('order-probe', undefined, quick ? 20 : 100, int(0, 100_000)),
     products: number('products', undefined, quick ? 1_000 : 10_000, int(1, 10_000_000)),
     users: number('users', undefined, quick ? 1_000 : 10_000, int(1, 10_000_000)),
     ordersPerUser: number('orders-per-user', undefined, 3, int(0, 100)),
-    logins: number('logins', undefined, quick ? 20 : 200, int(1, 100_000)),
+    logins: number('logins', undefined, quick ? 1_000 : 10_000, int(1, 100_000)),
     appProcesses: number('app-processes', undefined, 3, int(1, 64)),
     zipfExponent: number('zipf', undefined, 1, { min: 0, max: 5, integer: false }),
     seed: number('seed', undefined, 20_261_128, int(0, 2 ** 32 - 1)),
@@ -168,7 +211,6 @@ export function parseOptions(
       flags.get('out') ??
         (quick ? path.join(tmpdir(), 'bench-quick-results') : path.join('bench', 'results')),
     ),
-    postgresUrl: env.BENCH_PG_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
     redisUrl: env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379',
   };
   if (options.logins > options.users) {

@@ -7,49 +7,119 @@ import {
   routeTimesFromMetrics,
   sumSamples,
 } from './metrics';
+import { summariseStatements, type ServerStatements, type StatementStat } from './pg-stats';
 import {
   cacheFigures,
-  dbFigures,
   evaluateTargets,
+  kneeRate,
+  orderCost,
   renderMarkdown,
+  routeCacheFigures,
   SCENARIO_IDS,
+  serverCost,
+  sweepRates,
+  sweepStepPassed,
   type BenchmarkReport,
+  type FixedRateResult,
   type ScenarioResult,
+  type SweepStep,
 } from './report';
 import { escapeXml, renderSvgChart } from './svg-chart';
 
-function scenario(overrides: Partial<ScenarioResult> & Pick<ScenarioResult, 'id' | 'label'>): ScenarioResult {
+const PRODUCT = 'SELECT id, sku, name FROM products WHERE id = $1';
+const PAGE = 'SELECT id, sku, name FROM products ORDER BY id LIMIT $1';
+const ORDER = 'WITH x AS (SELECT 1) INSERT INTO orders (id) SELECT $1';
+
+/** pg_stat_statements sums for a window with the given calls and times. */
+function statements(rows: [query: string, calls: number, execMs: number][]): ServerStatements {
+  return summariseStatements(
+    rows.map(([query, calls, totalExecMs]): StatementStat => ({ query, calls, totalExecMs, rows: 0 })),
+  );
+}
+
+function fixed(overrides: Partial<FixedRateResult> = {}): FixedRateResult {
   return {
-    description: '',
-    connections: 32,
-    durationSeconds: 20,
-    requests: 20_000,
-    requestsPerSecond: 1000,
-    latencyMs: { p50: 10, p99: 50, max: 120, mean: 12 },
+    offeredRate: 250,
+    durationSeconds: 30,
+    scheduled: 7500,
+    requests: 7500,
+    requestsPerSecond: 250,
+    latencyMs: { p50: 10, p90: 20, p99: 50, max: 120, mean: 12 },
+    dispatchLagMs: { p99: 1, max: 3 },
     errors: { non2xx: 0, socket: 0, timeouts: 0 },
-    statusCodes: { '200': 20_000 },
+    statusCodes: { '200': 7500 },
+    operations: { productPage: { count: 4500, non2xx: 0, meanMs: 5, p99Ms: 40 } },
     ...overrides,
   };
 }
 
-const baseline = scenario({ id: SCENARIO_IDS.baseline, label: 'bare fastify', requestsPerSecond: 10_000 });
-const stage1k = scenario({
+const step = (rate: number, p99Ms: number, passed = true): SweepStep => ({
+  rate,
+  requestsPerSecond: rate,
+  p99Ms,
+  errors: 0,
+  dispatchLagP99Ms: 1,
+  passed,
+});
+
+// 1k: 1,000 requests, 600 product reads + 200 page reads + 100 order reads on the primary, 2,000 ms in all.
+const primary1k = statements([
+  [PRODUCT, 600, 600],
+  [PAGE, 200, 800],
+  [ORDER, 80, 600],
+]);
+// 10k: reads gone from the primary (20 read-your-writes reads left), 400 ms in all.
+const primary10k = statements([
+  [PRODUCT, 20, 20],
+  [ORDER, 80, 380],
+]);
+const replica10k = statements([[PRODUCT, 40, 40]]);
+
+const baseline: ScenarioResult = {
+  id: SCENARIO_IDS.baseline,
+  label: 'bare fastify',
+  description: '',
+  sweep: [step(1000, 5), step(1500, 9), step(2250, 400, false)],
+  kneeRate: 1500,
+};
+const stage1k: ScenarioResult = {
   id: SCENARIO_IDS.stage1k,
   label: 'stage 1k',
-  db: { primaryQueries: 30_000, replicaQueries: 0, primaryPer1000: 1500, replicaPer1000: 0 },
+  description: '',
+  fixed: fixed({ requests: 1000 }),
+  primary: serverCost(primary1k, 1000),
   cache: { hits: 0, misses: 0, errors: 0, hitRatio: null },
-});
-const stage10k = scenario({
+  routeCache: { productPage: routeCacheFigures(600, [primary1k], 'productPage') },
+};
+const stage10k: ScenarioResult = {
   id: SCENARIO_IDS.stage10k,
   label: 'stage 10k',
-  db: { primaryQueries: 2_000, replicaQueries: 4_000, primaryPer1000: 100, replicaPer1000: 200 },
+  description: '',
+  fixed: fixed({ requests: 1000 }),
+  primary: serverCost(primary10k, 1000),
+  replica: serverCost(replica10k, 1000),
   cache: { hits: 9, misses: 1, errors: 0, hitRatio: 0.9 },
-});
-const cached = scenario({
+  routeCache: { productPage: routeCacheFigures(600, [primary10k, replica10k], 'productPage') },
+  population: {
+    requests: 1000,
+    byActor: { customer: 580, anonymous: 400, admin: 20 },
+    customers: 10_000,
+    activeCustomers: 570,
+    minCustomerGapMs: 1200,
+    meanCustomerGapMs: 20_000,
+    insideRywWindow: 15,
+    readsInsideRywWindow: 12,
+    reads: 900,
+  },
+  orderCost: orderCost(10, primary10k, replica10k, 95),
+};
+const cached: ScenarioResult = {
   id: SCENARIO_IDS.cachedReads,
   label: '1 app process, cached reads',
-  requestsPerSecond: 4_500,
-});
+  description: '',
+  sweep: [step(1000, 30), step(1500, 300, false)],
+  kneeRate: 1000,
+};
 
 describe('metrics parsing', () => {
   const text = [
@@ -104,29 +174,73 @@ describe('metrics parsing', () => {
   });
 });
 
-describe('derived figures', () => {
-  const counters = { dbWriter: 300, dbReader: 700, cacheHit: 80, cacheMiss: 15, cacheError: 5 };
-
-  it('counts both pools on the primary when there is no replica (stage 1k)', () => {
-    expect(dbFigures(counters, 2000, { writer: 'primary', reader: 'primary' })).toEqual({
-      primaryQueries: 1000,
-      replicaQueries: 0,
-      primaryPer1000: 500,
-      replicaPer1000: 0,
-    });
+describe('per-request figures', () => {
+  it('divides statements, reads and execution time by the requests served', () => {
+    const cost = serverCost(primary1k, 1000);
+    expect(cost.statements).toBe(880);
+    expect(cost.statementsPerRequest).toBeCloseTo(0.88, 12);
+    expect(cost.execMsPer1000).toBe(2000);
+    expect(cost.readsPer1000).toBe(800);
+    expect(cost.per1000ByKind.write).toBe(80);
+    expect(serverCost(primary1k, 0).execMsPer1000).toBe(0);
   });
 
-  it('splits primary and replica when the reader pool is the replica (stage 10k)', () => {
-    expect(dbFigures(counters, 2000, { writer: 'primary', reader: 'replica' })).toMatchObject({
-      primaryPer1000: 150,
-      replicaPer1000: 350,
+  it("route hit ratio: the route's requests that did not read the database on any server", () => {
+    expect(routeCacheFigures(600, [primary10k, replica10k], 'productPage')).toEqual({
+      requests: 600,
+      databaseReads: 60,
+      hitRatio: 0.9,
     });
-    expect(dbFigures(counters, 0, { writer: 'primary', reader: 'replica' }).primaryPer1000).toBe(0);
+    expect(routeCacheFigures(600, [primary1k], 'productPage').hitRatio).toBe(0);
+    expect(routeCacheFigures(0, [primary1k], 'catalogPage').hitRatio).toBeNull();
   });
 
-  it('computes the hit ratio, and null without cache lookups', () => {
+  it('app cache counters: hit ratio, and null without lookups', () => {
+    const counters = { dbWriter: 300, dbReader: 700, cacheHit: 80, cacheMiss: 15, cacheError: 5 };
     expect(cacheFigures(counters).hitRatio).toBeCloseTo(0.8, 12);
     expect(cacheFigures({ ...counters, cacheHit: 0, cacheMiss: 0, cacheError: 0 }).hitRatio).toBeNull();
+  });
+
+  it('order cost: statements, kinds, replica statements and app round trips per order', () => {
+    const cost = orderCost(
+      10,
+      statements([
+        ['BEGIN', 10, 0.1],
+        [ORDER, 10, 5],
+        ['COMMIT', 10, 1],
+        ['SELECT pg_current_wal_lsn()::text AS lsn', 10, 0.2],
+      ]),
+      statements([['SELECT pg_last_wal_replay_lsn()', 9, 0.1]]),
+      49,
+    );
+    expect(cost).toMatchObject({
+      orders: 10,
+      primaryStatementsPerOrder: 4,
+      replicaStatementsPerOrder: 0.9,
+      appRoundTripsPerOrder: 4.9,
+    });
+    expect(cost.primaryByKindPerOrder).toMatchObject({ write: 1, transaction: 2, 'replication-position': 1 });
+    expect(cost.primaryExecMsPerOrder).toBeCloseTo(0.63, 12);
+  });
+});
+
+describe('sweep', () => {
+  it('steps geometrically and validates its parameters', () => {
+    expect(sweepRates(200, 1.5, 4)).toEqual([200, 300, 450, 675]);
+    expect(() => sweepRates(200, 1, 4)).toThrow('factor > 1');
+  });
+
+  it('a step passes with p99 within the limit, no errors and the rate served', () => {
+    const ok = { rate: 1000, requestsPerSecond: 990, p99Ms: 200, errors: 0, dispatchLagP99Ms: 1 };
+    expect(sweepStepPassed(ok)).toBe(true);
+    expect(sweepStepPassed({ ...ok, p99Ms: 200.1 })).toBe(false);
+    expect(sweepStepPassed({ ...ok, errors: 1 })).toBe(false);
+    expect(sweepStepPassed({ ...ok, requestsPerSecond: 900 })).toBe(false);
+  });
+
+  it('the knee is the last rate of the passing prefix', () => {
+    expect(kneeRate([step(100, 5), step(150, 9), step(225, 300, false), step(340, 5)])).toBe(150);
+    expect(kneeRate([step(100, 500, false)])).toBeNull();
   });
 });
 
@@ -134,90 +248,115 @@ describe('evaluateTargets', () => {
   it('passes when every threshold is met', () => {
     const targets = evaluateTargets([baseline, stage1k, stage10k, cached]);
     expect(targets.map((t) => [t.id, t.met])).toEqual([
-      ['primary-query-reduction', true],
-      ['cached-read-throughput', true],
-      ['p99-and-errors:bare-fastify', true],
+      ['primary-time-reduction', true],
+      ['primary-read-reduction', true],
+      ['product-page-hit-ratio', true],
       ['p99-and-errors:stage-1k', true],
       ['p99-and-errors:stage-10k', true],
-      ['p99-and-errors:app-cached-reads', true],
+      ['cached-read-vs-baseline', null],
     ]);
-    expect(targets[0].measured).toBe('93.3% fewer (1500.0 -> 100.0 primary queries per 1,000 requests)');
-    expect(targets[1].measured).toBe('45.0% (4500 vs 10000 req/s)');
+    expect(targets[0].measured).toBe('80.0% lower (2000.0 -> 400.0 ms), aim met');
+    expect(targets[1].measured).toBe('97.5% fewer (800.0 -> 20.0 per 1,000 requests)');
+    expect(targets[2].measured).toBe('90.0% of product pages answered without a database read');
+    expect(targets[5].measured).toBe('66.7% (1000 vs 1500 req/s)');
   });
 
   it('fails each target on its own threshold, without loosening', () => {
-    const targets = evaluateTargets([
-      baseline,
-      stage1k,
-      { ...stage10k, db: { ...stage10k.db!, primaryPer1000: 151 } }, // 89.9% fewer
-      { ...cached, requestsPerSecond: 3_999 }, // 39.99%
+    // 10k at 601 ms: 69.95% lower; 41 primary reads: 94.9% fewer; 61 product reads: 89.8% hits
+    const worse = {
+      ...stage10k,
+      primary: serverCost(
+        statements([
+          [PRODUCT, 41, 41],
+          [ORDER, 80, 560],
+        ]),
+        1000,
+      ),
+      routeCache: { productPage: routeCacheFigures(600, [statements([[PRODUCT, 61, 1]])], 'productPage') },
+    };
+    const targets = evaluateTargets([stage1k, worse]);
+    expect(targets.find((t) => t.id === 'primary-time-reduction')!.met).toBe(false);
+    expect(targets.find((t) => t.id === 'primary-read-reduction')!.met).toBe(false);
+    expect(targets.find((t) => t.id === 'product-page-hit-ratio')!.met).toBe(false);
+    const slow = evaluateTargets([
+      { ...stage1k, fixed: fixed({ latencyMs: { p50: 1, p90: 1, p99: 100, max: 1, mean: 1 } }) },
     ]);
-    expect(targets.find((t) => t.id === 'primary-query-reduction')!.met).toBe(false);
-    expect(targets.find((t) => t.id === 'cached-read-throughput')!.met).toBe(false);
-    const slow = evaluateTargets([{ ...stage1k, latencyMs: { ...stage1k.latencyMs, p99: 200 } }]);
     expect(slow.find((t) => t.id === 'p99-and-errors:stage-1k')!.met).toBe(false);
-    const failing = evaluateTargets([{ ...stage1k, errors: { non2xx: 0, socket: 1, timeouts: 0 } }]);
+    const failing = evaluateTargets([
+      { ...stage1k, fixed: fixed({ errors: { non2xx: 0, socket: 1, timeouts: 0 } }) },
+    ]);
     expect(failing.find((t) => t.id === 'p99-and-errors:stage-1k')).toMatchObject({
       met: false,
-      measured: 'p99 50 ms, 1 errors',
+      measured: 'p99 50.0 ms, 1 errors',
     });
   });
 
   it('reports a missing scenario as not met', () => {
     const targets = evaluateTargets([stage1k]);
-    expect(targets[0]).toMatchObject({ id: 'primary-query-reduction', met: false });
+    expect(targets[0]).toMatchObject({ id: 'primary-time-reduction', met: false });
     expect(targets[0].measured).toMatch(/not measured/);
-    expect(targets[1]).toMatchObject({ id: 'cached-read-throughput', met: false });
+    expect(targets.find((t) => t.id === 'product-page-hit-ratio')).toMatchObject({
+      met: false,
+      measured: 'not measured',
+    });
   });
 });
 
 describe('renderMarkdown', () => {
-  it('renders one row per scenario, the targets and the notes', () => {
+  it('renders the fixed-rate rows, order cost, sweep, targets and notes', () => {
     const scenarios = [
       baseline,
       { ...stage1k, serverRoutes: { 'GET /api/orders': { count: 10, meanMs: 4.25 } } },
-      {
-        ...stage10k,
-        notes: ['10k note'],
-        serverRoutes: {
-          'GET /api/orders': { count: 12, meanMs: 3 },
-          'POST /api/orders': { count: 2, meanMs: 30 },
-        },
-      },
+      { ...stage10k, notes: ['10k note'] },
       cached,
     ];
     const report: BenchmarkReport = {
-      generatedAt: '2026-11-28T05:00:00.000Z',
-      machine: { cpus: 2, cpuModel: 'Test CPU', node: '20.0.0', os: 'Linux' },
-      options: { durationSeconds: 20, connections: 32 },
+      generatedAt: '2026-11-30T18:00:00.000Z',
+      machine: {
+        cpus: 2,
+        cpuModel: 'Test CPU',
+        node: '20.0.0',
+        os: 'Linux',
+        loadAverage: { start: [1, 2, 3], end: [4, 5, 6] },
+      },
+      options: { rate: 250, durationSeconds: 30 },
       scenarios,
       targets: evaluateTargets(scenarios),
       notes: ['run note'],
     };
     const md = renderMarkdown(report);
-    expect(md).toContain('on 2 cores (Test CPU), Node 20.0.0; 20 s per scenario, 32 connections.');
-    expect(md).toContain('| bare fastify | 10000 | 10.0 | 50.0 | 120.0 | 0 | – | – | – |');
-    expect(md).toContain('| stage 1k | 1000 | 10.0 | 50.0 | 120.0 | 0 | 1500.0 | 0.0 | – |');
-    expect(md).toContain('| stage 10k | 1000 | 10.0 | 50.0 | 120.0 | 0 | 100.0 | 200.0 | 90.0% |');
-    expect(md).toMatch(/\| stage 10k sends >= 90.0% fewer .* \| 93.3% fewer .* \| yes \|/);
+    expect(md).toContain(
+      'open loop at 250 req/s for 30 s per topology; load average (1/5/15 min) 1.00 / 2.00 / 3.00 at the start, 4.00 / 5.00 / 6.00 at the end.',
+    );
+    expect(md).toContain(
+      '| stage 1k | 250 | 250 | 10.0 | 50.0 | 120.0 | 0 | 2000.0 | 0 | 0.88 | 800.0 | – | 0.0% | – | – |',
+    );
+    expect(md).toContain(
+      '| stage 10k | 250 | 250 | 10.0 | 50.0 | 120.0 | 0 | 400.0 | 0 | 0.10 | 20.0 | 0.04 | 90.0% | – | 1.5% (reads 1.2%) |',
+    );
+    expect(md).toContain('| stage 10k (10 orders) | 10.00 | 0.00 | 0.00 | 4.00 | 9.50 | 40.000 |');
+    expect(md).toContain(
+      '| bare fastify | 1500 | 1000 -> 5 (1000); 1500 -> 9 (1500); 2250 -> 400 (2250) ✗ |',
+    );
+    expect(md).not.toMatch(/\| bare fastify \| \d+ \| \d+ \| [\d.]+ \| [\d.]+ \|/); // no fixed-rate row
+    expect(md).toMatch(/\| primary database time .* \| 80.0% lower .* \| yes \|/);
+    expect(md).toMatch(/\| one cached-read app process .* \| 66.7% .* \| reported \|/);
     expect(md).toContain('- run note\n- 10k note\n');
-    expect(md).toContain('| server-side mean latency, ms (app histogram) | stage 1k | stage 10k |');
-    expect(md).toContain('| `GET /api/orders` | 4.3 (10) | 3.0 (12) |');
-    expect(md).toContain('| `POST /api/orders` | – | 30.0 (2) |');
+    expect(md).toContain('| `GET /api/orders` | 4.3 (10) |');
   });
 });
 
 describe('renderSvgChart', () => {
   const svg = renderSvgChart([baseline, stage1k, stage10k], { title: 'A <chart> & more' });
 
-  it('is a standalone SVG with one bar per scenario and panel', () => {
+  it('is a standalone SVG with one bar per scenario and panel, n/a where a figure does not apply', () => {
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     expect(svg).toContain('A &lt;chart&gt; &amp; more');
-    // throughput and p99 for 3 scenarios, primary queries only for the 2 with a database
-    expect(svg.match(/<rect [^>]*data-scenario=/g)).toHaveLength(3 + 3 + 2);
-    expect(svg).toContain('>n/a<');
-    expect(svg).toContain('target 200 ms');
+    // p99, primary time and primary reads for the 2 stages; the knee only for the swept baseline
+    expect(svg.match(/<rect [^>]*data-scenario=/g)).toHaveLength(2 + 2 + 2 + 1);
+    expect(svg.match(/>n\/a</g)).toHaveLength(1 + 1 + 1 + 2);
+    expect(svg).toContain('target 100 ms');
   });
 
   it('scales bars to the largest value of each panel', () => {
@@ -225,13 +364,12 @@ describe('renderSvgChart', () => {
       m[1],
       Number(m[2]),
     ]);
-    expect(widths.slice(0, 3)).toEqual([
-      ['bare-fastify', 10_000],
-      ['stage-1k', 1000],
-      ['stage-10k', 1000],
+    expect(widths.slice(2, 4)).toEqual([
+      ['stage-1k', 2000],
+      ['stage-10k', 400],
     ]);
     const rects = [...svg.matchAll(/<rect x="\d+" y="\d+" width="([\d.]+)"/g)].map((m) => Number(m[1]));
-    expect(rects[0]).toBeCloseTo(rects[1] * 10, 0);
+    expect(rects[2]).toBeCloseTo(rects[3] * 5, 0);
   });
 
   it('is deterministic and escapes XML', () => {

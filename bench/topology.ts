@@ -63,17 +63,6 @@ export async function createScratchDatabase(serverUrl: string, name: string): Pr
   return databaseUrl(serverUrl, name);
 }
 
-/** Drops a database, disconnecting whoever is still connected. */
-export async function dropScratchDatabase(serverUrl: string, name: string): Promise<void> {
-  const client = new Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await client.end();
-  }
-}
-
 /** What was seeded (ids and emails come back from the app's seed functions). */
 export interface SeededData {
   readonly productIds: readonly string[];

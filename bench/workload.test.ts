@@ -1,5 +1,5 @@
+import { createPopulationPlanner, type PopulationOptions } from './population';
 import {
-  createRequestPlanner,
   DEFAULT_MIX,
   OperationPicker,
   PRODUCT_READS_MIX,
@@ -16,6 +16,13 @@ const data: WorkloadData = {
   customerCookies: ['sid=a', 'sid=b', 'sid=c'],
   adminCookie: 'sid=admin',
 };
+
+/** The population planner as a plain "next request" function (no think time: the data has 3 customers). */
+function createRequestPlanner(workload: WorkloadData, options: Omit<PopulationOptions, 'minThinkMs'>) {
+  const planner = createPopulationPlanner(workload, { ...options, minThinkMs: 0 });
+  let at = 0;
+  return () => planner.next((at += 10));
+}
 
 describe('workload mix', () => {
   it('the default mix is 90% reads and 10% writes', () => {
@@ -118,6 +125,7 @@ describe('workload mix', () => {
         {
           mix: PRODUCT_READS_MIX,
           random: createRandom(1),
+          customerBrowseShare: 0,
         },
       ),
     ).not.toThrow();

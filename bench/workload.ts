@@ -1,9 +1,9 @@
 /**
  * The benchmark workload: which request comes next, in what proportion, against which product/user.
- * Pure (given a seeded {@link Random}), so the mix and the skew are unit-tested; bench/load.ts feeds it
- * to autocannon one request at a time.
+ * Pure (given a seeded {@link Random}), so the mix is unit-tested; bench/population.ts decides who sends each
+ * request and bench/open-loop.ts sends them at a fixed rate.
  */
-import { ZipfSampler, type Random } from './zipf';
+import type { Random } from './zipf';
 
 /** Relative weights of each operation; they must sum to 1. */
 export interface WorkloadMix {
@@ -104,82 +104,4 @@ export interface PlannedRequest {
   readonly path: string;
   readonly headers: Record<string, string>;
   readonly body?: string;
-}
-
-/** Options for {@link createRequestPlanner}. */
-export interface RequestPlannerOptions {
-  readonly mix: WorkloadMix;
-  readonly random: Random;
-  /** Zipf exponent for products and catalog pages. @default 1 */
-  readonly zipfExponent?: number;
-  /** Page size of catalog requests. @default 20 */
-  readonly catalogPageSize?: number;
-}
-
-/**
- * Returns a function that plans the next request of the workload. Validates up front that the data
- * can serve the mix (e.g. customers present when the mix has order operations).
- */
-export function createRequestPlanner(
-  data: WorkloadData,
-  options: RequestPlannerOptions,
-): () => PlannedRequest {
-  const { mix, random } = options;
-  const picker = new OperationPicker(mix);
-  const problems: string[] = [];
-  if ((mix.productPage > 0 || mix.placeOrder > 0 || mix.updateProduct > 0) && data.productIds.length === 0) {
-    problems.push('productIds is empty');
-  }
-  if (mix.catalogPage > 0 && data.catalogCursors.length === 0) problems.push('catalogCursors is empty');
-  if ((mix.myOrders > 0 || mix.placeOrder > 0) && data.customerCookies.length === 0) {
-    problems.push('customerCookies is empty');
-  }
-  if (mix.updateProduct > 0 && !data.adminCookie) problems.push('adminCookie is missing');
-  if (problems.length) throw new Error(`workload data cannot serve the mix: ${problems.join('; ')}`);
-
-  const exponent = options.zipfExponent ?? 1;
-  const pageSize = options.catalogPageSize ?? 20;
-  const products = data.productIds.length ? new ZipfSampler(data.productIds.length, exponent) : undefined;
-  const pages = data.catalogCursors.length
-    ? new ZipfSampler(data.catalogCursors.length, exponent)
-    : undefined;
-  const product = () => data.productIds[products!.sample(random)];
-  const customer = () => data.customerCookies[Math.floor(random() * data.customerCookies.length)];
-  const json = { 'content-type': 'application/json' };
-
-  return (): PlannedRequest => {
-    const op = picker.pick(random);
-    switch (op) {
-      case 'productPage':
-        return { op, method: 'GET', path: `/api/products/${encodeURIComponent(product())}`, headers: {} };
-      case 'catalogPage': {
-        const cursor = data.catalogCursors[pages!.sample(random)];
-        const query = cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`;
-        return { op, method: 'GET', path: `/api/products?limit=${pageSize}${query}`, headers: {} };
-      }
-      case 'myOrders':
-        return { op, method: 'GET', path: '/api/orders', headers: { cookie: customer() } };
-      case 'placeOrder': {
-        const count = 1 + Math.floor(random() * 3);
-        const ids = new Set<string>();
-        while (ids.size < Math.min(count, data.productIds.length)) ids.add(product());
-        const items = [...ids].map((productId) => ({ productId, quantity: 1 }));
-        return {
-          op,
-          method: 'POST',
-          path: '/api/orders',
-          headers: { ...json, cookie: customer() },
-          body: JSON.stringify({ items }),
-        };
-      }
-      case 'updateProduct':
-        return {
-          op,
-          method: 'PATCH',
-          path: `/api/products/${encodeURIComponent(product())}`,
-          headers: { ...json, cookie: data.adminCookie! },
-          body: JSON.stringify({ priceCents: 100 + Math.floor(random() * 99_900) }),
-        };
-    }
-  };
 }

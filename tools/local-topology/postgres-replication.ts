@@ -194,6 +194,33 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function startReplicatedPostgres(
   opts: StartReplicatedPostgresOptions = {},
 ): Promise<ReplicatedPostgres> {
+  return startServers(opts, true);
+}
+
+/** A running private PostgreSQL server without a replica. */
+export interface PrivatePostgres {
+  /** Connection string (database `postgres`, user `postgres`, trust auth). */
+  readonly url: string;
+  /** Fast-shuts down the server and removes its data directory. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a private server alone (initdb, on a free port), set up like the primary of
+ * {@link startReplicatedPostgres}: for a topology without a replica that must still get its own settings
+ * (e.g. `shared_preload_libraries`, which the shared system server cannot take without a restart).
+ */
+export async function startPrivatePostgres(
+  opts: StartReplicatedPostgresOptions = {},
+): Promise<PrivatePostgres> {
+  const server = await startServers(opts, false);
+  return { url: server.primaryUrl, stop: () => server.stop() };
+}
+
+async function startServers(
+  opts: StartReplicatedPostgresOptions,
+  withReplica: boolean,
+): Promise<ReplicatedPostgres> {
   const binDir = findPostgresBinDir(opts.binDir);
   const runAs = resolveRunAs();
   const bin = (name: string) => path.join(binDir, name);
@@ -271,6 +298,32 @@ export async function startReplicatedPostgres(
       throw new Error(`${error.message}\nprimary log:\n${logTail(primaryLog)}`);
     });
 
+    const primaryUrl = `postgres://postgres@127.0.0.1:${primaryPort}/postgres`;
+    if (!withReplica) {
+      const noReplica = async () => {
+        throw new Error('this server was started without a replica');
+      };
+      return {
+        primaryUrl,
+        replicaUrl: '',
+        pauseReplay: noReplica,
+        resumeReplay: noReplica,
+        waitForCatchUp: noReplica,
+        async stop() {
+          if (stopped) return;
+          stopped = true;
+          removeHandlers();
+          await run(
+            bin('pg_ctl'),
+            ['-D', primaryDir, '-m', 'fast', '-w', '-t', '60', 'stop'],
+            runAs,
+            root,
+          ).catch(() => undefined);
+          await rm(root, { recursive: true, force: true });
+        },
+      };
+    }
+
     // -R writes standby.signal and primary_conninfo; -X stream copies the WAL written during the backup.
     await run(
       bin('pg_basebackup'),
@@ -301,7 +354,6 @@ export async function startReplicatedPostgres(
       throw new Error(`${error.message}\nreplica log:\n${logTail(replicaLog)}`);
     });
 
-    const primaryUrl = `postgres://postgres@127.0.0.1:${primaryPort}/postgres`;
     const replicaUrl = `postgres://postgres@127.0.0.1:${replicaPort}/postgres`;
     const [{ in_recovery: inRecovery }] = await query<{ in_recovery: boolean }>(
       replicaUrl,

@@ -7,7 +7,7 @@ import { getOrderSchema, listOrdersSchema, MAX_LINE_QUANTITY, placeOrderSchema }
 /** Orders of the logged-in user: place one, list them, get one. */
 export async function orderRoutes(app: FastifyInstance): Promise<void> {
   const shop = app.shop;
-  const { db, catalog, orders, reads } = shop;
+  const { db, orders, reads } = shop;
 
   app.post<{ Body: { items: { productId: string; quantity: number }[] } }>(
     '/api/orders',
@@ -28,12 +28,8 @@ export async function orderRoutes(app: FastifyInstance): Promise<void> {
           throw badRequest(`${line.field}: at most ${MAX_LINE_QUANTITY} units of one product per order`);
         }
       }
-      // Prices come from the catalog and stock is taken in the same transaction as the order is written.
-      const order = await db.transaction(async (tx) => {
-        const lines = await catalog.reserveStock(tx, [...merged.values()]);
-        const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
-        return orders.insert(tx, { id: uuidv7(), userId, totalCents, items: lines });
-      });
+      // Prices come from the catalog and stock is taken in the same statement as the order is written.
+      const order = await orders.place(db.writer, { id: uuidv7(), userId, lines: [...merged.values()] });
       // The order changed these products' stock, and with it every catalog page.
       await afterWrite(shop, request.session, [
         catalogCache.catalogTag,
