@@ -140,10 +140,16 @@ export interface AppScrape {
   readonly routes: RouteTimes;
 }
 
-/** Fetches and parses the counters of the app process listening at `baseUrl`. */
-export async function scrapeApp(baseUrl: string): Promise<AppScrape> {
-  const response = await fetch(new URL('/metrics', baseUrl));
-  if (!response.ok) throw new Error(`GET ${baseUrl}/metrics answered ${response.status}`);
+/**
+ * Fetches and parses the counters of one app process. `metricsUrl` is the process's metrics listener
+ * (METRICS_PORT), not its main port: the main port answers 404 for /metrics.
+ */
+export async function scrapeApp(metricsUrl: string): Promise<AppScrape> {
+  const response = await fetch(new URL('/metrics', metricsUrl));
+  if (!response.ok)
+    throw new Error(
+      `GET ${metricsUrl}/metrics answered ${response.status} (is this the app's METRICS_PORT listener?)`,
+    );
   const text = await response.text();
   return { counters: countersFromMetrics(text), routes: routeTimesFromMetrics(text) };
 }

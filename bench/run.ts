@@ -192,7 +192,8 @@ function commonAppEnv(): Record<string, string> {
 /** A started topology: where the load goes, its app processes, its database servers. */
 interface Topology {
   readonly entryUrl: string;
-  readonly appUrls: readonly string[];
+  /** The metrics listener (METRICS_PORT) of each app process, where its /metrics is scraped. */
+  readonly metricsUrls: readonly string[];
   readonly database: string;
   readonly primaryUrl: string;
   /** Absent without a replica. */
@@ -204,9 +205,12 @@ async function workloadData(
   entryUrl: string,
   seeded: SeededData,
   options: BenchOptions,
+  appEnv: Readonly<Record<string, string>>,
 ): Promise<WorkloadData> {
-  log(`  logging in ${options.logins} customers and the admin...`);
-  const adminCookie = await signUpAdmin(entryUrl, ADMIN_EMAIL, SEED_PASSWORD);
+  log(
+    `  logging in ${options.logins} customers and the admin (granted with the admin command's function)...`,
+  );
+  const adminCookie = await signUpAdmin(entryUrl, ADMIN_EMAIL, SEED_PASSWORD, appEnv);
   const customerCookies = await logInMany(
     entryUrl,
     seeded.customerEmails.slice(0, options.logins),
@@ -235,7 +239,7 @@ async function statementWindow<T>(
   scrapes: { before: AppScrape[]; after: AppScrape[] };
 }> {
   const servers = [topology.primaryUrl, ...(topology.replicaUrl ? [topology.replicaUrl] : [])];
-  const scrape = () => Promise.all(topology.appUrls.map((url) => scrapeApp(url)));
+  const scrape = () => Promise.all(topology.metricsUrls.map((url) => scrapeApp(url)));
   await Promise.all(servers.map((url) => resetStatements(url)));
   const before = await scrape();
   const result = await run();
@@ -470,17 +474,13 @@ async function runStage1k(
     const name = scratchName('bench_1k');
     const url = await createScratchDatabase(server.url, name);
     const seeded = await seedTopologyDatabase(url, options, passwordHash);
-    const app = await startAppProcess(
-      launcher,
-      'app (stage 1k)',
-      { ...commonAppEnv(), DATABASE_URL: url, CACHE_STORE: 'none', SESSION_STORE: 'memory' },
-      repoRoot,
-    );
+    const env = { ...commonAppEnv(), DATABASE_URL: url, CACHE_STORE: 'none', SESSION_STORE: 'memory' };
+    const app = await startAppProcess(launcher, 'app (stage 1k)', env, repoRoot);
     scope.defer('stop app (stage 1k)', () => app.stop());
-    const data = await workloadData(app.url, seeded, options);
+    const data = await workloadData(app.url, seeded, options, env);
     const topology: Topology = {
       entryUrl: app.url,
-      appUrls: [app.url],
+      metricsUrls: [app.metricsUrl],
       database: name,
       primaryUrl: server.url,
       data,
@@ -645,10 +645,10 @@ async function runStage10k(
       repoRoot,
     );
     scope.defer('stop balancer', () => balancer.stop());
-    const data = await workloadData(balancer.url, seeded, options);
+    const data = await workloadData(balancer.url, seeded, options, env);
     const topology: Topology = {
       entryUrl: balancer.url,
-      appUrls: apps.map((a) => a.url),
+      metricsUrls: apps.map((a) => a.metricsUrl),
       database: name,
       primaryUrl: pair.primaryUrl,
       replicaUrl: pair.replicaUrl,

@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
+import { changeAdminRole } from '../app/src/admin';
+import { loadConfig } from '../app/src/config';
 import { createDatabase } from '../app/src/db/create-database';
 import { runMigrations } from '../app/src/db/migrations';
 import { seedCatalog, seedUsers } from '../app/src/db/seed';
@@ -95,23 +97,44 @@ export async function migrateAndSeed(
   }
 }
 
-/** Starts one app process on a free port with the given environment and waits for /readyz. */
+/** A started app process: `url` is its main (load-balanced) port, `metricsUrl` its own metrics listener. */
+export interface AppProcess extends ManagedProcess {
+  /** Base URL of the process's metrics listener (METRICS_PORT), where GET /metrics is served. */
+  readonly metricsUrl: string;
+}
+
+/**
+ * Starts one app process on a free port, with its metrics listener on another free port (the app's default,
+ * 9464, would collide between the processes of one machine; the main port answers 404 for /metrics), and
+ * waits for /readyz. The app binds its metrics listener before the main port, so ready means both are up.
+ */
 export async function startAppProcess(
   launcher: AppLauncher,
   name: string,
   env: Readonly<Record<string, string>>,
   repoRoot: string,
-): Promise<ManagedProcess> {
+): Promise<AppProcess> {
   const port = await findFreePort();
-  return startProcess({
+  let metricsPort = await findFreePort();
+  while (metricsPort === port) metricsPort = await findFreePort();
+  const managed = await startProcess({
     name,
     command: launcher.command,
     args: launcher.args,
     cwd: repoRoot,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      METRICS_PORT: String(metricsPort),
+      METRICS_HOST: '127.0.0.1',
+    },
     url: `http://127.0.0.1:${port}`,
     readyPath: '/readyz',
   });
+  return { ...managed, metricsUrl: `http://127.0.0.1:${metricsPort}` };
 }
 
 /** Starts the round-robin balancer (bench/balancer.ts) as its own process in front of `backends`. */
@@ -210,15 +233,50 @@ export async function logInMany(
   return cookies;
 }
 
-/** Signs up the admin (its email must be in ADMIN_EMAILS) and returns its session cookie. */
-export async function signUpAdmin(baseUrl: string, email: string, password: string): Promise<string> {
+/**
+ * Grants the admin role the supported way: the admin command's own {@link changeAdminRole}, with the
+ * configuration the app processes run with (same database, same Redis cache and key prefix, so a cached role
+ * is invalidated). A grant makes an admin only while the email is also in the processes' ADMIN_EMAILS.
+ * @throws Error when the email is not in `appEnv.ADMIN_EMAILS` or has no user yet
+ */
+export async function grantAdmin(appEnv: Readonly<Record<string, string>>, email: string): Promise<void> {
+  const config = loadConfig({ ...appEnv }, { requireSessionSecret: false });
+  const db = await createDatabase(config.database, undefined, 'bench-admin-grant');
+  try {
+    const change = await changeAdminRole(db.writer, config, 'grant', email);
+    if (!change.listed)
+      throw new Error(`${email} is not in the app's ADMIN_EMAILS: the grant would not make an admin`);
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * Makes the benchmark's admin: signs up (a new user is always a customer), grants the role with
+ * {@link grantAdmin} against the app processes' database, then logs in and checks the effective role.
+ * Returns the session cookie.
+ */
+export async function signUpAdmin(
+  baseUrl: string,
+  email: string,
+  password: string,
+  appEnv: Readonly<Record<string, string>>,
+): Promise<string> {
   const answer = await request(baseUrl, 'POST', '/api/users', { email, password, name: 'Benchmark admin' });
   if (answer.status !== 201) {
     throw new Error(`admin sign-up answered ${answer.status}: ${JSON.stringify(answer.json)}`);
   }
-  const role = (answer.json as { user?: { role?: string } }).user?.role;
-  if (role !== 'admin') throw new Error(`admin sign-up gave role "${role}": is ${email} in ADMIN_EMAILS?`);
-  return logIn(baseUrl, email, password);
+  await grantAdmin(appEnv, email);
+  const login = await request(baseUrl, 'POST', '/api/sessions', { email, password });
+  if (login.status !== 200) {
+    throw new Error(`log-in of the admin ${email} answered ${login.status}: ${JSON.stringify(login.json)}`);
+  }
+  const role = (login.json as { user?: { role?: string } }).user?.role;
+  if (role !== 'admin')
+    throw new Error(
+      `the admin ${email} logged in with role "${role}" after the grant (is the email in ADMIN_EMAILS?)`,
+    );
+  return sessionCookie(login.setCookie, `log-in of the admin ${email}`);
 }
 
 /** Walks the first `pages` catalog pages and returns their cursors (`null` for page 1). */
