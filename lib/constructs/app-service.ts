@@ -137,6 +137,9 @@ export class AppService extends Construct {
       // The app reads user and password from the secret when it opens a connection, and again when the
       // database rejects them: the secret rotates, and values injected at task start would go stale.
       DB_SECRET_ARN: databaseSecret.secretArn,
+      // The app's production default is to migrate only as a one-off task (as the schema owner). Until the
+      // stage defines that task, the service migrates at start-up, under the advisory lock, as before.
+      AUTO_MIGRATE: 'true',
       ...(shard.readerHost !== undefined ? { DB_READER_HOST: shard.readerHost } : {}),
       ...(cache !== undefined
         ? {

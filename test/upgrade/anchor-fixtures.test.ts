@@ -103,7 +103,7 @@ test('an AZ-count change moves the isolated subnets, drops the third AZ and repl
   expect(result.code).toBe(exitCodes.unsafe);
   expect(result.failures).toEqual(
     expect.arrayContaining([
-      '  ✗ will replace: AWS::RDS::DBProxy ShopData/Proxy/Resource/Resource would be replaced because VpcSubnetIds ' +
+      '  ✗ will replace: AWS::RDS::DBProxy ShopData/Default/Proxy/Resource/Resource would be replaced because VpcSubnetIds ' +
         'changed; data anchor: the fixed-name endpoint the app reaches the database through: CloudFormation ' +
         'cannot replace a resource whose name is taken, and consumers keep the old endpoint',
       `  ✗ will replace: AWS::EC2::Subnet ShopNetwork/Vpc/IsolatedSubnet2/Subnet would be replaced because CidrBlock changed; ${subnetReason}`,

@@ -45,7 +45,7 @@ test('a page per stage and per consecutive upgrade, plus the index', () => {
 test('1k -> 10k tells users about the one-time sign-out and the new NAT gateway addresses', () => {
   const page = pages.get(upgradeDocPath('1k', '10k')) ?? '';
   expect(page).toContain('- **Sessions move to another store: everyone is signed out once.**');
-  expect(page).toContain('`ShopService/Shop/TaskDefinition/Resource (memory → redis)`');
+  expect(page).toContain('`ShopService/Shop/Default/TaskDefinition/Resource (memory → redis)`');
   expect(page).toContain('- **NAT gateway addresses change: update allow-lists.**');
   expect(page).toContain('`ShopNetwork/Vpc/PublicSubnet2/EIP (new)`');
 });

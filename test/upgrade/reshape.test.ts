@@ -28,9 +28,18 @@ const PLATFORM_CHANGES = [
   // The dashboard body: a section per service and per shard (its name `shop` and every alarm are unchanged).
   'shop-service updated MonitoringDashboardsDashboard7D19B914',
 ];
+/**
+ * Changes made after the reshape, on purpose, that this comparison with the pre-reshape templates also sees.
+ * Each is stateless; the upgrade tests of consecutive stages cover them as any other change.
+ */
+const LATER_CHANGES = [
+  // A new task definition revision (task definitions are immutable): the container sets AUTO_MIGRATE=true,
+  // because the app's production default became "migrate only as a one-off task" (database roles, #9 D1).
+  'shop-service will-replace ShopTaskDefinitionEB66A537',
+];
 const INTENDED: Readonly<Record<string, readonly string[]>> = {
-  '1k': PLATFORM_CHANGES,
-  '10k': PLATFORM_CHANGES,
+  '1k': [...PLATFORM_CHANGES, ...LATER_CHANGES],
+  '10k': [...PLATFORM_CHANGES, ...LATER_CHANGES],
 };
 
 /** The construct path is metadata: moving a construct under a `Default` wrapper changes it, nothing else. */
@@ -96,7 +105,12 @@ describe.each(['1k', '10k'])('stage %s before and after the reshape', (id) => {
     const report = diffAssemblies(withoutPaths(before), withoutPaths(after));
     const summary = renderTextSummary(report, `${id} before -> after the reshape`);
 
-    const lost = report.changes.filter((change) => change.kind !== 'added' && change.kind !== 'updated');
+    const lost = report.changes.filter(
+      (change) =>
+        change.kind !== 'added' &&
+        change.kind !== 'updated' &&
+        !LATER_CHANGES.includes(`${change.stackName} ${change.kind} ${change.logicalId}`),
+    );
     expect({ lost, summary: lost.length > 0 ? summary : '' }).toEqual({ lost: [], summary: '' });
     expect(report.safe).toBe(true);
     expect(

@@ -341,6 +341,11 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
   'AWS::EC2::SecurityGroup': { free: noCharge },
   'AWS::EC2::SecurityGroupIngress': { free: noCharge },
   'AWS::EC2::SecurityGroupEgress': { free: noCharge },
+  'AWS::ServiceDiscovery::HttpNamespace': {
+    free:
+      'an HTTP (API-only) Cloud Map namespace has no charge of its own; Service Connect registers tasks in it ' +
+      '(Cloud Map bills $0.10 per registered instance-month, not modelled while no service uses it)',
+  },
   'Custom::VpcRestrictDefaultSG': { free: 'a custom resource: its Lambda runs only during deployments' },
 
   // --- Load balancing and compute
