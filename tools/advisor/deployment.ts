@@ -10,7 +10,7 @@
  * `<prefix>-<part>`, so the stack is the reliable index: its resource list maps logical ids to physical ids
  * and its template gives the sizes the rules need (instance classes, node types, the task maximum).
  */
-import type { CfnTemplate } from '../upgrade/assembly';
+import { refersTo, type CfnTemplate } from '../upgrade/assembly';
 
 /** Every stage the advisor knows, planned ones included, in upgrade order. */
 export const ADVISOR_STAGE_IDS = ['1k', '10k', '100k', '1m', 'global'] as const;
@@ -86,16 +86,6 @@ export interface DeployedStack {
 interface Resource {
   readonly Type: string;
   readonly Properties?: Record<string, unknown>;
-}
-
-function refersTo(value: unknown, logicalId: string): boolean {
-  if (Array.isArray(value)) return value.some((item) => refersTo(item, logicalId));
-  if (typeof value !== 'object' || value === null) return false;
-  const record = value as Record<string, unknown>;
-  if (record.Ref === logicalId) return true;
-  const getAtt = record['Fn::GetAtt'];
-  if (Array.isArray(getAtt) && getAtt[0] === logicalId) return true;
-  return Object.values(record).some((item) => refersTo(item, logicalId));
 }
 
 /** The shard id of a stack: `0` for `<prefix>-data`, otherwise the part after `<prefix>-` (e.g. `shard-1`). */

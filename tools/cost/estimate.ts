@@ -4,7 +4,7 @@
  * free with the reason. A resource type that is neither, an instance class or node type without a price,
  * or a region without a table fails the estimate: a missing price is never a silent zero.
  */
-import type { AssemblyTemplates, StackTemplate } from '../upgrade/assembly';
+import { refersTo, type AssemblyTemplates, type StackTemplate } from '../upgrade/assembly';
 import { HOURS_PER_MONTH, pricesFor, VCPUS, type RegionPrices } from './prices';
 import type { UsageAssumptions } from './usage';
 
@@ -81,17 +81,6 @@ const perUnit = (label: string, quantity: number, unit: string, rate: number): P
 
 function round(value: number): string {
   return Number.isInteger(value) ? String(value) : value.toFixed(2);
-}
-
-/** True when `value` contains `{Ref: id}` or `{Fn::GetAtt: [id, ...]}`. */
-export function refersTo(value: unknown, logicalId: string): boolean {
-  if (Array.isArray(value)) return value.some((item) => refersTo(item, logicalId));
-  if (typeof value !== 'object' || value === null) return false;
-  const record = value as Record<string, unknown>;
-  if (record.Ref === logicalId) return true;
-  const getAtt = record['Fn::GetAtt'];
-  if (Array.isArray(getAtt) && getAtt[0] === logicalId) return true;
-  return Object.values(record).some((item) => refersTo(item, logicalId));
 }
 
 function resourcesOf(stack: StackTemplate): [string, TemplateResource][] {

@@ -55,3 +55,14 @@ export function templatesFromAssembly(assembly: cxapi.CloudAssembly): AssemblyTe
 export function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** True when `value` contains `{Ref: id}` or `{Fn::GetAtt: [id, ...]}`. */
+export function refersTo(value: unknown, logicalId: string): boolean {
+  if (Array.isArray(value)) return value.some((item) => refersTo(item, logicalId));
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  if (record.Ref === logicalId) return true;
+  const getAtt = record['Fn::GetAtt'];
+  if (Array.isArray(getAtt) && getAtt[0] === logicalId) return true;
+  return Object.values(record).some((item) => refersTo(item, logicalId));
+}
