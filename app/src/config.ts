@@ -45,7 +45,7 @@ export interface AppEnv {
   TRUST_PROXY_HOPS?: number;
   SHUTDOWN_TIMEOUT_MS: number;
   INVALIDATION_QUEUE?: 'memory' | 'redis' | 'sqs';
-  INVALIDATION_SQS_QUEUE_URL?: string;
+  INVALIDATION_QUEUE_URL?: string;
   INVALIDATION_MAX_RECEIVES: number;
   FIRST_LEVEL_CACHE_TTL_MS: number;
   FIRST_LEVEL_CACHE_MAX_ENTRIES: number;
@@ -225,7 +225,7 @@ export const envJsonSchema = {
     TRUST_PROXY_HOPS: { type: 'integer', minimum: 0, maximum: 10 },
     SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 25000 },
     INVALIDATION_QUEUE: { type: 'string', enum: ['memory', 'redis', 'sqs'] },
-    INVALIDATION_SQS_QUEUE_URL: {
+    INVALIDATION_QUEUE_URL: {
       type: 'string',
       pattern: '^https://sqs\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[0-9]{12}/[A-Za-z0-9_-]{1,80}$',
     },
@@ -431,13 +431,13 @@ export function loadConfig(
     problems.push(
       'INVALIDATION_QUEUE=redis needs REDIS_URL or REDIS_HOST (or set INVALIDATION_QUEUE=memory)',
     );
-  if (invalidationQueue === 'sqs' && !env.INVALIDATION_SQS_QUEUE_URL)
+  if (invalidationQueue === 'sqs' && !env.INVALIDATION_QUEUE_URL)
     problems.push(
-      'INVALIDATION_QUEUE=sqs needs INVALIDATION_SQS_QUEUE_URL (the queue URL from the stack outputs)',
+      'INVALIDATION_QUEUE=sqs needs INVALIDATION_QUEUE_URL (the queue URL from the stack outputs)',
     );
-  if (invalidationQueue !== 'sqs' && env.INVALIDATION_SQS_QUEUE_URL)
+  if (invalidationQueue !== 'sqs' && env.INVALIDATION_QUEUE_URL)
     problems.push(
-      `INVALIDATION_SQS_QUEUE_URL is set but INVALIDATION_QUEUE is ${invalidationQueue}: set INVALIDATION_QUEUE=sqs or remove the URL`,
+      `INVALIDATION_QUEUE_URL is set but INVALIDATION_QUEUE is ${invalidationQueue}: set INVALIDATION_QUEUE=sqs or remove the URL`,
     );
   if (invalidationQueue !== 'memory' && env.CACHE_STORE === 'memory')
     problems.push(
@@ -495,9 +495,7 @@ export function loadConfig(
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     invalidation: {
       queue: invalidationQueue,
-      ...(env.INVALIDATION_SQS_QUEUE_URL !== undefined
-        ? { sqsQueueUrl: env.INVALIDATION_SQS_QUEUE_URL }
-        : {}),
+      ...(env.INVALIDATION_QUEUE_URL !== undefined ? { sqsQueueUrl: env.INVALIDATION_QUEUE_URL } : {}),
       maxReceives: env.INVALIDATION_MAX_RECEIVES,
       firstLevelTtlMs: env.FIRST_LEVEL_CACHE_TTL_MS,
       firstLevelMaxEntries: env.FIRST_LEVEL_CACHE_MAX_ENTRIES,

@@ -221,7 +221,7 @@ describe('loadConfig', () => {
     const sqs = loadConfig({
       REDIS_URL: 'redis://127.0.0.1:6379',
       INVALIDATION_QUEUE: 'sqs',
-      INVALIDATION_SQS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/shop-invalidation',
+      INVALIDATION_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/shop-invalidation',
       INVALIDATION_MAX_RECEIVES: '8',
       FIRST_LEVEL_CACHE_TTL_MS: '1000',
       FIRST_LEVEL_CACHE_MAX_ENTRIES: '500',
@@ -351,17 +351,17 @@ describe('loadConfig', () => {
     [
       'INVALIDATION_QUEUE=sqs without its URL',
       { INVALIDATION_QUEUE: 'sqs' },
-      /INVALIDATION_QUEUE=sqs needs INVALIDATION_SQS_QUEUE_URL/,
+      /INVALIDATION_QUEUE=sqs needs INVALIDATION_QUEUE_URL/,
     ],
     [
-      'INVALIDATION_SQS_QUEUE_URL not an SQS URL',
-      { INVALIDATION_QUEUE: 'sqs', INVALIDATION_SQS_QUEUE_URL: 'http://localhost/q' },
-      /INVALIDATION_SQS_QUEUE_URL must match pattern/,
+      'INVALIDATION_QUEUE_URL not an SQS URL',
+      { INVALIDATION_QUEUE: 'sqs', INVALIDATION_QUEUE_URL: 'http://localhost/q' },
+      /INVALIDATION_QUEUE_URL must match pattern/,
     ],
     [
-      'INVALIDATION_SQS_QUEUE_URL without INVALIDATION_QUEUE=sqs',
-      { INVALIDATION_SQS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/shop-invalidation' },
-      /INVALIDATION_SQS_QUEUE_URL is set but INVALIDATION_QUEUE is memory/,
+      'INVALIDATION_QUEUE_URL without INVALIDATION_QUEUE=sqs',
+      { INVALIDATION_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/shop-invalidation' },
+      /INVALIDATION_QUEUE_URL is set but INVALIDATION_QUEUE is memory/,
     ],
     [
       'a shared queue with a private cache',
