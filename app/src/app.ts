@@ -24,6 +24,18 @@ import { migrateDatabase } from './db/migrate-database';
 import { pendingMigrations } from './db/migrations';
 import { seedDemoCatalog } from './db/seed';
 import { HttpError } from './errors';
+import {
+  InProcessEvictionBroadcast,
+  RedisEvictionBroadcast,
+  type EvictionBroadcast,
+} from './invalidation/eviction-broadcast';
+import { InvalidationPipeline } from './invalidation/invalidation-pipeline';
+import { TieredCache } from './invalidation/tiered-cache';
+import { MemoryMessageQueue } from './queue/memory-queue';
+import type { MessageQueue } from './queue/message-queue';
+import { RedisStreamQueue } from './queue/redis-stream-queue';
+import { SqsMessageQueue } from './queue/sqs-queue';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { AppMetrics } from './metrics';
 import { publicDir } from './paths';
 import { breakerRateLimitStore } from './rate-limit-store';
@@ -119,6 +131,15 @@ async function openCacheStore(
   return new MemoryCacheStore();
 }
 
+function openQueue(config: AppConfig, redis: Redis | undefined): MessageQueue {
+  const { queue, maxReceives, sqsQueueUrl } = config.invalidation;
+  if (queue === 'sqs' && sqsQueueUrl)
+    return new SqsMessageQueue(new SQSClient({}), { queueUrl: sqsQueueUrl, maxReceives });
+  if (queue === 'redis' && redis && config.redis)
+    return new RedisStreamQueue(redis, { prefix: config.redis.keyPrefix, name: 'invalidation', maxReceives });
+  return new MemoryMessageQueue({ maxReceives });
+}
+
 function openSessionStore(
   config: AppConfig,
   redis: Redis | undefined,
@@ -195,7 +216,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     (httpPart === 'body' ? validators.strict : validators.coercing).compile(schema),
   );
 
-  const usesRedis = config.redis && (config.cacheStore === 'redis' || config.sessionStore === 'redis');
+  const usesRedis =
+    config.redis &&
+    (config.cacheStore === 'redis' ||
+      config.sessionStore === 'redis' ||
+      config.invalidation.queue === 'redis');
   let redis: Redis | undefined;
   let redisBreaker: RedisBreaker | undefined;
   if (usesRedis && config.redis) {
@@ -278,15 +303,72 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   }
 
   const cache = new Cache(cacheStore, { ttlSeconds: config.cacheTtlSeconds, metrics, logger: app.log });
-  const replicaInvalidation = new ReplicaInvalidation(cache, db, {
-    maxWaitMs: config.readYourWritesWindowMs,
+  if (config.invalidation.queue === 'memory' && cacheStore.kind === 'redis') {
+    app.log.warn(
+      'INVALIDATION_QUEUE=memory with a Redis cache: events live in this process until applied, so one lost in a ' +
+        'crash leaves Redis entries stale for up to CACHE_TTL_SECONDS; run one instance only, or set INVALIDATION_QUEUE=redis',
+    );
+  }
+  // Evictions reach every instance's first level through Redis pub/sub when the cache is shared there.
+  const broadcast: EvictionBroadcast =
+    cacheStore.kind === 'redis' && redis && config.redis
+      ? new RedisEvictionBroadcast(redis, config.redis.keyPrefix)
+      : new InProcessEvictionBroadcast();
+  const invalidation = new InvalidationPipeline({
+    sources: [{ source: 'main', db }],
+    queue: openQueue(config, redis),
+    store: cacheStore,
+    broadcast,
+    firstLevel: {
+      ttlMs: config.invalidation.firstLevelTtlMs,
+      // lru-cache needs a bound of at least 1; with 0 the first level is not used at all (below).
+      maxEntries: Math.max(1, config.invalidation.firstLevelMaxEntries),
+    },
+    metrics,
+    logger: app.log,
   });
+  // Caching off (the benchmark baseline) means no first level either; FIRST_LEVEL_CACHE_MAX_ENTRIES=0 turns
+  // off only the first level (pages then come from the shared store, as before it existed).
+  const pageCache =
+    cacheStore.kind === 'none' || config.invalidation.firstLevelMaxEntries === 0
+      ? cache
+      : new TieredCache(
+          cacheStore,
+          { ttlSeconds: config.cacheTtlSeconds, metrics, logger: app.log },
+          invalidation.firstLevel,
+        );
+  // The second invalidation after replica replay also evicts every instance's first level.
+  const replicaInvalidation = new ReplicaInvalidation(
+    {
+      invalidateTags: async (tags) => {
+        await pageCache.invalidateTags(tags);
+        await broadcast.publish(tags).catch((err: Error) => {
+          app.log.warn(
+            { err: err.message },
+            'eviction broadcast failed; first-level entries expire with their TTL',
+          );
+        });
+      },
+    },
+    db,
+    { maxWaitMs: config.readYourWritesWindowMs },
+  );
+  try {
+    await invalidation.start();
+  } catch (err) {
+    app.log.warn(
+      { err: (err as Error).message },
+      'eviction broadcast not subscribed; first-level entries here expire with their TTL',
+    );
+  }
   const users = new UserRepository();
   const sessionStore = openSessionStore(config, redis, redisBreaker);
   const shop: ShopContext = {
     config,
     db,
     cache,
+    pageCache,
+    invalidation,
     replicaInvalidation,
     reads: new ReadRouter(db, config.readYourWritesWindowMs),
     metrics,
@@ -308,6 +390,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   app.addSchema(errorSchema);
   app.addHook('onClose', async () => {
     replicaInvalidation.close();
+    // Relays and consumer finish their batch before the pools and Redis connections they use close.
+    await invalidation
+      .stop()
+      .catch((err: Error) =>
+        app.log.error({ err: err.message }, 'error while stopping the invalidation pipeline'),
+      );
     await closeResources();
   });
 

@@ -44,6 +44,11 @@ export interface AppEnv {
   BODY_LIMIT_BYTES: number;
   TRUST_PROXY_HOPS?: number;
   SHUTDOWN_TIMEOUT_MS: number;
+  INVALIDATION_QUEUE?: 'memory' | 'redis' | 'sqs';
+  INVALIDATION_QUEUE_URL?: string;
+  INVALIDATION_MAX_RECEIVES: number;
+  FIRST_LEVEL_CACHE_TTL_MS: number;
+  FIRST_LEVEL_CACHE_MAX_ENTRIES: number;
 }
 
 /** How the database port is connected: embedded PGlite, or PostgreSQL. */
@@ -131,6 +136,25 @@ export interface AppConfig {
   bodyLimitBytes: number;
   trustProxy: number | false;
   shutdownTimeoutMs: number;
+  /** Event-based invalidation: the queue between the outbox relay and the consumer, and the first level. */
+  invalidation: InvalidationConfig;
+}
+
+/** How invalidation events travel (see the README's section on invalidation). */
+export interface InvalidationConfig {
+  /**
+   * `memory` (in process: one instance only), `redis` (Redis Streams, the local multi-process topology) or
+   * `sqs` (AWS). Defaults to `redis` when Redis is configured, else `memory`.
+   */
+  queue: 'memory' | 'redis' | 'sqs';
+  /** The SQS queue's URL (only with `sqs`); its dead-letter queue is the queue's redrive policy. */
+  sqsQueueUrl?: string;
+  /** Receives before a message is dead-lettered (with `sqs`: the redrive policy's `maxReceiveCount`). */
+  maxReceives: number;
+  /** Entry lifetime of the in-process first-level cache: the bound on staleness if an eviction is missed. */
+  firstLevelTtlMs: number;
+  /** Entries the first-level cache keeps (least recently used go first); 0 turns the first level off. */
+  firstLevelMaxEntries: number;
 }
 
 /** Raised when the environment is invalid; the message names every offending variable. */
@@ -200,6 +224,14 @@ export const envJsonSchema = {
     BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
     TRUST_PROXY_HOPS: { type: 'integer', minimum: 0, maximum: 10 },
     SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 25000 },
+    INVALIDATION_QUEUE: { type: 'string', enum: ['memory', 'redis', 'sqs'] },
+    INVALIDATION_QUEUE_URL: {
+      type: 'string',
+      pattern: '^https://sqs\\.[a-z0-9-]+\\.amazonaws\\.com(\\.cn)?/[0-9]{12}/[A-Za-z0-9_-]{1,80}$',
+    },
+    INVALIDATION_MAX_RECEIVES: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
+    FIRST_LEVEL_CACHE_TTL_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 2000 },
+    FIRST_LEVEL_CACHE_MAX_ENTRIES: { type: 'integer', minimum: 0, maximum: 1000000, default: 10000 },
   },
 } as const;
 
@@ -391,6 +423,27 @@ export function loadConfig(
     if (env[name] === 'redis' && !redis) problems.push(`${name}=redis needs REDIS_URL or REDIS_HOST`);
   }
 
+  // The default follows where the cache is: a Redis cache gets the Redis Streams queue, anything else (one
+  // process) the in-process queue.
+  const cacheInRedis = env.CACHE_STORE === 'redis' || (env.CACHE_STORE === undefined && redis !== undefined);
+  const invalidationQueue = env.INVALIDATION_QUEUE ?? (cacheInRedis && redis ? 'redis' : 'memory');
+  if (invalidationQueue === 'redis' && !redis)
+    problems.push(
+      'INVALIDATION_QUEUE=redis needs REDIS_URL or REDIS_HOST (or set INVALIDATION_QUEUE=memory)',
+    );
+  if (invalidationQueue === 'sqs' && !env.INVALIDATION_QUEUE_URL)
+    problems.push(
+      'INVALIDATION_QUEUE=sqs needs INVALIDATION_QUEUE_URL (the queue URL from the stack outputs)',
+    );
+  if (invalidationQueue !== 'sqs' && env.INVALIDATION_QUEUE_URL)
+    problems.push(
+      `INVALIDATION_QUEUE_URL is set but INVALIDATION_QUEUE is ${invalidationQueue}: set INVALIDATION_QUEUE=sqs or remove the URL`,
+    );
+  if (invalidationQueue !== 'memory' && env.CACHE_STORE === 'memory')
+    problems.push(
+      `INVALIDATION_QUEUE=${invalidationQueue} with CACHE_STORE=memory: a shared queue would apply one instance's events to another's private cache; use CACHE_STORE=redis, or INVALIDATION_QUEUE=memory`,
+    );
+
   const requireSessionSecret = options.requireSessionSecret ?? true;
   if (production && requireSessionSecret && !env.SESSION_SECRET)
     problems.push('SESSION_SECRET is required when NODE_ENV=production');
@@ -440,5 +493,12 @@ export function loadConfig(
     // Behind the ALB there is exactly one proxy hop; trusting more would let clients spoof their address.
     trustProxy: env.TRUST_PROXY_HOPS ?? (production ? 1 : false),
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    invalidation: {
+      queue: invalidationQueue,
+      ...(env.INVALIDATION_QUEUE_URL !== undefined ? { sqsQueueUrl: env.INVALIDATION_QUEUE_URL } : {}),
+      maxReceives: env.INVALIDATION_MAX_RECEIVES,
+      firstLevelTtlMs: env.FIRST_LEVEL_CACHE_TTL_MS,
+      firstLevelMaxEntries: env.FIRST_LEVEL_CACHE_MAX_ENTRIES,
+    },
   };
 }

@@ -3,6 +3,7 @@ import type { Cache } from './cache/cache';
 import type { ReplicaInvalidation } from './cache/replica-invalidation';
 import type { AppConfig } from './config';
 import type { Database } from './db/database';
+import type { InvalidationPipeline } from './invalidation/invalidation-pipeline';
 import { forbidden, unauthorized } from './errors';
 import type { AppMetrics } from './metrics';
 import type { ReadRouter } from './read-routing';
@@ -17,7 +18,15 @@ import type { CheckedSessionStore } from './sessions/session-stores';
 export interface ShopContext {
   config: AppConfig;
   db: Database;
+  /** The shared cache (Redis or in process): roles and anything without a first level. */
   cache: Cache;
+  /**
+   * Product and catalog pages: the first-level cache in this process in front of `cache`'s store (a
+   * TieredCache), or `cache` itself when caching is off.
+   */
+  pageCache: Cache;
+  /** The outbox, relay and consumer of event-based invalidation (outbox `main`: the one database). */
+  invalidation: InvalidationPipeline;
   /** Second invalidation of a write's tags once the replica has replayed it. */
   replicaInvalidation: ReplicaInvalidation;
   reads: ReadRouter;
@@ -71,13 +80,23 @@ export const catalogCache = {
   catalogTag: 'catalog',
 } as const;
 
+/** The outbox the catalog's and orders' writes record their invalidations in (one database today). */
+export const MAIN_OUTBOX = 'main';
+
 /**
- * Everything that follows a committed write: invalidate the tags it changed, route this user's reads to the
- * writer until the replica has it (read-your-writes), and invalidate the tags again once the replica has
- * replayed it. Never throws: the write already succeeded.
+ * Everything that follows a committed write whose tags are already in the outbox (recorded in the write's
+ * own transaction): wake this instance's relay, so the event reaches every instance within the invalidation
+ * delay; invalidate here at once too (the shared tag versions and this process's first level), so this
+ * instance never answers with the old value after the write's response, even before the event arrives; route
+ * this user's reads to the writer until the replica has it (read-your-writes); and invalidate again once the
+ * replica has replayed it. Never throws: the write already succeeded, and the outbox is the guarantee.
  */
 export async function afterWrite(shop: ShopContext, session: Session | undefined, tags: readonly string[]) {
-  if (tags.length > 0) await shop.cache.invalidateTags(tags);
+  if (tags.length > 0) {
+    shop.invalidation.wake(MAIN_OUTBOX);
+    shop.invalidation.firstLevel.evictTags(tags);
+    await shop.pageCache.invalidateTags(tags);
+  }
   const lsn = await shop.reads.recordWrite(session);
   shop.replicaInvalidation.schedule(tags, lsn);
 }

@@ -207,6 +207,34 @@ describe('loadConfig', () => {
     });
   });
 
+  test('invalidation: the queue follows the cache (Redis Streams with a Redis cache, else in process)', () => {
+    expect(loadConfig({}).invalidation).toEqual({
+      queue: 'memory',
+      maxReceives: 5,
+      firstLevelTtlMs: 2000,
+      firstLevelMaxEntries: 10000,
+    });
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).invalidation.queue).toBe('redis');
+    expect(
+      loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', CACHE_STORE: 'memory' }).invalidation.queue,
+    ).toBe('memory');
+    const sqs = loadConfig({
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      INVALIDATION_QUEUE: 'sqs',
+      INVALIDATION_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/shop-invalidation',
+      INVALIDATION_MAX_RECEIVES: '8',
+      FIRST_LEVEL_CACHE_TTL_MS: '1000',
+      FIRST_LEVEL_CACHE_MAX_ENTRIES: '500',
+    }).invalidation;
+    expect(sqs).toEqual({
+      queue: 'sqs',
+      sqsQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/shop-invalidation',
+      maxReceives: 8,
+      firstLevelTtlMs: 1000,
+      firstLevelMaxEntries: 500,
+    });
+  });
+
   test('URLs: DATABASE_URL alone means reads go to the writer', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/shop', REDIS_URL: 'redis://cache:6379' });
     expect(config.database).toMatchObject({ kind: 'postgres', reader: undefined });
@@ -310,6 +338,56 @@ describe('loadConfig', () => {
     ],
     ['bad admin email', { ADMIN_EMAILS: 'ops' }, /ADMIN_EMAILS contains an invalid email "ops"/],
     ['METRICS_PORT not a number', { METRICS_PORT: 'nine' }, /METRICS_PORT must be integer/],
+    [
+      'INVALIDATION_QUEUE unknown',
+      { INVALIDATION_QUEUE: 'kafka' },
+      /INVALIDATION_QUEUE must be equal to one/,
+    ],
+    [
+      'INVALIDATION_QUEUE=redis without Redis',
+      { INVALIDATION_QUEUE: 'redis' },
+      /INVALIDATION_QUEUE=redis needs REDIS_URL or REDIS_HOST/,
+    ],
+    [
+      'INVALIDATION_QUEUE=sqs without its URL',
+      { INVALIDATION_QUEUE: 'sqs' },
+      /INVALIDATION_QUEUE=sqs needs INVALIDATION_QUEUE_URL/,
+    ],
+    [
+      'INVALIDATION_QUEUE_URL not an SQS URL',
+      { INVALIDATION_QUEUE: 'sqs', INVALIDATION_QUEUE_URL: 'http://localhost/q' },
+      /INVALIDATION_QUEUE_URL must match pattern/,
+    ],
+    [
+      'INVALIDATION_QUEUE_URL without INVALIDATION_QUEUE=sqs',
+      { INVALIDATION_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/shop-invalidation' },
+      /INVALIDATION_QUEUE_URL is set but INVALIDATION_QUEUE is memory/,
+    ],
+    [
+      'a shared queue with a private cache',
+      { REDIS_URL: 'redis://127.0.0.1:6379', CACHE_STORE: 'memory', INVALIDATION_QUEUE: 'redis' },
+      /INVALIDATION_QUEUE=redis with CACHE_STORE=memory/,
+    ],
+    [
+      'INVALIDATION_MAX_RECEIVES zero',
+      { INVALIDATION_MAX_RECEIVES: '0' },
+      /INVALIDATION_MAX_RECEIVES must be >= 1/,
+    ],
+    [
+      'FIRST_LEVEL_CACHE_TTL_MS too long',
+      { FIRST_LEVEL_CACHE_TTL_MS: '600000' },
+      /FIRST_LEVEL_CACHE_TTL_MS must be <= 60000/,
+    ],
+    [
+      'FIRST_LEVEL_CACHE_MAX_ENTRIES negative',
+      { FIRST_LEVEL_CACHE_MAX_ENTRIES: '-1' },
+      /FIRST_LEVEL_CACHE_MAX_ENTRIES must be >= 0/,
+    ],
+    [
+      'FIRST_LEVEL_CACHE_MAX_ENTRIES not a number',
+      { FIRST_LEVEL_CACHE_MAX_ENTRIES: 'many' },
+      /FIRST_LEVEL_CACHE_MAX_ENTRIES must be integer/,
+    ],
     [
       'METRICS_PORT equal to PORT',
       { PORT: '8080', METRICS_PORT: '8080' },

@@ -38,7 +38,8 @@ export class ReplicaInvalidation {
   private readonly pollMs: number;
 
   constructor(
-    private readonly cache: Cache,
+    /** What invalidates (the cache, or the app's invalidation that also evicts every first-level cache). */
+    private readonly cache: Pick<Cache, 'invalidateTags'>,
     private readonly db: Database,
     private readonly options: ReplicaInvalidationOptions,
   ) {

@@ -46,6 +46,8 @@ export class InvalidationPipeline {
   readonly relays = new Map<string, OutboxRelay>();
   readonly consumer: QueueConsumer;
   readonly firstLevel: FirstLevelCache;
+  /** Wakes each source's relay from this process (a write here just committed a row). */
+  private readonly wakers = new Map<string, () => void>();
 
   constructor(private readonly options: InvalidationPipelineOptions) {
     const { metrics, logger } = options;
@@ -55,10 +57,23 @@ export class InvalidationPipeline {
     });
     for (const { source, db, relay } of options.sources) {
       this.outboxes.set(source, new InvalidationOutbox(source));
+      // This process's own writes wake the relay directly; other processes' through `relay.wake` (NOTIFY)
+      // when given; rows nobody woke it for (a writer that died) are found by the poll.
+      let wakeRelay = () => {};
+      this.wakers.set(source, () => wakeRelay());
+      const external = relay?.wake;
+      const wake = {
+        subscribe(listener: () => void) {
+          wakeRelay = listener;
+          external?.subscribe(listener);
+        },
+        close: async () => external?.close(),
+      };
       this.relays.set(
         source,
         new OutboxRelay(db, options.queue, {
           ...relay,
+          wake,
           source,
           logger,
           onPublished: (rows) => metrics?.outboxPublished.inc(rows),
@@ -84,11 +99,19 @@ export class InvalidationPipeline {
     return outbox;
   }
 
-  /** Subscribes the first-level cache and starts the relays and the consumer. */
+  /** Wakes the relay of `source` now (called after a write in this process committed its outbox row). */
+  wake(source: string): void {
+    this.wakers.get(source)?.();
+  }
+
+  /**
+   * Starts the relays and the consumer, then subscribes the first-level cache to the broadcast (which
+   * rejects when the broadcast cannot subscribe, e.g. Redis down: relays and consumer run regardless).
+   */
   async start(): Promise<void> {
-    await this.options.broadcast.subscribe(this.firstLevel);
     for (const relay of this.relays.values()) relay.start();
     this.consumer.start();
+    await this.options.broadcast.subscribe(this.firstLevel);
   }
 
   /** Stops relays and consumer after their current batch, then closes the queue and the broadcast. */

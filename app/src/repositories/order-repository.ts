@@ -55,7 +55,8 @@ interface PlacedRow {
  * the stock and insert the order and its lines. Every row lock is held for one statement's execution instead
  * of across six round trips (BEGIN, lock, reserve, two inserts, COMMIT). When a line cannot be served nothing is
  * written and the rows say why. The `locked` CTE is MATERIALIZED so the locks are taken before the UPDATE runs,
- * and the UPDATE and inserts are gated on the verdict of all lines.
+ * and the UPDATE and inserts are gated on the verdict of all lines. The invalidation event of the order (the
+ * transactional outbox) is inserted by the same statement, under the same verdict: no order, no event.
  */
 const PLACE_ORDER = `WITH wanted AS (
   SELECT w.product_id, w.quantity, w.line_no
@@ -80,6 +81,9 @@ const PLACE_ORDER = `WITH wanted AS (
   INSERT INTO order_items (order_id, line_no, user_id, product_id, name, quantity, unit_price_cents)
   SELECT $1, pr.line_no, $2, pr.product_id, pr.name, pr.quantity, pr.price_cents
   FROM priced pr WHERE (SELECT ok FROM verdict)
+), outbox AS (
+  INSERT INTO invalidation_outbox (tags)
+  SELECT $5::text[] WHERE cardinality($5::text[]) > 0 AND (SELECT ok FROM verdict)
 )
 SELECT pr.line_no, pr.product_id, pr.quantity, pr.name, pr.price_cents, pr.stock,
        o.id AS order_id, o.user_id, o.status, o.total_cents, o.created_at
@@ -105,16 +109,20 @@ export class OrderRepository {
    * unknown product is a 400 naming it, a line asking for more than the stock is a 409; then nothing is
    * written. This needs the catalog and the orders in one database (stages 1k and 10k); where orders live on
    * another database than the catalog, the reservation and the inserts become one statement on each.
+   * `outboxTags` (the cache tags the order changes) are recorded in the invalidation outbox by the same
+   * statement when the order is placed.
    */
   async place(
     db: SqlExecutor,
     order: { id: string; userId: string; lines: readonly RequestedLine[] },
+    outboxTags: readonly string[] = [],
   ): Promise<Order> {
     const { rows } = await db.query<PlacedRow>(PLACE_ORDER, [
       order.id,
       order.userId,
       order.lines.map((line) => line.productId),
       order.lines.map((line) => line.quantity),
+      [...new Set(outboxTags)],
     ]);
     const placed = rows[0]?.order_id ? rows[0] : undefined;
     if (!placed) {

@@ -2,6 +2,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { changeAdminRole } from '../../src/admin';
 import { loadConfig, type AppConfig } from '../../src/config';
 import { roleCache } from '../../src/roles';
+import { until } from './wait';
 
 /** A validated configuration for tests: silent logs, test defaults, plus the given variables. */
 export function testConfig(env: Record<string, string> = {}): AppConfig {
@@ -67,4 +68,24 @@ export async function metricValue(app: FastifyInstance, series: string): Promise
   const text = (await app.metricsServer.inject({ method: 'GET', url: '/metrics' })).body;
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line ? Number(line.split(' ')[1]) : 0;
+}
+
+/**
+ * Waits until every invalidation event recorded in the app's outbox has been relayed and applied by its
+ * consumer (the app must be the only consumer of its queue). Each relay batch is one event, marked sent in
+ * one transaction, so the batches are the distinct `sent_at` values.
+ */
+export async function invalidationsApplied(app: FastifyInstance, timeoutMs = 5_000): Promise<void> {
+  await until(
+    async () => {
+      const { rows } = await app.shop.db.query<{ unsent: number; batches: number }>(
+        `SELECT count(*) FILTER (WHERE sent_at IS NULL)::int AS unsent,
+                count(DISTINCT sent_at)::int AS batches FROM invalidation_outbox`,
+      );
+      const applied = await metricValue(app, 'queue_messages_total{result="processed"}');
+      return rows[0].unsent === 0 && applied >= rows[0].batches;
+    },
+    'the invalidation events to be applied',
+    timeoutMs,
+  );
 }

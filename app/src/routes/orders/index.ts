@@ -29,12 +29,18 @@ export async function orderRoutes(app: FastifyInstance): Promise<void> {
         }
       }
       // Prices come from the catalog and stock is taken in the same statement as the order is written.
-      const order = await orders.place(db.writer, { id: uuidv7(), userId, lines: [...merged.values()] });
-      // The order changed these products' stock, and with it every catalog page.
-      await afterWrite(shop, request.session, [
+      // The order changes these products' stock, and with it every catalog page: the statement that places
+      // it also records that invalidation in the outbox (same statement, same transaction).
+      const tags = [
         catalogCache.catalogTag,
-        ...order.items.map((line) => catalogCache.productTag(line.productId)),
-      ]);
+        ...[...merged.keys()].map((productId) => catalogCache.productTag(productId)),
+      ];
+      const order = await orders.place(
+        db.writer,
+        { id: uuidv7(), userId, lines: [...merged.values()] },
+        tags,
+      );
+      await afterWrite(shop, request.session, tags);
       return reply.code(201).send(order);
     },
   );

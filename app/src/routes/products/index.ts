@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { afterWrite, catalogCache, requireAdmin } from '../../context';
+import { afterWrite, catalogCache, MAIN_OUTBOX, requireAdmin } from '../../context';
 import { notFound } from '../../errors';
 import type { NewProduct, ProductChanges } from '../../repositories/catalog-repository';
 import {
@@ -15,7 +15,8 @@ import {
  */
 export async function productRoutes(app: FastifyInstance): Promise<void> {
   const shop = app.shop;
-  const { db, cache, catalog, reads } = shop;
+  const { db, pageCache: cache, catalog, reads } = shop;
+  const outbox = shop.invalidation.outbox(MAIN_OUTBOX);
 
   app.get<{ Querystring: { limit: number; cursor?: string; q?: string } }>(
     '/api/products',
@@ -45,8 +46,10 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
 
   app.post<{ Body: NewProduct }>('/api/products', { schema: createProductSchema }, async (request, reply) => {
     await requireAdmin(request, shop);
-    const product = await catalog.create(db.writer, request.body);
-    await afterWrite(shop, request.session, [catalogCache.catalogTag, catalogCache.productTag(product.id)]);
+    const tagsOf = (p: { id: string }) => [catalogCache.catalogTag, catalogCache.productTag(p.id)];
+    // The invalidation event is recorded in the insert's own transaction (the outbox): no commit, no event.
+    const product = await outbox.transaction(db, (tx) => catalog.create(tx, request.body), tagsOf);
+    await afterWrite(shop, request.session, tagsOf(product));
     return reply.code(201).send(product);
   });
 
@@ -56,12 +59,17 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       await requireAdmin(request, shop);
       const { id } = request.params;
-      const product = await catalog.update(db.writer, id, request.body);
+      const tags = [catalogCache.catalogTag, catalogCache.productTag(id)];
+      const product = await outbox.transaction(
+        db,
+        (tx) => catalog.update(tx, id, request.body),
+        (updated) => (updated ? tags : []),
+      );
       if (!product) throw notFound(`product ${id} does not exist`);
       // Invalidate only; the next read fills the cache. A copy of this row put into the cache here would be
       // marked valid while missing an order that committed after the UPDATE (a stock too high for a whole
       // TTL). A refill from a lagging replica is covered by the second invalidation once it has replayed.
-      await afterWrite(shop, request.session, [catalogCache.catalogTag, catalogCache.productTag(id)]);
+      await afterWrite(shop, request.session, tags);
       return product;
     },
   );
