@@ -182,6 +182,35 @@ describe.each(adapters)('cache contract (%s adapter)', (_name, adapter) => {
     expect(loader).toHaveBeenCalledTimes(1);
   });
 
+  test('a loader that finishes between a second instance miss and its lock is not run again (double-check under the lock)', async () => {
+    // GIVEN instance B reads a miss, and only then (its tryLock held back) instance A loads, stores and unlocks
+    let missed!: () => void;
+    const bMissed = new Promise<void>((r) => (missed = r));
+    let aDone!: () => void;
+    const aFinished = new Promise<void>((r) => (aDone = r));
+    const slowLocking: CacheStore = Object.assign(Object.create(stores.b) as CacheStore, {
+      read: async (key: string, tags: readonly string[]) => {
+        const result = await stores.b.read(key, tags);
+        missed();
+        return result;
+      },
+      tryLock: async (key: string, ttlMs: number) => {
+        await aFinished;
+        return stores.b.tryLock(key, ttlMs);
+      },
+    });
+    const other = new Cache(slowLocking, { ttlSeconds: 60 });
+    const k = key();
+    const loader = jest.fn(async () => 'once');
+    const fromB = other.getOrLoad(k, ['catalog'], loader);
+    await bMissed;
+    expect(await cache.getOrLoad(k, ['catalog'], loader)).toBe('once');
+    aDone();
+    // THEN B takes the free lock, finds A's entry and returns it without loading
+    expect(await fromB).toBe('once');
+    expect(loader).toHaveBeenCalledTimes(1);
+  });
+
   test('a waiter whose loader finished with a stale value loads at once instead of waiting out the lock', async () => {
     // GIVEN another instance loading a key, and a waiter that would wait up to 30 s for its result
     const waiter = new Cache(stores.b, { ttlSeconds: 60, lockWaitMs: 30_000 });

@@ -114,6 +114,12 @@ beforeAll(async () => {
   redis = createTestRedisPrefix();
 }, 120_000);
 
+// A test that fails while replay is paused must not leave the replica paused for the tests after it (each
+// would then fail waiting for catch-up, hiding the first failure).
+afterEach(async () => {
+  await pg?.resumeReplay();
+});
+
 afterAll(async () => {
   for (const app of apps) await app.close();
   await redis?.cleanup();

@@ -119,11 +119,18 @@ export class Cache {
           // loaded. Load now, under the lock and against the newest tag versions, instead of waiting out
           // the deadline (with frequent invalidations that wait would be paid by every waiter).
           token = await this.store.tryLock(key, this.lockTtlMs);
-          if (token !== null) {
-            versions = found.tagVersions;
-            break;
-          }
+          if (token !== null) break;
         }
+      }
+      if (token !== null) {
+        // Double-check under the lock: a loader that finished between our read and taking the lock has
+        // stored a valid entry and released the lock; loading again would be the very stampede the lock is for.
+        const found = await this.readValid(key, tags);
+        if (found.hit) {
+          await this.store.unlock(key, token).catch(() => {});
+          return found.value as T;
+        }
+        versions = found.tagVersions;
       }
     } catch (err) {
       this.failed(err, 'cache lock failed; loading without it', { key });
