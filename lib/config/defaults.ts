@@ -99,14 +99,21 @@ export const LIMITS = {
 export const DEFAULT_MONITORING_CONFIG: MonitoringConfig = {
   albP99LatencyMs: 200,
   alb5xxRatePercent: 1,
+  // 100 requests per 5 minutes: one error then weighs at most 1 point of rate (the threshold itself), so
+  // only a second error in so few requests can page; below it a quiet site's stray error is noise, and an
+  // outage is the site-down alarm's job.
+  alb5xxMinRequests: 100,
   unhealthyTargets: 0,
   serviceCpuPercent: 80,
   serviceMemoryPercent: 80,
   dbCpuPercent: 80,
-  dbConnections: 400,
+  // 80 % of the class's max_connections (wave2.md section 5), below RDS Proxy's default cap of 90 %.
+  dbConnectionsPercent: 80,
   dbFreeableMemoryMiB: 256,
   replicaLagMs: 1000,
-  proxyConnections: 1000,
+  proxyClientConnectionsPercent: 80,
+  // A pooled borrow takes well under a millisecond; an average of 50 ms means clients queue for connections.
+  proxyBorrowLatencyMs: 50,
   cacheCpuPercent: 80,
   cacheMemoryPercent: 80,
   cacheEvictions: 1000,

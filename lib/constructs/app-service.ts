@@ -14,6 +14,7 @@ import { serviceConfigProblems } from '../config/validate-stage-config';
 import type { ServiceConfig, ServiceRouteConfig } from '../config/stage-config';
 import { StageConfigError } from '../config/validate-stage-config';
 import { shardZero, type DataEndpoints } from './data-endpoints';
+import { MetricsCollector } from './metrics-collector';
 import { REPO_ROOT, type ServicePlatform } from './service-platform';
 import type { StageMonitoring } from './stage-monitoring';
 
@@ -94,6 +95,7 @@ export class AppService extends Construct {
   public readonly scaling?: ecs.ScalableTaskCount;
   private readonly platform: ServicePlatform;
   private readonly primary: boolean;
+  private readonly logEncryptionKey: kms.IKey;
 
   constructor(scope: Construct, id: string, props: AppServiceProps) {
     super(scope, id);
@@ -103,6 +105,7 @@ export class AppService extends Construct {
     this.serviceId = props.serviceId;
     this.platform = props.platform;
     this.primary = props.route === undefined;
+    this.logEncryptionKey = props.logEncryptionKey;
     const arm = (config.cpuArchitecture ?? SERVICE_DEFAULTS.cpuArchitecture) === 'ARM64';
     const port = SERVICE_DEFAULTS.containerPort;
 
@@ -374,6 +377,16 @@ export class AppService extends Construct {
       targetGroup: this.targetGroup,
       namePrefix: this.primary ? '' : pascalCase(this.serviceId),
       title: `Service ${this.serviceId}`,
+      serviceId: this.serviceId,
     });
+    // The app's own metrics (METRICS_PORT) reach CloudWatch through a collector sidecar.
+    if (monitoring.appMetricsNamespace !== undefined) {
+      new MetricsCollector(this, 'MetricsCollector', {
+        taskDefinition: this.taskDefinition,
+        serviceId: this.serviceId,
+        namespace: monitoring.appMetricsNamespace,
+        logEncryptionKey: this.logEncryptionKey,
+      });
+    }
   }
 }

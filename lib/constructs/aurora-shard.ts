@@ -1,7 +1,7 @@
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import { pascalCase, SHARD_ZERO_ID } from '../config/naming';
+import { PROXY_DEFAULTS } from '../config/defaults';
 import type { DatabaseConfig, ProxyConfig } from '../config/stage-config';
 import {
   databaseConfigProblems,
@@ -57,6 +57,8 @@ export class AuroraShard extends Construct {
   public readonly proxy?: AuroraProxy;
   /** How services reach this shard. */
   public readonly endpoint: DatabaseEndpoint;
+  /** The sizes this shard's alarms are bounded by. */
+  private readonly sizes: { readonly database: DatabaseConfig; readonly proxy?: ProxyConfig };
 
   constructor(scope: Construct, id: string, props: AuroraShardProps) {
     super(scope, id);
@@ -67,6 +69,7 @@ export class AuroraShard extends Construct {
     ];
     if (problems.length > 0) throw new StageConfigError(problems);
     this.shardId = props.shardId;
+    this.sizes = { database: props.database, ...(props.proxy !== undefined ? { proxy: props.proxy } : {}) };
     const identifier = props.clusterIdentifier;
 
     this.database = new AuroraDatabase(this, 'Database', {
@@ -110,17 +113,26 @@ export class AuroraShard extends Construct {
   }
 
   /**
-   * Adds this shard's alarms and dashboard rows (Aurora CPU, connections, freeable memory, replica lag,
-   * RDS Proxy connections) to the region's monitoring. Shard `0`'s alarms keep the names they had before
-   * shards existed (`<prefix>-Aurora-...`); another shard's carry its id (`<prefix>-ShardS1Aurora-...`).
+   * Adds this shard's alarms and dashboard rows to the region's monitoring: per role (writer, readers) CPU,
+   * connections against the class's `max_connections`, freeable memory and replica lag; RDS Proxy client
+   * connections and borrow latency. Every alarm name carries the shard id (`<prefix>-Shard0Writer-...`).
    */
   public addMonitoring(monitoring: StageMonitoring): void {
+    const { database, proxy } = this.sizes;
     monitoring.addAuroraCluster({
       cluster: this.database.cluster,
-      readerInstanceCount: this.database.readerCount,
-      ...(this.proxy !== undefined ? { proxy: this.proxy.proxy } : {}),
-      namePrefix: this.shardId === SHARD_ZERO_ID ? '' : `Shard${pascalCase(this.shardId)}`,
-      title: this.shardId === SHARD_ZERO_ID ? 'Aurora PostgreSQL cluster' : `Aurora shard ${this.shardId}`,
+      shardId: this.shardId,
+      writerInstanceType: database.writer.instanceType,
+      ...(database.readers !== undefined ? { readers: database.readers } : {}),
+      ...(this.proxy !== undefined
+        ? {
+            proxy: {
+              proxy: this.proxy.proxy,
+              borrowTimeout: proxy?.borrowTimeout ?? PROXY_DEFAULTS.borrowTimeout,
+              maxConnectionsPercent: proxy?.maxConnectionsPercent ?? PROXY_DEFAULTS.maxConnectionsPercent,
+            },
+          }
+        : {}),
     });
   }
 }

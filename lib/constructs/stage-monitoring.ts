@@ -1,5 +1,6 @@
 import { Annotations, Duration, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -16,7 +17,13 @@ import {
 } from 'cdk-monitoring-constructs';
 import { Construct } from 'constructs';
 import { DEFAULT_MONITORING_CONFIG, LIMITS } from '../config/defaults';
-import { monitoringConfigProblems, type MonitoringConfig } from '../config/monitoring-config';
+import {
+  auroraMaxConnections,
+  AURORA_INSTANCE_MEMORY_GIB,
+  monitoringConfigProblems,
+  type MonitoringConfig,
+} from '../config/monitoring-config';
+import { pascalCase } from '../config/naming';
 
 // The thresholds' type and defaults live with the stage model in lib/config; re-exported here for
 // users of the construct.
@@ -51,23 +58,20 @@ export interface StageMonitoringProps {
    */
   readonly service?: ecs.FargateService;
   /**
-   * The Aurora cluster the app writes to.
+   * The most connections the stage's services open to one database endpoint (every service at its most
+   * tasks, each with a full pool: `appPoolConnections`). RDS Proxy's client-connections alarm is a share of
+   * it, times the pools that reach the proxy (writer, and reader when the shard has readers).
    *
-   * @default - shards add themselves with `addAuroraCluster`
+   * @default - no client-connections alarm (its threshold would have nothing to be derived from)
    */
-  readonly cluster?: rds.IDatabaseCluster;
+  readonly databasePoolConnections?: number;
   /**
-   * Number of Aurora reader instances in `cluster`; replica-lag alarms are created only when above 0.
+   * CloudWatch namespace the services' app metrics are published to (see `MetricsCollector`); the
+   * dashboard shows them per service.
    *
-   * @default 0
+   * @default - no app-metrics section
    */
-  readonly readerInstanceCount?: number;
-  /**
-   * RDS Proxy in front of `cluster`.
-   *
-   * @default - no proxy alarms
-   */
-  readonly proxy?: rds.IDatabaseProxy;
+  readonly appMetricsNamespace?: string;
   /**
    * Id of the ElastiCache for Redis replication group (cluster mode disabled) the app uses.
    *
@@ -112,23 +116,41 @@ export interface ServiceMonitoringOptions {
   readonly namePrefix?: string;
   /** @default 'Fargate service' */
   readonly title?: string;
+  /**
+   * Stable service id: the `Service` dimension of its app metrics.
+   *
+   * @default - no app-metrics section for this service
+   */
+  readonly serviceId?: string;
+}
+
+/** The RDS Proxy in front of a shard, with the settings its alarms are bounded by. */
+export interface ProxyMonitoringOptions {
+  /** The proxy. */
+  readonly proxy: rds.IDatabaseProxy;
+  /** Its borrow timeout: the most `DatabaseConnectionsBorrowLatency` can reach. */
+  readonly borrowTimeout: Duration;
+  /** Share of `max_connections` it may open (1-100). */
+  readonly maxConnectionsPercent: number;
 }
 
 /** One Aurora cluster (a shard) with its optional proxy: its own alarms and dashboard rows. */
 export interface AuroraMonitoringOptions {
   /** The cluster. */
   readonly cluster: rds.IDatabaseCluster;
-  /** Reader instances in it; replica-lag alarms only when above 0. @default 0 */
-  readonly readerInstanceCount?: number;
-  /** RDS Proxy in front of it. @default - no proxy alarms */
-  readonly proxy?: rds.IDatabaseProxy;
+  /** Stable shard id (`0`, `s1`, ...): part of every alarm name (`<prefix>-Shard0Writer-...`). */
+  readonly shardId: string;
+  /** Instance class of the writer: its `max_connections` and memory bound the writer's alarms. */
+  readonly writerInstanceType: ec2.InstanceType;
   /**
-   * Put before each alarm's friendly name (`ShardS1` gives `<prefix>-ShardS1Aurora-CPU-Usage-Critical`).
+   * The readers (alarms on `Role=READER`).
    *
-   * @default '' (shard 0's names: `<prefix>-Aurora-...`, `<prefix>-AuroraExtra-...`, `<prefix>-Proxy-...`)
+   * @default - no readers: no reader or replica-lag alarms
    */
-  readonly namePrefix?: string;
-  /** @default 'Aurora PostgreSQL cluster' */
+  readonly readers?: { readonly count: number; readonly instanceType: ec2.InstanceType };
+  /** RDS Proxy in front of it. @default - no proxy alarms */
+  readonly proxy?: ProxyMonitoringOptions;
+  /** @default `Aurora shard <id>` */
   readonly title?: string;
 }
 
@@ -159,12 +181,18 @@ export class StageMonitoring extends Construct {
   public readonly dashboard: cloudwatch.Dashboard;
   /** The alarm thresholds. */
   public readonly config: MonitoringConfig;
+  /** Namespace of the app metrics, when they are collected. */
+  public readonly appMetricsNamespace?: string;
+  private readonly databasePoolConnections?: number;
 
   constructor(scope: Construct, id: string, props: StageMonitoringProps) {
     super(scope, id);
     validateStageMonitoringProps(props);
     this.config = props.config;
-    const readerInstanceCount = props.readerInstanceCount ?? 0;
+    if (props.databasePoolConnections !== undefined) {
+      this.databasePoolConnections = props.databasePoolConnections;
+    }
+    if (props.appMetricsNamespace !== undefined) this.appMetricsNamespace = props.appMetricsNamespace;
 
     this.alarmTopicKey = new kms.Key(this, 'AlarmTopicKey', {
       description: `Encrypts the alarm topic of ${props.dashboardName}`,
@@ -210,13 +238,6 @@ export class StageMonitoring extends Construct {
         loadBalancer: props.loadBalancer,
       });
     }
-    if (props.cluster !== undefined) {
-      this.addAuroraCluster({
-        cluster: props.cluster,
-        readerInstanceCount,
-        ...(props.proxy !== undefined ? { proxy: props.proxy } : {}),
-      });
-    }
     if (props.cacheReplicationGroupId !== undefined) {
       this.addCache(props.cacheReplicationGroupId, props.cacheNodeCount ?? 1);
     }
@@ -243,9 +264,11 @@ export class StageMonitoring extends Construct {
       statistic: 'Sum',
       period: PERIOD,
     });
-    // 5xx counts are absent (not 0) in periods without errors; a period without requests has no rate.
+    // 5xx counts are absent (not 0) in periods without errors; a period without requests has no rate; and
+    // below `alb5xxMinRequests` requests the rate is 0 (a quiet site's one error in 50 is not 2 % of traffic
+    // worth paging for; a site answering nothing is the site-down alarm's).
     const errorRate = new cloudwatch.MathExpression({
-      expression: 'IF(requests > 0, 100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / requests)',
+      expression: alb5xxRateExpression(config.alb5xxMinRequests),
       usingMetrics: { requests, target5xx, elb5xx },
       label: '5xx rate (%)',
       period: PERIOD,
@@ -263,7 +286,9 @@ export class StageMonitoring extends Construct {
                 threshold: config.alb5xxRatePercent,
                 comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
                 treatMissingDataOverride: cloudwatch.TreatMissingData.NOT_BREACHING,
-                additionalDescription: `More than ${config.alb5xxRatePercent}% of requests answered with 5xx.`,
+                additionalDescription:
+                  `More than ${config.alb5xxRatePercent}% of requests answered with 5xx, ` +
+                  `in a 5-minute period with at least ${config.alb5xxMinRequests} requests.`,
               },
             },
           },
@@ -309,105 +334,252 @@ export class StageMonitoring extends Construct {
       addCpuUsageAlarm: { Critical: { maxUsagePercent: config.serviceCpuPercent } },
       addMemoryUsageAlarm: { Critical: { maxUsagePercent: config.serviceMemoryPercent } },
       addUnhealthyTaskCountAlarm: { Critical: { maxUnhealthyTasks: config.unhealthyTargets } },
+      // Site down: no healthy task behind the load balancer. Missing data counts as down (a target group
+      // that reports nothing serves nothing).
+      addHealthyTaskCountAlarm: {
+        Critical: {
+          minHealthyTasks: 1,
+          treatMissingDataOverride: cloudwatch.TreatMissingData.BREACHING,
+          alarmDescriptionOverride:
+            'Site down: no healthy task behind the load balancer (HealthyHostCount minimum below 1; missing data counts as down).',
+        },
+      },
     });
+    if (this.appMetricsNamespace !== undefined && options.serviceId !== undefined) {
+      this.addAppMetrics(options.serviceId, name, options.title ?? 'Fargate service');
+    }
   }
 
   /**
-   * One Aurora cluster (a shard): CPU and connections from the library; freeable memory and replica lag
-   * hand-written; RDS Proxy connections when it has a proxy.
+   * The app's own metrics of one service, as the metrics collector publishes them (`Service` dimension):
+   * per-route requests and mean latency, cache hit ratio, and queries sent to the primary and to the replicas.
+   */
+  private addAppMetrics(serviceId: string, name: string, title: string): void {
+    const namespace = this.appMetricsNamespace!;
+    const metric = (
+      metricName: string,
+      statistic: string,
+      dimensionsMap: Record<string, string>,
+      label: string,
+    ): cloudwatch.Metric =>
+      new cloudwatch.Metric({
+        namespace,
+        metricName,
+        dimensionsMap: { Service: serviceId, ...dimensionsMap },
+        statistic,
+        period: PERIOD,
+        label,
+      });
+    const lookups = (result: string) => metric('cache_requests_total', 'Sum', { result }, result);
+    const hitRatio = new cloudwatch.MathExpression({
+      expression: 'IF(hit + miss + FILL(error, 0) > 0, 100 * hit / (hit + miss + FILL(error, 0)))',
+      usingMetrics: { hit: lookups('hit'), miss: lookups('miss'), error: lookups('error') },
+      label: 'Cache hit ratio (%)',
+      period: PERIOD,
+    });
+    const search = (metricName: string, statistic: string, label: string): cloudwatch.MathExpression =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${namespace},Service,route} MetricName="${metricName}" Service="${serviceId}"', '${statistic}', ${PERIOD.toSeconds()})`,
+        label,
+        period: PERIOD,
+      });
+    this.addCustom(`${name}App`, `${title}: app metrics`, [
+      {
+        title: 'Mean latency per route (s)',
+        metrics: [search('http_request_duration_seconds', 'Average', 'mean latency')],
+      },
+      {
+        title: 'Requests per route',
+        metrics: [search('http_request_duration_seconds', 'SampleCount', 'requests')],
+      },
+      { title: 'Cache hit ratio, app (%)', metrics: [hitRatio] },
+      {
+        title: 'Queries: primary and replicas',
+        metrics: [
+          metric('db_queries_total', 'Sum', { pool: 'writer' }, 'primary (writer)'),
+          metric('db_queries_total', 'Sum', { pool: 'reader' }, 'replicas (readers)'),
+        ],
+      },
+    ]);
+  }
+
+  /**
+   * One Aurora cluster (a shard), per role (`DBClusterIdentifier` with `Role=WRITER` or `Role=READER`, so an
+   * idle reader never hides a saturated writer): CPU, connections against the instance class's
+   * `max_connections`, freeable memory, and the readers' replica lag; RDS Proxy client connections against
+   * what the services can open, and borrow latency, when it has a proxy. Every alarm name carries the shard id.
    */
   public addAuroraCluster(options: AuroraMonitoringOptions): void {
+    const shard = `Shard${pascalCase(options.shardId)}`;
+    const title = options.title ?? `Aurora shard ${options.shardId}`;
+    const problems = auroraMonitoringProblems(this.config, options);
+    if (problems.length > 0) {
+      throw new Error(`Invalid Aurora monitoring of shard ${options.shardId}:\n  - ${problems.join('\n  - ')}`);
+    }
+    const clusterIdentifier = options.cluster.clusterIdentifier;
+    this.addAuroraRole(`${shard}Writer`, `${title}: writer`, clusterIdentifier, 'WRITER', options.writerInstanceType);
+    if (options.readers !== undefined && options.readers.count > 0) {
+      this.addAuroraRole(
+        `${shard}Readers`,
+        `${title}: readers (${options.readers.count})`,
+        clusterIdentifier,
+        'READER',
+        options.readers.instanceType,
+      );
+    }
+    if (options.proxy !== undefined) {
+      const pools = options.readers !== undefined && options.readers.count > 0 ? 2 : 1;
+      this.monitorProxy(options.proxy, `${shard}Proxy`, `${title}: RDS Proxy`, pools);
+    }
+  }
+
+  /** One role of a cluster: CPU, connections, freeable memory (and replica lag for the readers). */
+  private addAuroraRole(
+    alarmFriendlyName: string,
+    title: string,
+    clusterIdentifier: string,
+    role: 'WRITER' | 'READER',
+    instanceType: ec2.InstanceType,
+  ): void {
     const { config } = this;
-    const name = options.namePrefix ?? '';
-    const readerInstanceCount = options.readerInstanceCount ?? 0;
-    this.facade.monitorAuroraCluster({
-      cluster: options.cluster,
-      alarmFriendlyName: `${name}Aurora`,
-      humanReadableName: options.title ?? 'Aurora PostgreSQL cluster',
-      addCpuUsageAlarm: { Critical: { maxUsagePercent: config.dbCpuPercent } },
-      addMaxConnectionCountAlarm: { Critical: { maxConnectionCount: config.dbConnections } },
+    const instanceClass = auroraInstanceClass(instanceType);
+    const maxConnections = auroraMaxConnections(instanceClass)!;
+    const connectionsThreshold = Math.floor((maxConnections * config.dbConnectionsPercent) / 100);
+    const who = role === 'WRITER' ? 'The writer' : 'A reader';
+    const metric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/RDS',
+        metricName,
+        dimensionsMap: { DBClusterIdentifier: clusterIdentifier, Role: role },
+        statistic,
+        period: PERIOD,
+      });
+    const above = (threshold: number, description: string) => ({
+      Critical: {
+        threshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        additionalDescription: description,
+      },
     });
-    const dimensionsMap = { DBClusterIdentifier: options.cluster.clusterIdentifier };
     const groups: CustomMetricGroup[] = [
       {
-        title: 'Freeable memory, least of the instances (bytes)',
+        title: `CPU (%), ${role === 'WRITER' ? 'writer' : 'average of the readers'}`,
+        important: true,
         metrics: [
           {
-            metric: new cloudwatch.Metric({
-              namespace: 'AWS/RDS',
-              metricName: 'FreeableMemory',
-              dimensionsMap,
-              statistic: 'Minimum',
-              period: PERIOD,
-            }),
-            alarmFriendlyName: 'AuroraFreeableMemory',
+            metric: metric('CPUUtilization', 'Average'),
+            alarmFriendlyName: 'Cpu',
+            addAlarm: above(config.dbCpuPercent, `${role} CPU above ${config.dbCpuPercent}%.`),
+          },
+        ],
+      },
+      {
+        title: `Connections (max_connections of ${instanceClass}: ${maxConnections})`,
+        metrics: [
+          {
+            metric: metric('DatabaseConnections', 'Maximum'),
+            alarmFriendlyName: 'Connections',
+            addAlarm: above(
+              connectionsThreshold,
+              `${who} has more than ${connectionsThreshold} connections: ${config.dbConnectionsPercent}% of ` +
+                `${instanceClass}'s default max_connections ${maxConnections} (LEAST(DBInstanceClassMemory/9531392, 5000)).`,
+            ),
+          },
+        ],
+      },
+      {
+        title: 'Freeable memory, least (bytes)',
+        metrics: [
+          {
+            metric: metric('FreeableMemory', 'Minimum'),
+            alarmFriendlyName: 'FreeableMemory',
             addAlarm: {
               Critical: {
                 threshold: config.dbFreeableMemoryMiB * MIB,
                 comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                additionalDescription: `An Aurora instance has less than ${config.dbFreeableMemoryMiB} MiB freeable memory.`,
+                additionalDescription: `${who} has less than ${config.dbFreeableMemoryMiB} MiB freeable memory.`,
               },
             },
           },
         ],
       },
     ];
-    if (readerInstanceCount > 0) {
+    if (role === 'READER') {
       groups.push({
         title: 'Replica lag, worst reader (ms)',
         metrics: [
           {
-            metric: new cloudwatch.Metric({
-              namespace: 'AWS/RDS',
-              metricName: 'AuroraReplicaLagMaximum',
-              dimensionsMap,
-              statistic: 'Maximum',
-              period: PERIOD,
-            }),
-            alarmFriendlyName: 'AuroraReplicaLag',
-            addAlarm: {
-              Critical: {
-                threshold: config.replicaLagMs,
-                comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                additionalDescription: `An Aurora reader lags the writer by more than ${config.replicaLagMs} ms.`,
-              },
-            },
+            metric: metric('AuroraReplicaLag', 'Maximum'),
+            alarmFriendlyName: 'ReplicaLag',
+            addAlarm: above(
+              config.replicaLagMs,
+              `An Aurora reader lags the writer by more than ${config.replicaLagMs} ms.`,
+            ),
           },
         ],
       });
     }
-    this.addCustom(`${name}AuroraExtra`, 'Aurora memory and replication', groups);
-    if (options.proxy !== undefined) this.monitorProxy(options.proxy, name);
+    this.addCustom(alarmFriendlyName, title, groups);
   }
 
-  /** RDS Proxy: the library has no proxy monitor. */
-  private monitorProxy(proxy: rds.IDatabaseProxy, name: string): void {
+  /**
+   * RDS Proxy (the library has no proxy monitor). Its metrics are published per proxy node under the same
+   * `ProxyName`: client connections are summed per minute, over 5 minutes in a row.
+   */
+  private monitorProxy(options: ProxyMonitoringOptions, alarmFriendlyName: string, title: string, pools: number): void {
     const { config } = this;
-    const dimensionsMap = { ProxyName: proxy.dbProxyName };
-    const metric = (metricName: string) =>
-      new cloudwatch.Metric({
-        namespace: 'AWS/RDS',
-        metricName,
-        dimensionsMap,
-        statistic: 'Maximum',
-        period: PERIOD,
-      });
-    this.addCustom(`${name}Proxy`, 'RDS Proxy', [
+    const dimensionsMap = { ProxyName: options.proxy.dbProxyName };
+    const metric = (metricName: string, statistic: string, period: Duration = PERIOD) =>
+      new cloudwatch.Metric({ namespace: 'AWS/RDS', metricName, dimensionsMap, statistic, period });
+    const borrowThresholdMicros = config.proxyBorrowLatencyMs * 1000;
+    const clientConnections = metric('ClientConnections', 'Sum', Duration.minutes(1));
+    const maxClients =
+      this.databasePoolConnections !== undefined ? this.databasePoolConnections * pools : undefined;
+    const clientThreshold =
+      maxClients !== undefined ? Math.floor((maxClients * config.proxyClientConnectionsPercent) / 100) : undefined;
+    this.addCustom(alarmFriendlyName, title, [
       {
-        title: 'Connections',
+        title:
+          maxClients !== undefined ? `Client connections (the services open at most ${maxClients})` : 'Client connections',
+        metrics: [
+          clientThreshold !== undefined
+            ? {
+                metric: clientConnections,
+                alarmFriendlyName: 'ClientConnections',
+                addAlarm: {
+                  Critical: {
+                    threshold: clientThreshold,
+                    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    evaluationPeriods: 5,
+                    datapointsToAlarm: 5,
+                    additionalDescription:
+                      `More than ${clientThreshold} client connections to RDS Proxy for 5 minutes: ` +
+                      `${config.proxyClientConnectionsPercent}% of the ${maxClients} the services open at most ` +
+                      `(tasks at their maximum x ${pools} pool(s) x the app's pool size).`,
+                  },
+                },
+              }
+            : clientConnections,
+          metric('DatabaseConnections', 'Maximum'),
+        ],
+      },
+      {
+        title: 'Borrow latency, average (µs)',
+        important: true,
         metrics: [
           {
-            metric: metric('ClientConnections'),
-            alarmFriendlyName: 'ProxyClientConnections',
+            metric: metric('DatabaseConnectionsBorrowLatency', 'Average'),
+            alarmFriendlyName: 'BorrowLatency',
             addAlarm: {
               Critical: {
-                threshold: config.proxyConnections,
+                threshold: borrowThresholdMicros,
                 comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                additionalDescription: `More than ${config.proxyConnections} client connections to RDS Proxy.`,
+                additionalDescription:
+                  `RDS Proxy takes more than ${config.proxyBorrowLatencyMs} ms on average to hand out a database ` +
+                  'connection: its pool is exhausted and clients queue.',
               },
             },
           },
-          metric('DatabaseConnections'),
         ],
       },
     ]);
@@ -577,9 +749,9 @@ export function validateStageMonitoringProps(props: StageMonitoringProps): void 
   ) {
     bad('alarmEmail', props.alarmEmail, 'give an email address such as ops@example.com, or leave it out');
   }
-  const readers = props.readerInstanceCount;
-  if (readers !== undefined && !Token.isUnresolved(readers) && (!Number.isInteger(readers) || readers < 0)) {
-    bad('readerInstanceCount', readers, 'give a whole number of 0 or more');
+  const pool = props.databasePoolConnections;
+  if (pool !== undefined && !Token.isUnresolved(pool) && (!Number.isInteger(pool) || pool < 1)) {
+    bad('databasePoolConnections', pool, 'give a whole number of 1 or more (appPoolConnections of the services)');
   }
   const groupId = props.cacheReplicationGroupId;
   if (
@@ -605,4 +777,55 @@ export function validateStageMonitoringProps(props: StageMonitoringProps): void 
   if (problems.length > 0) {
     throw new Error(`Invalid StageMonitoring props:\n  - ${problems.join('\n  - ')}`);
   }
+}
+
+/**
+ * The 5xx rate in percent with a minimum-traffic guard: `target5xx` and `elb5xx` (absent in periods without
+ * errors) over `requests`, and 0 while fewer than `minRequests` requests came in.
+ */
+export function alb5xxRateExpression(minRequests: number): string {
+  return `IF(requests >= ${minRequests}, 100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / requests, 0)`;
+}
+
+/** `db.t4g.medium` for `t4g.medium`: the class name RDS and its documentation use. */
+export function auroraInstanceClass(instanceType: ec2.InstanceType): string {
+  return `db.${instanceType.toString()}`;
+}
+
+/**
+ * What keeps a shard's alarms from being reachable: an instance class whose `max_connections` is unknown, a
+ * connection threshold at or above the proxy's cap, a borrow-latency threshold at or above the borrow timeout.
+ */
+export function auroraMonitoringProblems(config: MonitoringConfig, options: AuroraMonitoringOptions): string[] {
+  const problems: string[] = [];
+  const roles = [
+    ['writerInstanceType', options.writerInstanceType],
+    ...(options.readers !== undefined ? [['readers.instanceType', options.readers.instanceType] as const] : []),
+  ] as const;
+  for (const [field, instanceType] of roles) {
+    const instanceClass = auroraInstanceClass(instanceType);
+    if (auroraMaxConnections(instanceClass) === undefined || AURORA_INSTANCE_MEMORY_GIB[instanceClass] === undefined) {
+      problems.push(
+        `${field}: received ${instanceClass}, whose memory and max_connections are not known; add it to ` +
+          'AURORA_INSTANCE_MEMORY_GIB in lib/config/monitoring-config.ts (Aurora "Hardware specifications for DB instance classes")',
+      );
+    }
+  }
+  if (options.proxy !== undefined) {
+    const cap = options.proxy.maxConnectionsPercent;
+    if (!Token.isUnresolved(cap) && config.dbConnectionsPercent >= cap) {
+      problems.push(
+        `dbConnectionsPercent: received ${config.dbConnectionsPercent}; give less than the proxy's ` +
+          `maxConnectionsPercent (${cap}): through the proxy the app never opens more`,
+      );
+    }
+    const timeoutMs = options.proxy.borrowTimeout.toMilliseconds();
+    if (config.proxyBorrowLatencyMs >= timeoutMs) {
+      problems.push(
+        `proxyBorrowLatencyMs: received ${config.proxyBorrowLatencyMs}; give less than the proxy's borrow ` +
+          `timeout (${timeoutMs} ms): a borrow never waits longer`,
+      );
+    }
+  }
+  return problems;
 }

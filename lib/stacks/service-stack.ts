@@ -3,6 +3,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { DEFAULT_MONITORING_CONFIG } from '../config/defaults';
+import { appPoolConnections } from '../config/monitoring-config';
 import { pascalCase } from '../config/naming';
 import type { StageConfig } from '../config/stage-config';
 import { AccessLogsBucket } from '../constructs/access-logs-bucket';
@@ -122,6 +123,9 @@ export class ServiceStack extends Stack {
       ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
       dashboardName,
       alarmNamePrefix: props.prefix,
+      // Proxy alarms are shares of what the services can open: every service at its most tasks, pools full.
+      databasePoolConnections: appPoolConnections([config.service, ...Object.values(config.services ?? {})]),
+      appMetricsNamespace: `${props.prefix}/App`,
     });
     this.monitoring.addLoadBalancer(this.platform.loadBalancer);
     for (const service of this.services) service.addMonitoring(this.monitoring);
