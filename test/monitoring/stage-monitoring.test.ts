@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -9,11 +9,14 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import {
+  alb5xxRateExpression,
+  AuroraMonitoringOptions,
   DEFAULT_MONITORING_CONFIG,
   MonitoringConfig,
   StageMonitoring,
   StageMonitoringProps,
 } from '../../lib/constructs/stage-monitoring';
+import { evaluateMetricMath } from './metric-math';
 
 // The fixtures turn off CDK's built-in CloudFormation validation: it costs ~12 s per synth on this
 // machine. The cdk-nag test below runs it once and checks its report for this construct too.
@@ -22,14 +25,16 @@ import {
 const CONFIG: MonitoringConfig = {
   albP99LatencyMs: 200,
   alb5xxRatePercent: 2,
+  alb5xxMinRequests: 150,
   unhealthyTargets: 1,
   serviceCpuPercent: 81,
   serviceMemoryPercent: 82,
   dbCpuPercent: 83,
-  dbConnections: 450,
+  dbConnectionsPercent: 70,
   dbFreeableMemoryMiB: 300,
   replicaLagMs: 1500,
-  proxyConnections: 1200,
+  proxyClientConnectionsPercent: 75,
+  proxyBorrowLatencyMs: 40,
   cacheCpuPercent: 84,
   cacheMemoryPercent: 85,
   cacheEvictions: 777,
@@ -92,21 +97,45 @@ function baseProps(f: Fixture): StageMonitoringProps {
     loadBalancer: f.loadBalancer,
     targetGroup: f.targetGroup,
     service: f.service,
-    cluster: f.cluster,
     dashboardName: 'shop-1k',
   };
 }
 
-/** Props of a stage with every optional input (readers, proxy, Redis). */
+/** Props of a stage with every optional input (Redis, the services' pool connections). */
 function fullProps(f: Fixture): StageMonitoringProps {
   return {
     ...baseProps(f),
     alarmEmail: 'ops@example.com',
-    readerInstanceCount: 1,
-    proxy: f.proxy,
     cacheReplicationGroupId: 'shop-cache',
     cacheNodeCount: 3,
+    databasePoolConnections: 120,
   };
+}
+
+const T4G_MEDIUM = ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MEDIUM);
+const R7G_LARGE = ec2.InstanceType.of(ec2.InstanceClass.R7G, ec2.InstanceSize.LARGE);
+
+/** Shard 0 as stage 1k has it: a db.t4g.medium writer. */
+function writerOnly(f: Fixture): AuroraMonitoringOptions {
+  return { cluster: f.cluster, shardId: '0', writerInstanceType: T4G_MEDIUM };
+}
+
+/** A shard with readers and a proxy, as stage 10k has it (readers of another class, to tell them apart). */
+function withReadersAndProxy(f: Fixture, shardId = '0'): AuroraMonitoringOptions {
+  return {
+    ...writerOnly(f),
+    shardId,
+    readers: { count: 1, instanceType: R7G_LARGE },
+    proxy: { proxy: f.proxy, borrowTimeout: Duration.seconds(120), maxConnectionsPercent: 90 },
+  };
+}
+
+/** The properties of the alarm named `name`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function alarmNamed(template: Template, name: string): any {
+  const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: name } }));
+  expect(alarms.map((alarm) => alarm.Properties.AlarmName)).toEqual([name]);
+  return alarms[0].Properties;
 }
 
 /** The alarm watching `metricName` directly (not via metric math). */
@@ -158,6 +187,7 @@ describe('StageMonitoring, stage 1k shape (no readers, proxy or cache)', () => {
     const f = buildFixture();
     // WHEN
     monitoring = new StageMonitoring(f.stack, 'Monitoring', baseProps(f));
+    monitoring.addAuroraCluster(writerOnly(f));
     template = Template.fromStack(f.stack);
   });
 
@@ -179,16 +209,17 @@ describe('StageMonitoring, stage 1k shape (no readers, proxy or cache)', () => {
     });
   });
 
-  test('alarms on the 5xx rate as target + ELB 5xx over requests', () => {
+  test('alarms on the 5xx rate as target + ELB 5xx over requests, guarded by a minimum of requests', () => {
     const alarms = alarmsOnMath(template, 'HTTPCode_Target_5XX_Count');
     expect(Object.keys(alarms)).toHaveLength(1);
     const alarm = Object.values(alarms)[0].Properties;
     expect(alarm.Threshold).toBe(CONFIG.alb5xxRatePercent);
     expect(alarm.ComparisonOperator).toBe('GreaterThanThreshold');
+    expect(alarm.TreatMissingData).toBe('notBreaching');
     const expression = alarm.Metrics.find((m: { ReturnData?: boolean }) => m.ReturnData !== false).Expression;
-    expect(expression).toContain('target5xx');
-    expect(expression).toContain('elb5xx');
-    expect(expression).toContain('/ requests');
+    expect(expression).toBe(
+      'IF(requests >= 150, 100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / requests, 0)',
+    );
     const metricNames = alarm.Metrics.filter((m: { MetricStat?: unknown }) => m.MetricStat).map(
       (m: { MetricStat: { Metric: { MetricName: string } } }) => m.MetricStat.Metric.MetricName,
     );
@@ -196,6 +227,20 @@ describe('StageMonitoring, stage 1k shape (no readers, proxy or cache)', () => {
       'HTTPCode_ELB_5XX_Count',
       'HTTPCode_Target_5XX_Count',
       'RequestCount',
+    ]);
+  });
+
+  test('alarms when no task is healthy, with missing data counted as down (site down)', () => {
+    const alarm = alarmNamed(template, 'shop-1k-Service-Healthy-Tasks-Critical');
+    expect(alarm.Threshold).toBe(1);
+    expect(alarm.ComparisonOperator).toBe('LessThanThreshold');
+    expect(alarm.TreatMissingData).toBe('breaching');
+    const metric = alarm.Metrics[0].MetricStat;
+    expect(metric.Metric.MetricName).toBe('HealthyHostCount');
+    expect(metric.Stat).toBe('Minimum');
+    expect(metric.Metric.Dimensions.map((d: { Name: string }) => d.Name).sort()).toEqual([
+      'LoadBalancer',
+      'TargetGroup',
     ]);
   });
 
@@ -214,28 +259,45 @@ describe('StageMonitoring, stage 1k shape (no readers, proxy or cache)', () => {
     );
   });
 
-  test('alarms on Aurora CPU, connections and freeable memory', () => {
-    const cpu = libraryAlarm(template, 'AWS/RDS', 'CPUUtilization');
-    expect(cpu.Threshold).toBe(CONFIG.dbCpuPercent);
-    expect(cpu.ComparisonOperator).toBe('GreaterThanThreshold');
-    expect(cpu.Metrics[0].MetricStat.Metric.Dimensions).toEqual([
+  test('alarms on the writer only (Role=WRITER), with the shard id in every name', () => {
+    const dimensions = [
       { Name: 'DBClusterIdentifier', Value: { Ref: expect.stringMatching(/^Database/) } },
+      { Name: 'Role', Value: 'WRITER' },
+    ];
+    const cpu = alarmNamed(template, 'shop-1k-Shard0Writer-Cpu-Critical');
+    expect([cpu.MetricName, cpu.Statistic, cpu.Threshold, cpu.ComparisonOperator]).toEqual([
+      'CPUUtilization',
+      'Average',
+      CONFIG.dbCpuPercent,
+      'GreaterThanThreshold',
     ]);
-    const connections = libraryAlarm(template, 'AWS/RDS', 'DatabaseConnections');
-    expect(connections.Threshold).toBe(CONFIG.dbConnections);
-    expect(connections.ComparisonOperator).toBe('GreaterThanThreshold');
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'FreeableMemory',
-      Namespace: 'AWS/RDS',
-      Statistic: 'Minimum',
-      Threshold: CONFIG.dbFreeableMemoryMiB * 1024 * 1024,
-      ComparisonOperator: 'LessThanThreshold',
-    });
+    expect(cpu.Dimensions).toEqual(dimensions);
+    const memory = alarmNamed(template, 'shop-1k-Shard0Writer-FreeableMemory-Critical');
+    expect([memory.MetricName, memory.Statistic, memory.Threshold, memory.ComparisonOperator]).toEqual([
+      'FreeableMemory',
+      'Minimum',
+      CONFIG.dbFreeableMemoryMiB * 1024 * 1024,
+      'LessThanThreshold',
+    ]);
+    expect(memory.Dimensions).toEqual(dimensions);
+  });
+
+  test("alarms on the writer's connections at a share of its class's max_connections", () => {
+    // db.t4g.medium: max_connections 405 (Aurora User Guide); 70 % of it, rounded down.
+    const connections = alarmNamed(template, 'shop-1k-Shard0Writer-Connections-Critical');
+    expect([connections.MetricName, connections.Statistic, connections.Threshold]).toEqual([
+      'DatabaseConnections',
+      'Maximum',
+      Math.floor(405 * 0.7),
+    ]);
+    expect(connections.AlarmDescription).toContain('db.t4g.medium');
   });
 
   test('creates no replica-lag, proxy or Redis alarms without those inputs', () => {
-    expect(alarmsOnMetric(template, 'AuroraReplicaLagMaximum')).toEqual({});
+    expect(alarmsOnMetric(template, 'AuroraReplicaLag')).toEqual({});
     expect(alarmsOnMetric(template, 'ClientConnections')).toEqual({});
+    expect(alarmsOnMetric(template, 'DatabaseConnectionsBorrowLatency')).toEqual({});
+    expect(JSON.stringify(template.findResources('AWS::CloudWatch::Alarm'))).not.toContain('READER');
     for (const metric of [
       'EngineCPUUtilization',
       'DatabaseMemoryUsagePercentage',
@@ -244,8 +306,8 @@ describe('StageMonitoring, stage 1k shape (no readers, proxy or cache)', () => {
     ]) {
       expect(alarmsOnMath(template, metric)).toEqual({});
     }
-    // ALB p99, 5xx rate, unhealthy targets, service CPU + memory, Aurora CPU + connections + memory.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    // ALB p99, 5xx rate, unhealthy and healthy targets, service CPU + memory, writer CPU + connections + memory.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
   });
 
   test('every alarm notifies the alarm topic, on alarm and on OK', () => {
@@ -302,7 +364,8 @@ describe('StageMonitoring, stage 10k shape (readers, proxy, Redis)', () => {
     // GIVEN
     const f = buildFixture();
     // WHEN
-    new StageMonitoring(f.stack, 'Monitoring', fullProps(f));
+    const monitoring = new StageMonitoring(f.stack, 'Monitoring', fullProps(f));
+    monitoring.addAuroraCluster(withReadersAndProxy(f));
     template = Template.fromStack(f.stack);
   });
 
@@ -314,23 +377,107 @@ describe('StageMonitoring, stage 10k shape (readers, proxy, Redis)', () => {
     });
   });
 
-  test('alarms on Aurora replica lag', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'AuroraReplicaLagMaximum',
+  test('alarms on the readers (Role=READER), with their own class bounding their connections', () => {
+    const dimensions = [
+      { Name: 'DBClusterIdentifier', Value: { Ref: expect.stringMatching(/^Database/) } },
+      { Name: 'Role', Value: 'READER' },
+    ];
+    const cpu = alarmNamed(template, 'shop-1k-Shard0Readers-Cpu-Critical');
+    expect([cpu.MetricName, cpu.Statistic, cpu.Threshold, cpu.Dimensions]).toEqual([
+      'CPUUtilization',
+      'Average',
+      CONFIG.dbCpuPercent,
+      dimensions,
+    ]);
+    // db.r7g.large: max_connections 1722 (Aurora User Guide).
+    const connections = alarmNamed(template, 'shop-1k-Shard0Readers-Connections-Critical');
+    expect([connections.MetricName, connections.Statistic, connections.Threshold]).toEqual([
+      'DatabaseConnections',
+      'Maximum',
+      Math.floor(1722 * 0.7),
+    ]);
+    expect(alarmNamed(template, 'shop-1k-Shard0Writer-Connections-Critical').Threshold).toBe(Math.floor(405 * 0.7));
+    const lag = alarmNamed(template, 'shop-1k-Shard0Readers-ReplicaLag-Critical');
+    expect([lag.MetricName, lag.Statistic, lag.Threshold, lag.Dimensions]).toEqual([
+      'AuroraReplicaLag',
+      'Maximum',
+      CONFIG.replicaLagMs,
+      dimensions,
+    ]);
+    expect(alarmNamed(template, 'shop-1k-Shard0Readers-FreeableMemory-Critical').Dimensions).toEqual(dimensions);
+  });
+
+  test('alarms on RDS Proxy client connections against what the services open, summed over its nodes', () => {
+    // 120 connections per pool (the services at their maximum), 2 pools (writer and readers), 75 %.
+    const alarm = alarmNamed(template, 'shop-1k-Shard0Proxy-ClientConnections-Critical');
+    expect(alarm).toMatchObject({
+      MetricName: 'ClientConnections',
       Namespace: 'AWS/RDS',
-      Statistic: 'Maximum',
-      Threshold: CONFIG.replicaLagMs,
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 5,
+      DatapointsToAlarm: 5,
+      Threshold: Math.floor(240 * 0.75),
+      Dimensions: [{ Name: 'ProxyName', Value: { Ref: expect.stringMatching(/^DatabaseProxy/) } }],
+    });
+    expect(alarm.AlarmDescription).toContain('the 240 the services open at most');
+  });
+
+  test('alarms on RDS Proxy borrow latency, in microseconds', () => {
+    expect(alarmNamed(template, 'shop-1k-Shard0Proxy-BorrowLatency-Critical')).toMatchObject({
+      MetricName: 'DatabaseConnectionsBorrowLatency',
+      Statistic: 'Average',
+      Threshold: CONFIG.proxyBorrowLatencyMs * 1000,
       ComparisonOperator: 'GreaterThanThreshold',
     });
   });
 
-  test('alarms on RDS Proxy client connections', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ClientConnections',
-      Namespace: 'AWS/RDS',
-      Threshold: CONFIG.proxyConnections,
-      Dimensions: [{ Name: 'ProxyName', Value: Match.anyValue() }],
+  test("names another shard's alarms after its id, so two shards never collide", () => {
+    const f = buildFixture();
+    const monitoring = new StageMonitoring(f.stack, 'Monitoring', fullProps(f));
+    monitoring.addAuroraCluster(withReadersAndProxy(f, '0'));
+    monitoring.addAuroraCluster(withReadersAndProxy(f, 's1'));
+    const names = Object.values(Template.fromStack(f.stack).findResources('AWS::CloudWatch::Alarm')).map(
+      (alarm) => alarm.Properties.AlarmName as string,
+    );
+    expect(new Set(names).size).toBe(names.length);
+    expect(names.filter((name) => name.startsWith('shop-1k-ShardS1'))).toHaveLength(9);
+    expect(names.filter((name) => name.startsWith('shop-1k-Shard0'))).toHaveLength(9);
+  });
+
+  test('leaves the client-connections alarm out without the pool connections, and keeps the graph', () => {
+    const f = buildFixture();
+    const monitoring = new StageMonitoring(f.stack, 'Monitoring', {
+      ...fullProps(f),
+      databasePoolConnections: undefined,
     });
+    monitoring.addAuroraCluster(withReadersAndProxy(f));
+    const t = Template.fromStack(f.stack);
+    expect(alarmsOnMetric(t, 'ClientConnections')).toEqual({});
+    expect(JSON.stringify(t.findResources('AWS::CloudWatch::Dashboard'))).toContain('ClientConnections');
+  });
+
+  test.each([
+    [{ dbConnectionsPercent: 90 }, /dbConnectionsPercent: received 90; give less than the proxy's maxConnectionsPercent \(90\)/],
+    [{ proxyBorrowLatencyMs: 120_000 }, /proxyBorrowLatencyMs: received 120000; give less than the proxy's borrow timeout \(120000 ms\)/],
+  ])('refuses thresholds the metric cannot reach: %j', (patch, message) => {
+    const f = buildFixture();
+    const monitoring = new StageMonitoring(f.stack, 'Monitoring', {
+      ...fullProps(f),
+      config: { ...CONFIG, ...patch },
+    });
+    expect(() => monitoring.addAuroraCluster(withReadersAndProxy(f))).toThrow(message);
+  });
+
+  test('refuses an instance class whose max_connections is unknown, naming the table to extend', () => {
+    const f = buildFixture();
+    const monitoring = new StageMonitoring(f.stack, 'Monitoring', fullProps(f));
+    expect(() =>
+      monitoring.addAuroraCluster({
+        ...writerOnly(f),
+        writerInstanceType: ec2.InstanceType.of(ec2.InstanceClass.X2G, ec2.InstanceSize.XLARGE),
+      }),
+    ).toThrow(/writerInstanceType: received db\.x2g\.xlarge.*AURORA_INSTANCE_MEMORY_GIB/);
   });
 
   test.each([
@@ -356,8 +503,9 @@ describe('StageMonitoring, stage 10k shape (readers, proxy, Redis)', () => {
     expect(expression).toContain(expressionStart);
   });
 
-  test('creates all 14 alarms', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
+  test('creates all 19 alarms', () => {
+    // 6 service and load balancer, 3 writer, 4 readers, 2 proxy, 4 Redis.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 19);
   });
 
   test('with 6 nodes, aggregates CPU over all of them and the hit rate over the first 5, with a warning', () => {
@@ -380,10 +528,44 @@ describe('StageMonitoring, stage 10k shape (readers, proxy, Redis)', () => {
     );
   });
 
-  test('leaves replica-lag alarms out when the cluster has no readers', () => {
+  test('leaves reader and replica-lag alarms out when the cluster has no readers', () => {
     const f = buildFixture();
-    new StageMonitoring(f.stack, 'Monitoring', { ...fullProps(f), readerInstanceCount: 0 });
-    expect(alarmsOnMetric(Template.fromStack(f.stack), 'AuroraReplicaLagMaximum')).toEqual({});
+    const monitoring = new StageMonitoring(f.stack, 'Monitoring', fullProps(f));
+    monitoring.addAuroraCluster({ ...withReadersAndProxy(f), readers: { count: 0, instanceType: T4G_MEDIUM } });
+    const t = Template.fromStack(f.stack);
+    expect(alarmsOnMetric(t, 'AuroraReplicaLag')).toEqual({});
+    // Without readers the app has one pool: 120 connections, 75 %.
+    expect(alarmNamed(t, 'shop-1k-Shard0Proxy-ClientConnections-Critical').Threshold).toBe(90);
+  });
+});
+
+describe('the 5xx rate expression (its minimum-traffic guard)', () => {
+  // The alarm's own expression, evaluated with CloudWatch's semantics for one 5-minute period. The guard at
+  // 100 requests: one error then weighs at most 1 point of rate, the default threshold itself.
+  const expression = alb5xxRateExpression(DEFAULT_MONITORING_CONFIG.alb5xxMinRequests);
+  const threshold = DEFAULT_MONITORING_CONFIG.alb5xxRatePercent;
+  const rate = (requests: number | undefined, target5xx?: number, elb5xx?: number) =>
+    evaluateMetricMath(expression, { requests, target5xx, elb5xx });
+
+  test('one error in 50 requests (a quiet 1k evening) does not alarm', () => {
+    expect(rate(50, 1)).toBe(0);
+    expect(rate(99, 5, 5)).toBe(0);
+  });
+
+  test('one error in 100 requests is exactly the threshold, not above it', () => {
+    expect(rate(100, 1)).toBe(1);
+    expect(rate(100, 1)! > threshold).toBe(false);
+  });
+
+  test('a real error rate alarms, whether the targets or the load balancer answered 5xx', () => {
+    expect(rate(1000, 20)).toBe(2);
+    expect(rate(1000, undefined, 30)).toBe(3);
+    expect(rate(1000, 20)! > threshold).toBe(true);
+  });
+
+  test('a period without errors is 0, a period without requests has no value (missing: not breaching)', () => {
+    expect(rate(5000)).toBe(0);
+    expect(rate(undefined)).toBeUndefined();
   });
 });
 
@@ -393,7 +575,7 @@ describe('StageMonitoring cdk-nag and CloudFormation validation', () => {
     const app = new App({ context: { '@aws-cdk/core:failSynthOnValidationErrors': false } });
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     const f = buildFixture(app);
-    new StageMonitoring(f.stack, 'Monitoring', fullProps(f));
+    new StageMonitoring(f.stack, 'Monitoring', fullProps(f)).addAuroraCluster(withReadersAndProxy(f));
     // WHEN
     const errorSpy = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     const assembly = app.synth();
@@ -461,8 +643,8 @@ describe('StageMonitoring validation', () => {
 
   test('fails when a threshold is negative', () => {
     expectInvalid(
-      withConfig({ dbConnections: -1 }),
-      /config\.dbConnections: received -1; give a whole number of 0 or more/,
+      withConfig({ alb5xxMinRequests: -1 }),
+      /config\.alb5xxMinRequests: received -1; give a whole number of 0 or more/,
     );
   });
 
@@ -503,8 +685,8 @@ describe('StageMonitoring validation', () => {
     expectInvalid((p) => ({ ...p, dashboardName: 'shop 1k!' }), /dashboardName: received "shop 1k!"/);
   });
 
-  test('fails when the reader count is negative', () => {
-    expectInvalid((p) => ({ ...p, readerInstanceCount: -2 }), /readerInstanceCount: received -2/);
+  test('fails when the pool connections are not a whole number', () => {
+    expectInvalid((p) => ({ ...p, databasePoolConnections: 2.5 }), /databasePoolConnections: received 2\.5/);
   });
 
   test('fails when the replication group id is not a valid ElastiCache id', () => {
