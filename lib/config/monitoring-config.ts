@@ -164,7 +164,10 @@ export function auroraMaxConnections(instanceClass: string): number | undefined 
   if (documented !== undefined) return documented;
   const memoryGiB = AURORA_INSTANCE_MEMORY_GIB[instanceClass];
   if (memoryGiB === undefined) return undefined;
-  return Math.min(Math.floor((memoryGiB * 1024 ** 3) / AURORA_BYTES_PER_CONNECTION), AURORA_MAX_CONNECTIONS_CAP);
+  return Math.min(
+    Math.floor((memoryGiB * 1024 ** 3) / AURORA_BYTES_PER_CONNECTION),
+    AURORA_MAX_CONNECTIONS_CAP,
+  );
 }
 
 /**
@@ -188,7 +191,10 @@ export function maxTaskCount(service: {
  * (`maxHealthyPercent` 200); alarms are set against steady state.
  */
 export function appPoolConnections(
-  services: readonly { readonly desiredCount?: number; readonly autoscaling?: { readonly maxCapacity: number } }[],
+  services: readonly {
+    readonly desiredCount?: number;
+    readonly autoscaling?: { readonly maxCapacity: number };
+  }[],
   poolMax: number = APP_DB_POOL_MAX,
 ): number {
   return services.reduce((total, service) => total + maxTaskCount(service) * poolMax, 0);

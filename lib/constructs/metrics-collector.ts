@@ -96,18 +96,26 @@ export class MetricsCollector extends Construct {
     const interval = props.scrapeInterval ?? Duration.minutes(1);
     const problems: string[] = [];
     if (!Token.isUnresolved(port) && (!Number.isInteger(port) || port < 1 || port > 65535)) {
-      problems.push(`metricsPort: received ${port}; give a TCP port from 1 to 65535 (the app's METRICS_PORT)`);
+      problems.push(
+        `metricsPort: received ${port}; give a TCP port from 1 to 65535 (the app's METRICS_PORT)`,
+      );
     }
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(props.serviceId)) {
       problems.push(`serviceId: received ${JSON.stringify(props.serviceId)}; give the stable service id`);
     }
-    if (!Token.isUnresolved(props.namespace) && (props.namespace.startsWith('AWS/') || props.namespace.length === 0)) {
-      problems.push(`namespace: received ${JSON.stringify(props.namespace)}; give a custom namespace (not AWS/...)`);
+    if (
+      !Token.isUnresolved(props.namespace) &&
+      (props.namespace.startsWith('AWS/') || props.namespace.length === 0)
+    ) {
+      problems.push(
+        `namespace: received ${JSON.stringify(props.namespace)}; give a custom namespace (not AWS/...)`,
+      );
     }
     if (interval.toSeconds() < 10) {
       problems.push(`scrapeInterval: received ${interval.toHumanString()}; give 10 seconds or more`);
     }
-    if (problems.length > 0) throw new Error(`Invalid MetricsCollector props:\n  - ${problems.join('\n  - ')}`);
+    if (problems.length > 0)
+      throw new Error(`Invalid MetricsCollector props:\n  - ${problems.join('\n  - ')}`);
 
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     this.emfLogGroup = new logs.LogGroup(this, 'EmfLogs', {
@@ -157,7 +165,11 @@ export class MetricsCollector extends Construct {
       },
       service: {
         pipelines: {
-          metrics: { receivers: ['prometheus'], processors: ['cumulativetodelta', 'batch'], exporters: ['awsemf'] },
+          metrics: {
+            receivers: ['prometheus'],
+            processors: ['cumulativetodelta', 'batch'],
+            exporters: ['awsemf'],
+          },
         },
       },
     };

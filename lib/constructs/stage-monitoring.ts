@@ -414,10 +414,18 @@ export class StageMonitoring extends Construct {
     const title = options.title ?? `Aurora shard ${options.shardId}`;
     const problems = auroraMonitoringProblems(this.config, options);
     if (problems.length > 0) {
-      throw new Error(`Invalid Aurora monitoring of shard ${options.shardId}:\n  - ${problems.join('\n  - ')}`);
+      throw new Error(
+        `Invalid Aurora monitoring of shard ${options.shardId}:\n  - ${problems.join('\n  - ')}`,
+      );
     }
     const clusterIdentifier = options.cluster.clusterIdentifier;
-    this.addAuroraRole(`${shard}Writer`, `${title}: writer`, clusterIdentifier, 'WRITER', options.writerInstanceType);
+    this.addAuroraRole(
+      `${shard}Writer`,
+      `${title}: writer`,
+      clusterIdentifier,
+      'WRITER',
+      options.writerInstanceType,
+    );
     if (options.readers !== undefined && options.readers.count > 0) {
       this.addAuroraRole(
         `${shard}Readers`,
@@ -526,7 +534,12 @@ export class StageMonitoring extends Construct {
    * RDS Proxy (the library has no proxy monitor). Its metrics are published per proxy node under the same
    * `ProxyName`: client connections are summed per minute, over 5 minutes in a row.
    */
-  private monitorProxy(options: ProxyMonitoringOptions, alarmFriendlyName: string, title: string, pools: number): void {
+  private monitorProxy(
+    options: ProxyMonitoringOptions,
+    alarmFriendlyName: string,
+    title: string,
+    pools: number,
+  ): void {
     const { config } = this;
     const dimensionsMap = { ProxyName: options.proxy.dbProxyName };
     const metric = (metricName: string, statistic: string, period: Duration = PERIOD) =>
@@ -536,11 +549,15 @@ export class StageMonitoring extends Construct {
     const maxClients =
       this.databasePoolConnections !== undefined ? this.databasePoolConnections * pools : undefined;
     const clientThreshold =
-      maxClients !== undefined ? Math.floor((maxClients * config.proxyClientConnectionsPercent) / 100) : undefined;
+      maxClients !== undefined
+        ? Math.floor((maxClients * config.proxyClientConnectionsPercent) / 100)
+        : undefined;
     this.addCustom(alarmFriendlyName, title, [
       {
         title:
-          maxClients !== undefined ? `Client connections (the services open at most ${maxClients})` : 'Client connections',
+          maxClients !== undefined
+            ? `Client connections (the services open at most ${maxClients})`
+            : 'Client connections',
         metrics: [
           clientThreshold !== undefined
             ? {
@@ -751,7 +768,11 @@ export function validateStageMonitoringProps(props: StageMonitoringProps): void 
   }
   const pool = props.databasePoolConnections;
   if (pool !== undefined && !Token.isUnresolved(pool) && (!Number.isInteger(pool) || pool < 1)) {
-    bad('databasePoolConnections', pool, 'give a whole number of 1 or more (appPoolConnections of the services)');
+    bad(
+      'databasePoolConnections',
+      pool,
+      'give a whole number of 1 or more (appPoolConnections of the services)',
+    );
   }
   const groupId = props.cacheReplicationGroupId;
   if (
@@ -796,15 +817,23 @@ export function auroraInstanceClass(instanceType: ec2.InstanceType): string {
  * What keeps a shard's alarms from being reachable: an instance class whose `max_connections` is unknown, a
  * connection threshold at or above the proxy's cap, a borrow-latency threshold at or above the borrow timeout.
  */
-export function auroraMonitoringProblems(config: MonitoringConfig, options: AuroraMonitoringOptions): string[] {
+export function auroraMonitoringProblems(
+  config: MonitoringConfig,
+  options: AuroraMonitoringOptions,
+): string[] {
   const problems: string[] = [];
   const roles = [
     ['writerInstanceType', options.writerInstanceType],
-    ...(options.readers !== undefined ? [['readers.instanceType', options.readers.instanceType] as const] : []),
+    ...(options.readers !== undefined
+      ? [['readers.instanceType', options.readers.instanceType] as const]
+      : []),
   ] as const;
   for (const [field, instanceType] of roles) {
     const instanceClass = auroraInstanceClass(instanceType);
-    if (auroraMaxConnections(instanceClass) === undefined || AURORA_INSTANCE_MEMORY_GIB[instanceClass] === undefined) {
+    if (
+      auroraMaxConnections(instanceClass) === undefined ||
+      AURORA_INSTANCE_MEMORY_GIB[instanceClass] === undefined
+    ) {
       problems.push(
         `${field}: received ${instanceClass}, whose memory and max_connections are not known; add it to ` +
           'AURORA_INSTANCE_MEMORY_GIB in lib/config/monitoring-config.ts (Aurora "Hardware specifications for DB instance classes")',

@@ -133,7 +133,9 @@ function withReadersAndProxy(f: Fixture, shardId = '0'): AuroraMonitoringOptions
 /** The properties of the alarm named `name`. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function alarmNamed(template: Template, name: string): any {
-  const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: name } }));
+  const alarms = Object.values(
+    template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: name } }),
+  );
   expect(alarms.map((alarm) => alarm.Properties.AlarmName)).toEqual([name]);
   return alarms[0].Properties;
 }
@@ -396,7 +398,9 @@ describe('StageMonitoring, stage 10k shape (readers, proxy, Redis)', () => {
       'Maximum',
       Math.floor(1722 * 0.7),
     ]);
-    expect(alarmNamed(template, 'shop-1k-Shard0Writer-Connections-Critical').Threshold).toBe(Math.floor(405 * 0.7));
+    expect(alarmNamed(template, 'shop-1k-Shard0Writer-Connections-Critical').Threshold).toBe(
+      Math.floor(405 * 0.7),
+    );
     const lag = alarmNamed(template, 'shop-1k-Shard0Readers-ReplicaLag-Critical');
     expect([lag.MetricName, lag.Statistic, lag.Threshold, lag.Dimensions]).toEqual([
       'AuroraReplicaLag',
@@ -404,7 +408,9 @@ describe('StageMonitoring, stage 10k shape (readers, proxy, Redis)', () => {
       CONFIG.replicaLagMs,
       dimensions,
     ]);
-    expect(alarmNamed(template, 'shop-1k-Shard0Readers-FreeableMemory-Critical').Dimensions).toEqual(dimensions);
+    expect(alarmNamed(template, 'shop-1k-Shard0Readers-FreeableMemory-Critical').Dimensions).toEqual(
+      dimensions,
+    );
   });
 
   test('alarms on RDS Proxy client connections against what the services open, summed over its nodes', () => {
@@ -458,8 +464,14 @@ describe('StageMonitoring, stage 10k shape (readers, proxy, Redis)', () => {
   });
 
   test.each([
-    [{ dbConnectionsPercent: 90 }, /dbConnectionsPercent: received 90; give less than the proxy's maxConnectionsPercent \(90\)/],
-    [{ proxyBorrowLatencyMs: 120_000 }, /proxyBorrowLatencyMs: received 120000; give less than the proxy's borrow timeout \(120000 ms\)/],
+    [
+      { dbConnectionsPercent: 90 },
+      /dbConnectionsPercent: received 90; give less than the proxy's maxConnectionsPercent \(90\)/,
+    ],
+    [
+      { proxyBorrowLatencyMs: 120_000 },
+      /proxyBorrowLatencyMs: received 120000; give less than the proxy's borrow timeout \(120000 ms\)/,
+    ],
   ])('refuses thresholds the metric cannot reach: %j', (patch, message) => {
     const f = buildFixture();
     const monitoring = new StageMonitoring(f.stack, 'Monitoring', {
@@ -531,7 +543,10 @@ describe('StageMonitoring, stage 10k shape (readers, proxy, Redis)', () => {
   test('leaves reader and replica-lag alarms out when the cluster has no readers', () => {
     const f = buildFixture();
     const monitoring = new StageMonitoring(f.stack, 'Monitoring', fullProps(f));
-    monitoring.addAuroraCluster({ ...withReadersAndProxy(f), readers: { count: 0, instanceType: T4G_MEDIUM } });
+    monitoring.addAuroraCluster({
+      ...withReadersAndProxy(f),
+      readers: { count: 0, instanceType: T4G_MEDIUM },
+    });
     const t = Template.fromStack(f.stack);
     expect(alarmsOnMetric(t, 'AuroraReplicaLag')).toEqual({});
     // Without readers the app has one pool: 120 connections, 75 %.
