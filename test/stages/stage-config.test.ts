@@ -239,7 +239,7 @@ describe('config validation fails synth with one error naming key, value and fix
     // GIVEN: a negative latency, a percentage above 100 and a fractional count
     const config = loose({
       ...stage1k,
-      monitoring: { albP99LatencyMs: -5, serviceCpuPercent: 120, dbConnections: 1.5 },
+      monitoring: { albP99LatencyMs: -5, serviceCpuPercent: 120, alb5xxMinRequests: 1.5 },
     });
     // WHEN
     const error = configError(config);
@@ -247,7 +247,7 @@ describe('config validation fails synth with one error naming key, value and fix
     expectProblems(error, [
       'monitoring.albP99LatencyMs',
       'monitoring.serviceCpuPercent',
-      'monitoring.dbConnections',
+      'monitoring.alb5xxMinRequests',
     ]);
     expect(error.message).toContain(
       'monitoring.albP99LatencyMs: received -5. Fix: give a number greater than 0',
