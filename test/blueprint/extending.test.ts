@@ -85,12 +85,12 @@ describe('a stage that adds a shard and a service', () => {
   test("the shard's alarms and dashboard rows join the region's monitoring, named by its id", () => {
     expect(alarmNames(service)).toEqual(
       expect.arrayContaining([
-        'shop-ShardS1Aurora-CPU-Usage-Critical',
-        'shop-ShardS1AuroraExtra-AuroraReplicaLag-Critical',
-        'shop-ShardS1Proxy-ProxyClientConnections-Critical',
-        // Shard 0's keep their names.
-        'shop-Aurora-CPU-Usage-Critical',
-        'shop-Proxy-ProxyClientConnections-Critical',
+        'shop-ShardS1Writer-Cpu-Critical',
+        'shop-ShardS1Readers-ReplicaLag-Critical',
+        'shop-ShardS1Proxy-ClientConnections-Critical',
+        // Shard 0's carry its id too.
+        'shop-Shard0Writer-Cpu-Critical',
+        'shop-Shard0Proxy-ClientConnections-Critical',
       ]),
     );
     expect(JSON.stringify(resources(service, 'AWS::CloudWatch::Dashboard'))).toContain('Aurora shard s1');
@@ -106,9 +106,10 @@ describe('a stage that adds a shard and a service', () => {
     });
     stage.templates.service.resourceCountIs('AWS::ECS::Service', 2);
     stage.templates.service.hasResourceProperties('AWS::ECS::TaskDefinition', {
-      ContainerDefinitions: [
+      // The app container (beside the metrics collector).
+      ContainerDefinitions: Match.arrayWith([
         Match.objectLike({ Environment: Match.arrayWith([{ Name: 'SERVICE', Value: 'users' }]) }),
-      ],
+      ]),
     });
     expect(alarmNames(service)).toEqual(
       expect.arrayContaining([
@@ -193,7 +194,7 @@ describe('a deployment that adds a region', () => {
     const eu = assembly.stacksRecursively.find(
       (s) => s.environment.region === 'eu-west-1' && s.stackName === 'shop-service',
     )!;
-    expect(alarmNames(eu.template as Record<string, unknown>)).toContain('shop-Aurora-CPU-Usage-Critical');
+    expect(alarmNames(eu.template as Record<string, unknown>)).toContain('shop-Shard0Writer-Cpu-Critical');
   });
 
   test('the home region is exactly what it is without the extra region', () => {
