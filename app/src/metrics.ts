@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Histogram, Registry, Summary, collectDefaultMetrics } from 'prom-client';
 
 /** Which pool a query went to: the primary (writer) or a replica (reader). */
 export type PoolRole = 'writer' | 'reader';
@@ -33,6 +33,21 @@ export class AppMetrics {
     help: 'HTTP request latency in seconds, by method, route and status code',
     labelNames: ['method', 'route', 'status_code'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  /**
+   * HTTP request latency quantiles per route, over a sliding minute. The histogram above is the one to
+   * aggregate; this is for collectors that cannot read histogram buckets: the ADOT collector's `awsemf`
+   * exporter sends CloudWatch a histogram's count and sum only, but a summary's quantiles as they are, so
+   * the dashboard can show each route's p99 (per task; CloudWatch takes the worst).
+   */
+  readonly httpDurationQuantiles = new Summary({
+    name: 'http_request_duration_quantile_seconds',
+    help: 'HTTP request latency quantiles (p50, p99) in seconds over the last minute, by route',
+    labelNames: ['route'] as const,
+    percentiles: [0.5, 0.99],
+    maxAgeSeconds: 60,
+    ageBuckets: 6,
     registers: [this.registry],
   });
 

@@ -72,6 +72,16 @@ test('the request latency histogram records each route by its pattern', async ()
     'http_request_duration_seconds_count{method="GET",route="/api/products/:id",status_code="404"}',
   );
   expect(count).toBe(1);
+  // The route's quantiles too (what CloudWatch receives as the per-route p99).
+  expect(
+    await metricValue(app, 'http_request_duration_quantile_seconds_count{route="/api/products/:id"}'),
+  ).toBe(1);
+  const p99 = await metricValue(
+    app,
+    'http_request_duration_quantile_seconds{quantile="0.99",route="/api/products/:id"}',
+  );
+  expect(p99).toBeGreaterThan(0);
+  expect(p99).toBeLessThan(5);
 });
 
 test('session store unreachable: anonymous browsing works, session requests get a 503 that says why', async () => {

@@ -22,8 +22,10 @@ export const APP_METRIC_DECLARATIONS: readonly {
   readonly dimensions: readonly (readonly string[])[];
   readonly metricNames: readonly string[];
 }[] = [
-  // Per route, and rolled up to the service.
+  // Requests and mean latency per route, and rolled up to the service (a histogram: count and sum only).
   { dimensions: [['Service', 'route'], ['Service']], metricNames: ['http_request_duration_seconds'] },
+  // p50 and p99 per route (a summary: its quantiles as the app computed them, per task).
+  { dimensions: [['Service', 'route', 'quantile']], metricNames: ['http_request_duration_quantile_seconds'] },
   // Primary (pool="writer") and replica (pool="reader") queries.
   { dimensions: [['Service', 'pool']], metricNames: ['db_queries_total'] },
   // Lookups by result (hit, miss, error).
@@ -72,7 +74,8 @@ export interface MetricsCollectorProps {
 /**
  * An ADOT collector sidecar that brings the app's Prometheus metrics to CloudWatch: its `prometheus` receiver
  * scrapes `localhost:<metricsPort>/metrics` inside the task (the port the load balancer never routes to),
- * cumulative counters and histograms become per-interval deltas, and its `awsemf` exporter writes them as
+ * cumulative counters and histograms become per-interval deltas (quantiles stay as the app computed them), and
+ * its `awsemf` exporter writes them as
  * embedded-metric-format records to a log group of its own, from which CloudWatch extracts the metrics in
  * `namespace`, only those in {@link APP_METRIC_DECLARATIONS}, with the dimension sets listed there.
  *
@@ -157,6 +160,8 @@ export class MetricsCollector extends Construct {
           region: Stack.of(this).region,
           // Only the declared dimension sets: the default rollups would multiply every metric.
           dimension_rollup_option: 'NoDimensionRollup',
+          // A summary's quantiles as metrics of their own (a `quantile` dimension), not folded into min and max.
+          detailed_metrics: true,
           metric_declarations: APP_METRIC_DECLARATIONS.map((declaration) => ({
             dimensions: declaration.dimensions,
             metric_name_selectors: declaration.metricNames.map((name) => `^${name}$`),

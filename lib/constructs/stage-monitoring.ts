@@ -352,7 +352,8 @@ export class StageMonitoring extends Construct {
 
   /**
    * The app's own metrics of one service, as the metrics collector publishes them (`Service` dimension):
-   * per-route requests and mean latency, cache hit ratio, and queries sent to the primary and to the replicas.
+   * per-route p99, requests and mean latency, cache hit ratio, and queries sent to the primary and to the
+   * replicas.
    */
   private addAppMetrics(serviceId: string, name: string, title: string): void {
     const namespace = this.appMetricsNamespace!;
@@ -377,13 +378,27 @@ export class StageMonitoring extends Construct {
       label: 'Cache hit ratio (%)',
       period: PERIOD,
     });
-    const search = (metricName: string, statistic: string, label: string): cloudwatch.MathExpression =>
+    const search = (
+      metricName: string,
+      statistic: string,
+      label: string,
+      quantile?: string,
+    ): cloudwatch.MathExpression =>
       new cloudwatch.MathExpression({
-        expression: `SEARCH('{${namespace},Service,route} MetricName="${metricName}" Service="${serviceId}"', '${statistic}', ${PERIOD.toSeconds()})`,
+        expression:
+          quantile === undefined
+            ? `SEARCH('{${namespace},Service,route} MetricName="${metricName}" Service="${serviceId}"', '${statistic}', ${PERIOD.toSeconds()})`
+            : `SEARCH('{${namespace},Service,quantile,route} MetricName="${metricName}" Service="${serviceId}" quantile="${quantile}"', '${statistic}', ${PERIOD.toSeconds()})`,
         label,
         period: PERIOD,
       });
     this.addCustom(`${name}App`, `${title}: app metrics`, [
+      {
+        // Each task's p99 over its last minute, the worst task and minute of the period.
+        title: 'p99 latency per route (s)',
+        important: true,
+        metrics: [search('http_request_duration_quantile_seconds', 'Maximum', 'p99', '0.99')],
+      },
       {
         title: 'Mean latency per route (s)',
         metrics: [search('http_request_duration_seconds', 'Average', 'mean latency')],

@@ -111,6 +111,11 @@ describe('MetricsCollector', () => {
       dimensions: [['Service', 'route'], ['Service']],
       metric_name_selectors: ['^http_request_duration_seconds$'],
     });
+    expect(awsemf.detailed_metrics).toBe(true);
+    expect(awsemf.metric_declarations).toContainEqual({
+      dimensions: [['Service', 'route', 'quantile']],
+      metric_name_selectors: ['^http_request_duration_quantile_seconds$'],
+    });
     expect(awsemf.metric_declarations).toContainEqual({
       dimensions: [['Service', 'pool']],
       metric_name_selectors: ['^db_queries_total$'],
@@ -119,7 +124,10 @@ describe('MetricsCollector', () => {
 
   test('declares only metrics the app emits, with dimensions that are their labels', async () => {
     // The app's own registry: names and label names as /metrics serves them.
-    const registry = new AppMetrics().registry;
+    const metrics = new AppMetrics();
+    // A summary shows its quantile label once it has observed something.
+    metrics.httpDurationQuantiles.observe({ route: '/healthz' }, 0.001);
+    const registry = metrics.registry;
     const emitted = new Map(
       (await registry.getMetricsAsJSON()).map((metric) => [
         metric.name,
@@ -190,10 +198,13 @@ describe('the app metrics in a stage', () => {
     expect(containers.map((container) => container.Name)).toEqual(['App', 'MetricsCollector']);
   });
 
-  test('the dashboard shows per-route latency and requests, the cache hit ratio, primary and replica queries', () => {
+  test('the dashboard shows per-route p99, latency and requests, the cache hit ratio, primary and replica queries', () => {
     const body = JSON.stringify(onlyResource(stage.json.service, 'AWS::CloudWatch::Dashboard').Properties);
     expect(body).toContain('shop/App');
     expect(body).toContain('http_request_duration_seconds');
+    expect(body).toMatch(
+      /http_request_duration_quantile_seconds\\*" Service=\\*"shop\\*" quantile=\\*"0\.99/,
+    );
     expect(body).toContain('Cache hit ratio');
     expect(body).toContain('db_queries_total');
     expect(body).toContain('\\"pool\\",\\"writer\\"');
