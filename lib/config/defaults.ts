@@ -118,6 +118,8 @@ export const DEFAULT_MONITORING_CONFIG: MonitoringConfig = {
   cacheMemoryPercent: 80,
   cacheEvictions: 1000,
   cacheHitRatePercentMin: 80,
+  // A Redis failover fails a few lookups; 5 % of at least 100 for 5 minutes means the app has lost its cache.
+  cacheErrorRatePercent: 5,
 };
 
 /** Defaults for optional `AccessLogsBucketProps` fields. */

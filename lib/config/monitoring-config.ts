@@ -61,6 +61,12 @@ export interface MonitoringConfig {
   readonly cacheEvictions: number;
   /** Alarm when the cache hit rate (hits / (hits + misses), all nodes) drops below this percent (0-100). */
   readonly cacheHitRatePercentMin: number;
+  /**
+   * Share of the app's cache lookups that failed (`cache_requests_total{result="error"}`: Redis unreachable,
+   * served from the database), in percent (0-100); counted from 100 lookups per 5 minutes. Used only with a
+   * cache and the app metrics collected.
+   */
+  readonly cacheErrorRatePercent: number;
 }
 
 /** Thresholds in percent: 0-100. */
@@ -74,6 +80,7 @@ const PERCENT_FIELDS = [
   'cacheCpuPercent',
   'cacheMemoryPercent',
   'cacheHitRatePercentMin',
+  'cacheErrorRatePercent',
 ] as const satisfies readonly (keyof MonitoringConfig)[];
 /** Thresholds that count things: whole numbers, 0 or more. */
 const COUNT_FIELDS = [

@@ -184,6 +184,13 @@ export class StageMonitoring extends Construct {
   /** Namespace of the app metrics, when they are collected. */
   public readonly appMetricsNamespace?: string;
   private readonly databasePoolConnections?: number;
+  /** Services whose app metrics are on the dashboard (their cache alarm joins once a cache is monitored). */
+  private readonly appServices: {
+    readonly serviceId: string;
+    readonly name: string;
+    readonly title: string;
+  }[] = [];
+  private cacheMonitored = false;
 
   constructor(scope: Construct, id: string, props: StageMonitoringProps) {
     super(scope, id);
@@ -413,6 +420,56 @@ export class StageMonitoring extends Construct {
         metrics: [
           metric('db_queries_total', 'Sum', { pool: 'writer' }, 'primary (writer)'),
           metric('db_queries_total', 'Sum', { pool: 'reader' }, 'replicas (readers)'),
+        ],
+      },
+    ]);
+    const service = { serviceId, name, title };
+    this.appServices.push(service);
+    if (this.cacheMonitored) this.addAppCacheAlarm(service);
+  }
+
+  /**
+   * The app's view of the cache: the share of its lookups that failed (Redis unreachable, the breaker open)
+   * and went to the database instead. Redis's own metrics cannot see a cache the app cannot reach.
+   */
+  private addAppCacheAlarm(service: {
+    readonly serviceId: string;
+    readonly name: string;
+    readonly title: string;
+  }): void {
+    const { config } = this;
+    const lookups = (result: string) =>
+      new cloudwatch.Metric({
+        namespace: this.appMetricsNamespace!,
+        metricName: 'cache_requests_total',
+        dimensionsMap: { Service: service.serviceId, result },
+        statistic: 'Sum',
+        period: PERIOD,
+      });
+    this.addCustom(`${service.name}AppCache`, `${service.title}: cache as the app sees it`, [
+      {
+        title: 'Cache lookups that failed (%)',
+        metrics: [
+          {
+            metric: new cloudwatch.MathExpression({
+              expression: appCacheErrorRateExpression(APP_CACHE_MIN_LOOKUPS),
+              usingMetrics: { hit: lookups('hit'), miss: lookups('miss'), error: lookups('error') },
+              label: 'Failed lookups (%)',
+              period: PERIOD,
+            }),
+            alarmFriendlyName: 'CacheErrorRate',
+            addAlarm: {
+              Critical: {
+                threshold: config.cacheErrorRatePercent,
+                comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treatMissingDataOverride: cloudwatch.TreatMissingData.NOT_BREACHING,
+                additionalDescription:
+                  `More than ${config.cacheErrorRatePercent}% of the ${service.serviceId} service's cache lookups ` +
+                  `failed (at least ${APP_CACHE_MIN_LOOKUPS} lookups in 5 minutes): Redis is unreachable to the ` +
+                  'app, and the database serves every read.',
+              },
+            },
+          },
         ],
       },
     ]);
@@ -743,6 +800,8 @@ export class StageMonitoring extends Construct {
         ],
       },
     ]);
+    this.cacheMonitored = true;
+    for (const service of this.appServices) this.addAppCacheAlarm(service);
   }
 
   private addCustom(
@@ -821,6 +880,18 @@ export function validateStageMonitoringProps(props: StageMonitoringProps): void 
  */
 export function alb5xxRateExpression(minRequests: number): string {
   return `IF(requests >= ${minRequests}, 100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / requests, 0)`;
+}
+
+/** Fewest cache lookups in a 5-minute period for the app's cache error rate to count. */
+export const APP_CACHE_MIN_LOOKUPS = 100;
+
+/**
+ * The share of the app's cache lookups that failed, in percent, with a minimum-traffic guard (0 while fewer
+ * than `minLookups` lookups were made). `error` is absent in periods without a failure.
+ */
+export function appCacheErrorRateExpression(minLookups: number): string {
+  const total = 'hit + miss + FILL(error, 0)';
+  return `IF(${total} >= ${minLookups}, 100 * FILL(error, 0) / (${total}), 0)`;
 }
 
 /** `db.t4g.medium` for `t4g.medium`: the class name RDS and its documentation use. */

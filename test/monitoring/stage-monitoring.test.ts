@@ -10,6 +10,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import {
   alb5xxRateExpression,
+  appCacheErrorRateExpression,
   AuroraMonitoringOptions,
   DEFAULT_MONITORING_CONFIG,
   MonitoringConfig,
@@ -39,6 +40,7 @@ const CONFIG: MonitoringConfig = {
   cacheMemoryPercent: 85,
   cacheEvictions: 777,
   cacheHitRatePercentMin: 66,
+  cacheErrorRatePercent: 7,
 };
 
 interface Fixture {
@@ -551,6 +553,84 @@ describe('StageMonitoring, stage 10k shape (readers, proxy, Redis)', () => {
     expect(alarmsOnMetric(t, 'AuroraReplicaLag')).toEqual({});
     // Without readers the app has one pool: 120 connections, 75 %.
     expect(alarmNamed(t, 'shop-1k-Shard0Proxy-ClientConnections-Critical').Threshold).toBe(90);
+  });
+});
+
+describe('StageMonitoring with app metrics', () => {
+  const withApp = (cacheFirst: boolean) => {
+    const f = buildFixture();
+    const monitoring = new StageMonitoring(f.stack, 'Monitoring', {
+      ...fullProps(f),
+      service: undefined,
+      cacheReplicationGroupId: undefined,
+      cacheNodeCount: undefined,
+      appMetricsNamespace: 'shop/App',
+    });
+    const service = { service: f.service, loadBalancer: f.loadBalancer, targetGroup: f.targetGroup };
+    if (cacheFirst) monitoring.addCache('shop-cache', 2);
+    monitoring.addService({ ...service, serviceId: 'shop' });
+    monitoring.addService({ ...service, serviceId: 'users', namePrefix: 'Users' });
+    if (!cacheFirst) monitoring.addCache('shop-cache', 2);
+    return Template.fromStack(f.stack);
+  };
+
+  test.each([false, true])(
+    "alarms on each service's failed cache lookups, whichever comes first (cache first: %s)",
+    (cacheFirst) => {
+      const template = withApp(cacheFirst);
+      for (const [name, service] of [
+        ['shop-1k-AppCache-CacheErrorRate-Critical', 'shop'],
+        ['shop-1k-UsersAppCache-CacheErrorRate-Critical', 'users'],
+      ]) {
+        const alarm = alarmNamed(template, name!);
+        expect([alarm.Threshold, alarm.ComparisonOperator, alarm.TreatMissingData]).toEqual([
+          CONFIG.cacheErrorRatePercent,
+          'GreaterThanThreshold',
+          'notBreaching',
+        ]);
+        const stats = alarm.Metrics.filter((m: { MetricStat?: unknown }) => m.MetricStat).map(
+          (m: {
+            MetricStat: { Metric: { Namespace: string; Dimensions: { Name: string; Value: string }[] } };
+          }) => [
+            m.MetricStat.Metric.Namespace,
+            Object.fromEntries(m.MetricStat.Metric.Dimensions.map((d) => [d.Name, d.Value])),
+          ],
+        );
+        expect(stats).toEqual(
+          ['hit', 'miss', 'error'].map((result) => ['shop/App', { Service: service, result }]),
+        );
+      }
+    },
+  );
+
+  test('without a cache, no cache alarm', () => {
+    const f = buildFixture();
+    const monitoring = new StageMonitoring(f.stack, 'Monitoring', {
+      ...baseProps(f),
+      service: undefined,
+      appMetricsNamespace: 'shop/App',
+    });
+    monitoring.addService({
+      service: f.service,
+      loadBalancer: f.loadBalancer,
+      targetGroup: f.targetGroup,
+      serviceId: 'shop',
+    });
+    const template = Template.fromStack(f.stack);
+    expect(alarmsOnMath(template, 'cache_requests_total')).toEqual({});
+    expect(JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'))).toContain(
+      'db_queries_total',
+    );
+  });
+
+  test("the failed-lookup rate counts from 100 lookups: a Redis failover's few errors do not page", () => {
+    const expression = appCacheErrorRateExpression(100);
+    const rate = (hit: number, miss: number, error?: number) =>
+      evaluateMetricMath(expression, { hit, miss, error });
+    expect(rate(40, 10, 9)).toBe(0);
+    expect(rate(900, 90, 10)).toBe(1);
+    expect(rate(0, 0, 200)).toBe(100);
+    expect(rate(500, 500)).toBe(0);
   });
 });
 

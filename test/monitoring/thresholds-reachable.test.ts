@@ -66,7 +66,9 @@ function reachable(config: StageConfig, alarm: AlarmProperties): Range {
   const name = alarm.AlarmName;
   const services = [config.service, ...Object.values(config.services ?? {})];
   const percent: Range = [0, 100];
-  if (names.includes('HTTPCode_Target_5XX_Count') || names.includes('CacheHits')) return percent;
+  if (['HTTPCode_Target_5XX_Count', 'CacheHits', 'cache_requests_total'].some((m) => names.includes(m))) {
+    return percent;
+  }
   const [metric] = names;
   switch (metric) {
     case 'CPUUtilization':

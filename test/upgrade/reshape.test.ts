@@ -70,6 +70,8 @@ const MONITORING_CHANGES_10K = [
   'shop-service added MonitoringFacadeshopShard0ProxyBorrowLatencyCritical33E0ED90',
   'shop-service added MonitoringFacadeshopShard0ProxyClientConnectionsCriticalA5CA23AA',
   'shop-service removed MonitoringFacadeshopProxyProxyClientConnectionsCriticalA9221316',
+  // From the app's own metrics: the share of its cache lookups that failed (Redis unreachable to the app) (C5).
+  'shop-service added MonitoringFacadeshopAppCacheCacheErrorRateCritical4A40EF52',
 ];
 const LATER_CHANGES = [
   // A new task definition revision (task definitions are immutable): the container sets AUTO_MIGRATE=true,
