@@ -164,10 +164,11 @@ const MIB = 1024 * 1024;
  * CloudWatch dashboard and alarms for one stage, built with cdk-monitoring-constructs' facade.
  *
  * Alarms are published to a KMS-encrypted SNS topic that accepts only TLS publishers; an email
- * subscription is added when `alarmEmail` is given. ALB, Fargate, Aurora and ElastiCache use the
- * library's monitors; what it lacks (ALB p99 and 5xx rate, Aurora freeable memory and replica lag,
- * RDS Proxy connections, Redis memory, evictions and hit rate over all nodes) is added as custom
- * metrics through the same facade, so every alarm shares the same naming and actions.
+ * subscription is added when `alarmEmail` is given. Fargate behind the ALB (CPU, memory, unhealthy and
+ * healthy tasks: the site-down alarm) and ElastiCache's dashboard use the library's monitors; what it lacks
+ * (ALB p99 and the guarded 5xx rate, Aurora per role with `Role=WRITER|READER`, RDS Proxy, Redis over all
+ * nodes, the app's own metrics) is added as custom metrics through the same facade, so every alarm shares
+ * the same naming and actions. Thresholds that have a ceiling are shares of it, from the sizes watched.
  * Create one per stack: the facade is meant to be the stack's single monitoring entry point.
  */
 export class StageMonitoring extends Construct {
