@@ -202,8 +202,20 @@ export class AppService extends Construct {
       environment: { NODE_ENV: 'production', PORT: String(port), ...environment },
       secrets,
       portMappings: [{ containerPort: port, name: 'http' }],
-      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'app', logGroup: this.logGroup }),
-      // Liveness only (the process answers); readiness (database reachable) is the target group's check.
+      // Non-blocking with a bounded buffer: while CloudWatch Logs is slow or unreachable the app's writes to
+      // stdout never block (and with them its requests); past the buffer the driver drops lines instead.
+      logging: ecs.LogDrivers.awsLogs({
+        streamPrefix: 'app',
+        logGroup: this.logGroup,
+        mode: ecs.AwsLogDriverMode.NON_BLOCKING,
+        maxBufferSize: SERVICE_DEFAULTS.logBufferSize,
+      }),
+      // Nothing in the image writes to its filesystem (logs go to stdout, the database and the cache are
+      // remote, PGlite is not used in AWS), so the root filesystem is read-only and no volume is mounted.
+      // Fargate has no tmpfs; were scratch space ever needed, it would be a task volume mounted at that path.
+      readonlyRootFilesystem: true,
+      // Liveness (the process answers), the same endpoint as the target group's check; a database outage is
+      // reported by /readyz and the alarms, and must not make ECS replace healthy tasks.
       healthCheck: {
         command: [
           'CMD',
