@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -232,8 +232,16 @@ export class AppService extends Construct {
       stopTimeout: Duration.seconds(30),
     });
     const executionRole = this.taskDefinition.obtainExecutionRole();
-    // ECS reads the secrets at task start; they are encrypted with customer-managed keys.
-    for (const key of new Set(ecsSecretKeys)) key.grantDecrypt(executionRole);
+    // ECS reads the secrets at task start; they are encrypted with customer-managed keys, which the execution
+    // role may use only through Secrets Manager.
+    iam.Grant.addToPrincipal({
+      grantee: executionRole,
+      actions: ['kms:Decrypt'],
+      resourceArns: [...new Set(ecsSecretKeys)].map((key) => key.keyArn),
+      conditions: {
+        StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+      },
+    });
     Validations.of(executionRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:

@@ -82,19 +82,22 @@ describe('ShopService (ShopService/Shop)', () => {
   test.each([
     ['1k', stage1k],
     ['10k', stage10k],
-  ])('%s: checks target health on the liveness endpoint /healthz, never the database-pinging /readyz', (_id, stage) => {
-    stage.templates.service.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
-      HealthCheckPath: '/healthz',
-      Port: 3000,
-      TargetType: 'ip',
-      Matcher: { HttpCode: '200' },
-    });
-    expect(JSON.stringify(stage.json.service)).not.toContain('/readyz');
-    // The container's own check is liveness too, on the same endpoint, with a start period for the boot.
-    const healthCheck = containerOf(stage.json.service).HealthCheck as Record<string, unknown>;
-    expect(JSON.stringify(healthCheck.Command)).toContain('http://127.0.0.1:3000/healthz');
-    expect(healthCheck).toMatchObject({ Interval: 30, Timeout: 5, Retries: 3, StartPeriod: 60 });
-  });
+  ])(
+    '%s: checks target health on the liveness endpoint /healthz, never the database-pinging /readyz',
+    (_id, stage) => {
+      stage.templates.service.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+        HealthCheckPath: '/healthz',
+        Port: 3000,
+        TargetType: 'ip',
+        Matcher: { HttpCode: '200' },
+      });
+      expect(JSON.stringify(stage.json.service)).not.toContain('/readyz');
+      // The container's own check is liveness too, on the same endpoint, with a start period for the boot.
+      const healthCheck = containerOf(stage.json.service).HealthCheck as Record<string, unknown>;
+      expect(JSON.stringify(healthCheck.Command)).toContain('http://127.0.0.1:3000/healthz');
+      expect(healthCheck).toMatchObject({ Interval: 30, Timeout: 5, Retries: 3, StartPeriod: 60 });
+    },
+  );
 
   test('logs through a non-blocking awslogs driver with a bounded buffer', () => {
     for (const stage of [stage1k, stage10k]) {
