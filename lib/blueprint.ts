@@ -109,9 +109,14 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
   const allProblems = [...validateStageConfig(config), ...problems];
   if (allProblems.length > 0) throw new StageConfigError(allProblems);
 
+  // HTTPS with a certificate of one's own, or one made (and an alias record written) in the hosted zone, or both.
   const https =
-    context.domainName !== undefined && context.certificateArn !== undefined
-      ? { domainName: context.domainName, certificateArn: context.certificateArn }
+    context.domainName !== undefined && (context.certificateArn !== undefined || context.hostedZone !== undefined)
+      ? {
+          domainName: context.domainName,
+          ...(context.certificateArn !== undefined ? { certificateArn: context.certificateArn } : {}),
+          ...(context.hostedZone !== undefined ? { hostedZone: context.hostedZone } : {}),
+        }
       : undefined;
   const regions: Record<string, RegionStacks> = {};
   // Pin every region's zones for Stack.availabilityZones too, so nothing ever asks the CLI for a lookup
@@ -131,6 +136,7 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
       home,
       // A certificate belongs to one region: HTTPS on the home region's load balancer.
       ...(home && https !== undefined ? { https } : {}),
+      ...(context.plainHttp === true ? { plainHttp: true } : {}),
       ...(context.alarmEmail !== undefined ? { alarmEmail: context.alarmEmail } : {}),
       ...(context.adminEmails !== undefined ? { adminEmails: context.adminEmails } : {}),
     });

@@ -154,14 +154,15 @@ describe('ShopService (ShopService/Shop)', () => {
     }
   });
 
-  test('serves HTTP with a synth warning when no certificate is given', () => {
+  test('serves HTTP with a synth warning when no certificate is given (templates to look at)', () => {
     const listeners = Object.values(
       resourcesOf(stage1k.json.service, 'AWS::ElasticLoadBalancingV2::Listener'),
     );
     expect(listeners).toHaveLength(1);
     expect(listeners[0]?.Properties).toMatchObject({ Port: 80, Protocol: 'HTTP' });
-    expect(stage1k.synthOutput).toContain('-c domainName=');
+    expect(stage1k.synthOutput).toContain('-c hostedZoneId=');
     expect(stage1k.synthOutput).toContain('-c certificateArn=');
+    expect(stage1k.synthOutput).toContain('-c plainHttp=true');
   });
 
   test('answers /metrics with a 404 at the public listener, with or without HTTPS', () => {
