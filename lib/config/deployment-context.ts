@@ -20,6 +20,7 @@ export const CONTEXT_KEYS = {
   alarmEmail: 'alarmEmail',
   adminEmails: 'adminEmails',
   validate: 'validate',
+  controlTowerRules: 'controlTowerRules',
 } as const;
 
 /**
@@ -100,6 +101,12 @@ export interface DeploymentContext {
    * @default - not set: the caller decides (see `createBlueprintApp`'s `cloudFormationValidation`)
    */
   readonly validate?: boolean;
+  /**
+   * Run the Control Tower proactive controls (cfn-guard) on the templates (`-c controlTowerRules=true`).
+   *
+   * @default - not set: the caller decides (see `createBlueprintApp`'s `controlTowerRules`)
+   */
+  readonly controlTowerRules?: boolean;
 }
 
 /** A problem found in the configuration: the key, the value received and how to fix it. */
@@ -299,7 +306,11 @@ export function readDeploymentContext(
     );
   }
   if (zoneName !== undefined && !HOSTNAME.test(zoneName)) {
-    problem('hostedZoneName', rawZoneName, 'pass the zone\'s domain name, e.g. "-c hostedZoneName=example.com"');
+    problem(
+      'hostedZoneName',
+      rawZoneName,
+      'pass the zone\'s domain name, e.g. "-c hostedZoneName=example.com"',
+    );
   }
   if ((hostedZoneId === undefined) !== (zoneName === undefined)) {
     problem(
@@ -316,7 +327,9 @@ export function readDeploymentContext(
       'domainName',
       undefined,
       `HTTPS needs the name to serve: pass "-c domainName=shop.${zoneName ?? 'example.com'}"` +
-        (hostedZone !== undefined ? ' (a name in the hosted zone; the blueprint creates its alias record)' : ''),
+        (hostedZone !== undefined
+          ? ' (a name in the hosted zone; the blueprint creates its alias record)'
+          : ''),
     );
   }
   if (domainName !== undefined && !https) {
@@ -398,6 +411,15 @@ export function readDeploymentContext(
     );
   }
 
+  const controlTowerRules = parseBooleanContext(read(CONTEXT_KEYS.controlTowerRules));
+  if (controlTowerRules === null) {
+    problem(
+      'controlTowerRules',
+      read(CONTEXT_KEYS.controlTowerRules),
+      'pass "-c controlTowerRules=true" to run the Control Tower proactive controls (cfn-guard), or leave it out',
+    );
+  }
+
   return {
     context: {
       account,
@@ -412,6 +434,7 @@ export function readDeploymentContext(
       ...(alarmEmail !== undefined ? { alarmEmail } : {}),
       ...(adminEmails !== undefined ? { adminEmails } : {}),
       ...(typeof validate === 'boolean' ? { validate } : {}),
+      ...(typeof controlTowerRules === 'boolean' ? { controlTowerRules } : {}),
     },
     problems,
   };

@@ -52,3 +52,23 @@ export function allowCloudWatchAlarms(key: kms.Key): void {
     }),
   );
 }
+
+/**
+ * Denies `kms:CreateGrant` on the key to anyone but AWS services acting for a resource (Aurora, ElastiCache,
+ * Secrets Manager create grants that way): a principal with `kms:*` through IAM cannot hand the key on with a
+ * grant (Control Tower CT.KMS.PR.3).
+ */
+export function denyGrantsExceptForAwsServices(key: kms.Key): void {
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'GrantsOnlyForAwsServices',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: ['kms:CreateGrant'],
+      resources: ['*'],
+      conditions: {
+        BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' },
+      },
+    }),
+  );
+}

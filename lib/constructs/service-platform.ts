@@ -105,6 +105,11 @@ export class ServicePlatform extends Construct {
       vpc: props.vpc,
       containerInsightsV2: ecs.ContainerInsights.ENHANCED,
     });
+    Validations.of(this.cluster).acknowledge({
+      id: 'cdk-validator-cfnguard::ecs_container_insights_enabled_check',
+      reason:
+        'Container Insights is on, as `enhanced` (a superset of `enabled`, which is all the rule accepts).',
+    });
     // An HTTP namespace: Service Connect needs no DNS, and this one needs no hosted zone.
     this.namespace = this.cluster.addDefaultCloudMapNamespace({
       name: props.namespaceName,
@@ -182,6 +187,12 @@ export class ServicePlatform extends Construct {
       this.publicListener = this.loadBalancer.addListener('HttpListener', {
         port: 80,
         protocol: elbv2.ApplicationProtocol.HTTP,
+      });
+      Validations.of(this.publicListener).acknowledge({
+        id: 'cdk-validator-cfnguard::alb_http_to_https_redirection_check',
+        reason:
+          'No HTTPS settings: plain HTTP on purpose (plainHttp) or templates to look at (a real account refuses to ' +
+          'synthesise); with a certificate or hosted zone this listener redirects to HTTPS.',
       });
       this.url = `http://${this.loadBalancer.loadBalancerDnsName}`;
       const howToHttps =

@@ -14,7 +14,7 @@ import {
   SnsAlarmActionStrategy,
 } from 'cdk-monitoring-constructs';
 import { Construct } from 'constructs';
-import { allowCloudWatchAlarms } from './key-policies';
+import { allowCloudWatchAlarms, denyGrantsExceptForAwsServices } from './key-policies';
 import { DEFAULT_MONITORING_CONFIG, LIMITS } from '../config/defaults';
 import { monitoringConfigProblems, type MonitoringConfig } from '../config/monitoring-config';
 
@@ -173,6 +173,7 @@ export class StageMonitoring extends Construct {
     // CloudWatch publishes alarm notifications itself, so it needs the key to encrypt the message (this
     // account's alarms only).
     allowCloudWatchAlarms(this.alarmTopicKey);
+    denyGrantsExceptForAwsServices(this.alarmTopicKey);
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
       displayName: `${props.dashboardName} alarms`,
       masterKey: this.alarmTopicKey,

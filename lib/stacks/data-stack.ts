@@ -9,7 +9,7 @@ import type { AuroraDatabase } from '../constructs/aurora-database';
 import type { AuroraProxy } from '../constructs/aurora-proxy';
 import { AuroraShard } from '../constructs/aurora-shard';
 import type { CacheEndpoint, DatabaseEndpoint } from '../constructs/data-endpoints';
-import { allowLogsService } from '../constructs/key-policies';
+import { allowLogsService, denyGrantsExceptForAwsServices } from '../constructs/key-policies';
 import { RedisCache } from '../constructs/redis-cache';
 import { keepPublishedForEarlierStages } from './published-outputs';
 
@@ -61,6 +61,7 @@ export class DataStack extends Stack {
     });
     // The exported PostgreSQL log group is encrypted with this key by CloudWatch Logs.
     allowLogsService(this.dataKey);
+    denyGrantsExceptForAwsServices(this.dataKey);
 
     // Shard 0 under the id `Default`, which CDK leaves out of logical ids: `Database` and `Proxy` keep theirs.
     this.shard = new AuroraShard(this, 'Default', {

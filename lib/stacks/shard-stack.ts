@@ -5,7 +5,7 @@ import type { Construct } from 'constructs';
 import type { ShardConfig } from '../config/stage-config';
 import { AuroraShard } from '../constructs/aurora-shard';
 import type { DatabaseEndpoint } from '../constructs/data-endpoints';
-import { allowLogsService } from '../constructs/key-policies';
+import { allowLogsService, denyGrantsExceptForAwsServices } from '../constructs/key-policies';
 
 /** Properties of {@link ShardStack}. */
 export interface ShardStackProps extends StackProps {
@@ -43,6 +43,7 @@ export class ShardStack extends Stack {
     });
     // The exported PostgreSQL log group is encrypted with this key by CloudWatch Logs.
     allowLogsService(this.key);
+    denyGrantsExceptForAwsServices(this.key);
 
     const { proxy, ...database } = config;
     this.shard = new AuroraShard(this, 'Shard', {
