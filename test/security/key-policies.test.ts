@@ -33,7 +33,7 @@ describe.each(['1k', '10k'])('stage %s key policies', (id) => {
     ['data', 'the exported PostgreSQL log'],
   ] as const)(
     'the %s key admits CloudWatch Logs only for log groups of this account and region (%s)',
-    (stack) => {
+    (stack, _what) => {
       const statements = serviceStatements(stage.json[stack], /logs\./);
       expect(statements).toHaveLength(1);
       expect(statements[0]!.Condition).toEqual({
