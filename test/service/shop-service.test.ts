@@ -112,6 +112,8 @@ describe('ShopService (ShopService/Shop)', () => {
     for (const stage of [stage1k, stage10k]) {
       const container = containerOf(stage.json.service);
       expect(container.ReadonlyRootFilesystem).toBe(true);
+      // The image's own user (app/Dockerfile `USER node`, checked by app/test/bundle), stated in the task too.
+      expect(container.User).toBe('node');
       expect(container.MountPoints).toBeUndefined();
       expect(onlyResource(stage.json.service, 'AWS::ECS::TaskDefinition').Properties.Volumes).toBeUndefined();
     }
