@@ -24,6 +24,7 @@ import {
 import { Construct } from 'constructs';
 import { pascalCase } from './config/naming';
 import { buildRegion, STACK_IDS, type RegionStacks } from './region';
+import { controlTowerValidator } from './validation/control-tower-rules';
 
 export { STACK_IDS };
 
@@ -61,6 +62,14 @@ export interface BlueprintAppProps {
    * @default - the `validate` context value (`-c validate=true|false`); when not set, true
    */
   readonly cloudFormationValidation?: boolean;
+  /**
+   * Register the AWS Control Tower proactive controls (cfn-guard, `lib/validation/control-tower-rules.ts`) as a
+   * second validation plugin next to cdk-nag. The test suite (so CI) runs them on every stage; on a synth,
+   * `-c controlTowerRules=true` does.
+   *
+   * @default - the `controlTowerRules` context value; when not set, false
+   */
+  readonly controlTowerRules?: boolean;
 }
 
 /**
@@ -109,9 +118,15 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
   const allProblems = [...validateStageConfig(config), ...problems];
   if (allProblems.length > 0) throw new StageConfigError(allProblems);
 
+  // HTTPS with a certificate of one's own, or one made (and an alias record written) in the hosted zone, or both.
   const https =
-    context.domainName !== undefined && context.certificateArn !== undefined
-      ? { domainName: context.domainName, certificateArn: context.certificateArn }
+    context.domainName !== undefined &&
+    (context.certificateArn !== undefined || context.hostedZone !== undefined)
+      ? {
+          domainName: context.domainName,
+          ...(context.certificateArn !== undefined ? { certificateArn: context.certificateArn } : {}),
+          ...(context.hostedZone !== undefined ? { hostedZone: context.hostedZone } : {}),
+        }
       : undefined;
   const regions: Record<string, RegionStacks> = {};
   // Pin every region's zones for Stack.availabilityZones too, so nothing ever asks the CLI for a lookup
@@ -131,6 +146,7 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
       home,
       // A certificate belongs to one region: HTTPS on the home region's load balancer.
       ...(home && https !== undefined ? { https } : {}),
+      ...(context.plainHttp === true ? { plainHttp: true } : {}),
       ...(context.alarmEmail !== undefined ? { alarmEmail: context.alarmEmail } : {}),
       ...(context.adminEmails !== undefined ? { adminEmails: context.adminEmails } : {}),
     });
@@ -141,6 +157,9 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
 
   if (props.nag ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  }
+  if (props.controlTowerRules ?? context.controlTowerRules ?? false) {
+    Validations.of(app).addPlugins(controlTowerValidator());
   }
   return app;
 }

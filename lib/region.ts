@@ -44,6 +44,8 @@ export interface RegionProps {
   readonly home: boolean;
   /** HTTPS settings. @default - HTTP only, with a synth warning */
   readonly https?: HttpsConfig;
+  /** Without `https`: plain HTTP chosen on purpose (only the synth warning differs). @default false */
+  readonly plainHttp?: boolean;
   /** Email subscribed to the alarm topic. @default - no subscription */
   readonly alarmEmail?: string;
   /** The app's `ADMIN_EMAILS`. @default - no admins by email */
@@ -126,6 +128,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     // Dashboards are global to an account: only the home region's keeps the plain name.
     dashboardName: props.home ? prefix : `${prefix}-${region}`,
     ...(props.https !== undefined ? { https: props.https } : {}),
+    ...(props.plainHttp === true ? { plainHttp: true } : {}),
     ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
     ...(props.adminEmails !== undefined ? { adminEmails: props.adminEmails } : {}),
   });

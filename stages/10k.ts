@@ -6,6 +6,22 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type { StageConfig } from '../lib/config';
 import { stage1k } from './1k';
 
+/**
+ * Requests per second one app process served when saturated: stage 1k's single process (no cache, one
+ * Postgres) at 100 req/s offered, open loop, in `npm run bench` of 2026-11-30 (README "Benchmarks",
+ * `bench/results/runtime.json`, scenario `stage-1k`, `fixed.requestsPerSecond` = 72.5). A lower bound for a
+ * 10k task: that process shared 2 cores with a load average of about 34, where a 10k task has a whole vCPU
+ * to itself and answers most reads from Redis. `test/stages/scaling-target.test.ts` checks this against the
+ * JSON.
+ */
+export const MEASURED_REQUESTS_PER_SECOND_PER_TASK = 72;
+
+/**
+ * Share of the measured capacity request-count scaling holds each task at: half, so that a burst has room
+ * while the new tasks start (about a minute), and the same margin as the CPU target (60 %).
+ */
+export const REQUEST_SCALING_HEADROOM = 0.5;
+
 /** Stage `10k`: from about 1,000 to 10,000 users. */
 export const stage10k = {
   ...stage1k,
@@ -23,7 +39,9 @@ export const stage10k = {
       minCapacity: 3,
       maxCapacity: 12,
       targetCpuUtilizationPercent: 60,
-      requestsPerTarget: 1000,
+      // Per minute (ALBRequestCountPerTarget): 72 req/s x 60 s x 0.5 = 2,160. The old 1,000 (17 req/s) was a
+      // quarter of what one task serves and would have held the service at its maximum under modest load.
+      requestsPerTarget: Math.round(MEASURED_REQUESTS_PER_SECOND_PER_TASK * 60 * REQUEST_SCALING_HEADROOM),
     },
   },
   database: {

@@ -9,7 +9,11 @@ import type { StageConfig } from '../lib/config';
 export const stage1k = {
   description: 'Start simple: one task behind an ALB, one Aurora writer, monitoring from day one',
   network: {
-    // One NAT gateway keeps the bill small; an AZ outage then costs outbound traffic only.
+    // One NAT gateway keeps the bill small, at a price: the tasks reach ECR, Secrets Manager and CloudWatch Logs
+    // through it (only S3 has a gateway endpoint). If its AZ fails, every private subnet loses outbound traffic:
+    // no task can start in any AZ (no image pull, no secrets fetch at start), so ECS cannot replace the lost
+    // task until the AZ is back, and a running task cannot read the database secret for a new connection.
+    // Stage 10k has a NAT gateway per AZ.
     natGateways: 1,
   },
   service: {

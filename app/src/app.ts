@@ -245,6 +245,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
         'so no other instance accepts them (and a restart logs everyone out); set the same SESSION_SECRET on every instance',
     );
   }
+  if (config.production && !config.sessionCookieSecure) {
+    app.log.warn(
+      'SESSION_COOKIE_SECURE=false: the session cookie is not Secure, so it and every password travel in clear text ' +
+        'over plain HTTP; serve HTTPS instead (README "Deploying a stage")',
+    );
+  }
 
   const ownsDatabase = typeof options.database !== 'object';
   const observe: QueryObserver = (pool) => metrics.dbQueries.inc({ pool });
@@ -458,7 +464,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     cookieName: 'sid',
     cookie: {
       httpOnly: true,
-      secure: config.production,
+      secure: config.sessionCookieSecure,
       sameSite: 'lax',
       path: '/',
       maxAge: config.sessionTtlSeconds * 1000,

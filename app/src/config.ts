@@ -35,6 +35,7 @@ export interface AppEnv {
   CACHE_TTL_SECONDS: number;
   SESSION_SECRET?: string;
   SESSION_TTL_SECONDS: number;
+  SESSION_COOKIE_SECURE?: boolean;
   ADMIN_EMAILS: string;
   AUTO_MIGRATE?: boolean;
   SEED_DEMO_DATA?: boolean;
@@ -124,6 +125,12 @@ export interface AppConfig {
   /** Undefined outside production when SESSION_SECRET is unset: a random per-process secret is used. */
   sessionSecret?: string;
   sessionTtlSeconds: number;
+  /**
+   * Whether the session cookie is `Secure` (sent back only over HTTPS): `SESSION_COOKIE_SECURE`, by default true
+   * in production. False only for a deployment that serves plain HTTP on purpose (the blueprint's
+   * `-c plainHttp=true`), where a Secure cookie would never come back and nobody could stay logged in.
+   */
+  sessionCookieSecure: boolean;
   /**
    * Emails allowed to hold the admin role. A user is an admin only while granted the role (`npm run admin --
    * grant`) AND listed here: removing an address demotes it at its next request.
@@ -215,6 +222,7 @@ export const envJsonSchema = {
     CACHE_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 86400, default: 60 },
     SESSION_SECRET: { type: 'string' },
     SESSION_TTL_SECONDS: { type: 'integer', minimum: 60, maximum: 2592000, default: 86400 },
+    SESSION_COOKIE_SECURE: boolean,
     ADMIN_EMAILS: { type: 'string', default: '' },
     AUTO_MIGRATE: boolean,
     SEED_DEMO_DATA: boolean,
@@ -481,6 +489,9 @@ export function loadConfig(
     cacheTtlSeconds: env.CACHE_TTL_SECONDS,
     sessionSecret: env.SESSION_SECRET,
     sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+    // Production serves HTTPS (the load balancer's TLS listener) unless the deployment opted in to plain HTTP
+    // and says so with SESSION_COOKIE_SECURE=false: a Secure cookie is never sent back over HTTP.
+    sessionCookieSecure: env.SESSION_COOKIE_SECURE ?? production,
     adminEmails: new Set(adminEmails),
     // With PostgreSQL in production the migration task migrates, as the owner, before the service starts: the
     // server, logged in as the DML-only app role, could not run DDL anyway. The embedded PGlite lives inside

@@ -2,7 +2,7 @@
  * Every default of the stage model, in one place (pure data). Constructs merge them as
  * defaults < stage config < values the construct must own.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Size } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
@@ -32,8 +32,18 @@ export const SERVICE_DEFAULTS = {
   logRetention: logs.RetentionDays.ONE_MONTH,
   /** Port the app listens on (the app's `PORT`). */
   containerPort: 3000,
-  /** The app's readiness endpoint (database reachable). */
-  healthCheckPath: '/readyz',
+  /**
+   * The load balancer's health check: the app's liveness endpoint (the process answers). Not `/readyz`, which
+   * pings the database: an Aurora failover or a proxy blip longer than the check's ~45 s would de-register
+   * every task at once, and ECS would replace them all while the database, not the tasks, was at fault.
+   */
+  healthCheckPath: '/healthz',
+  /**
+   * Most bytes of log events the awslogs driver buffers in the task while CloudWatch Logs is slow or
+   * unreachable (non-blocking mode): past it the newest lines are dropped instead of blocking the app's
+   * writes to stdout, and with them its requests.
+   */
+  logBufferSize: Size.mebibytes(25),
   scaleInCooldown: Duration.minutes(5),
   scaleOutCooldown: Duration.minutes(1),
 } as const;
@@ -51,10 +61,17 @@ export const DATABASE_DEFAULTS = {
 } as const;
 
 /**
- * The Aurora PostgreSQL engine of the blueprint. A version constant, not "latest": an engine change is a
- * deliberate, reviewed upgrade (minor versions are applied by AWS with auto minor version upgrade).
+ * The Aurora PostgreSQL engine of the blueprint: the newest 16.x minor aws-cdk-lib offers. The code owns the
+ * minor version: `autoMinorVersionUpgrade` stays on for the instances, but AWS applies automatic upgrades only
+ * up to its preferred minor, so a retired minor (AWS retires 16.x minors on a published calendar) would stop a
+ * fresh deploy and a restore. Raise it deliberately: `npm run diff` shows the cluster's EngineVersion as an
+ * in-place update and lists the writer restart under Interruptions. README "Aurora engine version" says how a
+ * retirement is caught before a deploy fails.
  */
-export const AURORA_POSTGRES_VERSION = rds.AuroraPostgresEngineVersion.VER_16_8;
+export const AURORA_POSTGRES_VERSION = rds.AuroraPostgresEngineVersion.VER_16_13;
+
+/** How often Enhanced Monitoring samples the OS metrics of each Aurora instance. */
+export const ENHANCED_MONITORING_INTERVAL = Duration.seconds(60);
 
 /** Defaults for optional `ProxyConfig` fields. */
 export const PROXY_DEFAULTS = {

@@ -14,12 +14,19 @@ export const CONTEXT_KEYS = {
   prefix: 'prefix',
   domainName: 'domainName',
   certificateArn: 'certificateArn',
+  hostedZoneId: 'hostedZoneId',
+  hostedZoneName: 'hostedZoneName',
+  plainHttp: 'plainHttp',
   alarmEmail: 'alarmEmail',
   adminEmails: 'adminEmails',
   validate: 'validate',
+  controlTowerRules: 'controlTowerRules',
 } as const;
 
-/** Defaults of the deployment context (the same values as cdk.json). */
+/**
+ * Defaults of the deployment context (the same values as cdk.json). The account is a placeholder no deployment
+ * can reach (the CDK CLI refuses credentials of another account): a synth for it is for looking at templates.
+ */
 export const DEFAULT_DEPLOYMENT = {
   account: '123456789012',
   region: 'us-east-1',
@@ -65,10 +72,25 @@ export interface DeploymentContext {
   readonly regions: readonly RegionContext[];
   /** Lower-case prefix of stack names and physical names, so two deployments can share an account. */
   readonly prefix: string;
-  /** DNS name the app is served under (with `certificateArn`, turns HTTPS on). */
+  /**
+   * DNS name the app is served under (the alias record's name, with `hostedZone`; the certificate's name).
+   * With `hostedZone` or `certificateArn`, turns HTTPS on.
+   */
   readonly domainName?: string;
-  /** ACM certificate for `domainName`, in `region`. */
+  /** ACM certificate for `domainName`, in `region` (bring your own). */
   readonly certificateArn?: string;
+  /**
+   * Public Route 53 hosted zone holding `domainName` (`-c hostedZoneId=Z0123... -c hostedZoneName=example.com`):
+   * the blueprint creates a DNS-validated ACM certificate (unless `certificateArn` is given) and the alias
+   * record to the load balancer. Not looked up: synth stays offline.
+   */
+  readonly hostedZone?: { readonly hostedZoneId: string; readonly zoneName: string };
+  /**
+   * Plain HTTP on purpose (`-c plainHttp=true`): no certificate, a session cookie that is not `Secure`, and
+   * passwords in clear text. Without HTTPS settings, a deployment to a real account refuses to synthesise
+   * unless this is set.
+   */
+  readonly plainHttp?: boolean;
   /** Address subscribed to the alarm topic. */
   readonly alarmEmail?: string;
   /** Comma-separated emails whose sign-ups become admins (the app's `ADMIN_EMAILS`). */
@@ -79,6 +101,12 @@ export interface DeploymentContext {
    * @default - not set: the caller decides (see `createBlueprintApp`'s `cloudFormationValidation`)
    */
   readonly validate?: boolean;
+  /**
+   * Run the Control Tower proactive controls (cfn-guard) on the templates (`-c controlTowerRules=true`).
+   *
+   * @default - not set: the caller decides (see `createBlueprintApp`'s `controlTowerRules`)
+   */
+  readonly controlTowerRules?: boolean;
 }
 
 /** A problem found in the configuration: the key, the value received and how to fix it. */
@@ -99,6 +127,8 @@ const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
 /** Usable in RDS, ElastiCache and proxy identifiers: no trailing or doubled hyphen. */
 const PREFIX = /^(?=.{1,16}$)[a-z]([a-z0-9]|-(?!-))*(?<!-)$/;
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
+/** A Route 53 hosted zone id, e.g. `Z0123456789ABCDEFGHIJ` (without the `/hostedzone/` prefix). */
+const HOSTED_ZONE_ID = /^Z[A-Z0-9]{1,31}$/;
 const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:([a-z0-9-]+):(\d{12}):certificate\/[A-Za-z0-9-]+$/;
 const EMAIL = /^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/;
 
@@ -264,12 +294,95 @@ export function readDeploymentContext(
       );
     }
   }
-  if ((domainName === undefined) !== (certificateArn === undefined)) {
-    const missing = domainName === undefined ? 'domainName' : 'certificateArn';
+  const hostedZoneId = optionalString(read(CONTEXT_KEYS.hostedZoneId));
+  const rawZoneName = optionalString(read(CONTEXT_KEYS.hostedZoneName));
+  const zoneName = rawZoneName?.replace(/\.$/, '').toLowerCase();
+  if (hostedZoneId !== undefined && !HOSTED_ZONE_ID.test(hostedZoneId)) {
     problem(
-      missing,
+      'hostedZoneId',
+      hostedZoneId,
+      'pass the id of a public Route 53 hosted zone, e.g. "-c hostedZoneId=Z0123456789ABCDEFGHIJ" ' +
+        '(aws route53 list-hosted-zones-by-name --dns-name example.com), without "/hostedzone/"',
+    );
+  }
+  if (zoneName !== undefined && !HOSTNAME.test(zoneName)) {
+    problem(
+      'hostedZoneName',
+      rawZoneName,
+      'pass the zone\'s domain name, e.g. "-c hostedZoneName=example.com"',
+    );
+  }
+  if ((hostedZoneId === undefined) !== (zoneName === undefined)) {
+    problem(
+      hostedZoneId === undefined ? 'hostedZoneId' : 'hostedZoneName',
       undefined,
-      'HTTPS needs both "-c domainName=..." and "-c certificateArn=..." (or neither, for HTTP only)',
+      'a hosted zone needs both "-c hostedZoneId=Z..." and "-c hostedZoneName=example.com" (no lookup: synth stays offline)',
+    );
+  }
+  const hostedZone =
+    hostedZoneId !== undefined && zoneName !== undefined ? { hostedZoneId, zoneName } : undefined;
+  const https = hostedZone !== undefined || certificateArn !== undefined;
+  if (https && domainName === undefined) {
+    problem(
+      'domainName',
+      undefined,
+      `HTTPS needs the name to serve: pass "-c domainName=shop.${zoneName ?? 'example.com'}"` +
+        (hostedZone !== undefined
+          ? ' (a name in the hosted zone; the blueprint creates its alias record)'
+          : ''),
+    );
+  }
+  if (domainName !== undefined && !https) {
+    problem(
+      'domainName',
+      domainName,
+      'HTTPS needs a certificate: add "-c hostedZoneId=Z... -c hostedZoneName=<zone>" (the blueprint creates a ' +
+        'DNS-validated certificate and the alias record) or "-c certificateArn=arn:aws:acm:..." (your own)',
+    );
+  }
+  if (
+    hostedZone !== undefined &&
+    domainName !== undefined &&
+    HOSTNAME.test(domainName) &&
+    HOSTNAME.test(hostedZone.zoneName) &&
+    !`.${domainName.toLowerCase()}`.endsWith(`.${hostedZone.zoneName}`)
+  ) {
+    problem(
+      'domainName',
+      domainName,
+      `the alias record must be in the hosted zone ${hostedZone.zoneName}: pass e.g. "-c domainName=shop.${hostedZone.zoneName}"`,
+    );
+  }
+
+  const plainHttp = parseBooleanContext(read(CONTEXT_KEYS.plainHttp));
+  if (plainHttp === null) {
+    problem(
+      'plainHttp',
+      read(CONTEXT_KEYS.plainHttp),
+      'pass "-c plainHttp=true" to serve plain HTTP on purpose, or leave it out',
+    );
+  } else if (plainHttp === true && https) {
+    problem(
+      'plainHttp',
+      true,
+      'choose one: leave out "-c plainHttp=true" to serve HTTPS with the certificate settings given, or drop those',
+    );
+  } else if (
+    plainHttp !== true &&
+    !https &&
+    domainName === undefined &&
+    account !== DEFAULT_DEPLOYMENT.account &&
+    ACCOUNT.test(account)
+  ) {
+    // The placeholder account (cdk.json's default) can never be deployed to: the CLI refuses credentials of any
+    // other account. Synthesising for it is for looking at the templates; for a real account it is a deployment.
+    problem(
+      'plainHttp',
+      undefined,
+      `a deployment to account ${account} needs HTTPS, or plain HTTP on purpose: pass ` +
+        '"-c hostedZoneId=Z... -c hostedZoneName=example.com -c domainName=shop.example.com" (certificate and DNS ' +
+        'record made for you), or "-c domainName=shop.example.com -c certificateArn=arn:aws:acm:..." (your ' +
+        'certificate), or "-c plainHttp=true" (session cookie not Secure: passwords and sessions in clear text)',
     );
   }
 
@@ -298,6 +411,15 @@ export function readDeploymentContext(
     );
   }
 
+  const controlTowerRules = parseBooleanContext(read(CONTEXT_KEYS.controlTowerRules));
+  if (controlTowerRules === null) {
+    problem(
+      'controlTowerRules',
+      read(CONTEXT_KEYS.controlTowerRules),
+      'pass "-c controlTowerRules=true" to run the Control Tower proactive controls (cfn-guard), or leave it out',
+    );
+  }
+
   return {
     context: {
       account,
@@ -307,9 +429,12 @@ export function readDeploymentContext(
       prefix,
       ...(domainName !== undefined ? { domainName } : {}),
       ...(certificateArn !== undefined ? { certificateArn } : {}),
+      ...(hostedZone !== undefined ? { hostedZone } : {}),
+      ...(plainHttp === true ? { plainHttp } : {}),
       ...(alarmEmail !== undefined ? { alarmEmail } : {}),
       ...(adminEmails !== undefined ? { adminEmails } : {}),
       ...(typeof validate === 'boolean' ? { validate } : {}),
+      ...(typeof controlTowerRules === 'boolean' ? { controlTowerRules } : {}),
     },
     problems,
   };

@@ -36,17 +36,26 @@ export class AccessLogsBucket extends Construct {
       lifecycleRules: [{ expiration }],
     };
 
+    const sinkReason =
+      "This bucket is the sink of the access-log bucket's server access logs; logging it into itself would loop.";
     this.serverAccessLogsBucket = new s3.Bucket(this, 'ServerAccessLogs', common);
-    Validations.of(this.serverAccessLogsBucket).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason:
-        "This bucket is the sink of the access-log bucket's server access logs; logging it into itself would loop.",
-    });
+    Validations.of(this.serverAccessLogsBucket).acknowledge(
+      { id: 'AwsSolutions-S1', reason: sinkReason },
+      { id: 'cdk-validator-cfnguard::s3_bucket_logging_enabled_check', reason: sinkReason },
+    );
 
     this.bucket = new s3.Bucket(this, 'Resource', {
       ...common,
       serverAccessLogsBucket: this.serverAccessLogsBucket,
       serverAccessLogsPrefix: 'access-logs-bucket/',
     });
+    for (const bucket of [this.bucket, this.serverAccessLogsBucket]) {
+      Validations.of(bucket).acknowledge({
+        id: 'cdk-validator-cfnguard::s3_bucket_default_encryption_kms_check',
+        reason:
+          'ELB access-log delivery (and S3 server access logging) write only to buckets encrypted with SSE-S3, ' +
+          'not SSE-KMS.',
+      });
+    }
   }
 }

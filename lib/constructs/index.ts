@@ -8,3 +8,4 @@ export * from './stage-monitoring';
 export * from './aurora-shard';
 export * from './data-endpoints';
 export * from './metrics-collector';
+export * from './key-policies';

@@ -125,6 +125,12 @@ export class RedisCache extends Construct {
         'Redis keeps its default port 6379: the group is in isolated subnets, admits only the app security group ' +
         'and requires TLS and an AUTH token; a different port would add no protection.',
     });
+    Validations.of(this.replicationGroup).acknowledge({
+      id: 'cdk-validator-cfnguard::elasticache_repl_grp_rbac_auth_enabled_check',
+      reason:
+        'The app authenticates with an AUTH token over TLS (one client, one password in Secrets Manager); RBAC user ' +
+        'groups replace the token and are a migration of a deployed group (AuthTokenUpdateStrategy DELETE), not a default.',
+    });
     Validations.of(this.authToken).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:

@@ -1,8 +1,11 @@
 import * as path from 'node:path';
 import { Annotations } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as targets from 'aws-cdk-lib/aws-route53-targets';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as servicediscovery from 'aws-cdk-lib/aws-servicediscovery';
 import { Validations } from 'aws-cdk-lib';
@@ -12,12 +15,31 @@ import { AccessLogsBucket } from './access-logs-bucket';
 /** Repository root: the Docker build context of the app image (see /.dockerignore). */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
-/** HTTPS settings of the load balancer. */
+/** A public Route 53 hosted zone, given by id and name (never looked up: synth stays offline). */
+export interface HostedZoneReference {
+  /** Hosted zone id, e.g. `Z0123456789ABCDEFGHIJ`. */
+  readonly hostedZoneId: string;
+  /** The zone's domain name, e.g. `example.com`. */
+  readonly zoneName: string;
+}
+
+/** HTTPS settings of the load balancer: a certificate to bring, or a hosted zone to make one in (or both). */
 export interface HttpsConfig {
-  /** DNS name the app is served under (point a CNAME or alias at the load balancer). */
+  /** DNS name the app is served under. */
   readonly domainName: string;
-  /** ACM certificate covering `domainName`, in the stack's region. */
-  readonly certificateArn: string;
+  /**
+   * ACM certificate covering `domainName`, in the stack's region.
+   *
+   * @default - a DNS-validated certificate for `domainName`, created in `hostedZone`
+   */
+  readonly certificateArn?: string;
+  /**
+   * Hosted zone of `domainName`: the platform creates the alias record to the load balancer there (and
+   * validates its certificate through it, when `certificateArn` is not given).
+   *
+   * @default - no DNS record: point `domainName` at the load balancer yourself
+   */
+  readonly hostedZone?: HostedZoneReference;
 }
 
 /** Properties of {@link ServicePlatform}. */
@@ -36,11 +58,18 @@ export interface ServicePlatformProps {
    */
   readonly accessLogsBucket?: s3.IBucket;
   /**
-   * HTTPS on port 443 with an HTTP to HTTPS redirect on port 80.
+   * HTTPS on port 443 with an HTTP to HTTPS redirect on port 80. Needs `certificateArn`, `hostedZone` or both.
    *
    * @default - plain HTTP on port 80, with a synth warning saying how to turn HTTPS on
    */
   readonly https?: HttpsConfig;
+  /**
+   * Without `https`: whether plain HTTP was chosen on purpose (only the synth warning differs; the app must then
+   * be told that its session cookie cannot be `Secure`).
+   *
+   * @default false - the templates are for looking at, and the warning says a deployment needs a choice
+   */
+  readonly plainHttp?: boolean;
 }
 
 /**
@@ -62,6 +91,12 @@ export class ServicePlatform extends Construct {
   public readonly accessLogsBucket: s3.IBucket;
   /** URL the shop is served at. */
   public readonly url: string;
+  /** Whether the public listener is HTTPS (the app's session cookie can be `Secure`). */
+  public readonly https: boolean;
+  /** The load balancer's certificate, when the platform created it (a hosted zone and no `certificateArn`). */
+  public readonly certificate?: acm.ICertificate;
+  /** The alias record of `domainName`, when a hosted zone was given. */
+  public readonly aliasRecord?: route53.ARecord;
 
   constructor(scope: Construct, id: string, props: ServicePlatformProps) {
     super(scope, id);
@@ -69,6 +104,11 @@ export class ServicePlatform extends Construct {
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: props.vpc,
       containerInsightsV2: ecs.ContainerInsights.ENHANCED,
+    });
+    Validations.of(this.cluster).acknowledge({
+      id: 'cdk-validator-cfnguard::ecs_container_insights_enabled_check',
+      reason:
+        'Container Insights is on, as `enhanced` (a superset of `enabled`, which is all the rule accepts).',
     });
     // An HTTP namespace: Service Connect needs no DNS, and this one needs no hosted zone.
     this.namespace = this.cluster.addDefaultCloudMapNamespace({
@@ -98,31 +138,81 @@ export class ServicePlatform extends Construct {
     });
     this.loadBalancer.logAccessLogs(this.accessLogsBucket, 'alb');
 
+    this.https = props.https !== undefined;
     if (props.https !== undefined) {
+      const { domainName, certificateArn, hostedZone } = props.https;
+      if (certificateArn === undefined && hostedZone === undefined) {
+        throw new Error(
+          'ServicePlatform: https needs certificateArn (your certificate) or hostedZone (a DNS-validated one is ' +
+            'created); pass one of them, or leave https out for plain HTTP',
+        );
+      }
+      // Imported from its id and name: no lookup, synth stays offline.
+      const zone =
+        hostedZone !== undefined
+          ? route53.HostedZone.fromHostedZoneAttributes(this, 'HostedZone', hostedZone)
+          : undefined;
+      let listenerCertificate: elbv2.IListenerCertificate;
+      if (certificateArn !== undefined) {
+        listenerCertificate = elbv2.ListenerCertificate.fromArn(certificateArn);
+      } else {
+        // CloudFormation waits until ACM has validated the certificate through the CNAME it writes into the zone.
+        this.certificate = new acm.Certificate(this, 'Certificate', {
+          domainName,
+          validation: acm.CertificateValidation.fromDns(zone),
+        });
+        listenerCertificate = this.certificate;
+      }
       this.publicListener = this.loadBalancer.addListener('HttpsListener', {
         port: 443,
         protocol: elbv2.ApplicationProtocol.HTTPS,
-        certificates: [elbv2.ListenerCertificate.fromArn(props.https.certificateArn)],
+        certificates: [listenerCertificate],
         sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS,
       });
+      if (zone !== undefined) {
+        this.aliasRecord = new route53.ARecord(this, 'AliasRecord', {
+          zone,
+          recordName: domainName,
+          target: route53.RecordTarget.fromAlias(new targets.LoadBalancerTarget(this.loadBalancer)),
+          comment: 'The shop, on its load balancer',
+        });
+      }
       this.loadBalancer.addListener('HttpListener', {
         port: 80,
         protocol: elbv2.ApplicationProtocol.HTTP,
         defaultAction: elbv2.ListenerAction.redirect({ protocol: 'HTTPS', port: '443', permanent: true }),
       });
-      this.url = `https://${props.https.domainName}`;
+      this.url = `https://${domainName}`;
     } else {
       this.publicListener = this.loadBalancer.addListener('HttpListener', {
         port: 80,
         protocol: elbv2.ApplicationProtocol.HTTP,
       });
+      Validations.of(this.publicListener).acknowledge({
+        id: 'cdk-validator-cfnguard::alb_http_to_https_redirection_check',
+        reason:
+          'No HTTPS settings: plain HTTP on purpose (plainHttp) or templates to look at (a real account refuses to ' +
+          'synthesise); with a certificate or hosted zone this listener redirects to HTTPS.',
+      });
       this.url = `http://${this.loadBalancer.loadBalancerDnsName}`;
-      Annotations.of(this).addWarningV2(
-        '@shop/blueprint:httpOnly',
-        'The load balancer serves plain HTTP because no certificate was given. To serve HTTPS (with an HTTP to ' +
-          'HTTPS redirect), pass both "-c domainName=shop.example.com" and "-c certificateArn=arn:aws:acm:<region>:' +
-          '<account>:certificate/<id>" (an ACM certificate for that name, in the stack\'s region).',
-      );
+      const howToHttps =
+        '"-c hostedZoneId=Z... -c hostedZoneName=example.com -c domainName=shop.example.com" (the blueprint ' +
+        'creates a DNS-validated certificate and the alias record) or "-c domainName=shop.example.com ' +
+        '-c certificateArn=arn:aws:acm:<region>:<account>:certificate/<id>" (your certificate, in the stack\'s region)';
+      if (props.plainHttp === true) {
+        Annotations.of(this).addWarningV2(
+          '@shop/blueprint:plainHttp',
+          'PLAIN HTTP ON PURPOSE (plainHttp=true): passwords and session cookies travel in clear text between ' +
+            `browsers and the load balancer, and the session cookie is not Secure. Serve HTTPS instead: ${howToHttps}.`,
+        );
+      } else {
+        Annotations.of(this).addWarningV2(
+          '@shop/blueprint:httpOnly',
+          'No HTTPS settings: these templates serve plain HTTP and are for looking at. A deployment to a real ' +
+            `account (-c account=...) refuses to synthesise until you choose: ${howToHttps}, or "-c plainHttp=true" ` +
+            '(clear text, session cookie not Secure).',
+        );
+      }
     }
 
     // The app's Prometheus endpoint is for scrapers inside the VPC, not for the internet: the listener

@@ -3,7 +3,6 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -16,6 +15,7 @@ import {
   SnsAlarmActionStrategy,
 } from 'cdk-monitoring-constructs';
 import { Construct } from 'constructs';
+import { allowCloudWatchAlarms, denyGrantsExceptForAwsServices } from './key-policies';
 import { DEFAULT_MONITORING_CONFIG, LIMITS } from '../config/defaults';
 import {
   auroraMaxConnections,
@@ -206,12 +206,10 @@ export class StageMonitoring extends Construct {
       description: `Encrypts the alarm topic of ${props.dashboardName}`,
       enableKeyRotation: true,
     });
-    // CloudWatch publishes alarm notifications itself, so it needs the key to encrypt the message.
-    this.alarmTopicKey.grant(
-      new iam.ServicePrincipal('cloudwatch.amazonaws.com'),
-      'kms:Decrypt',
-      'kms:GenerateDataKey*',
-    );
+    // CloudWatch publishes alarm notifications itself, so it needs the key to encrypt the message (this
+    // account's alarms only).
+    allowCloudWatchAlarms(this.alarmTopicKey);
+    denyGrantsExceptForAwsServices(this.alarmTopicKey);
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
       displayName: `${props.dashboardName} alarms`,
       masterKey: this.alarmTopicKey,

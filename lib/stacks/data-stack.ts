@@ -1,6 +1,5 @@
 import { RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -10,6 +9,7 @@ import type { AuroraDatabase } from '../constructs/aurora-database';
 import type { AuroraProxy } from '../constructs/aurora-proxy';
 import { AuroraShard } from '../constructs/aurora-shard';
 import type { CacheEndpoint, DatabaseEndpoint } from '../constructs/data-endpoints';
+import { allowLogsService, denyGrantsExceptForAwsServices } from '../constructs/key-policies';
 import { RedisCache } from '../constructs/redis-cache';
 import { keepPublishedForEarlierStages } from './published-outputs';
 
@@ -60,7 +60,8 @@ export class DataStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     // The exported PostgreSQL log group is encrypted with this key by CloudWatch Logs.
-    this.dataKey.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`));
+    allowLogsService(this.dataKey);
+    denyGrantsExceptForAwsServices(this.dataKey);
 
     // Shard 0 under the id `Default`, which CDK leaves out of logical ids: `Database` and `Proxy` keep theirs.
     this.shard = new AuroraShard(this, 'Default', {

@@ -44,6 +44,12 @@ export interface ServiceStackProps extends StackProps {
   readonly dashboardName?: string;
   /** HTTPS settings. @default - HTTP only, with a synth warning */
   readonly https?: HttpsConfig;
+  /**
+   * Without `https`: plain HTTP chosen on purpose (`-c plainHttp=true`); only the synth warning differs.
+   *
+   * @default false
+   */
+  readonly plainHttp?: boolean;
   /** Email subscribed to the alarm topic. @default - no subscription */
   readonly alarmEmail?: string;
   /** The app's `ADMIN_EMAILS`. @default - no admins by email */
@@ -84,10 +90,14 @@ export class ServiceStack extends Stack {
       vpc: props.vpc,
       namespaceName: `${props.prefix}.internal`,
       accessLogsBucket: accessLogs.bucket,
-      ...(props.https !== undefined ? { https: props.https } : {}),
+      ...(props.https !== undefined ? { https: props.https } : { plainHttp: props.plainHttp ?? false }),
     });
-    const environment: Record<string, string> =
-      props.adminEmails !== undefined ? { ADMIN_EMAILS: props.adminEmails } : {};
+    const environment: Record<string, string> = {
+      ...(props.adminEmails !== undefined ? { ADMIN_EMAILS: props.adminEmails } : {}),
+      // The app's production cookie is Secure, which a browser never sends back over plain HTTP: without HTTPS
+      // nobody could stay logged in. Behind the HTTPS listener the app keeps its default.
+      ...(this.platform.https ? {} : { SESSION_COOKIE_SECURE: 'false' }),
+    };
     const common = {
       platform: this.platform,
       vpc: props.vpc,

@@ -1,11 +1,11 @@
 import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { ShardConfig } from '../config/stage-config';
 import { AuroraShard } from '../constructs/aurora-shard';
 import type { DatabaseEndpoint } from '../constructs/data-endpoints';
+import { allowLogsService, denyGrantsExceptForAwsServices } from '../constructs/key-policies';
 
 /** Properties of {@link ShardStack}. */
 export interface ShardStackProps extends StackProps {
@@ -42,7 +42,8 @@ export class ShardStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     // The exported PostgreSQL log group is encrypted with this key by CloudWatch Logs.
-    this.key.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`));
+    allowLogsService(this.key);
+    denyGrantsExceptForAwsServices(this.key);
 
     const { proxy, ...database } = config;
     this.shard = new AuroraShard(this, 'Shard', {

@@ -48,6 +48,8 @@ describe('createBlueprintApp', () => {
           region: 'eu-west-1',
           availabilityZones: 'eu-west-1a,eu-west-1b,eu-west-1c',
           prefix: 'acme',
+          // A real account: the deployment must choose HTTPS or plain HTTP (test/service/https.test.ts).
+          plainHttp: 'true',
         },
       }),
     );

@@ -1,6 +1,8 @@
 import type { CfnElement } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { Match } from 'aws-cdk-lib/assertions';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import { AURORA_POSTGRES_VERSION } from '../../lib/config/defaults';
 import { onlyResource, resourcesOf, synthStage } from '../support/synth';
 
 describe('AuroraDatabase (ShopData/Database)', () => {
@@ -21,6 +23,48 @@ describe('AuroraDatabase (ShopData/Database)', () => {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
     });
+  });
+
+  test('pins the newest Aurora PostgreSQL 16 minor that aws-cdk-lib offers (an older pin may be retired)', () => {
+    // WHEN: every 16.x minor aws-cdk-lib knows (it adds AWS's new versions with each release)
+    const minors = Object.keys(rds.AuroraPostgresEngineVersion)
+      .map((name) => /^VER_16_(\d+)$/.exec(name)?.[1])
+      .filter((minor): minor is string => minor !== undefined)
+      .map(Number);
+    // THEN: a newer aws-cdk-lib with a newer 16.x fails this test: raise AURORA_POSTGRES_VERSION (README
+    // "Aurora engine version"), before AWS retires the pinned one.
+    expect(cluster1k.Properties.EngineVersion).toBe(`16.${Math.max(...minors)}`);
+    expect(AURORA_POSTGRES_VERSION.auroraPostgresMajorVersion).toBe('16');
+  });
+
+  test('turns on Enhanced Monitoring on every instance, with a role only RDS monitoring can assume', () => {
+    for (const stage of [stage1k, stage10k]) {
+      const instances = Object.values(resourcesOf(stage.json.data, 'AWS::RDS::DBInstance'));
+      expect(instances.length).toBeGreaterThan(0);
+      for (const instance of instances) {
+        expect(instance.Properties?.MonitoringInterval).toBe(60);
+        expect(instance.Properties?.MonitoringRoleArn).toEqual({
+          'Fn::GetAtt': [expect.stringMatching(/^DatabaseClusterMonitoringRole/), 'Arn'],
+        });
+      }
+      stage.templates.data.hasResourceProperties('AWS::IAM::Role', {
+        AssumeRolePolicyDocument: {
+          Statement: [Match.objectLike({ Principal: { Service: 'monitoring.rds.amazonaws.com' } })],
+        },
+        ManagedPolicyArns: [
+          {
+            'Fn::Join': [
+              '',
+              [
+                'arn:',
+                { Ref: 'AWS::Partition' },
+                ':iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole',
+              ],
+            ],
+          },
+        ],
+      });
+    }
   });
 
   test('uses IAM authentication, keeps backups 7+ days, is deletion-protected and snapshotted on delete', () => {

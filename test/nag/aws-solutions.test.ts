@@ -86,6 +86,7 @@ describe('cdk-nag registration', () => {
       'ShopData/Cache/AuthToken AwsSolutions-SMG4',
       'ShopData/Cache/Resource AwsSolutions-AEC5',
       'ShopData/Default/Database/Cluster AwsSolutions-RDS11',
+      'ShopData/Default/Database/Cluster/MonitoringRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]',
       'ShopData/SessionSecret AwsSolutions-SMG4',
       'ShopService/AccessLogs/ServerAccessLogs AwsSolutions-S1',
       'ShopService/Shop/Default/TaskDefinition AwsSolutions-ECS2',

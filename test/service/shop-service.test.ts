@@ -8,6 +8,7 @@ type ContainerDefinition = {
   Environment: { Name: string; Value: unknown }[];
   Secrets: { Name: string; ValueFrom: unknown }[];
   Image: unknown;
+  [property: string]: unknown;
 };
 
 const containerOf = (template: Record<string, unknown>) =>
@@ -78,13 +79,44 @@ describe('ShopService (ShopService/Shop)', () => {
     stage1k.templates.service.resourceCountIs('AWS::ApplicationAutoScaling::ScalableTarget', 0);
   });
 
-  test('checks target health on /readyz', () => {
-    stage1k.templates.service.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
-      HealthCheckPath: '/readyz',
-      Port: 3000,
-      TargetType: 'ip',
-      Matcher: { HttpCode: '200' },
-    });
+  test.each([
+    ['1k', stage1k],
+    ['10k', stage10k],
+  ])(
+    '%s: checks target health on the liveness endpoint /healthz, never the database-pinging /readyz',
+    (_id, stage) => {
+      stage.templates.service.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+        HealthCheckPath: '/healthz',
+        Port: 3000,
+        TargetType: 'ip',
+        Matcher: { HttpCode: '200' },
+      });
+      expect(JSON.stringify(stage.json.service)).not.toContain('/readyz');
+      // The container's own check is liveness too, on the same endpoint, with a start period for the boot.
+      const healthCheck = containerOf(stage.json.service).HealthCheck as Record<string, unknown>;
+      expect(JSON.stringify(healthCheck.Command)).toContain('http://127.0.0.1:3000/healthz');
+      expect(healthCheck).toMatchObject({ Interval: 30, Timeout: 5, Retries: 3, StartPeriod: 60 });
+    },
+  );
+
+  test('logs through a non-blocking awslogs driver with a bounded buffer', () => {
+    for (const stage of [stage1k, stage10k]) {
+      expect(containerOf(stage.json.service).LogConfiguration).toMatchObject({
+        LogDriver: 'awslogs',
+        Options: { mode: 'non-blocking', 'max-buffer-size': '26214400b' },
+      });
+    }
+  });
+
+  test('runs the app on a read-only root filesystem with no writable mount (nothing in the image writes)', () => {
+    for (const stage of [stage1k, stage10k]) {
+      const container = containerOf(stage.json.service);
+      expect(container.ReadonlyRootFilesystem).toBe(true);
+      // The image's own user (app/Dockerfile `USER node`, checked by app/test/bundle), stated in the task too.
+      expect(container.User).toBe('node');
+      expect(container.MountPoints).toBeUndefined();
+      expect(onlyResource(stage.json.service, 'AWS::ECS::TaskDefinition').Properties.Volumes).toBeUndefined();
+    }
   });
 
   test('puts an internet-facing ALB that drops invalid headers and logs to S3 in front', () => {
@@ -124,14 +156,15 @@ describe('ShopService (ShopService/Shop)', () => {
     }
   });
 
-  test('serves HTTP with a synth warning when no certificate is given', () => {
+  test('serves HTTP with a synth warning when no certificate is given (templates to look at)', () => {
     const listeners = Object.values(
       resourcesOf(stage1k.json.service, 'AWS::ElasticLoadBalancingV2::Listener'),
     );
     expect(listeners).toHaveLength(1);
     expect(listeners[0]?.Properties).toMatchObject({ Port: 80, Protocol: 'HTTP' });
-    expect(stage1k.synthOutput).toContain('-c domainName=');
+    expect(stage1k.synthOutput).toContain('-c hostedZoneId=');
     expect(stage1k.synthOutput).toContain('-c certificateArn=');
+    expect(stage1k.synthOutput).toContain('-c plainHttp=true');
   });
 
   test('answers /metrics with a 404 at the public listener, with or without HTTPS', () => {
@@ -300,7 +333,7 @@ describe('ShopService (ShopService/Shop)', () => {
     stage10k.templates.service.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
       TargetTrackingScalingPolicyConfiguration: Match.objectLike({
         PredefinedMetricSpecification: Match.objectLike({ PredefinedMetricType: 'ALBRequestCountPerTarget' }),
-        TargetValue: 1000,
+        TargetValue: 2160,
       }),
     });
   });

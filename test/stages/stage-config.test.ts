@@ -326,8 +326,14 @@ describe('deployment context validation', () => {
   });
 
   test('fails when only half of the HTTPS settings are given', () => {
+    // A name without a certificate or a hosted zone; a certificate without the name it serves.
     const error = configError(stage1k, { domainName: 'shop.example.com' });
-    expectProblems(error, ['context.certificateArn']);
+    expectProblems(error, ['context.domainName']);
+    expect(error.message).toContain('-c hostedZoneId=Z...');
+    const noName = configError(stage1k, {
+      certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc-123',
+    });
+    expectProblems(noName, ['context.domainName']);
   });
 
   test('fails when the certificate is from another region or the emails are malformed', () => {

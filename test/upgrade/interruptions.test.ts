@@ -77,6 +77,33 @@ test('a writer class change is a failover; a reader class change restarts the re
   expect(page).toContain('- **Writer instance class changes: a failover.**');
 });
 
+test('a new engine (minor) version is an in-place upgrade that restarts the writer, and says so', () => {
+  // GIVEN the same cluster on two minor versions
+  const onVersion = (version: string) => {
+    const resources = cluster({});
+    return app({
+      ...resources,
+      Cluster: {
+        ...resources.Cluster,
+        Properties: { ...resources.Cluster.Properties, EngineVersion: version },
+      },
+      Writer: instance('Writer', 'db.t4g.medium'),
+    });
+  };
+
+  // WHEN
+  const report = diffAssemblies(onVersion('16.8'), onVersion('16.13'));
+
+  // THEN: updated, not replaced; the interruption names the writer restart
+  expect(report.changes.map((change) => [change.logicalId, change.kind])).toEqual([['Cluster', 'updated']]);
+  expect(report.safe).toBe(true);
+  expect(kinds(onVersion('16.8'), onVersion('16.13'))).toEqual([
+    ['engine-upgrade', ['Main/Database/Resource (16.8 → 16.13)']],
+  ]);
+  const page = renderMarkdownSummary(report, 'a', 'b');
+  expect(page).toContain('- **Aurora engine version changes: the writer and every reader restart.**');
+});
+
 test('a changed static parameter needs a reboot; a dynamic one is listed to check', () => {
   const before = app(cluster({ log_min_duration_statement: '1000' }));
   const after = app(

@@ -9,7 +9,13 @@ import type { ChangeKind, ResourceChange, StackUpgrade, UpgradeReport } from './
 export interface Interruption {
   /** What kind of interruption, for ordering and tests. */
   readonly kind:
-    'failover' | 'instance-restart' | 'reboot-pending' | 'sign-out' | 'nat-addresses' | 'rolling-deployment';
+    | 'engine-upgrade'
+    | 'failover'
+    | 'instance-restart'
+    | 'reboot-pending'
+    | 'sign-out'
+    | 'nat-addresses'
+    | 'rolling-deployment';
   /** Bold headline. */
   readonly title: string;
   /** What happens and what to do, one paragraph. */
@@ -96,6 +102,26 @@ export function interruptionsOf(report: UpgradeReport): Interruption[] {
     }
     return hits.sort(compare);
   };
+
+  const engineVersions = collect((stack, change) => {
+    if (change.type !== 'AWS::RDS::DBCluster' || change.kind !== 'updated') return undefined;
+    const { before, after } = sides(stack, change);
+    if (!changed(before, after, 'EngineVersion')) return undefined;
+    return `${where(change)} (${String(property(before, 'EngineVersion'))} → ${String(property(after, 'EngineVersion'))})`;
+  });
+  if (engineVersions.length) {
+    found.push({
+      kind: 'engine-upgrade',
+      title: 'Aurora engine version changes: the writer and every reader restart',
+      detail:
+        'CloudFormation upgrades the cluster in place (no replacement, no data moved), and a minor version ' +
+        'upgrade restarts all its instances together, writer included: writes and reads fail for a few minutes ' +
+        "(Aurora's zero-downtime patching keeps connections open when it can, not always). Take a manual " +
+        'snapshot first and deploy in a quiet hour; the version must be at least the one the cluster runs ' +
+        '(automatic minor upgrades may have moved it on: `aws rds describe-db-clusters`).',
+      resources: engineVersions,
+    });
+  }
 
   const instanceClassChanges = (writer: boolean) =>
     collect((stack, change) => {

@@ -5,7 +5,7 @@
 // registry), whose major.minor the Dockerfile's FROM lines must name. Also checks the Dockerfile's invariants and
 // .dockerignore.
 import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -133,6 +133,16 @@ function requireRuntimeNode(): string {
     );
   }
   return runtimeNode;
+}
+
+/** Every file and folder under `root` with its size and modification time, to tell whether anything wrote there. */
+function treeSnapshot(root: string): string[] {
+  return readdirSync(root, { recursive: true, withFileTypes: false })
+    .map((entry) => {
+      const info = statSync(path.join(root, String(entry)));
+      return `${String(entry)} ${info.size} ${info.mtimeMs}`;
+    })
+    .sort();
 }
 
 /** The image's CMD, with `node` resolved to the `node` devDependency (the image's Node line). */
@@ -403,7 +413,11 @@ describe('the bundle, laid out like the runtime stage', () => {
     });
 
     test('the server starts, is ready, serves products and the storefront, and exits cleanly on SIGTERM', async () => {
-      // GIVEN the migrated database; the server must not need to migrate it again
+      // GIVEN the migrated database; the server must not need to migrate it again. The task's root filesystem
+      // is read-only in AWS: the image layout, TMPDIR and HOME are compared before and after the run, so any
+      // file the server writes (or touches) fails the test (the tests may run as root, which ignores modes).
+      const scratch = await mkdtemp(path.join(os.tmpdir(), 'shop-bundle-scratch-'));
+      const layoutBefore = treeSnapshot(dir);
       const server = await startServer(dir, {
         DATABASE_URL: db.url,
         REDIS_URL: TEST_REDIS_URL,
@@ -411,6 +425,8 @@ describe('the bundle, laid out like the runtime stage', () => {
         SESSION_SECRET,
         AUTO_MIGRATE: 'false',
         SEED_DEMO_DATA: 'true',
+        TMPDIR: scratch,
+        HOME: scratch,
       });
       let ended = false;
       try {
@@ -451,8 +467,12 @@ describe('the bundle, laid out like the runtime stage', () => {
           log: '',
         });
         await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+        // AND it wrote nothing: a read-only root filesystem with no tmpfs serves it (lib/constructs/app-service.ts)
+        expect(treeSnapshot(dir)).toEqual(layoutBefore);
+        expect(treeSnapshot(scratch)).toEqual([]);
       } finally {
         if (!ended) server.child.kill('SIGKILL');
+        await rm(scratch, { recursive: true, force: true });
       }
     });
   });
