@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -189,8 +189,24 @@ export class MetricsCollector extends Construct {
       memoryLimitMiB: 256,
       cpu: 64,
       environment: { AOT_CONFIG_CONTENT: this.configContent },
-      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'collector', logGroup: this.logGroup }),
+      logging: ecs.LogDrivers.awsLogs({
+        streamPrefix: 'collector',
+        logGroup: this.logGroup,
+        mode: ecs.AwsLogDriverMode.NON_BLOCKING,
+      }),
+      // The collector keeps its pipeline in memory (no file storage extension), so its root filesystem is
+      // read-only; and it runs as the image's own non-root user (the ADOT image's `USER 10001`).
+      readonlyRootFilesystem: true,
+      user: '10001',
     });
+    for (const group of [this.emfLogGroup, this.logGroup]) {
+      Validations.of(group).acknowledge({
+        id: 'cdk-validator-cfnguard::cloudwatch_log_group_encrypted_check',
+        reason:
+          "Encrypted with the network stack's logs key, whose ARN arrives as a stack import (Fn::ImportValue), " +
+          'which the rule does not recognise as a key (test/monitoring/metrics-collector.test.ts checks KmsKeyId).',
+      });
+    }
     // CreateLogStream and PutLogEvents on the EMF log group, nothing else.
     this.emfLogGroup.grantWrite(props.taskDefinition.taskRole);
   }

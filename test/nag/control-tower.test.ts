@@ -133,6 +133,8 @@ test('lists the Control Tower acknowledgements of stage 10k, each on one constru
     'ShopService/AccessLogs/ServerAccessLogs s3_bucket_logging_enabled_check',
     'ShopService/Shop/Cluster ecs_container_insights_enabled_check',
     'ShopService/Shop/Default/Logs cloudwatch_log_group_encrypted_check',
+    'ShopService/Shop/Default/MetricsCollector/EmfLogs cloudwatch_log_group_encrypted_check',
+    'ShopService/Shop/Default/MetricsCollector/Logs cloudwatch_log_group_encrypted_check',
     'ShopService/Shop/LoadBalancer/HttpListener alb_http_to_https_redirection_check',
   ]);
 });
