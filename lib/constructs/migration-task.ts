@@ -212,7 +212,11 @@ export class MigrationTask extends Construct {
 /** A resolved value as cdk-nag names it in a finding: references as `<LogicalId>`, `<LogicalId.Attribute>`. */
 function nagResourceName(value: unknown): string {
   if (typeof value === 'string') return value;
-  const intrinsic = value as { Ref?: string; 'Fn::GetAtt'?: [string, string]; 'Fn::Join'?: [string, unknown[]] };
+  const intrinsic = value as {
+    Ref?: string;
+    'Fn::GetAtt'?: [string, string];
+    'Fn::Join'?: [string, unknown[]];
+  };
   if (intrinsic.Ref !== undefined) return `<${intrinsic.Ref}>`;
   if (intrinsic['Fn::GetAtt'] !== undefined) return `<${intrinsic['Fn::GetAtt'].join('.')}>`;
   if (intrinsic['Fn::Join'] !== undefined) {

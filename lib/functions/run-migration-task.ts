@@ -38,7 +38,10 @@ export interface EcsApi {
     networkConfiguration: {
       awsvpcConfiguration: { subnets: string[]; securityGroups: string[]; assignPublicIp: 'DISABLED' };
     };
-  }): Promise<{ tasks?: { taskArn?: string }[]; failures?: { arn?: string; reason?: string; detail?: string }[] }>;
+  }): Promise<{
+    tasks?: { taskArn?: string }[];
+    failures?: { arn?: string; reason?: string; detail?: string }[];
+  }>;
   describeTasks(input: { cluster: string; tasks: string[] }): Promise<{
     tasks?: {
       taskArn?: string;
@@ -106,7 +109,8 @@ export async function runMigrationTask(
       break;
     } catch (err) {
       // The role's policy names the new task definition revision and was updated moments ago.
-      if (!NOT_YET_ALLOWED.has((err as Error).name) || options.remainingMs() < reserveMs + pollIntervalMs) throw err;
+      if (!NOT_YET_ALLOWED.has((err as Error).name) || options.remainingMs() < reserveMs + pollIntervalMs)
+        throw err;
       await options.sleep(pollIntervalMs);
     }
   }
@@ -184,7 +188,9 @@ export function createHandler(dependencies: HandlerDependencies) {
           : await runMigrationTask(dependencies.ecs(), event.ResourceProperties, {
               remainingMs: () => context.getRemainingTimeInMillis(),
               sleep: dependencies.sleep,
-              ...(dependencies.pollIntervalMs !== undefined ? { pollIntervalMs: dependencies.pollIntervalMs } : {}),
+              ...(dependencies.pollIntervalMs !== undefined
+                ? { pollIntervalMs: dependencies.pollIntervalMs }
+                : {}),
             });
       response = { Status: 'SUCCESS', Data: data };
     } catch (err) {
@@ -205,6 +211,13 @@ export function createHandler(dependencies: HandlerDependencies) {
   };
 }
 
+/** Sends a custom-resource response to CloudFormation's pre-signed S3 URL. */
+export async function putResponse(url: string, body: string): Promise<void> {
+  // The URL is signed for an empty content type.
+  const answer = await fetch(url, { method: 'PUT', headers: { 'content-type': '' }, body });
+  if (!answer.ok) throw new Error(`CloudFormation refused the response: HTTP ${answer.status}`);
+}
+
 /** The Lambda entry point. */
 export const handler = createHandler({
   ecs: () => {
@@ -213,10 +226,6 @@ export const handler = createHandler({
     const { ECS } = require('@aws-sdk/client-ecs') as { ECS: new () => EcsApi };
     return new ECS();
   },
-  put: async (url, body) => {
-    // The pre-signed URL is signed for an empty content type.
-    const answer = await fetch(url, { method: 'PUT', headers: { 'content-type': '' }, body });
-    if (!answer.ok) throw new Error(`CloudFormation refused the response: HTTP ${answer.status}`);
-  },
+  put: putResponse,
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 });

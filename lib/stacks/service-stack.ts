@@ -133,7 +133,8 @@ export class ServiceStack extends Stack {
         : {}),
     });
     // On the service resource only: its scaling target and policies need not wait.
-    for (const { service } of this.services) service.node.defaultChild!.node.addDependency(this.migration.run);
+    for (const { service } of this.services)
+      service.node.defaultChild!.node.addDependency(this.migration.run);
 
     const dashboardName = props.dashboardName ?? props.prefix;
     this.monitoring = new StageMonitoring(this, 'Monitoring', {

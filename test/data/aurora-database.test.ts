@@ -85,8 +85,8 @@ describe('AuroraDatabase (ShopData/Database)', () => {
               : source.includes('AppSecretRotationSecurityGroup')
                 ? 'app-secret-rotation'
                 : source.includes('ProxySecurityGroup')
-                ? 'proxy'
-                : source,
+                  ? 'proxy'
+                  : source,
         )
         .sort();
     // THEN

@@ -226,9 +226,7 @@ describe('ShopService (ShopService/Shop)', () => {
     test('the app verifies the database certificate and gets no database credentials from ECS', () => {
       const container = containerOf(stage.json.service);
       expect(envOf(stage.json.service).DB_SSL).toBe('verify-full');
-      expect(JSON.stringify(envOf(stage.json.service).DB_SECRET_ARN)).toContain(
-        'AppSecretAttachment',
-      );
+      expect(JSON.stringify(envOf(stage.json.service).DB_SECRET_ARN)).toContain('AppSecretAttachment');
       expect(container.Secrets.map((secret) => secret.Name)).not.toEqual(expect.arrayContaining(['DB_USER']));
       expect(container.Secrets.map((secret) => secret.Name)).not.toEqual(
         expect.arrayContaining(['DB_PASSWORD']),

@@ -141,7 +141,9 @@ describe.each(['1k', '10k'])('stage %s before and after the reshape', (id) => {
       (change) =>
         change.kind !== 'added' &&
         change.kind !== 'updated' &&
-        ![...LATER_CHANGES, ...LATER_PROXY_CHANGES].includes(`${change.stackName} ${change.kind} ${change.logicalId}`),
+        ![...LATER_CHANGES, ...LATER_PROXY_CHANGES].includes(
+          `${change.stackName} ${change.kind} ${change.logicalId}`,
+        ),
     );
     expect({ lost, summary: lost.length > 0 ? summary : '' }).toEqual({ lost: [], summary: '' });
     expect(report.safe).toBe(true);
