@@ -7,3 +7,4 @@ export * from './app-service';
 export * from './stage-monitoring';
 export * from './aurora-shard';
 export * from './data-endpoints';
+export * from './migration-task';
