@@ -55,6 +55,11 @@ export const DATABASE_DEFAULTS = {
   databaseName: 'shop',
   /** Master user of the cluster (its generated secret has keys `username` and `password`). */
   masterUsername: 'shop_admin',
+  /**
+   * Login user of the app (a member of the DML-only role `shop_app`), created by the migration task from the
+   * app secret; the multi-user rotation alternates it with `<name>_clone`.
+   */
+  appUsername: 'shop_app_user',
   performanceInsightRetention: rds.PerformanceInsightRetention.DEFAULT,
   /** Secrets Manager rotates the master password this often. */
   rotationInterval: Duration.days(30),

@@ -127,7 +127,8 @@ export class AppService extends Construct {
       });
     const { cache } = props.data;
     const shard = shardZero(props.data);
-    const databaseSecret = importSecret('DatabaseSecret', shard.secretArn, shard.secretKeyArn);
+    // The app's DML-only login, never the schema owner's (that one is the migration task's).
+    const databaseSecret = importSecret('DatabaseSecret', shard.appSecretArn, shard.secretKeyArn);
 
     // Endpoints: through the proxy when there is one, otherwise straight to the cluster. Both are verified
     // (DB_SSL=verify-full): the app trusts Node's CAs (the proxy's ACM certificate) plus the RDS CA bundle it
@@ -140,9 +141,7 @@ export class AppService extends Construct {
       // The app reads user and password from the secret when it opens a connection, and again when the
       // database rejects them: the secret rotates, and values injected at task start would go stale.
       DB_SECRET_ARN: databaseSecret.secretArn,
-      // The app's production default is to migrate only as a one-off task (as the schema owner). Until the
-      // stage defines that task, the service migrates at start-up, under the advisory lock, as before.
-      AUTO_MIGRATE: 'true',
+      // No AUTO_MIGRATE: in production the app migrates only as the one-off migration task (MigrationTask).
       ...(shard.readerHost !== undefined ? { DB_READER_HOST: shard.readerHost } : {}),
       ...(cache !== undefined
         ? {
@@ -328,7 +327,7 @@ export class AppService extends Construct {
           ? databaseSecret
           : importSecret(
               `Shard${pascalCase(endpoint.shardId)}Secret`,
-              endpoint.secretArn,
+              endpoint.appSecretArn,
               endpoint.secretKeyArn,
             ),
       keyArn: endpoint.secretKeyArn,

@@ -1,5 +1,6 @@
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as rds from 'aws-cdk-lib/aws-rds';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { ProxyConfig } from '../config/stage-config';
 import { PROXY_DEFAULTS } from '../config/defaults';
@@ -9,8 +10,14 @@ import type { AuroraDatabase } from './aurora-database';
 export interface AuroraProxyProps {
   /** The stage's proxy section. */
   readonly config: ProxyConfig;
-  /** The database the proxy pools connections to. */
+  /** The database the proxy pools connections to (its master secret is admitted: migrations log in with it). */
   readonly database: AuroraDatabase;
+  /**
+   * The app's own login, admitted next to the master's.
+   *
+   * @default - the proxy admits the master secret only
+   */
+  readonly appSecret?: secretsmanager.ISecret;
   /** VPC of the database. */
   readonly vpc: ec2.IVpc;
   /**
@@ -26,7 +33,8 @@ export interface AuroraProxyProps {
 
 /**
  * RDS Proxy in front of an Aurora cluster: pools the app's connections, requires TLS (its certificate is
- * issued by ACM, so clients can verify it with the system CAs), and reads the master secret itself.
+ * issued by ACM, so clients can verify it with the system CAs), and reads the secrets of the users it admits
+ * itself: the master (migrations) and the app's login, one auth entry each, with IAM authentication off.
  * When the cluster has readers, a read-only endpoint spreads reads over them.
  */
 export class AuroraProxy extends Construct {
@@ -61,7 +69,8 @@ export class AuroraProxy extends Construct {
 
     this.proxy = new rds.DatabaseProxy(this, 'Resource', {
       proxyTarget: rds.ProxyTarget.fromCluster(cluster),
-      secrets: [props.database.secret],
+      // The master's entry stays first: adding the app's is an in-place update of this fixed-name proxy.
+      secrets: [props.database.secret, ...(props.appSecret !== undefined ? [props.appSecret] : [])],
       vpc: props.vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
       securityGroups: [this.securityGroup],

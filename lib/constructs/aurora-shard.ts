@@ -1,7 +1,10 @@
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { PROXY_DEFAULTS } from '../config/defaults';
+import { DATABASE_DEFAULTS, PROXY_DEFAULTS } from '../config/defaults';
 import type { DatabaseConfig, ProxyConfig } from '../config/stage-config';
 import {
   databaseConfigProblems,
@@ -41,9 +44,12 @@ export interface AuroraShardProps {
 }
 
 /**
- * One Aurora shard: the cluster with its secret and rotation, the optional RDS Proxy (with a read-only
- * endpoint when the cluster has readers), its endpoint for services, and its alarms and dashboard rows
- * ({@link AuroraShard.addMonitoring}).
+ * One Aurora shard: the cluster with its master secret and rotation, the app's own secret (the DML-only login
+ * `shop_app_user`, rotated with the alternating-users strategy), the optional RDS Proxy (admitting both
+ * secrets, with a read-only endpoint when the cluster has readers), its endpoint for services, and its alarms
+ * and dashboard rows ({@link AuroraShard.addMonitoring}).
+ *
+ * The master secret is the schema owner's login and is used by migrations only; the app gets the app secret.
  *
  * Shard `0` is built with the id `Default` directly in the data stack, so that its children keep the
  * construct paths (`Database`, `Proxy`) and logical ids they had before shards existed.
@@ -53,6 +59,15 @@ export class AuroraShard extends Construct {
   public readonly shardId: string;
   /** The cluster, its secret and its log group. */
   public readonly database: AuroraDatabase;
+  /**
+   * The app's login (`username`, `password`, `host`, `masterarn`, ...), attached to the cluster. The migration
+   * task creates the user from it; the app reads it, and it rotates with the alternating-users strategy.
+   */
+  public readonly appSecret: secretsmanager.ISecret;
+  /** Rotation of {@link AuroraShard.appSecret} (alternating users, run as the master). */
+  public readonly appSecretRotation: secretsmanager.SecretRotation;
+  /** Security group of the app secret's rotation function (admitted to the cluster on 5432 only). */
+  public readonly appSecretRotationSecurityGroup: ec2.SecurityGroup;
   /** RDS Proxy, when the shard has one. */
   public readonly proxy?: AuroraProxy;
   /** How services reach this shard. */
@@ -79,10 +94,48 @@ export class AuroraShard extends Construct {
       ...(props.clientSecurityGroup !== undefined ? { clientSecurityGroup: props.clientSecurityGroup } : {}),
       clusterIdentifier: identifier,
     });
+    const { cluster } = this.database;
+
+    // The app's own login. A secret is data-bearing (a restored snapshot needs the passwords it knew): retained.
+    const appSecret = new rds.DatabaseSecret(this, 'AppSecret', {
+      username: DATABASE_DEFAULTS.appUsername,
+      dbname: this.database.databaseName,
+      // Adds `masterarn`: the rotation function logs in as the master to change the clone's password.
+      masterSecret: this.database.secret,
+      encryptionKey: props.encryptionKey,
+    });
+    appSecret.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    // Attached: the secret gains host, port and engine, which the rotation function connects with.
+    this.appSecret = appSecret.attach(cluster);
+
+    // The rotation function needs Secrets Manager (HTTPS, through the NAT gateway: there is no interface
+    // endpoint) and the cluster on 5432 (added by the rotation itself), nothing else.
+    this.appSecretRotationSecurityGroup = new ec2.SecurityGroup(this, 'AppSecretRotationSecurityGroup', {
+      vpc: props.vpc,
+      description: 'Rotation of the app database secret: the cluster on 5432 and Secrets Manager on 443',
+      allowAllOutbound: false,
+    });
+    this.appSecretRotationSecurityGroup.addEgressRule(
+      ec2.Peer.anyIpv4(),
+      ec2.Port.tcp(443),
+      'Secrets Manager API (public endpoint, through the NAT gateway)',
+    );
+    // Multi-user: the function (as the master) keeps two users and changes the password of the one not in
+    // use, so connections of the current user never see a password change. Its first run must wait for the
+    // migration task to create `shop_app_user` (it logs in with AWSCURRENT first), hence not on creation.
+    this.appSecretRotation = cluster.addRotationMultiUser('AppSecretRotation', {
+      secret: this.appSecret,
+      automaticallyAfter: DATABASE_DEFAULTS.rotationInterval,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      securityGroup: this.appSecretRotationSecurityGroup,
+      rotateImmediatelyOnUpdate: false,
+    });
+
     if (props.proxy !== undefined) {
       this.proxy = new AuroraProxy(this, 'Proxy', {
         config: props.proxy,
         database: this.database,
+        appSecret: this.appSecret,
         vpc: props.vpc,
         ...(props.clientSecurityGroup !== undefined
           ? { clientSecurityGroup: props.clientSecurityGroup }
@@ -91,7 +144,6 @@ export class AuroraShard extends Construct {
       });
     }
 
-    const { cluster } = this.database;
     const readerHost =
       this.proxy !== undefined
         ? this.proxy.readerHost
@@ -106,7 +158,8 @@ export class AuroraShard extends Construct {
       ...(readerHost !== undefined ? { readerHost } : {}),
       port: 5432,
       databaseName: this.database.databaseName,
-      secretArn: this.database.secret.secretArn,
+      appSecretArn: this.appSecret.secretArn,
+      migrationSecretArn: this.database.secret.secretArn,
       secretKeyArn: props.encryptionKey.keyArn,
       securityGroupId: clientGroup.securityGroupId,
     };

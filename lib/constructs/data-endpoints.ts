@@ -22,9 +22,17 @@ export interface DatabaseEndpoint {
   readonly port: number;
   /** Name of the app's database. */
   readonly databaseName: string;
-  /** ARN of the secret holding the credentials (`username`, `password`). */
-  readonly secretArn: string;
-  /** ARN of the key the secret is encrypted with. */
+  /**
+   * ARN of the app's secret (`username`, `password`): a DML-only login (member of `shop_app`), rotated with
+   * the alternating-users strategy. The only database secret a service may read.
+   */
+  readonly appSecretArn: string;
+  /**
+   * ARN of the schema owner's secret (the cluster's master user, a member of `shop_owner`): for the migration
+   * task only, never for a service.
+   */
+  readonly migrationSecretArn: string;
+  /** ARN of the key both secrets are encrypted with. */
   readonly secretKeyArn: string;
   /**
    * Security group a client must be admitted to (the proxy's when the shard has one, else the cluster's):

@@ -9,3 +9,4 @@ export * from './aurora-shard';
 export * from './data-endpoints';
 export * from './metrics-collector';
 export * from './key-policies';
+export * from './migration-task';

@@ -8,7 +8,8 @@ import { pascalCase } from '../config/naming';
 import type { StageConfig } from '../config/stage-config';
 import { AccessLogsBucket } from '../constructs/access-logs-bucket';
 import { AppService } from '../constructs/app-service';
-import type { DataEndpoints } from '../constructs/data-endpoints';
+import { shardZero, type DataEndpoints } from '../constructs/data-endpoints';
+import { MigrationTask } from '../constructs/migration-task';
 import { ServicePlatform, type HttpsConfig } from '../constructs/service-platform';
 import { StageMonitoring } from '../constructs/stage-monitoring';
 
@@ -69,6 +70,8 @@ export class ServiceStack extends Stack {
   public readonly shop: AppService;
   /** Every service, the first one first. */
   public readonly services: readonly AppService[];
+  /** The migration task of shard 0, run before the services change. */
+  public readonly migration: MigrationTask;
   /** Dashboard and alarms. */
   public readonly monitoring: StageMonitoring;
 
@@ -126,6 +129,23 @@ export class ServiceStack extends Stack {
         }),
     );
     this.services = [this.shop, ...further];
+
+    // Migrations run as the schema owner in a one-off task of the same image, on the first service's network
+    // (admitted to shard 0) and log group, before any service gets a new task definition. Only shard 0 has a
+    // schema until the app shards (stage 100k): a further shard gets its own task from the same construct.
+    this.migration = new MigrationTask(this, 'Migration', {
+      cluster: this.platform.cluster,
+      vpc: props.vpc,
+      database: shardZero(props.data),
+      securityGroup: appSecurityGroup,
+      logGroup: this.shop.logGroup,
+      ...(config.service.cpuArchitecture !== undefined
+        ? { cpuArchitecture: config.service.cpuArchitecture }
+        : {}),
+    });
+    // On the service resource only: its scaling target and policies need not wait.
+    for (const { service } of this.services)
+      service.node.defaultChild!.node.addDependency(this.migration.run);
 
     const dashboardName = props.dashboardName ?? props.prefix;
     this.monitoring = new StageMonitoring(this, 'Monitoring', {

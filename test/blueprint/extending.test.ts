@@ -54,7 +54,7 @@ describe('a stage that adds a shard and a service', () => {
   const shard = Template.fromJSON(shardJson);
   const service = stage.json.service;
 
-  test('the shard is a stack of its own: its key, cluster, proxy, secret and retained log group', () => {
+  test('the shard is a stack of its own: its key, cluster, proxy, secrets and retained log group', () => {
     const manifest = stage.assembly.getStackArtifact('ShopShardS1');
     expect(manifest.stackName).toBe('shop-shard-s1');
     expect(manifest.terminationProtection).toBe(true);
@@ -75,7 +75,8 @@ describe('a stage that adds a shard and a service', () => {
       Properties: { LogGroupName: '/aws/rds/cluster/shop-db-s1/postgresql' },
       DeletionPolicy: 'Retain',
     });
-    shard.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    // The master's (migrations) and the app's (rotated with alternating users).
+    shard.resourceCountIs('AWS::SecretsManager::Secret', 2);
     // No client is admitted inside the shard stack: services admit themselves from theirs.
     const ingress = resources(shardJson, 'AWS::EC2::SecurityGroupIngress');
     expect(ingress.length).toBeGreaterThan(0);

@@ -115,7 +115,7 @@ describe('AuroraDatabase (ShopData/Database)', () => {
     });
   });
 
-  test('admits only the app, the rotation function (and at 10k the proxy) on the PostgreSQL port', () => {
+  test('admits only the app, the two rotation functions (and at 10k the proxy) on the PostgreSQL port', () => {
     // WHEN
     const sources = (stage: typeof stage1k) =>
       Object.values(resourcesOf(stage.json.data, 'AWS::EC2::SecurityGroupIngress'))
@@ -126,14 +126,16 @@ describe('AuroraDatabase (ShopData/Database)', () => {
             ? 'app'
             : source.includes('RotationSingleUser')
               ? 'rotation'
-              : source.includes('ProxySecurityGroup')
-                ? 'proxy'
-                : source,
+              : source.includes('AppSecretRotationSecurityGroup')
+                ? 'app-secret-rotation'
+                : source.includes('ProxySecurityGroup')
+                  ? 'proxy'
+                  : source,
         )
         .sort();
     // THEN
-    expect(sources(stage1k)).toEqual(['app', 'rotation']);
-    expect(sources(stage10k)).toEqual(['app', 'proxy', 'rotation']);
+    expect(sources(stage1k)).toEqual(['app', 'app-secret-rotation', 'rotation']);
+    expect(sources(stage10k)).toEqual(['app', 'app-secret-rotation', 'proxy', 'rotation']);
     const clusterGroup = Object.values(resourcesOf(stage1k.json.data, 'AWS::EC2::SecurityGroup')).find(
       (group) => String(group.Properties?.GroupDescription).includes('RDS security group'),
     );

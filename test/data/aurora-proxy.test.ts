@@ -10,7 +10,7 @@ describe('AuroraProxy (ShopData/Proxy)', () => {
     stage1k.templates.data.resourceCountIs('AWS::RDS::DBProxyEndpoint', 0);
   });
 
-  test('requires TLS and authenticates with the cluster secret at 10k', () => {
+  test('requires TLS and authenticates the master (migrations) and the app secret at 10k', () => {
     // WHEN
     const proxy = onlyResource(stage10k.json.data, 'AWS::RDS::DBProxy');
     // THEN
@@ -21,6 +21,11 @@ describe('AuroraProxy (ShopData/Proxy)', () => {
         AuthScheme: 'SECRETS',
         SecretArn: { Ref: expect.stringMatching(/^DatabaseClusterSecretAttachment/) },
       }),
+      {
+        AuthScheme: 'SECRETS',
+        IAMAuth: 'DISABLED',
+        SecretArn: { Ref: expect.stringMatching(/^AppSecretAttachment/) },
+      },
     ]);
     stage10k.templates.data.hasResourceProperties('AWS::RDS::DBProxyTargetGroup', {
       ConnectionPoolConfigurationInfo: { MaxConnectionsPercent: 90 },

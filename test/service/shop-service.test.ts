@@ -11,11 +11,15 @@ type ContainerDefinition = {
   [property: string]: unknown;
 };
 
+/** The app's task definition (the stage also has the migration task's, `Migration/TaskDefinition`). */
+const appTaskDefinition = (template: Record<string, unknown>) => {
+  const [logicalId, resource] = Object.entries(resourcesOf(template, 'AWS::ECS::TaskDefinition')).find(
+    ([id]) => !id.startsWith('Migration'),
+  )!;
+  return { ...resource, logicalId, Properties: resource.Properties ?? {} };
+};
 const containerOf = (template: Record<string, unknown>) =>
-  (
-    onlyResource(template, 'AWS::ECS::TaskDefinition').Properties
-      .ContainerDefinitions as ContainerDefinition[]
-  )[0]!;
+  (appTaskDefinition(template).Properties.ContainerDefinitions as ContainerDefinition[])[0]!;
 const envOf = (template: Record<string, unknown>) =>
   Object.fromEntries(containerOf(template).Environment.map((entry) => [entry.Name, entry.Value]));
 
@@ -40,7 +44,7 @@ describe('ShopService (ShopService/Shop)', () => {
 
   test('runs the app image built from app/Dockerfile, on Graviton, logging to an encrypted log group', () => {
     // THEN
-    const taskDefinition = onlyResource(stage1k.json.service, 'AWS::ECS::TaskDefinition');
+    const taskDefinition = appTaskDefinition(stage1k.json.service);
     expect(taskDefinition.Properties).toMatchObject({
       Cpu: '512',
       Memory: '1024',
@@ -224,7 +228,9 @@ describe('ShopService (ShopService/Shop)', () => {
     });
     expect(JSON.stringify(env.DB_HOST)).toContain('DatabaseCluster');
     // The app reads the rotating credentials itself, so neither is frozen into the task at start.
-    expect(JSON.stringify(env.DB_SECRET_ARN)).toMatch(/DatabaseClusterSecretAttachment/);
+    expect(JSON.stringify(env.DB_SECRET_ARN)).toMatch(/AppSecretAttachment/);
+    // Migrations belong to the migration task: the service never migrates (the production default).
+    expect(env.AUTO_MIGRATE).toBeUndefined();
     expect(env.DB_USER).toBeUndefined();
     expect(env.DB_PASSWORD).toBeUndefined();
     expect(env.DB_READER_HOST).toBeUndefined();
@@ -238,7 +244,7 @@ describe('ShopService (ShopService/Shop)', () => {
   ])('at %s', (_id, stage) => {
     const taskRoleId = () =>
       (
-        onlyResource(stage.json.service, 'AWS::ECS::TaskDefinition').Properties.TaskRoleArn as {
+        appTaskDefinition(stage.json.service).Properties.TaskRoleArn as {
           'Fn::GetAtt': [string, string];
         }
       )['Fn::GetAtt'][0];
@@ -253,16 +259,14 @@ describe('ShopService (ShopService/Shop)', () => {
     test('the app verifies the database certificate and gets no database credentials from ECS', () => {
       const container = containerOf(stage.json.service);
       expect(envOf(stage.json.service).DB_SSL).toBe('verify-full');
-      expect(JSON.stringify(envOf(stage.json.service).DB_SECRET_ARN)).toContain(
-        'DatabaseClusterSecretAttachment',
-      );
+      expect(JSON.stringify(envOf(stage.json.service).DB_SECRET_ARN)).toContain('AppSecretAttachment');
       expect(container.Secrets.map((secret) => secret.Name)).not.toEqual(expect.arrayContaining(['DB_USER']));
       expect(container.Secrets.map((secret) => secret.Name)).not.toEqual(
         expect.arrayContaining(['DB_PASSWORD']),
       );
     });
 
-    test('the task role may read exactly the cluster secret, and decrypt it only through Secrets Manager', () => {
+    test("the task role may read exactly the app's secret, and decrypt it only through Secrets Manager", () => {
       const secretArn = envOf(stage.json.service).DB_SECRET_ARN;
       const statements = statementsOf(taskRoleId());
       const secretStatements = statements.filter((statement) =>
@@ -290,7 +294,7 @@ describe('ShopService (ShopService/Shop)', () => {
       ]);
       // The execution role no longer reads the database secret (only the session secret and the AUTH token).
       const executionRoleId = (
-        onlyResource(stage.json.service, 'AWS::ECS::TaskDefinition').Properties.ExecutionRoleArn as {
+        appTaskDefinition(stage.json.service).Properties.ExecutionRoleArn as {
           'Fn::GetAtt': [string, string];
         }
       )['Fn::GetAtt'][0];

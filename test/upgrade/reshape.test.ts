@@ -75,9 +75,8 @@ const MONITORING_CHANGES_10K = [
   'shop-service added MonitoringFacadeshopAppCacheCacheErrorRateCritical4A40EF52',
 ];
 const LATER_CHANGES = [
-  // A new task definition revision (task definitions are immutable): the container sets AUTO_MIGRATE=true,
-  // because the app's production default became "migrate only as a one-off task" (database roles, #9 D1);
-  // and the metrics collector sidecar joins the app container (#9 C5).
+  // A new task definition revision (task definitions are immutable): the metrics collector sidecar joins the
+  // app container (#9 C5), the health check, log driver and read-only root (#9 B, F), the app's own secret (#9 D1).
   'shop-service will-replace ShopTaskDefinitionEB66A537',
   // Defaults that hold in a real deploy (#9 B, F), all in place:
   // - Aurora 16.8 -> 16.13 (EngineVersion: an in-place minor upgrade that restarts the instances; the upgrade
@@ -104,9 +103,56 @@ const LATER_CHANGES_10K = [
   // The target derived from the measured per-task capacity (stages/10k.ts): 1,000 -> 2,160 requests a minute.
   'shop-service updated ShopServiceTaskCountTargetRequestCountScaling27D5037E',
 ];
+/** Database roles (#9 D1), in both stages. */
+const DB_ROLES_CHANGES = [
+  // Database roles (#9 D1): the app logs in as its own DML-only user, migrations run as the owner in a task.
+  // A new task definition revision (task definitions are immutable): DB_SECRET_ARN is the app's secret.
+  'shop-service will-replace ShopTaskDefinitionEB66A537',
+  // ... and its task role may read that secret instead of the master's.
+  'shop-service updated ShopTaskDefinitionTaskRoleDefaultPolicy8636778A',
+  // The service waits for the migration run (DependsOn only).
+  'shop-service updated ShopServiceDEBF294A',
+  // The migration task definition, its roles, and the function (with its role) that runs it on deployment.
+  'shop-service added MigrationTaskDefinitionF6B23059',
+  'shop-service added MigrationTaskDefinitionTaskRole415EAA1A',
+  'shop-service added MigrationTaskDefinitionTaskRoleDefaultPolicy56B45477',
+  'shop-service added MigrationTaskDefinitionExecutionRole1DA332F4',
+  'shop-service added MigrationTaskDefinitionExecutionRoleDefaultPolicyA8400FA9',
+  'shop-service added MigrationRunner929A4CC5',
+  'shop-service added MigrationRunnerRole441A38D9',
+  'shop-service added MigrationRunnerRoleDefaultPolicyBDF6C65B',
+  'shop-service added MigrationRun95D15400',
+  // The app's secret (retained), attached to the cluster, with its multi-user rotation: the SAR application,
+  // the schedule (not on creation: the migration task creates the user), the deny-delete policy CDK adds to a
+  // rotated secret, and the rotation function's group with its one rule each way to the cluster on 5432.
+  'shop-data added AppSecretFAB5164C',
+  'shop-data added AppSecretAttachmentE541E0E5',
+  'shop-data added AppSecretAttachmentRotationScheduleDF56CD59',
+  'shop-data added AppSecretPolicy95FFF96D',
+  'shop-data added DatabaseClusterAppSecretRotation28225EDF',
+  'shop-data added AppSecretRotationSecurityGroupFBC8A075',
+  'shop-data added AppSecretRotationSecurityGrouptoShopDataDatabaseClusterSecurityGroup2B12831AIndirectPort498964C4',
+  'shop-data added DatabaseClusterSecurityGroupfromShopDataAppSecretRotationSecurityGroup62FE3D72IndirectPortB97D068F',
+];
+/** The same, where the stage has RDS Proxy (10k). */
+const LATER_PROXY_CHANGES = [
+  // A second auth entry (the app's secret) on the fixed-name proxy: an in-place update.
+  'shop-data updated Proxy21C3295B',
+  // The proxy's role may read the app's secret too.
+  'shop-data updated ProxyIAMRoleDefaultPolicy1328A3AF',
+];
+/** Each change once (a resource can change for several of the reasons above). */
+const unique = (...lists: (readonly string[])[]) => [...new Set(lists.flat())];
 const INTENDED: Readonly<Record<string, readonly string[]>> = {
-  '1k': [...PLATFORM_CHANGES, ...LATER_CHANGES, ...MONITORING_CHANGES_1K],
-  '10k': [...PLATFORM_CHANGES, ...LATER_CHANGES, ...LATER_CHANGES_10K, ...MONITORING_CHANGES_10K],
+  '1k': unique(PLATFORM_CHANGES, LATER_CHANGES, MONITORING_CHANGES_1K, DB_ROLES_CHANGES),
+  '10k': unique(
+    PLATFORM_CHANGES,
+    LATER_CHANGES,
+    LATER_CHANGES_10K,
+    MONITORING_CHANGES_10K,
+    DB_ROLES_CHANGES,
+    LATER_PROXY_CHANGES,
+  ),
 };
 
 /** The construct path is metadata: moving a construct under a `Default` wrapper changes it, nothing else. */

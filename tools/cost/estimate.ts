@@ -336,6 +336,11 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
       '(Cloud Map bills $0.10 per registered instance-month, not modelled while no service uses it)',
   },
   'Custom::VpcRestrictDefaultSG': { free: 'a custom resource: its Lambda runs only during deployments' },
+  'Custom::MigrationTask': {
+    free:
+      'runs the migration task on deployments that change it: one Fargate task of 0.25 vCPU and 0.5 GB for a ' +
+      'minute or two, about $0.001 a run',
+  },
 
   // --- Load balancing and compute
   'AWS::ElasticLoadBalancingV2::LoadBalancer': {

@@ -1,0 +1,241 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { CustomResource, Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { transformSync } from 'esbuild';
+import type { ServiceConfig } from '../config/stage-config';
+import { SERVICE_DEFAULTS } from '../config/defaults';
+import type { DatabaseEndpoint } from './data-endpoints';
+import { REPO_ROOT } from './service-platform';
+
+/** Name of the migration container (its exit code decides whether a deployment goes on). */
+export const MIGRATION_CONTAINER_NAME = 'Migrate';
+
+/** The command that migrates, in the app image (app/build.mjs bundles app/src/migrate.ts to dist/migrate.js). */
+export const MIGRATION_COMMAND = ['node', '--enable-source-maps', 'dist/migrate.js'] as const;
+
+/** Properties of {@link MigrationTask}. */
+export interface MigrationTaskProps {
+  /** The ECS cluster the task runs in. */
+  readonly cluster: ecs.ICluster;
+  /** VPC: the task goes into its private subnets (with egress: ECR, Secrets Manager, CloudWatch Logs). */
+  readonly vpc: ec2.IVpc;
+  /** The shard to migrate: its writer host, the app's secret and the schema owner's (migration) secret. */
+  readonly database: DatabaseEndpoint;
+  /** Security group of the task; must be admitted on `database.securityGroupId` (the app's group is). */
+  readonly securityGroup: ec2.ISecurityGroup;
+  /** Log group of the task (stream prefix `migrate`) and of the function that runs it. */
+  readonly logGroup: logs.ILogGroup;
+  /**
+   * CPU architecture of the image (the app's).
+   *
+   * @default 'ARM64'
+   */
+  readonly cpuArchitecture?: ServiceConfig['cpuArchitecture'];
+  /**
+   * The app's container image.
+   *
+   * @default - built from app/Dockerfile with the repository root as context, as the service's (one asset)
+   */
+  readonly image?: ecs.ContainerImage;
+}
+
+/**
+ * The one-off migration task of a stage, and its run on every deployment that changes it.
+ *
+ * - **Task definition** (`TaskDefinition`): the app image with the command `node dist/migrate.js`, the
+ *   writer endpoint (`DB_HOST`: the proxy's or the cluster's), the app's secret (`DB_SECRET_ARN`: the task
+ *   creates the app's login from it) and the schema owner's (`DB_MIGRATION_SECRET_ARN`: it logs in with it).
+ *   Its task role may read those two secrets and decrypt them through Secrets Manager, nothing else; no Redis,
+ *   no session secret; read-only root filesystem.
+ * - **Run** (`Run`, a custom resource): a function that calls `ecs:RunTask`, waits for the task to stop and
+ *   fails the deployment unless the container exited 0. Its properties hold the task definition's ARN, which
+ *   changes with every revision, so CloudFormation runs it on creation and whenever the task changes (a new
+ *   image, a new endpoint), and not otherwise. Make the services depend on {@link MigrationTask.run}: the
+ *   database is migrated before a new task definition of theirs is deployed.
+ */
+export class MigrationTask extends Construct {
+  /** The migration task definition. */
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The migration container. */
+  public readonly container: ecs.ContainerDefinition;
+  /** The function that runs the task and waits for it. */
+  public readonly runner: lambda.Function;
+  /** The deployment's run of the task: what must come before the services. */
+  public readonly run: CustomResource;
+
+  constructor(scope: Construct, id: string, props: MigrationTaskProps) {
+    super(scope, id);
+    const arm = (props.cpuArchitecture ?? SERVICE_DEFAULTS.cpuArchitecture) === 'ARM64';
+    const region = Stack.of(this).region;
+    const { database } = props;
+
+    // Imported by ARN (see AppService): granting on the data stack's objects would make it depend on this stack.
+    const key = kms.Key.fromKeyArn(this, 'DataKey', database.secretKeyArn);
+    const appSecret = secretsmanager.Secret.fromSecretAttributes(this, 'AppSecret', {
+      secretCompleteArn: database.appSecretArn,
+      encryptionKey: key,
+    });
+    const ownerSecret = secretsmanager.Secret.fromSecretAttributes(this, 'OwnerSecret', {
+      secretCompleteArn: database.migrationSecretArn,
+      encryptionKey: key,
+    });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
+      cpu: 256,
+      memoryLimitMiB: 512,
+      runtimePlatform: {
+        cpuArchitecture: arm ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    const image =
+      props.image ??
+      ecs.ContainerImage.fromAsset(REPO_ROOT, {
+        file: 'app/Dockerfile',
+        platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+      });
+    this.container = this.taskDefinition.addContainer(MIGRATION_CONTAINER_NAME, {
+      image,
+      essential: true,
+      command: [...MIGRATION_COMMAND],
+      environment: {
+        NODE_ENV: 'production',
+        DB_HOST: database.writerHost,
+        DB_PORT: String(database.port),
+        DB_NAME: database.databaseName,
+        DB_SSL: 'verify-full',
+        DB_SECRET_ARN: appSecret.secretArn,
+        DB_MIGRATION_SECRET_ARN: ownerSecret.secretArn,
+      },
+      // Migrations are few and short: a blocking log driver keeps every line of them.
+      logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'migrate', logGroup: props.logGroup }),
+      readonlyRootFilesystem: true,
+    });
+
+    // The task reads both secrets itself. Decrypt only when Secrets Manager asks on its behalf (the grant's own
+    // decrypt half cannot write an imported key's policy).
+    const taskRole = this.taskDefinition.taskRole;
+    appSecret.grantRead(taskRole);
+    ownerSecret.grantRead(taskRole);
+    iam.Grant.addToPrincipal({
+      grantee: taskRole,
+      actions: ['kms:Decrypt'],
+      resourceArns: [key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${region}.amazonaws.com` } },
+    });
+    const executionRole = this.taskDefinition.obtainExecutionRole();
+    Validations.of(executionRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'ecr:GetAuthorizationToken has no resource-level permissions; every other action of the migration ' +
+        "task's execution role is scoped to the asset repository and the log group.",
+    });
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'Only non-secret settings are plain environment (the writer endpoint, port, database name, TLS mode and ' +
+        'the ARNs of the two secrets); the task reads the credentials from Secrets Manager itself.',
+    });
+
+    // The function that runs the task: no VPC (it calls the ECS API only), its own role.
+    const role = new iam.Role(this, 'RunnerRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'Runs the migration task during deployments and waits for its exit code',
+    });
+    props.logGroup.grantWrite(role);
+    // ecs:RunTask on this task definition, iam:PassRole on its two roles to ECS tasks only.
+    this.taskDefinition.grantRun(role);
+    const cluster = props.cluster;
+    // Task ids are known only once the task runs: every task of this cluster, and only of this cluster.
+    const clusterTasks = Stack.of(this).formatArn({
+      service: 'ecs',
+      resource: 'task',
+      resourceName: `${cluster.clusterName}/*`,
+    });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:DescribeTasks'],
+        resources: [clusterTasks],
+        conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } },
+      }),
+    );
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagResourceName(Stack.of(this).resolve(clusterTasks))}]`,
+      reason:
+        'ecs:DescribeTasks is allowed on the tasks of the shop cluster only (condition ecs:cluster); a task id ' +
+        'exists only once RunTask has started it, so it cannot be named in advance.',
+    });
+
+    this.runner = new lambda.Function(this, 'Runner', {
+      description: 'Runs the migration task (ecs:RunTask) and fails the deployment unless it exits 0',
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline(runnerSource()),
+      role,
+      // Fargate takes about a minute to start a task; migrations take seconds. The function answers
+      // CloudFormation 30 s before its own timeout in any case.
+      timeout: Duration.minutes(15),
+      memorySize: 256,
+      logGroup: props.logGroup,
+    });
+
+    const subnets = props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds;
+    this.run = new CustomResource(this, 'Run', {
+      serviceToken: this.runner.functionArn,
+      resourceType: 'Custom::MigrationTask',
+      // A function that never answers fails the deployment after this, not after CloudFormation's hour.
+      serviceTimeout: Duration.minutes(16),
+      properties: {
+        ClusterArn: cluster.clusterArn,
+        TaskDefinitionArn: this.taskDefinition.taskDefinitionArn,
+        ContainerName: MIGRATION_CONTAINER_NAME,
+        Subnets: subnets,
+        SecurityGroups: [props.securityGroup.securityGroupId],
+        LogGroupName: props.logGroup.logGroupName,
+      },
+    });
+    // The function's policy (a new task definition revision is named there) exists before it runs.
+    this.run.node.addDependency(role);
+  }
+}
+
+/** A resolved value as cdk-nag names it in a finding: references as `<LogicalId>`, `<LogicalId.Attribute>`. */
+function nagResourceName(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const intrinsic = value as {
+    Ref?: string;
+    'Fn::GetAtt'?: [string, string];
+    'Fn::Join'?: [string, unknown[]];
+  };
+  if (intrinsic.Ref !== undefined) return `<${intrinsic.Ref}>`;
+  if (intrinsic['Fn::GetAtt'] !== undefined) return `<${intrinsic['Fn::GetAtt'].join('.')}>`;
+  if (intrinsic['Fn::Join'] !== undefined) {
+    const [separator, parts] = intrinsic['Fn::Join'];
+    return parts.map(nagResourceName).join(separator);
+  }
+  return JSON.stringify(value);
+}
+
+/** The runner's source, transpiled to one CommonJS file for an inline function (under Lambda's 4 KB limit). */
+function runnerSource(): string {
+  const file = path.join(__dirname, '..', 'functions', 'run-migration-task.ts');
+  const { code } = transformSync(readFileSync(file, 'utf8'), {
+    loader: 'ts',
+    format: 'cjs',
+    target: 'node22',
+    // Minified: CloudFormation takes at most 4 KB of inline code. The readable source is the file above.
+    minify: true,
+    legalComments: 'none',
+  });
+  return code;
+}
