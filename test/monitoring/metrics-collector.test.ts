@@ -11,7 +11,7 @@ import {
   MetricsCollector,
   MetricsCollectorProps,
 } from '../../lib/constructs/metrics-collector';
-import { onlyResource, synthStage } from '../support/synth';
+import { appTaskDefinition, onlyResource, synthStage } from '../support/synth';
 
 interface Fixture {
   readonly stack: Stack;
@@ -193,7 +193,7 @@ describe('the app metrics in a stage', () => {
   const stage = synthStage('10k', { nag: false });
 
   test("every service's task runs the collector next to the app", () => {
-    const containers = onlyResource(stage.json.service, 'AWS::ECS::TaskDefinition').Properties
+    const containers = appTaskDefinition(stage.json.service).Properties
       .ContainerDefinitions as { Name: string }[];
     expect(containers.map((container) => container.Name)).toEqual(['App', 'MetricsCollector']);
   });

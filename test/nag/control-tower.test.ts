@@ -131,6 +131,7 @@ test('lists the Control Tower acknowledgements of stage 10k, each on one constru
     'ShopService/AccessLogs/Resource s3_bucket_default_encryption_kms_check',
     'ShopService/AccessLogs/ServerAccessLogs s3_bucket_default_encryption_kms_check',
     'ShopService/AccessLogs/ServerAccessLogs s3_bucket_logging_enabled_check',
+    'ShopService/Migration/Runner lambda_inside_vpc_check',
     'ShopService/Shop/Cluster ecs_container_insights_enabled_check',
     'ShopService/Shop/Default/Logs cloudwatch_log_group_encrypted_check',
     'ShopService/Shop/Default/MetricsCollector/EmfLogs cloudwatch_log_group_encrypted_check',

@@ -8,7 +8,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { createBlueprintApp } from '../../lib/blueprint';
 import { readDeploymentContext, StageConfigError, type ConfigProblem } from '../../lib/config';
 import { stage1k } from '../../stages';
-import { onlyResource, resourcesOf, synthStage } from '../support/synth';
+import { appTaskDefinition, onlyResource, resourcesOf, synthStage } from '../support/synth';
 
 const ZONE = { hostedZoneId: 'Z0123456789ABCDEFGHIJ', hostedZoneName: 'example.com' };
 const CERTIFICATE = 'arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
@@ -17,7 +17,7 @@ type Container = { Environment: { Name: string; Value: unknown }[] };
 const environmentOf = (template: Record<string, unknown>) =>
   Object.fromEntries(
     (
-      onlyResource(template, 'AWS::ECS::TaskDefinition').Properties.ContainerDefinitions as Container[]
+      appTaskDefinition(template).Properties.ContainerDefinitions as Container[]
     )[0]!.Environment.map((entry) => [entry.Name, entry.Value]),
   );
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { REPO_ROOT } from '../../lib/constructs/service-platform';
-import { onlyResource, resourcesOf, synthStage } from '../support/synth';
+import { appTaskDefinition, onlyResource, resourcesOf, synthStage } from '../support/synth';
 
 type ContainerDefinition = {
   Environment: { Name: string; Value: unknown }[];
@@ -11,13 +11,6 @@ type ContainerDefinition = {
   [property: string]: unknown;
 };
 
-/** The app's task definition (the stage also has the migration task's, `Migration/TaskDefinition`). */
-const appTaskDefinition = (template: Record<string, unknown>) => {
-  const [logicalId, resource] = Object.entries(resourcesOf(template, 'AWS::ECS::TaskDefinition')).find(
-    ([id]) => !id.startsWith('Migration'),
-  )!;
-  return { ...resource, logicalId, Properties: resource.Properties ?? {} };
-};
 const containerOf = (template: Record<string, unknown>) =>
   (appTaskDefinition(template).Properties.ContainerDefinitions as ContainerDefinition[])[0]!;
 const envOf = (template: Record<string, unknown>) =>
@@ -119,7 +112,7 @@ describe('ShopService (ShopService/Shop)', () => {
       // The image's own user (app/Dockerfile `USER node`, checked by app/test/bundle), stated in the task too.
       expect(container.User).toBe('node');
       expect(container.MountPoints).toBeUndefined();
-      expect(onlyResource(stage.json.service, 'AWS::ECS::TaskDefinition').Properties.Volumes).toBeUndefined();
+      expect(appTaskDefinition(stage.json.service).Properties.Volumes).toBeUndefined();
     }
   });
 
