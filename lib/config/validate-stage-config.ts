@@ -8,7 +8,13 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { SHARD_ZERO_ID, STABLE_ID } from './naming';
 import type { NetworkConfig, StageConfig } from './stage-config';
 import type { ConfigProblem } from './deployment-context';
-import { DEFAULT_MONITORING_CONFIG, LIMITS, NETWORK_DEFAULTS, SUBNET_LAYOUT } from './defaults';
+import {
+  DEFAULT_MONITORING_CONFIG,
+  LIMITS,
+  LOGICAL_REPLICATION_DEFAULTS,
+  NETWORK_DEFAULTS,
+  SUBNET_LAYOUT,
+} from './defaults';
 import { monitoringConfigProblems } from './monitoring-config';
 
 /** Thrown when the stage configuration or the deployment context makes no sense. */
@@ -334,6 +340,96 @@ export function databaseConfigProblems(value: unknown, prefix = 'database.'): Co
         'pass { retention } or {} to turn it on',
       );
     }
+    problems.push(
+      ...logicalReplicationConfigProblems(database.logicalReplication, `${prefix}logicalReplication.`),
+    );
+  }
+  return problems;
+}
+
+/**
+ * Every problem of a logical replication section (`LogicalReplicationConfig`): whole numbers in range, and
+ * at least as many WAL senders as slots (every active slot streams through one).
+ *
+ * @param value - the section, treated as untyped (configs also come from JSON and tools)
+ * @param prefix - put before each field name in a problem's key, e.g. `database.logicalReplication.`
+ */
+export function logicalReplicationConfigProblems(
+  value: unknown,
+  prefix = 'database.logicalReplication.',
+): ConfigProblem[] {
+  const { problems, add, intAtLeast } = collector();
+  if (value === undefined) return problems;
+  if (!isObject(value)) {
+    add(prefix.replace(/\.$/, ''), value, 'pass {} (defaults) or { maxReplicationSlots, ... }, or leave it out');
+    return problems;
+  }
+  const counts = ['maxReplicationSlots', 'maxWalSenders', 'maxLogicalReplicationWorkers'] as const;
+  for (const key of counts) {
+    const count = value[key];
+    if (count === undefined || unresolved(count)) continue;
+    // PostgreSQL's own upper bound for these (and max_connections) is 262143; far below it is sane.
+    if (!isInt(count) || count < 1 || count > 1000) {
+      add(`${prefix}${key}`, count, 'use a whole number from 1 to 1000');
+    }
+  }
+  for (const key of ['replicationSlotLagAlarmMiB', 'transactionLogsDiskUsageAlarmMiB'] as const) {
+    intAtLeast(`${prefix}${key}`, value[key] ?? 1, 1, 'use a whole number of MiB, at least 1');
+  }
+  const slots = value.maxReplicationSlots ?? LOGICAL_REPLICATION_DEFAULTS.maxReplicationSlots;
+  const senders = value.maxWalSenders ?? LOGICAL_REPLICATION_DEFAULTS.maxWalSenders;
+  if (isInt(slots) && isInt(senders) && senders < slots) {
+    add(
+      `${prefix}maxWalSenders`,
+      senders,
+      `use at least maxReplicationSlots (${slots}): every active slot streams through its own WAL sender`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Every problem of the invalidation queue section (`InvalidationQueueConfig`), and a queue without a
+ * cache when `cache` is given (`null` for "the stage has none").
+ *
+ * @param value - the section, treated as untyped (configs also come from JSON and tools)
+ * @param prefix - put before each field name in a problem's key, e.g. `invalidationQueue.` or `config.`
+ * @param cache - the stage's cache section, when the caller knows it
+ */
+export function invalidationQueueConfigProblems(
+  value: unknown,
+  prefix = 'invalidationQueue.',
+  cache?: unknown,
+): ConfigProblem[] {
+  const { problems, add } = collector();
+  const section = prefix.replace(/\.$/, '');
+  if (value === undefined) return problems;
+  if (cache !== undefined && !isObject(cache)) {
+    add(
+      section,
+      value,
+      'the queue carries invalidations of the shared Redis cache (the app refuses INVALIDATION_QUEUE=sqs ' +
+        'with CACHE_STORE=memory): add cache, or remove invalidationQueue',
+    );
+  }
+  if (!isObject(value)) {
+    add(section, value, 'pass {} (defaults) or { maxReceiveCount, retentionPeriod, oldestMessageAgeAlarm }');
+    return problems;
+  }
+  const receives = value.maxReceiveCount;
+  if (receives !== undefined && !unresolved(receives) && (!isInt(receives) || receives < 1 || receives > 1000)) {
+    add(`${prefix}maxReceiveCount`, receives, 'use a whole number from 1 to 1000 (the SQS redrive policy limits)');
+  }
+  const retention = value.retentionPeriod;
+  if (retention !== undefined) {
+    const seconds = isDuration(retention) ? retention.toSeconds() : undefined;
+    if (seconds === undefined || (!unresolved(seconds) && (seconds < 60 || seconds > 1_209_600))) {
+      add(`${prefix}retentionPeriod`, retention, 'use a Duration from 1 minute to 14 days (SQS limits)');
+    }
+  }
+  const age = value.oldestMessageAgeAlarm;
+  if (age !== undefined && (!isDuration(age) || age.toSeconds() <= 0)) {
+    add(`${prefix}oldestMessageAgeAlarm`, age, 'use a positive Duration, e.g. Duration.minutes(1)');
   }
   return problems;
 }
@@ -586,6 +682,7 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
     problems.push(...proxyConfigProblems(raw.proxy, 'proxy.', raw.database ?? null));
   problems.push(...shardsConfigProblems(raw.shards, 'shards.'));
   if (raw.cache !== undefined) problems.push(...cacheConfigProblems(raw.cache, 'cache.'));
+  problems.push(...invalidationQueueConfigProblems(raw.invalidationQueue, 'invalidationQueue.', raw.cache ?? null));
 
   if (raw.monitoring !== undefined && !isObject(raw.monitoring)) {
     add(

@@ -14,7 +14,9 @@ import { serviceConfigProblems } from '../config/validate-stage-config';
 import type { ServiceConfig, ServiceRouteConfig } from '../config/stage-config';
 import { StageConfigError } from '../config/validate-stage-config';
 import { shardZero, type DataEndpoints } from './data-endpoints';
+import { grantInvalidationQueue } from './invalidation-queue';
 import { REPO_ROOT, type ServicePlatform } from './service-platform';
+import { shardEndpointsEnvironment } from './shard-endpoints';
 import type { StageMonitoring } from './stage-monitoring';
 
 /** Properties of {@link AppService}. */
@@ -311,6 +313,16 @@ export class AppService extends Construct {
         StringEquals: { 'kms:ViaService': `secretsmanager.${this.service.stack.region}.amazonaws.com` },
       },
     });
+
+    // Stage 100k: the shards beyond shard 0 (SHARD_ENDPOINTS) and the invalidation queue, added after the
+    // variables above so that the task definitions of earlier stages keep their order.
+    const sharded = {
+      ...shardEndpointsEnvironment(this, props.data.shards),
+      ...(props.data.invalidationQueue !== undefined
+        ? grantInvalidationQueue(taskRole, props.data.invalidationQueue, this)
+        : {}),
+    };
+    for (const [name, value] of Object.entries(sharded)) this.container.addEnvironment(name, value);
 
     // Admission: an ingress rule on each data endpoint's group, created in this stack (on the group imported
     // here), so the data stacks never depend on a service stack.

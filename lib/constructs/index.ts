@@ -7,3 +7,6 @@ export * from './app-service';
 export * from './stage-monitoring';
 export * from './aurora-shard';
 export * from './data-endpoints';
+export * from './invalidation-queue';
+export * from './replication-alarms';
+export * from './shard-endpoints';

@@ -66,6 +66,7 @@ export const staticPostgresParameters: ReadonlySet<string> = new Set([
   'max_worker_processes',
   'max_wal_senders',
   'max_replication_slots',
+  'max_logical_replication_workers',
   'max_locks_per_transaction',
   'rds.logical_replication',
   'track_activity_query_size',
@@ -151,13 +152,20 @@ export function interruptionsOf(report: UpgradeReport): Interruption[] {
     return undefined;
   });
   if (parameterChanges.length) {
+    const logicalReplication = parameterChanges.some((change) => change.includes('rds.logical_replication ('));
     found.push({
       kind: 'reboot-pending',
       title: 'Parameter groups that need a reboot',
       detail:
         'Static parameters, and a parameter group newly assigned to a cluster or instance, take effect only ' +
         'after a reboot, which CloudFormation does not do: the instances show `pending-reboot`. Reboot the ' +
-        'readers one at a time, then the writer (a failover), in a quiet hour.',
+        'readers one at a time, then the writer (a failover), in a quiet hour.' +
+        (logicalReplication
+          ? ' Logical replication (`rds.logical_replication`) needs the writer rebooted: until then ' +
+            '`wal_level` stays `replica` and no publication or replication slot can be created, so the shard ' +
+            "manager cannot move data. Reboot each cluster's writer (`aws rds reboot-db-instance`) before the " +
+            'first move; a failover also applies it.'
+          : ''),
       resources: parameterChanges,
     });
   }
@@ -204,8 +212,15 @@ export function interruptionsOf(report: UpgradeReport): Interruption[] {
     });
   }
 
+  // A new task definition revision (task definitions are immutable: any change replaces them) rolls the
+  // services that run it even when the service's own template does not change.
   const rolling = collect((_, change) =>
-    change.type === 'AWS::ECS::Service' && change.kind === 'updated' ? where(change) : undefined,
+    change.type === 'AWS::ECS::Service' && change.kind === 'updated'
+      ? where(change)
+      : change.type === 'AWS::ECS::TaskDefinition' &&
+          (change.kind === 'will-replace' || change.kind === 'may-replace')
+        ? `${where(change)} (new revision)`
+        : undefined,
   );
   if (rolling.length) {
     found.push({
