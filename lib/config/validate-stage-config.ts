@@ -361,7 +361,11 @@ export function logicalReplicationConfigProblems(
   const { problems, add, intAtLeast } = collector();
   if (value === undefined) return problems;
   if (!isObject(value)) {
-    add(prefix.replace(/\.$/, ''), value, 'pass {} (defaults) or { maxReplicationSlots, ... }, or leave it out');
+    add(
+      prefix.replace(/\.$/, ''),
+      value,
+      'pass {} (defaults) or { maxReplicationSlots, ... }, or leave it out',
+    );
     return problems;
   }
   const counts = ['maxReplicationSlots', 'maxWalSenders', 'maxLogicalReplicationWorkers'] as const;
@@ -417,8 +421,16 @@ export function invalidationQueueConfigProblems(
     return problems;
   }
   const receives = value.maxReceiveCount;
-  if (receives !== undefined && !unresolved(receives) && (!isInt(receives) || receives < 1 || receives > 1000)) {
-    add(`${prefix}maxReceiveCount`, receives, 'use a whole number from 1 to 1000 (the SQS redrive policy limits)');
+  if (
+    receives !== undefined &&
+    !unresolved(receives) &&
+    (!isInt(receives) || receives < 1 || receives > 1000)
+  ) {
+    add(
+      `${prefix}maxReceiveCount`,
+      receives,
+      'use a whole number from 1 to 1000 (the SQS redrive policy limits)',
+    );
   }
   const retention = value.retentionPeriod;
   if (retention !== undefined) {
@@ -682,7 +694,9 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
     problems.push(...proxyConfigProblems(raw.proxy, 'proxy.', raw.database ?? null));
   problems.push(...shardsConfigProblems(raw.shards, 'shards.'));
   if (raw.cache !== undefined) problems.push(...cacheConfigProblems(raw.cache, 'cache.'));
-  problems.push(...invalidationQueueConfigProblems(raw.invalidationQueue, 'invalidationQueue.', raw.cache ?? null));
+  problems.push(
+    ...invalidationQueueConfigProblems(raw.invalidationQueue, 'invalidationQueue.', raw.cache ?? null),
+  );
 
   if (raw.monitoring !== undefined && !isObject(raw.monitoring)) {
     add(

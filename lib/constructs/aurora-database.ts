@@ -6,11 +6,7 @@ import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DatabaseConfig, LogicalReplicationConfig } from '../config/stage-config';
-import {
-  AURORA_POSTGRES_VERSION,
-  DATABASE_DEFAULTS,
-  LOGICAL_REPLICATION_DEFAULTS,
-} from '../config/defaults';
+import { AURORA_POSTGRES_VERSION, DATABASE_DEFAULTS, LOGICAL_REPLICATION_DEFAULTS } from '../config/defaults';
 
 /** Properties of {@link AuroraDatabase}. */
 export interface AuroraDatabaseProps {

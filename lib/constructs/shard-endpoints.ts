@@ -29,7 +29,10 @@ export interface ShardEndpointEntry {
  * secrets the app uses (today the cluster's generated secret, the only one a shard exposes). The service's
  * task role may read exactly these (a test checks that the role and `SHARD_ENDPOINTS` agree).
  */
-export function shardAppSecret(endpoint: DatabaseEndpoint): { readonly secretArn: string; readonly keyArn: string } {
+export function shardAppSecret(endpoint: DatabaseEndpoint): {
+  readonly secretArn: string;
+  readonly keyArn: string;
+} {
   return { secretArn: endpoint.secretArn, keyArn: endpoint.secretKeyArn };
 }
 

@@ -152,7 +152,9 @@ export function interruptionsOf(report: UpgradeReport): Interruption[] {
     return undefined;
   });
   if (parameterChanges.length) {
-    const logicalReplication = parameterChanges.some((change) => change.includes('rds.logical_replication ('));
+    const logicalReplication = parameterChanges.some((change) =>
+      change.includes('rds.logical_replication ('),
+    );
     found.push({
       kind: 'reboot-pending',
       title: 'Parameter groups that need a reboot',
