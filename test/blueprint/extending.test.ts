@@ -150,9 +150,13 @@ describe('a stage that adds a shard and a service', () => {
     data.diff.outputs.forEachDifference((_name, output) => outputs.push(output.isAddition));
     expect(outputs.length).toBeGreaterThan(0);
     expect(outputs.every((added) => added)).toBe(true);
-    expect(report.changes.filter((change) => change.kind !== 'added' && change.kind !== 'updated')).toEqual(
-      [],
-    );
+    // Only the first service's task definition gets a new revision (they are immutable): it now carries
+    // SHARD_ENDPOINTS, the new shard's endpoints (stage 100k's contract with the app).
+    expect(
+      report.changes
+        .filter((change) => change.kind !== 'added' && change.kind !== 'updated')
+        .map((change) => `${change.kind} ${change.constructPath}`),
+    ).toEqual(['will-replace ShopService/Shop/Default/TaskDefinition/Resource']);
   });
 });
 
