@@ -195,7 +195,7 @@ describe('stage 100k', () => {
       id.startsWith('InvalidationQueue'),
     );
     expect(keys).toHaveLength(1);
-    const key = { logicalId: keys[0]![0], ...keys[0]![1] };
+    const key: Resource & { logicalId: string } = { logicalId: keys[0]![0], ...keys[0]![1] };
     expect(key.Properties).toMatchObject({ EnableKeyRotation: true });
     expect(key.DeletionPolicy).toBe('Retain');
     stage.templates.data.hasResourceProperties('AWS::KMS::Alias', {
