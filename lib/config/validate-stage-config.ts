@@ -10,6 +10,7 @@ import type { NetworkConfig, StageConfig } from './stage-config';
 import type { ConfigProblem } from './deployment-context';
 import {
   DEFAULT_MONITORING_CONFIG,
+  INVALIDATION_QUEUE_DEFAULTS,
   LIMITS,
   LOGICAL_REPLICATION_DEFAULTS,
   NETWORK_DEFAULTS,
@@ -442,6 +443,17 @@ export function invalidationQueueConfigProblems(
   const age = value.oldestMessageAgeAlarm;
   if (age !== undefined && (!isDuration(age) || age.toSeconds() <= 0)) {
     add(`${prefix}oldestMessageAgeAlarm`, age, 'use a positive Duration, e.g. Duration.minutes(1)');
+  } else {
+    // The alarm must be reachable: a message older than the retention period is gone before it fires.
+    const alarmSeconds = (age ?? INVALIDATION_QUEUE_DEFAULTS.oldestMessageAgeAlarm).toSeconds();
+    const kept = isDuration(retention) ? retention : INVALIDATION_QUEUE_DEFAULTS.retentionPeriod;
+    if (!unresolved(kept.toSeconds()) && !unresolved(alarmSeconds) && alarmSeconds >= kept.toSeconds()) {
+      add(
+        `${prefix}oldestMessageAgeAlarm`,
+        age ?? INVALIDATION_QUEUE_DEFAULTS.oldestMessageAgeAlarm,
+        `use less than the retention period (${kept.toString()}): an older message is deleted before the alarm can fire`,
+      );
+    }
   }
   return problems;
 }

@@ -4,11 +4,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { loadConfig } from '../../app/src/config';
 import { INVALIDATION_QUEUE_DEFAULTS, StageConfigError, type StageConfig } from '../../lib/config';
 import { createBlueprintApp } from '../../lib/blueprint';
+import { InvalidationQueue } from '../../lib/constructs';
 import { stage100k, stage10k } from '../../stages';
 import { onlyResource, resourcesOf, synthStage } from '../support/synth';
 
@@ -352,6 +353,18 @@ describe('stage 100k config validation', () => {
     ]);
   });
 
+  test('fails when the age alarm could never fire: the queue deletes messages before they are that old', () => {
+    const config = loose({
+      ...stage100k,
+      invalidationQueue: { retentionPeriod: Duration.minutes(5), oldestMessageAgeAlarm: Duration.minutes(5) },
+    });
+    expect(problemKeys(config)).toEqual(['invalidationQueue.oldestMessageAgeAlarm']);
+    // The default alarm (60 s) is below the default retention (1 day) and below any retention allowed but 1 minute.
+    expect(
+      problemKeys(loose({ ...stage100k, invalidationQueue: { retentionPeriod: Duration.minutes(1) } })),
+    ).toEqual(['invalidationQueue.oldestMessageAgeAlarm']);
+  });
+
   test('fails on logical replication settings that make no sense, in shard 0 and in a shard', () => {
     const config = loose({
       ...stage100k,
@@ -368,6 +381,13 @@ describe('stage 100k config validation', () => {
       'shards.s1.logicalReplication.maxLogicalReplicationWorkers',
       'shards.s1.logicalReplication.replicationSlotLagAlarmMiB',
     ]);
+  });
+
+  test('the InvalidationQueue construct runs the same check on its own props', () => {
+    const stack = new Stack(new App(), 'Queue');
+    expect(
+      () => new InvalidationQueue(stack, 'Queue', { config: { maxReceiveCount: 0 }, keyAlias: 'alias/q' }),
+    ).toThrow(/config\.maxReceiveCount: received 0\. Fix: use a whole number from 1 to 1000/);
   });
 
   test('fails when logicalReplication or invalidationQueue is not an object', () => {
