@@ -151,6 +151,8 @@ test('sessions moving from memory to Redis sign everyone out once', () => {
   expect(renderTextSummary(report, 'a -> b')).toContain(
     '  ! Sessions move to another store: everyone is signed out once: Main/Service/TaskDefinition/Resource (memory → redis)',
   );
+  // The new revision costs the service's deployment (6 min), not the seconds a task definition takes.
+  expect(estimateDuration(report).minutes).toBe(6);
 });
 
 test('new NAT gateway addresses are called out for allow-lists', () => {

@@ -267,6 +267,16 @@ function minutesFor(stack: StackUpgrade, change: ResourceChange): number {
   if (change.kind === 'removed') return 0; // Deletions run in the clean-up phase, after the update succeeds.
   const table = changeMinutes[change.type];
   let minutes = table?.[change.kind] ?? table?.default ?? defaultChangeMinutes;
+  // A new task definition revision makes CloudFormation update every service that runs it (the service's
+  // TaskDefinition resolves to the new ARN) and wait for its deployment, even when the service's own template
+  // is unchanged; counted here unless the service shows up as updated itself.
+  if (
+    change.type === 'AWS::ECS::TaskDefinition' &&
+    (change.kind === 'will-replace' || change.kind === 'may-replace') &&
+    !stack.changes.some((other) => other.type === 'AWS::ECS::Service' && other.kind === 'updated')
+  ) {
+    return changeMinutes['AWS::ECS::Service']?.updated ?? minutes;
+  }
   if (change.kind === 'updated' && table?.updated !== undefined) {
     const difference = stack.diff.resources.get(change.logicalId);
     const slow = ['DBInstanceClass', 'CacheNodeType', 'NumCacheClusters', 'TaskDefinition', 'DesiredCount'];
