@@ -83,10 +83,11 @@ export class InvalidationQueue extends Construct {
   }
 
   /**
-   * Adds the queue's alarms and dashboard rows to the region's monitoring: the dead-letter queue holds any
-   * message (`<prefix>-InvalidationQueueDlq-DLQ-Max-Message-Count-Critical`: an event some entries were not
-   * invalidated by until their TTL), and the oldest message is older than the alarm age
-   * (`<prefix>-InvalidationQueue-Queue-Max-Message-Age-Critical`: the consumers are behind the cache TTL).
+   * Adds the queue's alarms and dashboard rows (cdk-monitoring-constructs' SQS monitor) to the region's
+   * monitoring: any message in the dead-letter queue (`<prefix>-InvalidationQueue-DLQ-Queue-Message-Count-Max-Critical`:
+   * an event that some entries were not invalidated by until their TTL), and the oldest message older than
+   * `oldestMessageAgeAlarm` (`<prefix>-InvalidationQueue-Queue-Message-Age-Max-Critical`: the consumers are
+   * behind the cache TTL).
    */
   public addMonitoring(monitoring: StageMonitoring): void {
     const maxAge = this.config.oldestMessageAgeAlarm ?? INVALIDATION_QUEUE_DEFAULTS.oldestMessageAgeAlarm;

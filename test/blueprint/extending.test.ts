@@ -1,7 +1,7 @@
 /**
  * The shape holds more than the shipped stages use: a stage config that adds a shard and a service, and a
- * deployment context that adds a region, each in one place. Stage 100k does not exist yet; `grown` stands
- * in for it (10k plus shard `s1` and service `users`).
+ * deployment context that adds a region, each in one place: `grown` is 10k plus shard `s1` and service
+ * `users` (config only; stage 100k's own shard is tested in test/stages/stage-100k.test.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
