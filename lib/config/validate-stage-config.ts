@@ -9,6 +9,7 @@ import { SHARD_ZERO_ID, STABLE_ID } from './naming';
 import type { NetworkConfig, StageConfig } from './stage-config';
 import type { ConfigProblem } from './deployment-context';
 import {
+  DATABASE_DEFAULTS,
   DEFAULT_MONITORING_CONFIG,
   INVALIDATION_QUEUE_DEFAULTS,
   LIMITS,
@@ -669,6 +670,28 @@ export function shardsConfigProblems(value: unknown, prefix = 'shards.'): Config
 }
 
 /**
+ * Every shard whose database name differs from shard 0's: the app connects to every shard with `DB_NAME`
+ * (`SHARD_ENDPOINTS` carries hosts, port and secret, not a name), so all shards use one database name.
+ */
+export function shardDatabaseNameProblems(database: unknown, shards: unknown): ConfigProblem[] {
+  const { problems, add } = collector();
+  if (!isObject(shards)) return problems;
+  const nameOf = (section: unknown) =>
+    (isObject(section) ? section.databaseName : undefined) ?? DATABASE_DEFAULTS.databaseName;
+  const expected = nameOf(database);
+  for (const [id, shard] of Object.entries(shards)) {
+    const name = nameOf(shard);
+    if (unresolved(name) || unresolved(expected) || name === expected) continue;
+    add(
+      `shards.${id}.databaseName`,
+      name,
+      `use shard 0's database name "${String(expected)}" (database.databaseName): the app reaches every shard with DB_NAME`,
+    );
+  }
+  return problems;
+}
+
+/**
  * Shard ids of `previous` that `next` no longer has. A shard id is permanent (it names the shard's stack,
  * cluster and alarms): dropping one would delete a shard, so a later stage keeps every id of the one before.
  */
@@ -705,6 +728,7 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
   if (raw.proxy !== undefined)
     problems.push(...proxyConfigProblems(raw.proxy, 'proxy.', raw.database ?? null));
   problems.push(...shardsConfigProblems(raw.shards, 'shards.'));
+  problems.push(...shardDatabaseNameProblems(raw.database, raw.shards));
   if (raw.cache !== undefined) problems.push(...cacheConfigProblems(raw.cache, 'cache.'));
   problems.push(
     ...invalidationQueueConfigProblems(raw.invalidationQueue, 'invalidationQueue.', raw.cache ?? null),

@@ -383,6 +383,14 @@ describe('stage 100k config validation', () => {
     ]);
   });
 
+  test("fails when a shard's database name differs from shard 0's (the app reaches every shard with DB_NAME)", () => {
+    const config = loose({
+      ...stage100k,
+      shards: { s1: { ...stage100k.shards.s1, databaseName: 'users' } },
+    });
+    expect(problemKeys(config)).toEqual(['shards.s1.databaseName']);
+  });
+
   test('the InvalidationQueue construct runs the same check on its own props', () => {
     const stack = new Stack(new App(), 'Queue');
     expect(
