@@ -16,7 +16,7 @@ import { StageConfigError } from '../config/validate-stage-config';
 import { shardZero, type DataEndpoints } from './data-endpoints';
 import { grantInvalidationQueue } from './invalidation-queue';
 import { REPO_ROOT, type ServicePlatform } from './service-platform';
-import { shardEndpointsEnvironment } from './shard-endpoints';
+import { shardAppSecret, shardEndpointsEnvironment } from './shard-endpoints';
 import type { StageMonitoring } from './stage-monitoring';
 
 /** Properties of {@link AppService}. */
@@ -126,7 +126,9 @@ export class AppService extends Construct {
       });
     const { cache } = props.data;
     const shard = shardZero(props.data);
-    const databaseSecret = importSecret('DatabaseSecret', shard.secretArn, shard.secretKeyArn);
+    // Which of a shard's secrets the app logs in with is decided in one place (shardAppSecret), for every shard.
+    const appSecret = shardAppSecret(shard);
+    const databaseSecret = importSecret('DatabaseSecret', appSecret.secretArn, appSecret.keyArn);
 
     // Endpoints: through the proxy when there is one, otherwise straight to the cluster. Both are verified
     // (DB_SSL=verify-full): the app trusts Node's CAs (the proxy's ACM certificate) plus the RDS CA bundle it
@@ -299,10 +301,10 @@ export class AppService extends Construct {
           ? databaseSecret
           : importSecret(
               `Shard${pascalCase(endpoint.shardId)}Secret`,
-              endpoint.secretArn,
-              endpoint.secretKeyArn,
+              shardAppSecret(endpoint).secretArn,
+              shardAppSecret(endpoint).keyArn,
             ),
-      keyArn: endpoint.secretKeyArn,
+      keyArn: shardAppSecret(endpoint).keyArn,
     }));
     for (const { secret } of shardSecrets) secret.grantRead(taskRole);
     iam.Grant.addToPrincipal({

@@ -26,8 +26,9 @@ export interface ShardEndpointEntry {
 
 /**
  * The secret the app logs in to a shard with, and its key: the one place that says which of a shard's
- * secrets the app uses (today the cluster's generated secret, the only one a shard exposes). The service's
- * task role may read exactly these (a test checks that the role and `SHARD_ENDPOINTS` agree).
+ * secrets the app uses (today the cluster's generated secret, the only one a shard exposes), for shard 0's
+ * `DB_SECRET_ARN`, every `SHARD_ENDPOINTS` entry and the task role's grants alike (a test checks that the role
+ * and the variables agree).
  */
 export function shardAppSecret(endpoint: DatabaseEndpoint): {
   readonly secretArn: string;
