@@ -9,6 +9,7 @@ import type { Construct } from 'constructs';
 import { pascalCase } from './config/naming';
 import type { StageConfig } from './config/stage-config';
 import type { DataEndpoints } from './constructs/data-endpoints';
+import { addLogicalReplicationMonitoring } from './constructs/replication-alarms';
 import type { HttpsConfig } from './constructs/service-platform';
 import { DataStack } from './stacks/data-stack';
 import { NetworkStack } from './stacks/network-stack';
@@ -107,6 +108,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
   const endpoints: DataEndpoints = {
     shards: [data.shardEndpoint, ...Object.values(shards).map((stack) => stack.endpoint)],
     ...(data.cacheEndpoint !== undefined ? { cache: data.cacheEndpoint } : {}),
+    ...(data.invalidationQueue !== undefined ? { invalidationQueue: data.invalidationQueue.endpoint } : {}),
     sessionSecretArn: data.sessionSecret.secretArn,
     sessionSecretKeyArn: data.dataKey.keyArn,
   };
@@ -132,10 +134,15 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
     ...(props.adminEmails !== undefined ? { adminEmails: props.adminEmails } : {}),
   });
-  // Each shard and the cache add their own alarms and dashboard rows to the region's monitoring.
+  // Each shard, the cache and the queue add their own alarms and dashboard rows to the region's monitoring.
   data.shard.addMonitoring(service.monitoring);
   for (const stack of Object.values(shards)) stack.shard.addMonitoring(service.monitoring);
   data.cache?.addMonitoring(service.monitoring);
+  data.invalidationQueue?.addMonitoring(service.monitoring);
+  // Logical replication (stage 100k on): each shard writer's slot lag and transaction logs.
+  for (const shard of [data.shard, ...Object.values(shards).map((stack) => stack.shard)]) {
+    addLogicalReplicationMonitoring(service.monitoring, shard);
+  }
 
   return { network, data, shards, service };
 }

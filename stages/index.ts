@@ -2,6 +2,7 @@
  * The stages the blueprint ships, in upgrade order. Only `bin/` and tools pick a stage by its id.
  */
 import { networkContinuityProblems, StageConfigError } from '../lib/config/validate-stage-config';
+import { stage100k } from './100k';
 import { stage10k } from './10k';
 import { stage1k } from './1k';
 import type { StageConfig } from './stage-config';
@@ -9,14 +10,16 @@ import type { StageConfig } from './stage-config';
 export * from './stage-config';
 export { stage1k } from './1k';
 export { stage10k } from './10k';
+export { stage100k } from './100k';
 
 /** Every implemented stage id, in upgrade order; later stages are appended. */
-export const stageIds: readonly string[] = ['1k', '10k'];
+export const stageIds: readonly string[] = ['1k', '10k', '100k'];
 
 /** Every implemented stage by id. */
 export const stages: Readonly<Record<string, StageConfig>> = {
   '1k': stage1k,
   '10k': stage10k,
+  '100k': stage100k,
 };
 
 /**

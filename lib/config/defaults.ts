@@ -156,3 +156,31 @@ export const ACCESS_LOGS_DEFAULTS = {
  * it (createBlueprintApp's own default is on) and CI with it; `-c validate=true` turns it on here.
  */
 export const CLI_CLOUDFORMATION_VALIDATION = false;
+
+/**
+ * Defaults for optional `LogicalReplicationConfig` fields. Sized for the shard manager moving one logical
+ * shard at a time: on the source a slot and a WAL sender per subscription plus a temporary slot per table
+ * being copied; on the target an apply worker, two table-sync workers and two parallel apply workers
+ * (PostgreSQL's defaults `max_sync_workers_per_subscription` and `max_parallel_apply_workers_per_subscription`).
+ * The alarms fire long before retained WAL costs real money (the research notes' 2.8 TB case).
+ */
+export const LOGICAL_REPLICATION_DEFAULTS = {
+  maxReplicationSlots: 20,
+  maxWalSenders: 20,
+  maxLogicalReplicationWorkers: 6,
+  replicationSlotLagAlarmMiB: 1024,
+  transactionLogsDiskUsageAlarmMiB: 10 * 1024,
+} as const;
+
+/** Defaults for optional `InvalidationQueueConfig` fields, and what the queue construct owns. */
+export const INVALIDATION_QUEUE_DEFAULTS = {
+  /** The app's `INVALIDATION_MAX_RECEIVES` default (app/src/config.ts); a test keeps them equal. */
+  maxReceiveCount: 5,
+  retentionPeriod: Duration.days(1),
+  /** The app's default `CACHE_TTL_SECONDS`: an event older than the TTL is behind the safety net. */
+  oldestMessageAgeAlarm: Duration.minutes(1),
+  /** The app's queue lease (`leaseMs` 30 s): it sets the visibility on every receive, this is the fallback. */
+  visibilityTimeout: Duration.seconds(30),
+  /** Dead-lettered events are kept for the longest SQS allows, to be inspected. */
+  deadLetterRetentionPeriod: Duration.days(14),
+} as const;

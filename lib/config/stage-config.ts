@@ -153,6 +153,50 @@ export interface PerformanceInsightsConfig {
   readonly retention?: rds.PerformanceInsightRetention;
 }
 
+/**
+ * PostgreSQL logical replication on the cluster, for the shard manager's online moves (a publication per
+ * logical-shard schema on the source, a subscription on the target). Feeds the cluster parameter group
+ * (`rds.logical_replication`, which turns on `wal_level = logical`, and the three capacity parameters) and the
+ * writer's replication alarms. Every parameter here is static: it takes effect after a reboot of the writer.
+ */
+export interface LogicalReplicationConfig {
+  /**
+   * Replication slots the writer keeps (`max_replication_slots`): one per subscription reading from this
+   * cluster, plus a temporary one per table being copied.
+   *
+   * @default 20
+   */
+  readonly maxReplicationSlots?: number;
+  /**
+   * WAL sender processes (`max_wal_senders`): one per active slot; at least `maxReplicationSlots`.
+   *
+   * @default 20
+   */
+  readonly maxWalSenders?: number;
+  /**
+   * Logical replication workers when this cluster is the target of a move
+   * (`max_logical_replication_workers`): an apply worker, table-sync workers and parallel apply workers per
+   * subscription, taken from the instance's `max_worker_processes`.
+   *
+   * @default 6
+   */
+  readonly maxLogicalReplicationWorkers?: number;
+  /**
+   * Alarm when the most lagging slot holds back more than this much WAL (`OldestReplicationSlotLag`): a
+   * stuck or abandoned move's subscription.
+   *
+   * @default 1024 (1 GiB)
+   */
+  readonly replicationSlotLagAlarmMiB?: number;
+  /**
+   * Alarm when the writer's transaction logs take more than this (`TransactionLogsDiskUsage`): WAL retained
+   * for slots, billed as cluster storage and never freed while a slot holds it.
+   *
+   * @default 10240 (10 GiB)
+   */
+  readonly transactionLogsDiskUsageAlarmMiB?: number;
+}
+
 /** The Aurora PostgreSQL cluster (shard 0 from stage 100k on). Feeds `rds.DatabaseClusterProps`. */
 export interface DatabaseConfig {
   /** The writer instance. */
@@ -187,6 +231,13 @@ export interface DatabaseConfig {
    * @default - off
    */
   readonly performanceInsights?: PerformanceInsightsConfig;
+  /**
+   * PostgreSQL logical replication (for moving logical shards between clusters) and its alarms. Turning it on
+   * in a deployed cluster changes its parameter group in place; the writer needs a reboot to apply it.
+   *
+   * @default - off
+   */
+  readonly logicalReplication?: LogicalReplicationConfig;
 }
 
 /**
@@ -252,6 +303,36 @@ export interface CacheConfig {
 }
 
 /**
+ * The queue that carries cache-invalidation events from the outbox relay to the consumer (both run in every
+ * app task): an encrypted SQS standard queue with a dead-letter queue, its alarms, and the app's
+ * `INVALIDATION_QUEUE=sqs`. Needs `cache` (the events invalidate the shared Redis cache).
+ * Feeds `sqs.QueueProps`.
+ */
+export interface InvalidationQueueConfig {
+  /**
+   * Receives before SQS moves a message to the dead-letter queue (`maxReceiveCount`); the app is told the
+   * same number (`INVALIDATION_MAX_RECEIVES`).
+   *
+   * @default 5 (the app's `INVALIDATION_MAX_RECEIVES` default)
+   */
+  readonly maxReceiveCount?: number;
+  /**
+   * How long an unconsumed event is kept. Entries it would invalidate expire with their TTL anyway, so a
+   * day is ample.
+   *
+   * @default Duration.days(1)
+   */
+  readonly retentionPeriod?: Duration;
+  /**
+   * Alarm when the oldest message waits longer than this (`ApproximateAgeOfOldestMessage`): the consumers
+   * are behind the cache TTL, the safety net of invalidation.
+   *
+   * @default Duration.minutes(1) (the app's default `CACHE_TTL_SECONDS`)
+   */
+  readonly oldestMessageAgeAlarm?: Duration;
+}
+
+/**
  * One scaling stage. Stage N+1 is written as `{ ...stageN, ...delta } satisfies StageConfig`.
  *
  * `lib/` reads these fields and never the stage's name, so a team can also define its own stage
@@ -294,6 +375,12 @@ export interface StageConfig {
    * @default - cache and sessions in the app's memory
    */
   readonly cache?: CacheConfig;
+  /**
+   * SQS for the cache-invalidation events (stage 100k on); needs `cache`.
+   *
+   * @default - the app's default queue: Redis Streams on the cache (`INVALIDATION_QUEUE` unset)
+   */
+  readonly invalidationQueue?: InvalidationQueueConfig;
   /**
    * Alarm thresholds that differ from `DEFAULT_MONITORING_CONFIG` ("monitor first": every stage has a
    * dashboard and alarms).

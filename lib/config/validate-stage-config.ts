@@ -8,7 +8,15 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { SHARD_ZERO_ID, STABLE_ID } from './naming';
 import type { NetworkConfig, StageConfig } from './stage-config';
 import type { ConfigProblem } from './deployment-context';
-import { DEFAULT_MONITORING_CONFIG, LIMITS, NETWORK_DEFAULTS, SUBNET_LAYOUT } from './defaults';
+import {
+  DATABASE_DEFAULTS,
+  DEFAULT_MONITORING_CONFIG,
+  INVALIDATION_QUEUE_DEFAULTS,
+  LIMITS,
+  LOGICAL_REPLICATION_DEFAULTS,
+  NETWORK_DEFAULTS,
+  SUBNET_LAYOUT,
+} from './defaults';
 import { monitoringConfigProblems } from './monitoring-config';
 
 /** Thrown when the stage configuration or the deployment context makes no sense. */
@@ -334,6 +342,119 @@ export function databaseConfigProblems(value: unknown, prefix = 'database.'): Co
         'pass { retention } or {} to turn it on',
       );
     }
+    problems.push(
+      ...logicalReplicationConfigProblems(database.logicalReplication, `${prefix}logicalReplication.`),
+    );
+  }
+  return problems;
+}
+
+/**
+ * Every problem of a logical replication section (`LogicalReplicationConfig`): whole numbers in range, and
+ * at least as many WAL senders as slots (every active slot streams through one).
+ *
+ * @param value - the section, treated as untyped (configs also come from JSON and tools)
+ * @param prefix - put before each field name in a problem's key, e.g. `database.logicalReplication.`
+ */
+export function logicalReplicationConfigProblems(
+  value: unknown,
+  prefix = 'database.logicalReplication.',
+): ConfigProblem[] {
+  const { problems, add, intAtLeast } = collector();
+  if (value === undefined) return problems;
+  if (!isObject(value)) {
+    add(
+      prefix.replace(/\.$/, ''),
+      value,
+      'pass {} (defaults) or { maxReplicationSlots, ... }, or leave it out',
+    );
+    return problems;
+  }
+  const counts = ['maxReplicationSlots', 'maxWalSenders', 'maxLogicalReplicationWorkers'] as const;
+  for (const key of counts) {
+    const count = value[key];
+    if (count === undefined || unresolved(count)) continue;
+    // PostgreSQL's own upper bound for these (and max_connections) is 262143; far below it is sane.
+    if (!isInt(count) || count < 1 || count > 1000) {
+      add(`${prefix}${key}`, count, 'use a whole number from 1 to 1000');
+    }
+  }
+  for (const key of ['replicationSlotLagAlarmMiB', 'transactionLogsDiskUsageAlarmMiB'] as const) {
+    intAtLeast(`${prefix}${key}`, value[key] ?? 1, 1, 'use a whole number of MiB, at least 1');
+  }
+  const slots = value.maxReplicationSlots ?? LOGICAL_REPLICATION_DEFAULTS.maxReplicationSlots;
+  const senders = value.maxWalSenders ?? LOGICAL_REPLICATION_DEFAULTS.maxWalSenders;
+  if (isInt(slots) && isInt(senders) && senders < slots) {
+    add(
+      `${prefix}maxWalSenders`,
+      senders,
+      `use at least maxReplicationSlots (${slots}): every active slot streams through its own WAL sender`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Every problem of the invalidation queue section (`InvalidationQueueConfig`), and a queue without a
+ * cache when `cache` is given (`null` for "the stage has none").
+ *
+ * @param value - the section, treated as untyped (configs also come from JSON and tools)
+ * @param prefix - put before each field name in a problem's key, e.g. `invalidationQueue.` or `config.`
+ * @param cache - the stage's cache section, when the caller knows it
+ */
+export function invalidationQueueConfigProblems(
+  value: unknown,
+  prefix = 'invalidationQueue.',
+  cache?: unknown,
+): ConfigProblem[] {
+  const { problems, add } = collector();
+  const section = prefix.replace(/\.$/, '');
+  if (value === undefined) return problems;
+  if (cache !== undefined && !isObject(cache)) {
+    add(
+      section,
+      value,
+      'the queue carries invalidations of the shared Redis cache (the app refuses INVALIDATION_QUEUE=sqs ' +
+        'with CACHE_STORE=memory): add cache, or remove invalidationQueue',
+    );
+  }
+  if (!isObject(value)) {
+    add(section, value, 'pass {} (defaults) or { maxReceiveCount, retentionPeriod, oldestMessageAgeAlarm }');
+    return problems;
+  }
+  const receives = value.maxReceiveCount;
+  if (
+    receives !== undefined &&
+    !unresolved(receives) &&
+    (!isInt(receives) || receives < 1 || receives > 1000)
+  ) {
+    add(
+      `${prefix}maxReceiveCount`,
+      receives,
+      'use a whole number from 1 to 1000 (the SQS redrive policy limits)',
+    );
+  }
+  const retention = value.retentionPeriod;
+  if (retention !== undefined) {
+    const seconds = isDuration(retention) ? retention.toSeconds() : undefined;
+    if (seconds === undefined || (!unresolved(seconds) && (seconds < 60 || seconds > 1_209_600))) {
+      add(`${prefix}retentionPeriod`, retention, 'use a Duration from 1 minute to 14 days (SQS limits)');
+    }
+  }
+  const age = value.oldestMessageAgeAlarm;
+  if (age !== undefined && (!isDuration(age) || age.toSeconds() <= 0)) {
+    add(`${prefix}oldestMessageAgeAlarm`, age, 'use a positive Duration, e.g. Duration.minutes(1)');
+  } else {
+    // The alarm must be reachable: a message older than the retention period is gone before it fires.
+    const alarmSeconds = (age ?? INVALIDATION_QUEUE_DEFAULTS.oldestMessageAgeAlarm).toSeconds();
+    const kept = isDuration(retention) ? retention : INVALIDATION_QUEUE_DEFAULTS.retentionPeriod;
+    if (!unresolved(kept.toSeconds()) && !unresolved(alarmSeconds) && alarmSeconds >= kept.toSeconds()) {
+      add(
+        `${prefix}oldestMessageAgeAlarm`,
+        age ?? INVALIDATION_QUEUE_DEFAULTS.oldestMessageAgeAlarm,
+        `use less than the retention period (${kept.toString()}): an older message is deleted before the alarm can fire`,
+      );
+    }
   }
   return problems;
 }
@@ -549,6 +670,28 @@ export function shardsConfigProblems(value: unknown, prefix = 'shards.'): Config
 }
 
 /**
+ * Every shard whose database name differs from shard 0's: the app connects to every shard with `DB_NAME`
+ * (`SHARD_ENDPOINTS` carries hosts, port and secret, not a name), so all shards use one database name.
+ */
+export function shardDatabaseNameProblems(database: unknown, shards: unknown): ConfigProblem[] {
+  const { problems, add } = collector();
+  if (!isObject(shards)) return problems;
+  const nameOf = (section: unknown) =>
+    (isObject(section) ? section.databaseName : undefined) ?? DATABASE_DEFAULTS.databaseName;
+  const expected = nameOf(database);
+  for (const [id, shard] of Object.entries(shards)) {
+    const name = nameOf(shard);
+    if (unresolved(name) || unresolved(expected) || name === expected) continue;
+    add(
+      `shards.${id}.databaseName`,
+      name,
+      `use shard 0's database name "${String(expected)}" (database.databaseName): the app reaches every shard with DB_NAME`,
+    );
+  }
+  return problems;
+}
+
+/**
  * Shard ids of `previous` that `next` no longer has. A shard id is permanent (it names the shard's stack,
  * cluster and alarms): dropping one would delete a shard, so a later stage keeps every id of the one before.
  */
@@ -585,7 +728,11 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
   if (raw.proxy !== undefined)
     problems.push(...proxyConfigProblems(raw.proxy, 'proxy.', raw.database ?? null));
   problems.push(...shardsConfigProblems(raw.shards, 'shards.'));
+  problems.push(...shardDatabaseNameProblems(raw.database, raw.shards));
   if (raw.cache !== undefined) problems.push(...cacheConfigProblems(raw.cache, 'cache.'));
+  problems.push(
+    ...invalidationQueueConfigProblems(raw.invalidationQueue, 'invalidationQueue.', raw.cache ?? null),
+  );
 
   if (raw.monitoring !== undefined && !isObject(raw.monitoring)) {
     add(

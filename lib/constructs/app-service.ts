@@ -15,7 +15,9 @@ import type { ServiceConfig, ServiceRouteConfig } from '../config/stage-config';
 import { StageConfigError } from '../config/validate-stage-config';
 import { shardZero, type DataEndpoints } from './data-endpoints';
 import { MetricsCollector } from './metrics-collector';
+import { grantInvalidationQueue } from './invalidation-queue';
 import { REPO_ROOT, type ServicePlatform } from './service-platform';
+import { shardAppSecret, shardEndpointsEnvironment } from './shard-endpoints';
 import type { StageMonitoring } from './stage-monitoring';
 
 /** Properties of {@link AppService}. */
@@ -127,8 +129,9 @@ export class AppService extends Construct {
       });
     const { cache } = props.data;
     const shard = shardZero(props.data);
-    // The app's DML-only login, never the schema owner's (that one is the migration task's).
-    const databaseSecret = importSecret('DatabaseSecret', shard.appSecretArn, shard.secretKeyArn);
+    // Which of a shard's secrets the app logs in with is decided in one place (shardAppSecret), for every shard.
+    const appSecret = shardAppSecret(shard);
+    const databaseSecret = importSecret('DatabaseSecret', appSecret.secretArn, appSecret.keyArn);
 
     // Endpoints: through the proxy when there is one, otherwise straight to the cluster. Both are verified
     // (DB_SSL=verify-full): the app trusts Node's CAs (the proxy's ACM certificate) plus the RDS CA bundle it
@@ -327,10 +330,10 @@ export class AppService extends Construct {
           ? databaseSecret
           : importSecret(
               `Shard${pascalCase(endpoint.shardId)}Secret`,
-              endpoint.appSecretArn,
-              endpoint.secretKeyArn,
+              shardAppSecret(endpoint).secretArn,
+              shardAppSecret(endpoint).keyArn,
             ),
-      keyArn: endpoint.secretKeyArn,
+      keyArn: shardAppSecret(endpoint).keyArn,
     }));
     for (const { secret } of shardSecrets) secret.grantRead(taskRole);
     iam.Grant.addToPrincipal({
@@ -341,6 +344,16 @@ export class AppService extends Construct {
         StringEquals: { 'kms:ViaService': `secretsmanager.${this.service.stack.region}.amazonaws.com` },
       },
     });
+
+    // Stage 100k: the shards beyond shard 0 (SHARD_ENDPOINTS) and the invalidation queue, added after the
+    // variables above so that the task definitions of earlier stages keep their order.
+    const sharded = {
+      ...shardEndpointsEnvironment(this, props.data.shards),
+      ...(props.data.invalidationQueue !== undefined
+        ? grantInvalidationQueue(taskRole, props.data.invalidationQueue, this)
+        : {}),
+    };
+    for (const [name, value] of Object.entries(sharded)) this.container.addEnvironment(name, value);
 
     // Admission: an ingress rule on each data endpoint's group, created in this stack (on the group imported
     // here), so the data stacks never depend on a service stack.

@@ -5,8 +5,13 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { DatabaseConfig } from '../config/stage-config';
-import { AURORA_POSTGRES_VERSION, DATABASE_DEFAULTS, ENHANCED_MONITORING_INTERVAL } from '../config/defaults';
+import type { DatabaseConfig, LogicalReplicationConfig } from '../config/stage-config';
+import {
+  AURORA_POSTGRES_VERSION,
+  DATABASE_DEFAULTS,
+  ENHANCED_MONITORING_INTERVAL,
+  LOGICAL_REPLICATION_DEFAULTS,
+} from '../config/defaults';
 
 /** Properties of {@link AuroraDatabase}. */
 export interface AuroraDatabaseProps {
@@ -50,16 +55,23 @@ export class AuroraDatabase extends Construct {
   public readonly databaseName: string;
   /** Number of reader instances. */
   public readonly readerCount: number;
+  /** Logical replication settings with their defaults applied, when it is on. */
+  public readonly logicalReplication?: Required<LogicalReplicationConfig>;
 
   constructor(scope: Construct, id: string, props: AuroraDatabaseProps) {
     super(scope, id);
     const { config } = props;
     this.databaseName = config.databaseName ?? DATABASE_DEFAULTS.databaseName;
     this.readerCount = config.readers?.count ?? 0;
+    if (config.logicalReplication !== undefined) {
+      this.logicalReplication = { ...LOGICAL_REPLICATION_DEFAULTS, ...config.logicalReplication };
+    }
     const engine = rds.DatabaseClusterEngine.auroraPostgres({ version: AURORA_POSTGRES_VERSION });
 
+    const replication = config.logicalReplication;
     const parameterGroup = new rds.ParameterGroup(this, 'ClusterParameters', {
       engine,
+      // The description is fixed: a new one replaces the parameter group (and re-assigns it to the cluster).
       description: 'Shop cluster parameters: TLS required for every connection',
       parameters: {
         'rds.force_ssl': '1',
@@ -67,6 +79,9 @@ export class AuroraDatabase extends Construct {
         // Aurora storage is SSD-like: with the default 4.0 the planner prefers sequential scans over the
         // catalog's GIN search index (the app's EXPLAIN test shows the same on PostgreSQL with 1.1).
         random_page_cost: '1.1',
+        // Added to the existing group, so the cluster keeps its group (an in-place parameter change); every
+        // one of these is static: the writer applies them at its next reboot.
+        ...(replication !== undefined ? logicalReplicationParameters(replication) : {}),
       },
     });
 
@@ -178,4 +193,18 @@ export class AuroraDatabase extends Construct {
         'from the app, proxy and rotation security groups, so a non-default port would add no protection.',
     });
   }
+}
+
+/**
+ * The cluster parameters that turn on PostgreSQL logical replication (`rds.logical_replication` sets
+ * `wal_level = logical`) with room for the shard manager's moves. All static: applied at the next reboot.
+ */
+export function logicalReplicationParameters(config: LogicalReplicationConfig): Record<string, string> {
+  const settings = { ...LOGICAL_REPLICATION_DEFAULTS, ...config };
+  return {
+    'rds.logical_replication': '1',
+    max_replication_slots: String(settings.maxReplicationSlots),
+    max_wal_senders: String(settings.maxWalSenders),
+    max_logical_replication_workers: String(settings.maxLogicalReplicationWorkers),
+  };
 }

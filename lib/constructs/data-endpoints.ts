@@ -55,6 +55,18 @@ export interface CacheEndpoint {
   readonly securityGroupId: string;
 }
 
+/** How to reach the queue of cache-invalidation events (stage 100k on). */
+export interface QueueEndpoint {
+  /** URL of the queue (the app's `INVALIDATION_QUEUE_URL`). */
+  readonly queueUrl: string;
+  /** ARN of the queue. */
+  readonly queueArn: string;
+  /** ARN of the customer-managed key the queue is encrypted with. */
+  readonly keyArn: string;
+  /** Receives before SQS dead-letters a message (the app's `INVALIDATION_MAX_RECEIVES`). */
+  readonly maxReceiveCount: number;
+}
+
 /** Everything a region's services may reach in its data tier. */
 export interface DataEndpoints {
   /** Every shard, shard `0` first, then in the order of the stage's `shards`. */
@@ -65,6 +77,12 @@ export interface DataEndpoints {
    * @default - no cache: the app caches and keeps sessions in memory
    */
   readonly cache?: CacheEndpoint;
+  /**
+   * The queue of cache-invalidation events.
+   *
+   * @default - no queue: the app's default (Redis Streams on the cache)
+   */
+  readonly invalidationQueue?: QueueEndpoint;
   /** ARN of the secret the app signs session cookies with. */
   readonly sessionSecretArn: string;
   /** ARN of the key the session secret is encrypted with. */

@@ -10,3 +10,6 @@ export * from './data-endpoints';
 export * from './metrics-collector';
 export * from './key-policies';
 export * from './migration-task';
+export * from './invalidation-queue';
+export * from './replication-alarms';
+export * from './shard-endpoints';

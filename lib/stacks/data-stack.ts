@@ -10,6 +10,7 @@ import type { AuroraProxy } from '../constructs/aurora-proxy';
 import { AuroraShard } from '../constructs/aurora-shard';
 import type { CacheEndpoint, DatabaseEndpoint } from '../constructs/data-endpoints';
 import { allowLogsService, denyGrantsExceptForAwsServices } from '../constructs/key-policies';
+import { InvalidationQueue } from '../constructs/invalidation-queue';
 import { RedisCache } from '../constructs/redis-cache';
 import { keepPublishedForEarlierStages } from './published-outputs';
 
@@ -31,7 +32,8 @@ export interface DataStackProps extends StackProps {
 
 /**
  * Everything that holds data, in one stack with termination protection: the customer-managed key, shard 0
- * (the Aurora cluster with its secret and RDS Proxy), Redis, and the app's session secret. Stateless parts
+ * (the Aurora cluster with its secret and RDS Proxy), Redis, the cache-invalidation queue (stage 100k on),
+ * and the app's session secret. Stateless parts
  * live in other stacks so they can be replaced freely; further shards have a stack each (`ShardStack`).
  * Services reach all of it through `shardEndpoint` and `cacheEndpoint` only.
  */
@@ -48,6 +50,8 @@ export class DataStack extends Stack {
   public readonly cache?: RedisCache;
   /** Secret the app signs session cookies with. */
   public readonly sessionSecret: secretsmanager.Secret;
+  /** The queue of cache-invalidation events, when the stage has one. */
+  public readonly invalidationQueue?: InvalidationQueue;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, { terminationProtection: true, ...props });
@@ -89,6 +93,13 @@ export class DataStack extends Stack {
         encryptionKey: this.dataKey,
         clientSecurityGroup: props.appSecurityGroup,
         replicationGroupId: `${props.prefix}-redis`,
+      });
+    }
+
+    if (config.invalidationQueue !== undefined) {
+      this.invalidationQueue = new InvalidationQueue(this, 'InvalidationQueue', {
+        config: config.invalidationQueue,
+        keyAlias: `alias/${props.prefix}-invalidation-queue`,
       });
     }
 

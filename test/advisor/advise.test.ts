@@ -263,6 +263,34 @@ describe('discovery', () => {
     expect(deployment.proxies).toEqual([]);
   });
 
+  test('a deployed 100k is detected as 100k: both shards, each writer read by its cluster and role', async () => {
+    deploy('100k');
+    const deployment = deploymentFromStacks(
+      'shop',
+      await discoverStacks(new CloudFormationClient({ region: REGION }), REGION, 'shop'),
+    );
+    expect(detectStage(deployment)).toBe('100k');
+    expect(deployment.clusters.map((cluster) => [cluster.stackName, cluster.identifier])).toEqual([
+      ['shop-data', 'shop-db'],
+      ['shop-shard-s1', 'shop-db-s1'],
+    ]);
+
+    const planned = io();
+    expect(
+      await runAdvise(['--region', REGION, '--stage', '100k', '--dry-run', '--format', 'json'], planned),
+    ).toBe(adviseExitCodes.fine);
+    const labels = (
+      JSON.parse(planned.out.chunks.stdout) as {
+        getMetricData: { input: GetMetricDataCommandInput }[];
+      }
+    ).getMetricData.flatMap((call) => call.input.MetricDataQueries?.map((q) => q.Label) ?? []);
+    for (const cluster of ['shop-db', 'shop-db-s1']) {
+      expect(labels).toContain(
+        `eu-west-1|AWS/RDS|CPUUtilization|DBClusterIdentifier=${cluster},Role=WRITER|p95`,
+      );
+    }
+  });
+
   test.each([
     ['shop-data', 'shop', true],
     ['shop-shard-1', 'shop', true],
@@ -411,8 +439,8 @@ test('--dry-run prints the requests for a synthesised stage without any AWS call
   expect(labels.filter((label) => label?.includes('AWS/ECS|CPUUtilization'))).toHaveLength(1);
 
   const planned = io();
-  expect(await runAdvise(['--region', REGION, '--stage', '100k', '--dry-run'], planned)).toBe(
+  expect(await runAdvise(['--region', REGION, '--stage', '1m', '--dry-run'], planned)).toBe(
     adviseExitCodes.usage,
   );
-  expect(planned.out.chunks.stderr).toContain('stage 100k is not implemented yet');
+  expect(planned.out.chunks.stderr).toContain('stage 1m is not implemented yet');
 });

@@ -175,6 +175,32 @@ describe('usage-dependent and derived prices', () => {
     expect(at('min')).toBeCloseTo(3 * 730 * 0.01975, 6);
     expect(at('max')).toBeCloseTo(12 * 730 * 0.01975, 6);
   });
+
+  test('SQS requests go to the working queue; its dead-letter queue has no charge as configured', () => {
+    const resources: Record<string, TemplateResource> = {
+      Dlq: { Type: 'AWS::SQS::Queue', Properties: { MessageRetentionPeriod: 1209600 } },
+      Queue: {
+        Type: 'AWS::SQS::Queue',
+        Properties: {
+          RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['Dlq', 'Arn'] }, maxReceiveCount: 5 },
+        },
+      },
+    };
+    const estimate = estimateCost(assembly(resources), {
+      region: 'us-east-1',
+      usage: { ...noUsage, queueRequestsMillions: 30 },
+      tasks: 'min',
+    });
+    expect(estimate.rows).toEqual([
+      expect.objectContaining({
+        type: 'AWS::SQS::Queue',
+        count: 1,
+        bases: ['requests: 30 million × $0.4 (assumed)'],
+      }),
+    ]);
+    expect(estimate.totalUsd).toBeCloseTo(30 * 0.4, 6);
+    expect(estimate.free).toEqual([{ type: 'AWS::SQS::Queue', count: 1, reason: 'no charge as configured' }]);
+  });
 });
 
 describe('a missing price fails, naming what is missing', () => {

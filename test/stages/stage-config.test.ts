@@ -10,6 +10,7 @@ import {
   validateStageConfig,
 } from '../../lib/config';
 import {
+  stage100k,
   stage10k,
   stage1k,
   stageById,
@@ -43,17 +44,18 @@ function expectProblems(error: StageConfigError, keys: string[]): void {
 }
 
 describe('the stage registry', () => {
-  test('lists 1k then 10k, each with its config', () => {
+  test('lists 1k, 10k then 100k, each with its config', () => {
     // THEN
-    expect(stageIds).toEqual(['1k', '10k']);
+    expect(stageIds).toEqual(['1k', '10k', '100k']);
     expect(stageById('1k')).toBe(stage1k);
     expect(stageById('10k')).toBe(stage10k);
+    expect(stageById('100k')).toBe(stage100k);
     expect(Object.keys(stages)).toEqual([...stageIds]);
   });
 
   test('fails for an unknown stage id, naming it and the valid ones', () => {
     // WHEN / THEN
-    expect(() => stageById('100m')).toThrow(/Unknown stage "100m".*Valid stages: 1k, 10k/);
+    expect(() => stageById('100m')).toThrow(/Unknown stage "100m".*Valid stages: 1k, 10k, 100k/);
     expect(() => stageById('toString')).toThrow(/Unknown stage "toString"/);
   });
 

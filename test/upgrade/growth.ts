@@ -77,5 +77,19 @@ export function grownStage(config: StageConfig): GrowthVariant {
     grown.push('bigger Redis node type, one more Redis replica');
   }
 
-  return { name: grown.join(', '), config: { ...config, service, database, ...(cache ? { cache } : {}) } };
+  let { shards } = config;
+  const shardIds = Object.keys(shards ?? {});
+  if (shards && shardIds.length > 0) {
+    // One more shard, like the last one, under the next free id (`s2` after `s1`).
+    const last = shards[shardIds[shardIds.length - 1]!]!;
+    let next = shardIds.length + 1;
+    while (`s${next}` in shards) next += 1;
+    shards = { ...shards, [`s${next}`]: last };
+    grown.push(`one more shard (s${next})`);
+  }
+
+  return {
+    name: grown.join(', '),
+    config: { ...config, service, database, ...(cache ? { cache } : {}), ...(shards ? { shards } : {}) },
+  };
 }

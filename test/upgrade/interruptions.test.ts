@@ -120,6 +120,36 @@ test('a changed static parameter needs a reboot; a dynamic one is listed to chec
   ]);
 });
 
+test('turning on logical replication says the writer must be rebooted before the shard manager can move data', () => {
+  const before = app(cluster({ 'rds.force_ssl': '1' }));
+  const after = app(
+    cluster({
+      'rds.force_ssl': '1',
+      'rds.logical_replication': '1',
+      max_replication_slots: '20',
+      max_wal_senders: '20',
+      max_logical_replication_workers: '6',
+    }),
+  );
+
+  const report = diffAssemblies(before, after);
+  const [interruption] = interruptionsOf(report);
+
+  expect(interruption?.kind).toBe('reboot-pending');
+  expect(interruption?.resources).toEqual([
+    'Main/Database/Parameters/Resource: max_logical_replication_workers (static: reboot), ' +
+      'max_replication_slots (static: reboot), max_wal_senders (static: reboot), rds.logical_replication (static: reboot)',
+  ]);
+  expect(interruption?.detail).toContain(
+    'Logical replication (`rds.logical_replication`) needs the writer rebooted',
+  );
+  // The same parameter group without logical replication does not say so.
+  const other = interruptionsOf(
+    diffAssemblies(before, app(cluster({ 'rds.force_ssl': '1', max_wal_senders: '30' }))),
+  );
+  expect(other[0]?.detail).not.toContain('rds.logical_replication');
+});
+
 test('sessions moving from memory to Redis sign everyone out once', () => {
   const report = diffAssemblies(
     app({ Task: taskDefinition('memory') }),
@@ -138,10 +168,18 @@ test('sessions moving from memory to Redis sign everyone out once', () => {
       'Sessions move to another store: everyone is signed out once',
       ['Main/Service/TaskDefinition/Resource (memory → redis)'],
     ],
+    // Task definitions are immutable: the new revision rolls the service that runs it.
+    [
+      'rolling-deployment',
+      'Rolling deployment of the service (no downtime expected)',
+      ['Main/Service/TaskDefinition/Resource (new revision)'],
+    ],
   ]);
   expect(renderTextSummary(report, 'a -> b')).toContain(
     '  ! Sessions move to another store: everyone is signed out once: Main/Service/TaskDefinition/Resource (memory → redis)',
   );
+  // The new revision costs the service's deployment (6 min), not the seconds a task definition takes.
+  expect(estimateDuration(report).minutes).toBe(6);
 });
 
 test('new NAT gateway addresses are called out for allow-lists', () => {

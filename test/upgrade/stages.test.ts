@@ -81,6 +81,14 @@ describe('growth inside a stage is safe', () => {
     if (config.database.readers) expect(changed('added', 'AWS::RDS::DBInstance')).toBe(true);
     if (config.cache) expect(changed('updated', 'AWS::ElastiCache::ReplicationGroup')).toBe(true);
     expect(changed('updated', 'AWS::RDS::DBInstance')).toBe(true);
+    if (config.shards) {
+      // One more shard: a stack of its own, added; every existing shard stack is untouched.
+      const shardStacks = report.stacks.filter((stack) => stack.stackName.startsWith('shop-shard-'));
+      const added = shardStacks.filter((stack) => stack.status === 'added').map((stack) => stack.stackName);
+      expect(added).toEqual([`shop-shard-s${Object.keys(config.shards).length + 1}`]);
+      expect(changed('added', 'AWS::RDS::DBCluster')).toBe(true);
+      for (const stack of shardStacks.filter((s) => s.status !== 'added')) expect(stack.changes).toEqual([]);
+    }
   });
 
   test('nextSize grows instance and node type names, and refuses unknown sizes', () => {

@@ -432,12 +432,28 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
     ],
   },
   'AWS::SQS::Queue': {
+    // Requests are split over the working queues; a dead-letter queue only receives the few messages that
+    // failed (no charge as configured). With a customer-managed key SQS also calls KMS, about once per data
+    // key reuse period (5 minutes) per sender and receiver role: a few cents a month, not modelled.
     price: (_resource, ctx) => {
-      const queues = ofType(ctx.stacks, 'AWS::SQS::Queue').length;
+      const queues = ofType(ctx.stacks, 'AWS::SQS::Queue');
+      const deadLetterQueues = new Set(
+        queues.flatMap(([, queue, stack]) => {
+          const target = (queue.Properties?.RedrivePolicy as { deadLetterTargetArn?: unknown } | undefined)
+            ?.deadLetterTargetArn;
+          return target === undefined
+            ? []
+            : resourcesOf(stack)
+                .filter(([id]) => refersTo(target, id))
+                .map(([id]) => `${stack.key}|${id}`);
+        }),
+      );
+      if (deadLetterQueues.has(`${ctx.stack.key}|${ctx.logicalId}`)) return [];
+      const working = queues.filter(([id, , stack]) => !deadLetterQueues.has(`${stack.key}|${id}`)).length;
       return [
         perUnit(
-          'requests (split over the queues)',
-          ctx.usage.queueRequestsMillions / queues,
+          working > 1 ? `requests (split over ${working} queues)` : 'requests',
+          ctx.usage.queueRequestsMillions / working,
           'million',
           ctx.prices.sqsPerMillion,
         ),

@@ -33,7 +33,7 @@ export interface DataAnchorType {
 
 const literalName = (value: unknown) => typeof value === 'string' && value.length > 0;
 
-/** Data anchors, in documentation order. Shards and queues of later stages use these same types. */
+/** Data anchors, in documentation order. Shards of later stages use these same types; queues hold messages, so they are data-bearing (`data-bearing.ts`). */
 export const dataAnchorTypes: readonly DataAnchorType[] = [
   {
     type: 'AWS::EC2::VPC',

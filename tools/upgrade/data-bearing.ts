@@ -49,6 +49,12 @@ export const dataBearingTypes: readonly DataBearingType[] = [
   },
   { type: 'AWS::SecretsManager::Secret', holds: 'credentials the running services and databases agree on' },
   {
+    type: 'AWS::SQS::Queue',
+    holds:
+      'messages not yet consumed (invalidation events in flight) or dead-lettered: a new queue starts empty, ' +
+      'and tasks still sending to the old URL lose their events',
+  },
+  {
     type: 'AWS::Logs::LogGroup',
     holds: 'retained log events',
     when: (properties) => properties.RetentionInDays !== undefined,

@@ -72,6 +72,7 @@ export const staticPostgresParameters: ReadonlySet<string> = new Set([
   'max_worker_processes',
   'max_wal_senders',
   'max_replication_slots',
+  'max_logical_replication_workers',
   'max_locks_per_transaction',
   'rds.logical_replication',
   'track_activity_query_size',
@@ -177,13 +178,22 @@ export function interruptionsOf(report: UpgradeReport): Interruption[] {
     return undefined;
   });
   if (parameterChanges.length) {
+    const logicalReplication = parameterChanges.some((change) =>
+      change.includes('rds.logical_replication ('),
+    );
     found.push({
       kind: 'reboot-pending',
       title: 'Parameter groups that need a reboot',
       detail:
         'Static parameters, and a parameter group newly assigned to a cluster or instance, take effect only ' +
         'after a reboot, which CloudFormation does not do: the instances show `pending-reboot`. Reboot the ' +
-        'readers one at a time, then the writer (a failover), in a quiet hour.',
+        'readers one at a time, then the writer (a failover), in a quiet hour.' +
+        (logicalReplication
+          ? ' Logical replication (`rds.logical_replication`) needs the writer rebooted: until then ' +
+            '`wal_level` stays `replica` and no publication or replication slot can be created, so the shard ' +
+            "manager cannot move data. Reboot each cluster's writer (`aws rds reboot-db-instance`) before the " +
+            'first move; a failover also applies it.'
+          : ''),
       resources: parameterChanges,
     });
   }
@@ -230,8 +240,15 @@ export function interruptionsOf(report: UpgradeReport): Interruption[] {
     });
   }
 
+  // A new task definition revision (task definitions are immutable: any change replaces them) rolls the
+  // services that run it even when the service's own template does not change.
   const rolling = collect((_, change) =>
-    change.type === 'AWS::ECS::Service' && change.kind === 'updated' ? where(change) : undefined,
+    change.type === 'AWS::ECS::Service' && change.kind === 'updated'
+      ? where(change)
+      : change.type === 'AWS::ECS::TaskDefinition' &&
+          (change.kind === 'will-replace' || change.kind === 'may-replace')
+        ? `${where(change)} (new revision)`
+        : undefined,
   );
   if (rolling.length) {
     found.push({
@@ -276,6 +293,16 @@ function minutesFor(stack: StackUpgrade, change: ResourceChange): number {
   if (change.kind === 'removed') return 0; // Deletions run in the clean-up phase, after the update succeeds.
   const table = changeMinutes[change.type];
   let minutes = table?.[change.kind] ?? table?.default ?? defaultChangeMinutes;
+  // A new task definition revision makes CloudFormation update every service that runs it (the service's
+  // TaskDefinition resolves to the new ARN) and wait for its deployment, even when the service's own template
+  // is unchanged; counted here unless the service shows up as updated itself.
+  if (
+    change.type === 'AWS::ECS::TaskDefinition' &&
+    (change.kind === 'will-replace' || change.kind === 'may-replace') &&
+    !stack.changes.some((other) => other.type === 'AWS::ECS::Service' && other.kind === 'updated')
+  ) {
+    return changeMinutes['AWS::ECS::Service']?.updated ?? minutes;
+  }
   if (change.kind === 'updated' && table?.updated !== undefined) {
     const difference = stack.diff.resources.get(change.logicalId);
     const slow = ['DBInstanceClass', 'CacheNodeType', 'NumCacheClusters', 'TaskDefinition', 'DesiredCount'];
