@@ -1,4 +1,4 @@
-import { RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -7,6 +7,7 @@ import { INVALIDATION_QUEUE_DEFAULTS } from '../config/defaults';
 import type { InvalidationQueueConfig } from '../config/stage-config';
 import { invalidationQueueConfigProblems, StageConfigError } from '../config/validate-stage-config';
 import type { QueueEndpoint } from './data-endpoints';
+import { denyGrantsExceptForAwsServices } from './key-policies';
 import type { StageMonitoring } from './stage-monitoring';
 
 /** Properties of {@link InvalidationQueue}. */
@@ -54,6 +55,7 @@ export class InvalidationQueue extends Construct {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    denyGrantsExceptForAwsServices(this.key);
     const encryption = {
       encryption: sqs.QueueEncryption.KMS,
       encryptionMasterKey: this.key,
@@ -63,6 +65,12 @@ export class InvalidationQueue extends Construct {
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       ...encryption,
       retentionPeriod: INVALIDATION_QUEUE_DEFAULTS.deadLetterRetentionPeriod,
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'cdk-validator-cfnguard::sqs_dlq_check',
+      reason:
+        'This is the dead-letter queue: a message lands here after maxReceiveCount failed receives and waits for ' +
+        'an operator (an alarm fires on any); a dead-letter queue of the dead-letter queue would only hide it.',
     });
     this.queue = new sqs.Queue(this, 'Queue', {
       ...encryption,

@@ -7,7 +7,7 @@ import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { envJsonSchema } from '../../app/src/config';
 import { createBlueprintApp } from '../../lib/blueprint';
-import { PROXY_DEFAULTS } from '../../lib/config/defaults';
+import { INVALIDATION_QUEUE_DEFAULTS, PROXY_DEFAULTS } from '../../lib/config/defaults';
 import {
   appPoolConnections,
   APP_DB_POOL_MAX,
@@ -82,9 +82,20 @@ function reachable(config: StageConfig, alarm: AlarmProperties): Range {
     case 'UnHealthyHostCount':
       // A target group holds the tasks of one service; the largest service bounds every one.
       return [0, Math.max(...services.map(maxTaskCount))];
+    // Messages in the dead-letter queue; a slot's retained WAL and the transaction logs grow with the volume
+    // (up to Aurora's 128 TiB).
     case 'Evictions':
     case 'AuroraReplicaLag':
+    case 'ApproximateNumberOfMessagesVisible':
+    case 'OldestReplicationSlotLag':
+    case 'TransactionLogsDiskUsage':
       return [0, Number.POSITIVE_INFINITY];
+    case 'ApproximateAgeOfOldestMessage':
+      // A message older than the queue's retention period is deleted by SQS.
+      return [
+        0,
+        (config.invalidationQueue?.retentionPeriod ?? INVALIDATION_QUEUE_DEFAULTS.retentionPeriod).toSeconds(),
+      ];
     case 'DatabaseConnections':
     case 'FreeableMemory': {
       const { database, proxy } = shardOf(config, name);

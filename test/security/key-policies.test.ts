@@ -66,7 +66,7 @@ describe.each(['1k', '10k'])('stage %s key policies', (id) => {
   test('the task execution role decrypts the secrets at task start only through Secrets Manager', () => {
     // The execution role is the one ECS assumes to start the task (its policy also pulls the image).
     const executionPolicies = Object.values(resourcesOf(stage.json.service, 'AWS::IAM::Policy')).filter(
-      (policy) => JSON.stringify(policy.Properties?.Roles).includes('ExecutionRole'),
+      (policy) => JSON.stringify(policy.Properties?.Roles).includes('ShopTaskDefinitionExecutionRole'),
     );
     expect(executionPolicies).toHaveLength(1);
     const kmsStatements = (

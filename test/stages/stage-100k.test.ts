@@ -11,7 +11,7 @@ import { INVALIDATION_QUEUE_DEFAULTS, StageConfigError, type StageConfig } from 
 import { createBlueprintApp } from '../../lib/blueprint';
 import { InvalidationQueue } from '../../lib/constructs';
 import { stage100k, stage10k } from '../../stages';
-import { onlyResource, resourcesOf, synthStage } from '../support/synth';
+import { onlyResource, resourcesOf, synthStage, appTaskDefinition } from '../support/synth';
 
 // Synthesis is CPU-bound and the machine is shared: allow for a slow, loaded run.
 jest.setTimeout(240_000);
@@ -37,7 +37,7 @@ function problemKeys(config: StageConfig): string[] {
 
 /** The app container's environment as a record (values are strings or intrinsics). */
 function environmentOf(service: Json): Record<string, unknown> {
-  const definition = onlyResource(service, 'AWS::ECS::TaskDefinition');
+  const definition = appTaskDefinition(service);
   const [container] = definition.Properties.ContainerDefinitions as {
     Environment: { Name: string; Value: unknown }[];
   }[];
@@ -64,7 +64,7 @@ function taskRoleStatements(
   service: Json,
 ): { Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
   const policies = Object.entries(resourcesOf(service, 'AWS::IAM::Policy')).filter(([id]) =>
-    id.includes('TaskRole'),
+    id.startsWith('ShopTaskDefinitionTaskRole'),
   );
   expect(policies).toHaveLength(1);
   const document = (policies[0]![1] as Resource).Properties!.PolicyDocument as { Statement: never[] };
@@ -110,8 +110,9 @@ describe('stage 100k', () => {
       DBProxyEndpointName: 'shop-db-s1-read-only',
       TargetRole: 'READ_ONLY',
     });
-    shard.resourceCountIs('AWS::SecretsManager::Secret', 1);
-    shard.resourceCountIs('AWS::SecretsManager::RotationSchedule', 1);
+    // The master (owner) secret and the app's DML-only secret, each rotated (the app's with multi-user rotation).
+    shard.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    shard.resourceCountIs('AWS::SecretsManager::RotationSchedule', 2);
     expect(stage.assembly.getStackArtifact('ShopShardS1').terminationProtection).toBe(true);
   });
 
@@ -180,8 +181,8 @@ describe('stage 100k', () => {
     // Shard s1's own alarms and dashboard rows (those every shard has) are there too.
     expect(alarms.map((alarm) => alarm.AlarmName)).toEqual(
       expect.arrayContaining([
-        'shop-ShardS1Aurora-CPU-Usage-Critical',
-        'shop-ShardS1Proxy-ProxyClientConnections-Critical',
+        'shop-ShardS1Writer-Cpu-Critical',
+        'shop-ShardS1Proxy-ClientConnections-Critical',
       ]),
     );
     const dashboard = JSON.stringify(onlyResource(serviceJson, 'AWS::CloudWatch::Dashboard').Properties);
@@ -286,7 +287,7 @@ describe('stage 100k', () => {
         readerHost: expect.stringMatching(/^shop-shard-s1:PublishOutputFnGetAttShardProxyReadOnlyEndpoint/),
         port: 5432,
         secretArn: expect.stringMatching(
-          /^shop-shard-s1:PublishOutputRefShardDatabaseClusterSecretAttachment/,
+          /^shop-shard-s1:PublishOutputRefShardAppSecretAttachment/,
         ),
       },
     ]);
