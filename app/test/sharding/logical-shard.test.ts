@@ -17,7 +17,9 @@ beforeAll(async () => {
   await client.connect();
   const sql = await readFile(path.join(migrationsDir, 'control', '001_shard_map.sql'), 'utf8');
   // The migration grants to the app role; a bare test database may not have it yet.
-  await client.query(`DO $$ BEGIN CREATE ROLE shop_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+  await client.query(
+    `DO $$ BEGIN CREATE ROLE shop_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+  );
   await client.query('CREATE SCHEMA control');
   await client.query(`SET search_path TO control; ${sql}`);
 });
@@ -62,7 +64,9 @@ test('the embedded PGlite computes the same function', async () => {
   const pglite = await startPglite();
   try {
     const sql = await readFile(path.join(migrationsDir, 'control', '001_shard_map.sql'), 'utf8');
-    await pglite.exec(`CREATE ROLE shop_app NOLOGIN; CREATE SCHEMA control; SET search_path TO control; ${sql}`);
+    await pglite.exec(
+      `CREATE ROLE shop_app NOLOGIN; CREATE SCHEMA control; SET search_path TO control; ${sql}`,
+    );
     const { rows } = await pglite.query<{ id: string; ls: number }>(
       `SELECT id::text AS id, control.logical_shard(id, ${LOGICAL_SHARDS}) AS ls
        FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, 5000)) ids`,

@@ -1,0 +1,377 @@
+import type { FastifyInstance } from 'fastify';
+import { Client } from 'pg';
+import { buildApp } from '../../src/app';
+import type { AppConfig } from '../../src/config';
+import { logicalShard, shardSchema } from '../../src/sharding/logical-shard';
+import { sessionCookie, signUp, testConfig, uniqueEmail } from '../support/app';
+import { TEST_PG_ADMIN_URL } from '../support/postgres';
+import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from '../support/redis';
+import { dropRoles, loginUrl, uniqueRoleName } from '../support/roles';
+import { startTwoShards, type TwoShards } from '../support/shards';
+import { describeShopApi } from '../support/shop-api-cases';
+import { until } from '../support/wait';
+
+// The shop on two physical shards on two real PostgreSQL servers (the test server and a private one), as in
+// stage 100k: the app logs in as a DML-only member of the app role on both, the owner migrates both. The
+// HTTP contract suite runs here unchanged; the tests below are what sharding adds.
+let shards: TwoShards;
+let redis: TestRedisPrefix;
+let config: AppConfig;
+let app: FastifyInstance;
+let other: FastifyInstance;
+const adminEmail = 'admin-sharded@example.test';
+const appUser = uniqueRoleName('shop_app_shards');
+
+/**
+ * The statements each shard received while `fn` ran, by shard id. Every executor of every shard records its
+ * statements; the instance's background work (outbox relays, the shard map's epoch check) is left out by its
+ * tables, so what remains is the request's own work.
+ */
+let recording: Map<string, string[]> | undefined;
+const BACKGROUND = /invalidation_outbox|control\.shard_map/;
+function recordQueries(instance: FastifyInstance): void {
+  for (const shard of instance.shop.userData.shards.values()) {
+    for (const executor of new Set([shard.db.writer, shard.db.reader])) {
+      const query = executor.query.bind(executor);
+      executor.query = (text: string, params?: unknown[]) => {
+        if (recording && !BACKGROUND.test(text))
+          recording.set(shard.id, [...(recording.get(shard.id) ?? []), text]);
+        return query(text, params);
+      };
+    }
+  }
+}
+async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; perShard: Record<string, number> }> {
+  recording = new Map();
+  try {
+    const result = await fn();
+    return { result, perShard: Object.fromEntries([...recording].map(([id, texts]) => [id, texts.length])) };
+  } finally {
+    recording = undefined;
+  }
+}
+
+async function onServer<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Which shard the map gives a user's logical shard (read as the owner, straight from the control schema). */
+async function shardOfUser(userId: string): Promise<string> {
+  return onServer(shards.shard0.url, async (client) => {
+    const { rows } = await client.query('SELECT shard_id FROM control.shard_map WHERE logical_shard = $1', [
+      logicalShard(userId),
+    ]);
+    return rows[0].shard_id as string;
+  });
+}
+
+/** Signs users up until one lands on `shardId`. */
+async function userOn(shardId: string): Promise<Awaited<ReturnType<typeof signUp>>> {
+  for (let i = 0; i < 50; i++) {
+    const user = await signUp(app);
+    if ((await shardOfUser(user.user.id)) === shardId) return user;
+  }
+  throw new Error(`no user landed on shard ${shardId} in 50 sign-ups`);
+}
+
+beforeAll(async () => {
+  shards = await startTwoShards();
+  redis = createTestRedisPrefix();
+  config = testConfig({
+    DATABASE_URL: loginUrl(shards.shard0.url, appUser),
+    MIGRATION_DATABASE_URL: shards.shard0.url,
+    SHARD_ENDPOINTS: JSON.stringify([
+      { id: '1', url: loginUrl(shards.shard1.url, appUser), migrationUrl: shards.shard1.url },
+    ]),
+    SHARD_MAP_REFRESH_MS: '200',
+    SHARD_WRITE_WAIT_MS: '1500',
+    RATE_LIMIT_AUTH_MAX: '100000',
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: redis.prefix,
+    ADMIN_EMAILS: adminEmail,
+    SESSION_SECRET: 'a session secret shared by both instances!',
+  });
+  app = await buildApp({ config, logger: false });
+  recordQueries(app);
+  expect(app.shop.userData.sharded).toBe(true);
+  expect([...app.shop.userData.shards.keys()]).toEqual(['0', '1']);
+}, 180_000);
+
+afterAll(async () => {
+  await app?.close();
+  await other?.close();
+  await redis?.cleanup();
+  await shards?.stop();
+  await dropRoles(TEST_PG_ADMIN_URL, [appUser]);
+});
+
+describeShopApi('2 shards: Postgres on two servers, Redis cache and sessions', () => ({ app, adminEmail }));
+
+describe('sharded layout', () => {
+  // A second instance on the same shards and Redis; started after the contract suite, whose invalidation
+  // checks need the app to be the only consumer of its queue.
+  beforeAll(async () => {
+    other = await buildApp({ config, logger: false });
+  });
+  test('the first start spread the logical shards over both shards and recorded N and the endpoints', async () => {
+    await onServer(shards.shard0.url, async (client) => {
+      const { rows } = await client.query(
+        'SELECT shard_id, count(*)::int AS n, min(logical_shard) AS lo, max(logical_shard) AS hi FROM control.shard_map GROUP BY 1 ORDER BY 1',
+      );
+      expect(rows).toEqual([
+        { shard_id: '0', n: 128, lo: 0, hi: 127 },
+        { shard_id: '1', n: 128, lo: 128, hi: 255 },
+      ]);
+      const settings = await client.query("SELECT value FROM control.settings WHERE key = 'logical_shards'");
+      expect(settings.rows).toEqual([{ value: '256' }]);
+      const endpoints = await client.query('SELECT shard_id, writer FROM control.shards ORDER BY 1');
+      expect(endpoints.rows.map((row) => row.shard_id)).toEqual(['0', '1']);
+      // No credentials in the control schema.
+      expect(JSON.stringify(endpoints.rows)).not.toContain(appUser + '@');
+    });
+  });
+
+  test("a user's rows live in their logical shard's schema on the shard the map gives, and nowhere else", async () => {
+    const users = await Promise.all(Array.from({ length: 12 }, () => signUp(app)));
+    const landed = new Set<string>();
+    for (const { user } of users) {
+      const shardId = await shardOfUser(user.id);
+      landed.add(shardId);
+      const schema = shardSchema(logicalShard(user.id));
+      const counts = await Promise.all(
+        [shards.shard0.url, shards.shard1.url].map((url) =>
+          onServer(url, async (client) => {
+            const { rows } = await client.query(
+              `SELECT count(*)::int AS n FROM ${schema}.users WHERE id = $1`,
+              [user.id],
+            );
+            return rows[0].n as number;
+          }),
+        ),
+      );
+      expect(counts).toEqual(shardId === '0' ? [1, 0] : [0, 1]);
+    }
+    // 12 random users on two halves of the map: both shards hold some (1 in 2^11 that they do not).
+    expect(landed).toEqual(new Set(['0', '1']));
+  });
+
+  test.each(['0', '1'])(
+    'single-user requests of a user on shard %s touch exactly that shard',
+    async (shardId) => {
+      const user = await userOn(shardId);
+      const headers = { cookie: user.cookie };
+      const me = await counted(() => app.inject({ method: 'GET', url: '/api/me', headers }));
+      expect(me.result.statusCode).toBe(200);
+      expect(me.perShard).toEqual({ [shardId]: 1 });
+      const list = await counted(() => app.inject({ method: 'GET', url: '/api/orders', headers }));
+      expect(list.result.statusCode).toBe(200);
+      expect(Object.keys(list.perShard)).toEqual([shardId]);
+      const missing = await counted(() =>
+        app.inject({ method: 'GET', url: '/api/orders/01900000-0000-7000-8000-000000000000', headers }),
+      );
+      expect(missing.result.statusCode).toBe(404);
+      expect(Object.keys(missing.perShard)).toEqual([shardId]);
+    },
+  );
+
+  test('concurrent sign-ups of one email on two instances: exactly one account, on one shard', async () => {
+    for (let round = 0; round < 8; round++) {
+      const email = uniqueEmail('race');
+      const responses = await Promise.all(
+        [app, other].map((instance) =>
+          instance.inject({
+            method: 'POST',
+            url: '/api/users',
+            payload: { email, password: 'correct horse battery', name: `Racer ${round}` },
+          }),
+        ),
+      );
+      expect(responses.map((r) => r.statusCode).sort()).toEqual([201, 409]);
+      const winner = responses.find((r) => r.statusCode === 201)!.json().user;
+      // One directory entry, one user row in all 256 schemas of both servers together.
+      const rows = await Promise.all(
+        [shards.shard0.url, shards.shard1.url].map((url) =>
+          onServer(url, async (client) => {
+            const union = Array.from(
+              { length: 256 },
+              (_, i) => `SELECT id FROM ${shardSchema(i)}.users WHERE email = $1`,
+            );
+            const { rows: found } = await client.query(union.join(' UNION ALL '), [email]);
+            return found.map((row) => row.id as string);
+          }),
+        ),
+      );
+      expect(rows.flat()).toEqual([winner.id]);
+      const directory = await onServer(shards.shard0.url, (client) =>
+        client.query('SELECT user_id FROM control.email_directory WHERE email = $1', [email]),
+      );
+      expect(directory.rows).toEqual([{ user_id: winner.id }]);
+      // And the account works on the other instance.
+      const login = await other.inject({
+        method: 'POST',
+        url: '/api/sessions',
+        payload: { email, password: 'correct horse battery' },
+      });
+      expect(login.statusCode).toBe(200);
+    }
+  });
+
+  test('a fenced logical shard: the change reaches every instance within the refresh bound; writes wait, then 503 with Retry-After, and nothing is written', async () => {
+    const user = await userOn('1');
+    const logical = logicalShard(user.user.id);
+    const bump = (state: string) =>
+      onServer(shards.shard0.url, (client) =>
+        client.query(
+          `UPDATE control.shard_map SET state = $2, epoch = (SELECT max(epoch) + 1 FROM control.shard_map)
+           WHERE logical_shard = $1 RETURNING epoch`,
+          [logical, state],
+        ),
+      );
+    const { rows } = await bump('fenced');
+    const epoch = Number(rows[0].epoch);
+    const flipped = Date.now();
+    await until(
+      () => app.shop.userData.map!.epoch === epoch && other.shop.userData.map!.epoch === epoch,
+      'both instances to load the new epoch',
+    );
+    // SHARD_MAP_REFRESH_MS=200, plus a query and timer slack on a loaded machine.
+    expect(Date.now() - flipped).toBeLessThan(200 + 800);
+    try {
+      const started = Date.now();
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/orders',
+        headers: { cookie: user.cookie },
+        payload: { items: [{ productId: '01900000-0000-7000-8000-000000000001', quantity: 1 }] },
+      });
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['retry-after']).toBe('1');
+      expect(response.json().message).toMatch(/being moved/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
+      // Reads still work while it is fenced.
+      const me = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie: user.cookie } });
+      expect(me.statusCode).toBe(200);
+      // A sign-up that lands on a fenced logical shard leaves no directory claim behind (checked in
+      // UserAccounts before the claim); and no order rows were written on either shard.
+      const orders = await onServer(shards.shard1.url, (client) =>
+        client.query(`SELECT count(*)::int AS n FROM ${shardSchema(logical)}.orders WHERE user_id = $1`, [
+          user.user.id,
+        ]),
+      );
+      expect(orders.rows[0].n).toBe(0);
+    } finally {
+      await bump('active');
+    }
+    // Back to active: the write goes through again once the instance has the new epoch.
+    await until(() => app.shop.userData.map!.entry(logical).state === 'active', 'the shard to be active');
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/api/orders',
+      headers: { cookie: user.cookie },
+      payload: { items: [{ productId: '01900000-0000-7000-8000-000000000001', quantity: 1 }] },
+    });
+    expect(ok.statusCode).toBe(400); // unknown product: the request reached the catalog
+  });
+
+  test('a write waiting on a moving logical shard proceeds when it becomes active within the wait', async () => {
+    const user = await userOn('0');
+    const logical = logicalShard(user.user.id);
+    const set = (state: string) =>
+      onServer(shards.shard0.url, (client) =>
+        client.query(
+          `UPDATE control.shard_map SET state = $2, epoch = (SELECT max(epoch) + 1 FROM control.shard_map)
+           WHERE logical_shard = $1`,
+          [logical, state],
+        ),
+      );
+    await set('moving');
+    await until(() => app.shop.userData.map!.entry(logical).state === 'moving', 'the move to be seen');
+    // Reads are served from where the logical shard is while it moves.
+    const me = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie: user.cookie } });
+    expect(me.statusCode).toBe(200);
+    const waiting = app.shop.userData.forWrite(user.user.id);
+    await set('active');
+    await expect(waiting).resolves.toMatchObject({ schema: shardSchema(logical) });
+  });
+
+  test('the orders across two databases: stock reserved in the catalog, keyed by the order, and confirmed', async () => {
+    const admin = await app.inject({
+      method: 'POST',
+      url: '/api/sessions',
+      payload: { email: adminEmail, password: 'correct horse battery' },
+    });
+    expect(admin.statusCode).toBe(200);
+    const product = await app.inject({
+      method: 'POST',
+      url: '/api/products',
+      headers: { cookie: sessionCookie(admin) },
+      payload: { sku: `shard-${Date.now()}`, name: 'Sharded mug', priceCents: 700, stock: 3 },
+    });
+    expect(product.statusCode).toBe(201);
+    const productId = product.json().id as string;
+    const user = await userOn('1');
+    const order = await app.inject({
+      method: 'POST',
+      url: '/api/orders',
+      headers: { cookie: user.cookie },
+      payload: { items: [{ productId, quantity: 2 }] },
+    });
+    expect(order.statusCode).toBe(201);
+    const orderId = order.json().id as string;
+    const reservation = await onServer(shards.shard0.url, (client) =>
+      client.query(
+        'SELECT quantity, confirmed_at IS NOT NULL AS confirmed FROM stock_reservations WHERE order_id = $1',
+        [orderId],
+      ),
+    );
+    expect(reservation.rows).toEqual([{ quantity: 2, confirmed: true }]);
+    const stock = await onServer(shards.shard0.url, (client) =>
+      client.query('SELECT stock FROM products WHERE id = $1', [productId]),
+    );
+    expect(stock.rows).toEqual([{ stock: 1 }]);
+    // Not enough left: 409, nothing reserved.
+    const tooMany = await app.inject({
+      method: 'POST',
+      url: '/api/orders',
+      headers: { cookie: user.cookie },
+      payload: { items: [{ productId, quantity: 2 }] },
+    });
+    expect(tooMany.statusCode).toBe(409);
+    const held = await onServer(shards.shard0.url, (client) =>
+      client.query('SELECT count(*)::int AS n FROM stock_reservations WHERE product_id = $1', [productId]),
+    );
+    expect(held.rows).toEqual([{ n: 1 }]);
+  });
+
+  test('start-up stops, naming the key and the fix, when the map points at a shard SHARD_ENDPOINTS no longer lists', async () => {
+    await expect(
+      buildApp({
+        config: { ...config, sharding: { ...config.sharding!, shards: [] } },
+        logger: false,
+      }),
+    ).rejects.toThrow(
+      /SHARD_ENDPOINTS: control.shard_map assigns logical shards 128-255 to shard "1", which SHARD_ENDPOINTS does not list/,
+    );
+  });
+
+  test('start-up stops when N changed after data exists, before creating anything', async () => {
+    await expect(
+      buildApp({
+        config: { ...config, sharding: { ...config.sharding!, logicalShards: 480 } },
+        logger: false,
+      }),
+    ).rejects.toThrow(
+      /control.settings records 256 .* this build uses 480; N cannot change once data exists/,
+    );
+    const { rows } = await onServer(shards.shard0.url, (client) =>
+      client.query("SELECT count(*)::int AS n FROM pg_namespace WHERE nspname LIKE 'ls\\_%'"),
+    );
+    expect(rows[0].n).toBe(256);
+  });
+});
