@@ -1,7 +1,4 @@
-import {
-  startPrivatePostgres,
-  type PrivatePostgres,
-} from '../../../tools/local-topology/postgres-replication';
+import { startShardedPostgres, type ShardedPostgres } from '../../../tools/local-topology/postgres-shards';
 import { createTestDatabase, type TestDatabase } from './postgres';
 
 /**
@@ -12,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from './postgres';
 export interface TwoShards {
   readonly shard0: TestDatabase;
   readonly shard1: TestDatabase;
-  readonly server: PrivatePostgres;
+  readonly server: ShardedPostgres;
   /** SHARD_ENDPOINTS naming shard 1 by URL. */
   readonly endpoints: string;
   stop(): Promise<void>;
@@ -20,9 +17,9 @@ export interface TwoShards {
 
 /** Starts {@link TwoShards}. */
 export async function startTwoShards(): Promise<TwoShards> {
-  const server = await startPrivatePostgres({ settings: { wal_level: 'logical', max_connections: '200' } });
+  const server = await startShardedPostgres({ shards: 1, settings: { max_connections: '200' } });
   try {
-    const [shard0, shard1] = await Promise.all([createTestDatabase(), createTestDatabase(server.url)]);
+    const [shard0, shard1] = await Promise.all([createTestDatabase(), createTestDatabase(server.urls[0])]);
     return {
       shard0,
       shard1,
