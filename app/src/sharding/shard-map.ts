@@ -161,6 +161,11 @@ export class ShardMapCache {
     return this.snapshot.epoch;
   }
 
+  /** What a 503 of a moving logical shard tells the client: about one refresh interval, at least 1 s. */
+  get retryAfterSeconds(): number {
+    return Math.max(1, Math.ceil(this.options.refreshMs / 1000));
+  }
+
   /** Starts the periodic epoch check. */
   start(): void {
     this.timer = setInterval(() => void this.check(), this.options.refreshMs);
@@ -218,6 +223,6 @@ export class ShardMapCache {
       entry = this.entry(logicalShard);
       if (entry.state === 'active') return entry;
     }
-    throw new ShardUnavailableError(logicalShard, Math.max(1, Math.ceil(this.options.refreshMs / 1000)));
+    throw new ShardUnavailableError(logicalShard, this.retryAfterSeconds);
   }
 }

@@ -40,18 +40,20 @@ export class UserAccounts {
     }
     const id = uuidv7();
     const email = input.email.toLowerCase();
-    // Before the claim: a logical shard being moved answers 503 without leaving a claim behind.
-    const place = await this.router.forWrite(id);
-    if (!(await this.claim(email, id))) throw conflict('email is already registered');
-    try {
-      const user = await this.users.create(place.shard.db.writer, { ...input, id, email }, place.schema);
-      return { user, place };
-    } catch (err) {
-      await this.control
-        .query('DELETE FROM control.email_directory WHERE email = $1 AND user_id = $2', [email, id])
-        .catch(() => {});
-      throw err;
-    }
+    // The logical shard's state is checked before the claim: a shard being moved answers 503 without
+    // leaving a claim behind; a fenced schema (stale map) fails the insert, and the claim is given back.
+    return this.router.write(id, async (place) => {
+      if (!(await this.claim(email, id))) throw conflict('email is already registered');
+      try {
+        const user = await this.users.create(place.shard.db.writer, { ...input, id, email }, place.schema);
+        return { user, place };
+      } catch (err) {
+        await this.control
+          .query('DELETE FROM control.email_directory WHERE email = $1 AND user_id = $2', [email, id])
+          .catch(() => {});
+        throw err;
+      }
+    });
   }
 
   /**
@@ -106,9 +108,10 @@ export class UserAccounts {
 
   /** Deletes a user that has no orders, and gives their email back. */
   async delete(userId: string): Promise<void> {
-    const { shard, schema } = await this.router.forWrite(userId);
-    await this.users.delete(shard.db.writer, userId, schema);
-    if (this.router.sharded && !(await this.users.get(shard.db.writer, userId, schema)))
-      await this.control.query('DELETE FROM control.email_directory WHERE user_id = $1', [userId]);
+    await this.router.write(userId, async ({ shard, schema }) => {
+      await this.users.delete(shard.db.writer, userId, schema);
+      if (this.router.sharded && !(await this.users.get(shard.db.writer, userId, schema)))
+        await this.control.query('DELETE FROM control.email_directory WHERE user_id = $1', [userId]);
+    });
   }
 }

@@ -1,7 +1,10 @@
 import type { Database } from '../db/database';
 import type { ReadRouter } from '../read-routing';
 import { logicalShard, shardSchema } from './logical-shard';
-import type { ShardMapCache } from './shard-map';
+import { ShardUnavailableError, type ShardMapCache } from './shard-map';
+
+/** SQLSTATE insufficient_privilege: what a write into a fenced schema (REVOKEd by the shard manager) gets. */
+const INSUFFICIENT_PRIVILEGE = '42501';
 
 /** One physical shard as the app uses it: its pools, and its read/write split with read-your-writes. */
 export interface PhysicalShard {
@@ -81,6 +84,24 @@ export class UserDataRouter {
     const logical = logicalShard(userId, this.logicalShards);
     const entry = await this.map.writable(logical);
     return this.place(logical, entry.shardId);
+  }
+
+  /**
+   * Runs a write of a user's data at its place ({@link UserDataRouter.forWrite}). The map in use may be stale for
+   * up to the refresh bound; the shard manager therefore fences a logical shard in the database itself (REVOKE
+   * of the app role's writes on its schema) before it flips the map. A write that meets the fence was headed for
+   * the old place: it fails as a 503 with Retry-After (and the map is re-checked at once), never succeeds there.
+   */
+  async write<T>(userId: string, fn: (place: UserDataPlace) => Promise<T>): Promise<T> {
+    const place = await this.forWrite(userId);
+    try {
+      return await fn(place);
+    } catch (err) {
+      if (!this.map || place.logicalShard === null) throw err;
+      if ((err as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw err;
+      void this.map.check();
+      throw new ShardUnavailableError(place.logicalShard, this.map.retryAfterSeconds);
+    }
   }
 
   /** Stops the map's refresh and closes the pools of every shard but shard 0 (the app closes that one). */

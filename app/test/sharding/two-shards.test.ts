@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { buildApp } from '../../src/app';
 import type { AppConfig } from '../../src/config';
 import { logicalShard, shardSchema } from '../../src/sharding/logical-shard';
-import { sessionCookie, signUp, testConfig, uniqueEmail } from '../support/app';
+import { signUp, signUpAdmin, testConfig, uniqueEmail } from '../support/app';
 import { TEST_PG_ADMIN_URL } from '../support/postgres';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from '../support/redis';
 import { dropRoles, loginUrl, uniqueRoleName } from '../support/roles';
@@ -20,6 +20,8 @@ let config: AppConfig;
 let app: FastifyInstance;
 let other: FastifyInstance;
 const adminEmail = 'admin-sharded@example.test';
+const shardAdminEmail = 'shard-admin@example.test';
+let shardAdmin: string;
 const appUser = uniqueRoleName('shop_app_shards');
 
 /**
@@ -94,7 +96,7 @@ beforeAll(async () => {
     RATE_LIMIT_AUTH_MAX: '100000',
     REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: redis.prefix,
-    ADMIN_EMAILS: adminEmail,
+    ADMIN_EMAILS: `${adminEmail},${shardAdminEmail}`,
     SESSION_SECRET: 'a session secret shared by both instances!',
   });
   app = await buildApp({ config, logger: false });
@@ -118,6 +120,7 @@ describe('sharded layout', () => {
   // checks need the app to be the only consumer of its queue.
   beforeAll(async () => {
     other = await buildApp({ config, logger: false });
+    shardAdmin = (await signUpAdmin(app, shardAdminEmail)).cookie;
   });
   test('the first start spread the logical shards over both shards and recorded N and the endpoints', async () => {
     await onServer(shards.shard0.url, async (client) => {
@@ -300,21 +303,27 @@ describe('sharded layout', () => {
     await expect(waiting).resolves.toMatchObject({ schema: shardSchema(logical) });
   });
 
-  test('the orders across two databases: stock reserved in the catalog, keyed by the order, and confirmed', async () => {
-    const admin = await app.inject({
-      method: 'POST',
-      url: '/api/sessions',
-      payload: { email: adminEmail, password: 'correct horse battery' },
-    });
-    expect(admin.statusCode).toBe(200);
+  /** A new product with `stock`, created by the admin through the API. */
+  async function createProduct(stock: number): Promise<string> {
     const product = await app.inject({
       method: 'POST',
       url: '/api/products',
-      headers: { cookie: sessionCookie(admin) },
-      payload: { sku: `shard-${Date.now()}`, name: 'Sharded mug', priceCents: 700, stock: 3 },
+      headers: { cookie: shardAdmin },
+      payload: { sku: `shard-${Date.now()}-${Math.random()}`, name: 'Sharded mug', priceCents: 700, stock },
     });
     expect(product.statusCode).toBe(201);
-    const productId = product.json().id as string;
+    return product.json().id as string;
+  }
+
+  const stockOf = async (productId: string) =>
+    (
+      await onServer(shards.shard0.url, (client) =>
+        client.query('SELECT stock FROM products WHERE id = $1', [productId]),
+      )
+    ).rows[0].stock as number;
+
+  test('the orders across two databases: stock reserved in the catalog, keyed by the order, and confirmed', async () => {
+    const productId = await createProduct(3);
     const user = await userOn('1');
     const order = await app.inject({
       method: 'POST',
@@ -331,10 +340,7 @@ describe('sharded layout', () => {
       ),
     );
     expect(reservation.rows).toEqual([{ quantity: 2, confirmed: true }]);
-    const stock = await onServer(shards.shard0.url, (client) =>
-      client.query('SELECT stock FROM products WHERE id = $1', [productId]),
-    );
-    expect(stock.rows).toEqual([{ stock: 1 }]);
+    expect(await stockOf(productId)).toBe(1);
     // Not enough left: 409, nothing reserved.
     const tooMany = await app.inject({
       method: 'POST',
@@ -347,6 +353,50 @@ describe('sharded layout', () => {
       client.query('SELECT count(*)::int AS n FROM stock_reservations WHERE product_id = $1', [productId]),
     );
     expect(held.rows).toEqual([{ n: 1 }]);
+  });
+
+  test('a stale map meets the fence in the database: the write is a 503 with Retry-After, the reserved stock goes back', async () => {
+    // GIVEN a user on shard 1 whose logical shard the shard manager has fenced on the database (REVOKE), while
+    // this instance's map still says active (it has not been flipped yet)
+    const productId = await createProduct(4);
+    const user = await userOn('1');
+    const schema = shardSchema(logicalShard(user.user.id));
+    const fence = (sql: string) =>
+      onServer(shards.shard1.url, (client) =>
+        client.query(
+          `${sql} ON ALL TABLES IN SCHEMA ${schema} ${sql.startsWith('REVOKE') ? 'FROM' : 'TO'} shop_app`,
+        ),
+      );
+    await fence('REVOKE INSERT, UPDATE, DELETE');
+    try {
+      expect(app.shop.userData.map!.entry(logicalShard(user.user.id)).state).toBe('active');
+      // WHEN the user orders
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/orders',
+        headers: { cookie: user.cookie },
+        payload: { items: [{ productId, quantity: 3 }] },
+      });
+      // THEN 503 with Retry-After, no order, and the stock reserved for it was released
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['retry-after']).toBe('1');
+      expect(await stockOf(productId)).toBe(4);
+      const held = await onServer(shards.shard0.url, (client) =>
+        client.query('SELECT count(*)::int AS n FROM stock_reservations WHERE product_id = $1', [productId]),
+      );
+      expect(held.rows).toEqual([{ n: 0 }]);
+    } finally {
+      await fence('GRANT INSERT, UPDATE, DELETE');
+    }
+    // AND once the fence is lifted, the same order goes through
+    const again = await app.inject({
+      method: 'POST',
+      url: '/api/orders',
+      headers: { cookie: user.cookie },
+      payload: { items: [{ productId, quantity: 3 }] },
+    });
+    expect(again.statusCode).toBe(201);
+    expect(await stockOf(productId)).toBe(1);
   });
 
   test('start-up stops, naming the key and the fix, when the map points at a shard SHARD_ENDPOINTS no longer lists', async () => {

@@ -36,12 +36,14 @@ export async function orderRoutes(app: FastifyInstance): Promise<void> {
         catalogCache.catalogTag,
         ...[...merged.keys()].map((productId) => catalogCache.productTag(productId)),
       ];
-      const place = await userData.forWrite(userId);
-      const order = await placement.place(
-        { id: uuidv7(), userId, lines: [...merged.values()] },
-        { writer: place.shard.db.writer, schema: place.schema },
-        tags,
-      );
+      const { order, place } = await userData.write(userId, async (place) => ({
+        place,
+        order: await placement.place(
+          { id: uuidv7(), userId, lines: [...merged.values()] },
+          { writer: place.shard.db.writer, schema: place.schema },
+          tags,
+        ),
+      }));
       await afterWrite(shop, request.session, tags, place);
       return reply.code(201).send(order);
     },
