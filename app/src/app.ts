@@ -17,7 +17,7 @@ import { MemoryCacheStore } from './cache/memory-cache-store';
 import { NoCacheStore } from './cache/no-cache-store';
 import { RedisCacheStore } from './cache/redis-cache-store';
 import { loadConfig, type AppConfig } from './config';
-import { MAIN_OUTBOX, type ShopContext } from './context';
+import { catalogCache, MAIN_OUTBOX, type ShopContext } from './context';
 import { createDatabase } from './db/create-database';
 import type { Database, QueryObserver } from './db/database';
 import { migrateDatabase } from './db/migrate-database';
@@ -40,6 +40,7 @@ import { AppMetrics } from './metrics';
 import { publicDir } from './paths';
 import { breakerRateLimitStore } from './rate-limit-store';
 import { CrossDatabaseOrderPlacement, SingleStatementOrderPlacement } from './orders/order-placement';
+import { ReservationReconciler } from './orders/reservation-reconciler';
 import { openUserDataRouter } from './sharding/shard-layout';
 import { ShardUnavailableError } from './sharding/shard-map';
 import { UserAccounts } from './sharding/user-accounts';
@@ -154,6 +155,14 @@ function openSessionStore(
   }
   return new MemorySessionStore(config.sessionTtlSeconds);
 }
+
+/**
+ * Age at which an unconfirmed stock reservation is settled by the reconciler: far beyond any request's life
+ * (the ALB's idle timeout is 60 s), so no order write can still be in flight.
+ */
+const RESERVATION_TIMEOUT_SECONDS = 300;
+/** How often each instance runs the reconciler. */
+const RESERVATION_RECONCILE_MS = 30_000;
 
 // What a client may set as its X-Request-Id: short, and only characters that are safe in a log line and a
 // header. Anything else is replaced by a fresh id (never echoed, never logged).
@@ -400,6 +409,18 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     placement: userData.sharded
       ? new CrossDatabaseOrderPlacement(db.writer, orders)
       : new SingleStatementOrderPlacement(db.writer, orders),
+    ...(userData.sharded
+      ? {
+          reconciler: new ReservationReconciler(db, userData, {
+            timeoutSeconds: RESERVATION_TIMEOUT_SECONDS,
+            batch: 100,
+            tagsOf: (productIds) => [
+              catalogCache.catalogTag,
+              ...productIds.map((id) => catalogCache.productTag(id)),
+            ],
+          }),
+        }
+      : {}),
     metrics,
     catalog: new CatalogRepository(),
     users,
@@ -414,9 +435,23 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     redisBreaker,
   };
   app.decorate('shop', shop);
+  // Every instance settles overdue reservations (rows are locked per run, so instances never collide).
+  const reconcileTimer = shop.reconciler
+    ? setInterval(() => {
+        shop.reconciler
+          ?.runOnce()
+          .then((result) => {
+            if (result.confirmed + result.released > 0)
+              app.log.warn(result, 'settled reservations left by interrupted order placements');
+          })
+          .catch((err: Error) => app.log.error({ err: err.message }, 'reservation reconciler failed'));
+      }, RESERVATION_RECONCILE_MS)
+    : undefined;
+  reconcileTimer?.unref();
   app.decorate('metricsServer', metricsServer);
   app.addSchema(errorSchema);
   app.addHook('onClose', async () => {
+    if (reconcileTimer) clearInterval(reconcileTimer);
     replicaInvalidation.close();
     // Relays and consumer finish their batch before the pools and Redis connections they use close.
     await invalidation

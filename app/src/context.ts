@@ -10,6 +10,7 @@ import type { ReadRouter } from './read-routing';
 import type { RedisBreaker } from './redis-breaker';
 import { toSearchQuery, type CatalogRepository } from './repositories/catalog-repository';
 import type { OrderPlacement } from './orders/order-placement';
+import type { ReservationReconciler } from './orders/reservation-reconciler';
 import type { OrderRepository } from './repositories/order-repository';
 import type { UserRepository } from './repositories/user-repository';
 import type { RoleReader } from './roles';
@@ -40,6 +41,8 @@ export interface ShopContext {
   accounts: UserAccounts;
   /** How an order is placed: one statement, or reservation in the catalog + order on the user's shard. */
   placement: OrderPlacement;
+  /** Settles reservations an interrupted placement left (sharded layout only). */
+  reconciler?: ReservationReconciler;
   metrics: AppMetrics;
   catalog: CatalogRepository;
   users: UserRepository;

@@ -121,12 +121,31 @@ export class CrossDatabaseOrderPlacement implements OrderPlacement {
 
   async place(order: OrderRequest, target: OrderTarget, tags: readonly string[]): Promise<Order> {
     const unique = [...new Set(tags)];
+    const lines = await this.reserve(order, unique);
+    let placed: Order;
+    try {
+      placed = await this.write(order, lines, target);
+    } catch (err) {
+      // The order is not there: give the stock back (if this fails too, the reconciler will).
+      await this.release(order.id, unique).catch(() => {});
+      throw err;
+    }
+    // Best effort: an unconfirmed reservation of an existing order is confirmed by the reconciler.
+    await this.confirm(order.id).catch(() => {});
+    return placed;
+  }
+
+  /**
+   * Step 1: reserves the stock of every line for `order.id` (all or nothing) and returns the priced lines; a 400
+   * or 409 when a line cannot be served. Idempotent: a reservation that exists for the id is returned as it is.
+   */
+  async reserve(order: OrderRequest, tags: readonly string[]): Promise<OrderLine[]> {
     const { rows } = await this.catalog.query<ReservedRow>(RESERVE, [
       order.id,
       order.userId,
       order.lines.map((line) => line.productId),
       order.lines.map((line) => line.quantity),
-      unique,
+      [...tags],
     ]);
     if (!rows[0]?.reserved) {
       for (const [i, line] of order.lines.entries()) {
@@ -140,34 +159,46 @@ export class CrossDatabaseOrderPlacement implements OrderPlacement {
       }
       throw badRequest('body/items: an order needs at least one line');
     }
-    const lines: OrderLine[] = rows.map((row) => ({
+    return rows.map((row) => ({
       productId: row.product_id,
       name: row.name!,
       quantity: Number(row.quantity),
       unitPriceCents: Number(row.price_cents),
     }));
-    let placed: Order;
-    try {
-      placed = await this.orders.insertPriced(target.writer, target.schema, {
-        id: order.id,
-        userId: order.userId,
-        lines,
-      });
-    } catch (err) {
-      // The order is not there: give the stock back (if this fails too, the reconciler will).
-      await this.release(order.id, unique).catch(() => {});
-      throw err;
-    }
-    // Best effort: an unconfirmed reservation of an existing order is confirmed by the reconciler.
-    await this.catalog
-      .query('UPDATE stock_reservations SET confirmed_at = now() WHERE order_id = $1', [order.id])
-      .catch(() => {});
-    return placed;
+  }
+
+  /** Step 2: writes the order and its lines on the user's shard (one statement). */
+  write(order: OrderRequest, lines: readonly OrderLine[], target: OrderTarget): Promise<Order> {
+    return this.orders.insertPriced(target.writer, target.schema, {
+      id: order.id,
+      userId: order.userId,
+      lines,
+    });
+  }
+
+  /** Step 3: marks the order's reservation confirmed (its order exists). */
+  async confirm(orderId: string): Promise<void> {
+    await this.catalog.query(
+      'UPDATE stock_reservations SET confirmed_at = now() WHERE order_id = $1 AND confirmed_at IS NULL',
+      [orderId],
+    );
   }
 
   /** Releases an order's unconfirmed reservation; returns the number of lines given back. */
-  async release(orderId: string, tags: readonly string[] = []): Promise<number> {
-    const { rows } = await this.catalog.query<{ released: number }>(RELEASE, [orderId, [...tags]]);
-    return Number(rows[0]?.released ?? 0);
+  release(orderId: string, tags: readonly string[] = []): Promise<number> {
+    return releaseReservation(this.catalog, orderId, tags);
   }
+}
+
+/**
+ * Gives an order's unconfirmed reservation back to stock (idempotent) on `catalog`, recording `tags` in the
+ * outbox when anything was released; returns the number of lines released.
+ */
+export async function releaseReservation(
+  catalog: SqlExecutor,
+  orderId: string,
+  tags: readonly string[] = [],
+): Promise<number> {
+  const { rows } = await catalog.query<{ released: number }>(RELEASE, [orderId, [...tags]]);
+  return Number(rows[0]?.released ?? 0);
 }

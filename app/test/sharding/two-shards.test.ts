@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { Client } from 'pg';
+import { v7 as uuidv7 } from 'uuid';
 import { buildApp } from '../../src/app';
+import type { CrossDatabaseOrderPlacement } from '../../src/orders/order-placement';
+import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
 import type { AppConfig } from '../../src/config';
 import { logicalShard, shardSchema } from '../../src/sharding/logical-shard';
 import { signUp, signUpAdmin, testConfig, uniqueEmail } from '../support/app';
@@ -397,6 +400,86 @@ describe('sharded layout', () => {
     });
     expect(again.statusCode).toBe(201);
     expect(await stockOf(productId)).toBe(1);
+  });
+
+  test('interrupted placements under concurrency: the reconciler settles every reservation, stock + ordered is conserved', async () => {
+    // GIVEN a product with 45 in stock and 30 users on both shards, who will ask for 60 in all
+    const initial = 45;
+    const productId = await createProduct(initial);
+    const placement = app.shop.placement as CrossDatabaseOrderPlacement;
+    const users = await Promise.all(Array.from({ length: 30 }, () => signUp(app)));
+    // WHEN each places an order of 1 to 3, concurrently, and a third of the placements "die" after reserving,
+    // a third after writing the order (before confirming), and a third complete; some ask for more than is left
+    const outcomes = await Promise.all(
+      users.map(async ({ user }, i) => {
+        const order = {
+          id: uuidv7(),
+          userId: user.id,
+          lines: [{ productId, quantity: 1 + (i % 3), field: 'body/items/0/productId' }],
+        };
+        const place = app.shop.userData.forRead(user.id);
+        const target = { writer: place.shard.db.writer, schema: place.schema };
+        try {
+          const lines = await placement.reserve(order, []);
+          if (i % 3 === 0) return 'died after reserve';
+          await placement.write(order, lines, target);
+          if (i % 3 === 1) return 'died after write';
+          await placement.confirm(order.id);
+          return 'placed';
+        } catch (err) {
+          if ((err as { statusCode?: number }).statusCode === 409) return 'out of stock';
+          throw err;
+        }
+      }),
+    );
+    expect(outcomes).toContain('died after reserve');
+    expect(outcomes).toContain('died after write');
+    expect(outcomes).toContain('out of stock'); // never oversold: the reservation is the gate
+    // THEN a reservation not yet overdue is left alone
+    const tags = (ids: readonly string[]) => ids.map((id) => `product:${id}`);
+    const patient = new ReservationReconciler(app.shop.db, app.shop.userData, {
+      timeoutSeconds: 3600,
+      batch: 1000,
+      tagsOf: tags,
+    });
+    expect(await patient.runOnce()).toEqual({ confirmed: 0, released: 0 });
+    // AND once overdue, each interrupted one is confirmed (its order exists) or released (it does not)
+    const reconciler = new ReservationReconciler(app.shop.db, app.shop.userData, {
+      timeoutSeconds: 0,
+      batch: 1000,
+      tagsOf: tags,
+    });
+    const result = await reconciler.runOnce();
+    expect(result).toEqual({
+      confirmed: outcomes.filter((o) => o === 'died after write').length,
+      released: outcomes.filter((o) => o === 'died after reserve').length,
+    });
+    expect(await reconciler.runOnce()).toEqual({ confirmed: 0, released: 0 });
+    // AND stock + ordered quantity is conserved, every order has its confirmed reservation, and no
+    // reservation is left unconfirmed
+    const ordered = new Map<string, number>();
+    for (const url of [shards.shard0.url, shards.shard1.url]) {
+      await onServer(url, async (client) => {
+        const union = Array.from(
+          { length: 256 },
+          (_, i) => `SELECT order_id, quantity FROM ${shardSchema(i)}.order_items WHERE product_id = $1`,
+        );
+        const { rows } = await client.query(union.join(' UNION ALL '), [productId]);
+        for (const row of rows) ordered.set(row.order_id as string, Number(row.quantity));
+      });
+    }
+    const sum = [...ordered.values()].reduce((a, b) => a + b, 0);
+    expect((await stockOf(productId)) + sum).toBe(initial);
+    const reservations = await onServer(shards.shard0.url, (client) =>
+      client.query(
+        'SELECT order_id, quantity, confirmed_at IS NOT NULL AS confirmed FROM stock_reservations WHERE product_id = $1',
+        [productId],
+      ),
+    );
+    expect(reservations.rows.every((row) => row.confirmed)).toBe(true);
+    expect(new Map(reservations.rows.map((row) => [row.order_id as string, Number(row.quantity)]))).toEqual(
+      ordered,
+    );
   });
 
   test('start-up stops, naming the key and the fix, when the map points at a shard SHARD_ENDPOINTS no longer lists', async () => {
