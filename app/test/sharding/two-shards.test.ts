@@ -228,6 +228,36 @@ describe('sharded layout', () => {
     }
   });
 
+  test('an email claim left by a sign-up that died before creating its user is taken over once stale, not before', async () => {
+    const email = uniqueEmail('orphan');
+    const signUpWith = () =>
+      app.inject({
+        method: 'POST',
+        url: '/api/users',
+        payload: { email, password: 'correct horse battery', name: 'Late' },
+      });
+    // GIVEN a claim whose user was never created (the process died between the two steps)
+    const claim = (age: string) =>
+      onServer(shards.shard0.url, (client) =>
+        client.query(
+          `INSERT INTO control.email_directory (email, user_id, created_at) VALUES ($1, $2, now() - $3::interval)
+           ON CONFLICT (email) DO UPDATE SET created_at = excluded.created_at`,
+          [email, uuidv7(), age],
+        ),
+      );
+    await claim('5 seconds');
+    // THEN while it may still be a sign-up in progress, the email is taken
+    expect((await signUpWith()).statusCode).toBe(409);
+    // AND once stale, a new sign-up takes it over
+    await claim('2 minutes');
+    const response = await signUpWith();
+    expect(response.statusCode).toBe(201);
+    const directory = await onServer(shards.shard0.url, (client) =>
+      client.query('SELECT user_id FROM control.email_directory WHERE email = $1', [email]),
+    );
+    expect(directory.rows).toEqual([{ user_id: response.json().user.id }]);
+  });
+
   test('a fenced logical shard: the change reaches every instance within the refresh bound; writes wait, then 503 with Retry-After, and nothing is written', async () => {
     const user = await userOn('1');
     const logical = logicalShard(user.user.id);
