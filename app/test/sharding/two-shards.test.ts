@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Client } from 'pg';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import { buildApp } from '../../src/app';
 import type { CrossDatabaseOrderPlacement } from '../../src/orders/order-placement';
@@ -22,6 +24,7 @@ let redis: TestRedisPrefix;
 let config: AppConfig;
 let app: FastifyInstance;
 let other: FastifyInstance;
+const repoRoot = path.resolve(__dirname, '../../..');
 const adminEmail = 'admin-sharded@example.test';
 const shardAdminEmail = 'shard-admin@example.test';
 let shardAdmin: string;
@@ -510,6 +513,28 @@ describe('sharded layout', () => {
     expect(new Map(reservations.rows.map((row) => [row.order_id as string, Number(row.quantity)]))).toEqual(
       ordered,
     );
+  });
+
+  test('`npm run migrate` with SHARD_ENDPOINTS checks every shard and reports each', () => {
+    const run = spawnSync(path.join(repoRoot, 'node_modules/.bin/tsx'), ['app/src/migrate.ts'], {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        DATABASE_URL: config.env.DATABASE_URL,
+        MIGRATION_DATABASE_URL: config.env.MIGRATION_DATABASE_URL,
+        SHARD_ENDPOINTS: config.env.SHARD_ENDPOINTS,
+      },
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout.trim())).toEqual({
+      msg: 'database is up to date',
+      applied: [],
+      appLogin: { username: appUser, outcome: 'unchanged' },
+      shards: { '0': { applied: 0, ms: expect.any(Number) }, '1': { applied: 0, ms: expect.any(Number) } },
+    });
   });
 
   test('start-up stops, naming the key and the fix, when the map points at a shard SHARD_ENDPOINTS no longer lists', async () => {
