@@ -9,7 +9,7 @@ import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
 import type { AppConfig } from '../../src/config';
 import { logicalShard, shardSchema } from '../../src/sharding/logical-shard';
 import { signUp, signUpAdmin, testConfig, uniqueEmail } from '../support/app';
-import { TEST_PG_ADMIN_URL } from '../support/postgres';
+import { createTestDatabase, TEST_PG_ADMIN_URL } from '../support/postgres';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from '../support/redis';
 import { dropRoles, loginUrl, uniqueRoleName } from '../support/roles';
 import { startTwoShards, type TwoShards } from '../support/shards';
@@ -535,6 +535,42 @@ describe('sharded layout', () => {
       appLogin: { username: appUser, outcome: 'unchanged' },
       shards: { '0': { applied: 0, ms: expect.any(Number) }, '1': { applied: 0, ms: expect.any(Number) } },
     });
+  });
+
+  test('without AUTO_MIGRATE the app checks every shard: a complete layout starts, a shard without it stops start-up', async () => {
+    const checked = await buildApp({
+      config: { ...config, autoMigrate: false },
+      logger: false,
+    });
+    await checked.close();
+    const empty = await createTestDatabase(shards.server.urls[0]);
+    try {
+      await expect(
+        buildApp({
+          config: {
+            ...config,
+            autoMigrate: false,
+            sharding: {
+              ...config.sharding!,
+              shards: [
+                {
+                  ...config.sharding!.shards[0],
+                  database: {
+                    ...config.sharding!.shards[0].database,
+                    writer: { connectionString: empty.url },
+                  },
+                },
+              ],
+            },
+          },
+          logger: false,
+        }),
+      ).rejects.toThrow(
+        'Shard "1" lacks 256 steps of the sharded layout: run the migration task (npm run migrate, with the same SHARD_ENDPOINTS) before starting the app, or set AUTO_MIGRATE=true',
+      );
+    } finally {
+      await empty.drop();
+    }
   });
 
   test('start-up stops, naming the key and the fix, when the map points at a shard SHARD_ENDPOINTS no longer lists', async () => {
