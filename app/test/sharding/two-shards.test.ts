@@ -25,6 +25,7 @@ let config: AppConfig;
 let app: FastifyInstance;
 let other: FastifyInstance;
 const repoRoot = path.resolve(__dirname, '../../..');
+const crashWorker = path.join(__dirname, 'fixtures/placement-crash-worker.ts');
 const adminEmail = 'admin-sharded@example.test';
 const shardAdminEmail = 'shard-admin@example.test';
 let shardAdmin: string;
@@ -514,6 +515,106 @@ describe('sharded layout', () => {
       ordered,
     );
   });
+
+  test.each(['reserve', 'write'])(
+    'a real kill (SIGKILL) after the %s step of one placement among 12 in flight: the reconciler leaves stock + ordered conserved',
+    async (step) => {
+      // GIVEN 12 users on both shards ordering 2 each of a product with 100 in stock, in another process
+      const initial = 100;
+      const productId = await createProduct(initial);
+      const users = await Promise.all(Array.from({ length: 12 }, () => signUp(app)));
+      const orders = users.map(({ user }) => {
+        const place = app.shop.userData.forRead(user.id);
+        return {
+          id: uuidv7(),
+          userId: user.id,
+          shardId: place.shard.id,
+          schema: place.schema,
+          productId,
+          quantity: 2,
+        };
+      });
+      // WHEN that process is killed right after the step, for the first order, while the others run
+      const run = spawnSync(process.execPath, ['--import', 'tsx', crashWorker], {
+        cwd: repoRoot,
+        env: {
+          ...process.env,
+          CATALOG_URL: shards.shard0.url,
+          SHARD_URLS: JSON.stringify({ '0': shards.shard0.url, '1': shards.shard1.url }),
+          ORDERS: JSON.stringify(orders),
+          CRASH_AFTER: step,
+          CRASH_ORDER: '0',
+        },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(run.stderr).toBe('');
+      expect(run.signal).toBe('SIGKILL');
+      expect(run.stdout.trim()).toBe(
+        `killed after ${step === 'reserve' ? 'reserving' : 'writing'} ${orders[0].id}`,
+      );
+      // Statements the dead process had sent still finish on the servers: settle only once they have (what
+      // the reconciler's 300 s timeout stands for in production).
+      for (const url of [shards.shard0.url, shards.shard1.url]) {
+        await until(
+          () =>
+            onServer(url, async (client) => {
+              const { rows } = await client.query(
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'placement-crash-worker'",
+              );
+              return rows[0].n === 0;
+            }),
+          "the dead worker's connections to close",
+        );
+      }
+      const killed = await onServer(shards.shard0.url, (client) =>
+        client.query(
+          'SELECT confirmed_at IS NULL AS unconfirmed FROM stock_reservations WHERE order_id = $1',
+          [orders[0].id],
+        ),
+      );
+      expect(killed.rows).toEqual([{ unconfirmed: true }]);
+
+      // THEN the reconciler settles what the kill left: the killed order (released, or confirmed if written)
+      // and any other placement the kill interrupted
+      const reconciler = new ReservationReconciler(app.shop.db, app.shop.userData, {
+        timeoutSeconds: 0,
+        batch: 1000,
+        tagsOf: (ids) => ids.map((id) => `product:${id}`),
+      });
+      const result = await reconciler.runOnce();
+      expect(result.confirmed + result.released).toBeGreaterThanOrEqual(1);
+      const { rows: unconfirmed } = await onServer(shards.shard0.url, (client) =>
+        client.query(
+          'SELECT count(*)::int AS n FROM stock_reservations WHERE product_id = $1 AND confirmed_at IS NULL',
+          [productId],
+        ),
+      );
+      expect(unconfirmed).toEqual([{ n: 0 }]);
+      // AND stock + ordered is conserved, and every order that exists has exactly its confirmed reservation
+      const ordered = new Map<string, number>();
+      for (const url of [shards.shard0.url, shards.shard1.url]) {
+        await onServer(url, async (client) => {
+          const union = Array.from(
+            { length: 256 },
+            (_, i) => `SELECT order_id, quantity FROM ${shardSchema(i)}.order_items WHERE product_id = $1`,
+          );
+          const { rows } = await client.query(union.join(' UNION ALL '), [productId]);
+          for (const row of rows) ordered.set(row.order_id as string, Number(row.quantity));
+        });
+      }
+      const sum = [...ordered.values()].reduce((a, b) => a + b, 0);
+      expect((await stockOf(productId)) + sum).toBe(initial);
+      const reservations = await onServer(shards.shard0.url, (client) =>
+        client.query('SELECT order_id, quantity FROM stock_reservations WHERE product_id = $1', [productId]),
+      );
+      expect(new Map(reservations.rows.map((row) => [row.order_id as string, Number(row.quantity)]))).toEqual(
+        ordered,
+      );
+      // The killed order itself: gone with its stock after the reserve step, kept after the write step.
+      expect(ordered.has(orders[0].id)).toBe(step === 'write');
+    },
+  );
 
   test('`npm run migrate` with SHARD_ENDPOINTS checks every shard and reports each', () => {
     const run = spawnSync(path.join(repoRoot, 'node_modules/.bin/tsx'), ['app/src/migrate.ts'], {
