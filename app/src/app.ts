@@ -482,9 +482,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
         ? (error.statusCode as number)
         : 500;
     if (error instanceof ShardUnavailableError) {
-      // Expected during a logical shard's move: not an error worth a stack trace.
+      // Expected during a logical shard's move: a warning, not an error with a stack trace.
       request.log.warn({ logicalShard: error.logicalShard }, error.message);
-      reply.header('retry-after', String(error.retryAfterSeconds));
+      return reply
+        .code(503)
+        .header('retry-after', String(error.retryAfterSeconds))
+        .send({ statusCode: 503, error: STATUS_CODES[503], message: error.message });
     }
     if (error instanceof HttpError && status >= 500) {
       // A dependency outage with a message written for clients (e.g. the session store is down).
