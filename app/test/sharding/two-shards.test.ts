@@ -6,7 +6,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { buildApp } from '../../src/app';
 import type { CrossDatabaseOrderPlacement } from '../../src/orders/order-placement';
 import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
-import type { AppConfig } from '../../src/config';
+import { loadConfig, type AppConfig } from '../../src/config';
 import { logicalShard, shardSchema } from '../../src/sharding/logical-shard';
 import { signUp, signUpAdmin, testConfig, uniqueEmail } from '../support/app';
 import { createTestDatabase, TEST_PG_ADMIN_URL } from '../support/postgres';
@@ -636,6 +636,45 @@ describe('sharded layout', () => {
       appLogin: { username: appUser, outcome: 'unchanged' },
       shards: { '0': { applied: 0, ms: expect.any(Number) }, '1': { applied: 0, ms: expect.any(Number) } },
     });
+  });
+
+  test('one more shard: a third endpoint is migrated and recorded, and the map is left to the shard manager', async () => {
+    const third = await createTestDatabase(shards.server.urls[0]);
+    const grown = loadConfig({
+      ...config.env,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      SHARD_ENDPOINTS: JSON.stringify([
+        ...JSON.parse(config.env.SHARD_ENDPOINTS!),
+        { id: '2', url: third.url },
+      ]),
+    });
+    const before = await onServer(shards.shard0.url, (client) =>
+      client.query('SELECT logical_shard, shard_id, epoch FROM control.shard_map ORDER BY 1'),
+    );
+    const instance = await buildApp({ config: grown, logger: false });
+    try {
+      expect([...instance.shop.userData.shards.keys()]).toEqual(['0', '1', '2']);
+      const after = await onServer(shards.shard0.url, (client) =>
+        client.query('SELECT logical_shard, shard_id, epoch FROM control.shard_map ORDER BY 1'),
+      );
+      expect(after.rows).toEqual(before.rows);
+      const recorded = await onServer(shards.shard0.url, (client) =>
+        client.query('SELECT shard_id FROM control.shards ORDER BY 1'),
+      );
+      expect(recorded.rows.map((row) => row.shard_id)).toEqual(['0', '1', '2']);
+      const schemas = await onServer(third.url, (client) =>
+        client.query("SELECT count(*)::int AS n FROM pg_namespace WHERE nspname LIKE 'ls\\_%'"),
+      );
+      expect(schemas.rows).toEqual([{ n: 256 }]);
+      // The instance still serves everyone from where they are.
+      const { user, cookie } = await signUp(instance);
+      const me = await instance.inject({ method: 'GET', url: '/api/me', headers: { cookie } });
+      expect(me.json().user.id).toBe(user.id);
+    } finally {
+      await instance.close();
+      await third.drop();
+    }
   });
 
   test('without AUTO_MIGRATE the app checks every shard: a complete layout starts, a shard without it stops start-up', async () => {
