@@ -13,14 +13,14 @@ function fakeShard(lsn: string): Database {
     writer,
     reader,
     query: writer.query,
-    transaction: async (fn) => fn(writer),
+    transaction: async <T>(fn: (tx: SqlExecutor) => Promise<T>) => fn(writer),
     withConnection: async () => {
       throw new Error('not used');
     },
     writerLsn: async () => lsn,
     replicaReplayPosition: async () => ({ kind: 'unknown' }),
     replicaHasReplayed: async () => false,
-    withReaderTransaction: async (fn) => fn(reader),
+    withReaderTransaction: async <T>(fn: (tx: SqlExecutor) => Promise<T>) => fn(reader),
     ping: async () => {},
     close: async () => {},
   } as unknown as Database;

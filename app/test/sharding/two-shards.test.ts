@@ -640,15 +640,16 @@ describe('sharded layout', () => {
 
   test('one more shard: a third endpoint is migrated and recorded, and the map is left to the shard manager', async () => {
     const third = await createTestDatabase(shards.server.urls[0]);
-    const grown = loadConfig({
-      ...config.env,
+    // The same configuration with a third SHARD_ENDPOINTS entry.
+    const [thirdEndpoint] = loadConfig({
       NODE_ENV: 'test',
-      LOG_LEVEL: 'silent',
-      SHARD_ENDPOINTS: JSON.stringify([
-        ...JSON.parse(config.env.SHARD_ENDPOINTS!),
-        { id: '2', url: third.url },
-      ]),
-    });
+      DATABASE_URL: shards.shard0.url,
+      SHARD_ENDPOINTS: JSON.stringify([{ id: '2', url: third.url }]),
+    }).sharding!.shards;
+    const grown: AppConfig = {
+      ...config,
+      sharding: { ...config.sharding!, shards: [...config.sharding!.shards, thirdEndpoint] },
+    };
     const before = await onServer(shards.shard0.url, (client) =>
       client.query('SELECT logical_shard, shard_id, epoch FROM control.shard_map ORDER BY 1'),
     );
