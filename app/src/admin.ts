@@ -3,8 +3,10 @@ import { ConfigError, loadConfig, type AppConfig } from './config';
 import { createDatabase } from './db/create-database';
 import type { SqlExecutor } from './db/database';
 import { connectRedis, createRedisClient } from './redis';
-import { UserRepository, type User } from './repositories/user-repository';
+import { UserRepository, type Role, type User } from './repositories/user-repository';
 import { ROLE_CACHE_MAX_SECONDS, roleCache } from './roles';
+import { logicalShard, shardSchema } from './sharding/logical-shard';
+import { loadShardMap } from './sharding/shard-map';
 
 /** What {@link changeAdminRole} did, for the command's output. */
 export interface AdminRoleChange {
@@ -29,11 +31,14 @@ export class AdminCommandError extends Error {
  */
 export async function changeAdminRole(
   db: SqlExecutor,
-  config: Pick<AppConfig, 'redis' | 'adminEmails' | 'cacheStore'>,
+  config: Pick<AppConfig, 'redis' | 'adminEmails' | 'cacheStore' | 'sharding'>,
   action: 'grant' | 'revoke',
   email: string,
 ): Promise<AdminRoleChange> {
-  const user = await new UserRepository().setRole(db, email, action === 'grant' ? 'admin' : 'customer');
+  const role = action === 'grant' ? 'admin' : 'customer';
+  const user = config.sharding
+    ? await setRoleSharded(db, config.sharding, email, role)
+    : await new UserRepository().setRole(db, email, role);
   if (!user) throw new AdminCommandError(`no user with email ${email}: they must sign up first`);
   let invalidated = false;
   // Only a Redis cache is shared with the running instances; an in-process one expires the entry by its TTL.
@@ -52,6 +57,43 @@ export async function changeAdminRole(
     }
   }
   return { user, invalidated, listed: config.adminEmails.has(user.email) };
+}
+
+/**
+ * The sharded layout: finds the user in the email directory on shard 0 (`db`), and their logical shard's place
+ * in the map, and sets the role there (opening that shard's connection from SHARD_ENDPOINTS for the change).
+ */
+async function setRoleSharded(
+  db: SqlExecutor,
+  sharding: NonNullable<AppConfig['sharding']>,
+  email: string,
+  role: Role,
+): Promise<User | null> {
+  const { rows } = await db.query<{ user_id: string }>(
+    'SELECT user_id FROM control.email_directory WHERE email = $1',
+    [email.toLowerCase()],
+  );
+  if (rows.length === 0) return null;
+  const logical = logicalShard(rows[0].user_id, sharding.logicalShards);
+  const entry = (await loadShardMap(db)).entries.find((e) => e.logicalShard === logical);
+  if (!entry) throw new AdminCommandError(`logical shard ${logical} is not in control.shard_map`);
+  if (entry.state !== 'active')
+    throw new AdminCommandError(
+      `the user's logical shard ${logical} is ${entry.state}: retry once it is active`,
+    );
+  const users = new UserRepository();
+  if (entry.shardId === '0') return users.setRole(db, email, role, shardSchema(logical));
+  const endpoint = sharding.shards.find((shard) => shard.id === entry.shardId);
+  if (!endpoint)
+    throw new AdminCommandError(
+      `SHARD_ENDPOINTS does not list shard "${entry.shardId}" (logical shard ${logical})`,
+    );
+  const shard = await createDatabase(endpoint.database, undefined, 'shop-admin');
+  try {
+    return await users.setRole(shard.writer, email, role, shardSchema(logical));
+  } finally {
+    await shard.close();
+  }
 }
 
 const USAGE = 'usage: npm run admin -- grant|revoke <email>';

@@ -17,7 +17,7 @@ import { MemoryCacheStore } from './cache/memory-cache-store';
 import { NoCacheStore } from './cache/no-cache-store';
 import { RedisCacheStore } from './cache/redis-cache-store';
 import { loadConfig, type AppConfig } from './config';
-import type { ShopContext } from './context';
+import { catalogCache, MAIN_OUTBOX, type ShopContext } from './context';
 import { createDatabase } from './db/create-database';
 import type { Database, QueryObserver } from './db/database';
 import { migrateDatabase } from './db/migrate-database';
@@ -39,7 +39,12 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { AppMetrics } from './metrics';
 import { publicDir } from './paths';
 import { breakerRateLimitStore } from './rate-limit-store';
-import { ReadRouter } from './read-routing';
+import { CrossDatabaseOrderPlacement, SingleStatementOrderPlacement } from './orders/order-placement';
+import { ReservationReconciler } from './orders/reservation-reconciler';
+import { openUserDataRouter } from './sharding/shard-layout';
+import { ShardUnavailableError } from './sharding/shard-map';
+import { UserAccounts } from './sharding/user-accounts';
+import type { UserDataRouter } from './sharding/user-data-router';
 import { connectRedis, createRedisClient } from './redis';
 import { RedisBreaker, type RedisBreakerOptions } from './redis-breaker';
 import { CatalogRepository } from './repositories/catalog-repository';
@@ -150,6 +155,14 @@ function openSessionStore(
   }
   return new MemorySessionStore(config.sessionTtlSeconds);
 }
+
+/**
+ * Age at which an unconfirmed stock reservation is settled by the reconciler: far beyond any request's life
+ * (the ALB's idle timeout is 60 s), so no order write can still be in flight.
+ */
+const RESERVATION_TIMEOUT_SECONDS = 300;
+/** How often each instance runs the reconciler. */
+const RESERVATION_RECONCILE_MS = 30_000;
 
 // What a client may set as its X-Request-Id: short, and only characters that are safe in a log line and a
 // header. Anything else is replaced by a fresh id (never echoed, never logged).
@@ -265,9 +278,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     throw err;
   }
 
+  let userData: UserDataRouter | undefined;
   const closeResources = async () => {
     // Close everything even when one step fails; report the first failure.
     const results = await Promise.allSettled([
+      userData?.close(),
       ownsDatabase ? db.close() : undefined,
       cacheStore?.close(),
       metricsServer.close(),
@@ -298,6 +313,15 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
         );
       }
     }
+    userData = await openUserDataRouter({
+      config,
+      shard0: db,
+      observe: () => observe,
+      applicationName: options.applicationName,
+      migrated: config.autoMigrate,
+      onMapError: (err) =>
+        app.log.error({ err: err.message }, 'shard map refresh failed; the last good map stays in use'),
+    });
     if (config.seedDemoData) {
       const seeded = await seedDemoCatalog(db);
       if (seeded > 0) app.log.info({ products: seeded }, 'demo catalog seeded');
@@ -321,7 +345,13 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       ? new RedisEvictionBroadcast(redis, config.redis.keyPrefix)
       : new InProcessEvictionBroadcast();
   const invalidation = new InvalidationPipeline({
-    sources: [{ source: 'main', db }],
+    // Every database holding cached data has an outbox: shard 0 (catalog) and each other physical shard.
+    sources: [
+      { source: MAIN_OUTBOX, db },
+      ...[...userData.shards.values()]
+        .filter((shard) => shard.id !== '0')
+        .map((shard) => ({ source: `shard-${shard.id}`, db: shard.db })),
+    ],
     queue: openQueue(config, redis),
     store: cacheStore,
     broadcast,
@@ -368,6 +398,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     );
   }
   const users = new UserRepository();
+  const orders = new OrderRepository();
+  const accounts = new UserAccounts(userData, users);
+  const shard0 = userData.shard0;
   const sessionStore = openSessionStore(config, redis, redisBreaker);
   const shop: ShopContext = {
     config,
@@ -376,15 +409,31 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     pageCache,
     invalidation,
     replicaInvalidation,
-    reads: new ReadRouter(db, config.readYourWritesWindowMs),
+    reads: shard0.reads,
+    userData,
+    accounts,
+    placement: userData.sharded
+      ? new CrossDatabaseOrderPlacement(db.writer, orders)
+      : new SingleStatementOrderPlacement(db.writer, orders),
+    ...(userData.sharded
+      ? {
+          reconciler: new ReservationReconciler(db, userData, {
+            timeoutSeconds: RESERVATION_TIMEOUT_SECONDS,
+            batch: 100,
+            tagsOf: (productIds) => [
+              catalogCache.catalogTag,
+              ...productIds.map((id) => catalogCache.productTag(id)),
+            ],
+          }),
+        }
+      : {}),
     metrics,
     catalog: new CatalogRepository(),
     users,
-    orders: new OrderRepository(),
+    orders,
     roles: new RoleReader(
       cache,
-      db,
-      users,
+      accounts,
       config.adminEmails,
       Math.min(config.cacheTtlSeconds, ROLE_CACHE_MAX_SECONDS),
     ),
@@ -392,9 +441,23 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     redisBreaker,
   };
   app.decorate('shop', shop);
+  // Every instance settles overdue reservations (rows are locked per run, so instances never collide).
+  const reconcileTimer = shop.reconciler
+    ? setInterval(() => {
+        shop.reconciler
+          ?.runOnce()
+          .then((result) => {
+            if (result.confirmed + result.released > 0)
+              app.log.warn(result, 'settled reservations left by interrupted order placements');
+          })
+          .catch((err: Error) => app.log.error({ err: err.message }, 'reservation reconciler failed'));
+      }, RESERVATION_RECONCILE_MS)
+    : undefined;
+  reconcileTimer?.unref();
   app.decorate('metricsServer', metricsServer);
   app.addSchema(errorSchema);
   app.addHook('onClose', async () => {
+    if (reconcileTimer) clearInterval(reconcileTimer);
     replicaInvalidation.close();
     // Relays and consumer finish their batch before the pools and Redis connections they use close.
     await invalidation
@@ -420,6 +483,14 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       error instanceof HttpError || (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)
         ? (error.statusCode as number)
         : 500;
+    if (error instanceof ShardUnavailableError) {
+      // Expected during a logical shard's move: a warning, not an error with a stack trace.
+      request.log.warn({ logicalShard: error.logicalShard }, error.message);
+      return reply
+        .code(503)
+        .header('retry-after', String(error.retryAfterSeconds))
+        .send({ statusCode: 503, error: STATUS_CODES[503], message: error.message });
+    }
     if (error instanceof HttpError && status >= 500) {
       // A dependency outage with a message written for clients (e.g. the session store is down).
       request.log.error({ err: error.cause ?? error }, error.message);

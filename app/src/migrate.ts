@@ -15,12 +15,20 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
-  const { applied, appLogin } = await migrateDatabase(config);
+  const { applied, appLogin, shards } = await migrateDatabase(config);
   process.stdout.write(
     `${JSON.stringify({
       msg: applied.length ? 'migrations applied' : 'database is up to date',
       applied,
       ...(appLogin !== undefined ? { appLogin } : {}),
+      // The sharded layout: per physical shard, the schema steps applied now and how long it took.
+      ...(shards !== undefined
+        ? {
+            shards: Object.fromEntries(
+              Object.entries(shards).map(([id, r]) => [id, { applied: r.applied, ms: Math.round(r.ms) }]),
+            ),
+          }
+        : {}),
     })}\n`,
   );
 }

@@ -14,6 +14,8 @@ declare module 'fastify' {
   interface Session {
     userId?: string;
     ryw?: ReadYourWritesMarker;
+    /** Markers of writes on physical shards other than shard 0 (their WAL positions are their own). */
+    rywShards?: Record<string, ReadYourWritesMarker>;
   }
 }
 
@@ -68,11 +70,29 @@ export class ReadRouter {
   /**
    * @param db the database port
    * @param windowMs longest time a user's reads stay on the writer after a write
+   * @param shardId the physical shard `db` is: a WAL position means something on its own server only, so each
+   *   shard keeps its own marker in the session (shard 0's is the unsharded layout's `ryw`)
    */
   constructor(
     private readonly db: Database,
     private readonly windowMs: number,
+    private readonly shardId = '0',
   ) {}
+
+  private marker(session: Session): ReadYourWritesMarker | undefined {
+    return this.shardId === '0' ? session.ryw : session.rywShards?.[this.shardId];
+  }
+
+  private setMarker(session: Session, marker: ReadYourWritesMarker | undefined): void {
+    if (this.shardId === '0') {
+      session.ryw = marker;
+      return;
+    }
+    const rest = { ...session.rywShards };
+    if (marker) rest[this.shardId] = marker;
+    else delete rest[this.shardId];
+    session.rywShards = Object.keys(rest).length > 0 ? rest : undefined;
+  }
 
   /**
    * Where this session's reads go now: the replica, or while the session's read-your-writes marker is
@@ -81,10 +101,10 @@ export class ReadRouter {
    */
   async readerFor(session: Session | undefined): Promise<SqlExecutor> {
     if (!this.db.hasReplica) return this.db.reader;
-    const marker = session?.ryw;
+    const marker = session && this.marker(session);
     if (!session || !marker) return this.db.reader;
     if (Date.now() >= marker.until) {
-      session.ryw = undefined;
+      this.setMarker(session, undefined);
       return this.db.reader;
     }
     // No recorded position: no reader can be shown to have the write, so skip the check.
@@ -112,7 +132,8 @@ export class ReadRouter {
     } catch {
       // Without a position the window alone applies.
     }
-    if (session) session.ryw = { lsn: lsn ?? UNKNOWN_WRITE_POSITION, until: Date.now() + this.windowMs };
+    if (session)
+      this.setMarker(session, { lsn: lsn ?? UNKNOWN_WRITE_POSITION, until: Date.now() + this.windowMs });
     return lsn;
   }
 }

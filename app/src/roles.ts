@@ -1,6 +1,5 @@
 import type { Cache } from './cache/cache';
-import type { Database } from './db/database';
-import type { Role, User, UserRepository } from './repositories/user-repository';
+import type { Role, User } from './repositories/user-repository';
 
 /** Cache key and tag of one user's role, shared by the app and the admin command that invalidates it. */
 export const roleCache = {
@@ -25,8 +24,8 @@ export const ROLE_CACHE_MAX_SECONDS = 10;
 export class RoleReader {
   constructor(
     private readonly cache: Cache,
-    private readonly db: Database,
-    private readonly users: UserRepository,
+    /** Reads a user on the writer of their shard (UserAccounts). */
+    private readonly users: { get(userId: string): Promise<User | null> },
     private readonly adminEmails: ReadonlySet<string>,
     private readonly ttlSeconds: number,
   ) {}
@@ -47,7 +46,7 @@ export class RoleReader {
       roleCache.key(userId),
       [roleCache.tag(userId)],
       async () => {
-        const user = await this.users.get(this.db.writer, userId);
+        const user = await this.users.get(userId);
         return user ? { email: user.email, role: user.role } : null;
       },
       this.ttlSeconds,

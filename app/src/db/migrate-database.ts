@@ -4,6 +4,7 @@ import { createDatabase } from './create-database';
 import { SecretsManagerCredentials, type SecretValueSource } from './credentials';
 import type { Database } from './database';
 import { runMigrations, type Migration } from './migrations';
+import { migrateShards, type ShardLayoutResults } from '../sharding/shard-layout';
 
 /** Options of {@link migrateDatabase}. */
 export interface MigrateDatabaseOptions {
@@ -24,6 +25,31 @@ export interface MigrateDatabaseResult {
   readonly applied: number[];
   /** The app's login user and what was done to it; absent when migrations ran on the app's own connection. */
   readonly appLogin?: { readonly username: string; readonly outcome: AppLoginOutcome };
+  /** The sharded layout (with SHARD_ENDPOINTS): what was done on each physical shard, by shard id. */
+  readonly shards?: ShardLayoutResults;
+}
+
+/**
+ * The sharded layout's part: the other shards' public migrations (and their app login, when the shard has an
+ * owner's connection), every shard's logical shard schemas, the control schema and map on shard 0.
+ */
+async function migrateShardedLayout(
+  config: AppConfig,
+  shard0: Database,
+  options: MigrateDatabaseOptions,
+): Promise<ShardLayoutResults | undefined> {
+  if (!config.sharding) return undefined;
+  return migrateShards(
+    config,
+    shard0,
+    async (db, shardId) => {
+      await runMigrations(db, options.migrations);
+      const endpoint = config.sharding?.shards.find((shard) => shard.id === shardId);
+      if (endpoint?.migrationDatabase)
+        await ensureAppLogin(db, await appLoginOf(endpoint.database, options.secretsClient));
+    },
+    options.secretsClient,
+  );
 }
 
 /**
@@ -68,7 +94,9 @@ export async function migrateDatabase(
       options.database ??
       (await createDatabase(config.database, undefined, 'shop-migrate', options.secretsClient));
     try {
-      return { applied: await runMigrations(db, options.migrations) };
+      const applied = await runMigrations(db, options.migrations);
+      const shards = await migrateShardedLayout(config, db, options);
+      return { applied, ...(shards ? { shards } : {}) };
     } finally {
       if (options.database === undefined) await db.close();
     }
@@ -76,9 +104,15 @@ export async function migrateDatabase(
   const db = await createDatabase(migrationDatabase, undefined, 'shop-migrate', options.secretsClient);
   try {
     const applied = await runMigrations(db, options.migrations);
-    if (config.database.kind !== 'postgres') return { applied };
+    const shards = await migrateShardedLayout(config, db, options);
+    const withShards = shards ? { shards } : {};
+    if (config.database.kind !== 'postgres') return { applied, ...withShards };
     const login = await appLoginOf(config.database, options.secretsClient);
-    return { applied, appLogin: { username: login.username, outcome: await ensureAppLogin(db, login) } };
+    return {
+      applied,
+      appLogin: { username: login.username, outcome: await ensureAppLogin(db, login) },
+      ...withShards,
+    };
   } finally {
     await db.close();
   }

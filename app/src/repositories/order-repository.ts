@@ -1,5 +1,6 @@
 import type { SqlExecutor } from '../db/database';
 import { badRequest, conflict } from '../errors';
+import { safeSchema } from '../sharding/logical-shard';
 
 /** One line of an order: product name and price are copied from the catalog at order time. */
 export interface OrderLine {
@@ -156,30 +157,69 @@ export class OrderRepository {
     );
   }
 
-  /** The user's latest orders, newest first. */
-  async listForUser(db: SqlExecutor, userId: string, limit = 50): Promise<Order[]> {
+  /**
+   * Writes an order already priced and reserved elsewhere (the sharded layout: the catalog's stock is on shard 0,
+   * the order on the user's shard) in one statement: the order and its lines, or nothing.
+   */
+  async insertPriced(
+    db: SqlExecutor,
+    schema: string,
+    order: { id: string; userId: string; lines: readonly OrderLine[] },
+  ): Promise<Order> {
+    const s = safeSchema(schema);
     const { rows } = await db.query<OrderRow>(
-      `SELECT id, user_id, status, total_cents, created_at FROM orders
+      `WITH placed AS (
+         INSERT INTO ${s}.orders (id, user_id, total_cents)
+         SELECT $1, $2, sum(q::bigint * p) FROM unnest($4::int[], $6::int[]) AS l(q, p)
+         RETURNING id, user_id, status, total_cents, created_at
+       ), lines AS (
+         INSERT INTO ${s}.order_items (order_id, line_no, user_id, product_id, name, quantity, unit_price_cents)
+         SELECT $1, l.n, $2, l.product_id, l.name, l.q, l.p
+         FROM unnest($3::uuid[], $4::int[], $5::text[], $6::int[]) WITH ORDINALITY AS l(product_id, q, name, p, n)
+       )
+       SELECT id, user_id, status, total_cents, created_at FROM placed`,
+      [
+        order.id,
+        order.userId,
+        order.lines.map((line) => line.productId),
+        order.lines.map((line) => line.quantity),
+        order.lines.map((line) => line.name),
+        order.lines.map((line) => line.unitPriceCents),
+      ],
+    );
+    return this.toOrder(rows[0], [...order.lines]);
+  }
+
+  /** The user's latest orders, newest first. */
+  async listForUser(db: SqlExecutor, userId: string, limit = 50, schema = 'public'): Promise<Order[]> {
+    const { rows } = await db.query<OrderRow>(
+      `SELECT id, user_id, status, total_cents, created_at FROM ${safeSchema(schema)}.orders
        WHERE user_id = $1 ORDER BY id DESC LIMIT $2`,
       [userId, limit],
     );
-    return this.withLines(db, userId, rows);
+    return this.withLines(db, userId, rows, schema);
   }
 
   /** One of the user's orders, or null (also when it belongs to someone else). */
-  async getForUser(db: SqlExecutor, userId: string, id: string): Promise<Order | null> {
+  async getForUser(db: SqlExecutor, userId: string, id: string, schema = 'public'): Promise<Order | null> {
     const { rows } = await db.query<OrderRow>(
-      'SELECT id, user_id, status, total_cents, created_at FROM orders WHERE id = $1 AND user_id = $2',
+      `SELECT id, user_id, status, total_cents, created_at FROM ${safeSchema(schema)}.orders
+       WHERE id = $1 AND user_id = $2`,
       [id, userId],
     );
-    const [order] = await this.withLines(db, userId, rows);
+    const [order] = await this.withLines(db, userId, rows, schema);
     return order ?? null;
   }
 
-  private async withLines(db: SqlExecutor, userId: string, orders: OrderRow[]): Promise<Order[]> {
+  private async withLines(
+    db: SqlExecutor,
+    userId: string,
+    orders: OrderRow[],
+    schema: string,
+  ): Promise<Order[]> {
     if (orders.length === 0) return [];
     const { rows } = await db.query<LineRow>(
-      `SELECT order_id, product_id, name, quantity, unit_price_cents FROM order_items
+      `SELECT order_id, product_id, name, quantity, unit_price_cents FROM ${safeSchema(schema)}.order_items
        WHERE order_id = ANY($1::uuid[]) AND user_id = $2 ORDER BY order_id, line_no`,
       [orders.map((order) => order.id), userId],
     );

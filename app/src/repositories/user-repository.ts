@@ -1,6 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { SqlExecutor } from '../db/database';
 import { conflict, isUniqueViolation } from '../errors';
+import { safeSchema } from '../sharding/logical-shard';
 
 /** Roles a user can have. */
 export type Role = 'customer' | 'admin';
@@ -33,18 +34,23 @@ function toUser(row: UserRow): User {
   };
 }
 
-/** Users (user data: sharded by user_id in later stages). */
+/**
+ * Users (user data). Every method takes the schema the user's data lives in: `public` in the unsharded layout
+ * (stages 1k, 10k), the logical shard's `ls_NNN` in the sharded one; statements name it (checked by
+ * {@link safeSchema}) rather than relying on a connection's search_path.
+ */
 export class UserRepository {
-  /** Inserts a user with a lower-cased email; 409 when the email is taken. */
+  /** Inserts a user with a lower-cased email (and `id` when given, else a new UUIDv7); 409 when the email is taken. */
   async create(
     db: SqlExecutor,
-    input: { email: string; name: string; passwordHash: string; role: Role },
+    input: { id?: string; email: string; name: string; passwordHash: string; role: Role },
+    schema = 'public',
   ): Promise<User> {
     try {
       const { rows } = await db.query<UserRow>(
-        `INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, $3, $4, $5)
+        `INSERT INTO ${safeSchema(schema)}.users (id, email, name, password_hash, role) VALUES ($1, $2, $3, $4, $5)
          RETURNING id, email, name, role, created_at, password_hash`,
-        [uuidv7(), input.email.toLowerCase(), input.name, input.passwordHash, input.role],
+        [input.id ?? uuidv7(), input.email.toLowerCase(), input.name, input.passwordHash, input.role],
       );
       return toUser(rows[0]);
     } catch (err) {
@@ -54,18 +60,22 @@ export class UserRepository {
   }
 
   /** A user and their password hash, by email (case-insensitive). */
-  async findByEmail(db: SqlExecutor, email: string): Promise<{ user: User; passwordHash: string } | null> {
+  async findByEmail(
+    db: SqlExecutor,
+    email: string,
+    schema = 'public',
+  ): Promise<{ user: User; passwordHash: string } | null> {
     const { rows } = await db.query<UserRow>(
-      'SELECT id, email, name, role, created_at, password_hash FROM users WHERE email = $1',
+      `SELECT id, email, name, role, created_at, password_hash FROM ${safeSchema(schema)}.users WHERE email = $1`,
       [email.toLowerCase()],
     );
     return rows[0] ? { user: toUser(rows[0]), passwordHash: rows[0].password_hash } : null;
   }
 
   /** Sets the stored role of the user with `email`; returns the user, or null when there is none. */
-  async setRole(db: SqlExecutor, email: string, role: Role): Promise<User | null> {
+  async setRole(db: SqlExecutor, email: string, role: Role, schema = 'public'): Promise<User | null> {
     const { rows } = await db.query<UserRow>(
-      `UPDATE users SET role = $2 WHERE email = $1
+      `UPDATE ${safeSchema(schema)}.users SET role = $2 WHERE email = $1
        RETURNING id, email, name, role, created_at, password_hash`,
       [email.toLowerCase(), role],
     );
@@ -73,17 +83,18 @@ export class UserRepository {
   }
 
   /** Deletes a user that has no orders (undoing a sign-up whose session could not be stored). */
-  async delete(db: SqlExecutor, id: string): Promise<void> {
+  async delete(db: SqlExecutor, id: string, schema = 'public'): Promise<void> {
+    const s = safeSchema(schema);
     await db.query(
-      'DELETE FROM users WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM orders WHERE user_id = $1)',
+      `DELETE FROM ${s}.users WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ${s}.orders WHERE user_id = $1)`,
       [id],
     );
   }
 
   /** A user by id, or null. */
-  async get(db: SqlExecutor, id: string): Promise<User | null> {
+  async get(db: SqlExecutor, id: string, schema = 'public'): Promise<User | null> {
     const { rows } = await db.query<UserRow>(
-      'SELECT id, email, name, role, created_at, password_hash FROM users WHERE id = $1',
+      `SELECT id, email, name, role, created_at, password_hash FROM ${safeSchema(schema)}.users WHERE id = $1`,
       [id],
     );
     return rows[0] ? toUser(rows[0]) : null;

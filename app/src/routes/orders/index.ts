@@ -7,7 +7,7 @@ import { getOrderSchema, listOrdersSchema, MAX_LINE_QUANTITY, placeOrderSchema }
 /** Orders of the logged-in user: place one, list them, get one. */
 export async function orderRoutes(app: FastifyInstance): Promise<void> {
   const shop = app.shop;
-  const { db, orders, reads } = shop;
+  const { orders, placement, userData } = shop;
 
   app.post<{ Body: { items: { productId: string; quantity: number }[] } }>(
     '/api/orders',
@@ -28,31 +28,44 @@ export async function orderRoutes(app: FastifyInstance): Promise<void> {
           throw badRequest(`${line.field}: at most ${MAX_LINE_QUANTITY} units of one product per order`);
         }
       }
-      // Prices come from the catalog and stock is taken in the same statement as the order is written.
-      // The order changes these products' stock, and with it every catalog page: the statement that places
-      // it also records that invalidation in the outbox (same statement, same transaction).
+      // Prices come from the catalog and stock is taken by the same statement that writes the order (one
+      // database), or that reserves it for the order (sharded: see CrossDatabaseOrderPlacement). The order
+      // changes these products' stock, and with it every catalog page: that statement also records the
+      // invalidation in the outbox (same statement, same transaction).
       const tags = [
         catalogCache.catalogTag,
         ...[...merged.keys()].map((productId) => catalogCache.productTag(productId)),
       ];
-      const order = await orders.place(
-        db.writer,
-        { id: uuidv7(), userId, lines: [...merged.values()] },
-        tags,
-      );
-      await afterWrite(shop, request.session, tags);
+      const { order, place } = await userData.write(userId, async (place) => ({
+        place,
+        order: await placement.place(
+          { id: uuidv7(), userId, lines: [...merged.values()] },
+          { writer: place.shard.db.writer, schema: place.schema },
+          tags,
+        ),
+      }));
+      await afterWrite(shop, request.session, tags, place);
       return reply.code(201).send(order);
     },
   );
 
   app.get('/api/orders', { schema: listOrdersSchema }, async (request) => {
     const { userId } = requireUser(request);
-    return { items: await orders.listForUser(await reads.readerFor(request.session), userId) };
+    const { shard, schema } = userData.forRead(userId);
+    return {
+      items: await orders.listForUser(await shard.reads.readerFor(request.session), userId, 50, schema),
+    };
   });
 
   app.get<{ Params: { id: string } }>('/api/orders/:id', { schema: getOrderSchema }, async (request) => {
     const { userId } = requireUser(request);
-    const order = await orders.getForUser(await reads.readerFor(request.session), userId, request.params.id);
+    const { shard, schema } = userData.forRead(userId);
+    const order = await orders.getForUser(
+      await shard.reads.readerFor(request.session),
+      userId,
+      request.params.id,
+      schema,
+    );
     if (!order) throw notFound(`order ${request.params.id} does not exist`);
     return order;
   });

@@ -11,7 +11,7 @@ export interface SessionRoutesOptions {
 
 /** POST /api/sessions (log in) and DELETE /api/sessions (log out). */
 export async function sessionRoutes(app: FastifyInstance, options: SessionRoutesOptions): Promise<void> {
-  const { db, users, roles, sessions } = app.shop;
+  const { accounts, roles, sessions } = app.shop;
 
   app.post<{ Body: { email: string; password: string } }>(
     '/api/sessions',
@@ -23,7 +23,7 @@ export async function sessionRoutes(app: FastifyInstance, options: SessionRoutes
       // answers 503 (no session store) and a wrong one 401, and the status code tells them apart.
       await sessions.ensureAvailable();
       // Always the writer: a user who has just signed up must be able to log in at once, on any instance.
-      const found = await users.findByEmail(db.writer, email);
+      const found = await accounts.findByEmail(email);
       // Unknown emails cost a hash comparison too, so timing does not reveal which emails exist.
       const ok = await verifyPassword(password, found?.passwordHash ?? (await dummyPasswordHash));
       if (!found || !ok) throw unauthorized('email or password is wrong');

@@ -17,7 +17,7 @@ export interface UserRoutesOptions {
  */
 export async function userRoutes(app: FastifyInstance, options: UserRoutesOptions): Promise<void> {
   const shop = app.shop;
-  const { db, users, reads, roles, sessions } = shop;
+  const { accounts, userData, users, roles, sessions } = shop;
 
   app.post<{ Body: { email: string; password: string; name: string } }>(
     '/api/users',
@@ -27,7 +27,7 @@ export async function userRoutes(app: FastifyInstance, options: UserRoutesOption
       // No user row without a session to go with it: a sign-up answered 503 must be retryable as is, not
       // turn into "email is already registered".
       await sessions.ensureAvailable();
-      const user = await users.create(db.writer, {
+      const { user, place } = await accounts.create({
         email,
         name,
         passwordHash: await hashPassword(password),
@@ -42,19 +42,20 @@ export async function userRoutes(app: FastifyInstance, options: UserRoutesOption
         // listener): the session plugin would not store it either.
         if (!(request.session.cookie.secure && request.protocol !== 'https')) await request.session.save();
       } catch (err) {
-        await users.delete(db.writer, user.id).catch((cleanupErr: unknown) => {
+        await accounts.delete(user.id).catch((cleanupErr: unknown) => {
           request.log.error({ err: cleanupErr, userId: user.id }, 'sign-up: could not remove the user');
         });
         throw err;
       }
-      await afterWrite(shop, request.session, []);
+      await afterWrite(shop, request.session, [], place);
       return reply.code(201).send({ user: roles.withEffectiveRole(user) });
     },
   );
 
   app.get('/api/me', { schema: meSchema }, async (request) => {
     const { userId } = requireUser(request);
-    const user = await users.get(await reads.readerFor(request.session), userId);
+    const { shard, schema } = userData.forRead(userId);
+    const user = await users.get(await shard.reads.readerFor(request.session), userId, schema);
     if (!user) {
       // The user was deleted while the session lived on.
       await request.session.destroy();

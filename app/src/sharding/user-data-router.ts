@@ -1,0 +1,112 @@
+import type { Database } from '../db/database';
+import type { ReadRouter } from '../read-routing';
+import { logicalShard, shardSchema } from './logical-shard';
+import { ShardUnavailableError, type ShardMapCache } from './shard-map';
+
+/** SQLSTATE insufficient_privilege: what a write into a fenced schema (REVOKEd by the shard manager) gets. */
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+/** One physical shard as the app uses it: its pools, and its read/write split with read-your-writes. */
+export interface PhysicalShard {
+  /** `0` for the database of DB_HOST / DATABASE_URL, else the id from SHARD_ENDPOINTS. */
+  readonly id: string;
+  readonly db: Database;
+  readonly reads: ReadRouter;
+}
+
+/** Where one user's data lives, for one request. */
+export interface UserDataPlace {
+  readonly shard: PhysicalShard;
+  /** The user's logical shard, or null in the unsharded layout. */
+  readonly logicalShard: number | null;
+  /** `public` (unsharded) or `ls_NNN`: every statement names it. */
+  readonly schema: string;
+}
+
+/**
+ * Routes a user's data to its place: the user's logical shard schema on the physical shard the shard map gives
+ * it (sharded layout), or the public tables of the one database (unsharded). Reads use the map in use as it is;
+ * writes wait for a moving/fenced logical shard (see {@link ShardMapCache.writable}).
+ */
+export class UserDataRouter {
+  private constructor(
+    /** Every physical shard by id; `0` first. */
+    readonly shards: ReadonlyMap<string, PhysicalShard>,
+    /** The shard map (sharded layout only). */
+    readonly map: ShardMapCache | undefined,
+    /** N (sharded layout only). */
+    readonly logicalShards: number | undefined,
+  ) {}
+
+  /** The unsharded layout: everything in the public tables of `shard`. */
+  static unsharded(shard: PhysicalShard): UserDataRouter {
+    return new UserDataRouter(new Map([[shard.id, shard]]), undefined, undefined);
+  }
+
+  /** The sharded layout: N logical shards over `shards`, placed by `map`. */
+  static sharded(
+    shards: readonly PhysicalShard[],
+    map: ShardMapCache,
+    logicalShards: number,
+  ): UserDataRouter {
+    return new UserDataRouter(new Map(shards.map((shard) => [shard.id, shard])), map, logicalShards);
+  }
+
+  /** True in the sharded layout. */
+  get sharded(): boolean {
+    return this.map !== undefined;
+  }
+
+  /** Shard 0: the catalog, the control schema, and the unsharded layout's user data. */
+  get shard0(): PhysicalShard {
+    return this.shards.get('0')!;
+  }
+
+  private place(logical: number, shardId: string): UserDataPlace {
+    const shard = this.shards.get(shardId);
+    // Start-up refuses a map that names an unconfigured shard; a reload that would is never applied.
+    if (!shard) throw new Error(`logical shard ${logical} is mapped to unknown shard "${shardId}"`);
+    return { shard, logicalShard: logical, schema: shardSchema(logical) };
+  }
+
+  /** Where to read a user's data now (the map in use; a moving logical shard still serves reads). */
+  forRead(userId: string): UserDataPlace {
+    if (!this.map || this.logicalShards === undefined)
+      return { shard: this.shard0, logicalShard: null, schema: 'public' };
+    const logical = logicalShard(userId, this.logicalShards);
+    return this.place(logical, this.map.entry(logical).shardId);
+  }
+
+  /** Where to write a user's data: waits while the logical shard is moving/fenced, then 503. */
+  async forWrite(userId: string): Promise<UserDataPlace> {
+    if (!this.map || this.logicalShards === undefined)
+      return { shard: this.shard0, logicalShard: null, schema: 'public' };
+    const logical = logicalShard(userId, this.logicalShards);
+    const entry = await this.map.writable(logical);
+    return this.place(logical, entry.shardId);
+  }
+
+  /**
+   * Runs a write of a user's data at its place ({@link UserDataRouter.forWrite}). The map in use may be stale for
+   * up to the refresh bound; the shard manager therefore fences a logical shard in the database itself (REVOKE
+   * of the app role's writes on its schema) before it flips the map. A write that meets the fence was headed for
+   * the old place: it fails as a 503 with Retry-After (and the map is re-checked at once), never succeeds there.
+   */
+  async write<T>(userId: string, fn: (place: UserDataPlace) => Promise<T>): Promise<T> {
+    const place = await this.forWrite(userId);
+    try {
+      return await fn(place);
+    } catch (err) {
+      if (!this.map || place.logicalShard === null) throw err;
+      if ((err as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw err;
+      void this.map.check();
+      throw new ShardUnavailableError(place.logicalShard, this.map.retryAfterSeconds);
+    }
+  }
+
+  /** Stops the map's refresh and closes the pools of every shard but shard 0 (the app closes that one). */
+  async close(): Promise<void> {
+    this.map?.stop();
+    await Promise.all([...this.shards.values()].filter((s) => s.id !== '0').map((s) => s.db.close()));
+  }
+}
