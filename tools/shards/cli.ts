@@ -101,7 +101,13 @@ export async function runShardsCli(
     out(`Error: ${(err as Error).message}`);
     return 2;
   }
-  const controlDb = await connect(shards.find((s) => s.id === '0')!);
+  let controlDb: Client;
+  try {
+    controlDb = await connect(shards.find((s) => s.id === '0')!);
+  } catch (err) {
+    out(`Error: cannot reach shard 0 (the control database): ${(err as Error).message}`);
+    return 3;
+  }
   controlDb.on('error', () => undefined);
   const control = new PgShardControl(controlDb);
   const pauseAfter = env.SHARDS_PAUSE_AFTER_STEP;

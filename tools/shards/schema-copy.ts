@@ -112,7 +112,9 @@ export async function dumpPreData(sourceUrl: string, schema: string): Promise<st
                 `the source server): ${stderr.trim() || error.message}`,
             ),
           );
-        else resolve(stdout);
+        // pg_dump 15.14+ wraps its output in psql's \restrict/\unrestrict meta-commands (CVE-2025-8714);
+        // this SQL goes to the server, not through psql, so they are dropped.
+        else resolve(stdout.replace(/^\\(un)?restrict .*$/gm, ''));
       },
     );
   });

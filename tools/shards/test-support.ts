@@ -23,6 +23,8 @@ export async function startShardServers(count: number): Promise<PrivatePostgres[
           fsync: 'off',
           // Feedback from subscribers at least every second (the default is 10 s).
           wal_receiver_status_interval: '1',
+          // The launcher starts apply workers at most this often (5 s by default): back-to-back moves wait less.
+          wal_retrieve_retry_interval: '200ms',
         },
       }),
     ),
