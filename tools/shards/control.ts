@@ -212,8 +212,10 @@ export class PgShardControl implements ShardControl {
       );
       await this.db.query(
         `UPDATE ${this.schema}.shard_moves SET step = 'flipped', flipped_at = coalesce(flipped_at, now()),
-           updated_at = now() WHERE logical_shard = $1`,
-        [logicalShard],
+           updated_at = now()
+         WHERE logical_shard = $1
+           AND EXISTS (SELECT 1 FROM ${this.schema}.shard_map WHERE logical_shard = $1 AND shard_id = $2)`,
+        [logicalShard, to],
       );
       await this.db.query('COMMIT');
       return rowCount === 1;

@@ -295,7 +295,14 @@ export class ShardMover {
              GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${q(schema)} TO ${this.appRole}`,
           ),
         );
-        await control.flip(logical, from, to);
+        if (!(await control.flip(logical, from, to))) {
+          const entry = await control.entry(logical);
+          if (entry.shardId !== to)
+            throw new Error(
+              `logical shard ${logical} is on shard "${entry.shardId}" in the map, neither the move's source ` +
+                `"${from}" nor its target "${to}": someone changed the map during the move; check both copies`,
+            );
+        }
         move = (await control.move(logical))!;
         this.log(`ls ${logical}: flipped`);
         await this.options.afterStep?.('flipped', logical);
