@@ -127,9 +127,10 @@ describe('npm run shards (real servers)', () => {
     for (const s of servers) expect(await leftovers(s.url)).toEqual([]);
   });
 
-  it('a migration cannot take its lock while a move runs; verify compares the move in flight', async () => {
+  it('a migration cannot take its lock while a move runs; verify and status show the move in flight', async () => {
     let lockedDuringMove: boolean | undefined;
     let verifyDuringMove: string | undefined;
+    let statusDuringMove: string | undefined;
     const { mover, close } = await moverFor(servers, {
       afterStep: async (step) => {
         if (step !== 'verified') return;
@@ -138,6 +139,7 @@ describe('npm run shards (real servers)', () => {
         lockedDuringMove = !rows[0].ok;
         await probe.end();
         verifyDuringMove = (await cli('verify', '2')).out;
+        statusDuringMove = (await cli('status')).out;
       },
     });
     try {
@@ -147,6 +149,8 @@ describe('npm run shards (real servers)', () => {
     }
     expect(lockedDuringMove).toBe(true);
     expect(verifyDuringMove).toMatch(/users: source 500 rows, target 500 rows, 1 ranges\nidentical/);
+    expect(statusDuringMove).toMatch(/moves in flight:\n {2}ls 2: 0 -> 2, step verified, slot lag \d+ bytes/);
+    expect(statusDuringMove).not.toMatch(/leftover slot/);
   }, 60_000);
 
   it('rebalance runs the plan a batch at a time and leaves the shards even', async () => {
