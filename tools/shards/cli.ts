@@ -84,6 +84,15 @@ async function connect(shard: ShardEndpoint): Promise<Client> {
   return client;
 }
 
+/** A hook that, at `step`, says so and never returns (the crash-injection test kills the process there). */
+function pauseAt(step: string, when: string, out: (line: string) => void) {
+  return async (reached: string): Promise<void> => {
+    if (reached !== step) return;
+    out(`paused ${when} ${step}`);
+    await new Promise(() => setInterval(() => undefined, 60_000));
+  };
+}
+
 /** Runs the CLI; resolves to the exit code. */
 export async function runShardsCli(
   argv: string[],
@@ -111,6 +120,7 @@ export async function runShardsCli(
   controlDb.on('error', () => undefined);
   const control = new PgShardControl(controlDb);
   const pauseAfter = env.SHARDS_PAUSE_AFTER_STEP;
+  const pauseBefore = env.SHARDS_PAUSE_BEFORE_RECORDING;
   const options: ShardMoverOptions = {
     control,
     shards,
@@ -120,16 +130,10 @@ export async function runShardsCli(
     fenceTimeoutMs: args.numbers['fence-timeout-ms'],
     catchUpTimeoutMs: args.numbers['catch-up-timeout-ms'],
     lockTimeoutMs: args.numbers['lock-timeout-ms'],
-    // Crash-injection tests: stop here and wait to be killed.
-    ...(pauseAfter
-      ? {
-          afterStep: async (step: string) => {
-            if (step !== pauseAfter) return;
-            out(`paused after ${step}`);
-            await new Promise(() => setInterval(() => undefined, 60_000));
-          },
-        }
-      : {}),
+    // Crash-injection tests: stop at a step (after recording it, or with its work done but not recorded) and
+    // wait to be killed.
+    ...(pauseAfter ? { afterStep: pauseAt(pauseAfter, 'after', out) } : {}),
+    ...(pauseBefore ? { beforeRecord: pauseAt(pauseBefore, 'before recording', out) } : {}),
   };
   const mover = new ShardMover(options);
   try {

@@ -12,6 +12,7 @@ function runCli(
   servers: PrivatePostgres[],
   args: string[],
   pauseAfter?: MoveStep,
+  when: 'after' | 'before recording' = 'after',
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
@@ -20,7 +21,8 @@ function runCli(
         PATH: process.env.PATH,
         DATABASE_URL: servers[0].url,
         SHARD_ENDPOINTS: JSON.stringify([{ id: '1', url: servers[1].url }]),
-        ...(pauseAfter ? { SHARDS_PAUSE_AFTER_STEP: pauseAfter } : {}),
+        ...(pauseAfter && when === 'after' ? { SHARDS_PAUSE_AFTER_STEP: pauseAfter } : {}),
+        ...(pauseAfter && when !== 'after' ? { SHARDS_PAUSE_BEFORE_RECORDING: pauseAfter } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -31,7 +33,7 @@ function runCli(
     }, 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (pauseAfter && output.includes(`paused after ${pauseAfter}`)) child.kill('SIGKILL');
+      if (pauseAfter && output.includes(`paused ${when} ${pauseAfter}`)) child.kill('SIGKILL');
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -56,7 +58,8 @@ const schemaOf = (ls: number) => `ls_${String(ls).padStart(3, '0')}`;
 describe('shard manager killed (SIGKILL) after each step, then run again', () => {
   let servers: PrivatePostgres[];
   let admin: Client[];
-  const logical = MOVE_STEPS.length + 3;
+  // one logical shard per case: killed after each step, 2 aborts, the flip case, killed before recording each step
+  const logical = MOVE_STEPS.length + 3 + MOVE_STEPS.length - 1;
   const before = new Map<number, string>();
 
   beforeAll(async () => {
@@ -205,4 +208,26 @@ describe('shard manager killed (SIGKILL) after each step, then run again', () =>
     expect(rerun.code).toBe(0);
     await expectMoved(ls);
   }, 90_000);
+
+  it.each(MOVE_STEPS.slice(1).map((step, i) => [step, MOVE_STEPS.length + 3 + i] as const))(
+    'killed with the work of "%s" done but not recorded: the rerun redoes it and completes the move',
+    async (step, ls) => {
+      const killed = await runCli(
+        servers,
+        ['move', String(ls), '--to', '1', '--rollback-window-ms', '100'],
+        step,
+        'before recording',
+      );
+      expect(killed.signal).toBe('SIGKILL');
+      expect(killed.output).toContain(`paused before recording ${step}`);
+      await expectWhole(ls);
+
+      const rerun = await runCli(servers, ['move', String(ls), '--to', '1', '--rollback-window-ms', '100']);
+
+      expect(rerun.output).toContain(`moved ls ${ls}: 0 -> 1`);
+      expect(rerun.code).toBe(0);
+      await expectMoved(ls);
+    },
+    90_000,
+  );
 });

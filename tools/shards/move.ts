@@ -61,6 +61,8 @@ export interface ShardMoverOptions {
   readonly log?: (line: string) => void;
   /** Called after each step is recorded (crash-injection tests stop the process here). */
   readonly afterStep?: (step: MoveStep, logical: number) => Promise<void>;
+  /** Called when a step's work is done but not yet recorded (crash-injection tests stop the process here). */
+  readonly beforeRecord?: (step: MoveStep, logical: number) => Promise<void>;
 }
 
 /** A move that had to be rolled back; the source is active again and nothing is left on the target. */
@@ -217,6 +219,7 @@ export class ShardMover {
   }
 
   private async step(logical: number, step: MoveStep, patch: Parameters<ShardControl['updateMove']>[1] = {}) {
+    await this.options.beforeRecord?.(step, logical);
     const move = await this.options.control.updateMove(logical, { ...patch, step, error: null });
     this.log(`ls ${logical}: ${step}`);
     await this.options.afterStep?.(step, logical);
@@ -295,6 +298,7 @@ export class ShardMover {
              GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${q(schema)} TO ${this.appRole}`,
           ),
         );
+        await this.options.beforeRecord?.('flipped', logical);
         if (!(await control.flip(logical, from, to))) {
           const entry = await control.entry(logical);
           if (entry.shardId !== to)
