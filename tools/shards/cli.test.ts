@@ -153,6 +153,43 @@ describe('npm run shards (real servers)', () => {
     expect(statusDuringMove).not.toMatch(/leftover slot/);
   }, 60_000);
 
+  it('verify reports a damaged copy (exit 1), and the exact verify after the fence rolls the move back', async () => {
+    // GIVEN ls 0 with 300 users, moving to shard 1, and a row deleted on the target behind replication's back
+    await admin[0].query(
+      `INSERT INTO ls_000.users (id, email, name) SELECT gen_random_uuid(), i || '@v', 'u' FROM generate_series(1, 300) i`,
+    );
+    let verifyOut: { code: number; out: string } | undefined;
+    const { mover, control, close } = await moverFor(servers, {
+      afterStep: async (step) => {
+        if (step !== 'verified') return;
+        await admin[1].query(
+          'DELETE FROM ls_000.users WHERE id = (SELECT id FROM ls_000.users ORDER BY id LIMIT 1)',
+        );
+        verifyOut = await cli('verify', '0');
+      },
+    });
+    try {
+      // WHEN the move goes on to the fence
+      const error = await mover.move(0, '1').catch((err: Error) => err);
+
+      // THEN verify named the range and the counts, and the move was rolled back
+      expect(verifyOut?.code).toBe(1);
+      expect(verifyOut?.out).toMatch(/users: source 300 rows, target 299 rows/);
+      expect(verifyOut?.out).toMatch(
+        /users: rows with key in \(-inf, \+inf\] differ \(source 300, target 299\)/,
+      );
+      expect((error as Error).message).toMatch(
+        /differs between source and target after the fence; the move was aborted/,
+      );
+      expect(await control.entry(0)).toMatchObject({ shardId: '0', state: 'active' });
+      const { rows } = await admin[1].query('SELECT count(*)::int AS n FROM ls_000.users');
+      expect(rows[0].n).toBe(0);
+      for (const s of servers) expect(await leftovers(s.url)).toEqual([]);
+    } finally {
+      await close();
+    }
+  }, 60_000);
+
   it('rebalance runs the plan a batch at a time and leaves the shards even', async () => {
     const { code, out } = await cli(
       'rebalance',
