@@ -1,0 +1,265 @@
+import { randomUUID } from 'node:crypto';
+import type { Client } from 'pg';
+import type { PrivatePostgres } from '../local-topology/postgres-replication';
+import { MoveAbortedError } from './move';
+import { appUrl, connect, createLayout, leftovers, moverFor, startShardServers } from './test-support';
+
+/** count + md5 of a table's rows in key order (what "untouched" means). */
+async function digest(db: Client, table: string, key: string): Promise<string> {
+  const { rows } = await db.query<{ n: string; h: string | null }>(
+    `SELECT count(*) AS n, md5(string_agg(t::text, ',' ORDER BY ${key})) AS h FROM ${table} t`,
+  );
+  return `${rows[0].n}:${rows[0].h}`;
+}
+
+async function seed(db: Client, schema: string, users: number, ordersPerUser: number): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `INSERT INTO ${schema}.users (id, email, name)
+     SELECT gen_random_uuid(), '${schema}-' || i || '@example.com', 'user ' || i FROM generate_series(1, $1) i
+     RETURNING id`,
+    [users],
+  );
+  await db.query(
+    `WITH o AS (
+       INSERT INTO ${schema}.orders (id, user_id, total_cents)
+       SELECT gen_random_uuid(), u.id, 100 * g FROM ${schema}.users u, generate_series(1, $1) g RETURNING id, user_id)
+     INSERT INTO ${schema}.order_items (order_id, line_no, user_id, quantity) SELECT id, 1, user_id, 1 FROM o`,
+    [ordersPerUser],
+  );
+  return rows.map((r) => r.id);
+}
+
+describe('moving a logical shard online (real servers, wal_level=logical)', () => {
+  let servers: PrivatePostgres[];
+  let admin: Client[];
+
+  beforeAll(async () => {
+    servers = await startShardServers(3);
+    // ls 0-3 on shard 0; every schema on every shard (the app's layout).
+    await createLayout(
+      servers.map((s) => s.url),
+      { logicalShards: 4 },
+    );
+    admin = await Promise.all(servers.map((s) => connect(s.url)));
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.allSettled((admin ?? []).map((db) => db.end()));
+    await Promise.allSettled((servers ?? []).map((s) => s.stop()));
+  });
+
+  it('moves ls 1 from shard 0 to shard 1 while 4 connections place orders: none lost, none duplicated', async () => {
+    // GIVEN 300 users with 2,000 orders in ls_001, and 4 writers acting as the app role: each reads the map
+    // (refreshed every 100 ms like the app's cache), waits while the logical shard is fenced, and writes to
+    // the shard the map names
+    const users = await seed(admin[0], 'ls_001', 300, 7);
+    const appDb = await Promise.all(servers.slice(0, 2).map((s) => connect(appUrl(s.url))));
+    const mapReader = await connect(appUrl(servers[0].url));
+    let map = { shardId: '0', state: 'active' };
+    let stop = false;
+    const refresher = (async () => {
+      while (!stop) {
+        const { rows } = await mapReader.query(
+          'SELECT shard_id, state FROM control.shard_map WHERE logical_shard = 1',
+        );
+        map = { shardId: rows[0].shard_id, state: rows[0].state };
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const written: string[] = [];
+    const outcomes = {
+      ok: { '0': 0, '1': 0 } as Record<string, number>,
+      fencedWait: 0,
+      denied: 0,
+      other: [] as string[],
+    };
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      const conns = await Promise.all(servers.slice(0, 2).map((s) => connect(appUrl(s.url))));
+      let i = 0;
+      while (!stop) {
+        const seen = map;
+        if (seen.state !== 'active') {
+          outcomes.fencedWait++; // the app waits, then answers 503 with Retry-After
+          await new Promise((r) => setTimeout(r, 20));
+          continue;
+        }
+        const db = conns[Number(seen.shardId)];
+        const id = randomUUID();
+        const user = users[(w * 7919 + i++) % users.length];
+        try {
+          await db.query('BEGIN');
+          await db.query('INSERT INTO ls_001.orders (id, user_id, total_cents) VALUES ($1, $2, 777)', [
+            id,
+            user,
+          ]);
+          await db.query(
+            'INSERT INTO ls_001.order_items (order_id, line_no, user_id, quantity) VALUES ($1, 1, $2, 2)',
+            [id, user],
+          );
+          await db.query('COMMIT');
+          written.push(id);
+          outcomes.ok[seen.shardId]++;
+        } catch (err) {
+          await db.query('ROLLBACK').catch(() => undefined);
+          // 42501: the fence (REVOKE) met a router with a stale map: the app turns it into a 503.
+          if ((err as { code?: string }).code === '42501') outcomes.denied++;
+          else outcomes.other.push((err as Error).message);
+        }
+      }
+      await Promise.all(conns.map((c) => c.end()));
+    });
+    const { mover, control, close } = await moverFor(servers, { rollbackWindowMs: 300 });
+    const epochBefore = (await control.entry(1)).epoch;
+    try {
+      // WHEN the move runs while the writers write (and a few more writes land after it)
+      await new Promise((r) => setTimeout(r, 300));
+      const result = await mover.move(1, '1');
+      const after = outcomes.ok['1'];
+      const deadline = Date.now() + 10_000;
+      while (outcomes.ok['1'] < after + 20 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      stop = true;
+      await Promise.all(writers);
+      await refresher;
+
+      // THEN every acknowledged order is on shard 1 exactly once, with its line, and nothing else is
+      expect(outcomes.other).toEqual([]);
+      expect(outcomes.ok['0']).toBeGreaterThan(0);
+      expect(outcomes.ok['1']).toBeGreaterThan(20);
+      const { rows: orders } = await admin[1].query<{ id: string }>(
+        'SELECT id FROM ls_001.orders WHERE total_cents = 777',
+      );
+      const stored = orders.map((r) => r.id).sort();
+      expect(new Set(written).size).toBe(written.length);
+      const acknowledged = new Set(written);
+      const unacknowledged = stored.filter((id) => !acknowledged.has(id));
+      const lost = written.filter((id) => !stored.includes(id));
+      expect({ lost, unacknowledged }).toEqual({ lost: [], unacknowledged: [] });
+      expect(await digest(admin[1], 'ls_001.orders', 'id')).toMatch(new RegExp(`^${2100 + written.length}:`));
+      const { rows: lines } = await admin[1].query(
+        'SELECT count(*)::int AS n FROM ls_001.orders o JOIN ls_001.order_items i ON i.order_id = o.id',
+      );
+      expect(lines[0].n).toBe(2100 + written.length);
+      // the map points at shard 1, active, two epochs later (fenced, then flipped)
+      expect(await control.entry(1)).toEqual({
+        logicalShard: 1,
+        shardId: '1',
+        state: 'active',
+        epoch: epochBefore + 2,
+      });
+      expect(await control.moves()).toEqual([]);
+      // the source's schema stays (the layout keeps it everywhere) but is empty and not writable by the app
+      const { rows: left } = await admin[0].query('SELECT count(*)::int AS n FROM ls_001.orders');
+      expect(left[0].n).toBe(0);
+      await expect(
+        appDb[0].query("INSERT INTO ls_001.users (id, email, name) VALUES (gen_random_uuid(), 'x@y', 'x')"),
+      ).rejects.toThrow(/permission denied/);
+      // the target got its secondary indexes and keys back after the copy
+      const { rows: objects } = await admin[1].query<{ name: string }>(
+        `SELECT conname AS name FROM pg_constraint WHERE connamespace = 'ls_001'::regnamespace AND contype = 'f'
+         UNION ALL SELECT indexname FROM pg_indexes WHERE schemaname = 'ls_001' ORDER BY 1`,
+      );
+      expect(objects.map((o) => o.name)).toEqual(
+        expect.arrayContaining([
+          'orders_user_id_fkey',
+          'order_items_order_id_fkey',
+          'users_email_key',
+          'orders_user_id_id_idx',
+        ]),
+      );
+      // no slot, publication or subscription anywhere
+      for (const s of servers.slice(0, 2)) expect(await leftovers(s.url)).toEqual([]);
+      expect(result.fenceMs).toBeDefined();
+      process.stdout.write(
+        `move under load: ${written.length} orders, fence ${result.fenceMs} ms, waits ${outcomes.fencedWait}, ` +
+          `denied ${outcomes.denied}\n`,
+      );
+    } finally {
+      stop = true;
+      await Promise.allSettled(writers);
+      await refresher.catch(() => undefined);
+      await close();
+      await Promise.all([...appDb, mapReader].map((c) => c.end()));
+    }
+  }, 120_000);
+
+  it('aborts cleanly when a long transaction keeps writing to the source past the fence time limit', async () => {
+    // GIVEN ls 3 with data, and an app transaction that wrote to it and stays open once the move is verified
+    await seed(admin[0], 'ls_003', 50, 2);
+    const before = await digest(admin[0], 'ls_003.orders', 'id');
+    const longTx = await connect(appUrl(servers[0].url));
+    const userId = (await admin[0].query('SELECT id FROM ls_003.users LIMIT 1')).rows[0].id as string;
+    const { mover, control, close } = await moverFor(servers, {
+      fenceTimeoutMs: 1000,
+      afterStep: async (step) => {
+        if (step !== 'verified') return;
+        await longTx.query('BEGIN');
+        await longTx.query(
+          'INSERT INTO ls_003.orders (id, user_id, total_cents) VALUES (gen_random_uuid(), $1, 1)',
+          [userId],
+        );
+      },
+    });
+    try {
+      // WHEN the move reaches the fence
+      const started = Date.now();
+      const error = await mover.move(3, '1').catch((err: Error) => err);
+
+      // THEN it gives up within about the limit, names the transaction, and is rolled back
+      expect(error).toBeInstanceOf(MoveAbortedError);
+      expect((error as Error).message).toMatch(/waited 1000 ms for transactions writing to ls_003.*pid \d+/);
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(await control.entry(3)).toMatchObject({ shardId: '0', state: 'active' });
+      expect(await control.moves()).toEqual([]);
+      for (const s of servers.slice(0, 2)) expect(await leftovers(s.url)).toEqual([]);
+      // the open transaction is not lost: it commits on the source, which is writable again
+      await longTx.query('COMMIT');
+      expect(await digest(admin[0], 'ls_003.orders', 'id')).not.toBe(before);
+      await longTx.query(
+        'INSERT INTO ls_003.orders (id, user_id, total_cents) VALUES (gen_random_uuid(), $1, 2)',
+        [userId],
+      );
+      // the target's schema is empty again, with its indexes back
+      const { rows } = await admin[1].query(
+        "SELECT (SELECT count(*)::int FROM ls_003.orders) AS n, (SELECT count(*)::int FROM pg_indexes WHERE schemaname = 'ls_003') AS idx",
+      );
+      expect(rows[0]).toEqual({ n: 0, idx: 5 }); // 3 primary keys, users_email_key, orders_user_id_id_idx
+    } finally {
+      await close();
+      await longTx.end();
+    }
+  }, 120_000);
+
+  it('stops with a clear error when the target goes down during the copy, leaving the source untouched', async () => {
+    // GIVEN ls 2 with data on shard 0, moving to shard 2
+    await seed(admin[0], 'ls_002', 100, 5);
+    const before = await digest(admin[0], 'ls_002.orders', 'id');
+    const { mover, control, close } = await moverFor(servers, {
+      afterStep: async (step) => {
+        if (step === 'subscribed') await servers[2].stop(); // WHEN the target server stops mid-copy
+      },
+    });
+    try {
+      const error = await mover.move(2, '2').catch((err: Error) => err);
+
+      // THEN the error says what happened and what to do; the source is as it was, with no slot retaining WAL
+      expect(error).toBeInstanceOf(MoveAbortedError);
+      expect((error as Error).message).toMatch(
+        /target shard "2" became unreachable while copying logical shard 2/,
+      );
+      expect((error as Error).message).toMatch(/source shard "0" is untouched/);
+      expect(await control.entry(2)).toMatchObject({ shardId: '0', state: 'active' });
+      expect(await digest(admin[0], 'ls_002.orders', 'id')).toBe(before);
+      expect(await leftovers(servers[0].url)).toEqual([]);
+      const app = await connect(appUrl(servers[0].url));
+      await app.query(
+        "INSERT INTO ls_002.users (id, email, name) VALUES (gen_random_uuid(), 'still@writable', 'w')",
+      );
+      await app.end();
+      // and abort says the target is still unreachable rather than pretending it is clean
+      await expect(mover.abort(2)).rejects.toThrow(/target shard "2" is unreachable.*run abort again/);
+    } finally {
+      await close();
+    }
+  }, 120_000);
+});
