@@ -193,8 +193,9 @@ describe('the app metrics in a stage', () => {
   const stage = synthStage('10k', { nag: false });
 
   test("every service's task runs the collector next to the app", () => {
-    const containers = appTaskDefinition(stage.json.service).Properties
-      .ContainerDefinitions as { Name: string }[];
+    const containers = appTaskDefinition(stage.json.service).Properties.ContainerDefinitions as {
+      Name: string;
+    }[];
     expect(containers.map((container) => container.Name)).toEqual(['App', 'MetricsCollector']);
   });
 

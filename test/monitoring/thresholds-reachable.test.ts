@@ -94,7 +94,9 @@ function reachable(config: StageConfig, alarm: AlarmProperties): Range {
       // A message older than the queue's retention period is deleted by SQS.
       return [
         0,
-        (config.invalidationQueue?.retentionPeriod ?? INVALIDATION_QUEUE_DEFAULTS.retentionPeriod).toSeconds(),
+        (
+          config.invalidationQueue?.retentionPeriod ?? INVALIDATION_QUEUE_DEFAULTS.retentionPeriod
+        ).toSeconds(),
       ];
     case 'DatabaseConnections':
     case 'FreeableMemory': {

@@ -16,9 +16,9 @@ const CERTIFICATE = 'arn:aws:acm:us-east-1:123456789012:certificate/11111111-222
 type Container = { Environment: { Name: string; Value: unknown }[] };
 const environmentOf = (template: Record<string, unknown>) =>
   Object.fromEntries(
-    (
-      appTaskDefinition(template).Properties.ContainerDefinitions as Container[]
-    )[0]!.Environment.map((entry) => [entry.Name, entry.Value]),
+    (appTaskDefinition(template).Properties.ContainerDefinitions as Container[])[0]!.Environment.map(
+      (entry) => [entry.Name, entry.Value],
+    ),
   );
 
 /** The problems `readDeploymentContext` finds in the given context (minimum zones: 3). */

@@ -286,9 +286,7 @@ describe('stage 100k', () => {
         writerHost: expect.stringMatching(/^shop-shard-s1:PublishOutputFnGetAttShardProxy.*Endpoint/),
         readerHost: expect.stringMatching(/^shop-shard-s1:PublishOutputFnGetAttShardProxyReadOnlyEndpoint/),
         port: 5432,
-        secretArn: expect.stringMatching(
-          /^shop-shard-s1:PublishOutputRefShardAppSecretAttachment/,
-        ),
+        secretArn: expect.stringMatching(/^shop-shard-s1:PublishOutputRefShardAppSecretAttachment/),
       },
     ]);
     expect(placeholders).toHaveLength(3);

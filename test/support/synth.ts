@@ -139,13 +139,16 @@ export function onlyResource(
 
 /** The app's task definition in a service template (the one whose containers include `App`; the migration
  * task has its own). */
-export function appTaskDefinition(
-  template: Record<string, unknown>,
-): { logicalId: string; Properties: Record<string, unknown>; [key: string]: unknown } {
+export function appTaskDefinition(template: Record<string, unknown>): {
+  logicalId: string;
+  Properties: Record<string, unknown>;
+  [key: string]: unknown;
+} {
   const entries = Object.entries(resourcesOf(template, 'AWS::ECS::TaskDefinition')).filter(([, resource]) =>
     ((resource.Properties?.ContainerDefinitions ?? []) as { Name?: string }[]).some((c) => c.Name === 'App'),
   );
-  if (entries.length !== 1) throw new Error(`expected exactly one app task definition, found ${entries.length}`);
+  if (entries.length !== 1)
+    throw new Error(`expected exactly one app task definition, found ${entries.length}`);
   const [logicalId, resource] = entries[0]!;
   return { ...resource, logicalId, Properties: resource.Properties ?? {} };
 }

@@ -232,10 +232,12 @@ describe.each(['1k', '10k'])('stage %s before and after the reshape', (id) => {
     // Same logical ids: every resource of the baseline is still there, of the same type, but the alarms
     // removed on purpose (listed above).
     const removedOnPurpose = new Set(
-      (INTENDED[id] ?? []).filter((change) => change.split(' ')[1] === 'removed').map((change) => {
-        const [stackName, , logicalId] = change.split(' ');
-        return `${stackName}/${logicalId}`;
-      }),
+      (INTENDED[id] ?? [])
+        .filter((change) => change.split(' ')[1] === 'removed')
+        .map((change) => {
+          const [stackName, , logicalId] = change.split(' ');
+          return `${stackName}/${logicalId}`;
+        }),
     );
     const ids = (templates: AssemblyTemplates) =>
       templates.stacks.flatMap((stack) =>
