@@ -93,6 +93,24 @@ test('a failing shard migration names itself and the schemas, and leaves them un
   expect(rows[0].n).toBe(0);
 });
 
+/** `promise`, or a failure once `ms` have passed without it settling. */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`still waiting after ${ms} ms (on the migration lock?)`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 test('with nothing pending, migrators do not take the lock: an instance starting during a move does not wait for it', async () => {
   // GIVEN the shard manager's hold on the migration lock for a move (its own session)
   const manager = new Client({ connectionString: database.url });
@@ -101,16 +119,19 @@ test('with nothing pending, migrators do not take the lock: an instance starting
     await manager.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     // WHEN an instance starts and migrates a current database
     const bootstrapped: string[] = [];
-    const [publicApplied, layout] = await Promise.all([
-      runMigrations(db),
-      migrateShardLayout(db, {
-        logicalShards: LOGICAL_SHARDS,
-        control: true,
-        then: async () => void bootstrapped.push('then'),
-        thenNeeded: async () => false,
-      }),
-    ]);
-    // THEN both return at once with nothing applied (jest's timeout would end a wait on the lock)
+    const [publicApplied, layout] = await within(
+      10_000,
+      Promise.all([
+        runMigrations(db),
+        migrateShardLayout(db, {
+          logicalShards: LOGICAL_SHARDS,
+          control: true,
+          then: async () => void bootstrapped.push('then'),
+          thenNeeded: async () => false,
+        }),
+      ]),
+    );
+    // THEN both return at once with nothing applied (a wait on the lock fails the test after 10 s)
     expect(publicApplied).toEqual([]);
     expect(layout.applied).toBe(0);
     expect(bootstrapped).toEqual([]);
