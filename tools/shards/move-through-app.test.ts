@@ -1,7 +1,8 @@
 /**
  * The issue's main test, through the app: two app instances (buildApp, HTTP via inject) on two real Postgres
  * servers with wal_level=logical, Redis for sessions and cache. Several clients place orders through the HTTP API
- * as users of one logical shard while the shard manager moves that logical shard to the other server.
+ * as users of one logical shard while the shard manager moves that logical shard to the other server; a third
+ * instance starts in the middle of the move.
  */
 import type { FastifyInstance } from 'fastify';
 import { Client } from 'pg';
@@ -20,6 +21,7 @@ import { connect, leftovers } from './test-support';
 let servers: ShardedPostgres;
 let redis: TestRedisPrefix;
 let instances: FastifyInstance[] = [];
+let config: ReturnType<typeof testConfig>;
 const appUser = 'shop_app_move';
 const adminEmail = 'move-admin@example.test';
 const password = 'correct horse battery';
@@ -38,7 +40,7 @@ beforeAll(async () => {
     },
   });
   redis = createTestRedisPrefix();
-  const config = testConfig({
+  config = testConfig({
     DATABASE_URL: loginUrl(servers.urls[0], appUser),
     MIGRATION_DATABASE_URL: servers.urls[0],
     SHARD_ENDPOINTS: JSON.stringify([
@@ -174,7 +176,25 @@ test('a logical shard moves while clients order through both instances: nothing 
     // Longer than SHARD_MAP_REFRESH_MS (200): every instance reads the new place before the source is emptied.
     rollbackWindowMs: 1000,
     fenceTimeoutMs: 5000,
+    // With the copy done, the manager holds the migration lock on both servers: a third instance starting now
+    // (AUTO_MIGRATE, nothing pending) must start without waiting for the move.
+    afterStep: async (step) => {
+      if (step !== 'synced') return;
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([
+        buildApp({ config, logger: false }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error('an instance starting during the move waited 30 s')),
+            30_000,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
+      lateStarted = true;
+      await late.close();
+    },
   });
+  let lateStarted = false;
   let result: MoveResult;
   try {
     result = await mover.move(logical, to);
@@ -189,6 +209,7 @@ test('a logical shard moves while clients order through both instances: nothing 
 
   // THEN the move completed, with a short fence
   expect(result).toMatchObject({ logicalShard: logical, from, to });
+  expect(lateStarted).toBe(true);
   expect(result.fenceMs).toBeLessThan(5000);
   const { rows: entry } = await control.query(
     'SELECT shard_id, state FROM control.shard_map WHERE logical_shard = $1',
