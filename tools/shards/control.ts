@@ -2,15 +2,16 @@
  * The shard manager's view of the control schema (on shard 0): the shard map and the state of moves in flight.
  *
  * The move engine only talks to {@link ShardControl}, so pointing it at another control layout is one adapter.
- * {@link PgShardControl} is the adapter for the names the app's sharded layout uses (branch `shard-app`,
- * `app/migrations/control/001_shard_map.sql`): `control.shard_map(logical_shard, shard_id, state, epoch)`, where
+ * {@link PgShardControl} is the adapter for the names the app's sharded layout uses
+ * (`app/migrations/control/001_shard_map.sql`): `control.shard_map(logical_shard, shard_id, state, epoch)`, where
  * every change of a row sets its epoch to `max(epoch) + 1` (the map's version that app instances poll), and the
  * states `active | moving | fenced` (the app refuses writes to the last two: they wait, then 503).
- * The moves table `control.shard_moves` is the manager's own; it creates it when missing.
+ * The manager's own tables `control.shard_moves` and `control.shard_move_history` come with the app's control
+ * migration 002_shard_moves (app/migrations/control).
  */
 import type { ClientBase } from 'pg';
 
-/** What the app allows on a logical shard (app/src/sharding/shard-map.ts on the shard-app branch). */
+/** What the app allows on a logical shard (app/src/sharding/shard-map.ts). */
 export type LogicalShardState = 'active' | 'moving' | 'fenced';
 
 /** One row of the shard map. */
@@ -63,7 +64,7 @@ export type MovePatch = Partial<
 
 /** The control schema as the move engine needs it. Every method is idempotent. */
 export interface ShardControl {
-  /** Creates what the manager itself keeps (the moves table) when missing. */
+  /** Checks that the control schema has the map and the manager's tables (the app's control migrations ran); idempotent. */
   ensure(): Promise<void>;
   /** The whole map, ordered by logical shard. */
   map(): Promise<ShardMapRow[]>;
@@ -139,31 +140,16 @@ export class PgShardControl implements ShardControl {
         `${s}.shard_map does not exist on the control database: run the app's migrations (npm run migrate with ` +
           'SHARD_ENDPOINTS set) before using the shard manager',
       );
-    // Kept by the manager, not the app: after the shard-app branch lands this belongs in a control migration.
-    await this.db.query(`
-      CREATE TABLE IF NOT EXISTS ${s}.shard_moves (
-        logical_shard integer PRIMARY KEY,
-        source_shard text NOT NULL,
-        target_shard text NOT NULL,
-        step text NOT NULL,
-        target_schema_created boolean NOT NULL DEFAULT false,
-        subscription_oid bigint,
-        fence_lsn pg_lsn,
-        flipped_at timestamptz,
-        started_at timestamptz NOT NULL DEFAULT now(),
-        updated_at timestamptz NOT NULL DEFAULT now(),
-        error text
-      );
-      CREATE TABLE IF NOT EXISTS ${s}.shard_move_history (
-        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        logical_shard integer NOT NULL,
-        source_shard text NOT NULL,
-        target_shard text NOT NULL,
-        outcome text NOT NULL,
-        detail text,
-        started_at timestamptz NOT NULL,
-        finished_at timestamptz NOT NULL DEFAULT now()
-      )`);
+    for (const table of ['shard_moves', 'shard_move_history']) {
+      const found = await this.db.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [
+        `${s}.${table}`,
+      ]);
+      if (found.rows[0].t === null)
+        throw new Error(
+          `${s}.${table} does not exist on the control database: it comes with the app's control migration ` +
+            '002_shard_moves; run the migrations (npm run migrate with SHARD_ENDPOINTS set) with this build first',
+        );
+    }
   }
 
   async map(): Promise<ShardMapRow[]> {

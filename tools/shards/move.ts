@@ -6,6 +6,7 @@
  */
 import { Client } from 'pg';
 import { APP_ROLE, MIGRATION_LOCK_KEY } from '../../app/src/db/migrations';
+import { shardSchema } from '../../app/src/sharding/logical-shard';
 import { MOVE_STEPS, type MoveRecord, type MoveStep, type ShardControl } from './control';
 import type { ShardEndpoint } from './endpoints';
 import {
@@ -20,13 +21,6 @@ import { compareSchema, describeVerify, type VerifyResult } from './verify';
 
 /** Advisory lock key that keeps two shard managers from running at once (beside the migrations' key). */
 export const MANAGER_LOCK_KEY = MIGRATION_LOCK_KEY + 1;
-
-/** The schema of a logical shard, as the app names it (`ls_000` … ; app/src/sharding/logical-shard.ts). */
-export function shardSchema(logical: number): string {
-  if (!Number.isInteger(logical) || logical < 0 || logical > 999)
-    throw new Error(`logical shard ${logical} is not an integer between 0 and 999`);
-  return `ls_${String(logical).padStart(3, '0')}`;
-}
 
 /** Publication, subscription and slot of a logical shard's move (one move per logical shard at a time). */
 export function replicationName(logical: number): string {

@@ -1,14 +1,16 @@
 /**
  * Real servers for the shard manager's tests: private Postgres servers with `wal_level=logical` (initdb on free
  * ports, tools/local-topology/postgres-replication.ts) and the app's sharded layout on them, as the shard-app
- * branch's migrations make it (app/migrations/control/001 and shard/001): a control schema on shard 0, and
+ * app's migrations make it (the control migrations themselves, and a copy of shard/001): a control schema on shard 0, and
  * every logical shard's schema on every physical shard (empty where it does not live), the app role with DML.
  */
 import { Client } from 'pg';
 import { startPrivatePostgres, type PrivatePostgres } from '../local-topology/postgres-replication';
+import { loadShardLayoutMigrations } from '../../app/src/sharding/shard-migrations';
 import { PgShardControl } from './control';
 import type { ShardEndpoint } from './endpoints';
-import { shardSchema, ShardMover, type ShardMoverOptions } from './move';
+import { shardSchema } from '../../app/src/sharding/logical-shard';
+import { ShardMover, type ShardMoverOptions } from './move';
 
 /** Starts `count` logical-replication servers in parallel; shard ids "0", "1", ... */
 export async function startShardServers(count: number): Promise<PrivatePostgres[]> {
@@ -111,17 +113,13 @@ export async function createLayout(urls: readonly string[], options: LayoutOptio
           schema_name text NOT NULL, version integer NOT NULL, name text NOT NULL,
           applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (schema_name, version));`);
       if (i === 0) {
-        await db.query(`
-          CREATE SCHEMA control AUTHORIZATION shop_owner;
-          CREATE TABLE control.shards (shard_id text PRIMARY KEY, writer text NOT NULL, reader text,
-                                       updated_at timestamptz NOT NULL DEFAULT now());
-          CREATE TABLE control.shard_map (
-            logical_shard integer PRIMARY KEY CHECK (logical_shard >= 0),
-            shard_id text NOT NULL,
-            state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'moving', 'fenced')),
-            epoch bigint NOT NULL DEFAULT 1 CHECK (epoch >= 1));
-          GRANT USAGE ON SCHEMA control TO shop_app;
-          GRANT SELECT ON ALL TABLES IN SCHEMA control TO shop_app;`);
+        // The app's own control migrations (shard map, shard list, the manager's moves and history).
+        const { control } = await loadShardLayoutMigrations();
+        await db.query('CREATE SCHEMA control AUTHORIZATION shop_owner');
+        for (const migration of control)
+          await db.query(
+            `BEGIN; SET LOCAL ROLE shop_owner; SET LOCAL search_path TO control;\n${migration.sql}\n;COMMIT;`,
+          );
         await db.query(
           `INSERT INTO control.shard_map (logical_shard, shard_id) SELECT i, ($1::text[])[i + 1]
            FROM generate_series(0, $2 - 1) AS i`,

@@ -65,12 +65,16 @@ export async function pendingMigrations(db: SqlExecutor, migrations?: Migration[
 
 /**
  * Applies pending migrations, each in its own transaction, under a PostgreSQL advisory lock so that several
- * instances starting together apply each migration exactly once.
+ * instances starting together apply each migration exactly once. With nothing pending it returns without
+ * taking the lock: the shard manager holds that lock for the whole of a move (moves and migrations exclude each
+ * other), and an instance starting meanwhile must not wait for the move to end.
  *
  * @returns the versions this call applied (empty when the database was up to date).
  */
 export async function runMigrations(db: Database, migrations?: Migration[]): Promise<number[]> {
   const all = migrations ?? (await loadMigrations());
+  // Read without the lock; what is pending is checked again under it (another instance may have applied it).
+  if ((await pendingMigrations(db, all)).length === 0) return [];
   return db.withConnection(async (conn) => {
     await conn.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {

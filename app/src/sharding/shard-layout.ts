@@ -1,7 +1,7 @@
 import type { AppConfig, DatabaseConfig, ShardingConfig } from '../config';
 import type { SecretValueSource } from '../db/credentials';
 import { createDatabase } from '../db/create-database';
-import type { Database, QueryObserver, SqlConnection } from '../db/database';
+import type { Database, QueryObserver, SqlConnection, SqlExecutor } from '../db/database';
 import { OWNER_ROLE } from '../db/migrations';
 import { ReadRouter } from '../read-routing';
 import { migrateShardLayout, pendingShardLayout, type ShardLayoutMigrationResult } from './shard-migrations';
@@ -65,6 +65,32 @@ export async function bootstrapShardMap(
   }
 }
 
+/**
+ * Whether {@link bootstrapShardMap} would change anything: N not recorded, the map empty, or a configured shard
+ * missing from control.shards or described differently there. Read without the migration lock, so an instance
+ * starting during a move (which holds that lock) does not wait when there is nothing to record.
+ */
+export async function bootstrapShardMapNeeded(
+  db: SqlExecutor,
+  sharding: ShardingConfig,
+  shard0: { writer: string; reader?: string },
+): Promise<boolean> {
+  const ids = ['0', ...sharding.shards.map((shard) => shard.id)];
+  const described = [shard0, ...sharding.shards.map((shard) => shard.description)];
+  const { rows } = await db.query<{ needed: boolean }>(
+    `SELECT NOT EXISTS (SELECT 1 FROM control.settings WHERE key = 'logical_shards')
+         OR NOT EXISTS (SELECT 1 FROM control.shard_map)
+         OR EXISTS (
+              SELECT 1 FROM unnest($1::text[], $2::text[], $3::text[]) AS c(shard_id, writer, reader)
+              WHERE NOT EXISTS (
+                SELECT 1 FROM control.shards s
+                WHERE s.shard_id = c.shard_id AND (s.writer, s.reader) IS NOT DISTINCT FROM (c.writer, c.reader)))
+         AS needed`,
+    [ids, described.map((d) => d.writer), described.map((d) => d.reader ?? null)],
+  );
+  return rows[0].needed;
+}
+
 /** What migrating the sharded layout did on each physical shard. */
 export type ShardLayoutResults = Record<string, ShardLayoutMigrationResult>;
 
@@ -118,6 +144,7 @@ export async function migrateShards(
     logicalShards: sharding.logicalShards,
     control: true,
     then: (conn) => bootstrapShardMap(conn, sharding, describeShard0(config.database)),
+    thenNeeded: (db) => bootstrapShardMapNeeded(db, sharding, describeShard0(config.database)),
   });
   return results;
 }

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Database, SqlConnection } from '../db/database';
+import type { Database, SqlConnection, SqlExecutor } from '../db/database';
 import { loadMigrations, MIGRATION_LOCK_KEY, OWNER_ROLE, type Migration } from '../db/migrations';
 import { migrationsDir } from '../paths';
 import { shardSchema } from './logical-shard';
@@ -46,6 +46,11 @@ export interface MigrateShardLayoutOptions {
   readonly migrations?: ShardLayoutMigrations;
   /** Runs on the same connection, under the same lock, after the schemas are current (shard map bootstrap). */
   readonly then?: (conn: SqlConnection) => Promise<void>;
+  /**
+   * Whether `then` has anything to do (read without the lock). When it has not and no step is pending, the call
+   * returns without taking the lock. @default - `then` always has (the lock is taken whenever `then` is given)
+   */
+  readonly thenNeeded?: (db: SqlExecutor) => Promise<boolean>;
 }
 
 /**
@@ -67,6 +72,16 @@ export async function migrateShardLayout(
     ...(options.control ? [{ schemas: [CONTROL_SCHEMA], migrations: migrations.control }] : []),
     { schemas: shardSchemas, migrations: migrations.shard },
   ];
+  // Nothing to do: no lock. The shard manager holds the migration lock for the whole of a move, and an instance
+  // starting meanwhile must not wait for it (only a migration with work to do waits: moves and migrations
+  // exclude each other). Checked again under the lock when there is work.
+  const pending = await pendingShardLayout(db, { ...options, migrations });
+  if (pending === 0 && !(options.then && (await (options.thenNeeded?.(db) ?? Promise.resolve(true)))))
+    return {
+      applied: 0,
+      schemas: scopes.reduce((n, scope) => n + scope.schemas.length, 0),
+      ms: performance.now() - started,
+    };
   return db.withConnection(async (conn) => {
     await conn.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     try {

@@ -1,9 +1,15 @@
 import { createDatabase } from '../../src/db/create-database';
 import type { Database } from '../../src/db/database';
-import { runMigrations } from '../../src/db/migrations';
+import { Client } from 'pg';
+import { MIGRATION_LOCK_KEY, runMigrations } from '../../src/db/migrations';
 import { LOGICAL_SHARDS } from '../../src/sharding/logical-shard';
-import { migrateShardLayout, pendingShardLayout } from '../../src/sharding/shard-migrations';
+import {
+  loadShardLayoutMigrations,
+  migrateShardLayout,
+  pendingShardLayout,
+} from '../../src/sharding/shard-migrations';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { until } from '../support/wait';
 
 let database: TestDatabase;
 let db: Database;
@@ -20,9 +26,10 @@ afterAll(async () => {
 });
 
 test(`N=${LOGICAL_SHARDS} schemas migrate once under the lock, concurrently started, and fast`, async () => {
+  const controlSteps = (await loadShardLayoutMigrations()).control.length;
   // GIVEN a database with the public migrations only
   expect(await pendingShardLayout(db, { logicalShards: LOGICAL_SHARDS, control: true })).toBe(
-    LOGICAL_SHARDS + 1,
+    LOGICAL_SHARDS + controlSteps,
   );
   // WHEN two migrators start together (two instances starting at once)
   const [a, b] = await Promise.all([
@@ -30,7 +37,7 @@ test(`N=${LOGICAL_SHARDS} schemas migrate once under the lock, concurrently star
     migrateShardLayout(db, { logicalShards: LOGICAL_SHARDS, control: true }),
   ]);
   // THEN every schema's step was applied exactly once, by one of them
-  expect([a.applied, b.applied].sort((x, y) => x - y)).toEqual([0, LOGICAL_SHARDS + 1]);
+  expect([a.applied, b.applied].sort((x, y) => x - y)).toEqual([0, LOGICAL_SHARDS + controlSteps]);
   expect(await pendingShardLayout(db, { logicalShards: LOGICAL_SHARDS, control: true })).toBe(0);
   const { rows } = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM information_schema.tables
@@ -84,4 +91,74 @@ test('a failing shard migration names itself and the schemas, and leaves them un
     'SELECT count(*)::int AS n FROM shard_schema_migrations WHERE version = 3',
   );
   expect(rows[0].n).toBe(0);
+});
+
+/** `promise`, or a failure once `ms` have passed without it settling. */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`still waiting after ${ms} ms (on the migration lock?)`)),
+          ms,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('with nothing pending, migrators do not take the lock: an instance starting during a move does not wait for it', async () => {
+  // GIVEN the shard manager's hold on the migration lock for a move (its own session)
+  const manager = new Client({ connectionString: database.url });
+  await manager.connect();
+  try {
+    await manager.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    // WHEN an instance starts and migrates a current database
+    const bootstrapped: string[] = [];
+    const [publicApplied, layout] = await within(
+      10_000,
+      Promise.all([
+        runMigrations(db),
+        migrateShardLayout(db, {
+          logicalShards: LOGICAL_SHARDS,
+          control: true,
+          then: async () => void bootstrapped.push('then'),
+          thenNeeded: async () => false,
+        }),
+      ]),
+    );
+    // THEN both return at once with nothing applied (a wait on the lock fails the test after 10 s)
+    expect(publicApplied).toEqual([]);
+    expect(layout.applied).toBe(0);
+    expect(bootstrapped).toEqual([]);
+    // AND a migrator with work to do waits for the lock, and runs once it is released
+    const migrations = {
+      control: [],
+      shard: [
+        { version: 4, name: 'waits', sql: 'ALTER TABLE users ADD COLUMN IF NOT EXISTS waited boolean' },
+      ],
+    };
+    let done = false;
+    const waiting = migrateShardLayout(db, { logicalShards: 2, control: false, migrations }).then((r) => {
+      done = true;
+      return r;
+    });
+    // It is blocked on the lock: pg_locks shows its session waiting for the advisory lock.
+    await until(async () => {
+      const { rows: waiters } = await manager.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`,
+        [MIGRATION_LOCK_KEY],
+      );
+      return waiters[0].n === 1;
+    }, 'the migrator with work to wait on the lock');
+    expect(done).toBe(false);
+    await manager.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    expect((await waiting).applied).toBe(2);
+  } finally {
+    await manager.end();
+  }
 });
