@@ -4,6 +4,11 @@
  * maximum or sum as the rule says); a rule breaches when the value is past the threshold in at least
  * `minShare` of the windows (default 20 %: research notes, wave2.md section 5).
  */
+import {
+  AURORA_BYTES_PER_CONNECTION,
+  AURORA_MAX_CONNECTIONS_CAP,
+  auroraMaxConnections,
+} from '../../lib/config/monitoring-config';
 import { MEMORY_GIB, VCPUS } from '../cost/prices';
 import { nextStage, stageBefore, type AdvisorStageId } from './deployment';
 
@@ -221,25 +226,17 @@ export function writerCapacityVerdict(stage: AdvisorStageId, within: string): Ve
 }
 
 /**
- * Aurora PostgreSQL's default `max_connections` per instance class: LEAST(DBInstanceClassMemory/9531392, 5000).
- * Source: Aurora User Guide, "Maximum connections to an Aurora PostgreSQL DB instance" (the table of defaults);
- * classes not listed there are computed from their nominal memory (slightly above the real figure).
+ * Default `max_connections` of an instance class: the blueprint's own table and formula (the alarms use the same,
+ * `lib/config/monitoring-config.ts`), else the formula LEAST(memory/9531392, 5000) over the priced classes' nominal
+ * memory (slightly above the real figure).
  */
-export const AURORA_MAX_CONNECTIONS: Readonly<Record<string, number>> = {
-  'db.t4g.medium': 405,
-  'db.t4g.large': 823,
-  'db.r6g.large': 1722,
-  'db.r6g.xlarge': 3479,
-  'db.r7g.large': 1722,
-  'db.r7g.xlarge': 3479,
-};
-
-/** Default `max_connections` of an instance class (see {@link AURORA_MAX_CONNECTIONS}). */
 export function maxConnections(instanceClass: string): number | undefined {
-  const known = AURORA_MAX_CONNECTIONS[instanceClass];
+  const known = auroraMaxConnections(instanceClass);
   if (known !== undefined) return known;
   const memory = MEMORY_GIB[instanceClass];
-  return memory === undefined ? undefined : Math.min(Math.floor((memory * 1024 ** 3) / 9531392), 5000);
+  return memory === undefined
+    ? undefined
+    : Math.min(Math.floor((memory * 1024 ** 3) / AURORA_BYTES_PER_CONNECTION), AURORA_MAX_CONNECTIONS_CAP);
 }
 
 /** The writer's series. */
