@@ -157,6 +157,7 @@ export class AuroraShard extends Construct {
       writerHost: this.proxy !== undefined ? this.proxy.writerHost : cluster.clusterEndpoint.hostname,
       ...(readerHost !== undefined ? { readerHost } : {}),
       port: 5432,
+      replicationHost: cluster.clusterEndpoint.hostname,
       databaseName: this.database.databaseName,
       appSecretArn: this.appSecret.secretArn,
       migrationSecretArn: this.database.secret.secretArn,

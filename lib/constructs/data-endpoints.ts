@@ -20,6 +20,11 @@ export interface DatabaseEndpoint {
   readonly readerHost?: string;
   /** Port of both endpoints. */
   readonly port: number;
+  /**
+   * Host of the cluster's own writer endpoint: where another shard's subscription connects during a move of
+   * the shard manager (RDS Proxy carries no replication connections). Never a service's setting.
+   */
+  readonly replicationHost: string;
   /** Name of the app's database. */
   readonly databaseName: string;
   /**

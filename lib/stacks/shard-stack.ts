@@ -6,6 +6,7 @@ import type { ShardConfig } from '../config/stage-config';
 import { AuroraShard } from '../constructs/aurora-shard';
 import type { DatabaseEndpoint } from '../constructs/data-endpoints';
 import { allowLogsService, denyGrantsExceptForAwsServices } from '../constructs/key-policies';
+import { keepPublishedForEarlierStages } from './published-outputs';
 
 /** Properties of {@link ShardStack}. */
 export interface ShardStackProps extends StackProps {
@@ -54,6 +55,22 @@ export class ShardStack extends Stack {
       encryptionKey: this.key,
       clusterIdentifier: `${props.prefix}-db-${props.shardId}`,
     });
+    // Outputs are append-only (as ShopData's): everything a service stack may read of this shard stays
+    // published, whichever of it the service reads today. A later change of which secret the app logs in with,
+    // or of proxy and cluster endpoints, then cannot take away an output a deployed service (or its rollback)
+    // still reads. Both secrets, the key, the client group, the proxy's and the cluster's endpoints.
+    const { endpoint } = this.shard;
+    const { cluster } = this.shard.database;
+    keepPublishedForEarlierStages(this, [
+      endpoint.writerHost,
+      ...(endpoint.readerHost !== undefined ? [endpoint.readerHost] : []),
+      endpoint.appSecretArn,
+      endpoint.migrationSecretArn,
+      endpoint.secretKeyArn,
+      endpoint.securityGroupId,
+      cluster.clusterEndpoint.hostname,
+      ...(this.shard.database.readerCount > 0 ? [cluster.clusterReadEndpoint.hostname] : []),
+    ]);
   }
 
   /** How services reach this shard. */
