@@ -52,7 +52,7 @@ export async function shardManagerTaskEnvironment(
   };
   const port0 = Number(env.DB_PORT ?? '5432');
   const shards: { id: string; host: string; port: number; database: string; secretArn: string }[] = [];
-  if (!env.DB_HOST) problems.push('DB_HOST is not set: give shard 0 writer endpoint');
+  if (!env.DB_HOST) problems.push('DB_HOST is not set: give shard 0's writer endpoint (its RDS Proxy)');
   if (!env.DB_NAME) problems.push('DB_NAME is not set: give the database name');
   shards.push({
     id: '0',
