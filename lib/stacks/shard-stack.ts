@@ -58,10 +58,13 @@ export class ShardStack extends Stack {
     // Outputs are append-only (as ShopData's): everything a service stack may read of this shard stays
     // published, whichever of it the service reads today. A later change of which secret the app logs in with,
     // or of proxy and cluster endpoints, then cannot take away an output a deployed service (or its rollback)
-    // still reads. Both secrets, the key, the client group, the proxy's and the cluster's endpoints.
+    // still reads. Both secrets, the key, the client group, the proxy's and the cluster's endpoints, and the
+    // names the alarms and dashboard rows watch (cluster, proxy).
     const { endpoint } = this.shard;
     const { cluster } = this.shard.database;
     keepPublishedForEarlierStages(this, [
+      cluster.clusterIdentifier,
+      ...(this.shard.proxy !== undefined ? [this.shard.proxy.proxy.dbProxyName] : []),
       endpoint.writerHost,
       ...(endpoint.readerHost !== undefined ? [endpoint.readerHost] : []),
       endpoint.appSecretArn,
