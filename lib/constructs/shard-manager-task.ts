@@ -113,6 +113,7 @@ export class ShardManagerTask extends Construct {
         DB_HOST: shard0.writerHost,
         DB_PORT: String(shard0.port),
         DB_NAME: shard0.databaseName,
+        DB_SSL: 'verify-full',
         DB_MIGRATION_SECRET_ARN: shardOwnerSecret(shard0).secretArn,
         [SHARD_ENDPOINTS_VARIABLE]: stack.toJsonString(
           further.map((shard) => ({

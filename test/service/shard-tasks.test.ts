@@ -175,7 +175,12 @@ describe('stage 100k: the shard manager task definition', () => {
   });
 
   test('is told every shard with its owner secret and cluster writer endpoint, and no app secret', () => {
-    expect(env).toMatchObject({ NODE_ENV: 'production', DB_PORT: '5432', DB_NAME: 'shop' });
+    expect(env).toMatchObject({
+      NODE_ENV: 'production',
+      DB_PORT: '5432',
+      DB_NAME: 'shop',
+      DB_SSL: 'verify-full',
+    });
     expect(read(env.DB_HOST)).toEqual(read(envOf(app).DB_HOST));
     expect(read(env.DB_MIGRATION_SECRET_ARN)).toMatch(SHARD0_OWNER);
     expect(parseJoin(env.SHARD_ENDPOINTS)).toEqual([
@@ -197,6 +202,7 @@ describe('stage 100k: the shard manager task definition', () => {
         'DB_HOST',
         'DB_PORT',
         'DB_NAME',
+        'DB_SSL',
         'DB_MIGRATION_SECRET_ARN',
         'SHARD_ENDPOINTS',
         'SHARD_REPLICATION_HOSTS',

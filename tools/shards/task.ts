@@ -10,8 +10,9 @@
  *   there: RDS Proxy carries no replication connections).
  *
  * It reads each owner secret (`username`, `password`) with the task role and sets `SHARDS_ADMIN_URL`,
- * `SHARDS_ADMIN_URLS` (TLS verified: `sslmode=verify-full`) and `SHARDS_REPLICATION_URLS` (`sslmode=require`:
- * the target server connects with its own libpq, which has no CA bundle of ours). Without
+ * `SHARDS_ADMIN_URLS` (`sslmode` = `DB_SSL`, the app's variable, default `verify-full`: RDS Proxy's certificate
+ * is publicly trusted) and `SHARDS_REPLICATION_URLS` (`sslmode=require`, `disable` with `DB_SSL=disable`: the
+ * target server connects with its own libpq, which has no CA bundle of ours). Without
  * `DB_MIGRATION_SECRET_ARN` the environment is passed on unchanged (locally: URLs as endpoints.ts reads them).
  */
 import { spawn } from 'node:child_process';
@@ -52,7 +53,7 @@ export async function shardManagerTaskEnvironment(
   };
   const port0 = Number(env.DB_PORT ?? '5432');
   const shards: { id: string; host: string; port: number; database: string; secretArn: string }[] = [];
-  if (!env.DB_HOST) problems.push('DB_HOST is not set: give shard 0's writer endpoint (its RDS Proxy)');
+  if (!env.DB_HOST) problems.push("DB_HOST is not set: give shard 0's writer endpoint (its RDS Proxy)");
   if (!env.DB_NAME) problems.push('DB_NAME is not set: give the database name');
   shards.push({
     id: '0',
@@ -88,6 +89,9 @@ export async function shardManagerTaskEnvironment(
     if (!SECRET_ARN.test(shard.secretArn))
       problems.push(`the owner secret of shard "${shard.id}" is not a Secrets Manager secret ARN`);
   const replicationHosts = json('SHARD_REPLICATION_HOSTS', '{}') as Record<string, unknown>;
+  const ssl = env.DB_SSL || 'verify-full';
+  if (!['disable', 'require', 'verify-full'].includes(ssl))
+    problems.push(`DB_SSL must be disable, require or verify-full (received "${ssl}")`);
   if (problems.length > 0)
     throw new Error(`Invalid shard manager task configuration: ${problems.join('; ')}`);
 
@@ -95,7 +99,7 @@ export async function shardManagerTaskEnvironment(
   const replication: Record<string, string> = {};
   for (const shard of shards) {
     const credentials = await readCredentials(shard.secretArn);
-    admin[shard.id] = postgresUrl(credentials, shard.host, shard.port, shard.database, 'verify-full');
+    admin[shard.id] = postgresUrl(credentials, shard.host, shard.port, shard.database, ssl);
     const replicationHost = replicationHosts[shard.id];
     if (typeof replicationHost === 'string' && replicationHost !== '')
       replication[shard.id] = postgresUrl(
