@@ -25,6 +25,11 @@ export interface DatabaseEndpoint {
    * the shard manager (RDS Proxy carries no replication connections). Never a service's setting.
    */
   readonly replicationHost: string;
+  /**
+   * Security group of the cluster itself (not the proxy's): shards admit each other's on `port` for the shard
+   * manager's subscriptions. Never a service's.
+   */
+  readonly clusterSecurityGroupId: string;
   /** Name of the app's database. */
   readonly databaseName: string;
   /**

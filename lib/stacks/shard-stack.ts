@@ -1,7 +1,8 @@
 import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
+import { pascalCase } from '../config/naming';
 import type { ShardConfig } from '../config/stage-config';
 import { AuroraShard } from '../constructs/aurora-shard';
 import type { DatabaseEndpoint } from '../constructs/data-endpoints';
@@ -18,6 +19,15 @@ export interface ShardStackProps extends StackProps {
   readonly vpc: ec2.IVpc;
   /** Prefix of physical names (cluster `<prefix>-db-<id>`, key alias `alias/<prefix>-shard-<id>`). */
   readonly prefix: string;
+  /**
+   * The shards created before this one (shard 0 first). With `config.logicalReplication`, this shard's cluster
+   * and each of theirs admit each other on their port: the shard manager's subscriptions connect from the
+   * target's cluster to the source's (RDS Proxy carries no replication). The rules live in this stack, so an
+   * added shard changes no earlier stack.
+   *
+   * @default - none
+   */
+  readonly replicationPeers?: readonly DatabaseEndpoint[];
 }
 
 /**
@@ -63,6 +73,7 @@ export class ShardStack extends Stack {
     const { endpoint } = this.shard;
     const { cluster } = this.shard.database;
     keepPublishedForEarlierStages(this, [
+      endpoint.clusterSecurityGroupId,
       cluster.clusterIdentifier,
       ...(this.shard.proxy !== undefined ? [this.shard.proxy.proxy.dbProxyName] : []),
       endpoint.writerHost,
@@ -74,6 +85,37 @@ export class ShardStack extends Stack {
       cluster.clusterEndpoint.hostname,
       ...(this.shard.database.readerCount > 0 ? [cluster.clusterReadEndpoint.hostname] : []),
     ]);
+
+    if (config.logicalReplication !== undefined) {
+      const own = ec2.SecurityGroup.fromSecurityGroupId(
+        this,
+        'ClusterGroup',
+        endpoint.clusterSecurityGroupId,
+        {
+          allowAllOutbound: true,
+        },
+      );
+      for (const peer of props.replicationPeers ?? []) {
+        const name = pascalCase(peer.shardId);
+        const group = ec2.SecurityGroup.fromSecurityGroupId(
+          this,
+          `Shard${name}ClusterGroup`,
+          peer.clusterSecurityGroupId,
+          { allowAllOutbound: true },
+        );
+        // Both ways: a logical shard may move from either shard to the other.
+        own.addIngressRule(
+          group,
+          ec2.Port.tcp(peer.port),
+          `Logical replication: subscriptions of shard ${peer.shardId}`,
+        );
+        group.addIngressRule(
+          own,
+          ec2.Port.tcp(endpoint.port),
+          `Logical replication: subscriptions of shard ${props.shardId}`,
+        );
+      }
+    }
   }
 
   /** How services reach this shard. */

@@ -3,6 +3,8 @@
  * owner secret, the app service never sees an owner secret, and the shard manager's task definition may read
  * the owner secrets and nothing else.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SHARD_MANAGER_COMMAND, SHARD_MANAGER_CONTAINER_NAME } from '../../lib/constructs';
 import { resourcesOf, synthStage } from '../support/synth';
 
@@ -234,6 +236,28 @@ describe('stage 100k: the shard manager task definition', () => {
     expect(JSON.stringify(statementsOf(service, roleOf(manager, 'ExecutionRoleArn')))).not.toContain(
       'secretsmanager',
     );
+  });
+
+  test("its moves' subscriptions can connect: shard s1's cluster and shard 0's admit each other on 5432", () => {
+    const shardS1 = JSON.parse(readFileSync(join(stage.outdir, 'ShopShardS1.template.json'), 'utf8')) as Json;
+    const rules = Object.values(resourcesOf(shardS1, 'AWS::EC2::SecurityGroupIngress'))
+      .filter((rule) => String(rule.Properties?.Description).startsWith('Logical replication'))
+      .map((rule) => ({
+        to: read(rule.Properties?.GroupId),
+        from: read(rule.Properties?.SourceSecurityGroupId),
+        port: [rule.Properties?.FromPort, rule.Properties?.ToPort],
+      }));
+    const shard0Cluster = expect.stringMatching(
+      /^shop-data:PublishOutputFnGetAttDatabaseClusterSecurityGroup/,
+    );
+    const s1Cluster = expect.stringMatching(/ShardDatabaseClusterSecurityGroup[0-9A-F]+.*GroupId/);
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        { to: s1Cluster, from: shard0Cluster, port: [5432, 5432] },
+        { to: shard0Cluster, from: s1Cluster, port: [5432, 5432] },
+      ]),
+    );
+    expect(rules).toHaveLength(2);
   });
 
   test('nothing runs it on a deployment (an operator does, with aws ecs run-task)', () => {
