@@ -101,6 +101,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
       config: shard,
       vpc: network.vpc,
       prefix,
+      replicationPeers: [data.shardEndpoint, ...Object.values(shards).map((stack) => stack.endpoint)],
     });
   }
 

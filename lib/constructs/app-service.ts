@@ -95,6 +95,11 @@ export class AppService extends Construct {
   public readonly logGroup: logs.LogGroup;
   /** Scalable task count, when autoscaling is configured. */
   public readonly scaling?: ecs.ScalableTaskCount;
+  /**
+   * The ingress rules this service created on data endpoints' groups (one imported group each, the rules its
+   * children): what a task on {@link AppService.securityGroup} must wait for before it connects.
+   */
+  public readonly admissions: readonly Construct[];
   private readonly platform: ServicePlatform;
   private readonly primary: boolean;
   private readonly logEncryptionKey: kms.IKey;
@@ -358,6 +363,7 @@ export class AppService extends Construct {
     // Admission: an ingress rule on each data endpoint's group, created in this stack (on the group imported
     // here), so the data stacks never depend on a service stack.
     const admitted = new Set(props.admittedBy ?? []);
+    const admissions: Construct[] = [];
     const endpoints = [
       ...props.data.shards.map((endpoint) => ({
         name: `Shard${pascalCase(endpoint.shardId)}`,
@@ -379,7 +385,9 @@ export class AppService extends Construct {
         ec2.Port.tcp(endpoint.port),
         `${endpoint.what} from the ${props.serviceId} tasks`,
       );
+      admissions.push(group);
     }
+    this.admissions = admissions;
 
     const autoscaling = config.autoscaling;
     if (autoscaling !== undefined) {

@@ -150,13 +150,16 @@ export class AuroraShard extends Construct {
         : this.database.readerCount > 0
           ? cluster.clusterReadEndpoint.hostname
           : undefined;
-    const clientGroup = this.proxy?.securityGroup ?? cluster.connections.securityGroups[0];
-    if (clientGroup === undefined) throw new Error('AuroraShard: the cluster has no security group');
+    const clusterGroup = cluster.connections.securityGroups[0];
+    if (clusterGroup === undefined) throw new Error('AuroraShard: the cluster has no security group');
+    const clientGroup = this.proxy?.securityGroup ?? clusterGroup;
     this.endpoint = {
       shardId: props.shardId,
       writerHost: this.proxy !== undefined ? this.proxy.writerHost : cluster.clusterEndpoint.hostname,
       ...(readerHost !== undefined ? { readerHost } : {}),
       port: 5432,
+      replicationHost: cluster.clusterEndpoint.hostname,
+      clusterSecurityGroupId: clusterGroup.securityGroupId,
       databaseName: this.database.databaseName,
       appSecretArn: this.appSecret.secretArn,
       migrationSecretArn: this.database.secret.secretArn,

@@ -20,6 +20,16 @@ export interface DatabaseEndpoint {
   readonly readerHost?: string;
   /** Port of both endpoints. */
   readonly port: number;
+  /**
+   * Host of the cluster's own writer endpoint: where another shard's subscription connects during a move of
+   * the shard manager (RDS Proxy carries no replication connections). Never a service's setting.
+   */
+  readonly replicationHost: string;
+  /**
+   * Security group of the cluster itself (not the proxy's): shards admit each other's on `port` for the shard
+   * manager's subscriptions. Never a service's.
+   */
+  readonly clusterSecurityGroupId: string;
   /** Name of the app's database. */
   readonly databaseName: string;
   /**

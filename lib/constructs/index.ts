@@ -13,3 +13,4 @@ export * from './migration-task';
 export * from './invalidation-queue';
 export * from './replication-alarms';
 export * from './shard-endpoints';
+export * from './shard-manager-task';

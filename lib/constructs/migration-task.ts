@@ -13,8 +13,15 @@ import { Construct } from 'constructs';
 import { transformSync } from 'esbuild';
 import type { ServiceConfig } from '../config/stage-config';
 import { SERVICE_DEFAULTS } from '../config/defaults';
+import { pascalCase } from '../config/naming';
 import type { DatabaseEndpoint } from './data-endpoints';
 import { REPO_ROOT } from './service-platform';
+import {
+  SHARD_ENDPOINTS_VARIABLE,
+  shardAppSecret,
+  shardEndpointsEnvironment,
+  shardOwnerSecret,
+} from './shard-endpoints';
 
 /** Name of the migration container (its exit code decides whether a deployment goes on). */
 export const MIGRATION_CONTAINER_NAME = 'Migrate';
@@ -28,8 +35,16 @@ export interface MigrationTaskProps {
   readonly cluster: ecs.ICluster;
   /** VPC: the task goes into its private subnets (with egress: ECR, Secrets Manager, CloudWatch Logs). */
   readonly vpc: ec2.IVpc;
-  /** The shard to migrate: its writer host, the app's secret and the schema owner's (migration) secret. */
+  /** Shard 0: its writer host, the app's secret and the schema owner's (migration) secret. */
   readonly database: DatabaseEndpoint;
+  /**
+   * The shards beyond shard 0 (stage 100k on), migrated by the same run: the task gets them as
+   * `SHARD_ENDPOINTS` with each shard's owner secret (`migrationSecretArn`) beside the app's (`secretArn`, the
+   * login the task creates there), and may read exactly those secrets. Entries with shard id `0` are ignored.
+   *
+   * @default - shard 0 only
+   */
+  readonly shards?: readonly DatabaseEndpoint[];
   /** Security group of the task; must be admitted on `database.securityGroupId` (the app's group is). */
   readonly securityGroup: ec2.ISecurityGroup;
   /** Log group of the task (stream prefix `migrate`) and of the function that runs it. */
@@ -77,17 +92,30 @@ export class MigrationTask extends Construct {
     const arm = (props.cpuArchitecture ?? SERVICE_DEFAULTS.cpuArchitecture) === 'ARM64';
     const region = Stack.of(this).region;
     const { database } = props;
+    const further = (props.shards ?? []).filter((shard) => shard.shardId !== database.shardId);
 
     // Imported by ARN (see AppService): granting on the data stack's objects would make it depend on this stack.
-    const key = kms.Key.fromKeyArn(this, 'DataKey', database.secretKeyArn);
-    const appSecret = secretsmanager.Secret.fromSecretAttributes(this, 'AppSecret', {
-      secretCompleteArn: database.appSecretArn,
-      encryptionKey: key,
-    });
-    const ownerSecret = secretsmanager.Secret.fromSecretAttributes(this, 'OwnerSecret', {
-      secretCompleteArn: database.migrationSecretArn,
-      encryptionKey: key,
-    });
+    const keys = new Map<string, kms.IKey>();
+    const importKey = (arn: string): kms.IKey => {
+      let imported = keys.get(arn);
+      if (imported === undefined) {
+        imported = kms.Key.fromKeyArn(this, keys.size === 0 ? 'DataKey' : `DataKey${keys.size + 1}`, arn);
+        keys.set(arn, imported);
+      }
+      return imported;
+    };
+    const importSecret = (id: string, secret: { secretArn: string; keyArn: string }) =>
+      secretsmanager.Secret.fromSecretAttributes(this, id, {
+        secretCompleteArn: secret.secretArn,
+        encryptionKey: importKey(secret.keyArn),
+      });
+    const appSecret = importSecret('AppSecret', shardAppSecret(database));
+    const ownerSecret = importSecret('OwnerSecret', shardOwnerSecret(database));
+    // Every further shard: the app's secret (the task creates the app's login there too) and the owner's.
+    const shardSecrets = further.flatMap((shard) => [
+      importSecret(`Shard${pascalCase(shard.shardId)}AppSecret`, shardAppSecret(shard)),
+      importSecret(`Shard${pascalCase(shard.shardId)}OwnerSecret`, shardOwnerSecret(shard)),
+    ]);
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
       cpu: 256,
@@ -115,6 +143,9 @@ export class MigrationTask extends Construct {
         DB_SSL: 'verify-full',
         DB_SECRET_ARN: appSecret.secretArn,
         DB_MIGRATION_SECRET_ARN: ownerSecret.secretArn,
+        // Stage 100k on: every further shard, with its owner's secret (absent before: earlier stages' task
+        // definitions do not change).
+        ...shardEndpointsEnvironment(this, further, { withOwnerSecret: true }),
       },
       // Migrations are few and short: a blocking log driver keeps every line of them.
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'migrate', logGroup: props.logGroup }),
@@ -123,15 +154,14 @@ export class MigrationTask extends Construct {
       user: 'node',
     });
 
-    // The task reads both secrets itself. Decrypt only when Secrets Manager asks on its behalf (the grant's own
+    // The task reads the secrets itself. Decrypt only when Secrets Manager asks on its behalf (the grant's own
     // decrypt half cannot write an imported key's policy).
     const taskRole = this.taskDefinition.taskRole;
-    appSecret.grantRead(taskRole);
-    ownerSecret.grantRead(taskRole);
+    for (const secret of [appSecret, ownerSecret, ...shardSecrets]) secret.grantRead(taskRole);
     iam.Grant.addToPrincipal({
       grantee: taskRole,
       actions: ['kms:Decrypt'],
-      resourceArns: [key.keyArn],
+      resourceArns: [...keys.values()].map((key) => key.keyArn),
       conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${region}.amazonaws.com` } },
     });
     const executionRole = this.taskDefinition.obtainExecutionRole();
@@ -144,8 +174,9 @@ export class MigrationTask extends Construct {
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
-        'Only non-secret settings are plain environment (the writer endpoint, port, database name, TLS mode and ' +
-        'the ARNs of the two secrets); the task reads the credentials from Secrets Manager itself.',
+        'Only non-secret settings are plain environment (the writer endpoint, port, database name, TLS mode, ' +
+        `the ARNs of the secrets, and ${SHARD_ENDPOINTS_VARIABLE}: hosts and secret ARNs of further shards); the ` +
+        'task reads the credentials from Secrets Manager itself.',
     });
 
     // The function that runs the task: no VPC (it calls the ECS API only), its own role.

@@ -22,6 +22,21 @@ export interface ShardEndpointEntry {
   readonly port: number;
   /** ARN of the secret the app logs in to this shard with (`username`, `password`). */
   readonly secretArn: string;
+  /**
+   * ARN of the schema owner's secret (the cluster's master user): in the migration task's variable only, which
+   * migrates every shard with it; never in a service's.
+   */
+  readonly migrationSecretArn?: string;
+}
+
+/** Which secrets of each shard a `SHARD_ENDPOINTS` carries. */
+export interface ShardEndpointsOptions {
+  /**
+   * Add each shard's `migrationSecretArn` (the owner's secret): for the migration task only.
+   *
+   * @default false
+   */
+  readonly withOwnerSecret?: boolean;
 }
 
 /**
@@ -37,8 +52,23 @@ export function shardAppSecret(endpoint: DatabaseEndpoint): {
   return { secretArn: endpoint.appSecretArn, keyArn: endpoint.secretKeyArn };
 }
 
+/**
+ * The schema owner's secret of a shard and its key: the one place that says which secret migrates a shard and
+ * runs the shard manager (the cluster's master secret), for the migration task's `DB_MIGRATION_SECRET_ARN` and
+ * `migrationSecretArn` entries, the shard manager's and both tasks' grants alike.
+ */
+export function shardOwnerSecret(endpoint: DatabaseEndpoint): {
+  readonly secretArn: string;
+  readonly keyArn: string;
+} {
+  return { secretArn: endpoint.migrationSecretArn, keyArn: endpoint.secretKeyArn };
+}
+
 /** The entries of `SHARD_ENDPOINTS`: every shard but shard 0, in config order. */
-export function shardEndpointEntries(shards: readonly DatabaseEndpoint[]): ShardEndpointEntry[] {
+export function shardEndpointEntries(
+  shards: readonly DatabaseEndpoint[],
+  options: ShardEndpointsOptions = {},
+): ShardEndpointEntry[] {
   return shards
     .filter((endpoint) => endpoint.shardId !== SHARD_ZERO_ID)
     .map((endpoint) => ({
@@ -47,6 +77,9 @@ export function shardEndpointEntries(shards: readonly DatabaseEndpoint[]): Shard
       readerHost: endpoint.readerHost ?? endpoint.writerHost,
       port: endpoint.port,
       secretArn: shardAppSecret(endpoint).secretArn,
+      ...(options.withOwnerSecret === true
+        ? { migrationSecretArn: shardOwnerSecret(endpoint).secretArn }
+        : {}),
     }));
 }
 
@@ -58,8 +91,9 @@ export function shardEndpointEntries(shards: readonly DatabaseEndpoint[]): Shard
 export function shardEndpointsEnvironment(
   scope: Construct,
   shards: readonly DatabaseEndpoint[],
+  options: ShardEndpointsOptions = {},
 ): Record<string, string> {
-  const entries = shardEndpointEntries(shards);
+  const entries = shardEndpointEntries(shards, options);
   if (entries.length === 0) return {};
   return { [SHARD_ENDPOINTS_VARIABLE]: Stack.of(scope).toJsonString(entries) };
 }

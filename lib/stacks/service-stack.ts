@@ -11,6 +11,7 @@ import { AppService } from '../constructs/app-service';
 import { shardZero, type DataEndpoints } from '../constructs/data-endpoints';
 import { MigrationTask } from '../constructs/migration-task';
 import { ServicePlatform, type HttpsConfig } from '../constructs/service-platform';
+import { ShardManagerTask } from '../constructs/shard-manager-task';
 import { StageMonitoring } from '../constructs/stage-monitoring';
 
 /** Properties of {@link ServiceStack}. */
@@ -70,8 +71,10 @@ export class ServiceStack extends Stack {
   public readonly shop: AppService;
   /** Every service, the first one first. */
   public readonly services: readonly AppService[];
-  /** The migration task of shard 0, run before the services change. */
+  /** The migration task of every shard, run before the services change. */
   public readonly migration: MigrationTask;
+  /** The shard manager's one-off task definition, when the stage has shards beyond shard 0. */
+  public readonly shardManager?: ShardManagerTask;
   /** Dashboard and alarms. */
   public readonly monitoring: StageMonitoring;
 
@@ -131,12 +134,13 @@ export class ServiceStack extends Stack {
     this.services = [this.shop, ...further];
 
     // Migrations run as the schema owner in a one-off task of the same image, on the first service's network
-    // (admitted to shard 0) and log group, before any service gets a new task definition. Only shard 0 has a
-    // schema until the app shards (stage 100k): a further shard gets its own task from the same construct.
+    // (admitted to every shard) and log group, before any service gets a new task definition. With further
+    // shards (stage 100k) the same run migrates each of them (SHARD_ENDPOINTS with the owners' secrets).
     this.migration = new MigrationTask(this, 'Migration', {
       cluster: this.platform.cluster,
       vpc: props.vpc,
       database: shardZero(props.data),
+      shards: props.data.shards,
       securityGroup: appSecurityGroup,
       logGroup: this.shop.logGroup,
       ...(config.service.cpuArchitecture !== undefined
@@ -146,6 +150,21 @@ export class ServiceStack extends Stack {
     // On the service resource only: its scaling target and policies need not wait.
     for (const { service } of this.services)
       service.node.defaultChild!.node.addDependency(this.migration.run);
+    // The task connects through the first service's group: a shard that group was just admitted to (a new shard
+    // stack) is reachable only once the ingress rule exists.
+    for (const admission of this.shop.admissions) this.migration.run.node.addDependency(admission);
+
+    // The shard manager (stage 100k on): a task definition an operator runs (`aws ecs run-task`), on the first
+    // service's group (admitted to every shard) and log group.
+    if (props.data.shards.length > 1) {
+      this.shardManager = new ShardManagerTask(this, 'ShardManager', {
+        shards: props.data.shards,
+        logGroup: this.shop.logGroup,
+        ...(config.service.cpuArchitecture !== undefined
+          ? { cpuArchitecture: config.service.cpuArchitecture }
+          : {}),
+      });
+    }
 
     const dashboardName = props.dashboardName ?? props.prefix;
     this.monitoring = new StageMonitoring(this, 'Monitoring', {

@@ -1,11 +1,13 @@
 import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
+import { pascalCase } from '../config/naming';
 import type { ShardConfig } from '../config/stage-config';
 import { AuroraShard } from '../constructs/aurora-shard';
 import type { DatabaseEndpoint } from '../constructs/data-endpoints';
 import { allowLogsService, denyGrantsExceptForAwsServices } from '../constructs/key-policies';
+import { keepPublishedForEarlierStages } from './published-outputs';
 
 /** Properties of {@link ShardStack}. */
 export interface ShardStackProps extends StackProps {
@@ -17,6 +19,15 @@ export interface ShardStackProps extends StackProps {
   readonly vpc: ec2.IVpc;
   /** Prefix of physical names (cluster `<prefix>-db-<id>`, key alias `alias/<prefix>-shard-<id>`). */
   readonly prefix: string;
+  /**
+   * The shards created before this one (shard 0 first). With `config.logicalReplication`, this shard's cluster
+   * and each of theirs admit each other on their port: the shard manager's subscriptions connect from the
+   * target's cluster to the source's (RDS Proxy carries no replication). The rules live in this stack, so an
+   * added shard changes no earlier stack.
+   *
+   * @default - none
+   */
+  readonly replicationPeers?: readonly DatabaseEndpoint[];
 }
 
 /**
@@ -54,6 +65,57 @@ export class ShardStack extends Stack {
       encryptionKey: this.key,
       clusterIdentifier: `${props.prefix}-db-${props.shardId}`,
     });
+    // Outputs are append-only (as ShopData's): everything a service stack may read of this shard stays
+    // published, whichever of it the service reads today. A later change of which secret the app logs in with,
+    // or of proxy and cluster endpoints, then cannot take away an output a deployed service (or its rollback)
+    // still reads. Both secrets, the key, the client group, the proxy's and the cluster's endpoints, and the
+    // names the alarms and dashboard rows watch (cluster, proxy).
+    const { endpoint } = this.shard;
+    const { cluster } = this.shard.database;
+    keepPublishedForEarlierStages(this, [
+      endpoint.clusterSecurityGroupId,
+      cluster.clusterIdentifier,
+      ...(this.shard.proxy !== undefined ? [this.shard.proxy.proxy.dbProxyName] : []),
+      endpoint.writerHost,
+      ...(endpoint.readerHost !== undefined ? [endpoint.readerHost] : []),
+      endpoint.appSecretArn,
+      endpoint.migrationSecretArn,
+      endpoint.secretKeyArn,
+      endpoint.securityGroupId,
+      cluster.clusterEndpoint.hostname,
+      ...(this.shard.database.readerCount > 0 ? [cluster.clusterReadEndpoint.hostname] : []),
+    ]);
+
+    if (config.logicalReplication !== undefined) {
+      const own = ec2.SecurityGroup.fromSecurityGroupId(
+        this,
+        'ClusterGroup',
+        endpoint.clusterSecurityGroupId,
+        {
+          allowAllOutbound: true,
+        },
+      );
+      for (const peer of props.replicationPeers ?? []) {
+        const name = pascalCase(peer.shardId);
+        const group = ec2.SecurityGroup.fromSecurityGroupId(
+          this,
+          `Shard${name}ClusterGroup`,
+          peer.clusterSecurityGroupId,
+          { allowAllOutbound: true },
+        );
+        // Both ways: a logical shard may move from either shard to the other.
+        own.addIngressRule(
+          group,
+          ec2.Port.tcp(peer.port),
+          `Logical replication: subscriptions of shard ${peer.shardId}`,
+        );
+        group.addIngressRule(
+          own,
+          ec2.Port.tcp(endpoint.port),
+          `Logical replication: subscriptions of shard ${props.shardId}`,
+        );
+      }
+    }
   }
 
   /** How services reach this shard. */

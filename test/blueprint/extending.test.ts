@@ -152,13 +152,18 @@ describe('a stage that adds a shard and a service', () => {
     data.diff.outputs.forEachDifference((_name, output) => outputs.push(output.isAddition));
     expect(outputs.length).toBeGreaterThan(0);
     expect(outputs.every((added) => added)).toBe(true);
-    // Only the first service's task definition gets a new revision (they are immutable): it now carries
-    // SHARD_ENDPOINTS, the new shard's endpoints (stage 100k's contract with the app).
+    // Only the first service's and the migration task's task definitions get new revisions (they are
+    // immutable): both now carry SHARD_ENDPOINTS, the new shard's endpoints (stage 100k's contract with the
+    // app); the migration task's with the shard's owner secret, since it migrates every shard.
     expect(
       report.changes
         .filter((change) => change.kind !== 'added' && change.kind !== 'updated')
-        .map((change) => `${change.kind} ${change.constructPath}`),
-    ).toEqual(['will-replace ShopService/Shop/Default/TaskDefinition/Resource']);
+        .map((change) => `${change.kind} ${change.constructPath}`)
+        .sort(),
+    ).toEqual([
+      'will-replace ShopService/Migration/TaskDefinition/Resource',
+      'will-replace ShopService/Shop/Default/TaskDefinition/Resource',
+    ]);
   });
 });
 

@@ -1,10 +1,20 @@
 /**
  * Why the data stack keeps outputs with `keepPublishedForEarlierStages` rather than `Stack.exportValue`:
  * with weak cross-stack references (cdk.json), a consumer reads the `PublishOutput...` output, which
- * `exportValue` does not create.
+ * `exportValue` does not create. And that the shard stacks keep theirs too.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, CfnResource, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { shardStackId } from '../../lib/region';
+import { ShardStack } from '../../lib/stacks/shard-stack';
 import { keepPublishedForEarlierStages } from '../../lib/stacks/published-outputs';
+import { stage100k } from '../../stages';
+import { synthStage } from '../support/synth';
+
+// Synthesis is CPU-bound and the machine is shared.
+jest.setTimeout(240_000);
 
 const env = { account: '123456789012', region: 'us-east-1' };
 
@@ -57,4 +67,59 @@ test('fails for a value that is not a token', () => {
   expect(() => keepPublishedForEarlierStages(stack, ['literal'])).toThrow(
     'keepPublishedForEarlierStages: "literal" is not a resource attribute (a token).',
   );
+});
+
+describe('a shard stack keeps publishing what a service may read of it, read or not', () => {
+  // GIVEN stage 100k's shard s1 as deployed: the outputs its readers use today
+  const stage = synthStage('100k', { nag: false });
+  const outputsOf = (template: Record<string, unknown>) =>
+    Object.keys((template.Outputs ?? {}) as object).sort();
+  const deployed = outputsOf(
+    JSON.parse(readFileSync(join(stage.outdir, `${shardStackId('s1')}.template.json`), 'utf8')) as Record<
+      string,
+      unknown
+    >,
+  );
+  const read = JSON.stringify(stage.json.service);
+
+  test('every output the service reads is one the shard stack keeps by itself', () => {
+    // WHEN the same shard stack has no reader at all (as after a change of which secret the app reads)
+    const app = new App({ context: { '@aws-cdk/core:defaultCrossStackReferences': 'weak' } });
+    const network = new Stack(app, 'Network', { env });
+    const vpc = new ec2.Vpc(network, 'Vpc', {
+      maxAzs: 3,
+      subnetConfiguration: [
+        { name: 'Public', subnetType: ec2.SubnetType.PUBLIC },
+        { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+        { name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      ],
+    });
+    const shard = new ShardStack(app, shardStackId('s1'), {
+      env,
+      shardId: 's1',
+      config: stage100k.shards!.s1!,
+      vpc,
+      prefix: 'shop',
+    });
+    const alone = outputsOf(app.synth().getStackByName(shard.stackName).template as Record<string, unknown>);
+
+    // THEN it publishes the very outputs the deployed service reads, under the same names
+    const readByService = deployed.filter((output) => read.includes(`"OutputName":"${output}"`));
+    expect(readByService.length).toBeGreaterThan(0);
+    for (const output of readByService) expect([output, alone.includes(output)]).toEqual([output, true]);
+    // Both secrets, the key, the client group, the proxy's endpoints and the cluster's, the watched names.
+    for (const kind of [
+      /^PublishOutputRefShardDatabaseCluster[0-9A-F]+$/,
+      /^PublishOutputRefShardProxy[0-9A-F]+$/,
+      /^PublishOutputRefShardAppSecretAttachment/,
+      /^PublishOutputRefShardDatabaseClusterSecretAttachment/,
+      /^PublishOutputFnGetAttKey[0-9A-F]+Arn/,
+      /^PublishOutputFnGetAttShardProxySecurityGroup[0-9A-F]+GroupId/,
+      /^PublishOutputFnGetAttShardProxy[0-9A-F]+Endpoint/,
+      /^PublishOutputFnGetAttShardProxyReadOnlyEndpoint/,
+      /^PublishOutputFnGetAttShardDatabaseCluster[0-9A-F]+EndpointAddress/,
+      /^PublishOutputFnGetAttShardDatabaseCluster[0-9A-F]+ReadEndpointAddress/,
+    ])
+      expect([String(kind), alone.some((output) => kind.test(output))]).toEqual([String(kind), true]);
+  });
 });
