@@ -2,7 +2,14 @@ import * as tls from 'node:tls';
 import { Client, Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { PgConnectionConfig } from '../config';
 import type { CredentialsProvider } from './credentials';
-import type { Database, QueryObserver, SqlConnection, SqlExecutor } from './database';
+import {
+  deadline,
+  QueryTimeoutError,
+  type Database,
+  type QueryObserver,
+  type SqlConnection,
+  type SqlExecutor,
+} from './database';
 import { hasReplayed, readReplayPosition, type ReplayPosition } from './replay-position';
 
 /** Options of the `pg` adapter. */
@@ -249,6 +256,48 @@ export class PgDatabase implements Database {
       return result;
     } finally {
       client.release(broken);
+    }
+  }
+
+  async readWithin<R = Record<string, unknown>>(
+    text: string,
+    params: unknown[] | undefined,
+    timeoutMs: number,
+  ): Promise<{ rows: R[] }> {
+    const pool = this.readerPool ?? this.writerPool;
+    const role = this.readerPool ? 'reader' : 'writer';
+    const { expired, disarm } = deadline(timeoutMs);
+    try {
+      const checkout = this.connect(pool);
+      let client: PoolClient;
+      try {
+        client = await Promise.race([checkout, expired]);
+      } catch (err) {
+        // A connection that arrives after the deadline goes back to the pool unused.
+        if (err instanceof QueryTimeoutError) checkout.then((late) => late.release(), () => {});
+        throw err;
+      }
+      this.observe(role);
+      const running = client.query(text, params);
+      try {
+        const result = await Promise.race([running, expired]);
+        client.release();
+        return { rows: result.rows as R[] };
+      } catch (err) {
+        if (err instanceof QueryTimeoutError) {
+          // The server may be frozen or the network gone: waiting for its answer (or for a polite close) could
+          // take forever. Drop the socket; the pool forgets the client. A live server stops the statement when it
+          // notices the closed connection (at its next write, or client_connection_check_interval).
+          running.catch(() => {});
+          client.release(err);
+          (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+        } else {
+          client.release((err as { code?: string }).code ? undefined : (err as Error));
+        }
+        throw err;
+      }
+    } finally {
+      disarm();
     }
   }
 
