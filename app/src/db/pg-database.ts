@@ -274,7 +274,11 @@ export class PgDatabase implements Database {
         client = await Promise.race([checkout, expired]);
       } catch (err) {
         // A connection that arrives after the deadline goes back to the pool unused.
-        if (err instanceof QueryTimeoutError) checkout.then((late) => late.release(), () => {});
+        if (err instanceof QueryTimeoutError)
+          checkout.then(
+            (late) => late.release(),
+            () => {},
+          );
         throw err;
       }
       this.observe(role);
@@ -290,7 +294,9 @@ export class PgDatabase implements Database {
           // notices the closed connection (at its next write, or client_connection_check_interval).
           running.catch(() => {});
           client.release(err);
-          (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+          (
+            client as unknown as { connection?: { stream?: { destroy(): void } } }
+          ).connection?.stream?.destroy();
         } else {
           client.release((err as { code?: string }).code ? undefined : (err as Error));
         }

@@ -1,5 +1,11 @@
 import { PGlite } from '@electric-sql/pglite';
-import { deadline, type Database, type QueryObserver, type SqlConnection, type SqlExecutor } from './database';
+import {
+  deadline,
+  type Database,
+  type QueryObserver,
+  type SqlConnection,
+  type SqlExecutor,
+} from './database';
 import type { ReplayPosition } from './replay-position';
 
 /**

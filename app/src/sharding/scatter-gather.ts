@@ -59,7 +59,10 @@ export class ScatterGather {
    * SQL text for the shard's schemas (typically a `UNION ALL` of one branch per schema); the schema names come
    * from {@link shardSchema}, never from input.
    */
-  async gather<R>(statement: (schemas: readonly string[]) => string, params: unknown[]): Promise<Gathered<R>> {
+  async gather<R>(
+    statement: (schemas: readonly string[]) => string,
+    params: unknown[],
+  ): Promise<Gathered<R>> {
     const targets = this.targets();
     const outcomes: ({ rows: R[] } | { err: Error })[] = new Array(targets.length);
     let next = 0;

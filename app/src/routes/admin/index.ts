@@ -36,7 +36,9 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
       const days = (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000 + 1;
       if (days < 1) throw badRequest(`querystring/to must not be before querystring/from (${from})`);
       if (days > MAX_SALES_DAYS)
-        throw badRequest(`querystring/to: at most ${MAX_SALES_DAYS} days from querystring/from; ask in parts`);
+        throw badRequest(
+          `querystring/to: at most ${MAX_SALES_DAYS} days from querystring/from; ask in parts`,
+        );
       return reports.salesPerDay(from, to);
     },
   );
