@@ -438,7 +438,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       new ScatterGather(userData, {
         ...config.scatter,
         onShardMissing: (shardId, err) =>
-          app.log.warn({ shardId, err: err.message }, 'shard left out of a cross-shard read (partial result)'),
+          app.log.warn(
+            { shardId, err: err.message },
+            'shard left out of a cross-shard read (partial result)',
+          ),
       }),
     ),
     roles: new RoleReader(
