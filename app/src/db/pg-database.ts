@@ -1,5 +1,5 @@
 import * as tls from 'node:tls';
-import { Client, Pool, type PoolClient, type PoolConfig } from 'pg';
+import { Client, Connection, Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { PgConnectionConfig } from '../config';
 import type { CredentialsProvider } from './credentials';
 import {
@@ -103,6 +103,39 @@ function poolConfig(
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
   };
+}
+
+/** How long a cancel request may take to be delivered before its socket is dropped. */
+const CANCEL_DELIVERY_MS = 2_000;
+
+/**
+ * Asks the server to cancel what `client`'s backend is running: PostgreSQL's CancelRequest (its backend's process
+ * id and secret key) on a new connection to the same host and port, as `pg_cancel_backend` would, without needing
+ * a working session. Best effort and never awaited: an unreachable server just never gets it (the socket is
+ * dropped after {@link CANCEL_DELIVERY_MS}).
+ */
+function requestCancel(client: PoolClient): void {
+  const target = client as unknown as {
+    processID: number | null;
+    secretKey: number | null;
+    host: string;
+    port: number;
+  };
+  if (target.processID === null || target.secretKey === null) return;
+  const { processID, secretKey } = target;
+  // pg's Connection speaks the wire protocol; its typings omit connect() and cancel().
+  const con = new Connection() as Connection & {
+    connect(portOrSocketPath: number | string, host?: string): void;
+    cancel(processID: number, secretKey: number): void;
+  };
+  const guard = setTimeout(() => con.stream.destroy(), CANCEL_DELIVERY_MS);
+  guard.unref();
+  con.on('error', () => {});
+  con.once('connect', () => con.cancel(processID, secretKey));
+  con.stream.once('close', () => clearTimeout(guard));
+  // A host starting with / is a Unix socket directory, as in libpq.
+  if (target.host.startsWith('/')) con.connect(`${target.host}/.s.PGSQL.${target.port}`);
+  else con.connect(target.port, target.host);
 }
 
 /** The PostgreSQL adapter: a writer pool and, when a reader endpoint is configured, a reader pool. */
@@ -289,10 +322,11 @@ export class PgDatabase implements Database {
         return { rows: result.rows as R[] };
       } catch (err) {
         if (err instanceof QueryTimeoutError) {
-          // The server may be frozen or the network gone: waiting for its answer (or for a polite close) could
-          // take forever. Drop the socket; the pool forgets the client. A live server stops the statement when it
-          // notices the closed connection (at its next write, or client_connection_check_interval).
+          // A live server is asked to stop the statement (a lock wait or a long scan would otherwise go on). It may
+          // be frozen or the network gone, so waiting for its answer (or for a polite close) could take forever:
+          // the socket is dropped, and the pool forgets the client.
           running.catch(() => {});
+          requestCancel(client);
           client.release(err);
           (
             client as unknown as { connection?: { stream?: { destroy(): void } } }

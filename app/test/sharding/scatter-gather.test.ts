@@ -443,6 +443,37 @@ describe('a shard that does not answer', () => {
     expect(again.json().missingShards).toEqual(['1']);
   });
 
+  test('a shard stuck behind a lock: partial at the deadline, and its statement is cancelled on the server', async () => {
+    // An open transaction holds an exclusive lock on one of shard 1's user tables: the scatter's statement there
+    // waits on the lock (the server is alive, so closing the socket alone would leave it waiting).
+    const schema = shardSchema(app.shop.userData.map!.entries.find((e) => e.shardId === '1')!.logicalShard);
+    const waiting = () =>
+      onServer(shards.shard1.url, async (client) => {
+        const { rows } = await client.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND wait_event_type = 'Lock'",
+          [appUser],
+        );
+        return rows[0].n as number;
+      });
+    const locker = new Client({ connectionString: shards.shard1.url });
+    await locker.connect();
+    try {
+      await locker.query(`BEGIN; LOCK TABLE ${schema}.users IN ACCESS EXCLUSIVE MODE`);
+      const started = Date.now();
+      const response = get('/api/admin/users?q=ada');
+      await until(async () => (await waiting()) === 1, "the scatter's statement waiting on the lock", 5_000);
+      const body = (await response).json();
+      expect(Date.now() - started).toBeLessThan(TIMEOUT_MS + 3_000);
+      expect(body.partial).toBe(true);
+      expect(body.missingShards).toEqual(['1']);
+      // Cancelled on the server while the lock is still held: nothing is left waiting.
+      await until(async () => (await waiting()) === 0, 'the timed-out statement to be cancelled', 5_000);
+    } finally {
+      await locker.query('ROLLBACK');
+      await locker.end();
+    }
+  });
+
   test('after the shard answers again, results are complete again', async () => {
     proxy.stall();
     expect((await get('/api/admin/users?q=ada')).json().partial).toBe(true);
