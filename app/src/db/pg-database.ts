@@ -121,7 +121,7 @@ function requestCancel(client: PoolClient): void {
     host: string;
     port: number;
   };
-  if (target.processID === null || target.secretKey === null) return;
+  if (target.processID === null || target.secretKey === null || typeof target.host !== 'string') return;
   const { processID, secretKey } = target;
   // pg's Connection speaks the wire protocol; its typings omit connect() and cancel().
   const con = new Connection() as Connection & {
