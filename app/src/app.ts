@@ -41,16 +41,19 @@ import { publicDir } from './paths';
 import { breakerRateLimitStore } from './rate-limit-store';
 import { CrossDatabaseOrderPlacement, SingleStatementOrderPlacement } from './orders/order-placement';
 import { ReservationReconciler } from './orders/reservation-reconciler';
+import { ScatterGather } from './sharding/scatter-gather';
 import { openUserDataRouter } from './sharding/shard-layout';
 import { ShardUnavailableError } from './sharding/shard-map';
 import { UserAccounts } from './sharding/user-accounts';
 import type { UserDataRouter } from './sharding/user-data-router';
 import { connectRedis, createRedisClient } from './redis';
 import { RedisBreaker, type RedisBreakerOptions } from './redis-breaker';
+import { AdminReports } from './repositories/admin-reports';
 import { CatalogRepository } from './repositories/catalog-repository';
 import { OrderRepository } from './repositories/order-repository';
 import { UserRepository } from './repositories/user-repository';
 import { ROLE_CACHE_MAX_SECONDS, RoleReader } from './roles';
+import { adminRoutes } from './routes/admin';
 import { orderRoutes } from './routes/orders';
 import { opsRoutes } from './routes/ops';
 import { productRoutes } from './routes/products';
@@ -431,6 +434,16 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     catalog: new CatalogRepository(),
     users,
     orders,
+    reports: new AdminReports(
+      new ScatterGather(userData, {
+        ...config.scatter,
+        onShardMissing: (shardId, err) =>
+          app.log.warn(
+            { shardId, err: err.message },
+            'shard left out of a cross-shard read (partial result)',
+          ),
+      }),
+    ),
     roles: new RoleReader(
       cache,
       accounts,
@@ -559,6 +572,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   await app.register(sessionRoutes, { rateLimit: authLimit });
   await app.register(productRoutes);
   await app.register(orderRoutes);
+  await app.register(adminRoutes);
   if (existsSync(publicDir)) {
     await app.register(fastifyStatic, { root: publicDir, index: 'index.html', wildcard: true });
   }

@@ -54,6 +54,8 @@ export interface AppEnv {
   SHARD_ENDPOINTS?: string;
   SHARD_MAP_REFRESH_MS: number;
   SHARD_WRITE_WAIT_MS: number;
+  SCATTER_SHARD_TIMEOUT_MS: number;
+  SCATTER_CONCURRENCY: number;
 }
 
 /** How the database port is connected: embedded PGlite, or PostgreSQL. */
@@ -154,6 +156,12 @@ export interface AppConfig {
    * e.g. all on the embedded PGlite). Absent = the unsharded layout of stages 1k and 10k (public tables).
    */
   sharding?: ShardingConfig;
+  /**
+   * Cross-shard admin reads (scatter-gather): how long each physical shard may take (SCATTER_SHARD_TIMEOUT_MS)
+   * before the result is returned without it (`partial: true`), and how many shards are queried at once
+   * (SCATTER_CONCURRENCY).
+   */
+  scatter: { shardTimeoutMs: number; concurrency: number };
 }
 
 /** User data sharded by user id (see the README's "Sharding (stage 100k)"). */
@@ -277,6 +285,8 @@ export const envJsonSchema = {
     SHARD_ENDPOINTS: { type: 'string', minLength: 1 },
     SHARD_MAP_REFRESH_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 1000 },
     SHARD_WRITE_WAIT_MS: { type: 'integer', minimum: 0, maximum: 30000, default: 2000 },
+    SCATTER_SHARD_TIMEOUT_MS: { type: 'integer', minimum: 50, maximum: 60000, default: 2000 },
+    SCATTER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 64, default: 8 },
   },
 } as const;
 
@@ -557,6 +567,7 @@ export function loadConfig(
     // Behind the ALB there is exactly one proxy hop; trusting more would let clients spoof their address.
     trustProxy: env.TRUST_PROXY_HOPS ?? (production ? 1 : false),
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    scatter: { shardTimeoutMs: env.SCATTER_SHARD_TIMEOUT_MS, concurrency: env.SCATTER_CONCURRENCY },
     invalidation: {
       queue: invalidationQueue,
       ...(env.INVALIDATION_QUEUE_URL !== undefined ? { sqsQueueUrl: env.INVALIDATION_QUEUE_URL } : {}),

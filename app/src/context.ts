@@ -12,6 +12,7 @@ import { toSearchQuery, type CatalogRepository } from './repositories/catalog-re
 import type { OrderPlacement } from './orders/order-placement';
 import type { ReservationReconciler } from './orders/reservation-reconciler';
 import type { OrderRepository } from './repositories/order-repository';
+import type { AdminReports } from './repositories/admin-reports';
 import type { UserRepository } from './repositories/user-repository';
 import type { RoleReader } from './roles';
 import type { UserAccounts } from './sharding/user-accounts';
@@ -47,6 +48,8 @@ export interface ShopContext {
   catalog: CatalogRepository;
   users: UserRepository;
   orders: OrderRepository;
+  /** Admin reports across every user: scatter-gather over the physical shards (one query unsharded). */
+  reports: AdminReports;
   /** Effective roles, read per request. */
   roles: RoleReader;
   /** The session store, asked before log-in and sign-up whether it can keep a session. */

@@ -50,6 +50,16 @@ export interface Database extends SqlExecutor {
    * `fn` resolves, rolls back when it throws; the connection always goes back to its pool.
    */
   withReaderTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Runs one read on a reader connection (the writer without a replica) and gives up after `timeoutMs`, counted
+   * from the call (waiting for a connection included): it then rejects with a {@link QueryTimeoutError}, whether
+   * the server is slow, frozen or unreachable. A connection that timed out is closed, never reused.
+   */
+  readWithin<R = Record<string, unknown>>(
+    text: string,
+    params: unknown[] | undefined,
+    timeoutMs: number,
+  ): Promise<{ rows: R[] }>;
   /** Checks that the writer (and the reader) answer. */
   ping(): Promise<void>;
   /** Closes every pool. */
@@ -58,3 +68,24 @@ export interface Database extends SqlExecutor {
 
 /** Called for every query with the pool it went to (metrics). */
 export type QueryObserver = (pool: 'writer' | 'reader') => void;
+
+/** A read given up by {@link Database.readWithin} after its time limit. */
+export class QueryTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+    this.name = 'QueryTimeoutError';
+  }
+}
+
+/**
+ * A promise that rejects with a {@link QueryTimeoutError} after `timeoutMs`, and the function that disarms it.
+ * Its rejection is pre-handled: only those who race it see it.
+ */
+export function deadline(timeoutMs: number): { expired: Promise<never>; disarm: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new QueryTimeoutError(timeoutMs)), timeoutMs);
+  });
+  expired.catch(() => {});
+  return { expired, disarm: () => clearTimeout(timer) };
+}

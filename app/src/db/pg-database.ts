@@ -1,8 +1,15 @@
 import * as tls from 'node:tls';
-import { Client, Pool, type PoolClient, type PoolConfig } from 'pg';
+import { Client, Connection, Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { PgConnectionConfig } from '../config';
 import type { CredentialsProvider } from './credentials';
-import type { Database, QueryObserver, SqlConnection, SqlExecutor } from './database';
+import {
+  deadline,
+  QueryTimeoutError,
+  type Database,
+  type QueryObserver,
+  type SqlConnection,
+  type SqlExecutor,
+} from './database';
 import { hasReplayed, readReplayPosition, type ReplayPosition } from './replay-position';
 
 /** Options of the `pg` adapter. */
@@ -96,6 +103,39 @@ function poolConfig(
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
   };
+}
+
+/** How long a cancel request may take to be delivered before its socket is dropped. */
+const CANCEL_DELIVERY_MS = 2_000;
+
+/**
+ * Asks the server to cancel what `client`'s backend is running: PostgreSQL's CancelRequest (its backend's process
+ * id and secret key) on a new connection to the same host and port, as `pg_cancel_backend` would, without needing
+ * a working session. Best effort and never awaited: an unreachable server just never gets it (the socket is
+ * dropped after {@link CANCEL_DELIVERY_MS}).
+ */
+function requestCancel(client: PoolClient): void {
+  const target = client as unknown as {
+    processID: number | null;
+    secretKey: number | null;
+    host: string;
+    port: number;
+  };
+  if (target.processID === null || target.secretKey === null || typeof target.host !== 'string') return;
+  const { processID, secretKey } = target;
+  // pg's Connection speaks the wire protocol; its typings omit connect() and cancel().
+  const con = new Connection() as Connection & {
+    connect(portOrSocketPath: number | string, host?: string): void;
+    cancel(processID: number, secretKey: number): void;
+  };
+  const guard = setTimeout(() => con.stream.destroy(), CANCEL_DELIVERY_MS);
+  guard.unref();
+  con.on('error', () => {});
+  con.once('connect', () => con.cancel(processID, secretKey));
+  con.stream.once('close', () => clearTimeout(guard));
+  // A host starting with / is a Unix socket directory, as in libpq.
+  if (target.host.startsWith('/')) con.connect(`${target.host}/.s.PGSQL.${target.port}`);
+  else con.connect(target.port, target.host);
 }
 
 /** The PostgreSQL adapter: a writer pool and, when a reader endpoint is configured, a reader pool. */
@@ -249,6 +289,55 @@ export class PgDatabase implements Database {
       return result;
     } finally {
       client.release(broken);
+    }
+  }
+
+  async readWithin<R = Record<string, unknown>>(
+    text: string,
+    params: unknown[] | undefined,
+    timeoutMs: number,
+  ): Promise<{ rows: R[] }> {
+    const pool = this.readerPool ?? this.writerPool;
+    const role = this.readerPool ? 'reader' : 'writer';
+    const { expired, disarm } = deadline(timeoutMs);
+    try {
+      const checkout = this.connect(pool);
+      let client: PoolClient;
+      try {
+        client = await Promise.race([checkout, expired]);
+      } catch (err) {
+        // A connection that arrives after the deadline goes back to the pool unused.
+        if (err instanceof QueryTimeoutError)
+          checkout.then(
+            (late) => late.release(),
+            () => {},
+          );
+        throw err;
+      }
+      this.observe(role);
+      const running = client.query(text, params);
+      try {
+        const result = await Promise.race([running, expired]);
+        client.release();
+        return { rows: result.rows as R[] };
+      } catch (err) {
+        if (err instanceof QueryTimeoutError) {
+          // A live server is asked to stop the statement (a lock wait or a long scan would otherwise go on). It may
+          // be frozen or the network gone, so waiting for its answer (or for a polite close) could take forever:
+          // the socket is dropped, and the pool forgets the client.
+          running.catch(() => {});
+          requestCancel(client);
+          client.release(err);
+          (
+            client as unknown as { connection?: { stream?: { destroy(): void } } }
+          ).connection?.stream?.destroy();
+        } else {
+          client.release((err as { code?: string }).code ? undefined : (err as Error));
+        }
+        throw err;
+      }
+    } finally {
+      disarm();
     }
   }
 

@@ -1,5 +1,11 @@
 import { PGlite } from '@electric-sql/pglite';
-import type { Database, QueryObserver, SqlConnection, SqlExecutor } from './database';
+import {
+  deadline,
+  type Database,
+  type QueryObserver,
+  type SqlConnection,
+  type SqlExecutor,
+} from './database';
 import type { ReplayPosition } from './replay-position';
 
 /**
@@ -67,6 +73,20 @@ export class PgliteDatabase implements Database {
   async withReaderTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     // One connection and no replica: the reader is the writer.
     return this.transaction(fn);
+  }
+
+  async readWithin<R = Record<string, unknown>>(
+    text: string,
+    params: unknown[] | undefined,
+    timeoutMs: number,
+  ): Promise<{ rows: R[] }> {
+    // In process: nothing to disconnect, and a statement cannot be interrupted; the caller stops waiting.
+    const { expired, disarm } = deadline(timeoutMs);
+    try {
+      return await Promise.race([this.writer.query<R>(text, params), expired]);
+    } finally {
+      disarm();
+    }
   }
 
   async writerLsn(): Promise<string | null> {

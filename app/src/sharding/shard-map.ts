@@ -178,6 +178,11 @@ export class ShardMapCache {
     this.timer = undefined;
   }
 
+  /** Every logical shard's place, per the map in use (indexed by logical shard). */
+  get entries(): readonly ShardMapEntry[] {
+    return this.snapshot.entries;
+  }
+
   /** Where a logical shard lives, per the map in use. */
   entry(logicalShard: number): ShardMapEntry {
     const entry = this.snapshot.entries[logicalShard];
