@@ -48,7 +48,8 @@ export function parseArgs(argv: readonly string[]): {
 
 async function main(argv: readonly string[]): Promise<number> {
   const { command, ...options } = parseArgs(argv);
-  const url = process.env.SHARDS_ADMIN_URL ?? process.env.MIGRATION_DATABASE_URL ?? process.env.DATABASE_URL;
+  // An empty variable counts as unset.
+  const url = process.env.SHARDS_ADMIN_URL || process.env.MIGRATION_DATABASE_URL || process.env.DATABASE_URL;
   if (!url)
     throw new UsageError(
       'SHARDS_ADMIN_URL, MIGRATION_DATABASE_URL or DATABASE_URL: none is set; give shard 0 as the migration login ' +

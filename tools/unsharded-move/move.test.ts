@@ -83,13 +83,12 @@ interface Snapshot {
  * from the schemas, also that every row is in the schema of its user's logical shard.
  */
 async function snapshot(client: Client, where: 'public' | 'schemas'): Promise<Snapshot> {
-  const from = (table: string) =>
-    where === 'public'
-      ? `(SELECT 'public' AS s, t FROM public.${table} t) AS x`
-      : `(${Array.from({ length: 256 }, (_, i) => `SELECT '${shardSchema(i)}' AS s, t FROM ${shardSchema(i)}.${table} t`).join(' UNION ALL ')}) AS x`;
+  const schemas = where === 'public' ? ['public'] : Array.from({ length: 256 }, (_, i) => shardSchema(i));
+  const from = (table: string, columns: string) =>
+    `(${schemas.map((s) => `SELECT '${s}' AS s, ${columns} FROM ${s}.${table} t`).join(' UNION ALL ')}) AS x`;
   const rows = async (table: string, user: string) => {
     const { rows } = await client.query<{ id: string; user_id: string; s: string; row: string }>(
-      `SELECT (x.t).id, (x.t).${user} AS user_id, x.s, x.t::text AS row FROM ${from(table)}`,
+      `SELECT * FROM ${from(table, `t.id, t.${user} AS user_id, t::text AS row`)}`,
     );
     return rows;
   };
@@ -106,7 +105,7 @@ async function snapshot(client: Client, where: 'public' | 'schemas'): Promise<Sn
   const users = byId(await rows('users', 'id'));
   const orders = byId(await rows('orders', 'user_id'));
   const { rows: items } = await client.query<{ n: string }>(
-    `SELECT count(*) AS n FROM ${from('order_items')}`,
+    `SELECT count(*) AS n FROM ${from('order_items', '1')}`,
   );
   return { users, orders, items: Number(items[0].n) };
 }
@@ -270,6 +269,7 @@ describe('the move from the unsharded layout', () => {
     );
     const writer = await connect(loginUrl(db.url, appUser));
     const acked: string[] = [];
+    const unexpected: string[] = [];
     let running = true;
     const place = async () => {
       const users = [...before.users.keys()];
@@ -286,18 +286,30 @@ describe('the move from the unsharded layout', () => {
           );
           acked.push(rows[0].id);
         } catch (err) {
-          expect((err as { code?: string }).code).toBe('42501'); // the fence
+          const code = (err as { code?: string }).code ?? String(err);
+          if (code !== '42501') unexpected.push(code); // only the fence may refuse a write
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       }
     };
     const load = place();
-    const cli = (args: string[]): ChildProcess =>
-      spawn(process.execPath, ['--import', 'tsx', 'tools/unsharded-move/cli.ts', ...args], {
+    let output = '';
+    const cli = (args: string[]): ChildProcess => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'tools/unsharded-move/cli.ts', ...args], {
         cwd: repoRoot,
         env: { ...process.env, DATABASE_URL: db.url, SHARDS_ADMIN_URL: '', MIGRATION_DATABASE_URL: '' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
+      child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.on('exit', (code) => {
+        if (code !== null && code !== 0) output += `exit ${code}\n`;
+      });
+      return child;
+    };
+    const runningCli = (child: ChildProcess) => () => {
+      if (child.exitCode !== null) throw new Error(`the mover exited early: ${output}`);
+    };
     const exited = (child: ChildProcess) =>
       new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
         child.on('exit', (code, signal) => resolve({ code, signal })),
@@ -308,7 +320,14 @@ describe('the move from the unsharded layout', () => {
 
     // WHEN the mover is killed mid-copy
     const first = cli(['run', '--batch-size', '200']);
-    await until(async () => ((await moveRow())?.batches ?? 0) >= 5, 'five batches copied', 120_000);
+    await until(
+      async () => {
+        runningCli(first)();
+        return ((await moveRow())?.batches ?? 0) >= 5;
+      },
+      'five batches copied',
+      120_000,
+    );
     first.kill('SIGKILL');
     expect((await exited(first)).signal).toBe('SIGKILL');
     expect((await moveRow()).step).toBe('copying');
@@ -317,12 +336,21 @@ describe('the move from the unsharded layout', () => {
     const longTx = await connect(loginUrl(db.url, appUser));
     await longTx.query('BEGIN');
     const { rows: late } = await longTx.query<{ id: string }>(
-      `WITH o AS (INSERT INTO orders (id, user_id, total_cents) VALUES (gen_random_uuid(), $1, 0) RETURNING id)
+      `WITH o AS (INSERT INTO orders (id, user_id, total_cents) VALUES (gen_random_uuid(), $1, $2) RETURNING id),
+            l AS (INSERT INTO order_items (order_id, line_no, user_id, product_id, name, quantity, unit_price_cents)
+                  SELECT id, 1, $1, $3, $4, 1, $2 FROM o)
        SELECT id FROM o`,
-      [[...before.users.keys()][0]],
+      [[...before.users.keys()][0], products[0].price_cents, products[0].id, products[0].name],
     );
     const second = cli(['run', '--batch-size', '200', '--fence-timeout-ms', '60000']);
-    await until(async () => (await moveRow())?.step === 'fenced', 'the fence', 120_000);
+    await until(
+      async () => {
+        runningCli(second)();
+        return (await moveRow())?.step === 'fenced';
+      },
+      'the fence',
+      120_000,
+    );
     second.kill('SIGKILL');
     expect((await exited(second)).signal).toBe('SIGKILL');
     await longTx.query('COMMIT'); // it wrote before the fence: it commits, and must be moved
@@ -330,14 +358,13 @@ describe('the move from the unsharded layout', () => {
     acked.push(late[0].id);
 
     // THEN a rerun completes: exit 0, layout sharded, every row exactly once in its schema
+    output = '';
     const third = cli(['run', '--batch-size', '200']);
-    let output = '';
-    third.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    third.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     expect((await exited(third)).code).toBe(0);
     running = false;
     await load;
     await writer.end();
+    expect(unexpected).toEqual([]);
     expect(output).toContain('"step":"flipped"');
     const after = await snapshot(owner, 'schemas');
     for (const [id, row] of before.users) expect(after.users.get(id)).toBe(row);
