@@ -241,6 +241,33 @@ describe('the move from the unsharded layout', () => {
       headers: { cookie: sessionCookie(login) },
     });
     expect(list.json().items).toHaveLength(3);
+    // a 10k instance left behind (no SHARD_ENDPOINTS) cannot write to public any more: 503, nothing written
+    const stale = await buildApp({ config: testConfig(env(db, false)), logger: false });
+    try {
+      const staleLogin = await stale.inject({
+        method: 'POST',
+        url: '/api/sessions',
+        payload: { email: 'seed5@example.test', password: PASSWORD },
+      });
+      expect(staleLogin.statusCode).toBe(200);
+      const refused = await stale.inject({
+        method: 'POST',
+        url: '/api/orders',
+        headers: { cookie: sessionCookie(staleLogin) },
+        payload: { items: [{ productId: products[0].id, quantity: 1 }] },
+      });
+      expect(refused.statusCode).toBe(503);
+      expect(refused.headers['retry-after']).toBeDefined();
+      const signUp = await stale.inject({
+        method: 'POST',
+        url: '/api/users',
+        payload: { email: uniqueEmail('stale'), password: PASSWORD, name: 'Stale' },
+      });
+      expect(signUp.statusCode).toBe(503);
+      expect((await snapshot(owner, 'public')).orders.size).toBe(publicNow.orders.size);
+    } finally {
+      await stale.close();
+    }
     // only 201s and the fence's 503s
     expect([...statuses.keys()].filter((s) => s !== 201 && s !== 503)).toEqual([]);
 
