@@ -110,6 +110,23 @@ async function snapshot(client: Client, where: 'public' | 'schemas'): Promise<Sn
   return { users, orders, items: Number(items[0].n) };
 }
 
+/** The CLI as a child process on `db`, with its output collected. */
+function startCli(
+  db: TestDatabase,
+  args: string[],
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  let output = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', 'tools/unsharded-move/cli.ts', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, DATABASE_URL: db.url, SHARDS_ADMIN_URL: '', MIGRATION_DATABASE_URL: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
 afterAll(async () => {
   for (const db of databases) await db.drop();
   await dropRoles(TEST_PG_ADMIN_URL, [appUser]);
@@ -406,6 +423,75 @@ describe('the move from the unsharded layout', () => {
       "SELECT has_table_privilege('shop_app', 'public.orders', 'INSERT') AS ok",
     );
     expect(grants[0].ok).toBe(false);
+    await owner.end();
+  }, 300_000);
+
+  test('a difference found under the fence lifts it and exits 1; abort empties the schemas; a rerun then completes', async () => {
+    // GIVEN a move killed while copying, and a copied row changed in its schema behind the mover's back
+    const db = await tenKDatabase();
+    const owner = await connect(db.url);
+    const first = startCli(db, ['run', '--batch-size', '200']);
+    await until(
+      async () => {
+        if (first.child.exitCode !== null) throw new Error(`the mover exited early: ${first.output()}`);
+        const { rows } = await owner.query<{ users_after: string | null }>(
+          'SELECT users_after FROM control.layout_move',
+        );
+        return (rows[0]?.users_after ?? null) !== null;
+      },
+      'a batch of users copied',
+      120_000,
+    );
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const { rows: copied } = await owner.query<{ id: string }>(
+      'SELECT id FROM public.users WHERE id <= (SELECT users_after FROM control.layout_move) ORDER BY id LIMIT 1',
+    );
+    const tampered = shardSchema(logicalShard(copied[0].id));
+    await owner.query(`UPDATE ${tampered}.users SET name = 'changed behind the mover' WHERE id = $1`, [
+      copied[0].id,
+    ]);
+
+    // WHEN the move is rerun
+    const second = startCli(db, ['run', '--batch-size', '1000']);
+    // THEN the verification under the fence finds it: exit 1, the fence lifted, nothing flipped
+    expect(await second.exited).toBe(1);
+    expect(second.output()).toContain(`users ls ${logicalShard(copied[0].id)}`);
+    const state = async () =>
+      (
+        await owner.query<{ layout: string; active: number; insert: boolean }>(
+          `SELECT (SELECT value FROM control.settings WHERE key = 'user_data_layout') AS layout,
+                  (SELECT count(*)::int FROM control.shard_map WHERE state = 'active') AS active,
+                  has_table_privilege('shop_app', 'public.orders', 'INSERT') AS insert`,
+        )
+      ).rows[0];
+    expect(await state()).toEqual({ layout: 'unsharded', active: 256, insert: true });
+
+    // WHEN aborted: the schemas and the directory are empty again, no trigger or move is left
+    const abort = startCli(db, ['abort']);
+    expect(await abort.exited).toBe(0);
+    expect((await snapshot(owner, 'schemas')).users.size).toBe(0);
+    const { rows: left } = await owner.query<{ dir: number; moves: number; triggers: number }>(
+      `SELECT (SELECT count(*)::int FROM control.email_directory) AS dir,
+              (SELECT count(*)::int FROM control.layout_move) AS moves,
+              (SELECT count(*)::int FROM pg_trigger WHERE tgname = 'shop_layout_move') AS triggers`,
+    );
+    expect(left[0]).toEqual({ dir: 0, moves: 0, triggers: 0 });
+    expect(await state()).toEqual({ layout: 'unsharded', active: 256, insert: true });
+
+    // THEN a new run completes and matches public exactly
+    const before = await snapshot(owner, 'public');
+    const third = startCli(db, ['run']);
+    expect(await third.exited).toBe(0);
+    const after = await snapshot(owner, 'schemas');
+    expect(after.users).toEqual(before.users);
+    expect(after.orders).toEqual(before.orders);
+    expect(after.items).toBe(before.items);
+    expect((await state()).layout).toBe('sharded');
+    // ... and a second abort is refused after the flip (exit 2)
+    const late = startCli(db, ['abort']);
+    expect(await late.exited).toBe(2);
+    expect(late.output()).toContain('cannot be aborted');
     await owner.end();
   }, 300_000);
 });
