@@ -389,14 +389,24 @@ export class UnshardedMover {
     }
   }
 
-  /** Step 3: applies the change log until its backlog is small (or 20 rounds), so the fence has little to do. */
+  /**
+   * Step 3: applies the change log until its backlog is small, or stops shrinking (writes arrive faster than they
+   * are applied: the fence then applies the rest, and lasts longer), or after 20 rounds.
+   */
   private async catchUp(): Promise<void> {
+    let previous = Number.POSITIVE_INFINITY;
     for (let round = 0; round < 20; round++) {
       const { rows } = await this.db.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM control.layout_move_changes',
       );
-      if (rows[0].n <= this.fenceBacklog) return;
-      await this.applyChanges(rows[0].n);
+      const backlog = rows[0].n;
+      if (backlog <= this.fenceBacklog) return;
+      if (backlog >= previous) {
+        this.progress({ step: 'catch-up', backlog, note: 'the backlog does not shrink: fencing now' });
+        return;
+      }
+      previous = backlog;
+      await this.applyChanges(backlog);
     }
   }
 
