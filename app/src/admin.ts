@@ -69,19 +69,23 @@ async function setRoleSharded(
   email: string,
   role: Role,
 ): Promise<User | null> {
+  const map = await loadShardMap(db);
+  const users = new UserRepository();
+  // Users still in the public tables (before the move from the unsharded layout): as unsharded. The move's
+  // fence revokes writes there, so a change racing its cut-over fails instead of being lost.
+  if (map.layout === 'unsharded') return users.setRole(db, email, role);
   const { rows } = await db.query<{ user_id: string }>(
     'SELECT user_id FROM control.email_directory WHERE email = $1',
     [email.toLowerCase()],
   );
   if (rows.length === 0) return null;
   const logical = logicalShard(rows[0].user_id, sharding.logicalShards);
-  const entry = (await loadShardMap(db)).entries.find((e) => e.logicalShard === logical);
+  const entry = map.entries.find((e) => e.logicalShard === logical);
   if (!entry) throw new AdminCommandError(`logical shard ${logical} is not in control.shard_map`);
   if (entry.state !== 'active')
     throw new AdminCommandError(
       `the user's logical shard ${logical} is ${entry.state}: retry once it is active`,
     );
-  const users = new UserRepository();
   if (entry.shardId === '0') return users.setRole(db, email, role, shardSchema(logical));
   const endpoint = sharding.shards.find((shard) => shard.id === entry.shardId);
   if (!endpoint)

@@ -5,7 +5,7 @@ import type { Database, QueryObserver, SqlConnection, SqlExecutor } from '../db/
 import { OWNER_ROLE } from '../db/migrations';
 import { ReadRouter } from '../read-routing';
 import { migrateShardLayout, pendingShardLayout, type ShardLayoutMigrationResult } from './shard-migrations';
-import { assertShardMapUsable, loadShardMap, ShardMapCache } from './shard-map';
+import { assertShardMapUsable, loadShardMap, ShardMapCache, USER_DATA_LAYOUT_KEY } from './shard-map';
 import { UserDataRouter, type PhysicalShard } from './user-data-router';
 
 /** How shard 0 is described in control.shards: host:port or its URL without credentials. */
@@ -42,11 +42,24 @@ export async function bootstrapShardMap(
       `INSERT INTO control.settings (key, value) VALUES ('logical_shards', $1) ON CONFLICT (key) DO NOTHING`,
       [String(sharding.logicalShards)],
     );
+    // The first bootstrap of a database that already holds users in its public tables (a running 10k
+    // deployment) keeps the unsharded layout until tools/unsharded-move moves them, with every logical shard on
+    // shard 0 where the rows are; an empty one starts sharded. Only when the map is empty: a layout in use is
+    // never switched back.
+    await conn.query(
+      `INSERT INTO control.settings (key, value)
+       SELECT '${USER_DATA_LAYOUT_KEY}',
+              CASE WHEN EXISTS (SELECT 1 FROM public.users) THEN 'unsharded' ELSE 'sharded' END
+       WHERE NOT EXISTS (SELECT 1 FROM control.shard_map)
+       ON CONFLICT (key) DO NOTHING`,
+    );
     // Only when the map is empty and N is the recorded one (a different N is reported at start-up).
     await conn.query(
       `INSERT INTO control.shard_map (logical_shard, shard_id)
-       SELECT ls, ($2::text[])[1 + (ls * cardinality($2::text[])) / $1]
+       SELECT ls, CASE WHEN layout.value = 'unsharded' THEN '0'
+                       ELSE ($2::text[])[1 + (ls * cardinality($2::text[])) / $1] END
        FROM generate_series(0, $1 - 1) AS ls
+       LEFT JOIN control.settings layout ON layout.key = '${USER_DATA_LAYOUT_KEY}'
        WHERE NOT EXISTS (SELECT 1 FROM control.shard_map)
          AND (SELECT value FROM control.settings WHERE key = 'logical_shards') = $1::text`,
       [sharding.logicalShards, ids],

@@ -12,12 +12,27 @@ export interface ShardMapEntry {
   readonly epoch: number;
 }
 
+/**
+ * Where user data lives on a sharded deployment: `unsharded` while a 10k database's users and orders are still
+ * in its public tables (until tools/unsharded-move flips it), `sharded` in the logical shard schemas.
+ */
+export type UserDataLayout = 'unsharded' | 'sharded';
+
+/** The `control.settings` key of the {@link UserDataLayout} (absent: sharded). */
+export const USER_DATA_LAYOUT_KEY = 'user_data_layout';
+
 /** A loaded shard map: the entries by logical shard, and its version (the highest epoch). */
 export interface ShardMapSnapshot {
   readonly epoch: number;
   readonly entries: readonly ShardMapEntry[];
   /** The logical shard count recorded in `control.settings` (null before the first bootstrap). */
   readonly logicalShards: number | null;
+  /**
+   * Where user data lives. Changed only together with the map's epoch (the move's flip raises it), so the
+   * instances notice a switch as they notice a map change.
+   * @default 'sharded'
+   */
+  readonly layout?: UserDataLayout;
 }
 
 /** Raised at start-up when the control schema and the configuration disagree; names the key and the fix. */
@@ -36,9 +51,12 @@ export async function loadShardMap(control: SqlExecutor): Promise<ShardMapSnapsh
     state: LogicalShardState;
     epoch: string | number;
   }>('SELECT logical_shard, shard_id, state, epoch FROM control.shard_map ORDER BY logical_shard');
-  const { rows: settings } = await control.query<{ value: string }>(
-    "SELECT value FROM control.settings WHERE key = 'logical_shards'",
+  const { rows: settings } = await control.query<{ key: string; value: string }>(
+    "SELECT key, value FROM control.settings WHERE key IN ('logical_shards', $1)",
+    [USER_DATA_LAYOUT_KEY],
   );
+  const setting = (key: string) => settings.find((row) => row.key === key)?.value;
+  const recordedN = setting('logical_shards');
   const entries = rows.map((row) => ({
     logicalShard: Number(row.logical_shard),
     shardId: row.shard_id,
@@ -48,7 +66,8 @@ export async function loadShardMap(control: SqlExecutor): Promise<ShardMapSnapsh
   return {
     entries,
     epoch: entries.reduce((max, entry) => Math.max(max, entry.epoch), 0),
-    logicalShards: settings[0] ? Number(settings[0].value) : null,
+    logicalShards: recordedN === undefined ? null : Number(recordedN),
+    layout: setting(USER_DATA_LAYOUT_KEY) === 'unsharded' ? 'unsharded' : 'sharded',
   };
 }
 
@@ -115,7 +134,8 @@ export function assertShardMapUsable(
 /** A 503 that tells the client when to retry: the logical shard is being moved. */
 export class ShardUnavailableError extends HttpError {
   constructor(
-    readonly logicalShard: number,
+    /** The logical shard being moved; null when the whole unsharded layout is (tools/unsharded-move). */
+    readonly logicalShard: number | null,
     readonly retryAfterSeconds: number,
   ) {
     super(503, 'this account is being moved to another database; retry in a moment');
@@ -154,6 +174,11 @@ export class ShardMapCache {
     private readonly options: ShardMapCacheOptions,
   ) {
     this.snapshot = initial;
+  }
+
+  /** Where user data lives, per the map in use. */
+  get layout(): UserDataLayout {
+    return this.snapshot.layout ?? 'sharded';
   }
 
   /** The epoch of the map in use. */

@@ -35,14 +35,23 @@ export class UserAccounts {
     role: Role;
   }): Promise<{ user: User; place: UserDataPlace }> {
     if (!this.router.sharded) {
-      const place = await this.router.forWrite('');
-      return { user: await this.users.create(place.shard.db.writer, input, place.schema), place };
+      return this.router.write('', async (place) => ({
+        user: await this.users.create(place.shard.db.writer, input, place.schema),
+        place,
+      }));
     }
     const id = uuidv7();
     const email = input.email.toLowerCase();
     // The logical shard's state is checked before the claim: a shard being moved answers 503 without
     // leaving a claim behind; a fenced schema (stale map) fails the insert, and the claim is given back.
     return this.router.write(id, async (place) => {
+      // Data still in the public tables (before the move from the unsharded layout): their unique email index
+      // is the directory, as unsharded; the move fills control.email_directory from them.
+      if (place.logicalShard === null)
+        return {
+          user: await this.users.create(place.shard.db.writer, { ...input, id }, place.schema),
+          place,
+        };
       if (!(await this.claim(email, id))) throw conflict('email is already registered');
       try {
         const user = await this.users.create(place.shard.db.writer, { ...input, id, email }, place.schema);
@@ -87,7 +96,7 @@ export class UserAccounts {
 
   /** The user with `email` and their password hash, read on the writer (log-in right after sign-up works). */
   async findByEmail(email: string): Promise<{ user: User; passwordHash: string } | null> {
-    if (!this.router.sharded) {
+    if (!this.router.shardedNow) {
       const { shard, schema } = this.router.forRead('');
       return this.users.findByEmail(shard.db.writer, email, schema);
     }
@@ -110,7 +119,7 @@ export class UserAccounts {
   async delete(userId: string): Promise<void> {
     await this.router.write(userId, async ({ shard, schema }) => {
       await this.users.delete(shard.db.writer, userId, schema);
-      if (this.router.sharded && !(await this.users.get(shard.db.writer, userId, schema)))
+      if (schema !== 'public' && !(await this.users.get(shard.db.writer, userId, schema)))
         await this.control.query('DELETE FROM control.email_directory WHERE user_id = $1', [userId]);
     });
   }

@@ -52,9 +52,23 @@ export class UserDataRouter {
     return new UserDataRouter(new Map(shards.map((shard) => [shard.id, shard])), map, logicalShards);
   }
 
-  /** True in the sharded layout. */
+  /**
+   * True when configured for the sharded layout (SHARD_ENDPOINTS): a shard map, the cross-database order
+   * placement. The data may still be in the public tables until the move from the unsharded layout flips it:
+   * see {@link UserDataRouter.shardedNow}.
+   */
   get sharded(): boolean {
     return this.map !== undefined;
+  }
+
+  /** True when user data is in the logical shard schemas now (the map in use says so). */
+  get shardedNow(): boolean {
+    return this.map !== undefined && this.map.layout === 'sharded';
+  }
+
+  /** The unsharded layout's place: the public tables of shard 0. */
+  private get unshardedPlace(): UserDataPlace {
+    return { shard: this.shard0, logicalShard: null, schema: 'public' };
   }
 
   /** Shard 0: the catalog, the control schema, and the unsharded layout's user data. */
@@ -71,18 +85,23 @@ export class UserDataRouter {
 
   /** Where to read a user's data now (the map in use; a moving logical shard still serves reads). */
   forRead(userId: string): UserDataPlace {
-    if (!this.map || this.logicalShards === undefined)
-      return { shard: this.shard0, logicalShard: null, schema: 'public' };
+    if (!this.map || this.logicalShards === undefined || this.map.layout === 'unsharded')
+      return this.unshardedPlace;
     const logical = logicalShard(userId, this.logicalShards);
     return this.place(logical, this.map.entry(logical).shardId);
   }
 
-  /** Where to write a user's data: waits while the logical shard is moving/fenced, then 503. */
+  /**
+   * Where to write a user's data: waits while the logical shard is moving/fenced, then 503. While a sharded
+   * deployment's data is still unsharded, the move fences every logical shard at once for its cut-over: a write
+   * waits the same way and then goes to where the map says when it is active again (public, or after the flip
+   * the user's schema).
+   */
   async forWrite(userId: string): Promise<UserDataPlace> {
-    if (!this.map || this.logicalShards === undefined)
-      return { shard: this.shard0, logicalShard: null, schema: 'public' };
+    if (!this.map || this.logicalShards === undefined) return this.unshardedPlace;
     const logical = logicalShard(userId, this.logicalShards);
     const entry = await this.map.writable(logical);
+    if (this.map.layout === 'unsharded') return this.unshardedPlace;
     return this.place(logical, entry.shardId);
   }
 
@@ -97,8 +116,10 @@ export class UserDataRouter {
     try {
       return await fn(place);
     } catch (err) {
-      if (!this.map || place.logicalShard === null) throw err;
       if ((err as { code?: string }).code !== INSUFFICIENT_PRIVILEGE) throw err;
+      // The public tables are fenced the same way by the move from the unsharded layout, for instances still
+      // writing there: a 10k instance (no map) or one whose map has not seen the flip yet.
+      if (!this.map) throw new ShardUnavailableError(null, 1);
       void this.map.check();
       throw new ShardUnavailableError(place.logicalShard, this.map.retryAfterSeconds);
     }
