@@ -1,16 +1,18 @@
 // End to end: the real storefront (app/public) in headless Debian Chromium, served by the real app (buildApp)
 // on real Postgres in a database of its own. The catalog is created through the admin API, then a shopper
 // browses, searches, fills the cart, signs up, logs out and in, orders, and finds the order in "My orders".
-// Assertions are on what the page shows, and then on the API and the database.
+// Assertions are on what the page shows, and then on the API and the database. The scenarios run twice: on one
+// database (the unsharded layout) and on two physical shards on two real PostgreSQL servers (stage 100k's
+// layout); the database checks find the user's rows through the app's own router, wherever they live.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { Client } from 'pg';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { changeAdminRole } from '../../src/admin';
 import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
-import { createTestDatabase, type TestDatabase } from '../support/postgres';
+import { createTestDatabase } from '../support/postgres';
+import { startTwoShards } from '../support/shards';
 
 /**
  * Debian's Chromium package; playwright-core drives it (no browser download). `npm test` installs it first
@@ -47,11 +49,39 @@ interface Product {
 
 jest.setTimeout(240_000);
 
-let db: TestDatabase;
+/** A database layout the storefront runs on: `start` gives the app's database settings and a clean-up. */
+interface Topology {
+  name: string;
+  /** Whether the app must come up in the sharded layout there. */
+  sharded: boolean;
+  start(): Promise<{ env: Record<string, string>; stop(): Promise<void> }>;
+}
+const TOPOLOGIES: Topology[] = [
+  {
+    name: 'one database (unsharded)',
+    sharded: false,
+    start: async () => {
+      const db = await createTestDatabase();
+      return { env: { DATABASE_URL: db.url }, stop: () => db.drop() };
+    },
+  },
+  {
+    name: '2 shards on two PostgreSQL servers',
+    sharded: true,
+    start: async () => {
+      const shards = await startTwoShards();
+      return {
+        env: { DATABASE_URL: shards.shard0.url, SHARD_ENDPOINTS: shards.endpoints },
+        stop: () => shards.stop(),
+      };
+    },
+  },
+];
+
 let app: FastifyInstance;
 let baseUrl: string;
 let browser: Browser;
-const products: Record<string, Product> = {};
+let products: Record<string, Product> = {};
 
 /**
  * Calls the running app over real HTTP (like the browser does; fastify's inject is not needed).
@@ -96,19 +126,50 @@ async function launchChromium(): Promise<Browser> {
   }
 }
 
+// One browser for both topologies.
 beforeAll(async () => {
   browser = await launchChromium();
-  db = await createTestDatabase();
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** Starts the app on `topology` and creates the catalog; returns the clean-up. */
+async function startShop(topology: Topology): Promise<() => Promise<void>> {
+  const database = await topology.start();
   const config = loadConfig({
-    DATABASE_URL: db.url,
+    ...database.env,
     SEED_DEMO_DATA: 'false',
     ADMIN_EMAILS: ADMIN_EMAIL,
     NODE_ENV: 'test',
   });
-  app = await buildApp({ config, logger: false });
-  baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+  products = {};
+  try {
+    app = await buildApp({ config, logger: false });
+  } catch (err) {
+    await database.stop();
+    throw err;
+  }
+  const stop = async () => {
+    await app.close();
+    await database.stop();
+  };
+  try {
+    // The topology is the one named (a wrong environment would pass the scenarios on one database).
+    expect(app.shop.userData.sharded).toBe(topology.sharded);
+    if (topology.sharded) expect([...app.shop.userData.shards.keys()]).toEqual(['0', '1']);
+    await createCatalog(config);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return stop;
+}
 
-  // The catalog, created the way an operator would: an admin account and the product API.
+/** The catalog, created the way an operator would: an admin account and the product API. */
+async function createCatalog(config: ReturnType<typeof loadConfig>): Promise<void> {
+  baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   const signUp = await callApi('POST', '/api/users', {
     email: ADMIN_EMAIL,
     password: PASSWORD,
@@ -146,13 +207,7 @@ beforeAll(async () => {
     priceCents: 1999,
     stock: 3,
   });
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await app?.close();
-  await db?.drop();
-});
+}
 
 let context: BrowserContext;
 let page: Page;
@@ -216,7 +271,15 @@ async function clickForApi(target: Locator, method: string, path: string) {
   return { status: response.status(), body: (await response.json()) as { message?: string } };
 }
 
-describe('storefront', () => {
+describe.each(TOPOLOGIES)('storefront on $name', (topology) => {
+  let stopShop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    stopShop = await startShop(topology);
+  });
+  afterAll(async () => {
+    await stopShop?.();
+  });
+
   test('browsing: the catalog pages forward and back, and a product opens with its details', async () => {
     page = await openPage();
 
@@ -394,34 +457,39 @@ describe('storefront', () => {
     const blue = await (await page.request.get(`${baseUrl}/api/products/${products.blue.id}`)).json();
     expect(blue.stock).toBe(8);
 
-    // AND so does the database: one order of this user, its lines, and the stock taken
-    const client = new Client({ connectionString: db.url });
-    await client.connect();
-    try {
-      const users = await client.query('SELECT id, name, role FROM users WHERE email = $1', [email]);
-      expect(users.rows).toEqual([{ id: expect.any(String), name: 'Ada Shopper', role: 'customer' }]);
-      const orders = await client.query('SELECT id, total_cents, status FROM orders WHERE user_id = $1', [
-        users.rows[0].id,
-      ]);
-      expect(orders.rows).toEqual([{ id: orderId, total_cents: '7197', status: 'placed' }]);
-      const orderLines = await client.query(
-        'SELECT product_id, quantity, unit_price_cents FROM order_items WHERE order_id = $1 ORDER BY line_no',
-        [orderId],
-      );
-      expect(orderLines.rows).toEqual([
-        { product_id: products.blue.id, quantity: 2, unit_price_cents: 2599 },
-        { product_id: products.red.id, quantity: 1, unit_price_cents: 1999 },
-      ]);
-      const stock = await client.query('SELECT sku, stock FROM products WHERE sku LIKE $1 ORDER BY sku', [
-        'KETTLE-%',
-      ]);
-      expect(stock.rows).toEqual([
-        { sku: 'KETTLE-BLUE', stock: 8 },
-        { sku: 'KETTLE-RED', stock: 2 },
-      ]);
-    } finally {
-      await client.end();
-    }
+    // AND so does the database: one order of this user, its lines, and the stock taken. The user is found
+    // through the app's accounts and their rows where the app's router puts them (the public tables, or their
+    // logical shard's schema on their physical shard); the catalog is on shard 0.
+    const found = await app.shop.accounts.findByEmail(email);
+    expect(found && { id: found.user.id, name: found.user.name, role: found.user.role }).toEqual({
+      id: expect.any(String),
+      name: 'Ada Shopper',
+      role: 'customer',
+    });
+    const { shard, schema } = app.shop.userData.forRead(found!.user.id);
+    const userDb = shard.db.writer;
+    const catalog = app.shop.userData.shard0.db.writer;
+    const orders = await userDb.query(
+      `SELECT id, total_cents, status FROM ${schema}.orders WHERE user_id = $1`,
+      [found!.user.id],
+    );
+    expect(orders.rows).toEqual([{ id: orderId, total_cents: '7197', status: 'placed' }]);
+    const orderLines = await userDb.query(
+      `SELECT product_id, quantity, unit_price_cents FROM ${schema}.order_items WHERE order_id = $1 ORDER BY line_no`,
+      [orderId],
+    );
+    expect(orderLines.rows).toEqual([
+      { product_id: products.blue.id, quantity: 2, unit_price_cents: 2599 },
+      { product_id: products.red.id, quantity: 1, unit_price_cents: 1999 },
+    ]);
+    const stock = await catalog.query(
+      'SELECT sku, stock FROM public.products WHERE sku LIKE $1 ORDER BY sku',
+      ['KETTLE-%'],
+    );
+    expect(stock.rows).toEqual([
+      { sku: 'KETTLE-BLUE', stock: 8 },
+      { sku: 'KETTLE-RED', stock: 2 },
+    ]);
   });
 
   test("API errors reach the shopper with the server's own message", async () => {
