@@ -55,6 +55,13 @@ test('a tiny run: seed over 2 shards, add a third, 2 moves of the plan under an 
   // 256 logical shards on two, then three: 85 moves planned, 2 run.
   expect(report.plan).toMatchObject({ moves: 85, run: 2, before: { '0': 128, '1': 128, '2': 0 } });
   expect(report.after['2']).toBe(2);
+  // Users counted in the databases: every seeded user on exactly one shard, before and after the moves.
+  const total = (perShard: Record<string, number>) => Object.values(perShard).reduce((a, b) => a + b, 0);
+  expect(total(report.users.before.perShard)).toBe(users);
+  expect(total(report.users.after.perShard)).toBe(users);
+  expect(Object.keys(report.users.before.perShard)).toEqual(['0', '1']);
+  expect(report.users.after.perShard['2']).toBeGreaterThan(0);
+  expect(report.users.before.maxOverMean).toBeGreaterThanOrEqual(1);
   expect(report.moves).toHaveLength(2);
   for (const move of report.moves) {
     expect(move.to).toBe('2');

@@ -269,6 +269,11 @@ export interface ShardBenchReport {
   readonly seed: { readonly rows: number; readonly seconds: number };
   readonly plan: { readonly moves: number; readonly run: number; readonly before: Record<string, number> };
   readonly after: Record<string, number>;
+  /** Seeded users per physical shard, counted in the databases, before (2 shards) and after the rebalance. */
+  readonly users: {
+    readonly before: { readonly perShard: Record<string, number>; readonly maxOverMean: number };
+    readonly after: { readonly perShard: Record<string, number>; readonly maxOverMean: number };
+  };
   readonly copy: {
     readonly rows: number;
     readonly bytes: number;
@@ -289,6 +294,32 @@ export interface ShardBenchReport {
 }
 
 /** Rows and bytes (tables, without indexes) of a logical shard's schema on a server. */
+/**
+ * Users per physical shard, counted in the databases: the `users` rows of the logical shard schemas the map
+ * places on each shard (what the balance target is about), and max/mean over the shards.
+ */
+export async function usersPerShard(
+  admin: readonly Client[],
+): Promise<{ readonly perShard: Record<string, number>; readonly maxOverMean: number }> {
+  const { rows: map } = await admin[0].query<{ logical_shard: number; shard_id: string }>(
+    'SELECT logical_shard, shard_id FROM control.shard_map ORDER BY 1',
+  );
+  const perShard: Record<string, number> = {};
+  for (const shardId of [...new Set(map.map((m) => m.shard_id))].sort()) {
+    const union = map
+      .filter((m) => m.shard_id === shardId)
+      .map((m) => `SELECT count(*)::int AS n FROM ${shardSchema(m.logical_shard)}.users`)
+      .join(' UNION ALL ');
+    const { rows } = await admin[Number(shardId)].query<{ n: number }>(
+      `SELECT coalesce(sum(n), 0)::int AS n FROM (${union}) counts`,
+    );
+    perShard[shardId] = rows[0].n;
+  }
+  const counts = Object.values(perShard);
+  const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
+  return { perShard, maxOverMean: Math.round((Math.max(...counts) / mean) * 1000) / 1000 };
+}
+
 async function schemaSize(db: Client, schema: string): Promise<{ rows: number; bytes: number }> {
   const { rows } = await db.query<{ rows: string; bytes: string }>(
     `SELECT (SELECT count(*) FROM ${schema}.users) + (SELECT count(*) FROM ${schema}.orders)
@@ -385,6 +416,7 @@ export async function runShardBench(
     );
     const seed = { rows: seeded[0] + seeded[1], seconds: (performance.now() - seedStarted) / 1000 };
     log(`seeded ${seed.rows} rows in ${seed.seconds.toFixed(1)} s`);
+    const usersBefore = await usersPerShard(admin);
 
     // The third shard: its layout migrated and recorded; the map is the manager's to change.
     log('adding shard 2');
@@ -474,6 +506,7 @@ export async function runShardBench(
     const { rows: after } = await admin[0].query<{ shard_id: string; n: number }>(
       'SELECT shard_id, count(*)::int AS n FROM control.shard_map GROUP BY 1 ORDER BY 1',
     );
+    const usersAfter = await usersPerShard(admin);
     const copyRows = moves.reduce((s, m) => s + m.rows, 0);
     const copyBytes = moves.reduce((s, m) => s + m.bytes, 0);
     const copySeconds = moves.reduce((s, m) => s + m.copyMs, 0) / 1000;
@@ -489,6 +522,7 @@ export async function runShardBench(
       seed,
       plan: { moves: plan.moves.length, run: toRun.length, before: plan.before },
       after: Object.fromEntries(after.map((r) => [r.shard_id, r.n])),
+      users: { before: usersBefore, after: usersAfter },
       copy: {
         rows: copyRows,
         bytes: copyBytes,
@@ -521,6 +555,9 @@ export function describeShardBench(report: ShardBenchReport): string[] {
     `seed: ${report.seed.rows} rows in ${report.seed.seconds.toFixed(1)} s`,
     `rebalance: ${report.plan.run} of ${report.plan.moves} planned moves in ${report.rebalanceSeconds} s; ` +
       `logical shards per shard before ${JSON.stringify(report.plan.before)}, after ${JSON.stringify(report.after)}`,
+    `users per shard: before ${JSON.stringify(report.users.before.perShard)} (max/mean ` +
+      `${report.users.before.maxOverMean}), after ${JSON.stringify(report.users.after.perShard)} (max/mean ` +
+      `${report.users.after.maxOverMean})`,
     `copy: ${report.copy.rows} rows, ${(report.copy.bytes / 1024 / 1024).toFixed(1)} MB; ` +
       `${report.copy.rowsPerSecond} rows/s, ${report.copy.mbPerSecond} MB/s (started to synced, summed over moves)`,
     `fence per move: p50 ${report.fenceMs.p50} ms, p99 ${report.fenceMs.p99} ms, max ${report.fenceMs.max} ms`,
