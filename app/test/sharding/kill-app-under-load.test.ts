@@ -102,7 +102,7 @@ test(`${KILLS} SIGKILLs of the HTTP server under a concurrent order load: stock 
   // GIVEN two products and 16 logged-in users spread over both shards
   const admin = (await signUpAdmin(setup, adminEmail)).cookie;
   const initial = new Map<string, number>();
-  for (const stock of [150, 150]) {
+  for (const stock of [1000, 1000]) {
     const created = await setup.inject({
       method: 'POST',
       url: '/api/products',
@@ -142,7 +142,6 @@ test(`${KILLS} SIGKILLs of the HTTP server under a concurrent order load: stock 
         const body = (await response.json()) as { id?: string };
         if (response.status === 201)
           acknowledged.push({ id: body.id!, lines: new Map(lines.map((l) => [l.productId, l.quantity])) });
-        else expect([409, 503]).toContain(response.status);
       } catch {
         // The server died mid-request, or is not listening yet.
         statuses.set('network', (statuses.get('network') ?? 0) + 1);
@@ -153,21 +152,26 @@ test(`${KILLS} SIGKILLs of the HTTP server under a concurrent order load: stock 
   const load = Promise.all(Array.from({ length: WORKERS }, (_, w) => worker(w)));
 
   // AND the server is SIGKILLed at a random moment of the load, then restarted on the same port, 3 times
-  for (let kill = 0; kill < KILLS; kill++) {
-    const before = acknowledged.length;
-    await until(() => acknowledged.length >= before + 5, 'orders to flow', 20_000);
-    await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 400)));
-    current.child.kill('SIGKILL');
-    await current.exited;
-    expect(current.child.signalCode).toBe('SIGKILL');
-    current = await startServer(port);
+  try {
+    for (let kill = 0; kill < KILLS; kill++) {
+      const before = acknowledged.length;
+      await until(() => acknowledged.length >= before + 5, `orders to flow before kill ${kill + 1}`, 30_000);
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 400)));
+      current.child.kill('SIGKILL');
+      await current.exited;
+      expect(current.child.signalCode).toBe('SIGKILL');
+      current = await startServer(port);
+    }
+    const beforeEnd = acknowledged.length;
+    await until(() => acknowledged.length >= beforeEnd + 5, 'orders to flow after the last restart', 30_000);
+  } finally {
+    stop = true;
+    await load;
   }
-  const beforeEnd = acknowledged.length;
-  await until(() => acknowledged.length >= beforeEnd + 5, 'orders to flow after the last restart', 20_000);
-  stop = true;
-  await load;
   current.child.kill('SIGKILL');
   await current.exited;
+  // Every answer the server gave was a placement or a refusal (409 no stock, 503 shard busy), never an error
+  expect([...statuses.keys()].filter((s) => ![201, 409, 503, 'network'].includes(s))).toEqual([]);
 
   // Statements the dead servers had sent still finish on the databases: settle only once every server
   // connection has gone (what the reconciler's 300 s timeout stands for in production).
