@@ -102,7 +102,7 @@ test(`${KILLS} SIGKILLs of the HTTP server under a concurrent order load: stock 
   // GIVEN two products and 16 logged-in users spread over both shards
   const admin = (await signUpAdmin(setup, adminEmail)).cookie;
   const initial = new Map<string, number>();
-  for (const stock of [1000, 1000]) {
+  for (const stock of [5000, 5000]) {
     const created = await setup.inject({
       method: 'POST',
       url: '/api/products',
