@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { Client } from 'pg';
 import { buildApp } from '../../src/app';
 import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
 import { shardSchema } from '../../src/sharding/logical-shard';
@@ -10,6 +9,7 @@ import { signUp, signUpAdmin, testConfig } from '../support/app';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from '../support/redis';
 import { startTwoShards, type TwoShards } from '../support/shards';
 import { until } from '../support/wait';
+import { withClient } from '../support/postgres';
 
 // Issue #11's proof at the level of the process: the real HTTP server (tsx app/src/server.ts) on two shards,
 // under a concurrent HTTP load of order placements, is SIGKILLed at random moments and restarted, three times.
@@ -33,16 +33,6 @@ async function freePort(): Promise<number> {
     });
     probe.on('error', reject);
   });
-}
-
-async function onServer<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /** Spawns the shop server (tsx app/src/server.ts) on `port` and waits until it listens. */
@@ -181,7 +171,7 @@ test(`${KILLS} SIGKILLs of the HTTP server under a concurrent order load: stock 
   ]) {
     await until(
       () =>
-        onServer(url, async (client) => {
+        withClient(url, async (client) => {
           const { rows } = await client.query(
             "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'shop' AND datname = $1",
             [name],
@@ -202,7 +192,7 @@ test(`${KILLS} SIGKILLs of the HTTP server under a concurrent order load: stock 
   expect(await reconciler.runOnce()).toEqual({ confirmed: 0, released: 0 });
 
   // AND no reservation is left unconfirmed
-  const reservations = await onServer(shards.shard0.url, (client) =>
+  const reservations = await withClient(shards.shard0.url, (client) =>
     client.query<{ order_id: string; product_id: string; quantity: number; confirmed: boolean }>(
       'SELECT order_id, product_id, quantity, confirmed_at IS NOT NULL AS confirmed FROM stock_reservations WHERE product_id = ANY($1::uuid[])',
       [products],
@@ -214,7 +204,7 @@ test(`${KILLS} SIGKILLs of the HTTP server under a concurrent order load: stock 
   const ordered = new Map<string, number>(); // `${order}/${product}` -> quantity
   const orderCount = new Map<string, number>(); // order id -> rows in orders, over all schemas and servers
   for (const url of [shards.shard0.url, shards.shard1.url]) {
-    await onServer(url, async (client) => {
+    await withClient(url, async (client) => {
       const lines = Array.from(
         { length: 256 },
         (_, i) =>
@@ -233,7 +223,7 @@ test(`${KILLS} SIGKILLs of the HTTP server under a concurrent order load: stock 
   expect(reserved).toEqual(ordered);
 
   // AND stock + ordered quantity is conserved, product by product
-  const stock = await onServer(shards.shard0.url, (client) =>
+  const stock = await withClient(shards.shard0.url, (client) =>
     client.query<{ id: string; stock: number }>('SELECT id, stock FROM products WHERE id = ANY($1::uuid[])', [
       products,
     ]),

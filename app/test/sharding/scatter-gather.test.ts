@@ -5,7 +5,7 @@ import { buildApp } from '../../src/app';
 import { likePrefix } from '../../src/repositories/admin-reports';
 import { logicalShard, shardSchema } from '../../src/sharding/logical-shard';
 import { grantAdmin, signUp, testConfig } from '../support/app';
-import { TEST_PG_ADMIN_URL } from '../support/postgres';
+import { TEST_PG_ADMIN_URL, withClient } from '../support/postgres';
 import { dropRoles, loginUrl, uniqueRoleName } from '../support/roles';
 import { startTwoShards, type TwoShards } from '../support/shards';
 import { startStallProxy, type StallProxy } from '../support/stall-proxy';
@@ -39,16 +39,6 @@ async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; perShard: 
     return { result, perShard: Object.fromEntries(calls) };
   } finally {
     calls = undefined;
-  }
-}
-
-async function onServer<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
   }
 }
 
@@ -104,7 +94,7 @@ async function seed(): Promise<void> {
     }
   }
   for (const shardId of ['0', '1']) {
-    await onServer(urlOf(shardId), async (client) => {
+    await withClient(urlOf(shardId), async (client) => {
       for (const user of users.filter((u) => u.shardId === shardId)) {
         const s = shardSchema(logicalShard(user.id));
         await client.query(
@@ -133,7 +123,7 @@ async function seed(): Promise<void> {
   const elsewhere = placeOf(id) === '0' ? '1' : '0';
   const s = shardSchema(logicalShard(id));
   ghost = { userId: id, orderId: uuidv7() };
-  await onServer(urlOf(elsewhere), async (client) => {
+  await withClient(urlOf(elsewhere), async (client) => {
     await client.query(
       `INSERT INTO ${s}.users (id, email, name, password_hash) VALUES ($1, $2, 'Ada Ghost', 'x')`,
       [id, 'ab-ghost.scatter@example.test'],
@@ -165,7 +155,7 @@ async function everything(): Promise<{
   const map = app.shop.userData.map!.entries;
   const result: Awaited<ReturnType<typeof everything>> = { users: [], orders: [] };
   for (const shardId of ['0', '1']) {
-    await onServer(urlOf(shardId), async (client) => {
+    await withClient(urlOf(shardId), async (client) => {
       for (const entry of map.filter((e) => e.shardId === shardId)) {
         const s = shardSchema(entry.logicalShard);
         const u = await client.query(`SELECT id, email, name FROM ${s}.users`);
@@ -460,7 +450,7 @@ describe('a shard that does not answer', () => {
     // waits on the lock (the server is alive, so closing the socket alone would leave it waiting).
     const schema = shardSchema(app.shop.userData.map!.entries.find((e) => e.shardId === '1')!.logicalShard);
     const waiting = () =>
-      onServer(shards.shard1.url, async (client) => {
+      withClient(shards.shard1.url, async (client) => {
         const { rows } = await client.query(
           "SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND wait_event_type = 'Lock'",
           [appUser],

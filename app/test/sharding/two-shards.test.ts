@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { Client } from 'pg';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
@@ -9,7 +8,7 @@ import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
 import { loadConfig, type AppConfig } from '../../src/config';
 import { logicalShard, shardSchema } from '../../src/sharding/logical-shard';
 import { signUp, signUpAdmin, testConfig, uniqueEmail } from '../support/app';
-import { createTestDatabase, TEST_PG_ADMIN_URL } from '../support/postgres';
+import { createTestDatabase, TEST_PG_ADMIN_URL, withClient } from '../support/postgres';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from '../support/redis';
 import { dropRoles, loginUrl, uniqueRoleName } from '../support/roles';
 import { startTwoShards, type TwoShards } from '../support/shards';
@@ -60,19 +59,9 @@ async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; perShard: 
   }
 }
 
-async function onServer<T>(url: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /** Which shard the map gives a user's logical shard (read as the owner, straight from the control schema). */
 async function shardOfUser(userId: string): Promise<string> {
-  return onServer(shards.shard0.url, async (client) => {
+  return withClient(shards.shard0.url, async (client) => {
     const { rows } = await client.query('SELECT shard_id FROM control.shard_map WHERE logical_shard = $1', [
       logicalShard(userId),
     ]);
@@ -130,7 +119,7 @@ describe('sharded layout', () => {
     shardAdmin = (await signUpAdmin(app, shardAdminEmail)).cookie;
   });
   test('the first start spread the logical shards over both shards and recorded N and the endpoints', async () => {
-    await onServer(shards.shard0.url, async (client) => {
+    await withClient(shards.shard0.url, async (client) => {
       const { rows } = await client.query(
         'SELECT shard_id, count(*)::int AS n, min(logical_shard) AS lo, max(logical_shard) AS hi FROM control.shard_map GROUP BY 1 ORDER BY 1',
       );
@@ -156,7 +145,7 @@ describe('sharded layout', () => {
       const schema = shardSchema(logicalShard(user.id));
       const counts = await Promise.all(
         [shards.shard0.url, shards.shard1.url].map((url) =>
-          onServer(url, async (client) => {
+          withClient(url, async (client) => {
             const { rows } = await client.query(
               `SELECT count(*)::int AS n FROM ${schema}.users WHERE id = $1`,
               [user.id],
@@ -207,7 +196,7 @@ describe('sharded layout', () => {
       // One directory entry, one user row in all 256 schemas of both servers together.
       const rows = await Promise.all(
         [shards.shard0.url, shards.shard1.url].map((url) =>
-          onServer(url, async (client) => {
+          withClient(url, async (client) => {
             const union = Array.from(
               { length: 256 },
               (_, i) => `SELECT id FROM ${shardSchema(i)}.users WHERE email = $1`,
@@ -218,7 +207,7 @@ describe('sharded layout', () => {
         ),
       );
       expect(rows.flat()).toEqual([winner.id]);
-      const directory = await onServer(shards.shard0.url, (client) =>
+      const directory = await withClient(shards.shard0.url, (client) =>
         client.query('SELECT user_id FROM control.email_directory WHERE email = $1', [email]),
       );
       expect(directory.rows).toEqual([{ user_id: winner.id }]);
@@ -242,7 +231,7 @@ describe('sharded layout', () => {
       });
     // GIVEN a claim whose user was never created (the process died between the two steps)
     const claim = (age: string) =>
-      onServer(shards.shard0.url, (client) =>
+      withClient(shards.shard0.url, (client) =>
         client.query(
           `INSERT INTO control.email_directory (email, user_id, created_at) VALUES ($1, $2, now() - $3::interval)
            ON CONFLICT (email) DO UPDATE SET created_at = excluded.created_at`,
@@ -256,7 +245,7 @@ describe('sharded layout', () => {
     await claim('2 minutes');
     const response = await signUpWith();
     expect(response.statusCode).toBe(201);
-    const directory = await onServer(shards.shard0.url, (client) =>
+    const directory = await withClient(shards.shard0.url, (client) =>
       client.query('SELECT user_id FROM control.email_directory WHERE email = $1', [email]),
     );
     expect(directory.rows).toEqual([{ user_id: response.json().user.id }]);
@@ -266,7 +255,7 @@ describe('sharded layout', () => {
     const user = await userOn('1');
     const logical = logicalShard(user.user.id);
     const bump = (state: string) =>
-      onServer(shards.shard0.url, (client) =>
+      withClient(shards.shard0.url, (client) =>
         client.query(
           `UPDATE control.shard_map SET state = $2, epoch = (SELECT max(epoch) + 1 FROM control.shard_map)
            WHERE logical_shard = $1 RETURNING epoch`,
@@ -299,7 +288,7 @@ describe('sharded layout', () => {
       expect(me.statusCode).toBe(200);
       // A sign-up that lands on a fenced logical shard leaves no directory claim behind (checked in
       // UserAccounts before the claim); and no order rows were written on either shard.
-      const orders = await onServer(shards.shard1.url, (client) =>
+      const orders = await withClient(shards.shard1.url, (client) =>
         client.query(`SELECT count(*)::int AS n FROM ${shardSchema(logical)}.orders WHERE user_id = $1`, [
           user.user.id,
         ]),
@@ -323,7 +312,7 @@ describe('sharded layout', () => {
     const user = await userOn('0');
     const logical = logicalShard(user.user.id);
     const set = (state: string) =>
-      onServer(shards.shard0.url, (client) =>
+      withClient(shards.shard0.url, (client) =>
         client.query(
           `UPDATE control.shard_map SET state = $2, epoch = (SELECT max(epoch) + 1 FROM control.shard_map)
            WHERE logical_shard = $1`,
@@ -354,7 +343,7 @@ describe('sharded layout', () => {
 
   const stockOf = async (productId: string) =>
     (
-      await onServer(shards.shard0.url, (client) =>
+      await withClient(shards.shard0.url, (client) =>
         client.query('SELECT stock FROM products WHERE id = $1', [productId]),
       )
     ).rows[0].stock as number;
@@ -370,7 +359,7 @@ describe('sharded layout', () => {
     });
     expect(order.statusCode).toBe(201);
     const orderId = order.json().id as string;
-    const reservation = await onServer(shards.shard0.url, (client) =>
+    const reservation = await withClient(shards.shard0.url, (client) =>
       client.query(
         'SELECT quantity, confirmed_at IS NOT NULL AS confirmed FROM stock_reservations WHERE order_id = $1',
         [orderId],
@@ -386,7 +375,7 @@ describe('sharded layout', () => {
       payload: { items: [{ productId, quantity: 2 }] },
     });
     expect(tooMany.statusCode).toBe(409);
-    const held = await onServer(shards.shard0.url, (client) =>
+    const held = await withClient(shards.shard0.url, (client) =>
       client.query('SELECT count(*)::int AS n FROM stock_reservations WHERE product_id = $1', [productId]),
     );
     expect(held.rows).toEqual([{ n: 1 }]);
@@ -399,7 +388,7 @@ describe('sharded layout', () => {
     const user = await userOn('1');
     const schema = shardSchema(logicalShard(user.user.id));
     const fence = (sql: string) =>
-      onServer(shards.shard1.url, (client) =>
+      withClient(shards.shard1.url, (client) =>
         client.query(
           `${sql} ON ALL TABLES IN SCHEMA ${schema} ${sql.startsWith('REVOKE') ? 'FROM' : 'TO'} shop_app`,
         ),
@@ -418,7 +407,7 @@ describe('sharded layout', () => {
       expect(response.statusCode).toBe(503);
       expect(response.headers['retry-after']).toBe('1');
       expect(await stockOf(productId)).toBe(4);
-      const held = await onServer(shards.shard0.url, (client) =>
+      const held = await withClient(shards.shard0.url, (client) =>
         client.query('SELECT count(*)::int AS n FROM stock_reservations WHERE product_id = $1', [productId]),
       );
       expect(held.rows).toEqual([{ n: 0 }]);
@@ -493,7 +482,7 @@ describe('sharded layout', () => {
     // reservation is left unconfirmed
     const ordered = new Map<string, number>();
     for (const url of [shards.shard0.url, shards.shard1.url]) {
-      await onServer(url, async (client) => {
+      await withClient(url, async (client) => {
         const union = Array.from(
           { length: 256 },
           (_, i) => `SELECT order_id, quantity FROM ${shardSchema(i)}.order_items WHERE product_id = $1`,
@@ -504,7 +493,7 @@ describe('sharded layout', () => {
     }
     const sum = [...ordered.values()].reduce((a, b) => a + b, 0);
     expect((await stockOf(productId)) + sum).toBe(initial);
-    const reservations = await onServer(shards.shard0.url, (client) =>
+    const reservations = await withClient(shards.shard0.url, (client) =>
       client.query(
         'SELECT order_id, quantity, confirmed_at IS NOT NULL AS confirmed FROM stock_reservations WHERE product_id = $1',
         [productId],
@@ -558,7 +547,7 @@ describe('sharded layout', () => {
       for (const url of [shards.shard0.url, shards.shard1.url]) {
         await until(
           () =>
-            onServer(url, async (client) => {
+            withClient(url, async (client) => {
               const { rows } = await client.query(
                 "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'placement-crash-worker'",
               );
@@ -567,7 +556,7 @@ describe('sharded layout', () => {
           "the dead worker's connections to close",
         );
       }
-      const killed = await onServer(shards.shard0.url, (client) =>
+      const killed = await withClient(shards.shard0.url, (client) =>
         client.query(
           'SELECT confirmed_at IS NULL AS unconfirmed FROM stock_reservations WHERE order_id = $1',
           [orders[0].id],
@@ -584,7 +573,7 @@ describe('sharded layout', () => {
       });
       const result = await reconciler.runOnce();
       expect(result.confirmed + result.released).toBeGreaterThanOrEqual(1);
-      const { rows: unconfirmed } = await onServer(shards.shard0.url, (client) =>
+      const { rows: unconfirmed } = await withClient(shards.shard0.url, (client) =>
         client.query(
           'SELECT count(*)::int AS n FROM stock_reservations WHERE product_id = $1 AND confirmed_at IS NULL',
           [productId],
@@ -594,7 +583,7 @@ describe('sharded layout', () => {
       // AND stock + ordered is conserved, and every order that exists has exactly its confirmed reservation
       const ordered = new Map<string, number>();
       for (const url of [shards.shard0.url, shards.shard1.url]) {
-        await onServer(url, async (client) => {
+        await withClient(url, async (client) => {
           const union = Array.from(
             { length: 256 },
             (_, i) => `SELECT order_id, quantity FROM ${shardSchema(i)}.order_items WHERE product_id = $1`,
@@ -605,7 +594,7 @@ describe('sharded layout', () => {
       }
       const sum = [...ordered.values()].reduce((a, b) => a + b, 0);
       expect((await stockOf(productId)) + sum).toBe(initial);
-      const reservations = await onServer(shards.shard0.url, (client) =>
+      const reservations = await withClient(shards.shard0.url, (client) =>
         client.query('SELECT order_id, quantity FROM stock_reservations WHERE product_id = $1', [productId]),
       );
       expect(new Map(reservations.rows.map((row) => [row.order_id as string, Number(row.quantity)]))).toEqual(
@@ -650,21 +639,21 @@ describe('sharded layout', () => {
       ...config,
       sharding: { ...config.sharding!, shards: [...config.sharding!.shards, thirdEndpoint] },
     };
-    const before = await onServer(shards.shard0.url, (client) =>
+    const before = await withClient(shards.shard0.url, (client) =>
       client.query('SELECT logical_shard, shard_id, epoch FROM control.shard_map ORDER BY 1'),
     );
     const instance = await buildApp({ config: grown, logger: false });
     try {
       expect([...instance.shop.userData.shards.keys()]).toEqual(['0', '1', '2']);
-      const after = await onServer(shards.shard0.url, (client) =>
+      const after = await withClient(shards.shard0.url, (client) =>
         client.query('SELECT logical_shard, shard_id, epoch FROM control.shard_map ORDER BY 1'),
       );
       expect(after.rows).toEqual(before.rows);
-      const recorded = await onServer(shards.shard0.url, (client) =>
+      const recorded = await withClient(shards.shard0.url, (client) =>
         client.query('SELECT shard_id FROM control.shards ORDER BY 1'),
       );
       expect(recorded.rows.map((row) => row.shard_id)).toEqual(['0', '1', '2']);
-      const schemas = await onServer(third.url, (client) =>
+      const schemas = await withClient(third.url, (client) =>
         client.query("SELECT count(*)::int AS n FROM pg_namespace WHERE nspname LIKE 'ls\\_%'"),
       );
       expect(schemas.rows).toEqual([{ n: 256 }]);
@@ -734,7 +723,7 @@ describe('sharded layout', () => {
     ).rejects.toThrow(
       /control.settings records 256 .* this build uses 480; N cannot change once data exists/,
     );
-    const { rows } = await onServer(shards.shard0.url, (client) =>
+    const { rows } = await withClient(shards.shard0.url, (client) =>
       client.query("SELECT count(*)::int AS n FROM pg_namespace WHERE nspname LIKE 'ls\\_%'"),
     );
     expect(rows[0].n).toBe(256);
