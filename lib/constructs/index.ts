@@ -14,3 +14,4 @@ export * from './invalidation-queue';
 export * from './replication-alarms';
 export * from './shard-endpoints';
 export * from './shard-manager-task';
+export * from './one-off-task';

@@ -2,20 +2,16 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CustomResource, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { transformSync } from 'esbuild';
 import type { ServiceConfig } from '../config/stage-config';
-import { SERVICE_DEFAULTS } from '../config/defaults';
 import { pascalCase } from '../config/naming';
 import type { DatabaseEndpoint } from './data-endpoints';
-import { REPO_ROOT } from './service-platform';
+import { ImportedSecrets, oneOffAppTask } from './one-off-task';
 import {
   SHARD_ENDPOINTS_VARIABLE,
   shardAppSecret,
@@ -89,48 +85,20 @@ export class MigrationTask extends Construct {
 
   constructor(scope: Construct, id: string, props: MigrationTaskProps) {
     super(scope, id);
-    const arm = (props.cpuArchitecture ?? SERVICE_DEFAULTS.cpuArchitecture) === 'ARM64';
-    const region = Stack.of(this).region;
     const { database } = props;
     const further = (props.shards ?? []).filter((shard) => shard.shardId !== database.shardId);
 
-    // Imported by ARN (see AppService): granting on the data stack's objects would make it depend on this stack.
-    const keys = new Map<string, kms.IKey>();
-    const importKey = (arn: string): kms.IKey => {
-      let imported = keys.get(arn);
-      if (imported === undefined) {
-        imported = kms.Key.fromKeyArn(this, keys.size === 0 ? 'DataKey' : `DataKey${keys.size + 1}`, arn);
-        keys.set(arn, imported);
-      }
-      return imported;
-    };
-    const importSecret = (id: string, secret: { secretArn: string; keyArn: string }) =>
-      secretsmanager.Secret.fromSecretAttributes(this, id, {
-        secretCompleteArn: secret.secretArn,
-        encryptionKey: importKey(secret.keyArn),
-      });
-    const appSecret = importSecret('AppSecret', shardAppSecret(database));
-    const ownerSecret = importSecret('OwnerSecret', shardOwnerSecret(database));
+    const imports = new ImportedSecrets(this);
+    const appSecret = imports.secret('AppSecret', shardAppSecret(database));
+    const ownerSecret = imports.secret('OwnerSecret', shardOwnerSecret(database));
     // Every further shard: the app's secret (the task creates the app's login there too) and the owner's.
     const shardSecrets = further.flatMap((shard) => [
-      importSecret(`Shard${pascalCase(shard.shardId)}AppSecret`, shardAppSecret(shard)),
-      importSecret(`Shard${pascalCase(shard.shardId)}OwnerSecret`, shardOwnerSecret(shard)),
+      imports.secret(`Shard${pascalCase(shard.shardId)}AppSecret`, shardAppSecret(shard)),
+      imports.secret(`Shard${pascalCase(shard.shardId)}OwnerSecret`, shardOwnerSecret(shard)),
     ]);
 
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      cpu: 256,
-      memoryLimitMiB: 512,
-      runtimePlatform: {
-        cpuArchitecture: arm ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
-    });
-    const image =
-      props.image ??
-      ecs.ContainerImage.fromAsset(REPO_ROOT, {
-        file: 'app/Dockerfile',
-        platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
-      });
+    const { taskDefinition, image } = oneOffAppTask(this, props);
+    this.taskDefinition = taskDefinition;
     this.container = this.taskDefinition.addContainer(MIGRATION_CONTAINER_NAME, {
       image,
       essential: true,
@@ -154,16 +122,8 @@ export class MigrationTask extends Construct {
       user: 'node',
     });
 
-    // The task reads the secrets itself. Decrypt only when Secrets Manager asks on its behalf (the grant's own
-    // decrypt half cannot write an imported key's policy).
-    const taskRole = this.taskDefinition.taskRole;
-    for (const secret of [appSecret, ownerSecret, ...shardSecrets]) secret.grantRead(taskRole);
-    iam.Grant.addToPrincipal({
-      grantee: taskRole,
-      actions: ['kms:Decrypt'],
-      resourceArns: [...keys.values()].map((key) => key.keyArn),
-      conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${region}.amazonaws.com` } },
-    });
+    // The task reads the secrets itself.
+    imports.grantRead(this.taskDefinition.taskRole, [appSecret, ownerSecret, ...shardSecrets]);
     const executionRole = this.taskDefinition.obtainExecutionRole();
     Validations.of(executionRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -1,16 +1,11 @@
 import { Stack, Validations } from 'aws-cdk-lib';
-import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { SERVICE_DEFAULTS } from '../config/defaults';
 import { pascalCase, SHARD_ZERO_ID } from '../config/naming';
 import type { ServiceConfig } from '../config/stage-config';
 import type { DatabaseEndpoint } from './data-endpoints';
-import { REPO_ROOT } from './service-platform';
+import { ImportedSecrets, oneOffAppTask } from './one-off-task';
 import { SHARD_ENDPOINTS_VARIABLE, shardOwnerSecret } from './shard-endpoints';
 
 /** Name of the shard manager's container (the one to name in a `run-task` command override). */
@@ -67,43 +62,18 @@ export class ShardManagerTask extends Construct {
 
   constructor(scope: Construct, id: string, props: ShardManagerTaskProps) {
     super(scope, id);
-    const arm = (props.cpuArchitecture ?? SERVICE_DEFAULTS.cpuArchitecture) === 'ARM64';
     const shard0 = props.shards.find((shard) => shard.shardId === SHARD_ZERO_ID);
     if (shard0 === undefined) throw new Error('ShardManagerTask: shards must include shard 0');
     const further = props.shards.filter((shard) => shard !== shard0);
 
-    // Imported by ARN (see AppService): granting on the data stacks' objects would make them depend on this one.
-    const keys = new Map<string, kms.IKey>();
-    const importKey = (arn: string): kms.IKey => {
-      let key = keys.get(arn);
-      if (key === undefined) {
-        key = kms.Key.fromKeyArn(this, `Key${keys.size + 1}`, arn);
-        keys.set(arn, key);
-      }
-      return key;
-    };
+    const imports = new ImportedSecrets(this);
     const ownerSecrets = props.shards.map((shard) =>
-      secretsmanager.Secret.fromSecretAttributes(this, `Shard${pascalCase(shard.shardId)}OwnerSecret`, {
-        secretCompleteArn: shardOwnerSecret(shard).secretArn,
-        encryptionKey: importKey(shardOwnerSecret(shard).keyArn),
-      }),
+      imports.secret(`Shard${pascalCase(shard.shardId)}OwnerSecret`, shardOwnerSecret(shard)),
     );
     const stack = Stack.of(this);
 
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'TaskDefinition', {
-      cpu: 256,
-      memoryLimitMiB: 512,
-      runtimePlatform: {
-        cpuArchitecture: arm ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64,
-        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
-      },
-    });
-    const image =
-      props.image ??
-      ecs.ContainerImage.fromAsset(REPO_ROOT, {
-        file: 'app/Dockerfile',
-        platform: arm ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
-      });
+    const { taskDefinition, image } = oneOffAppTask(this, props);
+    this.taskDefinition = taskDefinition;
     this.container = this.taskDefinition.addContainer(SHARD_MANAGER_CONTAINER_NAME, {
       image,
       essential: true,
@@ -135,16 +105,7 @@ export class ShardManagerTask extends Construct {
       user: 'node',
     });
 
-    const taskRole = this.taskDefinition.taskRole;
-    for (const secret of ownerSecrets) secret.grantRead(taskRole);
-    // Decrypt only when Secrets Manager asks on the task's behalf (the grant's own decrypt half cannot write an
-    // imported key's policy).
-    iam.Grant.addToPrincipal({
-      grantee: taskRole,
-      actions: ['kms:Decrypt'],
-      resourceArns: [...keys.values()].map((key) => key.keyArn),
-      conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
-    });
+    imports.grantRead(this.taskDefinition.taskRole, ownerSecrets);
     Validations.of(this.taskDefinition.obtainExecutionRole()).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
