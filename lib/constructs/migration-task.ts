@@ -205,6 +205,9 @@ export class MigrationTask extends Construct {
     });
     // The function's policy (a new task definition revision is named there) exists before it runs.
     this.run.node.addDependency(role);
+    // ... and for the task's own roles with their policies: the task reads the secrets (task role) and pulls the
+    // image and writes its log (execution role) from its first second.
+    this.run.node.addDependency(this.taskDefinition.taskRole, this.taskDefinition.obtainExecutionRole());
   }
 }
 

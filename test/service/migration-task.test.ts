@@ -122,10 +122,15 @@ describe.each(['1k', '10k'])('MigrationTask (ShopService/Migration) at %s', (id)
     ).AwsvpcConfiguration;
     expect(run.Properties?.Subnets).toEqual(network.Subnets);
     expect(run.Properties?.SecurityGroups).toEqual(network.SecurityGroups);
-    // The order: the service waits for the run; the run waits for its function's policy.
+    // The order: the service waits for the run; the run waits for its function's policy and for the task's
+    // own policies (secrets through the task role; image pull and log through the execution role).
     expect(appService.DependsOn).toContain(runId);
     expect(run.DependsOn).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^MigrationRunnerRoleDefaultPolicy/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^MigrationRunnerRoleDefaultPolicy/),
+        expect.stringMatching(/^MigrationTaskDefinitionTaskRoleDefaultPolicy/),
+        expect.stringMatching(/^MigrationTaskDefinitionExecutionRoleDefaultPolicy/),
+      ]),
     );
     // Only the service resource waits, not its scaling.
     for (const [, target] of Object.entries(
