@@ -1,6 +1,7 @@
 import type { SqlExecutor } from '../db/database';
-import { badRequest, conflict } from '../errors';
+import { badRequest, conflict, HttpError } from '../errors';
 import type { Order, OrderLine, OrderRepository, RequestedLine } from '../repositories/order-repository';
+import { ShardUnavailableError } from '../sharding/shard-map';
 
 /** An order to place: a fresh id (UUIDv7), its user, and distinct products. */
 export interface OrderRequest {
@@ -126,8 +127,11 @@ export class CrossDatabaseOrderPlacement implements OrderPlacement {
     try {
       placed = await this.write(order, lines, target);
     } catch (err) {
-      // The order is not there: give the stock back (if this fails too, the reconciler will).
-      await this.release(order.id, unique).catch(() => {});
+      // Give the stock back only when the order is certainly not there: the shard answered with an error (or the
+      // app refused before sending). A connection lost mid-statement may have committed the order; its
+      // reservation then stays for the reconciler, which confirms it if the order exists and releases it if not
+      // (releasing here could leave an order without its reservation: oversold stock).
+      if (orderCertainlyNotWritten(err)) await this.release(order.id, unique).catch(() => {});
       throw err;
     }
     // Best effort: an unconfirmed reservation of an existing order is confirmed by the reconciler.
@@ -201,4 +205,15 @@ export async function releaseReservation(
 ): Promise<number> {
   const { rows } = await catalog.query<{ released: number }>(RELEASE, [orderId, [...tags]]);
   return Number(rows[0]?.released ?? 0);
+}
+
+/**
+ * True when a failed order write certainly wrote nothing: an error the app raised itself (an HTTP error, the
+ * shard map's 503) or an error response from PostgreSQL (it has a severity and a SQLSTATE: the statement was
+ * rolled back). False for a lost connection (no response: the COMMIT may have happened).
+ */
+export function orderCertainlyNotWritten(err: unknown): boolean {
+  if (err instanceof HttpError || err instanceof ShardUnavailableError) return true;
+  const e = err as { severity?: unknown; code?: unknown } | null;
+  return typeof e?.severity === 'string' && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code);
 }

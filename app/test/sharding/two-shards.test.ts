@@ -3,7 +3,10 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import { buildApp } from '../../src/app';
-import type { CrossDatabaseOrderPlacement } from '../../src/orders/order-placement';
+import { CrossDatabaseOrderPlacement, orderCertainlyNotWritten } from '../../src/orders/order-placement';
+import type { SqlExecutor } from '../../src/db/database';
+import type { OrderRepository } from '../../src/repositories/order-repository';
+import { ShardUnavailableError } from '../../src/sharding/shard-map';
 import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
 import { loadConfig, type AppConfig } from '../../src/config';
 import { logicalShard, shardSchema } from '../../src/sharding/logical-shard';
@@ -423,6 +426,60 @@ describe('sharded layout', () => {
     });
     expect(again.statusCode).toBe(201);
     expect(await stockOf(productId)).toBe(1);
+  });
+
+  test('a write whose connection is lost after the commit keeps its reservation: no order is left without one', async () => {
+    // GIVEN a placement whose order write commits on the shard and then loses its connection (no answer)
+    const productId = await createProduct(5);
+    const user = await userOn('1');
+    const real = app.shop.placement as unknown as { catalog: SqlExecutor; orders: OrderRepository };
+    const orders = Object.create(real.orders) as OrderRepository;
+    orders.insertPriced = async (...args: Parameters<OrderRepository['insertPriced']>) => {
+      await real.orders.insertPriced(...args);
+      throw new Error('Connection terminated unexpectedly');
+    };
+    const placement = new CrossDatabaseOrderPlacement(real.catalog, orders);
+    const place = app.shop.userData.forRead(user.user.id);
+    const order = {
+      id: uuidv7(),
+      userId: user.user.id,
+      lines: [{ productId, quantity: 2, field: 'body/items/0/productId' }],
+    };
+    // WHEN it is placed
+    await expect(
+      placement.place(order, { writer: place.shard.db.writer, schema: place.schema }, []),
+    ).rejects.toThrow('Connection terminated unexpectedly');
+    // THEN the order exists and its stock is still reserved (not released on an answer that never came) ...
+    const reservation = await withClient(shards.shard0.url, (client) =>
+      client.query(
+        'SELECT quantity, confirmed_at IS NULL AS open FROM stock_reservations WHERE order_id = $1',
+        [order.id],
+      ),
+    );
+    expect(reservation.rows).toEqual([{ quantity: 2, open: true }]);
+    expect(await stockOf(productId)).toBe(3);
+    // ... and the reconciler, once it is overdue, confirms it because the order is there
+    const reconciler = new ReservationReconciler(app.shop.db, app.shop.userData, {
+      timeoutSeconds: 0,
+      batch: 1000,
+      tagsOf: (ids) => ids.map((id) => `product:${id}`),
+    });
+    expect((await reconciler.runOnce()).confirmed).toBeGreaterThanOrEqual(1);
+    expect(await stockOf(productId)).toBe(3);
+  });
+
+  test('only an error answer from PostgreSQL (or a refusal by the app itself) means the order write wrote nothing', () => {
+    expect(
+      orderCertainlyNotWritten(
+        Object.assign(new Error('permission denied'), { severity: 'ERROR', code: '42501' }),
+      ),
+    ).toBe(true);
+    expect(orderCertainlyNotWritten(new ShardUnavailableError(3, 1))).toBe(true);
+    expect(orderCertainlyNotWritten(new Error('Connection terminated unexpectedly'))).toBe(false);
+    expect(orderCertainlyNotWritten(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }))).toBe(false);
+    expect(
+      orderCertainlyNotWritten(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })),
+    ).toBe(false);
   });
 
   test('interrupted placements under concurrency: the reconciler settles every reservation, stock + ordered is conserved', async () => {
