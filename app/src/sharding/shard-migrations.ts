@@ -142,6 +142,9 @@ export async function migrateShardLayout(
       await options.then?.(conn);
       return { applied: count, schemas: all.length, ms: performance.now() - started };
     } finally {
+      // A step that failed inside its BEGIN leaves the session in an aborted transaction, where the unlock
+      // below would fail too and the pooled connection would keep the lock: end it first (a no-op otherwise).
+      await conn.exec('ROLLBACK').catch(() => {});
       await conn.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
     }
   });
