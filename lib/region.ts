@@ -110,6 +110,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     shards: [data.shardEndpoint, ...Object.values(shards).map((stack) => stack.endpoint)],
     ...(data.cacheEndpoint !== undefined ? { cache: data.cacheEndpoint } : {}),
     ...(data.invalidationQueue !== undefined ? { invalidationQueue: data.invalidationQueue.endpoint } : {}),
+    ...(data.eventsEndpoint !== undefined ? { events: data.eventsEndpoint } : {}),
     sessionSecretArn: data.sessionSecret.secretArn,
     sessionSecretKeyArn: data.dataKey.keyArn,
   };
@@ -140,6 +141,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
   for (const stack of Object.values(shards)) stack.shard.addMonitoring(service.monitoring);
   data.cache?.addMonitoring(service.monitoring);
   data.invalidationQueue?.addMonitoring(service.monitoring);
+  data.events?.addMonitoring(service.monitoring);
   // Logical replication (stage 100k on): each shard writer's slot lag and transaction logs.
   for (const shard of [data.shard, ...Object.values(shards).map((stack) => stack.shard)]) {
     addLogicalReplicationMonitoring(service.monitoring, shard);
