@@ -1,0 +1,282 @@
+/**
+ * Stage 1m: users, products and orders as services of their own (SERVICE=<id>), on Service Connect, behind the
+ * API gateway's internal load balancer, on the domain-event bus; each with least privilege. The first service
+ * and the public load balancer stay as in 100k.
+ */
+import { Duration } from 'aws-cdk-lib';
+import {
+  EVENT_ROUTES,
+  SERVICE_CONNECT_DEFAULTS,
+  SERVICE_DEFAULTS,
+  StageConfigError,
+  validateStageConfig,
+  type StageConfig,
+} from '../../lib/config';
+import { stage100k, stage1m } from '../../stages';
+import { resourcesOf, synthStage } from '../support/synth';
+
+// Synthesis is CPU-bound and the machine is shared: allow for a slow, loaded run.
+jest.setTimeout(240_000);
+
+type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: Record<string, any>; Effect: string };
+
+const SERVICE_IDS = ['users', 'orders', 'products'] as const;
+const pascal = (id: string) => id.charAt(0).toUpperCase() + id.slice(1);
+
+describe('stage 1m', () => {
+  // GIVEN
+  const stage = synthStage('1m', { nag: false });
+  const service = stage.json.service;
+  const all = resourcesOf(service) as Record<string, Resource>;
+  const byPrefix = (type: string, prefix: string): [string, Resource] => {
+    const found = Object.entries(all).filter(([id, r]) => r.Type === type && id.startsWith(prefix));
+    if (found.length !== 1) throw new Error(`expected one ${type} ${prefix}*, found ${found.length}`);
+    return found[0]!;
+  };
+  const ecsService = (id: string) => byPrefix('AWS::ECS::Service', `Shop${pascal(id)}Service`);
+  const appContainer = (id: string) => {
+    const [, definition] = byPrefix('AWS::ECS::TaskDefinition', `Shop${pascal(id)}TaskDefinition`);
+    return (definition.Properties.ContainerDefinitions as Record<string, any>[]).find((c) => c.Name === 'App')!;
+  };
+  const environment = (id: string) =>
+    Object.fromEntries(
+      (appContainer(id).Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]),
+    );
+  const statements = (id: string): Statement[] => {
+    const [, policy] = byPrefix('AWS::IAM::Policy', `Shop${pascal(id)}TaskDefinitionTaskRoleDefaultPolicy`);
+    return policy.Properties.PolicyDocument.Statement as Statement[];
+  };
+  const actionsOf = (statement: Statement) => [statement.Action].flat();
+
+  test('the stage is 100k plus services, gateway and events; the first service is unchanged', () => {
+    expect(stage1m.service).toBe(stage100k.service);
+    expect(stage1m.database).toBe(stage100k.database);
+    expect(stage1m.shards).toBe(stage100k.shards);
+    expect(Object.keys(stage1m.services).sort()).toEqual([...SERVICE_IDS].sort());
+    expect(validateStageConfig(stage1m)).toEqual([]);
+    // The monolith's task definition has no SERVICE and no event bus: it keeps serving as in 100k.
+    const [, shopDefinition] = byPrefix('AWS::ECS::TaskDefinition', 'ShopTaskDefinition');
+    const shopEnv = JSON.stringify(shopDefinition.Properties.ContainerDefinitions);
+    expect(shopEnv).not.toContain('"SERVICE"');
+    expect(shopEnv).not.toContain('EVENT_BUS');
+  });
+
+  test.each(SERVICE_IDS)('%s: SERVICE=<id>, a named port mapping and a Service Connect server at http://<id>', (id) => {
+    expect(environment(id).SERVICE).toBe(id);
+    expect(appContainer(id).PortMappings).toEqual([
+      { ContainerPort: SERVICE_DEFAULTS.containerPort, Name: id, AppProtocol: 'http', Protocol: 'tcp' },
+    ]);
+    const [, svc] = ecsService(id);
+    expect(svc.Properties.ServiceConnectConfiguration).toMatchObject({
+      Enabled: true,
+      Namespace: { 'Fn::GetAtt': [expect.stringMatching(/^ShopClusterDefaultServiceDiscoveryNamespace/), 'Arn'] },
+      Services: [
+        {
+          PortName: id,
+          ClientAliases: [{ DnsName: id, Port: 80 }],
+          Timeout: {
+            IdleTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds(),
+            PerRequestTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.perRequestTimeout.toSeconds(),
+          },
+        },
+      ],
+      LogConfiguration: {
+        LogDriver: 'awslogs',
+        Options: expect.objectContaining({ 'awslogs-stream-prefix': 'service-connect' }),
+      },
+    });
+    // Below the app's keep-alive (65 s): the proxy never reuses a connection the app has closed.
+    expect(SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds()).toBeLessThan(65);
+  });
+
+  test('orders calls products at http://products, and products is deployed first', () => {
+    expect(environment('orders').PRODUCTS_URL).toBe('http://products');
+    expect(environment('users').PRODUCTS_URL).toBeUndefined();
+    const [productsId] = ecsService('products');
+    expect(ecsService('orders')[1].DependsOn).toContain(productsId);
+    expect(ecsService('products')[1].DependsOn ?? []).not.toContain(ecsService('orders')[0]);
+    // The products tasks admit the orders tasks on the container port.
+    const [productsGroupId] = byPrefix('AWS::EC2::SecurityGroup', 'ShopProductsSecurityGroup');
+    const [ordersGroupId] = byPrefix('AWS::EC2::SecurityGroup', 'ShopOrdersSecurityGroup');
+    const ingress = Object.values(all).filter((r) => r.Type === 'AWS::EC2::SecurityGroupIngress');
+    expect(
+      ingress.filter(
+        (r) =>
+          JSON.stringify(r.Properties.GroupId).includes(productsGroupId) &&
+          JSON.stringify(r.Properties.SourceSecurityGroupId).includes(ordersGroupId),
+      ),
+    ).toEqual([expect.objectContaining({ Properties: expect.objectContaining({ FromPort: 3000, ToPort: 3000 }) })]);
+    // Users calls nobody, so nobody admits it but the data tier.
+    const [usersGroupId] = byPrefix('AWS::EC2::SecurityGroup', 'ShopUsersSecurityGroup');
+    expect(
+      ingress.filter(
+        (r) =>
+          JSON.stringify(r.Properties.SourceSecurityGroupId).includes(usersGroupId) &&
+          JSON.stringify(r.Properties.GroupId).includes('SecurityGroup') &&
+          !JSON.stringify(r.Properties.GroupId).includes('GetStackOutput'),
+      ),
+    ).toEqual([]);
+  });
+
+  test.each(SERVICE_IDS)('%s: routed by the internal load balancer of the gateway, not the public one', (id) => {
+    const rule = Object.entries(all).find(
+      ([ruleId, r]) => r.Type === 'AWS::ElasticLoadBalancingV2::ListenerRule' && ruleId.includes(`${pascal(id)}Rule`),
+    )![1];
+    expect(JSON.stringify(rule.Properties.ListenerArn)).toContain('GatewayLoadBalancer');
+    expect(rule.Properties.Conditions[0].PathPatternConfig.Values).toEqual(stage1m.services[id].route.pathPatterns);
+  });
+
+  test('products is the internal listener default; the public listener still forwards everything to the monolith', () => {
+    const listeners = Object.entries(all).filter(([, r]) => r.Type === 'AWS::ElasticLoadBalancingV2::Listener');
+    const internal = listeners.find(([listenerId]) => listenerId.startsWith('Gateway'))![1];
+    const [productsTg] = byPrefix('AWS::ElasticLoadBalancingV2::TargetGroup', 'ShopProductsTargetGroup');
+    expect(internal.Properties.DefaultActions).toEqual([{ Type: 'forward', TargetGroupArn: { Ref: productsTg } }]);
+    const publicListener = listeners.find(([listenerId]) => listenerId.startsWith('ShopLoadBalancer'))![1];
+    expect(JSON.stringify(publicListener.Properties.DefaultActions)).toMatch(/ShopTargetGroup/);
+    const publicRules = Object.values(all).filter(
+      (r) =>
+        r.Type === 'AWS::ElasticLoadBalancingV2::ListenerRule' &&
+        JSON.stringify(r.Properties.ListenerArn).includes('ShopLoadBalancer'),
+    );
+    // Only the /metrics block: the services are not on the public load balancer during 1m.
+    expect(publicRules).toHaveLength(1);
+  });
+
+  test('users and orders read every shard; products only shard 0 (the catalog)', () => {
+    const secretReads = (id: string) =>
+      statements(id).filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue')).map((s) => JSON.stringify(s.Resource));
+    for (const id of ['users', 'orders']) {
+      const reads = secretReads(id).join(' ');
+      expect(reads).toMatch(/shop-data/);
+      expect(reads).toMatch(/shop-shard-s1/);
+      expect(JSON.stringify(environment(id).SHARD_ENDPOINTS)).toContain('shop-shard-s1');
+    }
+    const products = secretReads('products').join(' ');
+    expect(products).toMatch(/shop-data/);
+    expect(products).not.toMatch(/shop-shard-s1/);
+    expect(environment('products').SHARD_ENDPOINTS).toBeUndefined();
+    // Nor is it admitted to shard s1's security group.
+    const [productsGroupId] = byPrefix('AWS::EC2::SecurityGroup', 'ShopProductsSecurityGroup');
+    const admissions = Object.entries(all).filter(
+      ([ruleId, r]) =>
+        r.Type === 'AWS::EC2::SecurityGroupIngress' &&
+        JSON.stringify(r.Properties.SourceSecurityGroupId).includes(productsGroupId) &&
+        ruleId.startsWith('ShopProducts'),
+    );
+    expect(admissions.map(([ruleId]) => ruleId).join(' ')).not.toMatch(/ShardS1/);
+    expect(admissions.map(([ruleId]) => ruleId).join(' ')).toMatch(/Shard0/);
+  });
+
+  test.each(SERVICE_IDS)('%s: PutEvents on the bus with its own source only; its own queue only', (id) => {
+    const put = statements(id).filter((s) => actionsOf(s).includes('events:PutEvents'));
+    expect(put).toHaveLength(1);
+    expect(put[0]!.Condition).toEqual({ StringEquals: { 'events:source': `shop.${id}` } });
+    expect(JSON.stringify(put[0]!.Resource)).toContain('shop-data');
+    const env = environment(id);
+    expect(env.EVENT_BUS).toBe('eventbridge');
+    expect(env.EVENT_BUS_NAME).toBeDefined();
+    // Statements with the same actions are merged: count the queues they name.
+    const receives = statements(id)
+      .filter((s) => actionsOf(s).includes('sqs:ReceiveMessage'))
+      .flatMap((s) => [s.Resource].flat())
+      .map((resource) => JSON.stringify(resource));
+    expect(receives.filter((queue) => queue.includes('InvalidationQueue'))).toHaveLength(1);
+    if (EVENT_ROUTES[id] !== undefined) {
+      expect(env.EVENT_QUEUE_URL).toBeDefined();
+      expect(env.EVENT_MAX_RECEIVES).toBe('5');
+      // Its event queue and the invalidation queue, no other consumer's.
+      expect(receives).toHaveLength(2);
+      expect(receives.filter((queue) => queue.includes(`Events${pascal(id)}Queue`))).toHaveLength(1);
+    } else {
+      expect(env.EVENT_QUEUE_URL).toBeUndefined();
+      expect(receives).toHaveLength(1);
+    }
+    // Invalidations are published as events: no service sends to the invalidation queue itself.
+    expect(statements(id).filter((s) => actionsOf(s).includes('sqs:SendMessage'))).toEqual([]);
+    expect(JSON.stringify(statements(id))).not.toMatch(/"sqs:\*"|"events:\*"/);
+  });
+
+  test.each(SERVICE_IDS)('%s: autoscaling, and its own alarms', (id) => {
+    const targets = Object.entries(all).filter(
+      ([targetId, r]) => r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget' && targetId.startsWith(`Shop${pascal(id)}`),
+    );
+    expect(targets).toHaveLength(1);
+    expect(targets[0]![1].Properties).toMatchObject({ MinCapacity: 2, MaxCapacity: 20 });
+    const alarms = Object.values(all)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .map((r) => String(r.Properties.AlarmName));
+    expect(alarms.filter((name) => name.startsWith(`shop-${pascal(id)}Service-`)).length).toBeGreaterThanOrEqual(4);
+  });
+
+  test('the bus, one rule per consumer and its queues are in the data stack', () => {
+    const data = resourcesOf(stage.json.data) as Record<string, Resource>;
+    const rules = Object.values(data).filter((r) => r.Type === 'AWS::Events::Rule');
+    expect(rules.map((r) => r.Properties.EventPattern['detail-type']).sort()).toEqual(
+      [...Object.values(EVENT_ROUTES).map((types) => [...types]), ['CacheTagsInvalidated']].sort(),
+    );
+    const queueNames = Object.values(data)
+      .filter((r) => r.Type === 'AWS::SQS::Queue')
+      .map((r) => r.Properties.QueueName)
+      .filter((name) => name !== undefined)
+      .sort();
+    expect(queueNames).toEqual(
+      [
+        'shop-events-delivery-dlq',
+        ...Object.keys(EVENT_ROUTES).flatMap((id) => [`shop-${id}-events`, `shop-${id}-events-dlq`]),
+      ].sort(),
+    );
+  });
+
+  test('the gateway and the events have alarms', () => {
+    const alarms = Object.values(all)
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .map((r) => String(r.Properties.AlarmName));
+    expect(alarms.some((name) => name.startsWith('shop-Gateway-'))).toBe(true);
+    expect(alarms.some((name) => name.startsWith('shop-InternalLoadBalancer-'))).toBe(true);
+    expect(alarms.some((name) => name.startsWith('shop-Events-'))).toBe(true);
+  });
+});
+
+describe('stage 1m validation', () => {
+  const keysOf = (config: unknown) =>
+    validateStageConfig(config as StageConfig)
+      .map((problem) => problem.key)
+      .sort();
+
+  test('fails when the gateway default service is not one of the services', () => {
+    expect(keysOf({ ...stage1m, gateway: { defaultService: 'shop' } })).toEqual(['gateway.defaultService']);
+  });
+
+  test('fails when events come without the invalidation queue, or a consumer is missing', () => {
+    const { invalidationQueue: _queue, ...withoutQueue } = stage1m;
+    expect(keysOf(withoutQueue)).toEqual(['events']);
+    const { users: _users, ...services } = stage1m.services;
+    expect(keysOf({ ...stage1m, services, gateway: { defaultService: 'products' } })).toEqual(['events']);
+  });
+
+  test('fails when calls name an unknown service or form a cycle', () => {
+    const services = {
+      ...stage1m.services,
+      products: { ...stage1m.services.products, calls: ['orders'] },
+      users: { ...stage1m.services.users, calls: ['billing'] },
+    };
+    expect(keysOf({ ...stage1m, services })).toEqual([
+      'services.orders.calls',
+      'services.products.calls',
+      'services.users.calls',
+    ]);
+  });
+
+  test('fails when shardAccess is neither catalog nor all', () => {
+    const services = { ...stage1m.services, products: { ...stage1m.services.products, shardAccess: 'some' } };
+    expect(keysOf({ ...stage1m, services })).toEqual(['services.products.shardAccess']);
+  });
+
+  test('fails when events keep messages longer than SQS allows', () => {
+    expect(keysOf({ ...stage1m, events: { retentionPeriod: Duration.days(15) } })).toEqual(['events.retentionPeriod']);
+    expect(() => {
+      throw new StageConfigError(validateStageConfig({ ...stage1m, events: { maxReceiveCount: 0 } }));
+    }).toThrow(/events\.maxReceiveCount: received 0/);
+  });
+});
