@@ -51,6 +51,8 @@ export interface RegionProps {
   readonly alarmEmail?: string;
   /** The app's `ADMIN_EMAILS`. @default - no admins by email */
   readonly adminEmails?: string;
+  /** What the domain's alias record points at. @default 'loadBalancer' */
+  readonly frontDoor?: 'loadBalancer' | 'gateway';
 }
 
 /** The stacks of one region. */
@@ -135,6 +137,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     ...(props.plainHttp === true ? { plainHttp: true } : {}),
     ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
     ...(props.adminEmails !== undefined ? { adminEmails: props.adminEmails } : {}),
+    ...(props.frontDoor !== undefined ? { frontDoor: props.frontDoor } : {}),
   });
   // Each shard, the cache and the queue add their own alarms and dashboard rows to the region's monitoring.
   data.shard.addMonitoring(service.monitoring);

@@ -1,11 +1,13 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as route53 from 'aws-cdk-lib/aws-route53';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { DEFAULT_MONITORING_CONFIG } from '../config/defaults';
 import { appPoolConnections } from '../config/monitoring-config';
 import { pascalCase } from '../config/naming';
+import { StageConfigError } from '../config/validate-stage-config';
 import type { StageConfig } from '../config/stage-config';
 import { AccessLogsBucket } from '../constructs/access-logs-bucket';
 import { ApiGateway } from '../constructs/api-gateway';
@@ -58,6 +60,13 @@ export interface ServiceStackProps extends StackProps {
   readonly alarmEmail?: string;
   /** The app's `ADMIN_EMAILS`. @default - no admins by email */
   readonly adminEmails?: string;
+  /**
+   * What the domain's alias record points at: the public load balancer, or (the stage 1m cut-over) the API
+   * gateway's custom domain. The record is updated in place, never replaced.
+   *
+   * @default 'loadBalancer'
+   */
+  readonly frontDoor?: 'loadBalancer' | 'gateway';
 }
 
 /**
@@ -153,6 +162,7 @@ export class ServiceStack extends Stack {
       });
     }
     const gateway = this.gateway;
+    if (props.frontDoor === 'gateway') this.pointDomainAtGateway(gateway);
     const further = Object.entries(config.services ?? {}).map(
       ([serviceId, service]) =>
         new AppService(this.platform, pascalCase(serviceId), {
@@ -229,5 +239,33 @@ export class ServiceStack extends Stack {
       value: this.platform.loadBalancer.loadBalancerDnsName,
       description: 'Point the domain (CNAME or alias record) at this name',
     });
+  }
+
+  /**
+   * The stage 1m cut-over: the platform's alias record of the domain (same construct, same logical id) points at
+   * the gateway's custom domain instead of the public load balancer; CloudFormation updates the record in place.
+   * Without a hosted zone the record is yours: point it at the `GatewayDomainTarget` output.
+   */
+  private pointDomainAtGateway(gateway: ApiGateway | undefined): void {
+    if (gateway === undefined) {
+      throw new StageConfigError([
+        { key: 'context.frontDoor', received: 'gateway', fix: 'use a stage with a gateway (1m), or leave frontDoor out' },
+      ]);
+    }
+    const record = this.platform.aliasRecord;
+    const domainName = gateway.domainName;
+    if (record === undefined || domainName === undefined) {
+      Annotations.of(this).addWarningV2(
+        '@shop/blueprint:frontDoorDns',
+        'frontDoor=gateway without a hosted zone: the blueprint writes no DNS record; point your domain at the ' +
+          'GatewayDomainTarget output (or test on the GatewayUrl output) yourself.',
+      );
+      return;
+    }
+    (record.node.defaultChild as route53.CfnRecordSet).aliasTarget = {
+      dnsName: domainName.regionalDomainName,
+      hostedZoneId: domainName.regionalHostedZoneId,
+      evaluateTargetHealth: false,
+    };
   }
 }

@@ -238,6 +238,44 @@ describe('stage 1m', () => {
   });
 });
 
+describe('stage 1m with the foundation domain (hosted zone)', () => {
+  const ZONE = { hostedZoneId: 'Z0123456789ABCDEFGHIJ', hostedZoneName: 'example.com', domainName: 'shop.example.com' };
+  const aliasRecord = (template: Record<string, unknown>) => {
+    const records = Object.entries(resourcesOf(template, 'AWS::Route53::RecordSet')).filter(
+      ([, r]) => (r.Properties as Record<string, any>).Type === 'A',
+    );
+    expect(records).toHaveLength(1);
+    return records[0]! as [string, Resource];
+  };
+
+  test('the gateway serves the domain with the platform certificate; the record stays on the load balancer', () => {
+    const stage = synthStage('1m', { nag: false, context: ZONE });
+    const domain = Object.entries(resourcesOf(stage.json.service, 'AWS::ApiGatewayV2::DomainName'));
+    expect(domain).toHaveLength(1);
+    expect(JSON.stringify(domain[0]![1].Properties)).toMatch(/ShopCertificate/);
+    const [, record] = aliasRecord(stage.json.service);
+    expect(JSON.stringify(record.Properties.AliasTarget)).toMatch(/ShopLoadBalancer/);
+    expect(JSON.stringify(stage.json.service)).toMatch(/"ServerNameToVerify":"shop.example.com"/);
+  });
+
+  test('-c frontDoor=gateway points the same record (same logical id) at the gateway domain: the cut-over', () => {
+    const before = aliasRecord(synthStage('1m', { nag: false, context: ZONE }).json.service);
+    const after = aliasRecord(synthStage('1m', { nag: false, context: { ...ZONE, frontDoor: 'gateway' } }).json.service);
+    expect(after[0]).toBe(before[0]);
+    expect(JSON.stringify(after[1].Properties.AliasTarget)).toMatch(/GatewayDomainName.*RegionalDomainName/);
+    expect(after[1].Properties.Name).toEqual(before[1].Properties.Name);
+  });
+
+  test('fails when frontDoor is not a known value, or the stage has no gateway', () => {
+    expect(() => synthStage('1m', { nag: false, context: { ...ZONE, frontDoor: 'apigw' } })).toThrow(
+      /frontDoor: received "apigw"/,
+    );
+    expect(() => synthStage('100k', { nag: false, context: { ...ZONE, frontDoor: 'gateway' } })).toThrow(
+      /context\.frontDoor/,
+    );
+  });
+});
+
 describe('stage 1m validation', () => {
   const keysOf = (config: unknown) =>
     validateStageConfig(config as StageConfig)
