@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -249,18 +249,6 @@ export class ApiGateway extends Construct {
     );
     for (const route of routes) this.stage.node.addDependency(route);
     this.url = this.api.apiEndpoint;
-
-    new CfnOutput(this, 'Url', {
-      value: this.api.apiEndpoint,
-      description: 'The API gateway (execute-api URL): test the services here before the DNS cut-over',
-    });
-    if (this.domainName !== undefined) {
-      new CfnOutput(this, 'DomainTarget', {
-        value: this.domainName.regionalDomainName,
-        description:
-          "Cut-over: point the shop's domain (alias or CNAME) at this name instead of the public load balancer",
-      });
-    }
   }
 
   /**

@@ -235,6 +235,18 @@ export class ServiceStack extends Stack {
     this.gateway?.addMonitoring(this.monitoring);
 
     new CfnOutput(this, 'Url', { value: this.platform.url, description: 'URL of the shop' });
+    if (this.gateway !== undefined) {
+      new CfnOutput(this, 'GatewayUrl', {
+        value: this.gateway.url,
+        description: 'The API gateway (execute-api URL): test the services here before the DNS cut-over',
+      });
+      if (this.gateway.domainName !== undefined) {
+        new CfnOutput(this, 'GatewayDomainTarget', {
+          value: this.gateway.domainName.regionalDomainName,
+          description: "Cut-over: point the shop's domain (alias or CNAME) here instead of the load balancer",
+        });
+      }
+    }
     new CfnOutput(this, 'LoadBalancerDnsName', {
       value: this.platform.loadBalancer.loadBalancerDnsName,
       description: 'Point the domain (CNAME or alias record) at this name',
