@@ -599,7 +599,11 @@ export function servicesConfigProblems(value: unknown, prefix = 'services.'): Co
     }
     const shardAccess = isObject(service) ? service.shardAccess : undefined;
     if (shardAccess !== undefined && shardAccess !== 'catalog' && shardAccess !== 'all') {
-      add(`${key}.shardAccess`, shardAccess, 'use "catalog" (shard 0 only) or "all" (every shard), or leave it out');
+      add(
+        `${key}.shardAccess`,
+        shardAccess,
+        'use "catalog" (shard 0 only) or "all" (every shard), or leave it out',
+      );
     }
     const calls = isObject(service) ? service.calls : undefined;
     if (calls !== undefined) {
@@ -682,7 +686,11 @@ function throttleProblems(value: unknown, key: string): ConfigProblem[] {
  * Every problem of the API gateway (`gateway`): its default service is one of `services`, throttles are
  * positive, route keys are `METHOD /path`.
  */
-export function gatewayConfigProblems(value: unknown, services: unknown, prefix = 'gateway.'): ConfigProblem[] {
+export function gatewayConfigProblems(
+  value: unknown,
+  services: unknown,
+  prefix = 'gateway.',
+): ConfigProblem[] {
   const { problems, add } = collector();
   if (!isObject(value)) {
     add(prefix.replace(/\.$/, ''), value, 'pass { defaultService: "products" } or leave gateway out');
@@ -701,11 +709,19 @@ export function gatewayConfigProblems(value: unknown, services: unknown, prefix 
   if (value.throttle !== undefined) problems.push(...throttleProblems(value.throttle, `${prefix}throttle`));
   if (value.routeThrottles !== undefined) {
     if (!isObject(value.routeThrottles)) {
-      add(`${prefix}routeThrottles`, value.routeThrottles, 'give { "POST /api/sessions": { rateLimit, burstLimit } }');
+      add(
+        `${prefix}routeThrottles`,
+        value.routeThrottles,
+        'give { "POST /api/sessions": { rateLimit, burstLimit } }',
+      );
     } else {
       for (const [routeKey, throttle] of Object.entries(value.routeThrottles)) {
         if (!ROUTE_KEY.test(routeKey)) {
-          add(`${prefix}routeThrottles`, routeKey, 'use a route key "METHOD /path", e.g. "POST /api/sessions"');
+          add(
+            `${prefix}routeThrottles`,
+            routeKey,
+            'use a route key "METHOD /path", e.g. "POST /api/sessions"',
+          );
         }
         problems.push(...throttleProblems(throttle, `${prefix}routeThrottles.${routeKey}`));
       }
@@ -727,7 +743,11 @@ export function eventsConfigProblems(
   const { problems, add } = collector();
   const section = prefix.replace(/\.$/, '');
   if (!isObject(value)) {
-    add(section, value, 'pass {} (defaults) or { archiveRetention, maxReceiveCount, ... }, or leave events out');
+    add(
+      section,
+      value,
+      'pass {} (defaults) or { archiveRetention, maxReceiveCount, ... }, or leave events out',
+    );
     return problems;
   }
   if (!isObject(invalidationQueue)) {
@@ -748,8 +768,16 @@ export function eventsConfigProblems(
     }
   }
   const receives = value.maxReceiveCount;
-  if (receives !== undefined && !unresolved(receives) && (!isInt(receives) || receives < 1 || receives > 1000)) {
-    add(`${prefix}maxReceiveCount`, receives, 'use a whole number from 1 to 1000 (the SQS redrive policy limits)');
+  if (
+    receives !== undefined &&
+    !unresolved(receives) &&
+    (!isInt(receives) || receives < 1 || receives > 1000)
+  ) {
+    add(
+      `${prefix}maxReceiveCount`,
+      receives,
+      'use a whole number from 1 to 1000 (the SQS redrive policy limits)',
+    );
   }
   const retention = value.retentionPeriod;
   if (retention !== undefined) {

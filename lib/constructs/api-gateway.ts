@@ -99,7 +99,11 @@ export class ApiGateway extends Construct {
       description: 'Internal load balancer of the API gateway: admits the VPC link only',
       allowAllOutbound: false,
     });
-    lbSecurityGroup.addIngressRule(linkSecurityGroup, ec2.Port.tcp(port), 'Requests from the API gateway VPC link');
+    lbSecurityGroup.addIngressRule(
+      linkSecurityGroup,
+      ec2.Port.tcp(port),
+      'Requests from the API gateway VPC link',
+    );
     linkSecurityGroup.addEgressRule(lbSecurityGroup, ec2.Port.tcp(port), 'To the internal load balancer');
 
     this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'LoadBalancer', {
@@ -138,7 +142,10 @@ export class ApiGateway extends Construct {
     this.listener.addAction('BlockInternal', {
       priority: 1,
       conditions: [elbv2.ListenerCondition.pathPatterns([...GATEWAY_DEFAULTS.blockedPaths])],
-      action: elbv2.ListenerAction.fixedResponse(404, { contentType: 'text/plain', messageBody: 'Not Found' }),
+      action: elbv2.ListenerAction.fixedResponse(404, {
+        contentType: 'text/plain',
+        messageBody: 'Not Found',
+      }),
     });
 
     this.vpcLink = new apigwv2.VpcLink(this, 'VpcLink', {
@@ -282,7 +289,10 @@ export class ApiGateway extends Construct {
 
 /** A route without a gateway authorizer, on purpose: the same reason for cdk-nag and the Control Tower rule. */
 function acknowledgePublicRoute(route: Construct, reason: string): void {
-  for (const id of ['AwsSolutions-APIG4', 'cdk-validator-cfnguard::api_gw_v2_authorization_type_configured_check']) {
+  for (const id of [
+    'AwsSolutions-APIG4',
+    'cdk-validator-cfnguard::api_gw_v2_authorization_type_configured_check',
+  ]) {
     Validations.of(route).acknowledge({ id, reason });
   }
 }

@@ -218,39 +218,40 @@ export class DomainEvents extends Construct {
       addQueueMaxSizeAlarm: { Critical: { maxMessageCount: 0 } },
     });
     const rules: [string, events.Rule][] = [
-      ...Object.values(this.consumers).map(
-        (consumer): [string, events.Rule] => [pascalCase(consumer.serviceId), consumer.rule],
-      ),
+      ...Object.values(this.consumers).map((consumer): [string, events.Rule] => [
+        pascalCase(consumer.serviceId),
+        consumer.rule,
+      ]),
       ['Invalidation', this.invalidationRule],
     ];
     monitoring.facade.monitorCustom({
       alarmFriendlyName: 'Events',
       humanReadableName: 'Domain events (EventBridge)',
       metricGroups: [
-      {
-        title: 'Failed invocations per rule',
-        important: true,
-        metrics: rules.map(([name, rule]) => ({
-          metric: new cloudwatch.Metric({
-            namespace: 'AWS/Events',
-            metricName: 'FailedInvocations',
-            dimensionsMap: { EventBusName: this.bus.eventBusName, RuleName: rule.ruleName },
-            statistic: 'Sum',
-            period: Duration.minutes(5),
-            label: `${name} failed`,
-          }),
-          alarmFriendlyName: `Events-${name}`,
-          addAlarm: {
-            Critical: {
-              threshold: 0,
-              comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-              treatMissingDataOverride: cloudwatch.TreatMissingData.NOT_BREACHING,
-              additionalDescription: `EventBridge failed to deliver an event of rule ${name} (FailedInvocations > 0).`,
+        {
+          title: 'Failed invocations per rule',
+          important: true,
+          metrics: rules.map(([name, rule]) => ({
+            metric: new cloudwatch.Metric({
+              namespace: 'AWS/Events',
+              metricName: 'FailedInvocations',
+              dimensionsMap: { EventBusName: this.bus.eventBusName, RuleName: rule.ruleName },
+              statistic: 'Sum',
+              period: Duration.minutes(5),
+              label: `${name} failed`,
+            }),
+            alarmFriendlyName: `Events-${name}`,
+            addAlarm: {
+              Critical: {
+                threshold: 0,
+                comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treatMissingDataOverride: cloudwatch.TreatMissingData.NOT_BREACHING,
+                additionalDescription: `EventBridge failed to deliver an event of rule ${name} (FailedInvocations > 0).`,
+              },
             },
-          },
-        })),
-      },
-    ],
+          })),
+        },
+      ],
     });
   }
 }

@@ -125,7 +125,11 @@ export class DataStack extends Stack {
     if (config.events !== undefined) {
       if (this.invalidationQueue === undefined) {
         throw new StageConfigError([
-          { key: 'events', received: config.events, fix: 'add invalidationQueue: cache invalidations ride the bus' },
+          {
+            key: 'events',
+            received: config.events,
+            fix: 'add invalidationQueue: cache invalidations ride the bus',
+          },
         ]);
       }
       this.events = new DomainEvents(this, 'Events', {

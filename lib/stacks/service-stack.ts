@@ -154,7 +154,11 @@ export class ServiceStack extends Stack {
                 // The certificate the public load balancer uses: the gateway serves the same name after the cut-over.
                 certificate:
                   props.https.certificateArn !== undefined
-                    ? acm.Certificate.fromCertificateArn(this, 'GatewayCertificate', props.https.certificateArn)
+                    ? acm.Certificate.fromCertificateArn(
+                        this,
+                        'GatewayCertificate',
+                        props.https.certificateArn,
+                      )
                     : this.platform.certificate!,
               },
             }
@@ -261,7 +265,11 @@ export class ServiceStack extends Stack {
   private pointDomainAtGateway(gateway: ApiGateway | undefined): void {
     if (gateway === undefined) {
       throw new StageConfigError([
-        { key: 'context.frontDoor', received: 'gateway', fix: 'use a stage with a gateway (1m), or leave frontDoor out' },
+        {
+          key: 'context.frontDoor',
+          received: 'gateway',
+          fix: 'use a stage with a gateway (1m), or leave frontDoor out',
+        },
       ]);
     }
     const record = this.platform.aliasRecord;

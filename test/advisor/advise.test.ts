@@ -305,9 +305,9 @@ describe('discovery', () => {
     expect(deployment.loadBalancers).toHaveLength(2);
 
     const planned = io();
-    expect(await runAdvise(['--region', REGION, '--stage', '1m', '--dry-run', '--format', 'json'], planned)).toBe(
-      adviseExitCodes.fine,
-    );
+    expect(
+      await runAdvise(['--region', REGION, '--stage', '1m', '--dry-run', '--format', 'json'], planned),
+    ).toBe(adviseExitCodes.fine);
   });
 
   test.each([

@@ -15,7 +15,9 @@ import {
 } from '../../lib/config';
 import { DomainEvents, InvalidationQueue, StageMonitoring } from '../../lib/constructs';
 
-type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed template JSON, read field by field
+type Parsed = any;
+type Resource = { Type: string; Properties: Record<string, Parsed>; DependsOn?: unknown };
 
 /** A stack with the invalidation queue and the events, as the data stack builds them. */
 function build(config: EventsConfig = {}, serviceIds = ['users', 'orders', 'products']) {
@@ -107,9 +109,9 @@ describe('DomainEvents', () => {
     }
     const policies = resources(template, 'AWS::SQS::QueuePolicy').map(([, policy]) => JSON.stringify(policy));
     for (const [queueId] of queues) {
-      expect(policies.some((policy) => policy.includes(queueId) && policy.includes('aws:SecureTransport'))).toBe(
-        true,
-      );
+      expect(
+        policies.some((policy) => policy.includes(queueId) && policy.includes('aws:SecureTransport')),
+      ).toBe(true);
     }
   });
 
@@ -136,7 +138,7 @@ describe('DomainEvents', () => {
     const policy = resources(template, 'AWS::SQS::QueuePolicy').find(([, p]) =>
       JSON.stringify(p.Properties.Queues).includes(dlqId),
     )![1];
-    const sends = (policy.Properties.PolicyDocument.Statement as Record<string, any>[]).filter(
+    const sends = (policy.Properties.PolicyDocument.Statement as Record<string, Parsed>[]).filter(
       (statement) => statement.Action === 'sqs:SendMessage' && statement.Effect === 'Allow',
     );
     expect(sends).toHaveLength(Object.keys(EVENT_ROUTES).length + 1);
@@ -159,16 +161,15 @@ describe('DomainEvents', () => {
       const mine = alarms.filter((alarm) => String(alarm.AlarmName).includes(name));
       const watches = (metricName: string, threshold: number) =>
         mine.some(
-          (alarm) => JSON.stringify(alarm.Metrics).includes(`"${metricName}"`) && alarm.Threshold === threshold,
+          (alarm) =>
+            JSON.stringify(alarm.Metrics).includes(`"${metricName}"`) && alarm.Threshold === threshold,
         );
       // The oldest message older than 5 minutes (default), and any message in the consumer's DLQ.
       expect(watches('ApproximateAgeOfOldestMessage', 300)).toBe(true);
       expect(watches('ApproximateNumberOfMessagesVisible', 0)).toBe(true);
     }
     expect(
-      alarms.some(
-        (alarm) => String(alarm.AlarmName).includes('EventDeliveryDLQ') && alarm.Threshold === 0,
-      ),
+      alarms.some((alarm) => String(alarm.AlarmName).includes('EventDeliveryDLQ') && alarm.Threshold === 0),
     ).toBe(true);
   });
 

@@ -13,7 +13,9 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { GATEWAY_DEFAULTS, StageConfigError, type GatewayConfig } from '../../lib/config';
 import { ApiGateway } from '../../lib/constructs';
 
-type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed template JSON, read field by field
+type Parsed = any;
+type Resource = { Type: string; Properties: Record<string, Parsed>; DependsOn?: string[] };
 
 function build(options: { config?: GatewayConfig; domain?: boolean; serviceIds?: string[] } = {}) {
   const stack = new Stack(new App(), 'Service', { env: { account: '111111111111', region: 'eu-west-1' } });
@@ -80,10 +82,17 @@ describe('ApiGateway without a domain', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Port: 80,
       Protocol: 'HTTP',
-      DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: stack.getLogicalId(targetGroup.node.defaultChild as never) } }],
+      DefaultActions: [
+        {
+          Type: 'forward',
+          TargetGroupArn: { Ref: stack.getLogicalId(targetGroup.node.defaultChild as never) },
+        },
+      ],
     });
     const groups = resources(template, 'AWS::EC2::SecurityGroup');
-    const lbGroup = groups.find(([, g]) => String(g.Properties.GroupDescription).startsWith('Internal load balancer'))!;
+    const lbGroup = groups.find(([, g]) =>
+      String(g.Properties.GroupDescription).startsWith('Internal load balancer'),
+    )!;
     const linkGroup = groups.find(([, g]) => String(g.Properties.GroupDescription).startsWith('VPC link'))!;
     expect(lbGroup[1].Properties.SecurityGroupIngress).toBeUndefined();
     const ingress = resources(template, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties);
@@ -110,14 +119,19 @@ describe('ApiGateway without a domain', () => {
   test('/internal/* and /metrics are answered with a 404 by the load balancer before any service rule', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
       Priority: 1,
-      Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: [...GATEWAY_DEFAULTS.blockedPaths] } }],
+      Conditions: [
+        { Field: 'path-pattern', PathPatternConfig: { Values: [...GATEWAY_DEFAULTS.blockedPaths] } },
+      ],
       Actions: [{ Type: 'fixed-response', FixedResponseConfig: Match.objectLike({ StatusCode: '404' }) }],
     });
   });
 
   test('the gateway refuses /internal itself: IAM authorization no principal is granted', () => {
     for (const routeKey of ['ANY /internal', 'ANY /internal/{proxy+}']) {
-      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: routeKey, AuthorizationType: 'AWS_IAM' });
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: routeKey,
+        AuthorizationType: 'AWS_IAM',
+      });
     }
     expect(JSON.stringify(resources(template, 'AWS::IAM::Policy'))).not.toContain('execute-api:Invoke');
   });
@@ -139,15 +153,17 @@ describe('ApiGateway without a domain', () => {
       )!;
       // The stage is deployed after the routes its settings name.
       expect(stage.DependsOn).toContain(routeId);
-      expect(GATEWAY_DEFAULTS.routeThrottles[routeKey as keyof typeof GATEWAY_DEFAULTS.routeThrottles].rateLimit).toBeLessThan(
-        GATEWAY_DEFAULTS.throttle.rateLimit,
-      );
+      expect(
+        GATEWAY_DEFAULTS.routeThrottles[routeKey as keyof typeof GATEWAY_DEFAULTS.routeThrottles].rateLimit,
+      ).toBeLessThan(GATEWAY_DEFAULTS.throttle.rateLimit);
     }
   });
 
   test('writes JSON access logs to a log group encrypted with the logs key', () => {
     const [logGroupId, logGroup] = resources(template, 'AWS::Logs::LogGroup')[0]!;
-    expect(logGroup.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^LogsKey/), 'Arn'] });
+    expect(logGroup.Properties.KmsKeyId).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^LogsKey/), 'Arn'],
+    });
     expect(logGroup.Properties.RetentionInDays).toBe(365);
     const [, stage] = resources(template, 'AWS::ApiGatewayV2::Stage')[0]!;
     expect(stage.Properties.AccessLogSettings.DestinationArn).toEqual({ 'Fn::GetAtt': [logGroupId, 'Arn'] });
@@ -192,7 +208,9 @@ describe('ApiGateway with the foundation domain', () => {
 describe('ApiGateway validation', () => {
   test('fails when the default service is not a service of the stage', () => {
     expect(() => build({ config: { defaultService: 'catalog' } })).toThrow(StageConfigError);
-    expect(() => build({ config: { defaultService: 'catalog' } })).toThrow(/config\.defaultService: received "catalog"/);
+    expect(() => build({ config: { defaultService: 'catalog' } })).toThrow(
+      /config\.defaultService: received "catalog"/,
+    );
   });
 
   test('fails when a route throttle has a bad key or a zero rate', () => {

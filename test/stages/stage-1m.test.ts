@@ -18,8 +18,15 @@ import { resourcesOf, synthStage } from '../support/synth';
 // Synthesis is CPU-bound and the machine is shared: allow for a slow, loaded run.
 jest.setTimeout(240_000);
 
-type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
-type Statement = { Action: string | string[]; Resource: unknown; Condition?: Record<string, any>; Effect: string };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed template JSON, read field by field
+type Parsed = any;
+type Resource = { Type: string; Properties: Record<string, Parsed>; DependsOn?: string[] };
+type Statement = {
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Parsed>;
+  Effect: string;
+};
 
 const SERVICE_IDS = ['users', 'orders', 'products'] as const;
 const pascal = (id: string) => id.charAt(0).toUpperCase() + id.slice(1);
@@ -37,7 +44,9 @@ describe('stage 1m', () => {
   const ecsService = (id: string) => byPrefix('AWS::ECS::Service', `Shop${pascal(id)}Service`);
   const appContainer = (id: string) => {
     const [, definition] = byPrefix('AWS::ECS::TaskDefinition', `Shop${pascal(id)}TaskDefinition`);
-    return (definition.Properties.ContainerDefinitions as Record<string, any>[]).find((c) => c.Name === 'App')!;
+    return (definition.Properties.ContainerDefinitions as Record<string, Parsed>[]).find(
+      (c) => c.Name === 'App',
+    )!;
   };
   const environment = (id: string) =>
     Object.fromEntries(
@@ -62,33 +71,38 @@ describe('stage 1m', () => {
     expect(shopEnv).not.toContain('EVENT_BUS');
   });
 
-  test.each(SERVICE_IDS)('%s: SERVICE=<id>, a named port mapping and a Service Connect server at http://<id>', (id) => {
-    expect(environment(id).SERVICE).toBe(id);
-    expect(appContainer(id).PortMappings).toEqual([
-      { ContainerPort: SERVICE_DEFAULTS.containerPort, Name: id, AppProtocol: 'http', Protocol: 'tcp' },
-    ]);
-    const [, svc] = ecsService(id);
-    expect(svc.Properties.ServiceConnectConfiguration).toMatchObject({
-      Enabled: true,
-      Namespace: { 'Fn::GetAtt': [expect.stringMatching(/^ShopClusterDefaultServiceDiscoveryNamespace/), 'Arn'] },
-      Services: [
-        {
-          PortName: id,
-          ClientAliases: [{ DnsName: id, Port: 80 }],
-          Timeout: {
-            IdleTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds(),
-            PerRequestTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.perRequestTimeout.toSeconds(),
-          },
+  test.each(SERVICE_IDS)(
+    '%s: SERVICE=<id>, a named port mapping and a Service Connect server at http://<id>',
+    (id) => {
+      expect(environment(id).SERVICE).toBe(id);
+      expect(appContainer(id).PortMappings).toEqual([
+        { ContainerPort: SERVICE_DEFAULTS.containerPort, Name: id, AppProtocol: 'http', Protocol: 'tcp' },
+      ]);
+      const [, svc] = ecsService(id);
+      expect(svc.Properties.ServiceConnectConfiguration).toMatchObject({
+        Enabled: true,
+        Namespace: {
+          'Fn::GetAtt': [expect.stringMatching(/^ShopClusterDefaultServiceDiscoveryNamespace/), 'Arn'],
         },
-      ],
-      LogConfiguration: {
-        LogDriver: 'awslogs',
-        Options: expect.objectContaining({ 'awslogs-stream-prefix': 'service-connect' }),
-      },
-    });
-    // Below the app's keep-alive (65 s): the proxy never reuses a connection the app has closed.
-    expect(SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds()).toBeLessThan(65);
-  });
+        Services: [
+          {
+            PortName: id,
+            ClientAliases: [{ DnsName: id, Port: 80 }],
+            Timeout: {
+              IdleTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds(),
+              PerRequestTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.perRequestTimeout.toSeconds(),
+            },
+          },
+        ],
+        LogConfiguration: {
+          LogDriver: 'awslogs',
+          Options: expect.objectContaining({ 'awslogs-stream-prefix': 'service-connect' }),
+        },
+      });
+      // Below the app's keep-alive (65 s): the proxy never reuses a connection the app has closed.
+      expect(SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds()).toBeLessThan(65);
+    },
+  );
 
   test('orders calls products at http://products, and products is deployed first', () => {
     expect(environment('orders').PRODUCTS_URL).toBe('http://products');
@@ -106,7 +120,9 @@ describe('stage 1m', () => {
           JSON.stringify(r.Properties.GroupId).includes(productsGroupId) &&
           JSON.stringify(r.Properties.SourceSecurityGroupId).includes(ordersGroupId),
       ),
-    ).toEqual([expect.objectContaining({ Properties: expect.objectContaining({ FromPort: 3000, ToPort: 3000 }) })]);
+    ).toEqual([
+      expect.objectContaining({ Properties: expect.objectContaining({ FromPort: 3000, ToPort: 3000 }) }),
+    ]);
     // Users calls nobody, so nobody admits it but the data tier.
     const [usersGroupId] = byPrefix('AWS::EC2::SecurityGroup', 'ShopUsersSecurityGroup');
     expect(
@@ -119,19 +135,29 @@ describe('stage 1m', () => {
     ).toEqual([]);
   });
 
-  test.each(SERVICE_IDS)('%s: routed by the internal load balancer of the gateway, not the public one', (id) => {
-    const rule = Object.entries(all).find(
-      ([ruleId, r]) => r.Type === 'AWS::ElasticLoadBalancingV2::ListenerRule' && ruleId.includes(`${pascal(id)}Rule`),
-    )![1];
-    expect(JSON.stringify(rule.Properties.ListenerArn)).toContain('GatewayLoadBalancer');
-    expect(rule.Properties.Conditions[0].PathPatternConfig.Values).toEqual(stage1m.services[id].route.pathPatterns);
-  });
+  test.each(SERVICE_IDS)(
+    '%s: routed by the internal load balancer of the gateway, not the public one',
+    (id) => {
+      const rule = Object.entries(all).find(
+        ([ruleId, r]) =>
+          r.Type === 'AWS::ElasticLoadBalancingV2::ListenerRule' && ruleId.includes(`${pascal(id)}Rule`),
+      )![1];
+      expect(JSON.stringify(rule.Properties.ListenerArn)).toContain('GatewayLoadBalancer');
+      expect(rule.Properties.Conditions[0].PathPatternConfig.Values).toEqual(
+        stage1m.services[id].route.pathPatterns,
+      );
+    },
+  );
 
   test('products is the internal listener default; the public listener still forwards everything to the monolith', () => {
-    const listeners = Object.entries(all).filter(([, r]) => r.Type === 'AWS::ElasticLoadBalancingV2::Listener');
+    const listeners = Object.entries(all).filter(
+      ([, r]) => r.Type === 'AWS::ElasticLoadBalancingV2::Listener',
+    );
     const internal = listeners.find(([listenerId]) => listenerId.startsWith('Gateway'))![1];
     const [productsTg] = byPrefix('AWS::ElasticLoadBalancingV2::TargetGroup', 'ShopProductsTargetGroup');
-    expect(internal.Properties.DefaultActions).toEqual([{ Type: 'forward', TargetGroupArn: { Ref: productsTg } }]);
+    expect(internal.Properties.DefaultActions).toEqual([
+      { Type: 'forward', TargetGroupArn: { Ref: productsTg } },
+    ]);
     const publicListener = listeners.find(([listenerId]) => listenerId.startsWith('ShopLoadBalancer'))![1];
     expect(JSON.stringify(publicListener.Properties.DefaultActions)).toMatch(/ShopTargetGroup/);
     const publicRules = Object.values(all).filter(
@@ -145,7 +171,9 @@ describe('stage 1m', () => {
 
   test('users and orders read every shard; products only shard 0 (the catalog)', () => {
     const secretReads = (id: string) =>
-      statements(id).filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue')).map((s) => JSON.stringify(s.Resource));
+      statements(id)
+        .filter((s) => actionsOf(s).includes('secretsmanager:GetSecretValue'))
+        .map((s) => JSON.stringify(s.Resource));
     for (const id of ['users', 'orders']) {
       const reads = secretReads(id).join(' ');
       expect(reads).toMatch(/shop-data/);
@@ -199,14 +227,17 @@ describe('stage 1m', () => {
 
   test.each(SERVICE_IDS)('%s: autoscaling, and its own alarms', (id) => {
     const targets = Object.entries(all).filter(
-      ([targetId, r]) => r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget' && targetId.startsWith(`Shop${pascal(id)}`),
+      ([targetId, r]) =>
+        r.Type === 'AWS::ApplicationAutoScaling::ScalableTarget' && targetId.startsWith(`Shop${pascal(id)}`),
     );
     expect(targets).toHaveLength(1);
     expect(targets[0]![1].Properties).toMatchObject({ MinCapacity: 2, MaxCapacity: 20 });
     const alarms = Object.values(all)
       .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
       .map((r) => String(r.Properties.AlarmName));
-    expect(alarms.filter((name) => name.startsWith(`shop-${pascal(id)}Service-`)).length).toBeGreaterThanOrEqual(4);
+    expect(
+      alarms.filter((name) => name.startsWith(`shop-${pascal(id)}Service-`)).length,
+    ).toBeGreaterThanOrEqual(4);
   });
 
   test('the bus, one rule per consumer and its queues are in the data stack', () => {
@@ -239,10 +270,14 @@ describe('stage 1m', () => {
 });
 
 describe('stage 1m with the foundation domain (hosted zone)', () => {
-  const ZONE = { hostedZoneId: 'Z0123456789ABCDEFGHIJ', hostedZoneName: 'example.com', domainName: 'shop.example.com' };
+  const ZONE = {
+    hostedZoneId: 'Z0123456789ABCDEFGHIJ',
+    hostedZoneName: 'example.com',
+    domainName: 'shop.example.com',
+  };
   const aliasRecord = (template: Record<string, unknown>) => {
     const records = Object.entries(resourcesOf(template, 'AWS::Route53::RecordSet')).filter(
-      ([, r]) => (r.Properties as Record<string, any>).Type === 'A',
+      ([, r]) => (r.Properties as Record<string, Parsed>).Type === 'A',
     );
     expect(records).toHaveLength(1);
     return records[0]! as [string, Resource];
@@ -260,7 +295,9 @@ describe('stage 1m with the foundation domain (hosted zone)', () => {
 
   test('-c frontDoor=gateway points the same record (same logical id) at the gateway domain: the cut-over', () => {
     const before = aliasRecord(synthStage('1m', { nag: false, context: ZONE }).json.service);
-    const after = aliasRecord(synthStage('1m', { nag: false, context: { ...ZONE, frontDoor: 'gateway' } }).json.service);
+    const after = aliasRecord(
+      synthStage('1m', { nag: false, context: { ...ZONE, frontDoor: 'gateway' } }).json.service,
+    );
     expect(after[0]).toBe(before[0]);
     expect(JSON.stringify(after[1].Properties.AliasTarget)).toMatch(/GatewayDomainName.*RegionalDomainName/);
     expect(after[1].Properties.Name).toEqual(before[1].Properties.Name);
@@ -312,7 +349,9 @@ describe('stage 1m validation', () => {
   });
 
   test('fails when events keep messages longer than SQS allows', () => {
-    expect(keysOf({ ...stage1m, events: { retentionPeriod: Duration.days(15) } })).toEqual(['events.retentionPeriod']);
+    expect(keysOf({ ...stage1m, events: { retentionPeriod: Duration.days(15) } })).toEqual([
+      'events.retentionPeriod',
+    ]);
     expect(() => {
       throw new StageConfigError(validateStageConfig({ ...stage1m, events: { maxReceiveCount: 0 } }));
     }).toThrow(/events\.maxReceiveCount: received 0/);

@@ -489,7 +489,12 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
       const retentionMonths = Number(resource.Properties?.RetentionDays ?? 30) / 30;
       return [
         perUnit('events archived (1 KB each)', gbPerMonth, 'GB', ctx.prices.eventBridgeArchiveGb),
-        perUnit('archive storage', gbPerMonth * retentionMonths, 'GB-month', ctx.prices.eventBridgeArchiveStorageGbMonth),
+        perUnit(
+          'archive storage',
+          gbPerMonth * retentionMonths,
+          'GB-month',
+          ctx.prices.eventBridgeArchiveStorageGbMonth,
+        ),
       ];
     },
   },
@@ -497,7 +502,9 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
   'AWS::ApiGatewayV2::Integration': { free: 'priced per request on the API' },
   'AWS::ApiGatewayV2::Route': { free: 'priced per request on the API' },
   'AWS::ApiGatewayV2::Stage': { free: 'priced per request on the API' },
-  'AWS::ApiGatewayV2::DomainName': { free: 'custom domain names have no charge (the certificate is free in ACM)' },
+  'AWS::ApiGatewayV2::DomainName': {
+    free: 'custom domain names have no charge (the certificate is free in ACM)',
+  },
   'AWS::ApiGatewayV2::ApiMapping': { free: noCharge },
   'AWS::Route53::HostedZone': {
     price: (_resource, ctx) => [monthly('hosted zone', ctx.prices.route53HostedZoneMonth)],
