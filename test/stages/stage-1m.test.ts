@@ -259,6 +259,20 @@ describe('stage 1m', () => {
     );
   });
 
+  test('every key statement for EventBridge is limited to this account (confused-deputy guard)', () => {
+    const data = resourcesOf(stage.json.data, 'AWS::KMS::Key') as Record<string, Resource>;
+    const forEvents = Object.values(data).flatMap((key) =>
+      (key.Properties.KeyPolicy.Statement as Record<string, Parsed>[]).filter(
+        (statement) => JSON.stringify(statement.Principal) === '{"Service":"events.amazonaws.com"}',
+      ),
+    );
+    // The events key and the invalidation queue's key, each with the blueprint's statement and CDK's target grant.
+    expect(forEvents).toHaveLength(4);
+    for (const statement of forEvents) {
+      expect(statement.Condition).toEqual({ StringEquals: { 'aws:SourceAccount': expect.any(String) } });
+    }
+  });
+
   test('the gateway and the events have alarms', () => {
     const alarms = Object.values(all)
       .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
