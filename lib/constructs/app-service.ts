@@ -118,7 +118,10 @@ export interface AppServiceProps {
  * `SERVICE=<id>` picks the routes of a service other than the first), Fargate service with the circuit
  * breaker and rollback in private subnets, its target group on the public listener (the default action, or a
  * listener rule for its paths), its own security group admitted to the data it reaches, autoscaling, and its
- * own alarms and dashboard section ({@link AppService.addMonitoring}).
+ * own alarms and dashboard section ({@link AppService.addMonitoring}). From stage 1m a further service routes on
+ * the API gateway's internal listener (`routing`), may reach shard 0 only (`shardAccess: 'catalog'`), answers and
+ * calls other services over ECS Service Connect (`serviceConnect`, {@link AppService.callService}), and publishes
+ * and consumes domain events when the data tier has a bus (`data.events`).
  *
  * With `config.autoscaling`, the task count is owned by target-tracking policies (CPU, and ALB requests per
  * target when configured) and the service's `DesiredCount` is not rendered, so a deployment never resets a
@@ -161,6 +164,7 @@ export class AppService extends Construct {
     this.logEncryptionKey = props.logEncryptionKey;
     const arm = (config.cpuArchitecture ?? SERVICE_DEFAULTS.cpuArchitecture) === 'ARM64';
     const port = SERVICE_DEFAULTS.containerPort;
+    const portName = this.primary ? 'http' : props.serviceId;
 
     // Keys and secrets of the data tier are imported by ARN: granting on the data stack's own objects would
     // write this stack's roles into the data stack's key policy, and the two stacks would depend on each other.
@@ -268,8 +272,8 @@ export class AppService extends Construct {
       // Service Connect finds a service's port by name: the service id (the first service keeps its `http`).
       portMappings: [
         this.primary
-          ? { containerPort: port, name: 'http' }
-          : { containerPort: port, name: props.serviceId, appProtocol: ecs.AppProtocol.http },
+          ? { containerPort: port, name: portName }
+          : { containerPort: port, name: portName, appProtocol: ecs.AppProtocol.http },
       ],
       // Non-blocking with a bounded buffer: while CloudWatch Logs is slow or unreachable the app's writes to
       // stdout never block (and with them its requests); past the buffer the driver drops lines instead.
@@ -355,7 +359,7 @@ export class AppService extends Construct {
               namespace: props.platform.namespace.namespaceArn,
               services: [
                 {
-                  portMappingName: props.serviceId,
+                  portMappingName: portName,
                   dnsName: props.serviceId,
                   port: SERVICE_CONNECT_DEFAULTS.clientAliasPort,
                   idleTimeout: props.serviceConnect.idleTimeout ?? SERVICE_CONNECT_DEFAULTS.idleTimeout,
