@@ -149,6 +149,7 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
       ...(context.plainHttp === true ? { plainHttp: true } : {}),
       ...(context.alarmEmail !== undefined ? { alarmEmail: context.alarmEmail } : {}),
       ...(context.adminEmails !== undefined ? { adminEmails: context.adminEmails } : {}),
+      ...(home && context.frontDoor !== undefined ? { frontDoor: context.frontDoor } : {}),
     });
   });
   const homeStacks = regions[context.region];

@@ -51,6 +51,8 @@ export interface RegionProps {
   readonly alarmEmail?: string;
   /** The app's `ADMIN_EMAILS`. @default - no admins by email */
   readonly adminEmails?: string;
+  /** What the domain's alias record points at. @default 'loadBalancer' */
+  readonly frontDoor?: 'loadBalancer' | 'gateway';
 }
 
 /** The stacks of one region. */
@@ -110,6 +112,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     shards: [data.shardEndpoint, ...Object.values(shards).map((stack) => stack.endpoint)],
     ...(data.cacheEndpoint !== undefined ? { cache: data.cacheEndpoint } : {}),
     ...(data.invalidationQueue !== undefined ? { invalidationQueue: data.invalidationQueue.endpoint } : {}),
+    ...(data.eventsEndpoint !== undefined ? { events: data.eventsEndpoint } : {}),
     sessionSecretArn: data.sessionSecret.secretArn,
     sessionSecretKeyArn: data.dataKey.keyArn,
   };
@@ -134,12 +137,14 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     ...(props.plainHttp === true ? { plainHttp: true } : {}),
     ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
     ...(props.adminEmails !== undefined ? { adminEmails: props.adminEmails } : {}),
+    ...(props.frontDoor !== undefined ? { frontDoor: props.frontDoor } : {}),
   });
   // Each shard, the cache and the queue add their own alarms and dashboard rows to the region's monitoring.
   data.shard.addMonitoring(service.monitoring);
   for (const stack of Object.values(shards)) stack.shard.addMonitoring(service.monitoring);
   data.cache?.addMonitoring(service.monitoring);
   data.invalidationQueue?.addMonitoring(service.monitoring);
+  data.events?.addMonitoring(service.monitoring);
   // Logical replication (stage 100k on): each shard writer's slot lag and transaction logs.
   for (const shard of [data.shard, ...Object.values(shards).map((stack) => stack.shard)]) {
     addLogicalReplicationMonitoring(service.monitoring, shard);

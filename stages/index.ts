@@ -5,21 +5,24 @@ import { networkContinuityProblems, StageConfigError } from '../lib/config/valid
 import { stage100k } from './100k';
 import { stage10k } from './10k';
 import { stage1k } from './1k';
+import { stage1m } from './1m';
 import type { StageConfig } from './stage-config';
 
 export * from './stage-config';
 export { stage1k } from './1k';
 export { stage10k } from './10k';
 export { stage100k } from './100k';
+export { stage1m } from './1m';
 
 /** Every implemented stage id, in upgrade order; later stages are appended. */
-export const stageIds: readonly string[] = ['1k', '10k', '100k'];
+export const stageIds: readonly string[] = ['1k', '10k', '100k', '1m'];
 
 /** Every implemented stage by id. */
 export const stages: Readonly<Record<string, StageConfig>> = {
   '1k': stage1k,
   '10k': stage10k,
   '100k': stage100k,
+  '1m': stage1m,
 };
 
 /**

@@ -184,3 +184,60 @@ export const INVALIDATION_QUEUE_DEFAULTS = {
   /** Dead-lettered events are kept for the longest SQS allows, to be inspected. */
   deadLetterRetentionPeriod: Duration.days(14),
 } as const;
+
+/**
+ * ECS Service Connect settings every service of a stage with `services` gets (stage 1m on), and what the
+ * platform owns. The app side: its HTTP server's `keepAliveTimeout` (app/src/config.ts, the svc-split
+ * engineer's) must stay ABOVE `idleTimeout`, or the app closes an idle connection the proxy still believes
+ * open and the next request on it fails; a test in the app keeps the two apart.
+ */
+export const SERVICE_CONNECT_DEFAULTS = {
+  /**
+   * How long the Service Connect proxy keeps an idle connection: 60 s, below the app's keep-alive of 65 s
+   * (the usual pairing with an ALB's 60 s idle timeout). The one place this number is written.
+   */
+  idleTimeout: Duration.seconds(60),
+  /**
+   * Longest a single request through the proxy may take: above the app's own timeout for a call to another
+   * service (the caller gives up first and answers 503), below the HTTP API's 29 s integration timeout.
+   */
+  perRequestTimeout: Duration.seconds(15),
+  /** Port of the client alias: callers use `http://<service id>` (port 80) whatever the container's port. */
+  clientAliasPort: 80,
+} as const;
+
+/** Defaults for optional `GatewayConfig` fields. */
+export const GATEWAY_DEFAULTS = {
+  /**
+   * Every route: a ceiling well under the account's 10,000 requests per second for HTTP APIs in a region,
+   * sized for stage 1m's peak (1M users, a few percent active at once) with room for bursts.
+   */
+  throttle: { rateLimit: 2000, burstLimit: 4000 },
+  /**
+   * Log-in and sign-up are stricter: each costs a password hash (CPU-bound) on the users service, and a
+   * credential-stuffing run should meet the gateway before the service. A global ceiling, not per client: the
+   * app's own per-address rate limit (@fastify/rate-limit) stays.
+   */
+  routeThrottles: {
+    'POST /api/sessions': { rateLimit: 100, burstLimit: 200 },
+    'POST /api/users': { rateLimit: 20, burstLimit: 50 },
+  },
+  accessLogRetention: logs.RetentionDays.ONE_YEAR,
+  /** The internal load balancer answers these itself with a 404: never forwarded to a service. */
+  blockedPaths: ['/internal', '/internal/*', '/metrics', '/metrics/*'],
+} as const;
+
+/** Defaults for optional `EventsConfig` fields, and what the events construct owns. */
+export const EVENTS_DEFAULTS = {
+  archiveRetention: Duration.days(30),
+  /** The app's `EVENT_MAX_RECEIVES` default (the stage 1m contract). */
+  maxReceiveCount: 5,
+  retentionPeriod: Duration.days(4),
+  oldestMessageAgeAlarm: Duration.minutes(5),
+  /** The app's lease on a received event; it sets the visibility on every receive, this is the fallback. */
+  visibilityTimeout: Duration.seconds(30),
+  deadLetterRetentionPeriod: Duration.days(14),
+  /** EventBridge retries a failed delivery this often, within this long, before the delivery dead-letter queue. */
+  deliveryRetryAttempts: 185,
+  deliveryMaxEventAge: Duration.hours(24),
+} as const;

@@ -21,7 +21,11 @@ export const CONTEXT_KEYS = {
   adminEmails: 'adminEmails',
   validate: 'validate',
   controlTowerRules: 'controlTowerRules',
+  frontDoor: 'frontDoor',
 } as const;
+
+/** What the domain's alias record points at (`-c frontDoor=...`): the stage 1m cut-over switch. */
+export const FRONT_DOORS = ['loadBalancer', 'gateway'] as const;
 
 /**
  * Defaults of the deployment context (the same values as cdk.json). The account is a placeholder no deployment
@@ -107,6 +111,13 @@ export interface DeploymentContext {
    * @default - not set: the caller decides (see `createBlueprintApp`'s `controlTowerRules`)
    */
   readonly controlTowerRules?: boolean;
+  /**
+   * What the domain's alias record (in `hostedZone`) points at: the public load balancer, or, after the stage 1m
+   * cut-over (`-c frontDoor=gateway`), the API gateway's custom domain. Changing it updates the record in place.
+   *
+   * @default 'loadBalancer'
+   */
+  readonly frontDoor?: (typeof FRONT_DOORS)[number];
 }
 
 /** A problem found in the configuration: the key, the value received and how to fix it. */
@@ -420,6 +431,16 @@ export function readDeploymentContext(
     );
   }
 
+  const frontDoorValue = read(CONTEXT_KEYS.frontDoor);
+  const frontDoor = FRONT_DOORS.find((door) => door === frontDoorValue);
+  if (frontDoorValue !== undefined && frontDoor === undefined) {
+    problem(
+      'frontDoor',
+      frontDoorValue,
+      `pass "-c frontDoor=gateway" (after the stage 1m cut-over checks) or "-c frontDoor=loadBalancer", or leave it out`,
+    );
+  }
+
   return {
     context: {
       account,
@@ -435,6 +456,7 @@ export function readDeploymentContext(
       ...(adminEmails !== undefined ? { adminEmails } : {}),
       ...(typeof validate === 'boolean' ? { validate } : {}),
       ...(typeof controlTowerRules === 'boolean' ? { controlTowerRules } : {}),
+      ...(frontDoor !== undefined ? { frontDoor } : {}),
     },
     problems,
   };

@@ -4,3 +4,4 @@ export * from './monitoring-config';
 export * from './validate-stage-config';
 export * from './stage-config';
 export * from './naming';
+export * from './event-routes';

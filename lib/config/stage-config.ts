@@ -127,9 +127,103 @@ export interface ServiceRouteConfig {
  * its own task size, scaling, security group, alarms and dashboard section.
  */
 export type AppServiceConfig = ServiceConfig & {
-  /** The paths it answers. */
+  /** The paths it answers (on the gateway's internal listener when the stage has a `gateway`). */
   readonly route: ServiceRouteConfig;
+  /**
+   * Which shards' app secrets the task role may read and which shards' security groups admit the tasks:
+   * `catalog` is shard 0 only (the catalog database, which also holds the shard map), `all` is every shard
+   * (`SHARD_ENDPOINTS` included).
+   *
+   * @default 'all'
+   */
+  readonly shardAccess?: 'catalog' | 'all';
+  /**
+   * Services this one calls over ECS Service Connect (ids under `services`): each gives the app
+   * `<ID>_URL=http://<id>` (e.g. `PRODUCTS_URL=http://products`), admits this service's tasks to the called
+   * service's tasks, and deploys the called service first (Service Connect resolves a service only for tasks
+   * started after it exists).
+   *
+   * @default - calls no other service
+   */
+  readonly calls?: readonly string[];
 };
+
+/** A throttle of the API gateway. Feeds `apigwv2.ThrottleSettings`. */
+export interface GatewayThrottleConfig {
+  /** Steady-state requests per second. */
+  readonly rateLimit: number;
+  /** Requests the bucket allows in a burst. */
+  readonly burstLimit: number;
+}
+
+/**
+ * The API gateway in front of the services (stage 1m on): Amazon API Gateway HTTP API -> VPC link -> an
+ * internal Application Load Balancer with one listener rule per service (`services.<id>.route`), access logs,
+ * per-route throttling, and the foundation's custom domain when HTTPS is configured. The public load balancer
+ * and the first service stay as they are until the DNS cut-over (README "Stage 1m").
+ * Feeds `apigwv2.HttpApiProps`, `apigwv2.HttpStageProps` and `elbv2.ApplicationLoadBalancerProps`.
+ */
+export interface GatewayConfig {
+  /**
+   * The service (an id under `services`) that answers everything no rule matches: the internal listener's
+   * default action (the storefront's static files and the catalog).
+   */
+  readonly defaultService: string;
+  /**
+   * Throttle of every route without its own.
+   *
+   * @default GATEWAY_DEFAULTS.throttle
+   */
+  readonly throttle?: GatewayThrottleConfig;
+  /**
+   * Stricter throttles by route key (`METHOD /path`), e.g. log-in `POST /api/sessions` and sign-up
+   * `POST /api/users`. Each key becomes a route of its own on the HTTP API.
+   *
+   * @default GATEWAY_DEFAULTS.routeThrottles
+   */
+  readonly routeThrottles?: Readonly<Record<string, GatewayThrottleConfig>>;
+  /**
+   * How long the access logs are kept.
+   *
+   * @default logs.RetentionDays.ONE_YEAR
+   */
+  readonly accessLogRetention?: logs.RetentionDays;
+}
+
+/**
+ * Domain events over EventBridge (stage 1m on): a bus `<prefix>-events` with an archive, one rule per
+ * consumer routing its event types (the routing table `EVENT_ROUTES`, lib/config/event-routes.ts) to the
+ * consumer's SQS queue `<prefix>-<consumer>-events` with a dead-letter queue, `CacheTagsInvalidated` to the
+ * cache-invalidation queue, and alarms. Needs `invalidationQueue` and a service per consumer.
+ * Feeds `events.EventBusProps`, `events.ArchiveProps` and `sqs.QueueProps`.
+ */
+export interface EventsConfig {
+  /**
+   * How long the archive keeps events for a replay.
+   *
+   * @default Duration.days(30)
+   */
+  readonly archiveRetention?: Duration;
+  /**
+   * Receives before SQS moves a consumer's message to its dead-letter queue; the app is told the same
+   * (`EVENT_MAX_RECEIVES`).
+   *
+   * @default 5
+   */
+  readonly maxReceiveCount?: number;
+  /**
+   * How long an unconsumed event waits in a consumer's queue.
+   *
+   * @default Duration.days(4)
+   */
+  readonly retentionPeriod?: Duration;
+  /**
+   * Alarm when a consumer's oldest message waits longer than this (`ApproximateAgeOfOldestMessage`).
+   *
+   * @default Duration.minutes(5)
+   */
+  readonly oldestMessageAgeAlarm?: Duration;
+}
 
 /** One Aurora instance class. Feeds `rds.ProvisionedClusterInstanceProps`. */
 export interface DatabaseInstanceConfig {
@@ -381,6 +475,18 @@ export interface StageConfig {
    * @default - the app's default queue: Redis Streams on the cache (`INVALIDATION_QUEUE` unset)
    */
   readonly invalidationQueue?: InvalidationQueueConfig;
+  /**
+   * The API gateway in front of `services` (stage 1m on).
+   *
+   * @default - no gateway: the public load balancer routes every service
+   */
+  readonly gateway?: GatewayConfig;
+  /**
+   * Domain events over EventBridge and SQS (stage 1m on); needs `invalidationQueue`.
+   *
+   * @default - the app's default event bus (Redis Streams on the cache, or in memory)
+   */
+  readonly events?: EventsConfig;
   /**
    * Alarm thresholds that differ from `DEFAULT_MONITORING_CONFIG` ("monitor first": every stage has a
    * dashboard and alarms).

@@ -17,6 +17,7 @@ import {
   NETWORK_DEFAULTS,
   SUBNET_LAYOUT,
 } from './defaults';
+import { EVENT_ROUTES } from './event-routes';
 import { monitoringConfigProblems } from './monitoring-config';
 
 /** Thrown when the stage configuration or the deployment context makes no sense. */
@@ -596,6 +597,33 @@ export function servicesConfigProblems(value: unknown, prefix = 'services.'): Co
       );
       continue;
     }
+    const shardAccess = isObject(service) ? service.shardAccess : undefined;
+    if (shardAccess !== undefined && shardAccess !== 'catalog' && shardAccess !== 'all') {
+      add(
+        `${key}.shardAccess`,
+        shardAccess,
+        'use "catalog" (shard 0 only) or "all" (every shard), or leave it out',
+      );
+    }
+    const calls = isObject(service) ? service.calls : undefined;
+    if (calls !== undefined) {
+      if (!Array.isArray(calls)) {
+        add(`${key}.calls`, calls, 'give the ids of the services it calls, e.g. ["products"]');
+      } else {
+        for (const called of calls) {
+          const other = typeof called === 'string' ? value[called] : undefined;
+          if (called === id || !isObject(other)) {
+            add(`${key}.calls`, called, 'name another service under services (its id), e.g. "products"');
+          } else if (Array.isArray(other.calls) && other.calls.includes(id)) {
+            add(
+              `${key}.calls`,
+              called,
+              `services.${called} calls ${id} too: a called service is deployed before its callers, so calls must not form a cycle`,
+            );
+          }
+        }
+      }
+    }
     const patterns = route.pathPatterns;
     if (
       !Array.isArray(patterns) ||
@@ -629,6 +657,142 @@ export function servicesConfigProblems(value: unknown, prefix = 'services.'): Co
         priorities.set(priority, id);
       }
     }
+  }
+  return problems;
+}
+
+/** A route key of an HTTP API: `POST /api/sessions`. */
+const ROUTE_KEY = /^(ANY|GET|HEAD|OPTIONS|PATCH|POST|PUT|DELETE) \/[A-Za-z0-9._~\-/{}+]*$/;
+
+/** Problems of one gateway throttle (`{ rateLimit, burstLimit }`). */
+function throttleProblems(value: unknown, key: string): ConfigProblem[] {
+  const { problems, add } = collector();
+  const fix = 'give { rateLimit: <requests per second, > 0>, burstLimit: <whole number, 1-5000> }';
+  if (!isObject(value)) {
+    add(key, value, fix);
+    return problems;
+  }
+  const { rateLimit, burstLimit } = value;
+  if (!unresolved(rateLimit) && (typeof rateLimit !== 'number' || !(rateLimit > 0))) {
+    add(`${key}.rateLimit`, rateLimit, fix);
+  }
+  if (!unresolved(burstLimit) && (!isInt(burstLimit) || burstLimit < 1 || burstLimit > 5000)) {
+    add(`${key}.burstLimit`, burstLimit, fix);
+  }
+  return problems;
+}
+
+/**
+ * Every problem of the API gateway (`gateway`): its default service is one of `services`, throttles are
+ * positive, route keys are `METHOD /path`.
+ */
+export function gatewayConfigProblems(
+  value: unknown,
+  services: unknown,
+  prefix = 'gateway.',
+): ConfigProblem[] {
+  const { problems, add } = collector();
+  if (!isObject(value)) {
+    add(prefix.replace(/\.$/, ''), value, 'pass { defaultService: "products" } or leave gateway out');
+    return problems;
+  }
+  const ids = isObject(services) ? Object.keys(services) : [];
+  if (typeof value.defaultService !== 'string' || !ids.includes(value.defaultService)) {
+    add(
+      `${prefix}defaultService`,
+      value.defaultService,
+      ids.length > 0
+        ? `name one of the services (${ids.join(', ')}): it answers what no route matches`
+        : 'add services first: the gateway routes to them',
+    );
+  }
+  if (value.throttle !== undefined) problems.push(...throttleProblems(value.throttle, `${prefix}throttle`));
+  if (value.routeThrottles !== undefined) {
+    if (!isObject(value.routeThrottles)) {
+      add(
+        `${prefix}routeThrottles`,
+        value.routeThrottles,
+        'give { "POST /api/sessions": { rateLimit, burstLimit } }',
+      );
+    } else {
+      for (const [routeKey, throttle] of Object.entries(value.routeThrottles)) {
+        if (!ROUTE_KEY.test(routeKey)) {
+          add(
+            `${prefix}routeThrottles`,
+            routeKey,
+            'use a route key "METHOD /path", e.g. "POST /api/sessions"',
+          );
+        }
+        problems.push(...throttleProblems(throttle, `${prefix}routeThrottles.${routeKey}`));
+      }
+    }
+  }
+  return problems;
+}
+
+/**
+ * Every problem of the domain events (`events`): the invalidation queue exists (cache invalidations ride the
+ * bus), every consumer of `EVENT_ROUTES` is one of `services`, and the queue settings are within SQS limits.
+ */
+export function eventsConfigProblems(
+  value: unknown,
+  services: unknown,
+  invalidationQueue: unknown,
+  prefix = 'events.',
+): ConfigProblem[] {
+  const { problems, add } = collector();
+  const section = prefix.replace(/\.$/, '');
+  if (!isObject(value)) {
+    add(
+      section,
+      value,
+      'pass {} (defaults) or { archiveRetention, maxReceiveCount, ... }, or leave events out',
+    );
+    return problems;
+  }
+  if (!isObject(invalidationQueue)) {
+    add(
+      section,
+      value,
+      'add invalidationQueue: CacheTagsInvalidated events are routed to it (cache invalidation rides the bus)',
+    );
+  }
+  const ids = isObject(services) ? Object.keys(services) : [];
+  for (const consumer of Object.keys(EVENT_ROUTES)) {
+    if (!ids.includes(consumer)) {
+      add(
+        section,
+        value,
+        `add services.${consumer}: it consumes ${EVENT_ROUTES[consumer]!.join(', ')} (EVENT_ROUTES, lib/config/event-routes.ts)`,
+      );
+    }
+  }
+  const receives = value.maxReceiveCount;
+  if (
+    receives !== undefined &&
+    !unresolved(receives) &&
+    (!isInt(receives) || receives < 1 || receives > 1000)
+  ) {
+    add(
+      `${prefix}maxReceiveCount`,
+      receives,
+      'use a whole number from 1 to 1000 (the SQS redrive policy limits)',
+    );
+  }
+  const retention = value.retentionPeriod;
+  if (retention !== undefined) {
+    const seconds = isDuration(retention) ? retention.toSeconds() : undefined;
+    if (seconds === undefined || (!unresolved(seconds) && (seconds < 60 || seconds > 1_209_600))) {
+      add(`${prefix}retentionPeriod`, retention, 'use a Duration from 1 minute to 14 days (SQS limits)');
+    }
+  }
+  const archive = value.archiveRetention;
+  if (archive !== undefined && (!isDuration(archive) || archive.toDays({ integral: false }) < 1)) {
+    add(`${prefix}archiveRetention`, archive, 'use a Duration of at least a day, e.g. Duration.days(30)');
+  }
+  const age = value.oldestMessageAgeAlarm;
+  if (age !== undefined && (!isDuration(age) || age.toSeconds() <= 0)) {
+    add(`${prefix}oldestMessageAgeAlarm`, age, 'use a positive Duration, e.g. Duration.minutes(5)');
   }
   return problems;
 }
@@ -733,6 +897,11 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
   problems.push(
     ...invalidationQueueConfigProblems(raw.invalidationQueue, 'invalidationQueue.', raw.cache ?? null),
   );
+
+  if (raw.gateway !== undefined) problems.push(...gatewayConfigProblems(raw.gateway, raw.services));
+  if (raw.events !== undefined) {
+    problems.push(...eventsConfigProblems(raw.events, raw.services, raw.invalidationQueue));
+  }
 
   if (raw.monitoring !== undefined && !isObject(raw.monitoring)) {
     add(

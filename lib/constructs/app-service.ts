@@ -8,17 +8,42 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { SERVICE_DEFAULTS } from '../config/defaults';
+import { SERVICE_CONNECT_DEFAULTS, SERVICE_DEFAULTS } from '../config/defaults';
+import { eventSource } from '../config/event-routes';
 import { pascalCase } from '../config/naming';
 import { serviceConfigProblems } from '../config/validate-stage-config';
 import type { ServiceConfig, ServiceRouteConfig } from '../config/stage-config';
 import { StageConfigError } from '../config/validate-stage-config';
-import { shardZero, type DataEndpoints } from './data-endpoints';
+import { shardZero, type DataEndpoints, type EventsEndpoint } from './data-endpoints';
 import { MetricsCollector } from './metrics-collector';
 import { grantInvalidationQueue } from './invalidation-queue';
 import { REPO_ROOT, type ServicePlatform } from './service-platform';
 import { shardAppSecret, shardEndpointsEnvironment } from './shard-endpoints';
 import type { StageMonitoring } from './stage-monitoring';
+
+/** Where a service's route is added. */
+export interface ServiceRouting {
+  /** The load balancer (its target group metrics and alarms). */
+  readonly loadBalancer: elbv2.IApplicationLoadBalancer;
+  /** The listener the route's rule is added to. */
+  readonly listener: elbv2.ApplicationListener;
+}
+
+/** Service Connect settings of a service. Feeds `ecs.ServiceConnectService`. */
+export interface AppServiceConnectOptions {
+  /**
+   * Idle connections are closed after this long; must stay below the app's HTTP keep-alive.
+   *
+   * @default SERVICE_CONNECT_DEFAULTS.idleTimeout
+   */
+  readonly idleTimeout?: Duration;
+  /**
+   * Longest one request may take.
+   *
+   * @default SERVICE_CONNECT_DEFAULTS.perRequestTimeout
+   */
+  readonly perRequestTimeout?: Duration;
+}
 
 /** Properties of {@link AppService}. */
 export interface AppServiceProps {
@@ -34,6 +59,27 @@ export interface AppServiceProps {
   readonly route?: ServiceRouteConfig;
   /** The region's platform: cluster, load balancer, public listener. */
   readonly platform: ServicePlatform;
+  /**
+   * The load balancer and listener `route` is added to (stage 1m: the API gateway's internal load balancer).
+   *
+   * @default - the platform's public load balancer and listener
+   */
+  readonly routing?: ServiceRouting;
+  /**
+   * Which shards this service reaches: `catalog` is shard 0 only (its secret, its security group; no
+   * `SHARD_ENDPOINTS`), `all` every shard.
+   *
+   * @default 'all'
+   */
+  readonly shardAccess?: 'catalog' | 'all';
+  /**
+   * ECS Service Connect: the service answers other services at `http://<serviceId>` (client alias port 80) in
+   * the platform's namespace, through the named port mapping `<serviceId>` (appProtocol http), and may call
+   * them ({@link AppService.callService}).
+   *
+   * @default - no Service Connect
+   */
+  readonly serviceConnect?: AppServiceConnectOptions;
   /** VPC: the tasks go into its private subnets. */
   readonly vpc: ec2.IVpc;
   /** The data tier this service reaches: shard 0 and the cache are its `DB_*` and `REDIS_*` settings. */
@@ -72,7 +118,10 @@ export interface AppServiceProps {
  * `SERVICE=<id>` picks the routes of a service other than the first), Fargate service with the circuit
  * breaker and rollback in private subnets, its target group on the public listener (the default action, or a
  * listener rule for its paths), its own security group admitted to the data it reaches, autoscaling, and its
- * own alarms and dashboard section ({@link AppService.addMonitoring}).
+ * own alarms and dashboard section ({@link AppService.addMonitoring}). From stage 1m a further service routes on
+ * the API gateway's internal listener (`routing`), may reach shard 0 only (`shardAccess: 'catalog'`), answers and
+ * calls other services over ECS Service Connect (`serviceConnect`, {@link AppService.callService}), and publishes
+ * and consumes domain events when the data tier has a bus (`data.events`).
  *
  * With `config.autoscaling`, the task count is owned by target-tracking policies (CPU, and ALB requests per
  * target when configured) and the service's `DesiredCount` is not rendered, so a deployment never resets a
@@ -93,6 +142,8 @@ export class AppService extends Construct {
   public readonly securityGroup: ec2.ISecurityGroup;
   /** The container log group. */
   public readonly logGroup: logs.LogGroup;
+  /** The load balancer in front of it (the public one, or the gateway's internal one). */
+  public readonly loadBalancer: elbv2.IApplicationLoadBalancer;
   /** Scalable task count, when autoscaling is configured. */
   public readonly scaling?: ecs.ScalableTaskCount;
   /**
@@ -100,7 +151,6 @@ export class AppService extends Construct {
    * children): what a task on {@link AppService.securityGroup} must wait for before it connects.
    */
   public readonly admissions: readonly Construct[];
-  private readonly platform: ServicePlatform;
   private readonly primary: boolean;
   private readonly logEncryptionKey: kms.IKey;
 
@@ -110,11 +160,11 @@ export class AppService extends Construct {
     if (problems.length > 0) throw new StageConfigError(problems);
     const { config } = props;
     this.serviceId = props.serviceId;
-    this.platform = props.platform;
     this.primary = props.route === undefined;
     this.logEncryptionKey = props.logEncryptionKey;
     const arm = (config.cpuArchitecture ?? SERVICE_DEFAULTS.cpuArchitecture) === 'ARM64';
     const port = SERVICE_DEFAULTS.containerPort;
+    const portName = this.primary ? 'http' : props.serviceId;
 
     // Keys and secrets of the data tier are imported by ARN: granting on the data stack's own objects would
     // write this stack's roles into the data stack's key policy, and the two stacks would depend on each other.
@@ -134,6 +184,8 @@ export class AppService extends Construct {
       });
     const { cache } = props.data;
     const shard = shardZero(props.data);
+    // Least privilege: a catalog-only service (products) reads shard 0's secret and is admitted to shard 0 only.
+    const shards = props.shardAccess === 'catalog' ? [shard] : props.data.shards;
     // Which of a shard's secrets the app logs in with is decided in one place (shardAppSecret), for every shard.
     const appSecret = shardAppSecret(shard);
     const databaseSecret = importSecret('DatabaseSecret', appSecret.secretArn, appSecret.keyArn);
@@ -217,7 +269,12 @@ export class AppService extends Construct {
       essential: true,
       environment: { NODE_ENV: 'production', PORT: String(port), ...environment },
       secrets,
-      portMappings: [{ containerPort: port, name: 'http' }],
+      // Service Connect finds a service's port by name: the service id (the first service keeps its `http`).
+      portMappings: [
+        this.primary
+          ? { containerPort: port, name: portName }
+          : { containerPort: port, name: portName, appProtocol: ecs.AppProtocol.http },
+      ],
       // Non-blocking with a bounded buffer: while CloudWatch Logs is slow or unreachable the app's writes to
       // stdout never block (and with them its requests); past the buffer the driver drops lines instead.
       logging: ecs.LogDrivers.awsLogs({
@@ -296,6 +353,30 @@ export class AppService extends Construct {
       maxHealthyPercent: 200,
       healthCheckGracePeriod: Duration.seconds(60),
       propagateTags: ecs.PropagatedTagSource.SERVICE,
+      ...(props.serviceConnect !== undefined
+        ? {
+            serviceConnectConfiguration: {
+              namespace: props.platform.namespace.namespaceArn,
+              services: [
+                {
+                  portMappingName: portName,
+                  dnsName: props.serviceId,
+                  port: SERVICE_CONNECT_DEFAULTS.clientAliasPort,
+                  idleTimeout: props.serviceConnect.idleTimeout ?? SERVICE_CONNECT_DEFAULTS.idleTimeout,
+                  perRequestTimeout:
+                    props.serviceConnect.perRequestTimeout ?? SERVICE_CONNECT_DEFAULTS.perRequestTimeout,
+                },
+              ],
+              // The proxy's own logs, next to the app's, encrypted with the same key.
+              logDriver: ecs.LogDrivers.awsLogs({
+                streamPrefix: 'service-connect',
+                logGroup: this.logGroup,
+                mode: ecs.AwsLogDriverMode.NON_BLOCKING,
+                maxBufferSize: SERVICE_DEFAULTS.logBufferSize,
+              }),
+            },
+          }
+        : {}),
     });
 
     this.targetGroup = new elbv2.ApplicationTargetGroup(this, 'TargetGroup', {
@@ -314,7 +395,8 @@ export class AppService extends Construct {
       },
     });
     this.service.attachToApplicationTargetGroup(this.targetGroup);
-    const listener = props.platform.publicListener;
+    this.loadBalancer = props.routing?.loadBalancer ?? props.platform.loadBalancer;
+    const listener = props.routing?.listener ?? props.platform.publicListener;
     if (props.route === undefined) {
       listener.addTargetGroups(`${pascalCase(props.serviceId)}Default`, { targetGroups: [this.targetGroup] });
     } else {
@@ -329,7 +411,7 @@ export class AppService extends Construct {
     // can write neither the key policy nor, through a ViaService principal, the role's), so decrypt is granted
     // here: with the secret's key, and only when Secrets Manager asks on the task's behalf.
     const taskRole = this.taskDefinition.taskRole;
-    const shardSecrets = props.data.shards.map((endpoint, index) => ({
+    const shardSecrets = shards.map((endpoint, index) => ({
       secret:
         index === 0
           ? databaseSecret
@@ -352,11 +434,18 @@ export class AppService extends Construct {
 
     // Stage 100k: the shards beyond shard 0 (SHARD_ENDPOINTS) and the invalidation queue, added after the
     // variables above so that the task definitions of earlier stages keep their order.
+    const events = props.data.events;
     const sharded = {
-      ...shardEndpointsEnvironment(this, props.data.shards),
+      ...shardEndpointsEnvironment(this, shards),
       ...(props.data.invalidationQueue !== undefined
-        ? grantInvalidationQueue(taskRole, props.data.invalidationQueue, this)
+        ? grantInvalidationQueue(taskRole, props.data.invalidationQueue, this, {
+            // On the bus, a service publishes invalidations as events (routed to this queue): it only consumes.
+            send: events === undefined,
+          })
         : {}),
+      // Stage 1m: domain events. PutEvents on the bus with this service's own source only; its queue, if it
+      // consumes any event type (EVENT_ROUTES).
+      ...(events !== undefined ? grantEventBus(taskRole, events, props.serviceId, this) : {}),
     };
     for (const [name, value] of Object.entries(sharded)) this.container.addEnvironment(name, value);
 
@@ -365,7 +454,7 @@ export class AppService extends Construct {
     const admitted = new Set(props.admittedBy ?? []);
     const admissions: Construct[] = [];
     const endpoints = [
-      ...props.data.shards.map((endpoint) => ({
+      ...shards.map((endpoint) => ({
         name: `Shard${pascalCase(endpoint.shardId)}`,
         groupId: endpoint.securityGroupId,
         port: endpoint.port,
@@ -414,6 +503,26 @@ export class AppService extends Construct {
   }
 
   /**
+   * Lets this service call `called` over Service Connect: the app gets `<ID>_URL=http://<id>` (e.g.
+   * `PRODUCTS_URL=http://products`), the called service's tasks admit this service's tasks on the container
+   * port, and the called service is deployed first (Service Connect resolves a service only for tasks started
+   * after it exists).
+   */
+  public callService(called: AppService): void {
+    if (called === this) throw new Error(`AppService ${this.serviceId}: a service does not call itself`);
+    this.container.addEnvironment(
+      `${called.serviceId.toUpperCase()}_URL`,
+      `http://${called.serviceId}${SERVICE_CONNECT_DEFAULTS.clientAliasPort === 80 ? '' : `:${SERVICE_CONNECT_DEFAULTS.clientAliasPort}`}`,
+    );
+    called.service.connections.allowFrom(
+      this.service,
+      ec2.Port.tcp(SERVICE_DEFAULTS.containerPort),
+      `${called.serviceId} API from the ${this.serviceId} tasks (Service Connect)`,
+    );
+    this.service.node.addDependency(called.service);
+  }
+
+  /**
    * Adds this service's alarms and dashboard section (p99 response time of its target group; CPU, memory
    * and unhealthy tasks) to the region's monitoring. The first service keeps the alarm names it had before
    * services were data (`<prefix>-Service-...`); another carries its id (`<prefix>-UsersService-...`).
@@ -421,7 +530,7 @@ export class AppService extends Construct {
   public addMonitoring(monitoring: StageMonitoring): void {
     monitoring.addService({
       service: this.service,
-      loadBalancer: this.platform.loadBalancer,
+      loadBalancer: this.loadBalancer,
       targetGroup: this.targetGroup,
       namePrefix: this.primary ? '' : pascalCase(this.serviceId),
       title: `Service ${this.serviceId}`,
@@ -437,4 +546,46 @@ export class AppService extends Construct {
       });
     }
   }
+}
+
+/**
+ * Lets a service's tasks publish domain events and consume its own queue: `events:PutEvents` on the bus only
+ * with the service's own source (`shop.<id>`, condition `events:source`), and, when the service consumes event
+ * types (`EVENT_ROUTES`), `sqs:ReceiveMessage`, `sqs:DeleteMessage` and `sqs:ChangeMessageVisibility` on its
+ * queue with `kms:Decrypt` of the queue's key through SQS. Nothing on any other service's queue.
+ *
+ * @returns the app's environment (`EVENT_BUS=eventbridge`, `EVENT_BUS_NAME`, and for a consumer
+ *   `EVENT_QUEUE_URL`, `EVENT_MAX_RECEIVES`)
+ */
+export function grantEventBus(
+  role: iam.IGrantable,
+  events: EventsEndpoint,
+  serviceId: string,
+  scope: Construct,
+): Record<string, string> {
+  iam.Grant.addToPrincipal({
+    grantee: role,
+    actions: ['events:PutEvents'],
+    resourceArns: [events.busArn],
+    conditions: { StringEquals: { 'events:source': eventSource(serviceId) } },
+  });
+  const queue = events.queues[serviceId];
+  if (queue === undefined) return { EVENT_BUS: 'eventbridge', EVENT_BUS_NAME: events.busName };
+  iam.Grant.addToPrincipal({
+    grantee: role,
+    actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
+    resourceArns: [queue.queueArn],
+  });
+  iam.Grant.addToPrincipal({
+    grantee: role,
+    actions: ['kms:Decrypt'],
+    resourceArns: [queue.keyArn],
+    conditions: { StringEquals: { 'kms:ViaService': `sqs.${Stack.of(scope).region}.amazonaws.com` } },
+  });
+  return {
+    EVENT_BUS: 'eventbridge',
+    EVENT_BUS_NAME: events.busName,
+    EVENT_QUEUE_URL: queue.queueUrl,
+    EVENT_MAX_RECEIVES: String(queue.maxReceiveCount),
+  };
 }

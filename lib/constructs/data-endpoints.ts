@@ -77,6 +77,16 @@ export interface QueueEndpoint {
   readonly maxReceiveCount: number;
 }
 
+/** How services reach the domain events (stage 1m on). */
+export interface EventsEndpoint {
+  /** Name of the EventBridge bus (the app's `EVENT_BUS_NAME`). */
+  readonly busName: string;
+  /** ARN of the bus (services may `events:PutEvents` on it, with their own source only). */
+  readonly busArn: string;
+  /** Each consuming service's queue (its `EVENT_QUEUE_URL`), by service id. */
+  readonly queues: Readonly<Record<string, QueueEndpoint>>;
+}
+
 /** Everything a region's services may reach in its data tier. */
 export interface DataEndpoints {
   /** Every shard, shard `0` first, then in the order of the stage's `shards`. */
@@ -93,6 +103,12 @@ export interface DataEndpoints {
    * @default - no queue: the app's default (Redis Streams on the cache)
    */
   readonly invalidationQueue?: QueueEndpoint;
+  /**
+   * The domain-event bus and the consumers' queues.
+   *
+   * @default - no bus: the app's default event bus
+   */
+  readonly events?: EventsEndpoint;
   /** ARN of the secret the app signs session cookies with. */
   readonly sessionSecretArn: string;
   /** ARN of the key the session secret is encrypted with. */

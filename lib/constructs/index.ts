@@ -15,3 +15,5 @@ export * from './replication-alarms';
 export * from './shard-endpoints';
 export * from './shard-manager-task';
 export * from './one-off-task';
+export * from './api-gateway';
+export * from './domain-events';

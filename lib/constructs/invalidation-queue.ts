@@ -124,12 +124,24 @@ export function grantInvalidationQueue(
   role: iam.IGrantable,
   endpoint: QueueEndpoint,
   scope: Construct,
+  options: {
+    /**
+     * Whether the tasks send to the queue themselves (the outbox relay of stage 100k). A service on the
+     * domain-event bus (stage 1m) publishes invalidations as events, which a rule routes here: it only consumes.
+     *
+     * @default true
+     */
+    readonly send?: boolean;
+  } = {},
 ): Record<string, string> {
-  iam.Grant.addToPrincipal({
-    grantee: role,
-    actions: ['sqs:SendMessage'],
-    resourceArns: [endpoint.queueArn],
-  });
+  const send = options.send ?? true;
+  if (send) {
+    iam.Grant.addToPrincipal({
+      grantee: role,
+      actions: ['sqs:SendMessage'],
+      resourceArns: [endpoint.queueArn],
+    });
+  }
   iam.Grant.addToPrincipal({
     grantee: role,
     actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
@@ -137,7 +149,7 @@ export function grantInvalidationQueue(
   });
   iam.Grant.addToPrincipal({
     grantee: role,
-    actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+    actions: send ? ['kms:GenerateDataKey', 'kms:Decrypt'] : ['kms:Decrypt'],
     resourceArns: [endpoint.keyArn],
     conditions: { StringEquals: { 'kms:ViaService': `sqs.${Stack.of(scope).region}.amazonaws.com` } },
   });

@@ -259,7 +259,15 @@ export class StageMonitoring extends Construct {
    * The load balancer's 5xx rate (its targets' and its own 5xx over all requests): the platform's alarm,
    * whichever service answered. The library's ALB metrics have no rate.
    */
-  public addLoadBalancer(loadBalancer: elbv2.IApplicationLoadBalancer): void {
+  public addLoadBalancer(
+    loadBalancer: elbv2.IApplicationLoadBalancer,
+    options: {
+      /** Alarm friendly name. @default 'LoadBalancer' (the public load balancer's since stage 1k) */
+      readonly name?: string;
+      /** Dashboard section title. @default 'Load balancer (every service)' */
+      readonly title?: string;
+    } = {},
+  ): void {
     const { config } = this;
     const requests = loadBalancer.metrics.requestCount({ statistic: 'Sum', period: PERIOD });
     const target5xx = loadBalancer.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, {
@@ -279,7 +287,7 @@ export class StageMonitoring extends Construct {
       label: '5xx rate (%)',
       period: PERIOD,
     });
-    this.addCustom('LoadBalancer', 'Load balancer (every service)', [
+    this.addCustom(options.name ?? 'LoadBalancer', options.title ?? 'Load balancer (every service)', [
       {
         title: '5xx rate (%)',
         important: true,

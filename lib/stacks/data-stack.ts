@@ -5,10 +5,12 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { StageConfig } from '../config/stage-config';
 import { SHARD_ZERO_ID } from '../config/naming';
+import { StageConfigError } from '../config/validate-stage-config';
 import type { AuroraDatabase } from '../constructs/aurora-database';
 import type { AuroraProxy } from '../constructs/aurora-proxy';
 import { AuroraShard } from '../constructs/aurora-shard';
-import type { CacheEndpoint, DatabaseEndpoint } from '../constructs/data-endpoints';
+import type { CacheEndpoint, DatabaseEndpoint, EventsEndpoint } from '../constructs/data-endpoints';
+import { DomainEvents } from '../constructs/domain-events';
 import { allowLogsService, denyGrantsExceptForAwsServices } from '../constructs/key-policies';
 import { InvalidationQueue } from '../constructs/invalidation-queue';
 import { RedisCache } from '../constructs/redis-cache';
@@ -52,6 +54,8 @@ export class DataStack extends Stack {
   public readonly sessionSecret: secretsmanager.Secret;
   /** The queue of cache-invalidation events, when the stage has one. */
   public readonly invalidationQueue?: InvalidationQueue;
+  /** The domain-event bus, its archive and the consumers' queues (stage 1m on), when the stage has `events`. */
+  public readonly events?: DomainEvents;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, { terminationProtection: true, ...props });
@@ -115,6 +119,31 @@ export class DataStack extends Stack {
         'Rotating the session signing secret signs every user out; it is rotated deliberately (new value, then a ' +
         'new deployment of the service), not on a schedule.',
     });
+
+    // Stage 1m: the bus, its archive and the consumers' queues hold events, so they live with the data (and the
+    // rule to the invalidation queue must write that queue's and its key's policies, which are in this stack).
+    if (config.events !== undefined) {
+      if (this.invalidationQueue === undefined) {
+        throw new StageConfigError([
+          {
+            key: 'events',
+            received: config.events,
+            fix: 'add invalidationQueue: cache invalidations ride the bus',
+          },
+        ]);
+      }
+      this.events = new DomainEvents(this, 'Events', {
+        config: config.events,
+        prefix: props.prefix,
+        serviceIds: Object.keys(config.services ?? {}),
+        invalidationQueue: { queue: this.invalidationQueue.queue, key: this.invalidationQueue.key },
+      });
+    }
+  }
+
+  /** How services reach the domain events, when the stage has them. */
+  public get eventsEndpoint(): EventsEndpoint | undefined {
+    return this.events?.endpoint;
   }
 
   /** How services reach shard 0. */

@@ -1,12 +1,16 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as route53 from 'aws-cdk-lib/aws-route53';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { DEFAULT_MONITORING_CONFIG } from '../config/defaults';
 import { appPoolConnections } from '../config/monitoring-config';
 import { pascalCase } from '../config/naming';
+import { StageConfigError } from '../config/validate-stage-config';
 import type { StageConfig } from '../config/stage-config';
 import { AccessLogsBucket } from '../constructs/access-logs-bucket';
+import { ApiGateway } from '../constructs/api-gateway';
 import { AppService } from '../constructs/app-service';
 import { shardZero, type DataEndpoints } from '../constructs/data-endpoints';
 import { MigrationTask } from '../constructs/migration-task';
@@ -56,6 +60,13 @@ export interface ServiceStackProps extends StackProps {
   readonly alarmEmail?: string;
   /** The app's `ADMIN_EMAILS`. @default - no admins by email */
   readonly adminEmails?: string;
+  /**
+   * What the domain's alias record points at: the public load balancer, or (the stage 1m cut-over) the API
+   * gateway's custom domain. The record is updated in place, never replaced.
+   *
+   * @default 'loadBalancer'
+   */
+  readonly frontDoor?: 'loadBalancer' | 'gateway';
 }
 
 /**
@@ -77,6 +88,8 @@ export class ServiceStack extends Stack {
   public readonly shardManager?: ShardManagerTask;
   /** Dashboard and alarms. */
   public readonly monitoring: StageMonitoring;
+  /** The API gateway in front of the further services (stage 1m on), when the stage has `gateway`. */
+  public readonly gateway?: ApiGateway;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
@@ -104,10 +117,12 @@ export class ServiceStack extends Stack {
       // nobody could stay logged in. Behind the HTTPS listener the app keeps its default.
       ...(this.platform.https ? {} : { SESSION_COOKIE_SECURE: 'false' }),
     };
+    // The first service never sees the domain events: it keeps its 100k settings while it serves the traffic.
+    const { events: _events, ...firstServiceData } = props.data;
     const common = {
       platform: this.platform,
       vpc: props.vpc,
-      data: props.data,
+      data: firstServiceData,
       logEncryptionKey: props.logsKey,
       environment,
     };
@@ -122,15 +137,58 @@ export class ServiceStack extends Stack {
         ? { admittedBy: props.appSecurityGroupAdmittedBy }
         : {}),
     });
+    // Stage 1m: the API gateway in front of the further services, on an internal load balancer of its own. The
+    // public load balancer and the first service stay as they are until the DNS cut-over (README "Stage 1m").
+    if (config.gateway !== undefined) {
+      this.gateway = new ApiGateway(this, 'Gateway', {
+        config: config.gateway,
+        serviceIds: Object.keys(config.services ?? {}),
+        vpc: props.vpc,
+        prefix: props.prefix,
+        logEncryptionKey: props.logsKey,
+        accessLogsBucket: accessLogs.bucket,
+        ...(props.https !== undefined
+          ? {
+              domain: {
+                domainName: props.https.domainName,
+                // The certificate the public load balancer uses: the gateway serves the same name after the cut-over.
+                certificate:
+                  props.https.certificateArn !== undefined
+                    ? acm.Certificate.fromCertificateArn(
+                        this,
+                        'GatewayCertificate',
+                        props.https.certificateArn,
+                      )
+                    : this.platform.certificate!,
+              },
+            }
+          : {}),
+      });
+    }
+    const gateway = this.gateway;
+    if (props.frontDoor === 'gateway') this.pointDomainAtGateway(gateway);
     const further = Object.entries(config.services ?? {}).map(
       ([serviceId, service]) =>
         new AppService(this.platform, pascalCase(serviceId), {
           ...common,
+          // Domain events (stage 1m) are for the further services only: the first service keeps its settings.
+          data: props.data,
           serviceId,
           config: service,
           route: service.route,
+          ...(gateway !== undefined
+            ? { routing: { listener: gateway.listener, loadBalancer: gateway.loadBalancer } }
+            : {}),
+          ...(service.shardAccess !== undefined ? { shardAccess: service.shardAccess } : {}),
+          // Calls between services go over Service Connect, in the platform's namespace.
+          serviceConnect: {},
         }),
     );
+    const byId = new Map(further.map((service) => [service.serviceId, service]));
+    for (const [serviceId, service] of Object.entries(config.services ?? {})) {
+      for (const called of service.calls ?? []) byId.get(serviceId)!.callService(byId.get(called)!);
+    }
+    if (gateway !== undefined) gateway.setDefaultService(byId.get(config.gateway!.defaultService)!);
     this.services = [this.shop, ...further];
 
     // Migrations run as the schema owner in a one-off task of the same image, on the first service's network
@@ -178,11 +236,56 @@ export class ServiceStack extends Stack {
     });
     this.monitoring.addLoadBalancer(this.platform.loadBalancer);
     for (const service of this.services) service.addMonitoring(this.monitoring);
+    this.gateway?.addMonitoring(this.monitoring);
 
     new CfnOutput(this, 'Url', { value: this.platform.url, description: 'URL of the shop' });
+    if (this.gateway !== undefined) {
+      new CfnOutput(this, 'GatewayUrl', {
+        value: this.gateway.url,
+        description: 'The API gateway (execute-api URL): test the services here before the DNS cut-over',
+      });
+      if (this.gateway.domainName !== undefined) {
+        new CfnOutput(this, 'GatewayDomainTarget', {
+          value: this.gateway.domainName.regionalDomainName,
+          description: "Cut-over: point the shop's domain (alias or CNAME) here instead of the load balancer",
+        });
+      }
+    }
     new CfnOutput(this, 'LoadBalancerDnsName', {
       value: this.platform.loadBalancer.loadBalancerDnsName,
       description: 'Point the domain (CNAME or alias record) at this name',
     });
+  }
+
+  /**
+   * The stage 1m cut-over: the platform's alias record of the domain (same construct, same logical id) points at
+   * the gateway's custom domain instead of the public load balancer; CloudFormation updates the record in place.
+   * Without a hosted zone the record is yours: point it at the `GatewayDomainTarget` output.
+   */
+  private pointDomainAtGateway(gateway: ApiGateway | undefined): void {
+    if (gateway === undefined) {
+      throw new StageConfigError([
+        {
+          key: 'context.frontDoor',
+          received: 'gateway',
+          fix: 'use a stage with a gateway (1m), or leave frontDoor out',
+        },
+      ]);
+    }
+    const record = this.platform.aliasRecord;
+    const domainName = gateway.domainName;
+    if (record === undefined || domainName === undefined) {
+      Annotations.of(this).addWarningV2(
+        '@shop/blueprint:frontDoorDns',
+        'frontDoor=gateway without a hosted zone: the blueprint writes no DNS record; point your domain at the ' +
+          'GatewayDomainTarget output (or test on the GatewayUrl output) yourself.',
+      );
+      return;
+    }
+    (record.node.defaultChild as route53.CfnRecordSet).aliasTarget = {
+      dnsName: domainName.regionalDomainName,
+      hostedZoneId: domainName.regionalHostedZoneId,
+      evaluateTargetHealth: false,
+    };
   }
 }

@@ -291,6 +291,25 @@ describe('discovery', () => {
     }
   });
 
+  test('a deployed 1m is detected as 1m: the API gateway and every service, each with its own scaling', async () => {
+    deploy('1m');
+    const deployment = deploymentFromStacks(
+      'shop',
+      await discoverStacks(new CloudFormationClient({ region: REGION }), REGION, 'shop'),
+    );
+    expect(detectStage(deployment)).toBe('1m');
+    expect(deployment.apiGateways).toBe(1);
+    // The monolith (kept until the cut-over) and the three services.
+    expect(deployment.services).toHaveLength(4);
+    expect(deployment.services.filter((service) => service.maxTasks === 20)).toHaveLength(3);
+    expect(deployment.loadBalancers).toHaveLength(2);
+
+    const planned = io();
+    expect(
+      await runAdvise(['--region', REGION, '--stage', '1m', '--dry-run', '--format', 'json'], planned),
+    ).toBe(adviseExitCodes.fine);
+  });
+
   test.each([
     ['shop-data', 'shop', true],
     ['shop-shard-1', 'shop', true],
@@ -439,8 +458,8 @@ test('--dry-run prints the requests for a synthesised stage without any AWS call
   expect(labels.filter((label) => label?.includes('AWS/ECS|CPUUtilization'))).toHaveLength(1);
 
   const planned = io();
-  expect(await runAdvise(['--region', REGION, '--stage', '1m', '--dry-run'], planned)).toBe(
+  expect(await runAdvise(['--region', REGION, '--stage', 'global', '--dry-run'], planned)).toBe(
     adviseExitCodes.usage,
   );
-  expect(planned.out.chunks.stderr).toContain('stage 1m is not implemented yet');
+  expect(planned.out.chunks.stderr).toContain('stage global is not implemented yet');
 });

@@ -91,13 +91,22 @@ function reachable(config: StageConfig, alarm: AlarmProperties): Range {
     case 'TransactionLogsDiskUsage':
       return [0, Number.POSITIVE_INFINITY];
     case 'ApproximateAgeOfOldestMessage':
-      // A message older than the queue's retention period is deleted by SQS.
+      // A message older than the queue's retention period is deleted by SQS (the event queues of stage 1m keep
+      // theirs longer than the invalidation queue: the smaller bound holds for every queue).
       return [
         0,
         (
           config.invalidationQueue?.retentionPeriod ?? INVALIDATION_QUEUE_DEFAULTS.retentionPeriod
         ).toSeconds(),
       ];
+    // Stage 1m: an HTTP API answers within its 30 s integration timeout (Latency in ms); its 5xx rate is the
+    // Average of the 5xx count, a fraction of the requests; EventBridge's failed deliveries grow with the volume.
+    case 'Latency':
+      return [0, 30_000];
+    case '5xx':
+      return [0, 1];
+    case 'FailedInvocations':
+      return [0, Number.POSITIVE_INFINITY];
     case 'DatabaseConnections':
     case 'FreeableMemory': {
       const { database, proxy } = shardOf(config, name);

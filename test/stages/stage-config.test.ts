@@ -13,6 +13,7 @@ import {
   stage100k,
   stage10k,
   stage1k,
+  stage1m,
   stageById,
   stageIds,
   stages,
@@ -44,9 +45,10 @@ function expectProblems(error: StageConfigError, keys: string[]): void {
 }
 
 describe('the stage registry', () => {
-  test('lists 1k, 10k then 100k, each with its config', () => {
+  test('lists 1k, 10k, 100k then 1m, each with its config', () => {
     // THEN
-    expect(stageIds).toEqual(['1k', '10k', '100k']);
+    expect(stageIds).toEqual(['1k', '10k', '100k', '1m']);
+    expect(stageById('1m')).toBe(stage1m);
     expect(stageById('1k')).toBe(stage1k);
     expect(stageById('10k')).toBe(stage10k);
     expect(stageById('100k')).toBe(stage100k);
@@ -55,7 +57,7 @@ describe('the stage registry', () => {
 
   test('fails for an unknown stage id, naming it and the valid ones', () => {
     // WHEN / THEN
-    expect(() => stageById('100m')).toThrow(/Unknown stage "100m".*Valid stages: 1k, 10k, 100k/);
+    expect(() => stageById('100m')).toThrow(/Unknown stage "100m".*Valid stages: 1k, 10k, 100k, 1m/);
     expect(() => stageById('toString')).toThrow(/Unknown stage "toString"/);
   });
 

@@ -73,6 +73,9 @@ const monthly = (label: string, rate: number, count = 1): PricedItem => ({
   monthlyUsd: count * rate,
   assumed: false,
 });
+/** Assumed size of one domain event in the archive, KB. */
+const EVENT_SIZE_KB = 1;
+
 const perUnit = (label: string, quantity: number, unit: string, rate: number): PricedItem => ({
   basis: `${label}: ${round(quantity)} ${unit} × ${usd(rate)} (assumed)`,
   monthlyUsd: quantity * rate,
@@ -437,8 +440,19 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
     // key reuse period (5 minutes) per sender and receiver role: a few cents a month, not modelled.
     price: (_resource, ctx) => {
       const queues = ofType(ctx.stacks, 'AWS::SQS::Queue');
-      const deadLetterQueues = new Set(
-        queues.flatMap(([, queue, stack]) => {
+      // EventBridge's delivery dead-letter queues (a rule target's DeadLetterConfig) receive only failures too.
+      const deliveryDeadLetters = ofType(ctx.stacks, 'AWS::Events::Rule').flatMap(([, rule, stack]) =>
+        ((rule.Properties?.Targets ?? []) as { DeadLetterConfig?: { Arn?: unknown } }[]).flatMap((target) =>
+          target.DeadLetterConfig?.Arn === undefined
+            ? []
+            : resourcesOf(stack)
+                .filter(([id]) => refersTo(target.DeadLetterConfig!.Arn, id))
+                .map(([id]) => `${stack.key}|${id}`),
+        ),
+      );
+      const deadLetterQueues = new Set([
+        ...deliveryDeadLetters,
+        ...queues.flatMap(([, queue, stack]) => {
           const target = (queue.Properties?.RedrivePolicy as { deadLetterTargetArn?: unknown } | undefined)
             ?.deadLetterTargetArn;
           return target === undefined
@@ -447,7 +461,7 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
                 .filter(([id]) => refersTo(target, id))
                 .map(([id]) => `${stack.key}|${id}`);
         }),
-      );
+      ]);
       if (deadLetterQueues.has(`${ctx.stack.key}|${ctx.logicalId}`)) return [];
       const working = queues.filter(([id, , stack]) => !deadLetterQueues.has(`${stack.key}|${id}`)).length;
       return [
@@ -467,6 +481,31 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
     ],
   },
   'AWS::Events::Rule': { free: 'rules are free; events are priced on the bus' },
+  'AWS::Events::Archive': {
+    // Assumed 1 KB per event (the shop's envelopes are a few hundred bytes plus EventBridge's own fields); the
+    // archive holds its retention's worth (30 days by default: about one month of events).
+    price: (resource, ctx) => {
+      const gbPerMonth = (ctx.usage.eventsMillions * 1e6 * EVENT_SIZE_KB) / (1024 * 1024);
+      const retentionMonths = Number(resource.Properties?.RetentionDays ?? 30) / 30;
+      return [
+        perUnit('events archived (1 KB each)', gbPerMonth, 'GB', ctx.prices.eventBridgeArchiveGb),
+        perUnit(
+          'archive storage',
+          gbPerMonth * retentionMonths,
+          'GB-month',
+          ctx.prices.eventBridgeArchiveStorageGbMonth,
+        ),
+      ];
+    },
+  },
+  'AWS::ApiGatewayV2::VpcLink': { free: 'VPC links of HTTP APIs have no charge' },
+  'AWS::ApiGatewayV2::Integration': { free: 'priced per request on the API' },
+  'AWS::ApiGatewayV2::Route': { free: 'priced per request on the API' },
+  'AWS::ApiGatewayV2::Stage': { free: 'priced per request on the API' },
+  'AWS::ApiGatewayV2::DomainName': {
+    free: 'custom domain names have no charge (the certificate is free in ACM)',
+  },
+  'AWS::ApiGatewayV2::ApiMapping': { free: noCharge },
   'AWS::Route53::HostedZone': {
     price: (_resource, ctx) => [monthly('hosted zone', ctx.prices.route53HostedZoneMonth)],
   },

@@ -30,7 +30,7 @@ export const PRICE_SOURCES: Readonly<Record<string, string>> = {
   cloudfront: 'https://aws.amazon.com/cloudfront/pricing/ (pay as you go, North America and Europe)',
   apiGateway: 'https://aws.amazon.com/api-gateway/pricing/ (HTTP APIs and REST APIs, first tier)',
   sqs: 'https://aws.amazon.com/sqs/pricing/ (standard queues)',
-  eventBridge: 'https://aws.amazon.com/eventbridge/pricing/ (custom events)',
+  eventBridge: 'https://aws.amazon.com/eventbridge/pricing/ (custom events, archive)',
   dataTransfer: 'https://aws.amazon.com/ec2/pricing/on-demand/ (data transfer between regions)',
   cloudwatch: 'https://aws.amazon.com/cloudwatch/pricing/ (dashboards, standard alarms, logs)',
   kms: 'https://aws.amazon.com/kms/pricing/',
@@ -85,6 +85,10 @@ export interface RegionPrices {
   readonly sqsPerMillion: number;
   /** EventBridge custom events published, per million. */
   readonly eventBridgePerMillion: number;
+  /** EventBridge archive: events processed into an archive, per GB. */
+  readonly eventBridgeArchiveGb: number;
+  /** EventBridge archive storage, per GB-month. */
+  readonly eventBridgeArchiveStorageGbMonth: number;
   /** Data transfer to another region, per GB. */
   readonly interRegionGb: number;
   /** CloudWatch dashboard, per month. */
@@ -199,6 +203,8 @@ const usEast1: RegionPrices = {
   apiGatewayRestPerMillion: 3.5,
   sqsPerMillion: 0.4,
   eventBridgePerMillion: 1.0,
+  eventBridgeArchiveGb: 0.1,
+  eventBridgeArchiveStorageGbMonth: 0.023,
   interRegionGb: 0.02,
   dashboardMonth: 3.0,
   alarmMetricMonth: 0.1,
@@ -256,6 +262,8 @@ const euWest1: RegionPrices = {
   apiGatewayRestPerMillion: 3.5,
   sqsPerMillion: 0.4,
   eventBridgePerMillion: 1.0,
+  eventBridgeArchiveGb: 0.1,
+  eventBridgeArchiveStorageGbMonth: 0.023,
   interRegionGb: 0.02,
   dashboardMonth: 3.0,
   alarmMetricMonth: 0.1,

@@ -13,6 +13,7 @@ import { pricedRegions } from '../cost/prices';
 import { renderCostMarkdown } from '../cost/report';
 import { usageFor } from '../cost/usage';
 import { buildArchitecture, renderMermaid } from './architecture';
+import { upgradeProcedure } from './procedures';
 import { ResourceIndex } from './references';
 import { tierLabels, tierOf, tierOrder } from './tiers';
 
@@ -128,7 +129,10 @@ export function renderStageCost(id: string, templates: AssemblyTemplates): strin
 
 /** The page `docs/upgrades/<from>-to-<to>.md`. */
 export function renderUpgradeDoc(from: string, to: string, before: AssemblyTemplates, after: AssemblyTemplates): string {
-  return renderMarkdownSummary(diffAssemblies(before, after), from, to);
+  const summary = renderMarkdownSummary(diffAssemblies(before, after), from, to);
+  // Steps beyond `cdk deploy` (e.g. 100k -> 1m: the DNS cut-over to the gateway), hand-written in procedures.ts.
+  const procedure = upgradeProcedure(from, to);
+  return procedure === undefined ? summary : `${summary.replace(/\n*$/, '\n\n')}${procedure}`;
 }
 
 /** The docs index `docs/README.md`. */

@@ -1,0 +1,54 @@
+/**
+ * Hand-written procedures of upgrades that need steps beyond `cdk deploy`, appended to the generated upgrade
+ * page (`docs/upgrades/<from>-to-<to>.md`). Keyed by `<from>-><to>`; tools may know stage ids, `lib/` never does.
+ */
+
+/** The zero-downtime cut-over from the public load balancer to the API gateway (stage `100k` -> `1m`). */
+const CUT_OVER_TO_GATEWAY = `## Procedure: cut-over from the public load balancer to the API gateway
+
+\`cdk deploy\` of \`1m\` changes nothing users see: the monolith (\`shop\`) and the public load balancer keep
+serving every request exactly as in \`100k\`, while the users, products and orders services start next to them
+behind the API gateway (HTTP API → VPC link → internal load balancer). Products deploys before orders, which
+calls it over Service Connect. Both paths share the same databases, cache, session store and session secret, so a
+user moves between them without logging in again. The front door then moves by DNS:
+
+1. **Deploy** \`npx cdk deploy --all -c stage=1m\` with the same HTTPS context as before (\`domainName\` and
+   \`hostedZoneId\`/\`hostedZoneName\` or \`certificateArn\`): the gateway gets the custom domain with the same
+   certificate, and the VPC link verifies it on the internal HTTPS listener.
+2. **Lower the TTL** of the domain's record a day ahead (at least the old TTL before the switch), e.g. to 60 s, if
+   your DNS is outside Route 53. The blueprint's alias record in the hosted zone has no TTL of its own: Route 53
+   answers alias records with the target's (60 s for a load balancer and for API Gateway).
+3. **Test on the execute-api URL** (output \`GatewayUrl\` of \`<prefix>-service\`): the storefront loads, sign-up,
+   log-in, catalog, an order and its cancellation work; \`/internal/...\` answers 403 from the gateway and
+   \`/metrics\` 404; the gateway's alarms (\`<prefix>-Gateway-*\`, \`<prefix>-InternalLoadBalancer-*\`) and the
+   per-service alarms are green; the event queues drain (\`<prefix>-Events-*\`, \`<prefix>-*EventQueue-*\`). Log-in
+   and sign-up are throttled more strictly at the gateway than the rest.
+4. **Switch the record**: with the hosted zone, \`npx cdk deploy <prefix>-service -c stage=1m -c frontDoor=gateway\`
+   (the same alias record, updated in place, now points at the gateway's custom domain, output
+   \`GatewayDomainTarget\`); with your own DNS, point the record (CNAME or alias) at \`GatewayDomainTarget\`.
+5. **Wait the TTL** (and a margin for resolvers that cache longer): until then some clients still reach the public
+   load balancer, which keeps serving them, so nothing fails during the switch.
+6. **Watch** the public load balancer's request count fall to near zero and the gateway's rise; watch the
+   gateway's 5xx rate and p99 latency and each service's alarms. **Roll back** by deploying without
+   \`-c frontDoor=gateway\` (or pointing the record back): the monolith never stopped.
+7. **Retire** the monolith and the public load balancer once the public load balancer has carried no user traffic
+   for a few days: a later change removes the first service from the stage (first scale it to its minimum), then
+   the public load balancer and its listeners. Keep the access-log bucket, and the stack outputs a deployed stack
+   still reads, until the next upgrade. Both are stateless, so \`npm run diff\` will show removals but no data
+   loss; until then they cost their tasks and hours (see the stage's cost page).
+
+App side: the services' HTTP keep-alive (65 s) stays above Service Connect's idle timeout (60 s,
+\`SERVICE_CONNECT_DEFAULTS\` in \`lib/config/defaults.ts\`). Replay of domain events from the archive
+\`<prefix>-events-archive\`: \`aws events start-replay\` with the bus as destination (consumers deduplicate by event id).
+`;
+
+/** Procedures by `<from>-><to>`. */
+export const UPGRADE_PROCEDURES: Readonly<Record<string, string>> = {
+  '100k->1m': CUT_OVER_TO_GATEWAY,
+};
+
+/** The hand-written procedure of an upgrade, if it has one. */
+export function upgradeProcedure(from: string, to: string): string | undefined {
+  const key = `${from}->${to}`;
+  return Object.prototype.hasOwnProperty.call(UPGRADE_PROCEDURES, key) ? UPGRADE_PROCEDURES[key] : undefined;
+}
