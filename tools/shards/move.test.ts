@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from 'pg';
 import type { PrivatePostgres } from '../local-topology/postgres-replication';
+import { until } from '../../app/test/support/wait';
 import { MoveAbortedError } from './move';
 import { appUrl, connect, createLayout, leftovers, moverFor, startShardServers } from './test-support';
 
@@ -14,8 +15,8 @@ async function digest(db: Client, table: string, key: string): Promise<string> {
 
 async function seed(db: Client, schema: string, users: number, ordersPerUser: number): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO ${schema}.users (id, email, name)
-     SELECT gen_random_uuid(), '${schema}-' || i || '@example.com', 'user ' || i FROM generate_series(1, $1) i
+    `INSERT INTO ${schema}.users (id, email, name, password_hash)
+     SELECT gen_random_uuid(), '${schema}-' || i || '@example.com', 'user ' || i, 'x' FROM generate_series(1, $1) i
      RETURNING id`,
     [users],
   );
@@ -23,7 +24,8 @@ async function seed(db: Client, schema: string, users: number, ordersPerUser: nu
     `WITH o AS (
        INSERT INTO ${schema}.orders (id, user_id, total_cents)
        SELECT gen_random_uuid(), u.id, 100 * g FROM ${schema}.users u, generate_series(1, $1) g RETURNING id, user_id)
-     INSERT INTO ${schema}.order_items (order_id, line_no, user_id, quantity) SELECT id, 1, user_id, 1 FROM o`,
+     INSERT INTO ${schema}.order_items (order_id, line_no, user_id, product_id, name, quantity, unit_price_cents)
+     SELECT id, 1, user_id, gen_random_uuid(), 'mug', 1, 100 FROM o`,
     [ordersPerUser],
   );
   return rows.map((r) => r.id);
@@ -93,7 +95,8 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
             user,
           ]);
           await db.query(
-            'INSERT INTO ls_001.order_items (order_id, line_no, user_id, quantity) VALUES ($1, 1, $2, 2)',
+            `INSERT INTO ls_001.order_items (order_id, line_no, user_id, product_id, name, quantity, unit_price_cents)
+             VALUES ($1, 1, $2, gen_random_uuid(), 'mug', 2, 700)`,
             [id, user],
           );
           await db.query('COMMIT');
@@ -111,8 +114,9 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
     const { mover, control, close } = await moverFor(servers, { rollbackWindowMs: 300 });
     const epochBefore = (await control.entry(1)).epoch;
     try {
-      // WHEN the move runs while the writers write (and a few more writes land after it)
-      await new Promise((r) => setTimeout(r, 300));
+      // WHEN the move runs while the writers write (once they have written on the source), and a few more
+      // writes land after it
+      await until(() => outcomes.ok['0'] >= 20 || outcomes.other.length > 0, 'writes on the source', 30_000);
       const result = await mover.move(1, '1');
       const after = outcomes.ok['1'];
       const deadline = Date.now() + 10_000;
@@ -152,7 +156,9 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
       const { rows: left } = await admin[0].query('SELECT count(*)::int AS n FROM ls_001.orders');
       expect(left[0].n).toBe(0);
       await expect(
-        appDb[0].query("INSERT INTO ls_001.users (id, email, name) VALUES (gen_random_uuid(), 'x@y', 'x')"),
+        appDb[0].query(
+          "INSERT INTO ls_001.users (id, email, name, password_hash) VALUES (gen_random_uuid(), 'x@y', 'x', 'x')",
+        ),
       ).rejects.toThrow(/permission denied/);
       // the target got its secondary indexes and keys back after the copy
       const { rows: objects } = await admin[1].query<{ name: string }>(
@@ -253,7 +259,7 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
       expect(await leftovers(servers[0].url)).toEqual([]);
       const app = await connect(appUrl(servers[0].url));
       await app.query(
-        "INSERT INTO ls_002.users (id, email, name) VALUES (gen_random_uuid(), 'still@writable', 'w')",
+        "INSERT INTO ls_002.users (id, email, name, password_hash) VALUES (gen_random_uuid(), 'still@writable', 'w', 'x')",
       );
       await app.end();
       // and abort says the target is still unreachable rather than pretending it is clean
