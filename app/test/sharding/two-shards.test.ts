@@ -355,15 +355,17 @@ describe('sharded layout', () => {
         ),
       );
     const { rows } = await bump('fenced');
-    const epoch = Number(rows[0].epoch);
-    const flipped = Date.now();
-    await until(
-      () => app.shop.userData.map!.epoch === epoch && other.shop.userData.map!.epoch === epoch,
-      'both instances to load the new epoch',
-    );
-    // SHARD_MAP_REFRESH_MS=200, plus a query and timer slack on a loaded machine.
-    expect(Date.now() - flipped).toBeLessThan(200 + 800);
+    // Everything after the fence runs under try/finally: a failure cannot leave the logical shard fenced for the
+    // tests that follow.
     try {
+      const epoch = Number(rows[0].epoch);
+      const flipped = Date.now();
+      await until(
+        () => app.shop.userData.map!.epoch === epoch && other.shop.userData.map!.epoch === epoch,
+        'both instances to load the new epoch',
+      );
+      // SHARD_MAP_REFRESH_MS=200, plus a query and timer slack on a loaded machine.
+      expect(Date.now() - flipped).toBeLessThan(200 + 800);
       const started = Date.now();
       const response = await app.inject({
         method: 'POST',
@@ -403,22 +405,33 @@ describe('sharded layout', () => {
   test('a write waiting on a moving logical shard proceeds when it becomes active within the wait', async () => {
     const user = await userOn('0');
     const logical = logicalShard(user.user.id);
-    const set = (state: string) =>
-      withClient(shards.shard0.url, (client) =>
-        client.query(
-          `UPDATE control.shard_map SET state = $2, epoch = (SELECT max(epoch) + 1 FROM control.shard_map)
-           WHERE logical_shard = $1`,
-          [logical, state],
-        ),
-      );
-    await set('moving');
-    await until(() => app.shop.userData.map!.entry(logical).state === 'moving', 'the move to be seen');
-    // Reads are served from where the logical shard is while it moves.
-    const me = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie: user.cookie } });
-    expect(me.statusCode).toBe(200);
-    const waiting = app.shop.userData.forWrite(user.user.id);
-    await set('active');
-    await expect(waiting).resolves.toMatchObject({ schema: shardSchema(logical) });
+    const map = app.shop.userData.map!;
+    await setLogicalState(logical, 'moving');
+    try {
+      await until(() => map.entry(logical).state === 'moving', 'the move to be seen');
+      // Reads are served from where the logical shard is while it moves.
+      const me = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie: user.cookie } });
+      expect(me.statusCode).toBe(200);
+      // The write waits: still pending after the map was checked three more times (each check still says moving)
+      const checks = jest.spyOn(map, 'check');
+      let stateWhenResolved: string | undefined;
+      const waiting = app.shop.userData.forWrite(user.user.id).then((place) => {
+        stateWhenResolved = map.entry(logical).state;
+        return place;
+      });
+      try {
+        await until(() => checks.mock.calls.length >= 3, 'three checks of the map');
+      } finally {
+        checks.mockRestore();
+      }
+      expect(stateWhenResolved).toBeUndefined();
+      // ... and proceeds once the logical shard is active again, within the wait
+      await setLogicalState(logical, 'active');
+      await expect(waiting).resolves.toMatchObject({ schema: shardSchema(logical) });
+      expect(stateWhenResolved).toBe('active');
+    } finally {
+      await setLogicalState(logical, 'active');
+    }
   });
 
   /** A new product with `stock`, created by the admin through the API. */
