@@ -159,11 +159,6 @@ function openSessionStore(
   return new MemorySessionStore(config.sessionTtlSeconds);
 }
 
-/**
- * Age at which an unconfirmed stock reservation is settled by the reconciler: far beyond any request's life
- * (the ALB's idle timeout is 60 s), so no order write can still be in flight.
- */
-const RESERVATION_TIMEOUT_SECONDS = 300;
 /** How often each instance runs the reconciler. */
 const RESERVATION_RECONCILE_MS = 30_000;
 
@@ -421,7 +416,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     ...(userData.sharded
       ? {
           reconciler: new ReservationReconciler(db, userData, {
-            timeoutSeconds: RESERVATION_TIMEOUT_SECONDS,
+            // RESERVATION_TIMEOUT_SECONDS (default 300): beyond any request's life, so no write is in flight.
+            timeoutSeconds: config.sharding?.reservationTimeoutSeconds ?? 300,
             batch: 100,
             tagsOf: (productIds) => [
               catalogCache.catalogTag,

@@ -54,6 +54,7 @@ export interface AppEnv {
   SHARD_ENDPOINTS?: string;
   SHARD_MAP_REFRESH_MS: number;
   SHARD_WRITE_WAIT_MS: number;
+  RESERVATION_TIMEOUT_SECONDS: number;
   SCATTER_SHARD_TIMEOUT_MS: number;
   SCATTER_CONCURRENCY: number;
 }
@@ -172,6 +173,11 @@ export interface ShardingConfig {
   refreshMs: number;
   /** How long a write to a moving/fenced logical shard waits before its 503 (SHARD_WRITE_WAIT_MS). */
   writeWaitMs: number;
+  /**
+   * Age at which the reconciler settles an unconfirmed stock reservation (RESERVATION_TIMEOUT_SECONDS): longer
+   * than any request may live (the ALB's idle timeout is 60 s), so no order write can still be in flight.
+   */
+  reservationTimeoutSeconds: number;
   /** The physical shards besides shard 0 (which is `database`), from SHARD_ENDPOINTS, in the given order. */
   shards: ShardEndpoint[];
 }
@@ -285,6 +291,8 @@ export const envJsonSchema = {
     SHARD_ENDPOINTS: { type: 'string', minLength: 1 },
     SHARD_MAP_REFRESH_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 1000 },
     SHARD_WRITE_WAIT_MS: { type: 'integer', minimum: 0, maximum: 30000, default: 2000 },
+    // At least a request's whole life (the ALB's idle timeout is 60 s), at most a day.
+    RESERVATION_TIMEOUT_SECONDS: { type: 'integer', minimum: 60, maximum: 86400, default: 300 },
     SCATTER_SHARD_TIMEOUT_MS: { type: 'integer', minimum: 50, maximum: 60000, default: 2000 },
     SCATTER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 64, default: 8 },
   },
@@ -530,6 +538,7 @@ export function loadConfig(
       logicalShards: LOGICAL_SHARDS,
       refreshMs: env.SHARD_MAP_REFRESH_MS,
       writeWaitMs: env.SHARD_WRITE_WAIT_MS,
+      reservationTimeoutSeconds: env.RESERVATION_TIMEOUT_SECONDS,
       shards,
     };
   }

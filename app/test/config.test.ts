@@ -389,6 +389,16 @@ describe('loadConfig', () => {
       /FIRST_LEVEL_CACHE_MAX_ENTRIES must be integer/,
     ],
     [
+      'RESERVATION_TIMEOUT_SECONDS shorter than a request may live',
+      { SHARD_ENDPOINTS: '[]', RESERVATION_TIMEOUT_SECONDS: '30' },
+      /RESERVATION_TIMEOUT_SECONDS must be >= 60/,
+    ],
+    [
+      'RESERVATION_TIMEOUT_SECONDS not a number',
+      { SHARD_ENDPOINTS: '[]', RESERVATION_TIMEOUT_SECONDS: '5m' },
+      /RESERVATION_TIMEOUT_SECONDS must be integer/,
+    ],
+    [
       'METRICS_PORT equal to PORT',
       { PORT: '8080', METRICS_PORT: '8080' },
       /METRICS_PORT and PORT are both 8080: metrics need a port of their own/,
@@ -397,6 +407,14 @@ describe('loadConfig', () => {
   test.each(bad)('%s fails naming the variable', (_name, env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  test('RESERVATION_TIMEOUT_SECONDS sets the reconciler timeout of the sharded layout (300 s by default)', () => {
+    expect(loadConfig({ SHARD_ENDPOINTS: '[]' }).sharding?.reservationTimeoutSeconds).toBe(300);
+    expect(
+      loadConfig({ SHARD_ENDPOINTS: '[]', RESERVATION_TIMEOUT_SECONDS: '900' }).sharding
+        ?.reservationTimeoutSeconds,
+    ).toBe(900);
   });
 
   test('every problem is reported at once', () => {

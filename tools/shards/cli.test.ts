@@ -58,8 +58,8 @@ describe('npm run shards (real servers)', () => {
       [5, 1],
     ] as const)
       await admin[shard].query(
-        `INSERT INTO ls_00${ls}.users (id, email, name)
-         SELECT gen_random_uuid(), i || '@x', 'u' FROM generate_series(1, 500) i`,
+        `INSERT INTO ls_00${ls}.users (id, email, name, password_hash)
+         SELECT gen_random_uuid(), i || '@x', 'u', 'x' FROM generate_series(1, 500) i`,
       );
     env = {
       DATABASE_URL: servers[0].url,
@@ -156,7 +156,7 @@ describe('npm run shards (real servers)', () => {
   it('verify reports a damaged copy (exit 1), and the exact verify after the fence rolls the move back', async () => {
     // GIVEN ls 0 with 300 users, moving to shard 1, and a row deleted on the target behind replication's back
     await admin[0].query(
-      `INSERT INTO ls_000.users (id, email, name) SELECT gen_random_uuid(), i || '@v', 'u' FROM generate_series(1, 300) i`,
+      `INSERT INTO ls_000.users (id, email, name, password_hash) SELECT gen_random_uuid(), i || '@v', 'u', 'x' FROM generate_series(1, 300) i`,
     );
     let verifyOut: { code: number; out: string } | undefined;
     const { mover, control, close } = await moverFor(servers, {

@@ -9,7 +9,7 @@
  * abort <ls>                                roll a move in flight back to its source
  * ```
  * Options of move and rebalance: --rollback-window-ms (60000), --fence-timeout-ms (5000),
- * --catch-up-timeout-ms (30000), --lock-timeout-ms (60000). Connections: see endpoints.ts.
+ * --catch-up-timeout-ms (30000), --sync-timeout-ms (900000), --lock-timeout-ms (60000). Connections: see endpoints.ts.
  * Exit codes: 0 done, 1 a move was rolled back or verify found differences, 2 usage or configuration error,
  * 3 any other failure.
  */
@@ -33,6 +33,7 @@ const NUMERIC_OPTIONS = [
   'rollback-window-ms',
   'fence-timeout-ms',
   'catch-up-timeout-ms',
+  'sync-timeout-ms',
   'lock-timeout-ms',
   'batch',
   'pause-ms',
@@ -129,6 +130,7 @@ export async function runShardsCli(
     rollbackWindowMs: args.numbers['rollback-window-ms'],
     fenceTimeoutMs: args.numbers['fence-timeout-ms'],
     catchUpTimeoutMs: args.numbers['catch-up-timeout-ms'],
+    syncTimeoutMs: args.numbers['sync-timeout-ms'],
     lockTimeoutMs: args.numbers['lock-timeout-ms'],
     // Crash-injection tests: stop at a step (after recording it, or with its work done but not recorded) and
     // wait to be killed.

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from 'pg';
 import type { PrivatePostgres } from '../local-topology/postgres-replication';
-import { MoveAbortedError } from './move';
+import { until } from '../../app/test/support/wait';
+import { MANAGER_LOCK_KEY, ManagerLockLostError, MoveAbortedError } from './move';
 import { appUrl, connect, createLayout, leftovers, moverFor, startShardServers } from './test-support';
 
 /** count + md5 of a table's rows in key order (what "untouched" means). */
@@ -14,8 +15,8 @@ async function digest(db: Client, table: string, key: string): Promise<string> {
 
 async function seed(db: Client, schema: string, users: number, ordersPerUser: number): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO ${schema}.users (id, email, name)
-     SELECT gen_random_uuid(), '${schema}-' || i || '@example.com', 'user ' || i FROM generate_series(1, $1) i
+    `INSERT INTO ${schema}.users (id, email, name, password_hash)
+     SELECT gen_random_uuid(), '${schema}-' || i || '@example.com', 'user ' || i, 'x' FROM generate_series(1, $1) i
      RETURNING id`,
     [users],
   );
@@ -23,7 +24,8 @@ async function seed(db: Client, schema: string, users: number, ordersPerUser: nu
     `WITH o AS (
        INSERT INTO ${schema}.orders (id, user_id, total_cents)
        SELECT gen_random_uuid(), u.id, 100 * g FROM ${schema}.users u, generate_series(1, $1) g RETURNING id, user_id)
-     INSERT INTO ${schema}.order_items (order_id, line_no, user_id, quantity) SELECT id, 1, user_id, 1 FROM o`,
+     INSERT INTO ${schema}.order_items (order_id, line_no, user_id, product_id, name, quantity, unit_price_cents)
+     SELECT id, 1, user_id, gen_random_uuid(), 'mug', 1, 100 FROM o`,
     [ordersPerUser],
   );
   return rows.map((r) => r.id);
@@ -35,10 +37,10 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
 
   beforeAll(async () => {
     servers = await startShardServers(3);
-    // ls 0-3 on shard 0; every schema on every shard (the app's layout).
+    // ls 0-7 on shard 0; every schema on every shard (the app's layout).
     await createLayout(
       servers.map((s) => s.url),
-      { logicalShards: 4 },
+      { logicalShards: 8 },
     );
     admin = await Promise.all(servers.map((s) => connect(s.url)));
   }, 120_000);
@@ -93,7 +95,8 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
             user,
           ]);
           await db.query(
-            'INSERT INTO ls_001.order_items (order_id, line_no, user_id, quantity) VALUES ($1, 1, $2, 2)',
+            `INSERT INTO ls_001.order_items (order_id, line_no, user_id, product_id, name, quantity, unit_price_cents)
+             VALUES ($1, 1, $2, gen_random_uuid(), 'mug', 2, 700)`,
             [id, user],
           );
           await db.query('COMMIT');
@@ -111,8 +114,9 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
     const { mover, control, close } = await moverFor(servers, { rollbackWindowMs: 300 });
     const epochBefore = (await control.entry(1)).epoch;
     try {
-      // WHEN the move runs while the writers write (and a few more writes land after it)
-      await new Promise((r) => setTimeout(r, 300));
+      // WHEN the move runs while the writers write (once they have written on the source), and a few more
+      // writes land after it
+      await until(() => outcomes.ok['0'] >= 20 || outcomes.other.length > 0, 'writes on the source', 30_000);
       const result = await mover.move(1, '1');
       const after = outcomes.ok['1'];
       const deadline = Date.now() + 10_000;
@@ -152,7 +156,9 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
       const { rows: left } = await admin[0].query('SELECT count(*)::int AS n FROM ls_001.orders');
       expect(left[0].n).toBe(0);
       await expect(
-        appDb[0].query("INSERT INTO ls_001.users (id, email, name) VALUES (gen_random_uuid(), 'x@y', 'x')"),
+        appDb[0].query(
+          "INSERT INTO ls_001.users (id, email, name, password_hash) VALUES (gen_random_uuid(), 'x@y', 'x', 'x')",
+        ),
       ).rejects.toThrow(/permission denied/);
       // the target got its secondary indexes and keys back after the copy
       const { rows: objects } = await admin[1].query<{ name: string }>(
@@ -230,6 +236,171 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
     }
   }, 120_000);
 
+  /** The app role may write the logical shard's schema on the server (the fence is lifted there). */
+  async function appCanWrite(url: string, schema: string): Promise<void> {
+    const app = await connect(appUrl(url));
+    try {
+      await app.query(
+        `INSERT INTO ${schema}.users (id, email, name, password_hash) VALUES (gen_random_uuid(), $1, 'w', 'x')`,
+        [`writable-${randomUUID()}@example.com`],
+      );
+    } finally {
+      await app.end();
+    }
+  }
+
+  it('aborts a move that fails after the fence for any reason: the fence is lifted and the error recorded', async () => {
+    // GIVEN ls 4 with data, and a failure (not a timeout) in the step after the fence
+    await seed(admin[0], 'ls_004', 50, 2);
+    const before = await digest(admin[0], 'ls_004.orders', 'id');
+    const { mover, control, close } = await moverFor(servers, {
+      beforeRecord: async (step) => {
+        if (step === 'caught_up') throw new Error('injected: copying the sequences failed');
+      },
+    });
+    try {
+      // WHEN the move runs
+      const error = await mover.move(4, '1').catch((err: Error) => err);
+
+      // THEN it is rolled back: active on the source, writable by the app, nothing left on either side
+      expect(error).toBeInstanceOf(MoveAbortedError);
+      expect((error as Error).message).toMatch(
+        /logical shard 4 failed while fenced: injected: copying the sequences failed; it was aborted/,
+      );
+      expect(await control.entry(4)).toMatchObject({ shardId: '0', state: 'active' });
+      expect(await control.moves()).toEqual([]);
+      for (const s of servers.slice(0, 2)) expect(await leftovers(s.url)).toEqual([]);
+      expect(await digest(admin[0], 'ls_004.orders', 'id')).toBe(before);
+      await appCanWrite(servers[0].url, 'ls_004');
+      // AND the error is recorded in the move's history
+      const { rows } = await admin[0].query(
+        'SELECT outcome, detail FROM control.shard_move_history WHERE logical_shard = 4',
+      );
+      expect(rows).toEqual([
+        { outcome: 'aborted', detail: expect.stringMatching(/failed while fenced: injected/) },
+      ]);
+    } finally {
+      await close();
+    }
+  }, 120_000);
+
+  it('stops waiting for the initial copy at its deadline, naming the logical shard and the lag', async () => {
+    // GIVEN ls 5, whose orders table the target cannot fill (a transaction there holds it locked)
+    await seed(admin[0], 'ls_005', 20, 1);
+    const blocker = await connect(servers[1].url);
+    const { mover, control, close } = await moverFor(servers, {
+      syncTimeoutMs: 1000,
+      afterStep: async (step) => {
+        if (step !== 'schema_copied') return;
+        await blocker.query('BEGIN');
+        // EXCLUSIVE: CREATE SUBSCRIPTION may still read the table's definition, the copy may not write it
+        await blocker.query('LOCK TABLE ls_005.orders IN EXCLUSIVE MODE');
+      },
+    });
+    try {
+      // WHEN the move waits for the copy
+      const started = Date.now();
+      const error = await mover.move(5, '1').catch((err: Error) => err);
+
+      // THEN it gives up after the deadline with a message naming the logical shard and the lag, recorded on the
+      // move row; the source stays active
+      expect((error as Error).message).toMatch(
+        /logical shard 5 did not synchronise with its source within 1000 ms \(--sync-timeout-ms\): [0-2]\/3 tables synchronised, slot lag (\d+ bytes|unknown)/,
+      );
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(await control.move(5)).toMatchObject({
+        step: 'subscribed',
+        error: expect.stringMatching(/did not synchronise/),
+      });
+      expect(await control.entry(5)).toMatchObject({ shardId: '0', state: 'active' });
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      await blocker.end();
+      // the move can be rolled back, leaving nothing behind
+      await mover.abort(5).catch(() => undefined);
+      await close();
+    }
+    expect(await leftovers(servers[0].url)).toEqual([]);
+    expect(await leftovers(servers[1].url)).toEqual([]);
+  }, 120_000);
+
+  it('stops before the next step when its advisory lock on shard 0 is lost, and a rerun resumes the move', async () => {
+    // GIVEN ls 6, and the manager's lock connection on shard 0 terminated once the copy is synchronised
+    await seed(admin[0], 'ls_006', 30, 2);
+    const before = await digest(admin[0], 'ls_006.orders', 'id');
+    const { mover, control, close } = await moverFor(servers, {
+      afterStep: async (step) => {
+        if (step !== 'synced') return;
+        const { rows } = await admin[0].query(
+          `SELECT pg_terminate_backend(pid) AS ok FROM pg_locks WHERE locktype = 'advisory' AND objid = $1`,
+          [MANAGER_LOCK_KEY],
+        );
+        expect(rows).toEqual([{ ok: true }]);
+      },
+    });
+    try {
+      // WHEN the move goes on
+      const error = await mover.move(6, '1').catch((err: Error) => err);
+
+      // THEN it stops at once, acting no further: no fence, the move row at "synced" with the error
+      expect(error).toBeInstanceOf(ManagerLockLostError);
+      expect((error as Error).message).toMatch(/lost its advisory lock on shard "0"/);
+      expect(await control.move(6)).toMatchObject({
+        step: 'synced',
+        error: expect.stringMatching(/lost its advisory lock/),
+      });
+      expect(await control.entry(6)).toMatchObject({ shardId: '0', state: 'active' });
+      await appCanWrite(servers[0].url, 'ls_006');
+    } finally {
+      await close();
+    }
+    // AND a new run takes the lock and completes the move
+    const rerun = await moverFor(servers);
+    try {
+      await rerun.mover.move(6, '1');
+      expect(await rerun.control.entry(6)).toMatchObject({ shardId: '1', state: 'active' });
+      const { rows } = await admin[1].query('SELECT count(*)::int AS n FROM ls_006.orders');
+      expect(rows[0].n).toBe(Number(before.split(':')[0]));
+    } finally {
+      await rerun.close();
+    }
+  }, 120_000);
+
+  it('records a failed clean-up on the move row, and a rerun finishes it', async () => {
+    // GIVEN ls 7, and the source refusing to drop publications (an event trigger)
+    await seed(admin[0], 'ls_007', 20, 1);
+    await admin[0].query(`
+      CREATE FUNCTION public.refuse_drop_publication() RETURNS event_trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'dropping publications is refused by a test trigger'; END $$;
+      CREATE EVENT TRIGGER refuse_drop_publication ON ddl_command_start WHEN TAG IN ('DROP PUBLICATION')
+        EXECUTE FUNCTION public.refuse_drop_publication();`);
+    const { mover, control, close } = await moverFor(servers);
+    try {
+      // WHEN the move reaches its clean-up
+      await expect(mover.move(7, '1')).rejects.toThrow(/refused by a test trigger/);
+
+      // THEN the failure is on the move row, naming what failed
+      expect(await control.move(7)).toMatchObject({
+        step: 'flipped',
+        error: expect.stringMatching(
+          /clean-up: dropping the publication shard_move_ls_007 on shard "0" failed: .*refused by a test trigger/,
+        ),
+      });
+    } finally {
+      await admin[0].query(
+        'DROP EVENT TRIGGER IF EXISTS refuse_drop_publication; DROP FUNCTION IF EXISTS public.refuse_drop_publication()',
+      );
+    }
+    try {
+      // AND a rerun finishes it
+      await mover.move(7, '1');
+      expect(await control.moves()).toEqual([]);
+      for (const s of servers.slice(0, 2)) expect(await leftovers(s.url)).toEqual([]);
+    } finally {
+      await close();
+    }
+  }, 120_000);
+
   it('stops with a clear error when the target goes down during the copy, leaving the source untouched', async () => {
     // GIVEN ls 2 with data on shard 0, moving to shard 2
     await seed(admin[0], 'ls_002', 100, 5);
@@ -253,7 +424,7 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
       expect(await leftovers(servers[0].url)).toEqual([]);
       const app = await connect(appUrl(servers[0].url));
       await app.query(
-        "INSERT INTO ls_002.users (id, email, name) VALUES (gen_random_uuid(), 'still@writable', 'w')",
+        "INSERT INTO ls_002.users (id, email, name, password_hash) VALUES (gen_random_uuid(), 'still@writable', 'w', 'x')",
       );
       await app.end();
       // and abort says the target is still unreachable rather than pretending it is clean

@@ -45,6 +45,11 @@ export interface ShardMoverOptions {
   readonly fenceTimeoutMs?: number;
   /** How long the fenced source waits for the subscription to confirm its WAL position. @default 30000 */
   readonly catchUpTimeoutMs?: number;
+  /**
+   * How long the initial copy may take to synchronise every table and bring the slot's lag under
+   * `maxLagBytes` before the move stops with an error naming the lag (the source stays active). @default 900000
+   */
+  readonly syncTimeoutMs?: number;
   /** Slot lag (bytes) that counts as "about zero" before the fence. @default 1048576 */
   readonly maxLagBytes?: number;
   /** How long to wait for a running schema migration (its advisory lock). @default 60000 */
@@ -67,6 +72,25 @@ export class MoveAbortedError extends Error {
   }
 }
 
+/**
+ * An advisory lock this run held (the manager's, or the migrations' on a shard) is gone: its connection dropped
+ * or its backend was terminated. Another manager or a migration may now run, so this run stops where it is
+ * without acting further (not even an abort); the move row keeps its last step for a rerun or `abort`.
+ */
+export class ManagerLockLostError extends Error {
+  constructor(
+    readonly shardId: string,
+    detail: string,
+  ) {
+    super(
+      `the shard manager lost its advisory lock on shard "${shardId}" (${detail}): another manager or a ` +
+        'migration may run now, so this run stopped without acting further; check that none is running, then ' +
+        'rerun the same command to resume the move, or roll it back with npm run shards -- abort <ls>',
+    );
+    this.name = 'ManagerLockLostError';
+  }
+}
+
 /** The physical shard is unreachable (down, or refusing connections). */
 export class ShardUnreachableError extends Error {
   constructor(
@@ -82,7 +106,12 @@ const CONNECTION_ERROR =
   /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Connection terminated|terminating connection|not queryable|timeout expired|the database system is (shutting down|starting up)/i;
 
 function isConnectionError(err: unknown): boolean {
-  if (err instanceof ShardUnreachableError || err instanceof MoveAbortedError) return false;
+  if (
+    err instanceof ShardUnreachableError ||
+    err instanceof MoveAbortedError ||
+    err instanceof ManagerLockLostError
+  )
+    return false;
   const e = err as { code?: string; message?: string };
   return (
     (typeof e.code === 'string' && (/^(08|57P0)/.test(e.code) || CONNECTION_ERROR.test(e.code))) ||
@@ -113,8 +142,19 @@ export interface MoveStatus extends MoveRecord {
  * Moves logical shards between physical shards. One instance per run; `close()` releases its connections (and
  * with them its advisory locks).
  */
+/** A dedicated connection holding session-level advisory locks on one shard, and what became of it. */
+interface LockHolder {
+  readonly client: Client;
+  /** The lock keys taken on this connection. */
+  readonly keys: Set<number>;
+  /** Why the locks are gone (the connection reported an error or ended), once they are. */
+  lost?: string;
+}
+
 export class ShardMover {
   private readonly clients = new Map<string, Client>();
+  /** Lock connections by shard id: never used for work, so a reconnect of a work connection cannot drop a lock. */
+  private readonly locks = new Map<string, LockHolder>();
   private readonly appRole: string;
   private readonly log: (line: string) => void;
   private managerLocked = false;
@@ -166,21 +206,99 @@ export class ShardMover {
     }
   }
 
+  /**
+   * Forgets the lock connection of a shard other than 0 whose locks are gone (the shard went away or restarted),
+   * so that the next {@link ShardMover.lockMigrations} takes them again. Only the abort does this: rolling back
+   * is the safe direction, and it re-checks what it touches.
+   */
+  private forgetLostLock(id: string): void {
+    const holder = this.locks.get(id);
+    if (id === '0' || !holder?.lost) return;
+    this.locks.delete(id);
+    void holder.client.end().catch(() => undefined);
+  }
+
   /** Releases every connection (and so every advisory lock this run holds). */
   async close(): Promise<void> {
-    const clients = [...this.clients.values()];
+    const clients = [...this.clients.values(), ...[...this.locks.values()].map((holder) => holder.client)];
     this.clients.clear();
+    this.locks.clear();
     await Promise.allSettled(clients.map((client) => client.end()));
+  }
+
+  /**
+   * Takes a session-level advisory lock on a shard on this run's lock connection to it (opened on first use;
+   * its 'error' or 'end' marks the locks lost). False when someone else holds it.
+   */
+  private async tryLock(id: string, key: number): Promise<boolean> {
+    let holder = this.locks.get(id);
+    if (!holder) {
+      let client: Client;
+      try {
+        client = await this.options.connect(this.endpoint(id));
+      } catch (err) {
+        if (isConnectionError(err)) throw new ShardUnreachableError(id, err as Error);
+        throw err;
+      }
+      const opened: LockHolder = { client, keys: new Set() };
+      client.on('error', (err: Error) => {
+        opened.lost ??= err.message;
+      });
+      client.on('end', () => {
+        opened.lost ??= 'its connection ended';
+      });
+      this.locks.set(id, opened);
+      holder = opened;
+    }
+    if (holder.lost) throw new ManagerLockLostError(id, holder.lost);
+    try {
+      const { rows } = await holder.client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [
+        key,
+      ]);
+      if (rows[0].ok) holder.keys.add(key);
+      return rows[0].ok;
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      holder.lost ??= (err as Error).message;
+      // Nothing was held on it yet: forget it, so a retry (an abort with the target back) opens a new one.
+      if (holder.keys.size === 0) {
+        this.locks.delete(id);
+        await holder.client.end().catch(() => undefined);
+      }
+      throw new ShardUnreachableError(id, err as Error);
+    }
+  }
+
+  /**
+   * Throws {@link ManagerLockLostError} unless every advisory lock this run took is still held: its connection
+   * reported no error or end, and pg_locks still lists each key for that session. Called before every step;
+   * `only` checks one shard's.
+   */
+  private async assertLocks(only?: string): Promise<void> {
+    for (const [id, holder] of this.locks) {
+      if (holder.keys.size === 0 || (only !== undefined && id !== only)) continue;
+      if (!holder.lost) {
+        try {
+          const { rows } = await holder.client.query<{ key: string }>(
+            `SELECT ((classid::bigint << 32) | objid::bigint)::text AS key FROM pg_locks
+             WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND pid = pg_backend_pid()`,
+          );
+          const held = new Set(rows.map((row) => Number(row.key)));
+          const missing = [...holder.keys].filter((key) => !held.has(key));
+          if (missing.length > 0) holder.lost = `lock ${missing.join(', ')} is no longer held`;
+        } catch (err) {
+          holder.lost = (err as Error).message;
+        }
+      }
+      if (holder.lost) throw new ManagerLockLostError(id, holder.lost);
+    }
   }
 
   /** Takes the manager lock on the control database: one manager at a time. */
   private async lockManager(): Promise<void> {
-    if (this.managerLocked) return;
+    if (this.managerLocked) return this.assertLocks('0');
     await this.options.control.ensure();
-    const { rows } = await this.on('0', (db) =>
-      db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [MANAGER_LOCK_KEY]),
-    );
-    if (!rows[0].ok)
+    if (!(await this.tryLock('0', MANAGER_LOCK_KEY)))
       throw new Error(
         `another shard manager is running (advisory lock ${MANAGER_LOCK_KEY} on shard 0 is held): wait for it, ` +
           "or find it with SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = " +
@@ -198,10 +316,8 @@ export class ShardMover {
     for (const id of [...new Set(ids)].sort()) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const { rows } = await this.on(id, (db) =>
-          db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [MIGRATION_LOCK_KEY]),
-        );
-        if (rows[0].ok) break;
+        if (this.locks.get(id)?.keys.has(MIGRATION_LOCK_KEY)) break;
+        if (await this.tryLock(id, MIGRATION_LOCK_KEY)) break;
         if (Date.now() > deadline)
           throw new Error(
             `a schema migration holds the migration lock (${MIGRATION_LOCK_KEY}) on shard "${id}" for more than ` +
@@ -213,6 +329,7 @@ export class ShardMover {
   }
 
   private async step(logical: number, step: MoveStep, patch: Parameters<ShardControl['updateMove']>[1] = {}) {
+    await this.assertLocks();
     await this.options.beforeRecord?.(step, logical);
     const move = await this.options.control.updateMove(logical, { ...patch, step, error: null });
     this.log(`ls ${logical}: ${step}`);
@@ -259,6 +376,8 @@ export class ShardMover {
     const name = replicationName(logical);
     let fencedAt: number | undefined;
     const order = (step: MoveStep) => MOVE_STEPS.indexOf(step as (typeof MOVE_STEPS)[number]);
+    /** True from the moment this run (or an earlier one) raised the fence until the flip: writes are refused. */
+    let fenceUp = order(move.step) >= order('fenced') && order(move.step) < order('flipped');
     /** Whether `step` is still to do. */
     const at = (step: MoveStep) => order(move!.step) < order(step);
 
@@ -281,7 +400,9 @@ export class ShardMover {
         move = await this.step(logical, 'verified');
       }
       if (at('fenced')) {
+        await this.assertLocks();
         fencedAt = Date.now();
+        fenceUp = true;
         move = await this.fence(move, schema);
       }
       if (at('caught_up')) move = await this.catchUp(move, schema, name);
@@ -292,8 +413,11 @@ export class ShardMover {
              GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${q(schema)} TO ${this.appRole}`,
           ),
         );
+        await this.assertLocks();
         await this.options.beforeRecord?.('flipped', logical);
-        if (!(await control.flip(logical, from, to))) {
+        const flipped = await control.flip(logical, from, to);
+        fenceUp = false;
+        if (!flipped) {
           const entry = await control.entry(logical);
           if (entry.shardId !== to)
             throw new Error(
@@ -307,12 +431,59 @@ export class ShardMover {
       }
     } catch (err) {
       if (err instanceof MoveAbortedError) throw err;
-      await control.updateMove(logical, { error: (err as Error).message }).catch(() => undefined);
+      // The manager's lock on shard 0 lost: another manager may be acting on this move now, so this run must not
+      // touch it (not even to abort); only the error is recorded, on the control connection. A migration lock
+      // lost on the source or target while fenced still aborts: the abort takes it again first.
+      if (fenceUp && !(err instanceof ManagerLockLostError && err.shardId === '0'))
+        return this.abortAfterFenceFailure(move, err as Error);
+      await this.recordError(logical, (err as Error).message);
       throw err;
     }
     const fenceMs = fencedAt === undefined ? undefined : Date.now() - fencedAt;
     await this.cleanup(move, schema, name);
     return { logicalShard: logical, from, to, ...(fenceMs === undefined ? {} : { fenceMs }) };
+  }
+
+  /** Records an error on the move's row; a failure to record is added to the log, never hides the error. */
+  private async recordError(logical: number, message: string): Promise<void> {
+    await this.options.control.updateMove(logical, { error: message }).catch((recordErr: Error) => {
+      this.log(`ls ${logical}: could not record the error on the move row: ${recordErr.message}`);
+    });
+  }
+
+  /**
+   * A step failed while the fence was up (map `fenced`, app writes revoked on the source): nothing may stay
+   * refused for ever, so the move is aborted (grants back, map active, subscription, slots and publication
+   * dropped, the target's copy removed) and the error recorded in its history. When the abort fails too, both
+   * errors are recorded on the move row, which stays `aborting` for `abort` to finish.
+   */
+  private async abortAfterFenceFailure(move: MoveRecord, err: Error): Promise<never> {
+    const { logicalShard: logical, sourceShard: from } = move;
+    const reason = `failed while fenced: ${err.message}`;
+    this.log(`ls ${logical}: ${reason}; aborting the move`);
+    try {
+      await this.abort(logical, reason);
+    } catch (abortErr) {
+      const message =
+        `the move of logical shard ${logical} ${reason}; the abort that should lift the fence failed too ` +
+        `(${(abortErr as Error).message}): writes to it may still be refused; run npm run shards -- abort ${logical}`;
+      await this.recordError(logical, message);
+      throw new Error(message, { cause: err });
+    }
+    throw new MoveAbortedError(
+      `the move of logical shard ${logical} ${reason}; it was aborted: the source shard "${from}" is active and ` +
+        'writable again, and its subscription, slots and publication were dropped',
+    );
+  }
+
+  /** Runs one piece of clean-up; its failure is recorded on the move row (naming `what`) and rethrown. */
+  private async cleanupStep<T>(logical: number, what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      await this.recordError(logical, `clean-up: ${what} failed: ${(err as Error).message}`);
+      throw err;
+    }
   }
 
   /** Step 1: the target schema with its tables and primary keys only; the app may read it, not write it. */
@@ -418,6 +589,8 @@ export class ShardMover {
   private async waitForSync(move: MoveRecord, name: string): Promise<void> {
     const { logicalShard: logical, sourceShard: from, targetShard: to } = move;
     const maxLag = this.options.maxLagBytes ?? 1024 * 1024;
+    const timeoutMs = this.options.syncTimeoutMs ?? 900_000;
+    const deadline = Date.now() + timeoutMs;
     const tables = (await this.on(from, (source) => schemaTables(source, shardSchema(logical)))).length;
     let lastLog = 0;
     for (;;) {
@@ -448,10 +621,16 @@ export class ShardMover {
           `the subscription ${name} on the target shard "${to}" reports ${state.errors} errors while copying ` +
             `(see the target server's log); roll back with: npm run shards -- abort ${logical}`,
         );
-      if (state.pending === 0 && state.total >= tables) {
-        const lag = await this.slotLag(from, name);
-        if (lag !== null && lag <= maxLag) return;
-      }
+      const lag = await this.slotLag(from, name);
+      if (state.pending === 0 && state.total >= tables && lag !== null && lag <= maxLag) return;
+      if (Date.now() > deadline)
+        throw new Error(
+          `logical shard ${logical} did not synchronise with its source within ${timeoutMs} ms ` +
+            `(--sync-timeout-ms): ${state.total - state.pending}/${tables} tables synchronised, slot lag ` +
+            `${lag === null ? 'unknown (no slot)' : `${lag} bytes`} (at most ${maxLag} allowed) on shard "${from}". ` +
+            `The source is still active and written to; rerun the move to keep waiting, or roll it back with: ` +
+            `npm run shards -- abort ${logical}`,
+        );
       if (Date.now() - lastLog > 5000) {
         lastLog = Date.now();
         this.log(`ls ${logical}: copying, ${state.total - state.pending}/${tables} tables synchronised`);
@@ -464,8 +643,12 @@ export class ShardMover {
   private async abortAfterTargetLoss(move: MoveRecord, cause: ShardUnreachableError): Promise<never> {
     const { logicalShard: logical, sourceShard: from, targetShard: to } = move;
     const name = replicationName(logical);
-    await this.dropSlots(from, name, move.subscriptionOid);
-    await this.on(from, (source) => source.query(`DROP PUBLICATION IF EXISTS ${q(name)}`));
+    await this.cleanupStep(logical, `dropping the replication slots of ${name} on shard "${from}"`, () =>
+      this.dropSlots(from, name, move.subscriptionOid),
+    );
+    await this.cleanupStep(logical, `dropping the publication ${name} on shard "${from}"`, () =>
+      this.on(from, (source) => source.query(`DROP PUBLICATION IF EXISTS ${q(name)}`)),
+    );
     const message =
       `the target shard "${to}" became unreachable while copying logical shard ${logical} (${cause.message}). ` +
       `The source shard "${from}" is untouched (still active and written to; the move's replication slot and ` +
@@ -663,10 +846,26 @@ export class ShardMover {
       this.log(`ls ${logical}: source read-only for the rollback window, ${Math.ceil(left / 1000)} s left`);
       await sleep(left);
     }
-    await this.dropSubscription(to, name);
-    await this.dropSlots(from, name, move.subscriptionOid);
+    await this.assertLocks();
+    await this.cleanupStep(logical, `dropping the subscription ${name} on shard "${to}"`, () =>
+      this.dropSubscription(to, name),
+    );
+    await this.cleanupStep(logical, `dropping the replication slots of ${name} on shard "${from}"`, () =>
+      this.dropSlots(from, name, move.subscriptionOid),
+    );
+    await this.cleanupStep(logical, `dropping the publication ${name} on shard "${from}"`, () =>
+      this.on(from, (source) => source.query(`DROP PUBLICATION IF EXISTS ${q(name)}`)),
+    );
+    await this.cleanupStep(logical, `emptying ${schema} on the source shard "${from}"`, () =>
+      this.emptySource(from, schema),
+    );
+    await this.options.control.finishMove(logical, 'completed');
+    this.log(`ls ${logical}: complete (on shard "${to}"; source shard "${from}" emptied, no slot left)`);
+  }
+
+  /** Truncates the source's tables when the app's layout keeps the schema, else drops the schema. */
+  private async emptySource(from: string, schema: string): Promise<void> {
     await this.on(from, async (source) => {
-      await source.query(`DROP PUBLICATION IF EXISTS ${q(name)}`);
       if (await this.layoutKeepsSchema(source, schema)) {
         const tables = await schemaTables(source, schema);
         if (tables.length)
@@ -675,8 +874,6 @@ export class ShardMover {
         await source.query(`DROP SCHEMA IF EXISTS ${q(schema)} CASCADE`);
       }
     });
-    await this.options.control.finishMove(logical, 'completed');
-    this.log(`ls ${logical}: complete (on shard "${to}"; source shard "${from}" emptied, no slot left)`);
   }
 
   private async layoutKeepsSchema(db: Client, schema: string): Promise<boolean> {
@@ -758,11 +955,14 @@ export class ShardMover {
         `logical shard ${logical} already points at the target shard "${to}" (the move is past the flip and ` +
           `writes go there); finish its clean-up with: npm run shards -- move ${logical} --to ${to}`,
       );
+    this.forgetLostLock(from);
+    this.forgetLostLock(to);
     await this.lockMigrations(['0', from]);
     // The target may be down (that may be why we abort): what needs it is retried by the next abort.
     await this.lockMigrations([to]).catch((err: unknown) => {
       if (!(err instanceof ShardUnreachableError)) throw err;
     });
+    await this.assertLocks();
     if (move.step !== 'aborting') await control.updateMove(logical, { step: 'aborting', error: reason });
     // Writable first, then active: an instance that sees "active" must find the grant in place.
     await this.on(from, (source) =>
@@ -775,11 +975,25 @@ export class ShardMover {
     try {
       await this.dropSubscription(to, name);
     } catch (err) {
-      if (!(err instanceof ShardUnreachableError)) throw err;
+      if (!(err instanceof ShardUnreachableError)) {
+        await this.recordError(
+          logical,
+          `abort (${reason}): dropping the subscription ${name} on shard "${to}" failed: ${(err as Error).message}`,
+        );
+        throw err;
+      }
       targetError = err;
     }
-    await this.dropSlots(from, name, move.subscriptionOid);
-    await this.on(from, (source) => source.query(`DROP PUBLICATION IF EXISTS ${q(name)}`));
+    await this.cleanupStep(
+      logical,
+      `abort (${reason}): dropping the replication slots of ${name} on shard "${from}"`,
+      () => this.dropSlots(from, name, move.subscriptionOid),
+    );
+    await this.cleanupStep(
+      logical,
+      `abort (${reason}): dropping the publication ${name} on shard "${from}"`,
+      () => this.on(from, (source) => source.query(`DROP PUBLICATION IF EXISTS ${q(name)}`)),
+    );
     if (targetError) {
       const message =
         `abort of logical shard ${logical}: the source is active and writable and has no slot left, but the ` +
@@ -788,6 +1002,16 @@ export class ShardMover {
       await control.updateMove(logical, { error: message });
       throw new Error(message);
     }
+    await this.cleanupStep(logical, `abort (${reason}): removing the copy on the target shard "${to}"`, () =>
+      this.removeTargetCopy(move, from, to, schema),
+    );
+    await control.finishMove(logical, 'aborted', reason);
+    this.log(`ls ${logical}: aborted (${reason}); back on shard "${from}", no slot left`);
+    return { aborted: true };
+  }
+
+  /** Drops the target schema the move created, or empties the layout's schema and rebuilds its indexes. */
+  private async removeTargetCopy(move: MoveRecord, from: string, to: string, schema: string): Promise<void> {
     await this.on(to, async (target) => {
       if (move.targetSchemaCreated) {
         await target.query(`DROP SCHEMA IF EXISTS ${q(schema)} CASCADE`);
@@ -800,9 +1024,6 @@ export class ShardMover {
         await buildPostData(await this.db(from), target, schema);
       }
     });
-    await control.finishMove(logical, 'aborted', reason);
-    this.log(`ls ${logical}: aborted (${reason}); back on shard "${from}", no slot left`);
-    return { aborted: true };
   }
 
   /** Compares a logical shard on the source and the target of its move in flight. */

@@ -1,8 +1,9 @@
 /**
  * Real servers for the shard manager's tests: private Postgres servers with `wal_level=logical` (initdb on free
- * ports, tools/local-topology/postgres-replication.ts) and the app's sharded layout on them, as the shard-app
- * app's migrations make it (the control migrations themselves, and a copy of shard/001): a control schema on shard 0, and
- * every logical shard's schema on every physical shard (empty where it does not live), the app role with DML.
+ * ports, tools/local-topology/postgres-replication.ts) and the app's sharded layout on them, made by the app's own
+ * migrations (app/migrations/control and app/migrations/shard, so the tables cannot drift from the app's): a
+ * control schema on shard 0, and every logical shard's schema on every physical shard (empty where it does not
+ * live), the app role with DML.
  */
 import { Client } from 'pg';
 import { startPrivatePostgres, type PrivatePostgres } from '../local-topology/postgres-replication';
@@ -55,30 +56,6 @@ export function appUrl(url: string): string {
   return parsed.toString();
 }
 
-const USER_DATA = `
-CREATE TABLE users (
-  id uuid PRIMARY KEY,
-  email text NOT NULL,
-  name text NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE UNIQUE INDEX users_email_key ON users (email);
-CREATE TABLE orders (
-  id uuid PRIMARY KEY,
-  user_id uuid NOT NULL REFERENCES users (id),
-  status text NOT NULL DEFAULT 'placed' CHECK (status IN ('placed', 'cancelled')),
-  total_cents bigint NOT NULL CHECK (total_cents >= 0),
-  created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX orders_user_id_id_idx ON orders (user_id, id DESC);
-CREATE TABLE order_items (
-  order_id uuid NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
-  line_no integer NOT NULL CHECK (line_no >= 1),
-  user_id uuid NOT NULL,
-  quantity integer NOT NULL CHECK (quantity >= 1),
-  PRIMARY KEY (order_id, line_no)
-);`;
-
 /** Options of {@link createLayout}. */
 export interface LayoutOptions {
   /** Logical shards (schemas). @default 4 */
@@ -98,6 +75,7 @@ export interface LayoutOptions {
 export async function createLayout(urls: readonly string[], options: LayoutOptions = {}): Promise<void> {
   const n = options.logicalShards ?? 4;
   const assignment = options.assignment ?? Array.from({ length: n }, () => '0');
+  const migrations = await loadShardLayoutMigrations();
   for (const [i, url] of urls.entries()) {
     const db = await connect(url);
     try {
@@ -114,9 +92,8 @@ export async function createLayout(urls: readonly string[], options: LayoutOptio
           applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (schema_name, version));`);
       if (i === 0) {
         // The app's own control migrations (shard map, shard list, the manager's moves and history).
-        const { control } = await loadShardLayoutMigrations();
         await db.query('CREATE SCHEMA control AUTHORIZATION shop_owner');
-        for (const migration of control)
+        for (const migration of migrations.control)
           await db.query(
             `BEGIN; SET LOCAL ROLE shop_owner; SET LOCAL search_path TO control;\n${migration.sql}\n;COMMIT;`,
           );
@@ -133,17 +110,21 @@ export async function createLayout(urls: readonly string[], options: LayoutOptio
       for (let ls = 0; ls < n; ls++) {
         if (options.everywhere === false && assignment[ls] !== String(i)) continue;
         const schema = shardSchema(ls);
-        await db.query(`
-          BEGIN;
-          CREATE SCHEMA ${schema} AUTHORIZATION shop_owner;
-          SET LOCAL ROLE shop_owner;
-          SET LOCAL search_path TO ${schema};
-          ${USER_DATA}
-          GRANT USAGE ON SCHEMA ${schema} TO shop_app;
-          GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO shop_app;
-          RESET ROLE;
-          ${options.everywhere === false ? '' : `INSERT INTO public.shard_schema_migrations VALUES ('${schema}', 1, 'user_data');`}
-          COMMIT;`);
+        // As migrateShardLayout applies them: each schema owned by the owner, its migrations run as the owner with
+        // the schema as search_path (they grant the app role its DML themselves), and recorded where the layout
+        // keeps the schema on every shard.
+        await db.query(`CREATE SCHEMA ${schema} AUTHORIZATION shop_owner`);
+        for (const migration of migrations.shard) {
+          await db.query(
+            `BEGIN; SET LOCAL ROLE shop_owner; SET LOCAL search_path TO ${schema};\n${migration.sql}\n;RESET ROLE;`,
+          );
+          if (options.everywhere !== false)
+            await db.query(
+              'INSERT INTO public.shard_schema_migrations (schema_name, version, name) VALUES ($1, $2, $3)',
+              [schema, migration.version, migration.name],
+            );
+          await db.query('COMMIT');
+        }
       }
     } finally {
       await db.end();

@@ -22,13 +22,24 @@ export interface ReconcileResult {
   readonly confirmed: number;
   /** Orders not found on their shard: their stock given back. */
   readonly released: number;
+  /**
+   * Overdue reservations left for a later run: the user's logical shard is moving or fenced, or the map changed
+   * while its shard was read (deciding then could look on the wrong physical shard).
+   */
+  readonly skipped: number;
 }
 
 /**
  * Settles the reservations a placement left unconfirmed (its process died between reserving and confirming, or
  * its release failed). For each one older than the timeout: if the order exists on its user's shard, confirm
- * the reservation; otherwise release it. The rows are locked for the run (FOR UPDATE SKIP LOCKED in one
- * catalog transaction), so every instance may run it without two settling one order.
+ * the reservation; otherwise release it.
+ *
+ * The shard map is checked before each decision ({@link UserDataRouter.settledPlace}) and again after the
+ * shard was read: a logical shard that is moving or fenced, or whose entry changed meanwhile, is skipped until
+ * a later run, so no decision is made on the wrong physical shard. No lock is held while a shard is queried:
+ * the overdue rows are listed without locks, and each order is settled in its own short catalog transaction
+ * that locks its reservation rows (FOR UPDATE SKIP LOCKED, re-checking they are still unconfirmed), so every
+ * instance may run it without two settling one order, and placements never wait on a shard's answer.
  */
 export class ReservationReconciler {
   constructor(
@@ -38,36 +49,58 @@ export class ReservationReconciler {
   ) {}
 
   /** One pass over up to `batch` overdue reservation rows. */
-  runOnce(): Promise<ReconcileResult> {
-    return this.catalog.transaction(async (tx) => {
-      const { rows } = await tx.query<{ order_id: string; user_id: string; product_ids: string[] }>(
-        `SELECT order_id, user_id, array_agg(product_id::text) AS product_ids FROM (
-           SELECT order_id, user_id, product_id FROM stock_reservations
-           WHERE confirmed_at IS NULL AND reserved_at < now() - make_interval(secs => $1)
-           ORDER BY reserved_at LIMIT $2 FOR UPDATE SKIP LOCKED
-         ) overdue GROUP BY order_id, user_id`,
-        [this.options.timeoutSeconds, this.options.batch],
+  async runOnce(): Promise<ReconcileResult> {
+    const { rows } = await this.catalog.writer.query<{
+      order_id: string;
+      user_id: string;
+      product_ids: string[];
+    }>(
+      `SELECT order_id, user_id, array_agg(product_id::text) AS product_ids FROM (
+         SELECT order_id, user_id, product_id FROM stock_reservations
+         WHERE confirmed_at IS NULL AND reserved_at < now() - make_interval(secs => $1)
+         ORDER BY reserved_at LIMIT $2
+       ) overdue GROUP BY order_id, user_id`,
+      [this.options.timeoutSeconds, this.options.batch],
+    );
+    let confirmed = 0;
+    let released = 0;
+    let skipped = 0;
+    for (const row of rows) {
+      const place = await this.router.settledPlace(row.user_id);
+      if (!place) {
+        skipped += 1;
+        continue;
+      }
+      const found = await place.shard.db.writer.query(
+        `SELECT 1 FROM ${safeSchema(place.schema)}.orders WHERE id = $1 AND user_id = $2`,
+        [row.order_id, row.user_id],
       );
-      let confirmed = 0;
-      let released = 0;
-      for (const row of rows) {
-        const { shard, schema } = this.router.forRead(row.user_id);
-        const found = await shard.db.writer.query(
-          `SELECT 1 FROM ${safeSchema(schema)}.orders WHERE id = $1 AND user_id = $2`,
-          [row.order_id, row.user_id],
+      if (!(await this.router.stillSettled(place))) {
+        skipped += 1;
+        continue;
+      }
+      const exists = found.rows.length > 0;
+      const settled = await this.catalog.transaction(async (tx) => {
+        const { rows: open } = await tx.query(
+          `SELECT 1 FROM stock_reservations
+           WHERE order_id = $1 AND confirmed_at IS NULL AND reserved_at < now() - make_interval(secs => $2)
+           FOR UPDATE SKIP LOCKED`,
+          [row.order_id, this.options.timeoutSeconds],
         );
-        if (found.rows.length > 0) {
+        // Settled (or being settled) by another instance meanwhile.
+        if (open.length === 0) return false;
+        if (exists)
           await tx.query(
             'UPDATE stock_reservations SET confirmed_at = now() WHERE order_id = $1 AND confirmed_at IS NULL',
             [row.order_id],
           );
-          confirmed += 1;
-        } else {
-          await releaseReservation(tx, row.order_id, this.options.tagsOf(row.product_ids));
-          released += 1;
-        }
-      }
-      return { confirmed, released };
-    });
+        else await releaseReservation(tx, row.order_id, this.options.tagsOf(row.product_ids));
+        return true;
+      });
+      if (!settled) continue;
+      if (exists) confirmed += 1;
+      else released += 1;
+    }
+    return { confirmed, released, skipped };
   }
 }

@@ -166,6 +166,8 @@ export class ShardMapCache {
   private snapshot: ShardMapSnapshot;
   private timer: NodeJS.Timeout | undefined;
   private checking: Promise<void> | undefined;
+  /** The last check's failure (undefined after a check that succeeded). */
+  private checkError: Error | undefined;
 
   constructor(
     private readonly control: SqlExecutor,
@@ -226,17 +228,31 @@ export class ShardMapCache {
         const { rows } = await this.control.query<{ epoch: string | number | null }>(
           'SELECT max(epoch) AS epoch FROM control.shard_map',
         );
+        this.checkError = undefined;
         if (Number(rows[0]?.epoch ?? 0) === this.snapshot.epoch) return;
         const next = await loadShardMap(this.control);
         this.validate(next);
         this.snapshot = next;
       } catch (err) {
+        this.checkError = err as Error;
         this.options.onError?.(err as Error);
       } finally {
         this.checking = undefined;
       }
     })();
     return this.checking;
+  }
+
+  /**
+   * Checks the epoch now, like {@link ShardMapCache.check}, but throws when the check failed: for work that must
+   * not decide on a map that may be stale (the reservation reconciler, the email-claim takeover).
+   */
+  async refresh(): Promise<void> {
+    await this.check();
+    if (this.checkError)
+      throw new Error(`the shard map could not be checked on shard 0: ${this.checkError.message}`, {
+        cause: this.checkError,
+      });
   }
 
   /**

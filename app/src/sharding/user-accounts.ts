@@ -67,7 +67,8 @@ export class UserAccounts {
 
   /**
    * Claims `email` for `userId`; false when another user holds it. A claim older than
-   * {@link STALE_CLAIM_SECONDS} whose user does not exist on its shard is taken over.
+   * {@link STALE_CLAIM_SECONDS} whose user does not exist on its shard is taken over; while that user's logical
+   * shard is moving (or the map changed as it was read) the takeover is not decided: a 503 with Retry-After.
    */
   private async claim(email: string, userId: string): Promise<boolean> {
     const insert = () =>
@@ -84,8 +85,13 @@ export class UserAccounts {
     );
     if (rows.length === 0) return false;
     const holder = rows[0].user_id;
-    const place = this.router.forRead(holder);
-    if (await this.users.get(place.shard.db.writer, holder, place.schema)) return false;
+    // Decided on a map just checked, and only while the holder's logical shard is active and stays where it was:
+    // a stale or moving map could look on the wrong shard, not find the user, and give their email away.
+    const place = await this.router.settledPlace(holder);
+    if (!place) throw this.router.unavailable(holder);
+    const exists = await this.users.get(place.shard.db.writer, holder, place.schema);
+    if (!(await this.router.stillSettled(place))) throw this.router.unavailable(holder);
+    if (exists) return false;
     // Only the stale claim itself is deleted: a concurrent taker that got there first has a fresh one.
     await this.control.query('DELETE FROM control.email_directory WHERE email = $1 AND user_id = $2', [
       email,

@@ -1,7 +1,7 @@
 import type { Database } from '../db/database';
 import type { ReadRouter } from '../read-routing';
 import { logicalShard, shardSchema } from './logical-shard';
-import { ShardUnavailableError, type ShardMapCache } from './shard-map';
+import { ShardUnavailableError, type ShardMapCache, type ShardMapEntry } from './shard-map';
 
 /** SQLSTATE insufficient_privilege: what a write into a fenced schema (REVOKEd by the shard manager) gets. */
 const INSUFFICIENT_PRIVILEGE = '42501';
@@ -21,6 +21,12 @@ export interface UserDataPlace {
   readonly logicalShard: number | null;
   /** `public` (unsharded) or `ls_NNN`: every statement names it. */
   readonly schema: string;
+}
+
+/** A place read from a map just checked, with the map entry it came from (see {@link UserDataRouter.settledPlace}). */
+export interface SettledPlace extends UserDataPlace {
+  /** The logical shard's map entry when the place was taken (null without a map). */
+  readonly entry: ShardMapEntry | null;
 }
 
 /**
@@ -89,6 +95,46 @@ export class UserDataRouter {
       return this.unshardedPlace;
     const logical = logicalShard(userId, this.logicalShards);
     return this.place(logical, this.map.entry(logical).shardId);
+  }
+
+  /**
+   * Where a user's data is now, for work that decides from what it finds there (the reservation reconciler, the
+   * email-claim takeover): the map is checked first, so a flip is seen at once rather than after the refresh
+   * interval, and null when the user's logical shard is not `active` (moving or fenced: its data may be changing
+   * place), so the caller skips it instead of deciding on the wrong physical shard. Throws when the map cannot
+   * be checked. Confirm the decision with {@link UserDataRouter.stillSettled} after reading.
+   */
+  async settledPlace(userId: string): Promise<SettledPlace | null> {
+    if (!this.map || this.logicalShards === undefined) return { ...this.unshardedPlace, entry: null };
+    await this.map.refresh();
+    const logical = logicalShard(userId, this.logicalShards);
+    const entry = this.map.entry(logical);
+    if (entry.state !== 'active') return null;
+    const place = this.map.layout === 'unsharded' ? this.unshardedPlace : this.place(logical, entry.shardId);
+    return { ...place, entry };
+  }
+
+  /**
+   * True when the map, checked again, still has the logical shard of `place` where and as it was (same entry,
+   * same layout): what was read there may be acted on. False when a move changed it meanwhile.
+   */
+  async stillSettled(place: SettledPlace): Promise<boolean> {
+    if (!this.map || place.entry === null) return true;
+    await this.map.refresh();
+    const now = this.map.entry(place.entry.logicalShard);
+    const schemaNow = this.map.layout === 'unsharded' ? 'public' : shardSchema(now.logicalShard);
+    return (
+      schemaNow === place.schema &&
+      now.state === 'active' &&
+      now.shardId === place.entry.shardId &&
+      now.epoch === place.entry.epoch
+    );
+  }
+
+  /** The 503 (with Retry-After) for work that found a user's logical shard moving. */
+  unavailable(userId: string): ShardUnavailableError {
+    const logical = this.logicalShards === undefined ? null : logicalShard(userId, this.logicalShards);
+    return new ShardUnavailableError(logical, this.map?.retryAfterSeconds ?? 1);
   }
 
   /**

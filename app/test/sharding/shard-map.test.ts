@@ -7,6 +7,7 @@ import {
   type ShardMapEntry,
   type ShardMapSnapshot,
 } from '../../src/sharding/shard-map';
+import { until } from '../support/wait';
 
 const ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shard-1-app-AbCdEf';
 
@@ -145,10 +146,11 @@ describe('the shard map at start-up', () => {
 describe('ShardMapCache', () => {
   /** A control schema in memory: the map's rows, and a count of the queries the cache sends. */
   function control(entries: ShardMapEntry[]) {
-    const state = { entries, queries: 0 };
+    const state = { entries, queries: 0, texts: [] as string[] };
     const executor: SqlExecutor = {
       query: async <R>(text: string) => {
         state.queries += 1;
+        state.texts.push(text);
         if (text.includes('max(epoch)'))
           return { rows: [{ epoch: Math.max(...state.entries.map((e) => e.epoch)) }] as R[] };
         if (text.includes('control.settings')) return { rows: [{ value: '4' }] as R[] };
@@ -167,7 +169,7 @@ describe('ShardMapCache', () => {
   const four = (): ShardMapEntry[] =>
     Array.from({ length: 4 }, (_, ls) => ({ logicalShard: ls, shardId: '0', state: 'active', epoch: 1 }));
 
-  test('an epoch change is noticed within the refresh interval; between changes one cheap query per interval', async () => {
+  test('an epoch change is loaded by the next periodic check; between changes one cheap query per check', async () => {
     const { state, executor } = control(four());
     const cache = new ShardMapCache(executor, { entries: four(), epoch: 1, logicalShards: 4 }, () => {}, {
       refreshMs: 100,
@@ -175,14 +177,24 @@ describe('ShardMapCache', () => {
     });
     cache.start();
     try {
-      const flipped = Date.now();
+      // The first periodic check (one interval after start) finds the map unchanged: one max(epoch) query.
+      await until(() => state.queries >= 1, 'the first periodic check');
+      expect(state.texts.every((text) => text.includes('max(epoch)'))).toBe(true);
+      // A change is picked up by the very next check: the map reloads at once, not some checks later. (Checks
+      // come every refreshMs from the timer, so "the next check" is "within the interval" without timing it.)
+      const atChange = state.queries;
       state.entries[2] = { logicalShard: 2, shardId: '1', state: 'active', epoch: 2 };
-      while (cache.entry(2).shardId !== '1') await new Promise((resolve) => setTimeout(resolve, 5));
-      expect(Date.now() - flipped).toBeLessThan(100 + 150); // the interval, plus timer slack on a busy machine
+      await until(() => cache.entry(2).shardId === '1', 'the change to be loaded');
+      const reloadAt = state.texts.findIndex(
+        (text, i) => i >= atChange && text.includes('FROM control.shard_map ORDER BY'),
+      );
+      expect(reloadAt).toBeGreaterThan(atChange);
+      const checksBeforeReload = state.texts.slice(atChange, reloadAt);
+      expect(checksBeforeReload.filter((text) => text.includes('max(epoch)'))).toHaveLength(1);
+      // Unchanged map afterwards: only max(epoch) checks, no reload (which would be 2 more queries each).
       const before = state.queries;
-      await new Promise((resolve) => setTimeout(resolve, 350));
-      // Unchanged map: only max(epoch) checks (about 3), no reload (which would be 2 queries each).
-      expect(state.queries - before).toBeLessThanOrEqual(4);
+      await until(() => state.queries >= before + 3, 'three more periodic checks');
+      expect(state.texts.slice(before).every((text) => text.includes('max(epoch)'))).toBe(true);
       expect(cache.epoch).toBe(2);
     } finally {
       cache.stop();

@@ -6,7 +6,9 @@ import { buildApp } from '../../src/app';
 import { CrossDatabaseOrderPlacement, orderCertainlyNotWritten } from '../../src/orders/order-placement';
 import type { SqlExecutor } from '../../src/db/database';
 import type { OrderRepository } from '../../src/repositories/order-repository';
-import { ShardUnavailableError } from '../../src/sharding/shard-map';
+import { loadShardMap, ShardMapCache, ShardUnavailableError } from '../../src/sharding/shard-map';
+import { UserAccounts } from '../../src/sharding/user-accounts';
+import { UserDataRouter } from '../../src/sharding/user-data-router';
 import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
 import { loadConfig, type AppConfig } from '../../src/config';
 import { logicalShard, shardSchema } from '../../src/sharding/logical-shard';
@@ -254,6 +256,93 @@ describe('sharded layout', () => {
     expect(directory.rows).toEqual([{ user_id: response.json().user.id }]);
   });
 
+  /** Sets a logical shard's state in the map (epoch + 1), as the shard manager does. */
+  const setLogicalState = (logical: number, state: 'active' | 'moving' | 'fenced') =>
+    withClient(shards.shard0.url, (client) =>
+      client.query(
+        `UPDATE control.shard_map SET state = $2, epoch = (SELECT max(epoch) + 1 FROM control.shard_map)
+         WHERE logical_shard = $1`,
+        [logical, state],
+      ),
+    );
+
+  /**
+   * A router over the app's shards whose map is stale: one version old, with `logical` still on `shardId` (as an
+   * instance that has not yet seen a move's flip). It is not started, so only an explicit check refreshes it.
+   */
+  async function staleRouter(logical: number, shardId: string): Promise<UserDataRouter> {
+    const control = app.shop.userData.shard0.db.writer;
+    const real = await loadShardMap(control);
+    const entries = real.entries.map((e) => (e.logicalShard === logical ? { ...e, shardId } : e));
+    const map = new ShardMapCache(control, { ...real, entries, epoch: real.epoch - 1 }, () => {}, {
+      refreshMs: 60_000,
+      writeWaitMs: 0,
+    });
+    expect(map.entry(logical).shardId).toBe(shardId);
+    return UserDataRouter.sharded(
+      [...app.shop.userData.shards.values()],
+      map,
+      app.shop.userData.logicalShards!,
+    );
+  }
+
+  test('the email-claim takeover is not decided on a stale map: the holder is found on its real shard (409)', async () => {
+    // GIVEN a user on shard 1 whose directory claim is old, and an instance whose map still puts the user's
+    // logical shard on shard 0
+    const holder = await userOn('1');
+    await withClient(shards.shard0.url, (client) =>
+      client.query(
+        "UPDATE control.email_directory SET created_at = now() - interval '2 minutes' WHERE user_id = $1",
+        [holder.user.id],
+      ),
+    );
+    const accounts = new UserAccounts(await staleRouter(logicalShard(holder.user.id), '0'), app.shop.users);
+    // WHEN a sign-up with the same email runs there
+    const failure = await accounts
+      .create({ email: holder.email, name: 'Usurper', passwordHash: 'x', role: 'customer' })
+      .catch((err: unknown) => err);
+    // THEN the map was checked first, the holder found on shard 1: the email is taken, the claim unchanged
+    expect(failure).toMatchObject({ statusCode: 409 });
+    const directory = await withClient(shards.shard0.url, (client) =>
+      client.query('SELECT user_id FROM control.email_directory WHERE email = $1', [holder.email]),
+    );
+    expect(directory.rows).toEqual([{ user_id: holder.user.id }]);
+  });
+
+  test("the email-claim takeover waits while the holder's logical shard is moving: 503, the claim kept", async () => {
+    // GIVEN a stale claim whose user was never created, in a logical shard that is being moved
+    const email = uniqueEmail('moving-claim');
+    const holderId = uuidv7();
+    await withClient(shards.shard0.url, (client) =>
+      client.query(
+        "INSERT INTO control.email_directory (email, user_id, created_at) VALUES ($1, $2, now() - interval '2 minutes')",
+        [email, holderId],
+      ),
+    );
+    const signUpWith = () =>
+      app.inject({
+        method: 'POST',
+        url: '/api/users',
+        payload: { email, password: 'correct horse battery', name: 'Later' },
+      });
+    await setLogicalState(logicalShard(holderId), 'moving');
+    try {
+      // WHEN a sign-up wants the email
+      const response = await signUpWith();
+      // THEN it is told to retry, and the claim is not taken over on a shard whose data is changing place
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['retry-after']).toBeDefined();
+      const directory = await withClient(shards.shard0.url, (client) =>
+        client.query('SELECT user_id FROM control.email_directory WHERE email = $1', [email]),
+      );
+      expect(directory.rows).toEqual([{ user_id: holderId }]);
+    } finally {
+      await setLogicalState(logicalShard(holderId), 'active');
+    }
+    // AND once it is active again, the stale claim is taken over
+    expect((await signUpWith()).statusCode).toBe(201);
+  });
+
   test('a fenced logical shard: the change reaches every instance within the refresh bound; writes wait, then 503 with Retry-After, and nothing is written', async () => {
     const user = await userOn('1');
     const logical = logicalShard(user.user.id);
@@ -266,15 +355,17 @@ describe('sharded layout', () => {
         ),
       );
     const { rows } = await bump('fenced');
-    const epoch = Number(rows[0].epoch);
-    const flipped = Date.now();
-    await until(
-      () => app.shop.userData.map!.epoch === epoch && other.shop.userData.map!.epoch === epoch,
-      'both instances to load the new epoch',
-    );
-    // SHARD_MAP_REFRESH_MS=200, plus a query and timer slack on a loaded machine.
-    expect(Date.now() - flipped).toBeLessThan(200 + 800);
+    // Everything after the fence runs under try/finally: a failure cannot leave the logical shard fenced for the
+    // tests that follow.
     try {
+      const epoch = Number(rows[0].epoch);
+      const flipped = Date.now();
+      await until(
+        () => app.shop.userData.map!.epoch === epoch && other.shop.userData.map!.epoch === epoch,
+        'both instances to load the new epoch',
+      );
+      // SHARD_MAP_REFRESH_MS=200, plus a query and timer slack on a loaded machine.
+      expect(Date.now() - flipped).toBeLessThan(200 + 800);
       const started = Date.now();
       const response = await app.inject({
         method: 'POST',
@@ -314,22 +405,33 @@ describe('sharded layout', () => {
   test('a write waiting on a moving logical shard proceeds when it becomes active within the wait', async () => {
     const user = await userOn('0');
     const logical = logicalShard(user.user.id);
-    const set = (state: string) =>
-      withClient(shards.shard0.url, (client) =>
-        client.query(
-          `UPDATE control.shard_map SET state = $2, epoch = (SELECT max(epoch) + 1 FROM control.shard_map)
-           WHERE logical_shard = $1`,
-          [logical, state],
-        ),
-      );
-    await set('moving');
-    await until(() => app.shop.userData.map!.entry(logical).state === 'moving', 'the move to be seen');
-    // Reads are served from where the logical shard is while it moves.
-    const me = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie: user.cookie } });
-    expect(me.statusCode).toBe(200);
-    const waiting = app.shop.userData.forWrite(user.user.id);
-    await set('active');
-    await expect(waiting).resolves.toMatchObject({ schema: shardSchema(logical) });
+    const map = app.shop.userData.map!;
+    await setLogicalState(logical, 'moving');
+    try {
+      await until(() => map.entry(logical).state === 'moving', 'the move to be seen');
+      // Reads are served from where the logical shard is while it moves.
+      const me = await app.inject({ method: 'GET', url: '/api/me', headers: { cookie: user.cookie } });
+      expect(me.statusCode).toBe(200);
+      // The write waits: still pending after the map was checked three more times (each check still says moving)
+      const checks = jest.spyOn(map, 'check');
+      let stateWhenResolved: string | undefined;
+      const waiting = app.shop.userData.forWrite(user.user.id).then((place) => {
+        stateWhenResolved = map.entry(logical).state;
+        return place;
+      });
+      try {
+        await until(() => checks.mock.calls.length >= 3, 'three checks of the map');
+      } finally {
+        checks.mockRestore();
+      }
+      expect(stateWhenResolved).toBeUndefined();
+      // ... and proceeds once the logical shard is active again, within the wait
+      await setLogicalState(logical, 'active');
+      await expect(waiting).resolves.toMatchObject({ schema: shardSchema(logical) });
+      expect(stateWhenResolved).toBe('active');
+    } finally {
+      await setLogicalState(logical, 'active');
+    }
   });
 
   /** A new product with `stock`, created by the admin through the API. */
@@ -522,7 +624,7 @@ describe('sharded layout', () => {
       batch: 1000,
       tagsOf: tags,
     });
-    expect(await patient.runOnce()).toEqual({ confirmed: 0, released: 0 });
+    expect(await patient.runOnce()).toEqual({ confirmed: 0, released: 0, skipped: 0 });
     // AND once overdue, each interrupted one is confirmed (its order exists) or released (it does not)
     const reconciler = new ReservationReconciler(app.shop.db, app.shop.userData, {
       timeoutSeconds: 0,
@@ -533,8 +635,9 @@ describe('sharded layout', () => {
     expect(result).toEqual({
       confirmed: outcomes.filter((o) => o === 'died after write').length,
       released: outcomes.filter((o) => o === 'died after reserve').length,
+      skipped: 0,
     });
-    expect(await reconciler.runOnce()).toEqual({ confirmed: 0, released: 0 });
+    expect(await reconciler.runOnce()).toEqual({ confirmed: 0, released: 0, skipped: 0 });
     // AND stock + ordered quantity is conserved, every order has its confirmed reservation, and no
     // reservation is left unconfirmed
     const ordered = new Map<string, number>();
@@ -560,6 +663,128 @@ describe('sharded layout', () => {
     expect(new Map(reservations.rows.map((row) => [row.order_id as string, Number(row.quantity)]))).toEqual(
       ordered,
     );
+  });
+
+  /** A placement of `quantity` of `productId` by `userId` that died after reserving (or after writing the order). */
+  async function interruptedPlacement(
+    userId: string,
+    productId: string,
+    diedAfter: 'reserve' | 'write',
+    quantity = 1,
+  ): Promise<string> {
+    const placement = app.shop.placement as CrossDatabaseOrderPlacement;
+    const order = { id: uuidv7(), userId, lines: [{ productId, quantity, field: 'body/items/0/productId' }] };
+    const lines = await placement.reserve(order, []);
+    if (diedAfter === 'write') {
+      const place = app.shop.userData.forRead(userId);
+      await placement.write(order, lines, { writer: place.shard.db.writer, schema: place.schema });
+    }
+    return order.id;
+  }
+
+  const overdue = (router: UserDataRouter = app.shop.userData) =>
+    new ReservationReconciler(app.shop.db, router, {
+      timeoutSeconds: 0,
+      batch: 1000,
+      tagsOf: (ids) => ids.map((id) => `product:${id}`),
+    });
+
+  const reservationOpen = async (orderId: string) =>
+    (
+      await withClient(shards.shard0.url, (client) =>
+        client.query('SELECT 1 FROM stock_reservations WHERE order_id = $1 AND confirmed_at IS NULL', [
+          orderId,
+        ]),
+      )
+    ).rows.length > 0;
+
+  test('the reconciler checks the map before deciding: an order on its real shard is confirmed, not released', async () => {
+    // GIVEN an order written on shard 1 whose placement died before confirming, and an instance whose map still
+    // puts the user's logical shard on shard 0 (where the order is not)
+    const productId = await createProduct(5);
+    const user = await userOn('1');
+    const orderId = await interruptedPlacement(user.user.id, productId, 'write', 2);
+    const router = await staleRouter(logicalShard(user.user.id), '0');
+    // WHEN that instance's reconciler runs
+    const result = await overdue(router).runOnce();
+    // THEN it refreshed the map, found the order on shard 1 and confirmed it: the stock stays taken
+    expect(result).toEqual({ confirmed: 1, released: 0, skipped: 0 });
+    expect(await reservationOpen(orderId)).toBe(false);
+    expect(await stockOf(productId)).toBe(3);
+  });
+
+  test('the reconciler skips a logical shard that is moving or fenced, and settles it once active', async () => {
+    // GIVEN a placement that died after reserving, in a logical shard being moved
+    const productId = await createProduct(5);
+    const user = await userOn('0');
+    const logical = logicalShard(user.user.id);
+    const orderId = await interruptedPlacement(user.user.id, productId, 'reserve', 2);
+    for (const state of ['moving', 'fenced'] as const) {
+      await setLogicalState(logical, state);
+      try {
+        // WHEN the reconciler runs
+        const result = await overdue().runOnce();
+        // THEN it leaves the reservation for later rather than look for the order where it may no longer be
+        expect(result).toEqual({ confirmed: 0, released: 0, skipped: 1 });
+        expect(await reservationOpen(orderId)).toBe(true);
+        expect(await stockOf(productId)).toBe(3);
+      } finally {
+        await setLogicalState(logical, 'active');
+      }
+    }
+    // AND once the logical shard is active again, the reservation is released (no order was written)
+    expect(await overdue().runOnce()).toEqual({ confirmed: 0, released: 1, skipped: 0 });
+    expect(await stockOf(productId)).toBe(5);
+  });
+
+  test('the reconciler holds no product or reservation lock while it queries a shard', async () => {
+    // GIVEN two placements of one product that died after reserving, by users on both shards
+    const productId = await createProduct(6);
+    const users = [await userOn('0'), await userOn('1')];
+    for (const user of users) await interruptedPlacement(user.user.id, productId, 'reserve', 2);
+    // WHEN the reconciler runs, and each time it asks a shard for an order, another session tries to lock the
+    // product and its reservations without waiting
+    let probes = 0;
+    const locked: string[] = [];
+    const probe = () =>
+      withClient(shards.shard0.url, async (client) => {
+        probes += 1;
+        await client.query('BEGIN');
+        try {
+          await client.query('SELECT 1 FROM products WHERE id = $1 FOR UPDATE NOWAIT', [productId]);
+          await client.query('SELECT 1 FROM stock_reservations WHERE product_id = $1 FOR UPDATE NOWAIT', [
+            productId,
+          ]);
+        } catch (err) {
+          if ((err as { code?: string }).code !== '55P03') throw err;
+          locked.push((err as Error).message);
+        } finally {
+          await client.query('ROLLBACK');
+        }
+      });
+    const restore: (() => void)[] = [];
+    for (const shard of app.shop.userData.shards.values()) {
+      const executor = shard.db.writer;
+      const query = executor.query;
+      executor.query = async <R>(text: string, params?: unknown[]) => {
+        if (/\.orders WHERE id = \$1 AND user_id = \$2/.test(text)) await probe();
+        return query.call(executor, text, params) as Promise<{ rows: R[] }>;
+      };
+      restore.push(() => {
+        executor.query = query;
+      });
+    }
+    let result;
+    try {
+      result = await overdue().runOnce();
+    } finally {
+      for (const undo of restore) undo();
+    }
+    // THEN both were released, and no probe found a lock held
+    expect(probes).toBe(2);
+    expect(locked).toEqual([]);
+    expect(result).toEqual({ confirmed: 0, released: 2, skipped: 0 });
+    expect(await stockOf(productId)).toBe(6);
   });
 
   test.each(['reserve', 'write'])(
