@@ -245,9 +245,10 @@ describe('sweep', () => {
     expect(kneeRate([step(100, 500, false)])).toBeNull();
   });
 
-  it('compares server CPU per request at the highest rate both sweeps passed', () => {
+  it('compares server CPU per request at the highest rate both sweeps served in full', () => {
     const cpu = (s: SweepStep, us?: number): SweepStep => ({ ...s, serverCpuUsPerRequest: us });
-    const cachedSteps = [cpu(step(100, 5), 130), cpu(step(200, 9), 120), cpu(step(400, 300, false), 110)];
+    const unserved = { ...step(400, 900, false), requestsPerSecond: 300 };
+    const cachedSteps = [cpu(step(100, 5), 130), cpu(step(200, 300, false), 120), cpu(unserved, 110)];
     const bareSteps = [cpu(step(100, 5), 45), cpu(step(200, 5), 40), cpu(step(400, 5), 30)];
     expect(cpuPerRequestAtCommonRate(cachedSteps, bareSteps)).toEqual({ rate: 200, a: 120, b: 40 });
     expect(cpuPerRequestAtCommonRate(cachedSteps, [cpu(step(200, 5))])).toBeNull();

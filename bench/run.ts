@@ -448,9 +448,12 @@ async function sweep(
     steps.push(step);
     log(
       `  sweep ${label}: ${rate} req/s -> p99 ${step.p99Ms} ms, served ${step.requestsPerSecond.toFixed(0)}/s, ` +
-        `${step.errors} errors${cpuUs !== undefined ? `, server CPU ${cpuUs.toFixed(0)} µs/request` : ''}${step.passed ? '' : ' (knee passed, stopping)'}`,
+        `${step.errors} errors${cpuUs !== undefined ? `, server CPU ${cpuUs.toFixed(0)} µs/request` : ''}` +
+        `${step.passed ? '' : options.sweepPastKnee ? ' (beyond the limit)' : ' (knee passed, stopping)'}`,
     );
-    if (!step.passed) break;
+    if (!step.passed && !options.sweepPastKnee) break;
+    // Past the knee, stop once the rate is no longer served: CPU per request means nothing in a backlog.
+    if (step.errors > 0 || step.requestsPerSecond < step.rate * 0.95) break;
   }
   return steps;
 }
