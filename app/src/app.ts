@@ -2,7 +2,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
-import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySession from '@fastify/session';
 import fastifyStatic from '@fastify/static';
@@ -46,6 +45,7 @@ import { openUserDataRouter } from './sharding/shard-layout';
 import { ShardUnavailableError } from './sharding/shard-map';
 import { UserAccounts } from './sharding/user-accounts';
 import type { UserDataRouter } from './sharding/user-data-router';
+import { addSecurityHeaders } from './security-headers';
 import { connectRedis, createRedisClient } from './redis';
 import { RedisBreaker, type RedisBreakerOptions } from './redis-breaker';
 import { AdminReports } from './repositories/admin-reports';
@@ -533,7 +533,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     });
   });
 
-  await app.register(fastifyHelmet, {
+  addSecurityHeaders(app, {
     contentSecurityPolicy: { useDefaults: false, directives: contentSecurityPolicy },
     // HTTPS only in production (behind the ALB's TLS listener); a development server on http://localhost
     // must not pin the browser to HTTPS for that host.
