@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
-import fastifySession from '@fastify/session';
 import fastifyStatic from '@fastify/static';
 import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -62,6 +61,7 @@ import { userRoutes } from './routes/users';
 import { errorSchema } from './schemas/common';
 import { addShopKeywords } from './schemas/keywords';
 import { metricsSchema } from './schemas/ops';
+import { registerLazySession } from './sessions/lazy-session';
 import { MemorySessionStore, RedisSessionStore, type CheckedSessionStore } from './sessions/session-stores';
 
 declare module 'fastify' {
@@ -543,7 +543,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     frameguard: { action: 'deny' },
   });
   await app.register(fastifyCookie);
-  await app.register(fastifySession, {
+  await registerLazySession(app, {
     secret: config.sessionSecret ?? randomBytes(32).toString('hex'),
     cookieName: 'sid',
     cookie: {
