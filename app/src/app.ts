@@ -481,14 +481,17 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     await closeResources();
   });
 
-  app.addHook('onSend', async (request, reply) => {
+  // Callback hooks, not async ones: they run on every request, and an async hook costs a promise each.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
     metrics.httpDuration.observe({ method: request.method, route, status_code: reply.statusCode }, seconds);
     metrics.httpDurationQuantiles.observe({ route }, seconds);
+    done();
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
