@@ -571,8 +571,10 @@ async function sweepOnly(
   productIds: readonly string[],
   options: BenchOptions,
   serverPid?: number,
+  metricsUrl?: string,
 ): Promise<ScenarioResult> {
   const loadStart = loadAverage();
+  const before = metricsUrl ? await scrapeApp(metricsUrl) : undefined;
   let seed = options.seed + 200;
   const data: WorkloadData = { productIds, catalogCursors: [], customerCookies: [] };
   const steps = await sweep(
@@ -585,10 +587,25 @@ async function sweepOnly(
     },
     serverPid,
   );
+  const notes: string[] = [];
+  if (metricsUrl && before) {
+    // How much of the cached path went past the first level (the app's own counters, lead-ins included).
+    const after = await scrapeApp(metricsUrl);
+    const lookups = diffCounters(before.counters, after.counters);
+    const served = diffRouteTimes([{ before: before.routes, after: after.routes }])['GET /api/products/:id'];
+    if (served?.count) {
+      const second = lookups.cacheHit + lookups.cacheMiss + lookups.cacheError;
+      notes.push(
+        `${label}: ${((100 * second) / served.count).toFixed(1)}% of the ${served.count} product pages went past the ` +
+          `first level to the shared cache, ${lookups.dbReader + lookups.dbWriter} database queries`,
+      );
+    }
+  }
   return {
     id,
     label,
     description,
+    ...(notes.length ? { notes } : {}),
     sweep: steps,
     ...(kneeRate(steps) !== null ? { kneeRate: kneeRate(steps)! } : {}),
     loadAverage: { start: loadStart, end: loadAverage() },
@@ -704,6 +721,7 @@ async function runStage10k(
           ids,
           options,
           apps[0].pid,
+          apps[0].metricsUrl,
         ),
       );
     }
