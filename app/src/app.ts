@@ -2,9 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
-import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
-import fastifySession from '@fastify/session';
 import fastifyStatic from '@fastify/static';
 import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -46,6 +44,7 @@ import { openUserDataRouter } from './sharding/shard-layout';
 import { ShardUnavailableError } from './sharding/shard-map';
 import { UserAccounts } from './sharding/user-accounts';
 import type { UserDataRouter } from './sharding/user-data-router';
+import { addSecurityHeaders } from './security-headers';
 import { connectRedis, createRedisClient } from './redis';
 import { RedisBreaker, type RedisBreakerOptions } from './redis-breaker';
 import { AdminReports } from './repositories/admin-reports';
@@ -62,6 +61,7 @@ import { userRoutes } from './routes/users';
 import { errorSchema } from './schemas/common';
 import { addShopKeywords } from './schemas/keywords';
 import { metricsSchema } from './schemas/ops';
+import { registerLazySession } from './sessions/lazy-session';
 import { MemorySessionStore, RedisSessionStore, type CheckedSessionStore } from './sessions/session-stores';
 
 declare module 'fastify' {
@@ -477,14 +477,17 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     await closeResources();
   });
 
-  app.addHook('onSend', async (request, reply) => {
+  // Callback hooks, not async ones: they run on every request, and an async hook costs a promise each.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
     metrics.httpDuration.observe({ method: request.method, route, status_code: reply.statusCode }, seconds);
     metrics.httpDurationQuantiles.observe({ route }, seconds);
+    done();
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
@@ -529,7 +532,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     });
   });
 
-  await app.register(fastifyHelmet, {
+  addSecurityHeaders(app, {
     contentSecurityPolicy: { useDefaults: false, directives: contentSecurityPolicy },
     // HTTPS only in production (behind the ALB's TLS listener); a development server on http://localhost
     // must not pin the browser to HTTPS for that host.
@@ -539,7 +542,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     frameguard: { action: 'deny' },
   });
   await app.register(fastifyCookie);
-  await app.register(fastifySession, {
+  await registerLazySession(app, {
     secret: config.sessionSecret ?? randomBytes(32).toString('hex'),
     cookieName: 'sid',
     cookie: {

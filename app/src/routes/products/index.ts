@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterWrite, catalogCache, MAIN_OUTBOX, requireAdmin } from '../../context';
 import { notFound } from '../../errors';
+import { existingSession } from '../../sessions/lazy-session';
 import type { NewProduct, ProductChanges } from '../../repositories/catalog-repository';
 import {
   createProductSchema,
@@ -23,7 +24,7 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
     { schema: listProductsSchema },
     async (request) => {
       const { limit, cursor, q } = request.query;
-      const source = await reads.readerFor(request.session);
+      const source = await reads.readerFor(existingSession(request));
       // A user reading their own write bypasses the cache: it may still hold the pre-write page.
       if (reads.readsOwnWrites(source)) return catalog.list(source, { limit, cursor, q });
       return cache.getOrLoad(catalogCache.listKey(limit, cursor, q), [catalogCache.catalogTag], () =>
@@ -34,7 +35,7 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>('/api/products/:id', { schema: getProductSchema }, async (request) => {
     const { id } = request.params;
-    const source = await reads.readerFor(request.session);
+    const source = await reads.readerFor(existingSession(request));
     const product = reads.readsOwnWrites(source)
       ? await catalog.get(source, id)
       : await cache.getOrLoad(catalogCache.productKey(id), [catalogCache.productTag(id)], () =>
