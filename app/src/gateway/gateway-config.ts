@@ -82,7 +82,9 @@ export function loadGatewayConfig(source: NodeJS.ProcessEnv = process.env): Gate
     else upstreams[id] = url.origin;
   }
   if (env.GATEWAY_AUTH_RATE_LIMIT_MAX > env.GATEWAY_RATE_LIMIT_MAX)
-    problems.push('GATEWAY_AUTH_RATE_LIMIT_MAX must not exceed GATEWAY_RATE_LIMIT_MAX (log-in is the stricter limit)');
+    problems.push(
+      'GATEWAY_AUTH_RATE_LIMIT_MAX must not exceed GATEWAY_RATE_LIMIT_MAX (log-in is the stricter limit)',
+    );
   if (problems.length > 0) throw new Error(`Invalid gateway configuration: ${problems.join('; ')}`);
   return {
     port: env.GATEWAY_PORT,

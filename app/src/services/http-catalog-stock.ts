@@ -57,5 +57,9 @@ function messageOf(response: ServiceResponse): string {
 
 /** Any other answer (a 404 from a products service without the internal API, an old version): unavailable. */
 function unexpected(response: ServiceResponse): DependencyUnavailableError {
-  return new DependencyUnavailableError('products', 5, `unexpected answer ${response.status}: ${messageOf(response)}`);
+  return new DependencyUnavailableError(
+    'products',
+    5,
+    `unexpected answer ${response.status}: ${messageOf(response)}`,
+  );
 }

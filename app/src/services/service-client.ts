@@ -84,14 +84,17 @@ export class ServiceClient {
 
   constructor(private readonly options: ServiceClientOptions) {
     const consecutiveFailures = options.consecutiveFailures ?? 5;
-    this.breaker = new CircuitBreaker((request: ServiceRequest, timeoutMs: number) => this.attempt(request, timeoutMs), {
-      // The attempt has its own timeout (an AbortSignal that also ends the connection's request).
-      timeout: false,
-      errorThresholdPercentage: 50,
-      volumeThreshold: 10,
-      rollingCountTimeout: 10_000,
-      resetTimeout: options.breakerResetMs,
-    });
+    this.breaker = new CircuitBreaker(
+      (request: ServiceRequest, timeoutMs: number) => this.attempt(request, timeoutMs),
+      {
+        // The attempt has its own timeout (an AbortSignal that also ends the connection's request).
+        timeout: false,
+        errorThresholdPercentage: 50,
+        volumeThreshold: 10,
+        rollingCountTimeout: 10_000,
+        resetTimeout: options.breakerResetMs,
+      },
+    );
     this.breaker.on('success', () => (this.failuresInARow = 0));
     this.breaker.on('failure', () => {
       this.failuresInARow += 1;

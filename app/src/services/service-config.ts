@@ -84,7 +84,9 @@ export function resolveServiceConfig(
         `SERVICE=${service} needs the shared session store: set REDIS_URL (or REDIS_HOST) and leave SESSION_STORE unset or redis`,
       );
     if (sessions.secret === undefined)
-      problems.push(`SERVICE=${service} needs SESSION_SECRET, the same on every service (they share sessions)`);
+      problems.push(
+        `SERVICE=${service} needs SESSION_SECRET, the same on every service (they share sessions)`,
+      );
   }
 
   let products: ProductsClientConfig | undefined;

@@ -29,7 +29,10 @@ export interface ServiceRoutes {
 
 /** Route ownership per service (issue #14's contract). */
 export const SERVICE_ROUTES: Readonly<Record<ServiceId, ServiceRoutes>> = {
-  users: { pathPatterns: ['/api/users*', '/api/sessions*', '/api/me', '/api/admin/users*'], isDefault: false },
+  users: {
+    pathPatterns: ['/api/users*', '/api/sessions*', '/api/me', '/api/admin/users*'],
+    isDefault: false,
+  },
   orders: { pathPatterns: ['/api/orders*', '/api/admin/orders*', '/api/admin/sales*'], isDefault: false },
   products: { pathPatterns: ['/api/products*'], isDefault: true },
 };

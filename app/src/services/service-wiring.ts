@@ -50,7 +50,8 @@ export async function registerServiceRoutes(
   app.addHook('onRoute', (route) => {
     const path = route.url;
     if (path.startsWith(INTERNAL_PREFIX)) {
-      if (service !== 'products') throw new Error(`${path}: the internal API belongs to SERVICE=products only`);
+      if (service !== 'products')
+        throw new Error(`${path}: the internal API belongs to SERVICE=products only`);
       return;
     }
     // Static files (wildcards) belong to the default service, which `serves` already says.

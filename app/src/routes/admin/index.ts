@@ -48,7 +48,6 @@ export async function adminOrderRoutes(app: FastifyInstance): Promise<void> {
       return reports.salesPerDay(from, to);
     },
   );
-
 }
 
 /** The admin user search (the users service of stage 1m). */
