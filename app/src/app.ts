@@ -354,7 +354,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       ...[...userData.shards.values()]
         .filter((shard) => shard.id !== '0')
         .map((shard) => ({ source: `shard-${shard.id}`, db: shard.db })),
-    ],
+    ].map((source) => ({ ...source, relay: { pollMs: config.outboxPollMs } })),
     queue: openQueue(config, redis),
     store: cacheStore,
     broadcast,

@@ -16,6 +16,7 @@ export interface ServiceEnv {
   PRODUCTS_BUDGET_MS: number;
   PRODUCTS_BREAKER_RESET_MS: number;
   KEEP_ALIVE_TIMEOUT_MS: number;
+  OUTBOX_POLL_MS: number;
 }
 
 /** JSON schema of {@link ServiceEnv} (properties of the app's env schema). */
@@ -33,6 +34,9 @@ export const serviceEnvJsonSchema = {
     maximum: 600000,
     default: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
   },
+  // How often an idle outbox relay looks for rows no process woke it for (a writer that died); every process
+  // polls every database's outbox, so stage 1m's three services poll three times as often as one monolith.
+  OUTBOX_POLL_MS: { type: 'integer', minimum: 50, maximum: 600000, default: 500 },
 } as const;
 
 /** How the orders service reaches the products service (stock reservations over HTTP). */
@@ -57,6 +61,8 @@ export interface ServiceConfig {
   readonly products?: ProductsClientConfig;
   /** keepAliveTimeout of the HTTP server (KEEP_ALIVE_TIMEOUT_MS). */
   readonly keepAliveTimeoutMs: number;
+  /** Idle poll of each outbox relay (OUTBOX_POLL_MS); a writer wakes its own relay at once anyway. */
+  readonly outboxPollMs: number;
 }
 
 /**
@@ -120,5 +126,10 @@ export function resolveServiceConfig(
     problems.push(
       `PRODUCTS_BUDGET_MS (${env.PRODUCTS_BUDGET_MS}) must be at least PRODUCTS_TIMEOUT_MS (${env.PRODUCTS_TIMEOUT_MS}): one attempt must fit`,
     );
-  return { service, ...(products ? { products } : {}), keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS };
+  return {
+    service,
+    ...(products ? { products } : {}),
+    keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
+    outboxPollMs: env.OUTBOX_POLL_MS,
+  };
 }

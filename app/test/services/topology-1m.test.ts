@@ -34,13 +34,24 @@ beforeAll(async () => {
       PRODUCTS_RETRIES: '2',
       PRODUCTS_BUDGET_MS: String(PRODUCTS_BUDGET_MS),
       PRODUCTS_BREAKER_RESET_MS: String(BREAKER_RESET_MS),
+      // Quiet background: the shared cases count database queries summed over every process (a cached read
+      // must make none), and four processes each polling two outboxes and the shard map would be counted too.
+      // Writers wake their own relays, so invalidation does not wait for the poll.
+      OUTBOX_POLL_MS: '60000',
+      SHARD_MAP_REFRESH_MS: '60000',
     },
     gatewayEnv: { GATEWAY_AUTH_RATE_LIMIT_MAX: '100000', GATEWAY_RATE_LIMIT_MAX: '1000000', LOG_LEVEL: 'warn' },
   });
   // An in-process app on the same databases and Redis prefix: the database checks and the admin grant of the
   // shared cases go through it (it is one more instance of the shop, as a monolith would be).
   inspector = await buildApp({
-    config: testConfig({ ...topology.env, ADMIN_EMAILS: adminEmail, METRICS_PORT: '0' }),
+    config: testConfig({
+      ...topology.env,
+      ADMIN_EMAILS: adminEmail,
+      METRICS_PORT: '0',
+      OUTBOX_POLL_MS: '60000',
+      SHARD_MAP_REFRESH_MS: '60000',
+    }),
     logger: false,
   });
   const metricsUrls = ['users', 'products', 'orders'].map(

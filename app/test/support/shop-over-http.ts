@@ -1,4 +1,5 @@
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { invalidationsApplied } from './app';
 
 /** The part of light-my-request's response the shared API cases read. */
 interface HttpResponse {
@@ -14,9 +15,10 @@ async function send(baseUrl: string, options: InjectOptions): Promise<HttpRespon
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(options.headers ?? {}))
     if (value !== undefined) headers[name.toLowerCase()] = String(value);
-  let body: string | Buffer | undefined;
+  let body: string | Blob | undefined;
   const payload = options.payload ?? options.body;
-  if (typeof payload === 'string' || Buffer.isBuffer(payload)) body = payload;
+  if (typeof payload === 'string') body = payload;
+  else if (Buffer.isBuffer(payload)) body = new Blob([new Uint8Array(payload)]);
   else if (payload !== undefined) {
     body = JSON.stringify(payload);
     headers['content-type'] ??= 'application/json';
@@ -57,6 +59,11 @@ export function sumMetrics(texts: readonly string[]): string {
  * HTTP: `inject` goes to `baseUrl` (the gateway), `metricsServer.inject` answers the sum of every process's
  * metrics (the cases compare counters before and after), and `shop` is an in-process app on the same databases
  * and Redis prefix for the database checks and the admin grant.
+ *
+ * A successful write through `inject` returns once its invalidation events have been applied (the outbox is
+ * drained and every event processed by one of the processes): the shared cases were written against one
+ * process, where the event of a write lands before the next request; across processes it lands a few ms later,
+ * and a case counting cache misses right after a write would count that event's reload as its own.
  */
 export function shopOverHttp(
   baseUrl: string,
@@ -64,7 +71,13 @@ export function shopOverHttp(
   inspector: FastifyInstance,
 ): FastifyInstance {
   const facade = {
-    inject: (options: InjectOptions) => send(baseUrl, options),
+    inject: async (options: InjectOptions) => {
+      const response = await send(baseUrl, options);
+      const method = (options.method ?? 'GET').toUpperCase();
+      if (method !== 'GET' && method !== 'HEAD' && response.statusCode < 400)
+        await invalidationsApplied(facade as unknown as FastifyInstance);
+      return response;
+    },
     metricsServer: {
       inject: async () => {
         const texts = await Promise.all([
