@@ -37,27 +37,33 @@ async function main(): Promise<void> {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(2);
   }
-  let topology: LocalTopology | undefined;
+  // Set once started; a signal during the start-up leaves the clean-up to the exit handlers of the processes
+  // and servers started so far (they kill their children and stop their Postgres servers on exit).
+  const started: { topology?: LocalTopology } = {};
   let stopping = false;
   const shutdown = (code: number) => {
     if (stopping) return;
     stopping = true;
     process.stdout.write('\nstopping the local topology...\n');
-    void (topology?.stop() ?? Promise.resolve()).finally(() => process.exit(code));
+    void (started.topology?.stop() ?? Promise.resolve()).finally(() => process.exit(code));
   };
   process.on('SIGINT', () => shutdown(0));
   process.on('SIGTERM', () => shutdown(0));
   process.stdout.write(
     `starting the local topology of stage ${args.stage} (Postgres shards, migrations, services)...\n`,
   );
-  topology = await startLocalTopology({
+  const topology = await startLocalTopology({
     stage: args.stage,
     seedDemoData: true,
     gatewayPort: args.port,
     env: { LOG_LEVEL: args.verbose ? 'info' : 'warn' },
     onOutput: (name, line) => process.stdout.write(`[${name}] ${line}\n`),
   });
-  if (stopping) return;
+  started.topology = topology;
+  if (stopping) {
+    await topology.stop();
+    return;
+  }
   for (const p of topology.processes.values())
     process.stdout.write(
       `  ${p.name.padEnd(9)} ${p.url}${p.metricsUrl ? `  (metrics ${p.metricsUrl}/metrics)` : ''}\n`,

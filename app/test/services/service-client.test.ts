@@ -225,7 +225,9 @@ describe('HttpCatalogStock', () => {
   const order = {
     id: '01900000-0000-7000-8000-000000000001',
     userId: '01900000-0000-7000-8000-000000000002',
-    lines: [{ productId: '01900000-0000-7000-8000-000000000003', quantity: 2, field: 'body/items/0/productId' }],
+    lines: [
+      { productId: '01900000-0000-7000-8000-000000000003', quantity: 2, field: 'body/items/0/productId' },
+    ],
   };
 
   test('reserve posts the lines to the internal API and returns the priced lines', async () => {
@@ -252,9 +254,14 @@ describe('HttpCatalogStock', () => {
       behaviour = json(409, { statusCode: 409, message: 'body/items/0/productId: only 1 of "Mug" in stock' });
       const conflict = await new HttpCatalogStock(c).reserve(order, []).catch((e: unknown) => e);
       expect(conflict).toBeInstanceOf(HttpError);
-      expect(conflict).toMatchObject({ statusCode: 409, message: 'body/items/0/productId: only 1 of "Mug" in stock' });
+      expect(conflict).toMatchObject({
+        statusCode: 409,
+        message: 'body/items/0/productId: only 1 of "Mug" in stock',
+      });
       behaviour = json(404, { message: 'no route' });
-      await expect(new HttpCatalogStock(c).confirm(order.id)).rejects.toBeInstanceOf(DependencyUnavailableError);
+      await expect(new HttpCatalogStock(c).confirm(order.id)).rejects.toBeInstanceOf(
+        DependencyUnavailableError,
+      );
     } finally {
       c.shutdown();
     }

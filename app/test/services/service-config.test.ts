@@ -83,7 +83,9 @@ describe('keep-alive', () => {
     expect(DEFAULT_KEEP_ALIVE_TIMEOUT_MS).toBeGreaterThan(60_000);
     expect(loadConfig({}).keepAliveTimeoutMs).toBe(DEFAULT_KEEP_ALIVE_TIMEOUT_MS);
     expect(loadConfig({ KEEP_ALIVE_TIMEOUT_MS: '90000' }).keepAliveTimeoutMs).toBe(90_000);
-    expect(problemsOf({ KEEP_ALIVE_TIMEOUT_MS: 'soon' })).toEqual([expect.stringMatching(/KEEP_ALIVE_TIMEOUT_MS/)]);
+    expect(problemsOf({ KEEP_ALIVE_TIMEOUT_MS: 'soon' })).toEqual([
+      expect.stringMatching(/KEEP_ALIVE_TIMEOUT_MS/),
+    ]);
   });
 });
 

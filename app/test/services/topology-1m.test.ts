@@ -40,7 +40,11 @@ beforeAll(async () => {
       OUTBOX_POLL_MS: '60000',
       SHARD_MAP_REFRESH_MS: '60000',
     },
-    gatewayEnv: { GATEWAY_AUTH_RATE_LIMIT_MAX: '100000', GATEWAY_RATE_LIMIT_MAX: '1000000', LOG_LEVEL: 'warn' },
+    gatewayEnv: {
+      GATEWAY_AUTH_RATE_LIMIT_MAX: '100000',
+      GATEWAY_RATE_LIMIT_MAX: '1000000',
+      LOG_LEVEL: 'warn',
+    },
   });
   // An in-process app on the same databases and Redis prefix: the database checks and the admin grant of the
   // shared cases go through it (it is one more instance of the shop, as a monolith would be).
@@ -68,7 +72,8 @@ afterAll(async () => {
 describeShopApi('stage 1m: three services behind the local gateway', () => ({ app: shop, adminEmail }));
 
 /** fetch that fails the test instead of hanging. */
-const call = (url: string, init: RequestInit = {}) => fetch(url, { ...init, signal: AbortSignal.timeout(15_000) });
+const call = (url: string, init: RequestInit = {}) =>
+  fetch(url, { ...init, signal: AbortSignal.timeout(15_000) });
 
 describe('stage 1m processes', () => {
   test('the gateway refuses the internal API in any spelling; products answers it directly', async () => {
@@ -84,9 +89,17 @@ describe('stage 1m processes', () => {
       expect({ path, status: response.status }).toEqual({ path, status: 404 });
       expect((await response.json()).message).toBe('the internal API is not served here');
     }
-    const direct = await call(`${urlOf('products')}/internal/reservations/${orderId}/release`, { method: 'POST' });
+    const direct = await call(`${urlOf('products')}/internal/reservations/${orderId}/release`, {
+      method: 'POST',
+    });
     expect(direct.status).toBe(200);
     expect(await direct.json()).toEqual({ released: 0 });
+    // AND the monolith (SERVICE=all, stages 1k-100k behind a public load balancer) has no internal API at all
+    const monolith = await inspector.inject({
+      method: 'POST',
+      url: `/internal/reservations/${orderId}/release`,
+    });
+    expect(monolith.statusCode).toBe(404);
   });
 
   test('each service refuses the routes it does not own, naming the owner; all answer the probes', async () => {
@@ -106,7 +119,9 @@ describe('stage 1m processes', () => {
       );
     }
     // Only products serves the internal API and the storefront
-    expect((await call(`${urlOf('orders')}/internal/reservations/x/release`, { method: 'POST' })).status).toBe(404);
+    expect(
+      (await call(`${urlOf('orders')}/internal/reservations/x/release`, { method: 'POST' })).status,
+    ).toBe(404);
     expect((await call(`${urlOf('users')}/index.html`)).status).toBe(404);
     expect((await call(`${urlOf('products')}/index.html`)).status).toBe(200);
     for (const service of ['users', 'products', 'orders'] as const) {
@@ -128,7 +143,9 @@ describe('stage 1m processes', () => {
       headers: { cookie: customer.cookie },
     });
     expect(logout.status).toBe(204);
-    expect((await call(`${urlOf('orders')}/api/orders`, { headers: { cookie: customer.cookie } })).status).toBe(401);
+    expect(
+      (await call(`${urlOf('orders')}/api/orders`, { headers: { cookie: customer.cookie } })).status,
+    ).toBe(401);
   });
 
   test('products killed: orders answer 503 with Retry-After within the budget and never hang; the cached catalog survives; on restart everything recovers', async () => {
@@ -172,7 +189,9 @@ describe('stage 1m processes', () => {
     expect(Date.now() - started).toBeLessThan(500);
     // AND the other services keep serving (their own data, the shared sessions)
     expect((await call(`${topology.url}/api/me`, { headers: { cookie: customer.cookie } })).status).toBe(200);
-    expect((await call(`${topology.url}/api/orders`, { headers: { cookie: customer.cookie } })).status).toBe(200);
+    expect((await call(`${topology.url}/api/orders`, { headers: { cookie: customer.cookie } })).status).toBe(
+      200,
+    );
     // AND catalog reads through the gateway are refused quickly (503), not left hanging
     expect((await call(productUrl)).status).toBe(503);
 
@@ -202,7 +221,9 @@ describe('stage 1m processes', () => {
       async () => (await (await call(productUrl)).json()).stock === 8,
       'the stock to show the one placed order',
     );
-    const mine = await (await call(`${topology.url}/api/orders`, { headers: { cookie: customer.cookie } })).json();
+    const mine = await (
+      await call(`${topology.url}/api/orders`, { headers: { cookie: customer.cookie } })
+    ).json();
     expect(mine.items).toHaveLength(1);
   });
 });

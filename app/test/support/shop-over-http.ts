@@ -32,7 +32,13 @@ async function send(baseUrl: string, options: InjectOptions): Promise<HttpRespon
   response.headers.forEach((value, name) => (out[name] = value));
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) out['set-cookie'] = cookies.length === 1 ? cookies[0] : cookies;
-  return { statusCode: response.status, headers: out, body: text, payload: text, json: () => JSON.parse(text) };
+  return {
+    statusCode: response.status,
+    headers: out,
+    body: text,
+    payload: text,
+    json: () => JSON.parse(text),
+  };
 }
 
 /** Sums the Prometheus text of several metrics endpoints series by series (one shop made of several processes). */
@@ -85,7 +91,12 @@ export function shopOverHttp(
           inspector.metricsServer.inject({ method: 'GET', url: '/metrics' }).then((r) => r.body),
         ]);
         const text = sumMetrics(texts);
-        return { statusCode: 200, headers: { 'content-type': 'text/plain; version=0.0.4' }, body: text, payload: text };
+        return {
+          statusCode: 200,
+          headers: { 'content-type': 'text/plain; version=0.0.4' },
+          body: text,
+          payload: text,
+        };
       },
     },
     shop: inspector.shop,
