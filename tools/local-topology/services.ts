@@ -62,6 +62,8 @@ export interface LocalTopology {
   readonly env: Readonly<Record<string, string>>;
   /** Kills one process (SIGKILL by default: a crash) and waits until it has exited. */
   kill(name: ProcessName, signal?: NodeJS.Signals): Promise<void>;
+  /** Sends a signal and returns at once (SIGSTOP/SIGCONT: a process that hangs, then resumes). */
+  signal(name: ProcessName, signal: NodeJS.Signals): void;
   /** Starts a stopped process again on its port and waits until it is ready. */
   restart(name: ProcessName): Promise<void>;
   /** Stops every process, the Postgres servers, and deletes the topology's Redis keys. Idempotent. */
@@ -279,6 +281,9 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
       const r = entryOf(name);
       r.child?.kill(signal);
       await r.exited;
+    },
+    signal: (name, signal) => {
+      entryOf(name).child?.kill(signal);
     },
     restart: async (name) => {
       const r = entryOf(name);

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { startLocalTopology, type LocalTopology } from '../../../tools/local-topology/services';
 import { buildApp } from '../../src/app';
+import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
 import { sessionCookie, signUp, testConfig } from '../support/app';
 import { describeShopApi } from '../support/shop-api-cases';
 import { shopOverHttp } from '../support/shop-over-http';
@@ -146,6 +147,65 @@ describe('stage 1m processes', () => {
     expect(
       (await call(`${urlOf('orders')}/api/orders`, { headers: { cookie: customer.cookie } })).status,
     ).toBe(401);
+  });
+
+  test('products hanging: an order is a 503 within the budget, and what products reserved meanwhile the reconciler gives back', async () => {
+    // GIVEN a product with 10 in stock and a customer
+    const adminCookie = await logInAdmin();
+    const created = await shop.inject({
+      method: 'POST',
+      url: '/api/products',
+      headers: { cookie: adminCookie },
+      payload: { sku: `hang-${Date.now()}`, name: 'Patient teapot', priceCents: 2000, stock: 10 },
+    });
+    const product = created.json() as { id: string };
+    const customer = await signUp(shop);
+    // WHEN the products service stops answering (SIGSTOP: its connections stay open, nothing comes back)
+    topology.signal('products', 'SIGSTOP');
+    let elapsed: number;
+    let refused: Response;
+    try {
+      const started = Date.now();
+      refused = await call(`${topology.url}/api/orders`, {
+        method: 'POST',
+        headers: { cookie: customer.cookie, 'content-type': 'application/json' },
+        body: JSON.stringify({ items: [{ productId: product.id, quantity: 3 }] }),
+      });
+      elapsed = Date.now() - started;
+    } finally {
+      topology.signal('products', 'SIGCONT');
+    }
+    // THEN the order is a 503 with Retry-After after the attempts' timeouts, within the budget: no hang
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toMatch(/^[1-9][0-9]*$/);
+    expect(elapsed).toBeGreaterThanOrEqual(1000);
+    expect(elapsed).toBeLessThan(PRODUCTS_BUDGET_MS + 1000);
+    // AND no order was written
+    const mine = await call(`${topology.url}/api/orders`, { headers: { cookie: customer.cookie } });
+    expect((await mine.json()).items).toEqual([]);
+    // WHEN products has resumed and answered what it had queued (it may have reserved for the timed-out calls:
+    // their fate was unknown to orders, which therefore released nothing) ...
+    await until(
+      async () => (await call(`${urlOf('products')}/healthz`)).status === 200,
+      'products to resume',
+    );
+    // ... and the reconciler settles overdue reservations (here at once instead of after 300 s)
+    const reconciler = new ReservationReconciler(inspector.shop.db, inspector.shop.userData, {
+      timeoutSeconds: 0,
+      batch: 1000,
+      tagsOf: (ids) => ['catalog', ...ids.map((id) => `product:${id}`)],
+    });
+    await reconciler.runOnce();
+    // THEN all the stock is back and no reservation is left open for the product
+    const open = await inspector.shop.db.writer.query(
+      'SELECT count(*)::int AS n FROM stock_reservations WHERE product_id = $1 AND confirmed_at IS NULL',
+      [product.id],
+    );
+    expect(open.rows[0].n).toBe(0);
+    const stock = await inspector.shop.db.writer.query('SELECT stock FROM products WHERE id = $1', [
+      product.id,
+    ]);
+    expect(stock.rows[0].stock).toBe(10);
   });
 
   test('products killed: orders answer 503 with Retry-After within the budget and never hang; the cached catalog survives; on restart everything recovers', async () => {
