@@ -130,3 +130,13 @@ test('a service that is down is a 503 with Retry-After at once, not a hang', asy
   expect(response.headers.get('retry-after')).toBe('5');
   expect(Date.now() - started).toBeLessThan(2000);
 });
+
+test('every route has a limit too: past it, a 429 that never reaches a service', async () => {
+  seen.length = 0;
+  const statuses: number[] = [];
+  for (let i = 0; i < 31; i++) statuses.push((await get('/api/products')).status);
+  // (the earlier tests used part of this client's 30 requests)
+  expect(statuses.at(-1)).toBe(429);
+  const refused = statuses.filter((status) => status === 429).length;
+  expect(seen).toHaveLength(statuses.length - refused);
+});
