@@ -1,9 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
-import fastifyStatic from '@fastify/static';
 import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -35,7 +33,6 @@ import { RedisStreamQueue } from './queue/redis-stream-queue';
 import { SqsMessageQueue } from './queue/sqs-queue';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { AppMetrics } from './metrics';
-import { publicDir } from './paths';
 import { breakerRateLimitStore } from './rate-limit-store';
 import { CrossDatabaseOrderPlacement, SingleStatementOrderPlacement } from './orders/order-placement';
 import { ReservationReconciler } from './orders/reservation-reconciler';
@@ -52,12 +49,13 @@ import { CatalogRepository } from './repositories/catalog-repository';
 import { OrderRepository } from './repositories/order-repository';
 import { UserRepository } from './repositories/user-repository';
 import { ROLE_CACHE_MAX_SECONDS, RoleReader } from './roles';
-import { adminRoutes } from './routes/admin';
-import { orderRoutes } from './routes/orders';
-import { opsRoutes } from './routes/ops';
-import { productRoutes } from './routes/products';
-import { sessionRoutes } from './routes/sessions';
-import { userRoutes } from './routes/users';
+import { DependencyUnavailableError } from './services/service-client';
+import {
+  notFoundMessage,
+  registerServiceRoutes,
+  runsReservationReconciler,
+  servicePlacement,
+} from './services/service-wiring';
 import { errorSchema } from './schemas/common';
 import { addShopKeywords } from './schemas/keywords';
 import { metricsSchema } from './schemas/ops';
@@ -221,6 +219,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Above the idle timeout of every proxy in front (ALB, Service Connect): KEEP_ALIVE_TIMEOUT_MS.
+    keepAliveTimeout: config.keepAliveTimeoutMs,
     schemaErrorFormatter: formatValidationErrors,
   });
   app.setValidatorCompiler(({ schema, httpPart }) =>
@@ -349,7 +349,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       ...[...userData.shards.values()]
         .filter((shard) => shard.id !== '0')
         .map((shard) => ({ source: `shard-${shard.id}`, db: shard.db })),
-    ],
+    ].map((source) => ({ ...source, relay: { pollMs: config.outboxPollMs } })),
     queue: openQueue(config, redis),
     store: cacheStore,
     broadcast,
@@ -400,6 +400,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   const accounts = new UserAccounts(userData, users);
   const shard0 = userData.shard0;
   const sessionStore = openSessionStore(config, redis, redisBreaker);
+  // Stage 1m: the orders service reserves stock in the products service over HTTP (services/service-wiring.ts).
+  const overHttp = servicePlacement(config, orders, app.log);
   const shop: ShopContext = {
     config,
     db,
@@ -410,10 +412,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     reads: shard0.reads,
     userData,
     accounts,
-    placement: userData.sharded
-      ? new CrossDatabaseOrderPlacement(db.writer, orders)
-      : new SingleStatementOrderPlacement(db.writer, orders),
-    ...(userData.sharded
+    placement:
+      overHttp?.placement ??
+      (userData.sharded
+        ? new CrossDatabaseOrderPlacement(db.writer, orders)
+        : new SingleStatementOrderPlacement(db.writer, orders)),
+    ...(runsReservationReconciler(config.service, userData.sharded)
       ? {
           reconciler: new ReservationReconciler(db, userData, {
             // RESERVATION_TIMEOUT_SECONDS (default 300): beyond any request's life, so no write is in flight.
@@ -467,6 +471,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   app.addSchema(errorSchema);
   app.addHook('onClose', async () => {
     if (reconcileTimer) clearInterval(reconcileTimer);
+    overHttp?.client.shutdown();
     replicaInvalidation.close();
     // Relays and consumer finish their batch before the pools and Redis connections they use close.
     await invalidation
@@ -506,6 +511,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     if (error instanceof HttpError && status >= 500) {
       // A dependency outage with a message written for clients (e.g. the session store is down).
       request.log.error({ err: error.cause ?? error }, error.message);
+      if (error instanceof DependencyUnavailableError)
+        reply.header('retry-after', String(error.retryAfterSeconds));
       return reply
         .code(status)
         .send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: error.message });
@@ -528,7 +535,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     reply.code(404).send({
       statusCode: 404,
       error: 'Not Found',
-      message: `no route for ${request.method} ${request.url.split('?')[0]}`,
+      message: notFoundMessage(config.service, request.method, request.url.split('?')[0]),
     });
   });
 
@@ -566,14 +573,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   });
 
   const authLimit = { max: config.rateLimitAuth.max, timeWindow: config.rateLimitAuth.windowMs };
-  await app.register(opsRoutes);
-  await app.register(userRoutes, { rateLimit: authLimit });
-  await app.register(sessionRoutes, { rateLimit: authLimit });
-  await app.register(productRoutes);
-  await app.register(orderRoutes);
-  await app.register(adminRoutes);
-  if (existsSync(publicDir)) {
-    await app.register(fastifyStatic, { root: publicDir, index: 'index.html', wildcard: true });
-  }
+  // SERVICE picks the routes (services/service-routes.ts): all of them for the monolith.
+  await registerServiceRoutes(app, config.service, authLimit);
   return app;
 }

