@@ -37,6 +37,10 @@ import { RedisStreamQueue } from './queue/redis-stream-queue';
 import { SqsMessageQueue } from './queue/sqs-queue';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { AppMetrics } from './metrics';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { createDomainEvents } from './events/domain-events';
+import { EventBridgeInvalidationQueue } from './events/eventbridge-invalidation-queue';
+import { invalidationSource } from './events/event-routes';
 import { publicDir } from './paths';
 import { breakerRateLimitStore } from './rate-limit-store';
 import { CrossDatabaseOrderPlacement, SingleStatementOrderPlacement } from './orders/order-placement';
@@ -141,8 +145,16 @@ async function openCacheStore(
 
 function openQueue(config: AppConfig, redis: Redis | undefined): MessageQueue {
   const { queue, maxReceives, sqsQueueUrl } = config.invalidation;
-  if (queue === 'sqs' && sqsQueueUrl)
-    return new SqsMessageQueue(new SQSClient({}), { queueUrl: sqsQueueUrl, maxReceives });
+  if (queue === 'sqs' && sqsQueueUrl) {
+    const sqs = new SqsMessageQueue(new SQSClient({}), { queueUrl: sqsQueueUrl, maxReceives });
+    // Stage 1m: invalidations ride the event bus (a rule routes them to this same queue).
+    return config.events.bus === 'eventbridge' && config.events.busName
+      ? new EventBridgeInvalidationQueue(sqs, new EventBridgeClient({}), {
+          busName: config.events.busName,
+          source: invalidationSource(config.events.service),
+        })
+      : sqs;
+  }
   if (queue === 'redis' && redis && config.redis)
     return new RedisStreamQueue(redis, { prefix: config.redis.keyPrefix, name: 'invalidation', maxReceives });
   return new MemoryMessageQueue({ maxReceives });
@@ -236,7 +248,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     config.redis &&
     (config.cacheStore === 'redis' ||
       config.sessionStore === 'redis' ||
-      config.invalidation.queue === 'redis');
+      config.invalidation.queue === 'redis' ||
+      config.events.bus === 'redis');
   let redis: Redis | undefined;
   let redisBreaker: RedisBreaker | undefined;
   if (usesRedis && config.redis) {
@@ -400,6 +413,17 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       'eviction broadcast not subscribed; first-level entries here expire with their TTL',
     );
   }
+  // Domain events (stage 1m): relays of every outbox database, and this SERVICE's consumers.
+  const events = createDomainEvents({
+    config,
+    redis,
+    userData,
+    invalidation,
+    catalogOutbox: MAIN_OUTBOX,
+    productTags: (ids) => [catalogCache.catalogTag, ...ids.map((id) => catalogCache.productTag(id))],
+    logger: app.log,
+  });
+  events.start();
   const users = new UserRepository();
   const orders = new OrderRepository();
   const accounts = new UserAccounts(userData, users);
@@ -411,6 +435,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     cache,
     pageCache,
     invalidation,
+    events,
     replicaInvalidation,
     reads: shard0.reads,
     userData,
@@ -478,6 +503,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       .catch((err: Error) =>
         app.log.error({ err: err.message }, 'error while stopping the invalidation pipeline'),
       );
+    await events
+      .stop()
+      .catch((err: Error) => app.log.error({ err: err.message }, 'error while stopping domain events'));
     await closeResources();
   });
 

