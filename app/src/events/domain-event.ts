@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 
 /** The domain event types of stage 1m (CONTRACT-1m: "Events"). */
-export const DOMAIN_EVENT_TYPES = ['OrderPlaced', 'OrderCancelled', 'ProductChanged', 'UserRegistered'] as const;
+export const DOMAIN_EVENT_TYPES = [
+  'OrderPlaced',
+  'OrderCancelled',
+  'ProductChanged',
+  'UserRegistered',
+] as const;
 
 /** One of {@link DOMAIN_EVENT_TYPES}. */
 export type DomainEventType = (typeof DOMAIN_EVENT_TYPES)[number];

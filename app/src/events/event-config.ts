@@ -53,9 +53,13 @@ export function resolveEventConfig(
   if (busName !== undefined && !BUS_NAME.test(busName))
     problems.push(`EVENT_BUS_NAME "${busName}" is not an EventBridge bus name (letters, digits, . _ - /)`);
   if (queueUrl !== undefined && bus !== 'eventbridge')
-    problems.push(`EVENT_QUEUE_URL is set but EVENT_BUS is ${bus}: set EVENT_BUS=eventbridge or remove the URL`);
+    problems.push(
+      `EVENT_QUEUE_URL is set but EVENT_BUS is ${bus}: set EVENT_BUS=eventbridge or remove the URL`,
+    );
   if (queueUrl !== undefined && !SQS_URL.test(queueUrl))
-    problems.push(`EVENT_QUEUE_URL "${queueUrl}" is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)`);
+    problems.push(
+      `EVENT_QUEUE_URL "${queueUrl}" is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)`,
+    );
   const receivesText = get('EVENT_MAX_RECEIVES') ?? '5';
   const maxReceives = Number(receivesText);
   if (!/^\d+$/.test(receivesText) || maxReceives < 1 || maxReceives > 1000)

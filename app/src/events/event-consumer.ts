@@ -74,7 +74,10 @@ export function createDomainEventHandler(
     const event = decodeEventMessage(body);
     const effect = options.effects[event.type] as EventEffect | undefined;
     if (!effect) {
-      options.logger?.warn({ eventId: event.id, type: event.type }, 'event type not consumed here; acknowledged');
+      options.logger?.warn(
+        { eventId: event.id, type: event.type },
+        'event type not consumed here; acknowledged',
+      );
       return;
     }
     let applied: boolean;

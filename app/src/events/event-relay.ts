@@ -1,9 +1,5 @@
 import type { Database } from '../db/database';
-import {
-  OutboxTableRelay,
-  type OutboxRow,
-  type OutboxTableRelayOptions,
-} from '../outbox/outbox-table-relay';
+import { OutboxTableRelay, type OutboxRow, type OutboxTableRelayOptions } from '../outbox/outbox-table-relay';
 import type { DomainEvent } from './domain-event';
 import type { EventBus } from './event-bus';
 import { validateDomainEvent } from './event-validation';

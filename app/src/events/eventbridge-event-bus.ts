@@ -30,7 +30,8 @@ export function putEventsEntrySize(entry: PutEventsRequestEntry): number {
 }
 
 /** One entry's result: the event id EventBridge gave it, or its error. */
-export type PutEntryResult = { ok: true } | { ok: false; code: string; message?: string; permanent?: boolean };
+export type PutEntryResult =
+  { ok: true } | { ok: false; code: string; message?: string; permanent?: boolean };
 
 /**
  * Sends entries with PutEvents in calls of at most 10 entries and 256 KB, and returns one result per entry, in

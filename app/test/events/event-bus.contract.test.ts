@@ -3,7 +3,12 @@ import { v7 as uuidv7 } from 'uuid';
 import { DOMAIN_EVENT_TYPES, newDomainEvent, type DomainEvent } from '../../src/events/domain-event';
 import type { EventBus } from '../../src/events/event-bus';
 import { decodeEventMessage } from '../../src/events/event-consumer';
-import { consumersOf, EVENT_CONSUMERS, EVENT_ROUTES, type EventConsumer } from '../../src/events/event-routes';
+import {
+  consumersOf,
+  EVENT_CONSUMERS,
+  EVENT_ROUTES,
+  type EventConsumer,
+} from '../../src/events/event-routes';
 import { MemoryEventBus } from '../../src/events/memory-event-bus';
 import { RedisEventBus } from '../../src/events/redis-event-bus';
 import type { Delivery, MessageQueue } from '../../src/queue/message-queue';

@@ -62,7 +62,12 @@ test('producers: each type as written by its real producer validates against its
   const { rows } = await db.query<{ type: string; envelope: unknown }>(
     'SELECT type, envelope FROM event_outbox ORDER BY id',
   );
-  expect(rows.map((r) => r.type)).toEqual(['UserRegistered', 'OrderPlaced', 'OrderCancelled', 'ProductChanged']);
+  expect(rows.map((r) => r.type)).toEqual([
+    'UserRegistered',
+    'OrderPlaced',
+    'OrderCancelled',
+    'ProductChanged',
+  ]);
   for (const row of rows) expect(validateDomainEvent(row.envelope).type).toBe(row.type);
   const [registered, placed, cancelled, changed] = rows.map((r) => r.envelope as { data: unknown });
   expect(registered.data).toEqual({ userId: user.id });
@@ -95,10 +100,22 @@ describe('consumers: decodeEventMessage refuses what breaks the contract, naming
     ['not JSON', '{', /not JSON/],
     ['unknown type', JSON.stringify({ ...good, type: 'OrderShipped' }), /\/type must be one of/],
     ['another version', JSON.stringify({ ...good, version: 2 }), /\/version must be equal to constant/],
-    ['a missing field', JSON.stringify({ ...good, data: { ...good.data, items: undefined } }), /\/data\/items is required/],
+    [
+      'a missing field',
+      JSON.stringify({ ...good, data: { ...good.data, items: undefined } }),
+      /\/data\/items is required/,
+    ],
     ['an extra field', JSON.stringify({ ...good, extra: 1 }), /\/extra is not allowed/],
-    ['a bad quantity', JSON.stringify({ ...good, data: { ...good.data, items: [{ productId: uuidv7(), quantity: 0 }] } }), /quantity must be >= 1/],
-    ['a bad date', JSON.stringify({ ...good, occurredAt: 'yesterday' }), /occurredAt must match format "date-time"/],
+    [
+      'a bad quantity',
+      JSON.stringify({ ...good, data: { ...good.data, items: [{ productId: uuidv7(), quantity: 0 }] } }),
+      /quantity must be >= 1/,
+    ],
+    [
+      'a bad date',
+      JSON.stringify({ ...good, occurredAt: 'yesterday' }),
+      /occurredAt must match format "date-time"/,
+    ],
   ])('%s', (_case, body, message) => {
     expect(() => decodeEventMessage(body)).toThrow(InvalidDomainEventError);
     expect(() => decodeEventMessage(body)).toThrow(message);

@@ -15,7 +15,12 @@ import { PartialPublishError } from '../../src/outbox/outbox-table-relay';
 import { SqsMessageQueue } from '../../src/queue/sqs-queue';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { until } from '../support/wait';
-import { eventBridgeSqsBody, putEventsAccepted, putEventsPartial, receivedMessages } from './fixtures/aws-shapes';
+import {
+  eventBridgeSqsBody,
+  putEventsAccepted,
+  putEventsPartial,
+  receivedMessages,
+} from './fixtures/aws-shapes';
 
 const BUS = 'shop-prod-events';
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/shop-prod-users-events';
@@ -84,7 +89,10 @@ describe('EventBridgeEventBus.publish', () => {
 
   test('a call that throws fails its entries only; an entry over 256 KB is failed as permanent, never sent', async () => {
     const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
-    eventBridge.on(PutEventsCommand).rejectsOnce(throttled).callsFake((input) => putEventsAccepted(input.Entries.length));
+    eventBridge
+      .on(PutEventsCommand)
+      .rejectsOnce(throttled)
+      .callsFake((input) => putEventsAccepted(input.Entries.length));
     const events = Array.from({ length: 12 }, placed);
     const huge = newDomainEvent('ProductChanged', {
       productId: uuidv7(),
@@ -142,7 +150,9 @@ describe('relay over EventBridge (real Postgres outbox, mocked PutEvents)', () =
   test('PutEvents throwing marks nothing sent', async () => {
     await db.query('UPDATE event_outbox SET sent_at = now() WHERE sent_at IS NULL');
     const events = await write(3);
-    eventBridge.on(PutEventsCommand).rejects(Object.assign(new Error('down'), { name: 'ServiceUnavailable' }));
+    eventBridge
+      .on(PutEventsCommand)
+      .rejects(Object.assign(new Error('down'), { name: 'ServiceUnavailable' }));
     const relay = new DomainEventRelay(db, busOf(), { source: 'main' });
     await expect(relay.publishBatch()).rejects.toThrow(PartialPublishError);
     expect(await sentIds(events.map((e) => e.id))).toEqual([]);
@@ -173,7 +183,10 @@ describe('consuming the EventBridge path: the SQS queue, body = EventBridge even
     }
     expect(applied).toEqual([event]);
     const receive = sqs.commandCalls(ReceiveMessageCommand)[0].args[0].input;
-    expect(receive).toMatchObject({ QueueUrl: QUEUE_URL, MessageSystemAttributeNames: ['ApproximateReceiveCount'] });
+    expect(receive).toMatchObject({
+      QueueUrl: QUEUE_URL,
+      MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+    });
     expect(sqs.commandCalls(DeleteMessageBatchCommand)[0].args[0].input.Entries).toEqual([
       { Id: '0', ReceiptHandle: 'AQEBwJnKyrHigUMZj6rYigCgxlaS3SLy0a0==' },
     ]);

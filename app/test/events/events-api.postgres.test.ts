@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app';
 import { seedCatalog } from '../../src/db/seed';
 import { validateDomainEvent } from '../../src/events/event-validation';
+import { withProductChanged } from '../../src/events/producers';
 import { signUp, testConfig } from '../support/app';
 import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from '../support/redis';
@@ -25,7 +26,11 @@ beforeAll(async () => {
     }),
     logger: false,
   });
-  expect(app.shop.config.events).toMatchObject({ bus: 'redis', service: 'all', consumers: ['products', 'users'] });
+  expect(app.shop.config.events).toMatchObject({
+    bus: 'redis',
+    service: 'all',
+    consumers: ['products', 'users'],
+  });
   ({ ids: products } = await seedCatalog(app.shop.db.writer, 3));
 });
 
@@ -36,7 +41,9 @@ afterAll(async () => {
 });
 
 async function stockOf(id: string): Promise<number> {
-  const { rows } = await app.shop.db.query<{ stock: number }>('SELECT stock FROM products WHERE id = $1', [id]);
+  const { rows } = await app.shop.db.query<{ stock: number }>('SELECT stock FROM products WHERE id = $1', [
+    id,
+  ]);
   return Number(rows[0].stock);
 }
 
@@ -78,12 +85,20 @@ test('the owner cancels: 200, idempotent, stock released once by the products co
   const order = await place(cookie, 3);
   expect(await stockOf(products[0])).toBe(before - 3);
 
-  const first = await app.inject({ method: 'POST', url: `/api/orders/${order.id}/cancel`, headers: { cookie } });
+  const first = await app.inject({
+    method: 'POST',
+    url: `/api/orders/${order.id}/cancel`,
+    headers: { cookie },
+  });
   expect(first.statusCode).toBe(200);
   expect(first.json()).toMatchObject({ id: order.id, status: 'cancelled' });
   await until(async () => (await stockOf(products[0])) === before, 'the stock to be released');
 
-  const again = await app.inject({ method: 'POST', url: `/api/orders/${order.id}/cancel`, headers: { cookie } });
+  const again = await app.inject({
+    method: 'POST',
+    url: `/api/orders/${order.id}/cancel`,
+    headers: { cookie },
+  });
   expect(again.statusCode).toBe(200);
   expect(again.json().status).toBe('cancelled');
   const { rows } = await app.shop.db.query<{ n: string }>(
@@ -92,7 +107,10 @@ test('the owner cancels: 200, idempotent, stock released once by the products co
   );
   expect(Number(rows[0].n)).toBe(1);
   // Nothing more is released: wait until the relay has nothing unsent and the stream is drained, then compare.
-  await until(async () => (await app.shop.events!.relays.get('main')!.pending()) === 0, 'the outbox to drain');
+  await until(
+    async () => (await app.shop.events!.relays.get('main')!.pending()) === 0,
+    'the outbox to drain',
+  );
   expect(await stockOf(products[0])).toBe(before);
 });
 
@@ -112,13 +130,17 @@ test('cancel: 404 for an unknown or foreign order, 409 past the window, 401 with
     headers: { cookie: owner.cookie },
   });
   expect(unknown.statusCode).toBe(404);
-  const badId = await app.inject({ method: 'POST', url: '/api/orders/nope/cancel', headers: { cookie: owner.cookie } });
+  const badId = await app.inject({
+    method: 'POST',
+    url: '/api/orders/nope/cancel',
+    headers: { cookie: owner.cookie },
+  });
   expect(badId.statusCode).toBe(400);
-  expect(
-    (await app.inject({ method: 'POST', url: `/api/orders/${order.id}/cancel` })).statusCode,
-  ).toBe(401);
+  expect((await app.inject({ method: 'POST', url: `/api/orders/${order.id}/cancel` })).statusCode).toBe(401);
 
-  await app.shop.db.query("UPDATE orders SET created_at = now() - interval '2 days' WHERE id = $1", [order.id]);
+  await app.shop.db.query("UPDATE orders SET created_at = now() - interval '2 days' WHERE id = $1", [
+    order.id,
+  ]);
   const late = await app.inject({
     method: 'POST',
     url: `/api/orders/${order.id}/cancel`,
@@ -126,7 +148,9 @@ test('cancel: 404 for an unknown or foreign order, 409 past the window, 401 with
   });
   expect(late.statusCode).toBe(409);
   expect(late.json().message).toMatch(/can no longer be cancelled/);
-  const { rows } = await app.shop.db.query<{ status: string }>('SELECT status FROM orders WHERE id = $1', [order.id]);
+  const { rows } = await app.shop.db.query<{ status: string }>('SELECT status FROM orders WHERE id = $1', [
+    order.id,
+  ]);
   expect(rows[0].status).toBe('placed');
 });
 
@@ -135,7 +159,6 @@ test('ProductChanged is written with an admin change, in its transaction', async
   const { rows: before } = await app.shop.db.query<{ n: string }>(
     "SELECT count(*) AS n FROM event_outbox WHERE type = 'ProductChanged'",
   );
-  const { withProductChanged } = await import('../../src/events/producers');
   const product = await app.shop.db.transaction(async (tx) => {
     const p = await app.shop.catalog.update(tx, products[1], { priceCents: 1234 });
     return withProductChanged(tx, p!, 'updated');

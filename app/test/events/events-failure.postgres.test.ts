@@ -76,7 +76,9 @@ async function newUser(): Promise<string> {
 }
 
 async function orderCount(userId: string): Promise<number> {
-  const { rows } = await db.query<{ n: number }>('SELECT order_count AS n FROM users WHERE id = $1', [userId]);
+  const { rows } = await db.query<{ n: number }>('SELECT order_count AS n FROM users WHERE id = $1', [
+    userId,
+  ]);
   return Number(rows[0].n);
 }
 
@@ -90,7 +92,9 @@ async function placeOrders(userId: string, count: number): Promise<void> {
 }
 
 async function unsent(): Promise<number> {
-  const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM event_outbox WHERE sent_at IS NULL');
+  const { rows } = await db.query<{ n: string }>(
+    'SELECT count(*) AS n FROM event_outbox WHERE sent_at IS NULL',
+  );
   return Number(rows[0].n);
 }
 
@@ -171,9 +175,10 @@ test('a bad event (fails its schema, or its handler) is dead-lettered after N re
   expect(dead.every((d) => d.receiveCount === 3)).toBe(true);
   expect(await redis.xlen(queue.streamKey)).toBe(0);
   // The failed handler wrote nothing: no dedupe record for the event that failed (rolled back with it).
-  const { rows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM processed_events WHERE event_id = $1', [
-    JSON.parse(noSuchUser).id,
-  ]);
+  const { rows } = await db.query<{ n: string }>(
+    'SELECT count(*) AS n FROM processed_events WHERE event_id = $1',
+    [JSON.parse(noSuchUser).id],
+  );
   expect(Number(rows[0].n)).toBe(0);
 });
 

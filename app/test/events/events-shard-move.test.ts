@@ -27,7 +27,13 @@ const clients: Client[] = [];
 beforeAll(async () => {
   servers = await startShardedPostgres({
     shards: 2,
-    settings: { max_replication_slots: '10', max_wal_senders: '10', fsync: 'off', wal_receiver_status_interval: '1', wal_retrieve_retry_interval: '200ms' },
+    settings: {
+      max_replication_slots: '10',
+      max_wal_senders: '10',
+      fsync: 'off',
+      wal_receiver_status_interval: '1',
+      wal_retrieve_retry_interval: '200ms',
+    },
   });
   redis = createTestRedisPrefix();
   app = await buildApp({
@@ -142,6 +148,8 @@ test('a logical shard moves: an event written on the source before the move is a
     "SELECT count(*)::int AS n FROM public.event_outbox WHERE type = 'OrderPlaced'",
   );
   expect(onTarget[0].n).toBe(1);
-  const { rows: count } = await target.query(`SELECT order_count FROM ${schema}.users WHERE id = $1`, [user.user.id]);
+  const { rows: count } = await target.query(`SELECT order_count FROM ${schema}.users WHERE id = $1`, [
+    user.user.id,
+  ]);
   expect(count[0].order_count).toBe(5);
 }, 120_000);

@@ -28,7 +28,8 @@ export function orderCountEffect(router: UserDataRouter): EventEffect<'OrderPlac
           [event.data.userId],
         );
         // Throwing rolls the dedupe record back with it.
-        if (rows.length === 0) throw new Error(`OrderPlaced ${event.id}: user ${event.data.userId} does not exist`);
+        if (rows.length === 0)
+          throw new Error(`OrderPlaced ${event.id}: user ${event.data.userId} does not exist`);
         return true;
       });
     });

@@ -25,30 +25,32 @@ export interface StockReleaseOptions {
  */
 export function stockReleaseEffect(options: StockReleaseOptions): EventEffect<'OrderCancelled'> {
   return (event) =>
-    options.catalog.transaction(async (tx) => {
-      const { rows: fresh } = await tx.query(
-        `INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)
+    options.catalog
+      .transaction(async (tx) => {
+        const { rows: fresh } = await tx.query(
+          `INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)
          ON CONFLICT DO NOTHING RETURNING event_id`,
-        [STOCK_RELEASE_CONSUMER, event.id],
-      );
-      if (fresh.length === 0) return false;
-      const { rows: first } = await tx.query(
-        'INSERT INTO stock_releases (order_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING order_id',
-        [event.data.orderId],
-      );
-      if (first.length === 0) return true;
-      const items = event.data.items;
-      await tx.query(
-        `UPDATE products p SET stock = p.stock + q.quantity, updated_at = now()
+          [STOCK_RELEASE_CONSUMER, event.id],
+        );
+        if (fresh.length === 0) return false;
+        const { rows: first } = await tx.query(
+          'INSERT INTO stock_releases (order_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING order_id',
+          [event.data.orderId],
+        );
+        if (first.length === 0) return true;
+        const items = event.data.items;
+        await tx.query(
+          `UPDATE products p SET stock = p.stock + q.quantity, updated_at = now()
            FROM (SELECT id, sum(quantity)::int AS quantity FROM unnest($1::uuid[], $2::int[]) AS u(id, quantity)
                  GROUP BY id) q
           WHERE p.id = q.id`,
-        [items.map((i) => i.productId), items.map((i) => i.quantity)],
-      );
-      await options.invalidation.record(tx, options.tagsOf(items.map((i) => i.productId)));
-      return true;
-    }).then((applied) => {
-      if (applied) options.afterRelease?.();
-      return applied;
-    });
+          [items.map((i) => i.productId), items.map((i) => i.quantity)],
+        );
+        await options.invalidation.record(tx, options.tagsOf(items.map((i) => i.productId)));
+        return true;
+      })
+      .then((applied) => {
+        if (applied) options.afterRelease?.();
+        return applied;
+      });
 }

@@ -87,7 +87,13 @@ export async function orderRoutes(app: FastifyInstance): Promise<void> {
       const { id } = request.params;
       const { outcome, place } = await userData.write(userId, async (place) => ({
         place,
-        outcome: await orders.cancel(place.shard.db.writer, place.schema, userId, id, ORDER_CANCEL_WINDOW_SECONDS),
+        outcome: await orders.cancel(
+          place.shard.db.writer,
+          place.schema,
+          userId,
+          id,
+          ORDER_CANCEL_WINDOW_SECONDS,
+        ),
       }));
       if (outcome === 'not_found') throw notFound(`order ${id} does not exist`);
       if (outcome === 'too_late')
