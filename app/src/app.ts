@@ -497,15 +497,16 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   app.addHook('onClose', async () => {
     if (reconcileTimer) clearInterval(reconcileTimer);
     replicaInvalidation.close();
-    // Relays and consumer finish their batch before the pools and Redis connections they use close.
+    // Relays and consumers finish their batch before the pools and Redis connections they use close; domain
+    // events first, since the stock release records invalidations.
+    await events
+      .stop()
+      .catch((err: Error) => app.log.error({ err: err.message }, 'error while stopping domain events'));
     await invalidation
       .stop()
       .catch((err: Error) =>
         app.log.error({ err: err.message }, 'error while stopping the invalidation pipeline'),
       );
-    await events
-      .stop()
-      .catch((err: Error) => app.log.error({ err: err.message }, 'error while stopping domain events'));
     await closeResources();
   });
 

@@ -90,6 +90,24 @@ test('producers: an app-built event that breaks its schema is refused before it 
   expect(rows).toHaveLength(0);
 });
 
+test('a sign-up taken back (its session could not be stored) takes its unsent UserRegistered with it', async () => {
+  const users = new UserRepository();
+  const user = await users.create(db.writer, {
+    email: `${uuidv7()}@example.test`,
+    name: 'Taken back',
+    passwordHash: 'x',
+    role: 'customer',
+  });
+  const registered = () =>
+    db.query(
+      "SELECT 1 FROM event_outbox WHERE type = 'UserRegistered' AND envelope -> 'data' ->> 'userId' = $1",
+      [user.id],
+    );
+  expect((await registered()).rows).toHaveLength(1);
+  await users.delete(db.writer, user.id);
+  expect((await registered()).rows).toHaveLength(0);
+});
+
 describe('consumers: decodeEventMessage refuses what breaks the contract, naming the field', () => {
   const good = newDomainEvent('OrderCancelled', {
     orderId: uuidv7(),

@@ -152,4 +152,24 @@ test('a logical shard moves: an event written on the source before the move is a
     user.user.id,
   ]);
   expect(count[0].order_count).toBe(5);
+
+  // AND the owner cancels an order on the target: OrderCancelled from the target's outbox gives the stock back
+  // on the catalog (shard 0)
+  const stock = async () =>
+    Number(
+      (await app.shop.db.query<{ stock: number }>('SELECT stock FROM products WHERE id = $1', [productId]))
+        .rows[0].stock,
+    );
+  const before = await stock();
+  const { rows: latest } = await target.query<{ id: string }>(
+    `SELECT id FROM ${schema}.orders WHERE user_id = $1 ORDER BY id DESC LIMIT 1`,
+    [user.user.id],
+  );
+  const cancelled = await app.inject({
+    method: 'POST',
+    url: `/api/orders/${latest[0].id}/cancel`,
+    headers: { cookie: user.cookie },
+  });
+  expect(cancelled.statusCode).toBe(200);
+  await until(async () => (await stock()) === before + 1, 'the stock of the cancelled order to come back');
 }, 120_000);
