@@ -421,6 +421,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     invalidation,
     catalogOutbox: MAIN_OUTBOX,
     productTags: (ids) => [catalogCache.catalogTag, ...ids.map((id) => catalogCache.productTag(id))],
+    registry: metrics.registry,
     logger: app.log,
   });
   events.start();

@@ -1,6 +1,7 @@
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type Redis from 'ioredis';
+import type { Registry } from 'prom-client';
 import type { AppConfig } from '../config';
 import type { InvalidationPipeline } from '../invalidation/invalidation-pipeline';
 import type { ConsumerLogger } from '../queue/queue-consumer';
@@ -13,6 +14,7 @@ import type { EventConsumer } from './event-routes';
 import type { EventEffects } from './event-consumer';
 import { EventBridgeEventBus } from './eventbridge-event-bus';
 import { MemoryEventBus } from './memory-event-bus';
+import { DomainEventMetrics } from './event-metrics';
 import { DomainEventPipeline } from './event-pipeline';
 import { RedisEventBus } from './redis-event-bus';
 
@@ -29,6 +31,8 @@ export interface DomainEventsDeps {
   /** Cache tags of changed products. */
   productTags: (productIds: readonly string[]) => string[];
   onHandled?: (event: DomainEvent, outcome: 'applied' | 'duplicate') => void;
+  /** The app's metrics registry: domain_events_* and domain_event_* are registered on it. */
+  registry?: Registry;
   logger?: ConsumerLogger;
 }
 
@@ -64,6 +68,7 @@ export function createDomainEvents(deps: DomainEventsDeps): DomainEventPipeline 
       }),
     },
   };
+  const metrics = deps.registry ? new DomainEventMetrics(deps.registry) : undefined;
   return new DomainEventPipeline({
     sources: [...userData.shards.values()].map((shard) => ({
       source: shard.id === '0' ? 'main' : `shard-${shard.id}`,
@@ -71,7 +76,12 @@ export function createDomainEvents(deps: DomainEventsDeps): DomainEventPipeline 
     })),
     bus: openEventBus(config, deps.redis),
     consumers: Object.fromEntries(config.events.consumers.map((c) => [c, effects[c]])),
-    ...(deps.onHandled ? { onHandled: deps.onHandled } : {}),
+    relay: { onAccepted: (event) => metrics?.published.inc({ type: event.type }) },
+    consumer: { observe: (result) => metrics?.onMessage(result) },
+    onHandled: (event, outcome) => {
+      metrics?.onHandled(event, outcome);
+      deps.onHandled?.(event, outcome);
+    },
     ...(deps.logger ? { logger: deps.logger } : {}),
   });
 }

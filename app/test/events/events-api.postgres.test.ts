@@ -77,6 +77,11 @@ test('OrderPlaced reaches the users consumer: GET /api/me shows the order count'
   );
   expect(rows.map((r) => r.type)).toEqual(['UserRegistered', 'OrderPlaced', 'OrderPlaced']);
   for (const row of rows) expect(() => validateDomainEvent(row.envelope)).not.toThrow();
+  // Metrics on the app's registry.
+  const text = await app.shop.metrics.registry.metrics();
+  expect(text).toMatch(/domain_events_handled_total\{type="OrderPlaced",outcome="applied"\} [1-9]/);
+  expect(text).toMatch(/domain_event_delay_seconds_count\{type="OrderPlaced"\} [1-9]/);
+  expect(text).toMatch(/domain_events_published_total\{type="UserRegistered"\} [1-9]/);
 });
 
 test('the owner cancels: 200, idempotent, stock released once by the products consumer', async () => {
