@@ -16,6 +16,16 @@ export function orderCountEffect(router: UserDataRouter): EventEffect<'OrderPlac
   return (event) =>
     router.write(event.data.userId, async ({ shard, schema }) => {
       const s = safeSchema(schema);
+      // Applied before the move from the unsharded layout? Its record is then in shard 0's public table, which
+      // that move does not copy and which no longer changes once user data is in the schemas (the move fenced
+      // public.users before the flip): a lookup outside the transaction is enough.
+      if (schema !== 'public') {
+        const { rows: legacy } = await router.shard0.db.writer.query(
+          'SELECT 1 FROM public.processed_events WHERE consumer = $1 AND event_id = $2',
+          [ORDER_COUNT_CONSUMER, event.id],
+        );
+        if (legacy.length > 0) return false;
+      }
       return shard.db.transaction(async (tx) => {
         const { rows: fresh } = await tx.query(
           `INSERT INTO ${s}.processed_events (consumer, event_id) VALUES ($1, $2)
