@@ -10,7 +10,7 @@ import { orderCountEffect } from './consumers/order-count';
 import { stockReleaseEffect } from './consumers/stock-release';
 import type { DomainEvent } from './domain-event';
 import type { EventBus } from './event-bus';
-import type { EventConsumer } from './event-routes';
+import { typesPublishedBy, type EventConsumer } from './event-routes';
 import type { EventEffects } from './event-consumer';
 import { EventBridgeEventBus } from './eventbridge-event-bus';
 import { MemoryEventBus } from './memory-event-bus';
@@ -76,7 +76,11 @@ export function createDomainEvents(deps: DomainEventsDeps): DomainEventPipeline 
     })),
     bus: openEventBus(config, deps.redis),
     consumers: Object.fromEntries(config.events.consumers.map((c) => [c, effects[c]])),
-    relay: { onAccepted: (event) => metrics?.published.inc({ type: event.type }) },
+    relay: {
+      // Only this service's own events: the others in the same outbox are its producers' to publish.
+      types: typesPublishedBy(config.events.service),
+      onAccepted: (event) => metrics?.published.inc({ type: event.type }),
+    },
     consumer: { observe: (result) => metrics?.onMessage(result) },
     onHandled: (event, outcome) => {
       metrics?.onHandled(event, outcome);

@@ -1,6 +1,6 @@
 import type { Database } from '../db/database';
 import { OutboxTableRelay, type OutboxRow, type OutboxTableRelayOptions } from '../outbox/outbox-table-relay';
-import type { DomainEvent } from './domain-event';
+import type { DomainEvent, DomainEventType } from './domain-event';
 import type { EventBus } from './event-bus';
 import { validateDomainEvent } from './event-validation';
 
@@ -12,6 +12,11 @@ interface EventRow extends OutboxRow {
 
 /** Options of {@link DomainEventRelay}. */
 export interface DomainEventRelayOptions extends OutboxTableRelayOptions {
+  /**
+   * The event types this relay publishes: a service publishes only its own (its PutEvents permission is
+   * limited to its `Source`), the others are left to their producing service's relay. @default - every type
+   */
+  types?: readonly DomainEventType[];
   /** Told, per event the bus accepted, when its row was inserted (epoch ms): the publish delay metric. */
   onAccepted?: (event: DomainEvent, insertedAt: number) => void;
 }
@@ -31,6 +36,7 @@ export class DomainEventRelay extends OutboxTableRelay<EventRow> {
         name: 'event_outbox',
         columns: 'id::text AS id, event_id::text AS event_id, envelope, created_at',
         keepsFailed: true,
+        ...(options.types ? { only: { column: 'type', values: options.types } } : {}),
         publish: async (rows) => {
           const rejected: { id: string; error: string }[] = [];
           const valid: { row: EventRow; event: DomainEvent }[] = [];

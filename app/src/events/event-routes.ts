@@ -51,3 +51,12 @@ export function eventResourceNames(prefix: string) {
 export function invalidationSource(service: 'all' | 'users' | 'products' | 'orders'): string {
   return `shop.${service === 'all' ? 'products' : service}`;
 }
+
+/**
+ * The event types a process publishes: its own service's (`Source` shop.<service>), every type in the monolith.
+ * Another service's events in the same outbox are left to that service's relay.
+ */
+export function typesPublishedBy(service: 'all' | 'users' | 'products' | 'orders'): DomainEventType[] {
+  const types = Object.keys(EVENT_SOURCES) as DomainEventType[];
+  return service === 'all' ? types : types.filter((type) => EVENT_SOURCES[type] === `shop.${service}`);
+}

@@ -45,6 +45,11 @@ export interface OutboxTable<Row extends OutboxRow> {
   publish(rows: readonly Row[]): Promise<BatchOutcome>;
   /** The table has `failed_at` and `error` (refused rows are kept, not pruned). @default false */
   readonly keepsFailed?: boolean;
+  /**
+   * Only rows whose `column` is one of `values` are this relay's (the domain events a service may publish).
+   * @default - every row
+   */
+  readonly only?: { readonly column: string; readonly values: readonly string[] };
 }
 
 /** Options of {@link OutboxTableRelay}. */
@@ -109,6 +114,8 @@ export class OutboxTableRelay<Row extends OutboxRow> {
     protected readonly options: OutboxTableRelayOptions,
   ) {
     if (!/^[a-z_]+$/.test(table.name)) throw new Error(`"${table.name}" is not an outbox table name`);
+    if (table.only && !/^[a-z_]+$/.test(table.only.column))
+      throw new Error(`"${table.only.column}" is not a column name`);
     this.batchSize = options.batchSize ?? 50;
     this.pollMs = options.pollMs ?? 500;
     this.keepSentMs = options.keepSentMs ?? 3_600_000;
@@ -144,8 +151,8 @@ export class OutboxTableRelay<Row extends OutboxRow> {
     const { sent, total, unsent } = await this.db.transaction(async (tx) => {
       const { rows } = await tx.query<Row>(
         `SELECT ${this.table.columns} FROM ${this.table.name}
-          WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [this.batchSize],
+          WHERE sent_at IS NULL ${this.onlyClause(2)} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [this.batchSize, ...this.onlyParams()],
       );
       if (rows.length === 0) return { sent: 0, total: 0, unsent: 0 };
       const outcome = await this.table.publish(rows);
@@ -158,12 +165,21 @@ export class OutboxTableRelay<Row extends OutboxRow> {
     return sent;
   }
 
-  /** Unsent rows (the outbox's backlog). */
+  /** Unsent rows of this relay (the outbox's backlog). */
   async pending(): Promise<number> {
     const { rows } = await this.db.writer.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ${this.table.name} WHERE sent_at IS NULL`,
+      `SELECT count(*) AS n FROM ${this.table.name} WHERE sent_at IS NULL ${this.onlyClause(1)}`,
+      this.onlyParams(),
     );
     return Number(rows[0].n);
+  }
+
+  private onlyClause(param: number): string {
+    return this.table.only ? `AND ${this.table.only.column} = ANY($${param}::text[])` : '';
+  }
+
+  private onlyParams(): unknown[] {
+    return this.table.only ? [[...this.table.only.values]] : [];
   }
 
   private async mark(tx: SqlExecutor, outcome: BatchOutcome): Promise<void> {

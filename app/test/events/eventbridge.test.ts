@@ -8,6 +8,7 @@ import { newDomainEvent, type DomainEvent } from '../../src/events/domain-event'
 import { recordDomainEvent } from '../../src/events/event-outbox';
 import { DomainEventPipeline } from '../../src/events/event-pipeline';
 import { DomainEventRelay } from '../../src/events/event-relay';
+import { typesPublishedBy } from '../../src/events/event-routes';
 import { EventBridgeEventBus, PUT_EVENTS_MAX_BYTES } from '../../src/events/eventbridge-event-bus';
 import { EventBridgeInvalidationQueue } from '../../src/events/eventbridge-invalidation-queue';
 import { InvalidEventError, parseInvalidationEvent } from '../../src/invalidation/invalidation-event';
@@ -145,6 +146,25 @@ describe('relay over EventBridge (real Postgres outbox, mocked PutEvents)', () =
     const second = eventBridge.commandCalls(PutEventsCommand)[1].args[0].input.Entries ?? [];
     expect(second.map((e) => JSON.parse(e.Detail!).id)).toEqual([ids[1], ids[2]]);
     expect(await sentIds(ids)).toEqual(ids);
+  });
+
+  test("a service's relay publishes only its own types (its PutEvents permission names its Source)", async () => {
+    await db.query('UPDATE event_outbox SET sent_at = now() WHERE sent_at IS NULL');
+    const [order] = await write(1);
+    const registered = newDomainEvent('UserRegistered', { userId: uuidv7() });
+    await db.transaction((tx) => recordDomainEvent(tx, registered));
+    eventBridge.on(PutEventsCommand).callsFake((input) => putEventsAccepted(input.Entries.length));
+    expect(typesPublishedBy('users')).toEqual(['UserRegistered']);
+    expect(typesPublishedBy('orders')).toEqual(['OrderPlaced', 'OrderCancelled']);
+    const users = new DomainEventRelay(db, busOf(), { source: 'main', types: typesPublishedBy('users') });
+    expect(await users.pending()).toBe(1);
+    expect(await users.publishBatch()).toBe(1);
+    const entries = eventBridge.commandCalls(PutEventsCommand).flatMap((c) => c.args[0].input.Entries ?? []);
+    expect(entries.map((e) => [e.Source, e.DetailType])).toEqual([['shop.users', 'UserRegistered']]);
+    expect(await sentIds([order.id, registered.id])).toEqual([registered.id]);
+    const orders = new DomainEventRelay(db, busOf(), { source: 'main', types: typesPublishedBy('orders') });
+    expect(await orders.publishBatch()).toBe(1);
+    expect(await sentIds([order.id, registered.id])).toEqual([order.id, registered.id]);
   });
 
   test('PutEvents throwing marks nothing sent', async () => {
