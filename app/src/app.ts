@@ -33,6 +33,10 @@ import { RedisStreamQueue } from './queue/redis-stream-queue';
 import { SqsMessageQueue } from './queue/sqs-queue';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { AppMetrics } from './metrics';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { createDomainEvents } from './events/domain-events';
+import { EventBridgeInvalidationQueue } from './events/eventbridge-invalidation-queue';
+import { invalidationSource } from './events/event-routes';
 import { breakerRateLimitStore } from './rate-limit-store';
 import { CrossDatabaseOrderPlacement, SingleStatementOrderPlacement } from './orders/order-placement';
 import { ReservationReconciler } from './orders/reservation-reconciler';
@@ -139,8 +143,16 @@ async function openCacheStore(
 
 function openQueue(config: AppConfig, redis: Redis | undefined): MessageQueue {
   const { queue, maxReceives, sqsQueueUrl } = config.invalidation;
-  if (queue === 'sqs' && sqsQueueUrl)
-    return new SqsMessageQueue(new SQSClient({}), { queueUrl: sqsQueueUrl, maxReceives });
+  if (queue === 'sqs' && sqsQueueUrl) {
+    const sqs = new SqsMessageQueue(new SQSClient({}), { queueUrl: sqsQueueUrl, maxReceives });
+    // Stage 1m: invalidations ride the event bus (a rule routes them to this same queue).
+    return config.events.bus === 'eventbridge' && config.events.busName
+      ? new EventBridgeInvalidationQueue(sqs, new EventBridgeClient({}), {
+          busName: config.events.busName,
+          source: invalidationSource(config.events.service),
+        })
+      : sqs;
+  }
   if (queue === 'redis' && redis && config.redis)
     return new RedisStreamQueue(redis, { prefix: config.redis.keyPrefix, name: 'invalidation', maxReceives });
   return new MemoryMessageQueue({ maxReceives });
@@ -231,7 +243,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     config.redis &&
     (config.cacheStore === 'redis' ||
       config.sessionStore === 'redis' ||
-      config.invalidation.queue === 'redis');
+      config.invalidation.queue === 'redis' ||
+      config.events.bus === 'redis');
   let redis: Redis | undefined;
   let redisBreaker: RedisBreaker | undefined;
   if (usesRedis && config.redis) {
@@ -395,6 +408,18 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       'eviction broadcast not subscribed; first-level entries here expire with their TTL',
     );
   }
+  // Domain events (stage 1m): relays of every outbox database, and this SERVICE's consumers.
+  const events = createDomainEvents({
+    config,
+    redis,
+    userData,
+    invalidation,
+    catalogOutbox: MAIN_OUTBOX,
+    productTags: (ids) => [catalogCache.catalogTag, ...ids.map((id) => catalogCache.productTag(id))],
+    registry: metrics.registry,
+    logger: app.log,
+  });
+  events.start();
   const users = new UserRepository();
   const orders = new OrderRepository();
   const accounts = new UserAccounts(userData, users);
@@ -408,6 +433,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     cache,
     pageCache,
     invalidation,
+    events,
     replicaInvalidation,
     reads: shard0.reads,
     userData,
@@ -473,7 +499,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     if (reconcileTimer) clearInterval(reconcileTimer);
     overHttp?.client.shutdown();
     replicaInvalidation.close();
-    // Relays and consumer finish their batch before the pools and Redis connections they use close.
+    // Relays and consumers finish their batch before the pools and Redis connections they use close; domain
+    // events first, since the stock release records invalidations.
+    await events
+      .stop()
+      .catch((err: Error) => app.log.error({ err: err.message }, 'error while stopping domain events'));
     await invalidation
       .stop()
       .catch((err: Error) =>

