@@ -180,6 +180,11 @@ export class ShardMover {
       throw new Error(`app role "${this.appRole}" is not a plain name`);
     this.log = options.log ?? (() => undefined);
     if (!options.shards.some((s) => s.id === '0')) throw new Error('the shards must include shard "0"');
+    const refresh = options.mapRefreshMs;
+    if (refresh !== undefined && (!Number.isInteger(refresh) || refresh < 0))
+      throw new Error(
+        `mapRefreshMs (--map-refresh-ms) must be the app instances' SHARD_MAP_REFRESH_MS in ms, got ${refresh}`,
+      );
   }
 
   private endpoint(id: string): ShardEndpoint {
