@@ -128,6 +128,10 @@ export async function runShardsCli(
       throw new UsageError(`unknown command "${args.command}"\n${USAGE}`);
     shards = shardEndpointsFromEnv(env);
     mapRefreshMs = args.numbers['map-refresh-ms'] ?? mapRefreshFromEnv(env);
+    if (mapRefreshMs !== undefined && !Number.isInteger(mapRefreshMs))
+      throw new UsageError(
+        `--map-refresh-ms needs a whole number of ms (the app's SHARD_MAP_REFRESH_MS), got ${mapRefreshMs}`,
+      );
   } catch (err) {
     out(`Error: ${(err as Error).message}`);
     return 2;
