@@ -208,6 +208,8 @@ describe('the move from the unsharded layout', () => {
     const events: Record<string, unknown>[] = [];
     const result = await new UnshardedMover(mover, {
       batchSize: 500,
+      // The instances' SHARD_MAP_REFRESH_MS: the fence waits for them to see it before the REVOKE.
+      mapRefreshMs: 200,
       onProgress: (e) => events.push({ ...e, t: Date.now() }),
     }).run();
     const flippedAt = Date.now();
@@ -395,9 +397,14 @@ describe('the move from the unsharded layout', () => {
     await until(
       async () => {
         runningCli(second)();
-        return (await moveRow())?.step === 'fenced';
+        if ((await moveRow())?.step !== 'fenced') return false;
+        // Past the map fence's wait: the REVOKE is in and the SHARE lock waits for that transaction.
+        const { rows } = await owner.query(
+          `SELECT 1 FROM pg_locks WHERE relation = 'public.orders'::regclass AND mode = 'ShareLock' AND NOT granted`,
+        );
+        return rows.length > 0;
       },
-      'the fence',
+      'the fence waiting for the open transaction',
       120_000,
     );
     second.kill('SIGKILL');
