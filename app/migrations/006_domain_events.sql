@@ -56,4 +56,8 @@ CREATE TABLE stock_releases (
 );
 
 -- The users consumer's projection of OrderPlaced (unsharded layout; shard/002 adds it to every ls_NNN.users).
-ALTER TABLE users ADD COLUMN order_count integer NOT NULL DEFAULT 0 CHECK (order_count >= 0);
+-- A constant default: no rewrite and no scan, so ACCESS EXCLUSIVE is held for a moment only. The CHECK is added
+-- NOT VALID (no scan either) and validated by migration 007 in its own transaction, under SHARE UPDATE
+-- EXCLUSIVE, which lets reads and writes of users go on (an inline CHECK would scan users under this lock).
+ALTER TABLE users ADD COLUMN order_count integer NOT NULL DEFAULT 0;
+ALTER TABLE users ADD CONSTRAINT users_order_count_check CHECK (order_count >= 0) NOT VALID;

@@ -33,6 +33,45 @@ export const FIRST_OWNER_MIGRATION = 4;
 /** The DML-only group role the app's login users belong to (created by migration 003). */
 export const APP_ROLE = 'shop_app';
 
+/** How long a migration's transaction waits for a lock (`SET LOCAL lock_timeout`) before it gives up. */
+export const MIGRATION_LOCK_TIMEOUT_MS = 5_000;
+/** Attempts of a migration whose locks were not granted within the lock timeout. */
+export const MIGRATION_LOCK_ATTEMPTS = 3;
+
+/**
+ * Lock waits of the migration runners. A DDL statement queued behind a long transaction would otherwise hold
+ * its place in the lock queue, and every query on the table would wait behind it: with a lock timeout the
+ * migration steps aside, and is tried again a bounded number of times.
+ */
+export interface MigrationLockOptions {
+  /** `lock_timeout` of each migration transaction, in ms. @default 5000 */
+  readonly lockTimeoutMs?: number;
+  /** Attempts before the runner gives up with an error naming the lock timeout. @default 3 */
+  readonly lockAttempts?: number;
+}
+
+/** True for PostgreSQL's `lock_not_available` (55P03): the lock timeout ran out. */
+export function isLockTimeout(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '55P03';
+}
+
+/** The `SET LOCAL lock_timeout` statement of a migration transaction (validated: a whole number of ms). */
+export function lockTimeoutStatement(options: MigrationLockOptions = {}): string {
+  const ms = options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
+  if (!Number.isInteger(ms) || ms < 1)
+    throw new Error(`lockTimeoutMs must be a whole number of ms >= 1, got ${ms}`);
+  return `SET LOCAL lock_timeout = ${ms}`;
+}
+
+/** The message of a migration that never got its locks. */
+export function lockTimeoutMessage(what: string, options: MigrationLockOptions, attempts: number): string {
+  const ms = options.lockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
+  return (
+    `${what} could not take its locks within ${ms} ms (lock_timeout) in ${attempts} attempt(s): a long ` +
+    `transaction holds a table it alters (see pg_stat_activity / pg_locks); end it or run the migration again later`
+  );
+}
+
 /** Reads `NNN_name.sql` files in version order; rejects duplicates and badly named files. */
 export async function loadMigrations(dir: string = migrationsDir): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((file) => file.endsWith('.sql')).sort();
@@ -71,7 +110,13 @@ export async function pendingMigrations(db: SqlExecutor, migrations?: Migration[
  *
  * @returns the versions this call applied (empty when the database was up to date).
  */
-export async function runMigrations(db: Database, migrations?: Migration[]): Promise<number[]> {
+export async function runMigrations(
+  db: Database,
+  migrations?: Migration[],
+  lockOptions: MigrationLockOptions = {},
+): Promise<number[]> {
+  const setLockTimeout = lockTimeoutStatement(lockOptions);
+  const lockAttempts = lockOptions.lockAttempts ?? MIGRATION_LOCK_ATTEMPTS;
   const all = migrations ?? (await loadMigrations());
   // Read without the lock; what is pending is checked again under it (another instance may have applied it).
   if ((await pendingMigrations(db, all)).length === 0) return [];
@@ -97,25 +142,30 @@ export async function runMigrations(db: Database, migrations?: Migration[]): Pro
       const done: number[] = [];
       for (const migration of all) {
         if (applied.has(migration.version)) continue;
-        await conn.exec('BEGIN');
-        try {
-          // A login user that may not act as the owner fails here, by name, rather than creating objects the
-          // app role's default privileges would not cover.
-          if (migration.version >= FIRST_OWNER_MIGRATION) await conn.exec(`SET LOCAL ROLE ${OWNER_ROLE}`);
-          await conn.exec(migration.sql);
-          await conn.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
-            migration.version,
-            migration.name,
-          ]);
-          await conn.exec('COMMIT');
-        } catch (err) {
-          await conn.exec('ROLLBACK');
-          throw new Error(
-            `Migration ${migration.version}_${migration.name} failed: ${(err as Error).message}`,
-            {
-              cause: err,
-            },
-          );
+        const what = `Migration ${migration.version}_${migration.name}`;
+        for (let attempt = 1; ; attempt++) {
+          await conn.exec('BEGIN');
+          try {
+            // Never queue every query on a table behind this DDL for long: give up after the lock timeout.
+            await conn.exec(setLockTimeout);
+            // A login user that may not act as the owner fails here, by name, rather than creating objects the
+            // app role's default privileges would not cover.
+            if (migration.version >= FIRST_OWNER_MIGRATION) await conn.exec(`SET LOCAL ROLE ${OWNER_ROLE}`);
+            await conn.exec(migration.sql);
+            await conn.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+              migration.version,
+              migration.name,
+            ]);
+            await conn.exec('COMMIT');
+            break;
+          } catch (err) {
+            await conn.exec('ROLLBACK');
+            if (isLockTimeout(err) && attempt < lockAttempts) continue;
+            const message = isLockTimeout(err)
+              ? lockTimeoutMessage(what, lockOptions, attempt)
+              : `${what} failed: ${(err as Error).message}`;
+            throw new Error(message, { cause: err });
+          }
         }
         done.push(migration.version);
       }

@@ -1,6 +1,16 @@
 import path from 'node:path';
 import type { Database, SqlConnection, SqlExecutor } from '../db/database';
-import { loadMigrations, MIGRATION_LOCK_KEY, OWNER_ROLE, type Migration } from '../db/migrations';
+import {
+  isLockTimeout,
+  loadMigrations,
+  lockTimeoutMessage,
+  lockTimeoutStatement,
+  MIGRATION_LOCK_ATTEMPTS,
+  MIGRATION_LOCK_KEY,
+  OWNER_ROLE,
+  type Migration,
+  type MigrationLockOptions,
+} from '../db/migrations';
 import { migrationsDir } from '../paths';
 import { shardSchema } from './logical-shard';
 
@@ -37,7 +47,7 @@ export interface ShardLayoutMigrationResult {
 }
 
 /** Options of {@link migrateShardLayout}. */
-export interface MigrateShardLayoutOptions {
+export interface MigrateShardLayoutOptions extends MigrationLockOptions {
   /** The number of logical shards N: schemas ls_000 ... ls_(N-1) are created and migrated. */
   readonly logicalShards: number;
   /** True on shard 0, which also holds the control schema. */
@@ -66,6 +76,8 @@ export async function migrateShardLayout(
   options: MigrateShardLayoutOptions,
 ): Promise<ShardLayoutMigrationResult> {
   const started = performance.now();
+  const setLockTimeout = lockTimeoutStatement(options);
+  const lockAttempts = options.lockAttempts ?? MIGRATION_LOCK_ATTEMPTS;
   const migrations = options.migrations ?? (await loadShardLayoutMigrations());
   const shardSchemas = Array.from({ length: options.logicalShards }, (_, i) => shardSchema(i));
   const scopes: { schemas: string[]; migrations: Migration[] }[] = [
@@ -126,14 +138,23 @@ export async function migrateShardLayout(
                   `VALUES ('${schema}', ${migration.version}, '${migration.name}');`,
               )
               .join('\n');
-            try {
-              await conn.exec(`BEGIN;\nSET LOCAL ROLE ${OWNER_ROLE};\n${script}\nCOMMIT;`);
-            } catch (err) {
-              await conn.exec('ROLLBACK').catch(() => {});
-              throw new Error(
-                `Shard migration ${migration.version}_${migration.name} failed in one of ${batch[0]}..${batch.at(-1)}: ${(err as Error).message}`,
-                { cause: err },
-              );
+            const what = `Shard migration ${migration.version}_${migration.name} in ${batch[0]}..${batch.at(-1)}`;
+            for (let attempt = 1; ; attempt++) {
+              try {
+                await conn.exec(
+                  `BEGIN;\n${setLockTimeout};\nSET LOCAL ROLE ${OWNER_ROLE};\n${script}\nCOMMIT;`,
+                );
+                break;
+              } catch (err) {
+                await conn.exec('ROLLBACK').catch(() => {});
+                if (isLockTimeout(err) && attempt < lockAttempts) continue;
+                throw new Error(
+                  isLockTimeout(err)
+                    ? lockTimeoutMessage(what, options, attempt)
+                    : `Shard migration ${migration.version}_${migration.name} failed in one of ${batch[0]}..${batch.at(-1)}: ${(err as Error).message}`,
+                  { cause: err },
+                );
+              }
             }
             count += batch.length;
           }
