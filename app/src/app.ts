@@ -31,9 +31,8 @@ import { MemoryMessageQueue } from './queue/memory-queue';
 import type { MessageQueue } from './queue/message-queue';
 import { RedisStreamQueue } from './queue/redis-stream-queue';
 import { SqsMessageQueue } from './queue/sqs-queue';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { eventBridgeClient, sqsClient } from './aws-clients';
 import { AppMetrics } from './metrics';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { createDomainEvents } from './events/domain-events';
 import { EventBridgeInvalidationQueue } from './events/eventbridge-invalidation-queue';
 import { invalidationSource } from './events/event-routes';
@@ -144,10 +143,10 @@ async function openCacheStore(
 function openQueue(config: AppConfig, redis: Redis | undefined): MessageQueue {
   const { queue, maxReceives, sqsQueueUrl } = config.invalidation;
   if (queue === 'sqs' && sqsQueueUrl) {
-    const sqs = new SqsMessageQueue(new SQSClient({}), { queueUrl: sqsQueueUrl, maxReceives });
+    const sqs = new SqsMessageQueue(sqsClient(), { queueUrl: sqsQueueUrl, maxReceives });
     // Stage 1m: invalidations ride the event bus (a rule routes them to this same queue).
     return config.events.bus === 'eventbridge' && config.events.busName
-      ? new EventBridgeInvalidationQueue(sqs, new EventBridgeClient({}), {
+      ? new EventBridgeInvalidationQueue(sqs, eventBridgeClient(), {
           busName: config.events.busName,
           source: invalidationSource(config.events.service),
         })

@@ -1,7 +1,6 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type Redis from 'ioredis';
 import type { Registry } from 'prom-client';
+import { eventBridgeClient, sqsClient } from '../aws-clients';
 import type { AppConfig } from '../config';
 import type { InvalidationPipeline } from '../invalidation/invalidation-pipeline';
 import type { ConsumerLogger } from '../queue/queue-consumer';
@@ -40,10 +39,10 @@ export interface DomainEventsDeps {
 export function openEventBus(config: AppConfig, redis: Redis | undefined): EventBus {
   const { bus, busName, queueUrl, maxReceives } = config.events;
   if (bus === 'eventbridge' && busName)
-    return new EventBridgeEventBus(new EventBridgeClient({}), {
+    return new EventBridgeEventBus(eventBridgeClient(), {
       busName,
       maxReceives,
-      ...(queueUrl ? { queueUrl, sqsClient: new SQSClient({}) } : {}),
+      ...(queueUrl ? { queueUrl, sqsClient: sqsClient() } : {}),
     });
   if (bus === 'redis' && redis && config.redis)
     return new RedisEventBus(redis, { prefix: config.redis.keyPrefix, maxReceives });
