@@ -125,14 +125,28 @@ export class SqlCatalogStock implements CatalogStock {
   constructor(private readonly catalog: SqlExecutor) {}
 
   async reserve(order: OrderRequest, tags: readonly string[]): Promise<OrderLine[]> {
-    const { rows } = await this.catalog.query<ReservedRow>(RESERVE, [
-      order.id,
-      order.userId,
-      order.lines.map((line) => line.productId),
-      order.lines.map((line) => line.quantity),
-      [...tags],
-    ]);
+    let rows: ReservedRow[];
+    try {
+      ({ rows } = await this.catalog.query<ReservedRow>(RESERVE, [
+        order.id,
+        order.userId,
+        order.lines.map((line) => line.productId),
+        order.lines.map((line) => line.quantity),
+        [...tags],
+      ]));
+    } catch (err) {
+      // A concurrent attempt of the same order (a retry overlapping a first attempt still running) committed its
+      // reservation after this statement's snapshot: its rows collide (23505) and this statement took nothing.
+      if ((err as { code?: unknown }).code !== '23505') throw err;
+      const held = await this.reservationOf(order);
+      if (held) return held;
+      throw err;
+    }
     if (!rows[0]?.reserved) {
+      // The same overlap when the first attempt took the last units: this one saw too little stock. The order's
+      // reservation is the answer, not a 409.
+      const held = await this.reservationOf(order);
+      if (held) return held;
       for (const [i, line] of order.lines.entries()) {
         const row = rows.find((r) => Number(r.line_no) === i + 1);
         if (!row || row.name === null)
@@ -147,6 +161,29 @@ export class SqlCatalogStock implements CatalogStock {
     return rows.map((row) => ({
       productId: row.product_id,
       name: row.name!,
+      quantity: Number(row.quantity),
+      unitPriceCents: Number(row.price_cents),
+    }));
+  }
+
+  /** The order's reservation as priced lines, in the request's order; undefined when it has none. */
+  private async reservationOf(order: OrderRequest): Promise<OrderLine[] | undefined> {
+    const { rows } = await this.catalog.query<{
+      product_id: string;
+      name: string;
+      quantity: number;
+      price_cents: number;
+    }>(
+      `SELECT r.product_id::text, p.name, r.quantity, p.price_cents
+         FROM stock_reservations r JOIN products p ON p.id = r.product_id
+        WHERE r.order_id = $1
+        ORDER BY array_position($2::uuid[], r.product_id), r.product_id`,
+      [order.id, order.lines.map((line) => line.productId)],
+    );
+    if (rows.length === 0) return undefined;
+    return rows.map((row) => ({
+      productId: row.product_id,
+      name: row.name,
       quantity: Number(row.quantity),
       unitPriceCents: Number(row.price_cents),
     }));
