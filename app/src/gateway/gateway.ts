@@ -21,11 +21,31 @@ export interface BuildGatewayOptions {
 // What a client may set as its X-Request-Id (as the app accepts it); anything else gets a fresh id.
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
-/** Log-in and sign-up: the routes with the stricter limit (password guessing, account spam). */
-function isAuthAttempt(request: FastifyRequest): boolean {
-  if (request.method !== 'POST') return false;
-  const path = request.url.split('?')[0];
-  return path === '/api/sessions' || path === '/api/users';
+/**
+ * The path of a request URL as a service's router may understand it: percent-decoded, repeated slashes collapsed,
+ * dot segments resolved, lower-cased (the query is dropped). Decisions of the gateway (refusing /internal, the
+ * log-in limit) are taken on this, never on the raw spelling, which a client chooses.
+ */
+export function normalisedPath(rawUrl: string): string {
+  let path = rawUrl.split('?')[0];
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    // an invalid escape is left as it is; the service answers it with a 400 or 404
+  }
+  return new URL(path.replace(/\/{2,}/g, '/'), 'http://gateway').pathname.toLowerCase();
+}
+
+/** The log-in and sign-up routes (normalised, without a trailing slash). */
+const AUTH_PATHS = new Set(['/api/sessions', '/api/users']);
+
+/**
+ * Log-in and sign-up: the routes with the stricter limit (password guessing, account spam), in any spelling
+ * the service would route there (`/api/session%73`, `/api//sessions/`, ...).
+ */
+export function isAuthAttempt(method: string, rawUrl: string): boolean {
+  if (method !== 'POST') return false;
+  return AUTH_PATHS.has(normalisedPath(rawUrl).replace(/\/+$/, ''));
 }
 
 /**
@@ -33,13 +53,7 @@ function isAuthAttempt(request: FastifyRequest): boolean {
  * any case. The gateway refuses them all; the services' internal API is for Service Connect callers only.
  */
 export function isInternalPath(rawUrl: string): boolean {
-  let path = rawUrl.split('?')[0];
-  try {
-    path = decodeURIComponent(path);
-  } catch {
-    // an invalid escape is not a path to the internal API; the service answers it with a 400 or 404
-  }
-  const normalised = new URL(path.replace(/\/{2,}/g, '/'), 'http://gateway').pathname.toLowerCase();
+  const normalised = normalisedPath(rawUrl);
   const prefix = INTERNAL_PREFIX.toLowerCase();
   return normalised.startsWith(prefix) || normalised === prefix.slice(0, -1);
 }
@@ -96,9 +110,10 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
 
   await gateway.register(fastifyRateLimit, {
     global: true,
-    max: (request) => (isAuthAttempt(request) ? config.authRateLimitMax : config.rateLimitMax),
+    max: (request) =>
+      isAuthAttempt(request.method, request.url) ? config.authRateLimitMax : config.rateLimitMax,
     // Separate counters, so browsing does not use up a client's log-in attempts or the other way round.
-    keyGenerator: (request) => `${isAuthAttempt(request) ? 'auth' : 'all'}:${request.ip}`,
+    keyGenerator: (request) => `${isAuthAttempt(request.method, request.url) ? 'auth' : 'all'}:${request.ip}`,
     timeWindow: config.rateLimitWindowMs,
   });
 

@@ -2,7 +2,7 @@
 // services: routing by the route table, /internal refused, the rate limits, access log lines, a service down.
 import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { buildGateway, isInternalPath } from '../../src/gateway/gateway';
+import { buildGateway, isAuthAttempt, isInternalPath } from '../../src/gateway/gateway';
 import { loadGatewayConfig } from '../../src/gateway/gateway-config';
 
 const upstreams: Record<string, FastifyInstance> = {};
@@ -120,6 +120,36 @@ test('log-in and sign-up have a stricter limit than the rest, counted apart', as
   // AND browsing is still allowed (a separate counter) until its own, higher limit
   expect((await get('/api/products')).status).toBe(200);
   expect((await get('/api/sessions', { method: 'DELETE' })).status).toBe(200);
+});
+
+test('the log-in limit holds for every spelling of the log-in and sign-up paths', async () => {
+  // GIVEN a gateway of its own (its own counters), 2 attempts for log-in and sign-up
+  const config = loadGatewayConfig({
+    USERS_URL: `http://127.0.0.1:${(upstreams.users.server.address() as { port: number }).port}`,
+    PRODUCTS_URL: `http://127.0.0.1:${(upstreams.products.server.address() as { port: number }).port}`,
+    ORDERS_URL: `http://127.0.0.1:${(upstreams.orders.server.address() as { port: number }).port}`,
+    GATEWAY_RATE_LIMIT_MAX: '30',
+    GATEWAY_AUTH_RATE_LIMIT_MAX: '2',
+    GATEWAY_RATE_LIMIT_WINDOW_MS: '60000',
+  });
+  const own = await buildGateway({ config, logger: false });
+  try {
+    const url = await own.listen({ port: 0, host: '127.0.0.1' });
+    const post = async (path: string) => (await fetch(`${url}${path}`, { method: 'POST' })).status;
+    // WHEN log-in is tried in spellings the users service routes to /api/sessions
+    const statuses = [];
+    for (const path of ['/api/session%73', '/api//sessions/', '/api/./sessions?x=1', '/API/Sessions'])
+      statuses.push(await post(path));
+    // THEN they share the strict counter: past 2, refused
+    expect(statuses).toEqual([200, 200, 429, 429]);
+    expect(await post('/api/user%73')).toBe(429);
+    // AND other routes keep their own counter
+    expect(await post('/api/orders')).toBe(200);
+  } finally {
+    await own.close();
+  }
+  expect(isAuthAttempt('POST', '/api/sessions/x')).toBe(false);
+  expect(isAuthAttempt('DELETE', '/api/session%73')).toBe(false);
 });
 
 test('a service that is down is a 503 with Retry-After at once, not a hang', async () => {
