@@ -7,7 +7,7 @@ export type ServiceId = ServiceSelection;
 /** How domain events travel (README "Domain events"); resolved from EVENT_* and SERVICE. */
 export interface EventConfig {
   /**
-   * EVENT_BUS: `memory` (in process; one process only), `redis` (Redis Streams: the local topology, tests) or
+   * EVENT_BUS: `memory` (in process; one process only: SERVICE=all), `redis` (Redis Streams: the local topology, tests) or
    * `eventbridge` (AWS). Defaults to `redis` when Redis is configured, else `memory`.
    */
   bus: 'memory' | 'redis' | 'eventbridge';
@@ -45,6 +45,14 @@ export function resolveEventConfig(
   const bus = (busValue ?? (context.redis ? 'redis' : 'memory')) as EventConfig['bus'];
   if (bus === 'redis' && !context.redis)
     problems.push('EVENT_BUS=redis needs REDIS_URL or REDIS_HOST (or set EVENT_BUS=memory)');
+  // The memory bus lives in one process: a split service would publish into it and nobody else would see the
+  // events (OrderPlaced never reaching users, OrderCancelled never giving stock back), silently. (Unset, it is
+  // memory only without Redis, which a split service is refused for already: its sessions need Redis.)
+  if (busValue === 'memory' && service !== 'all')
+    problems.push(
+      `EVENT_BUS=memory carries events within one process only, but SERVICE=${service} runs one service of ` +
+        'several: set EVENT_BUS=redis (local) or EVENT_BUS=eventbridge (AWS), or run SERVICE=all',
+    );
   const busName = get('EVENT_BUS_NAME');
   const queueUrl = get('EVENT_QUEUE_URL');
   if (bus === 'eventbridge' && busName === undefined)

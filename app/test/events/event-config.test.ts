@@ -34,6 +34,25 @@ test('SERVICE picks the consumers: users -> users, products -> products, orders 
   expect(testConfig({ ...split, SERVICE: 'orders' }).events.consumers).toEqual([]);
 });
 
+test('EVENT_BUS=memory with a split SERVICE is a config error naming the key and the fix (events would be lost)', () => {
+  const split = { ...REDIS, SESSION_SECRET: 's'.repeat(32) };
+  for (const service of ['users', 'products', 'orders']) {
+    const env = {
+      ...split,
+      SERVICE: service,
+      EVENT_BUS: 'memory',
+      ...(service === 'orders' ? { PRODUCTS_URL: 'http://products' } : {}),
+    };
+    expect(problemsOf(env)).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`EVENT_BUS=memory .* SERVICE=${service} .*set EVENT_BUS=redis .*or EVENT_BUS=eventbridge`),
+      ),
+    );
+  }
+  // The monolith may use it.
+  expect(testConfig({ EVENT_BUS: 'memory' }).events.bus).toBe('memory');
+});
+
 test('eventbridge: bus name and the service queue', () => {
   expect(
     testConfig({
