@@ -2,7 +2,10 @@ import { v7 as uuidv7 } from 'uuid';
 import { runMigrations } from '../src/db/migrations';
 import { PgDatabase } from '../src/db/pg-database';
 import { seedCatalog } from '../src/db/seed';
-import { SqlCatalogStock, type OrderRequest } from '../src/orders/order-placement';
+import { newDomainEvent } from '../src/events/domain-event';
+import { stockReleaseEffect } from '../src/events/consumers/stock-release';
+import { InvalidationOutbox } from '../src/invalidation/outbox';
+import { releaseReservation, SqlCatalogStock, type OrderRequest } from '../src/orders/order-placement';
 import type { OrderLine } from '../src/repositories/order-repository';
 import { createTestDatabase, type TestDatabase } from './support/postgres';
 import { until } from './support/wait';
@@ -92,5 +95,54 @@ describe('reserve: a retry overlapping the first attempt', () => {
     expect(first.map((l) => l.quantity)).toEqual([2]);
     expect(retry).toEqual(first);
     expect(await stockOf(a)).toBe(0);
+  });
+});
+
+describe('giving stock back: one restock per order, whoever gives it', () => {
+  const cancel = stockReleaseEffect({
+    catalog: {
+      transaction: (fn) => db.transaction(fn),
+    } as PgDatabase,
+    invalidation: new InvalidationOutbox('main'),
+    tagsOf: (ids) => ids.map((id) => `product:${id}`),
+  });
+  const cancelled = (order: OrderRequest) =>
+    newDomainEvent('OrderCancelled', {
+      orderId: order.id,
+      userId: order.userId,
+      items: order.lines.map((l) => ({ productId: l.productId, quantity: l.quantity })),
+    });
+
+  test('the reconciler releases, then the OrderCancelled of the same order arrives: restocked once', async () => {
+    const [a] = (await seedCatalog(db.writer, 1)).ids;
+    await setStock(a, 10);
+    const order = orderOf([[a, 3]]);
+    await new SqlCatalogStock(db.writer).reserve(order, []);
+    expect(await stockOf(a)).toBe(7);
+    // The reconciler's release (the same statement as a failed placement's).
+    expect(await db.transaction((tx) => releaseReservation(tx, order.id, []))).toBe(1);
+    expect(await stockOf(a)).toBe(10);
+    await cancel(cancelled(order));
+    expect(await stockOf(a)).toBe(10);
+  });
+
+  test('the OrderCancelled first, then a release of the same order: restocked once', async () => {
+    const [a] = (await seedCatalog(db.writer, 1)).ids;
+    await setStock(a, 10);
+    const order = orderOf([[a, 4]]);
+    await new SqlCatalogStock(db.writer).reserve(order, []);
+    expect(await cancel(cancelled(order))).toBe(true);
+    expect(await stockOf(a)).toBe(10);
+    expect(await releaseReservation(db.writer, order.id, [])).toBe(0);
+    expect(await stockOf(a)).toBe(10);
+  });
+
+  test('a release and the OrderCancelled at the same time: restocked once', async () => {
+    const [a] = (await seedCatalog(db.writer, 1)).ids;
+    await setStock(a, 10);
+    const order = orderOf([[a, 5]]);
+    await new SqlCatalogStock(db.writer).reserve(order, []);
+    await Promise.all([releaseReservation(db.writer, order.id, []), cancel(cancelled(order))]);
+    expect(await stockOf(a)).toBe(10);
   });
 });

@@ -88,18 +88,27 @@ SELECT pr.line_no, pr.product_id, pr.quantity, pr.name, pr.price_cents, pr.stock
        (SELECT ok FROM verdict) OR (SELECT held FROM already) AS reserved
 FROM priced pr ORDER BY pr.line_no`;
 
-/** Gives an order's reserved stock back and forgets the reservation; idempotent (a second call finds none). */
+/**
+ * Gives an order's reserved stock back and forgets the reservation; idempotent (a second call finds none). Stock
+ * goes back once per order, whoever gives it: the release records the order in `stock_releases`, the same key
+ * the OrderCancelled consumer uses, and restocks only when that row is new (the consumer deletes the order's
+ * reservations in its transaction too; both lock the reservations before `stock_releases`, so they never
+ * deadlock).
+ */
 const RELEASE = `WITH released AS (
   DELETE FROM stock_reservations WHERE order_id = $1 AND confirmed_at IS NULL
   RETURNING product_id, quantity
+), first AS (
+  INSERT INTO stock_releases (order_id) SELECT $1 WHERE EXISTS (SELECT 1 FROM released)
+  ON CONFLICT DO NOTHING RETURNING order_id
 ), restocked AS (
   UPDATE products p SET stock = p.stock + r.quantity, updated_at = now()
-  FROM released r WHERE p.id = r.product_id
+  FROM released r WHERE p.id = r.product_id AND EXISTS (SELECT 1 FROM first)
 ), outbox AS (
   INSERT INTO invalidation_outbox (tags)
-  SELECT $2::text[] WHERE cardinality($2::text[]) > 0 AND EXISTS (SELECT 1 FROM released)
+  SELECT $2::text[] WHERE cardinality($2::text[]) > 0 AND EXISTS (SELECT 1 FROM first)
 )
-SELECT count(*)::int AS released FROM released`;
+SELECT count(*)::int AS released FROM released WHERE EXISTS (SELECT 1 FROM first)`;
 
 /**
  * The catalog side of an order placed across databases: stock reserved for an order id, then confirmed once the

@@ -21,7 +21,8 @@ export interface StockReleaseOptions {
  * The products service's effect of OrderCancelled: gives the order's lines back to stock, on the catalog, in one
  * transaction with the dedupe record (`public.processed_events`) and the invalidation of the products' cache
  * tags. Idempotent twice over: by event id (a redelivery), and by order id (`stock_releases`: another
- * OrderCancelled of the same order releases nothing again).
+ * OrderCancelled of the same order releases nothing again, nor does it after the reconciler or a failed placement
+ * released the order's reservation, which records the same key).
  */
 export function stockReleaseEffect(options: StockReleaseOptions): EventEffect<'OrderCancelled'> {
   return (event) =>
@@ -33,6 +34,10 @@ export function stockReleaseEffect(options: StockReleaseOptions): EventEffect<'O
           [STOCK_RELEASE_CONSUMER, event.id],
         );
         if (fresh.length === 0) return false;
+        // The order's reservations are settled by the cancel: a reconciler or placement release after this finds
+        // none, and one that ran before left its stock_releases row (below): stock goes back once per order.
+        // (Reservations first, stock_releases second: the release statement takes them in the same order.)
+        await tx.query('DELETE FROM stock_reservations WHERE order_id = $1', [event.data.orderId]);
         const { rows: first } = await tx.query(
           'INSERT INTO stock_releases (order_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING order_id',
           [event.data.orderId],
