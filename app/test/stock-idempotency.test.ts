@@ -1,3 +1,4 @@
+import Fastify from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import { runMigrations } from '../src/db/migrations';
 import { PgDatabase } from '../src/db/pg-database';
@@ -5,6 +6,9 @@ import { seedCatalog } from '../src/db/seed';
 import { newDomainEvent } from '../src/events/domain-event';
 import { stockReleaseEffect } from '../src/events/consumers/stock-release';
 import { InvalidationOutbox } from '../src/invalidation/outbox';
+import { internalStockRoutes } from '../src/routes/internal';
+import { errorSchema } from '../src/schemas/common';
+import { addShopKeywords } from '../src/schemas/keywords';
 import { releaseReservation, SqlCatalogStock, type OrderRequest } from '../src/orders/order-placement';
 import type { OrderLine } from '../src/repositories/order-repository';
 import { createTestDatabase, type TestDatabase } from './support/postgres';
@@ -144,5 +148,36 @@ describe('giving stock back: one restock per order, whoever gives it', () => {
     await new SqlCatalogStock(db.writer).reserve(order, []);
     await Promise.all([releaseReservation(db.writer, order.id, []), cancel(cancelled(order))]);
     expect(await stockOf(a)).toBe(10);
+  });
+});
+
+describe('POST /internal/reservations/:orderId', () => {
+  test('the same product twice is a 400 naming the line, and takes no stock', async () => {
+    const [a] = (await seedCatalog(db.writer, 1)).ids;
+    await setStock(a, 10);
+    const app = Fastify({ logger: false, ajv: { plugins: [addShopKeywords as never] } });
+    app.addSchema(errorSchema);
+    app.decorate('shop', { db } as never);
+    await app.register(internalStockRoutes);
+    try {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/internal/reservations/${uuidv7()}`,
+        payload: {
+          userId: uuidv7(),
+          lines: [
+            { productId: a, quantity: 1, field: 'body/items/0/productId' },
+            { productId: a.toUpperCase(), quantity: 2, field: 'body/items/1/productId' },
+          ],
+        },
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().message).toMatch(
+        /^body\/lines\/1\/productId: .* also in body\/lines\/0; send each product once/,
+      );
+      expect(await stockOf(a)).toBe(10);
+    } finally {
+      await app.close();
+    }
   });
 });

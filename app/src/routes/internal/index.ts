@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { afterWrite, catalogCache } from '../../context';
+import { badRequest } from '../../errors';
 import { SqlCatalogStock } from '../../orders/order-placement';
 import type { RequestedLine } from '../../repositories/order-repository';
 import { confirmStockSchema, releaseStockSchema, reserveStockSchema } from '../../schemas/internal';
@@ -25,6 +26,17 @@ export async function internalStockRoutes(app: FastifyInstance): Promise<void> {
     async (request) => {
       const { orderId } = request.params;
       const { userId, lines } = request.body;
+      // One line per product (the orders service merges repeats): a repeat would collide in stock_reservations.
+      const first = new Map<string, number>();
+      for (const [i, line] of lines.entries()) {
+        const earlier = first.get(line.productId.toLowerCase());
+        if (earlier !== undefined)
+          throw badRequest(
+            `body/lines/${i}/productId: product ${line.productId} is also in body/lines/${earlier}; ` +
+              'send each product once, with the summed quantity',
+          );
+        first.set(line.productId.toLowerCase(), i);
+      }
       const tags = stockTags(lines.map((line) => line.productId));
       const reserved = await stock.reserve({ id: orderId, userId, lines }, tags);
       // The stock changed here: this instance's first level and the shared tags now, every instance by the event.
