@@ -8,6 +8,8 @@ export interface OrderRequest {
   readonly id: string;
   readonly userId: string;
   readonly lines: readonly RequestedLine[];
+  /** The public request's id (X-Request-Id), passed on to the products service so both logs line up. */
+  readonly requestId?: string;
 }
 
 /** Where an order's rows go: the user's shard, as the router found it for writing. */
@@ -123,10 +125,10 @@ export interface CatalogStock {
    * id is returned as it is. `tags` are recorded in the catalog's outbox with the stock change.
    */
   reserve(order: OrderRequest, tags: readonly string[]): Promise<OrderLine[]>;
-  /** Marks the order's reservation confirmed (its order exists). */
-  confirm(orderId: string): Promise<void>;
+  /** Marks the order's reservation confirmed (its order exists). `requestId`: as {@link OrderRequest.requestId}. */
+  confirm(orderId: string, requestId?: string): Promise<void>;
   /** Releases the order's unconfirmed reservation; returns the number of lines given back. */
-  release(orderId: string, tags?: readonly string[]): Promise<number>;
+  release(orderId: string, tags?: readonly string[], requestId?: string): Promise<number>;
 }
 
 /** {@link CatalogStock} on the catalog database itself (one statement per step). */
@@ -251,11 +253,12 @@ export class CrossDatabaseOrderPlacement implements OrderPlacement {
       // reservation then stays for the reconciler, which confirms it if the order exists and releases it if not
       // (releasing here could leave an order without its reservation: oversold stock). A release that fails
       // (the products service is down) is left to the reconciler as well.
-      if (orderCertainlyNotWritten(err)) await this.release(order.id, unique).catch(() => {});
+      if (orderCertainlyNotWritten(err))
+        await this.stock.release(order.id, unique, order.requestId).catch(() => {});
       throw err;
     }
     // Best effort: an unconfirmed reservation of an existing order is confirmed by the reconciler.
-    await this.confirm(order.id).catch(() => {});
+    await this.stock.confirm(order.id, order.requestId).catch(() => {});
     return placed;
   }
 

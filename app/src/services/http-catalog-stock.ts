@@ -23,6 +23,7 @@ export class HttpCatalogStock implements CatalogStock {
         lines: order.lines.map(({ productId, quantity, field }) => ({ productId, quantity, field })),
       },
       idempotent: true,
+      ...(order.requestId ? { requestId: order.requestId } : {}),
     });
     if (response.status === 200) return (response.body as { lines: OrderLine[] }).lines;
     if (response.status === 400 || response.status === 409)
@@ -30,20 +31,22 @@ export class HttpCatalogStock implements CatalogStock {
     throw unexpected(response);
   }
 
-  async confirm(orderId: string): Promise<void> {
+  async confirm(orderId: string, requestId?: string): Promise<void> {
     const response = await this.client.send({
       method: 'POST',
       path: `/internal/reservations/${orderId}/confirm`,
       idempotent: true,
+      ...(requestId ? { requestId } : {}),
     });
     if (response.status !== 204) throw unexpected(response);
   }
 
-  async release(orderId: string): Promise<number> {
+  async release(orderId: string, _tags?: readonly string[], requestId?: string): Promise<number> {
     const response = await this.client.send({
       method: 'POST',
       path: `/internal/reservations/${orderId}/release`,
       idempotent: true,
+      ...(requestId ? { requestId } : {}),
     });
     if (response.status !== 200) throw unexpected(response);
     return (response.body as { released: number }).released;

@@ -267,6 +267,26 @@ describe('HttpCatalogStock', () => {
     }
   });
 
+  test("every call passes the public request's id on as X-Request-Id", async () => {
+    const c = client();
+    const ids: unknown[] = [];
+    try {
+      const answer = (status: number, body?: unknown) => (req: IncomingMessage, res: ServerResponse) => {
+        ids.push(req.headers['x-request-id']);
+        res.writeHead(status, { 'content-type': 'application/json' }).end(body ? JSON.stringify(body) : '');
+      };
+      behaviour = answer(200, { lines: [] });
+      await new HttpCatalogStock(c).reserve({ ...order, requestId: 'req-reserve' }, []);
+      behaviour = answer(204);
+      await new HttpCatalogStock(c).confirm(order.id, 'req-confirm');
+      behaviour = answer(200, { released: 0 });
+      await new HttpCatalogStock(c).release(order.id, [], 'req-release');
+      expect(ids).toEqual(['req-reserve', 'req-confirm', 'req-release']);
+    } finally {
+      c.shutdown();
+    }
+  });
+
   test('release returns the lines released', async () => {
     const c = client();
     try {

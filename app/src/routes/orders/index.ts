@@ -46,7 +46,7 @@ export async function orderRoutes(app: FastifyInstance): Promise<void> {
       const { order, place } = await userData.write(userId, async (place) => ({
         place,
         order: await placement.place(
-          { id: uuidv7(), userId, lines: [...merged.values()] },
+          { id: uuidv7(), userId, lines: [...merged.values()], requestId: request.id },
           { writer: place.shard.db.writer, schema: place.schema },
           tags,
         ),
