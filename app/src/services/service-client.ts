@@ -129,8 +129,9 @@ export class ServiceClient {
       if (attempt > 0) {
         const cap = (this.options.backoffBaseMs ?? 100) * 2 ** (attempt - 1);
         const delay = Math.random() * cap;
-        // No retry that could not get a full attempt's time before the budget ends.
-        if (Date.now() + delay + Math.min(timeoutMs, 50) > deadline) break;
+        // No retry that could not get a full attempt's time before the budget ends (a shortened attempt would
+        // only time out early against a slow but healthy dependency, and count against the breaker).
+        if (Date.now() + delay + timeoutMs > deadline) break;
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
       const left = deadline - Date.now();

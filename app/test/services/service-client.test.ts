@@ -90,7 +90,7 @@ test('a dependency that does not answer is a 503 after the per-call timeout, wit
 });
 
 test('the budget bounds all attempts together: retries stop when no attempt could finish in it', async () => {
-  const c = client({ retries: 5, timeoutMs: 200, budgetMs: 450 });
+  const c = client({ retries: 5, timeoutMs: 200, budgetMs: 520 });
   try {
     behaviour = never;
     const started = Date.now();
@@ -98,7 +98,8 @@ test('the budget bounds all attempts together: retries stop when no attempt coul
       DependencyUnavailableError,
     );
     expect(Date.now() - started).toBeLessThan(1000);
-    expect(received.length).toBeLessThanOrEqual(3);
+    // 200 ms each in 520 ms: two full attempts; a third would have about 100 ms left, so it is never started.
+    expect(received.length).toBeLessThanOrEqual(2);
   } finally {
     c.shutdown();
   }
