@@ -47,13 +47,17 @@ CREATE TABLE processed_events (
   processed_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (consumer, event_id)
 );
+-- The relay's age-based prune (records older than any message SQS could still deliver).
+CREATE INDEX processed_events_processed_at_idx ON processed_events (processed_at);
 
--- Stock given back for a cancelled order, keyed by the order: a second OrderCancelled of the same order (another
--- event id) releases nothing again.
+-- Stock given back for an order, keyed by the order, by whoever gives it back (the OrderCancelled consumer, or the
+-- release of an unconfirmed reservation by a failed placement or the reconciler): stock goes back once per order,
+-- and a second OrderCancelled of the same order (another event id) releases nothing again.
 CREATE TABLE stock_releases (
   order_id uuid PRIMARY KEY,
   released_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX stock_releases_released_at_idx ON stock_releases (released_at);
 
 -- The users consumer's projection of OrderPlaced (unsharded layout; shard/002 adds it to every ls_NNN.users).
 -- A constant default: no rewrite and no scan, so ACCESS EXCLUSIVE is held for a moment only. The CHECK is added

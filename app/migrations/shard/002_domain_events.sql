@@ -13,6 +13,8 @@ CREATE TABLE processed_events (
   processed_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (consumer, event_id)
 );
+-- The relay's age-based prune (records older than any message SQS could still deliver).
+CREATE INDEX processed_events_processed_at_idx ON processed_events (processed_at);
 
 DO $$
 BEGIN

@@ -1,5 +1,11 @@
 import type { Database } from '../db/database';
-import { OutboxTableRelay, type OutboxRow, type OutboxTableRelayOptions } from '../outbox/outbox-table-relay';
+import type { SqlExecutor } from '../db/database';
+import {
+  OutboxTableRelay,
+  pruneInBatches,
+  type OutboxRow,
+  type OutboxTableRelayOptions,
+} from '../outbox/outbox-table-relay';
 import type { DomainEvent, DomainEventType } from './domain-event';
 import type { EventBus } from './event-bus';
 import { validateDomainEvent } from './event-validation';
@@ -19,11 +25,60 @@ export interface DomainEventRelayOptions extends OutboxTableRelayOptions {
   types?: readonly DomainEventType[];
   /** Told, per event the bus accepted, when its row was inserted (epoch ms): the publish delay metric. */
   onAccepted?: (event: DomainEvent, insertedAt: number) => void;
+  /**
+   * Age after which the consumers' dedupe records of this database are deleted: `processed_events` (public and
+   * every logical shard schema) and `stock_releases`. Must exceed the longest a message can still be delivered
+   * (SQS keeps a message 14 days at most, its DLQ included). @default 2592000000 (30 days)
+   */
+  keepProcessedMs?: number;
+}
+
+/** Default of {@link DomainEventRelayOptions.keepProcessedMs}: 30 days. */
+export const KEEP_PROCESSED_MS = 30 * 24 * 3_600_000;
+
+/**
+ * Deletes dedupe records older than `keepMs` on `db`: `processed_events` in every schema that has one (public and
+ * each ls_NNN) and `public.stock_releases`, each in batches (see {@link pruneInBatches}). Returns the rows deleted.
+ */
+export async function pruneDedupeRecords(
+  db: SqlExecutor,
+  keepMs: number,
+  batches: { batch?: number; maxBatches?: number } = {},
+): Promise<number> {
+  const secs = keepMs / 1000;
+  const { rows: schemas } = await db.query<{ schema: string }>(
+    `SELECT n.nspname AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relname = 'processed_events' AND c.relkind IN ('r', 'p') ORDER BY 1`,
+  );
+  let deleted = 0;
+  for (const { schema } of schemas) {
+    const table = `"${schema.replace(/"/g, '""')}".processed_events`;
+    deleted += await pruneInBatches(
+      db,
+      `DELETE FROM ${table} WHERE (consumer, event_id) IN (
+         SELECT consumer, event_id FROM ${table} WHERE processed_at < now() - make_interval(secs => $2) LIMIT $1)`,
+      [secs],
+      batches,
+    );
+  }
+  const { rows: releases } = await db.query<{ table: string | null }>(
+    "SELECT to_regclass('public.stock_releases')::text AS table",
+  );
+  if (releases[0].table !== null)
+    deleted += await pruneInBatches(
+      db,
+      `DELETE FROM public.stock_releases WHERE order_id IN (
+         SELECT order_id FROM public.stock_releases WHERE released_at < now() - make_interval(secs => $2) LIMIT $1)`,
+      [secs],
+      batches,
+    );
+  return deleted;
 }
 
 /**
  * Publishes a database's unsent domain events (`public.event_outbox`) to the bus: the shared outbox relay
- * ({@link OutboxTableRelay}: batches under FOR UPDATE SKIP LOCKED, wake-ups, backoff, pruning) with a per-event
+ * ({@link OutboxTableRelay}: batches under FOR UPDATE SKIP LOCKED, wake-ups, backoff, pruning, here with the
+ * consumers' dedupe records of the same database: {@link pruneDedupeRecords}) with a per-event
  * outcome. Each envelope is checked against its schema first: one that fails is marked failed (`failed_at`,
  * `error`) and never published, so a producer bug cannot block the events behind it. Only events the bus
  * accepted are marked sent; the rest (an EventBridge partial failure) stay unsent and go again in the next batch.
@@ -36,6 +91,8 @@ export class DomainEventRelay extends OutboxTableRelay<EventRow> {
         name: 'event_outbox',
         columns: 'id::text AS id, event_id::text AS event_id, envelope, created_at',
         keepsFailed: true,
+        pruneAlso: (writer, batches) =>
+          pruneDedupeRecords(writer, options.keepProcessedMs ?? KEEP_PROCESSED_MS, batches),
         ...(options.types ? { only: { column: 'type', values: options.types } } : {}),
         publish: async (rows) => {
           const rejected: { id: string; error: string }[] = [];

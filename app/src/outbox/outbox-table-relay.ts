@@ -43,6 +43,11 @@ export interface OutboxTable<Row extends OutboxRow> {
    * failure); throwing leaves the whole batch unsent.
    */
   publish(rows: readonly Row[]): Promise<BatchOutcome>;
+  /**
+   * More pruning with the outbox's, once a tick (the consumers' dedupe records beside the domain-event outbox).
+   * Returns the rows deleted.
+   */
+  pruneAlso?(db: SqlExecutor, batches: { batch: number; maxBatches: number }): Promise<number>;
   /** The table has `failed_at` and `error` (refused rows are kept, not pruned). @default false */
   readonly keepsFailed?: boolean;
   /**
@@ -50,6 +55,36 @@ export interface OutboxTable<Row extends OutboxRow> {
    * @default - every row
    */
   readonly only?: { readonly column: string; readonly values: readonly string[] };
+}
+
+/** Rows one prune statement deletes. */
+export const PRUNE_BATCH = 5_000;
+/** Prune statements per table and tick (one tick a minute): at most 100,000 rows a minute each. */
+export const PRUNE_MAX_BATCHES = 20;
+
+/**
+ * Runs `deleteSql` (a `DELETE ... WHERE key IN (SELECT key ... LIMIT $1)`, its further parameters `params`) until
+ * it deletes less than a full batch or `maxBatches` statements ran: pruning keeps up with any steady rate below
+ * `batch x maxBatches` per tick, and no tick runs unbounded. Returns the rows deleted.
+ */
+export async function pruneInBatches(
+  db: SqlExecutor,
+  deleteSql: string,
+  params: readonly unknown[] = [],
+  options: { batch?: number; maxBatches?: number } = {},
+): Promise<number> {
+  const batch = options.batch ?? PRUNE_BATCH;
+  const maxBatches = options.maxBatches ?? PRUNE_MAX_BATCHES;
+  let total = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const { rows } = await db.query<{ n: number }>(
+      `WITH deleted AS (${deleteSql} RETURNING 1) SELECT count(*)::int AS n FROM deleted`,
+      [batch, ...params],
+    );
+    total += rows[0].n;
+    if (rows[0].n < batch) break;
+  }
+  return total;
 }
 
 /** Options of {@link OutboxTableRelay}. */
@@ -64,6 +99,10 @@ export interface OutboxTableRelayOptions {
   wake?: OutboxWakeSource;
   /** Sent rows are deleted after this long. @default 3600000 (1 h) */
   keepSentMs?: number;
+  /** Rows per prune statement. @default 5000 */
+  pruneBatch?: number;
+  /** Prune statements per table and tick (a tick a minute), while they delete full batches. @default 20 */
+  pruneMaxBatches?: number;
   /** Counts published rows. */
   onPublished?: (rows: number) => void;
   logger?: RelayLogger;
@@ -245,11 +284,26 @@ export class OutboxTableRelay<Row extends OutboxRow> {
   private async prune() {
     if (Date.now() - this.lastPrune < 60_000) return;
     this.lastPrune = Date.now();
-    await this.db.writer.query(
+    await this.pruneNow();
+  }
+
+  /**
+   * Deletes sent rows older than `keepSentMs` (and whatever the table prunes with them), in batches while
+   * batches come back full, bounded per call; returns the rows deleted. The loop runs it once a minute.
+   */
+  async pruneNow(): Promise<number> {
+    const batches = {
+      batch: this.options.pruneBatch ?? PRUNE_BATCH,
+      maxBatches: this.options.pruneMaxBatches ?? PRUNE_MAX_BATCHES,
+    };
+    const outbox = await pruneInBatches(
+      this.db.writer,
       `DELETE FROM ${this.table.name} WHERE id IN (
-         SELECT id FROM ${this.table.name} WHERE sent_at < now() - make_interval(secs => $1)
-         ${this.table.keepsFailed ? 'AND failed_at IS NULL' : ''} LIMIT 5000)`,
+         SELECT id FROM ${this.table.name} WHERE sent_at < now() - make_interval(secs => $2)
+         ${this.table.keepsFailed ? 'AND failed_at IS NULL' : ''} LIMIT $1)`,
       [this.keepSentMs / 1000],
+      batches,
     );
+    return outbox + ((await this.table.pruneAlso?.(this.db.writer, batches)) ?? 0);
   }
 }
