@@ -31,6 +31,11 @@ export interface DomainEventRelayOptions extends OutboxTableRelayOptions {
    * (SQS keeps a message 14 days at most, its DLQ included). @default 2592000000 (30 days)
    */
   keepProcessedMs?: number;
+  /**
+   * How often the dedupe records are pruned (one statement per schema that has them: 257 on a sharded database,
+   * so not with every outbox prune), the first time this long after the relay is made. @default 3600000 (1 h)
+   */
+  pruneProcessedEveryMs?: number;
 }
 
 /** Default of {@link DomainEventRelayOptions.keepProcessedMs}: 30 days. */
@@ -85,14 +90,18 @@ export async function pruneDedupeRecords(
  */
 export class DomainEventRelay extends OutboxTableRelay<EventRow> {
   constructor(db: Database, bus: EventBus, options: DomainEventRelayOptions) {
+    let lastDedupePrune = Date.now();
     super(
       db,
       {
         name: 'event_outbox',
         columns: 'id::text AS id, event_id::text AS event_id, envelope, created_at',
         keepsFailed: true,
-        pruneAlso: (writer, batches) =>
-          pruneDedupeRecords(writer, options.keepProcessedMs ?? KEEP_PROCESSED_MS, batches),
+        pruneAlso: async (writer, batches) => {
+          if (Date.now() - lastDedupePrune < (options.pruneProcessedEveryMs ?? 3_600_000)) return 0;
+          lastDedupePrune = Date.now();
+          return pruneDedupeRecords(writer, options.keepProcessedMs ?? KEEP_PROCESSED_MS, batches);
+        },
         ...(options.types ? { only: { column: 'type', values: options.types } } : {}),
         publish: async (rows) => {
           const rejected: { id: string; error: string }[] = [];

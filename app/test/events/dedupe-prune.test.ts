@@ -66,9 +66,20 @@ test('dedupe records older than keepProcessedMs are pruned in public and every l
   const relay = new DomainEventRelay(db, new MemoryEventBus({ maxReceives: 5 }), {
     source: 'main',
     keepProcessedMs: 30 * 24 * 3_600_000,
+    pruneProcessedEveryMs: 0,
   });
   expect(await relay.pruneNow()).toBe(3 * 2 + 1);
   for (const schema of ['public', 'ls_000', 'ls_001'])
     expect(await count(`${schema}.processed_events`)).toBe(1);
   expect(await count('stock_releases')).toBe(1);
+});
+
+test('by default the dedupe records are pruned hourly, not with every outbox prune', async () => {
+  await db.query(
+    `INSERT INTO processed_events (consumer, event_id, processed_at)
+     VALUES ('users', gen_random_uuid(), now() - interval '40 days')`,
+  );
+  const relay = new DomainEventRelay(db, new MemoryEventBus({ maxReceives: 5 }), { source: 'main' });
+  expect(await relay.pruneNow()).toBe(0);
+  expect(await count('processed_events')).toBe(2);
 });
