@@ -173,6 +173,29 @@ describe('DomainEvents', () => {
     ).toBe(true);
   });
 
+  test("FailedInvocations alarms watch each rule's plain name (a rule's Ref on a custom bus is `bus|rule`)", () => {
+    const rules = resources(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties.Name);
+    expect(rules.sort()).toEqual(
+      [
+        'shop-cache-invalidation-events',
+        ...Object.keys(EVENT_ROUTES).map((consumer) => `shop-${consumer}-events`),
+      ].sort(),
+    );
+    const dimensions = resources(template, 'AWS::CloudWatch::Alarm')
+      .flatMap(([, alarm]) => (alarm.Properties.Metrics ?? []) as Parsed[])
+      .map((query) => query.MetricStat?.Metric)
+      .filter((metric) => metric?.MetricName === 'FailedInvocations')
+      .map((metric) =>
+        Object.fromEntries(
+          (metric.Dimensions as { Name: string; Value: unknown }[]).map((d) => [d.Name, d.Value]),
+        ),
+      );
+    expect(dimensions).toHaveLength(rules.length);
+    // A plain string (no Ref, no Fn::GetAtt), and the name of one of the rules.
+    expect(dimensions.map((d) => d.RuleName).sort()).toEqual(rules.sort());
+    for (const d of dimensions) expect(d.EventBusName).toEqual({ Ref: expect.stringMatching(/^EventsBus/) });
+  });
+
   test('the endpoint gives each consumer its queue and the events key', () => {
     expect(Object.keys(events.endpoint.queues).sort()).toEqual(Object.keys(EVENT_ROUTES).sort());
     expect(events.endpoint.queues.users!.maxReceiveCount).toBe(5);
