@@ -80,6 +80,13 @@ export interface AppServiceProps {
    * @default - no Service Connect
    */
   readonly serviceConnect?: AppServiceConnectOptions;
+  /**
+   * The event sources (`Source` of PutEvents entries) the tasks may publish with, when the data tier has a bus.
+   * The monolith of stage 1m publishes every service's events, each with its producer's source.
+   *
+   * @default - the service's own source only (`shop.<serviceId>`)
+   */
+  readonly eventSources?: readonly string[];
   /** VPC: the tasks go into its private subnets. */
   readonly vpc: ec2.IVpc;
   /** The data tier this service reaches: shard 0 and the cache are its `DB_*` and `REDIS_*` settings. */
@@ -440,12 +447,17 @@ export class AppService extends Construct {
       ...(props.data.invalidationQueue !== undefined
         ? grantInvalidationQueue(taskRole, props.data.invalidationQueue, this, {
             // On the bus, a service publishes invalidations as events (routed to this queue): it only consumes.
+            // The monolith's tasks of 100k, still running while 1m rolls out, lose SendMessage before they are
+            // replaced: their relay retries, and the outbox rows wait in the database for the new tasks (late, not
+            // lost; the cache TTL is the safety net).
             send: events === undefined,
           })
         : {}),
       // Stage 1m: domain events. PutEvents on the bus with this service's own source only; its queue, if it
       // consumes any event type (EVENT_ROUTES).
-      ...(events !== undefined ? grantEventBus(taskRole, events, props.serviceId, this) : {}),
+      ...(events !== undefined
+        ? grantEventBus(taskRole, events, props.serviceId, this, props.eventSources)
+        : {}),
     };
     for (const [name, value] of Object.entries(sharded)) this.container.addEnvironment(name, value);
 
@@ -550,7 +562,8 @@ export class AppService extends Construct {
 
 /**
  * Lets a service's tasks publish domain events and consume its own queue: `events:PutEvents` on the bus only
- * with the service's own source (`shop.<id>`, condition `events:source`), and, when the service consumes event
+ * with the service's own source (`shop.<id>`, condition `events:source`; `sources` instead when given: the
+ * monolith publishes each service's events with that service's source), and, when the service consumes event
  * types (`EVENT_ROUTES`), `sqs:ReceiveMessage`, `sqs:DeleteMessage` and `sqs:ChangeMessageVisibility` on its
  * queue with `kms:Decrypt` of the queue's key through SQS. Nothing on any other service's queue.
  *
@@ -562,12 +575,15 @@ export function grantEventBus(
   events: EventsEndpoint,
   serviceId: string,
   scope: Construct,
+  sources: readonly string[] = [eventSource(serviceId)],
 ): Record<string, string> {
+  if (sources.length === 0)
+    throw new Error(`AppService ${serviceId}: eventSources must name at least one source`);
   iam.Grant.addToPrincipal({
     grantee: role,
     actions: ['events:PutEvents'],
     resourceArns: [events.busArn],
-    conditions: { StringEquals: { 'events:source': eventSource(serviceId) } },
+    conditions: { StringEquals: { 'events:source': sources.length === 1 ? sources[0]! : [...sources] } },
   });
   const queue = events.queues[serviceId];
   if (queue === undefined) return { EVENT_BUS: 'eventbridge', EVENT_BUS_NAME: events.busName };

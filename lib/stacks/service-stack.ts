@@ -5,6 +5,7 @@ import type * as route53 from 'aws-cdk-lib/aws-route53';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { DEFAULT_MONITORING_CONFIG } from '../config/defaults';
+import { eventSource } from '../config/event-routes';
 import { appPoolConnections } from '../config/monitoring-config';
 import { pascalCase } from '../config/naming';
 import { StageConfigError } from '../config/validate-stage-config';
@@ -117,12 +118,10 @@ export class ServiceStack extends Stack {
       // nobody could stay logged in. Behind the HTTPS listener the app keeps its default.
       ...(this.platform.https ? {} : { SESSION_COOKIE_SECURE: 'false' }),
     };
-    // The first service never sees the domain events: it keeps its 100k settings while it serves the traffic.
-    const { events: _events, ...firstServiceData } = props.data;
     const common = {
       platform: this.platform,
       vpc: props.vpc,
-      data: firstServiceData,
+      data: props.data,
       logEncryptionKey: props.logsKey,
       environment,
     };
@@ -132,6 +131,12 @@ export class ServiceStack extends Stack {
       ...common,
       serviceId: 'shop',
       config: config.service,
+      // Stage 1m: the monolith publishes to the bus too (until the cut-over it still takes the writes), each event
+      // with the source of the service that owns it (cache invalidations with `shop.products`); never `shop.*`. It
+      // consumes no domain events (no queue of its own) and still consumes the invalidation queue.
+      ...(props.data.events !== undefined
+        ? { eventSources: Object.keys(config.services ?? {}).map(eventSource) }
+        : {}),
       securityGroup: appSecurityGroup,
       ...(props.appSecurityGroupAdmittedBy !== undefined
         ? { admittedBy: props.appSecurityGroupAdmittedBy }
@@ -171,8 +176,6 @@ export class ServiceStack extends Stack {
       ([serviceId, service]) =>
         new AppService(this.platform, pascalCase(serviceId), {
           ...common,
-          // Domain events (stage 1m) are for the further services only: the first service keeps its settings.
-          data: props.data,
           serviceId,
           config: service,
           route: service.route,

@@ -58,17 +58,49 @@ describe('stage 1m', () => {
   };
   const actionsOf = (statement: Statement) => [statement.Action].flat();
 
-  test('the stage is 100k plus services, gateway and events; the first service is unchanged', () => {
+  test('the stage is 100k plus services, gateway and events; the first service keeps its config', () => {
     expect(stage1m.service).toBe(stage100k.service);
     expect(stage1m.database).toBe(stage100k.database);
     expect(stage1m.shards).toBe(stage100k.shards);
     expect(Object.keys(stage1m.services).sort()).toEqual([...SERVICE_IDS].sort());
     expect(validateStageConfig(stage1m)).toEqual([]);
-    // The monolith's task definition has no SERVICE and no event bus: it keeps serving as in 100k.
+    // The monolith's task definition has no SERVICE: it keeps serving every route as in 100k.
     const [, shopDefinition] = byPrefix('AWS::ECS::TaskDefinition', 'ShopTaskDefinition');
     const shopEnv = JSON.stringify(shopDefinition.Properties.ContainerDefinitions);
     expect(shopEnv).not.toContain('"SERVICE"');
-    expect(shopEnv).not.toContain('EVENT_BUS');
+  });
+
+  test('the monolith publishes to the bus with the producer sources only, consumes no domain events, still consumes invalidations', () => {
+    const [, shopDefinition] = byPrefix('AWS::ECS::TaskDefinition', 'ShopTaskDefinition');
+    const app = (shopDefinition.Properties.ContainerDefinitions as Record<string, Parsed>[]).find(
+      (c) => c.Name === 'App',
+    )!;
+    const env = Object.fromEntries(
+      (app.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]),
+    );
+    expect(env.EVENT_BUS).toBe('eventbridge');
+    expect(JSON.stringify(env.EVENT_BUS_NAME)).toMatch(/shop-data|EventsBus/);
+    expect(env.EVENT_QUEUE_URL).toBeUndefined();
+    expect(env.INVALIDATION_QUEUE_URL).toBeDefined();
+    const policies = Object.entries(all).filter(
+      ([policyId, r]) =>
+        r.Type === 'AWS::IAM::Policy' && policyId.startsWith('ShopTaskDefinitionTaskRoleDefaultPolicy'),
+    );
+    expect(policies).toHaveLength(1);
+    const shopStatements = policies[0]![1].Properties.PolicyDocument.Statement as Statement[];
+    const put = shopStatements.filter((s) => actionsOf(s).includes('events:PutEvents'));
+    expect(put).toHaveLength(1);
+    // Every producer's source, not shop.* and not shop.shop.
+    expect([put[0]!.Condition!.StringEquals['events:source']].flat().sort()).toEqual(
+      SERVICE_IDS.map((id) => `shop.${id}`).sort(),
+    );
+    const receives = shopStatements
+      .filter((s) => actionsOf(s).includes('sqs:ReceiveMessage'))
+      .flatMap((s) => [s.Resource].flat())
+      .map((resource) => JSON.stringify(resource));
+    expect(receives).toHaveLength(1);
+    expect(receives[0]).toContain('InvalidationQueue');
+    expect(shopStatements.filter((s) => actionsOf(s).includes('sqs:SendMessage'))).toEqual([]);
   });
 
   test.each(SERVICE_IDS)(
