@@ -30,8 +30,13 @@ export const SUBNET_LAYOUT: readonly ec2.SubnetConfiguration[] = [
 export const SERVICE_DEFAULTS = {
   cpuArchitecture: 'ARM64',
   logRetention: logs.RetentionDays.ONE_MONTH,
-  /** Port the app listens on (the app's `PORT`). */
+  /** Port the app listens on (the app's `PORT`): the load balancer's target port. */
   containerPort: 3000,
+  /**
+   * Port of a service's internal API (the app's `INTERNAL_PORT`, the stage 1m contract's default), a server of
+   * its own that serves only `/internal/*`: the port Service Connect publishes. The load balancer never targets it.
+   */
+  internalPort: 3001,
   /**
    * The load balancer's health check: the app's liveness endpoint (the process answers). Not `/readyz`, which
    * pings the database: an Aurora failover or a proxy blip longer than the check's ~45 s would de-register

@@ -172,6 +172,9 @@ export class ServiceStack extends Stack {
     }
     const gateway = this.gateway;
     if (props.frontDoor === 'gateway') this.pointDomainAtGateway(gateway);
+    // A service answers over Service Connect only when another calls it (today: products, called by orders);
+    // users and orders are clients only, with no Service Connect port of their own.
+    const called = new Set(Object.values(config.services ?? {}).flatMap((service) => service.calls ?? []));
     const further = Object.entries(config.services ?? {}).map(
       ([serviceId, service]) =>
         new AppService(this.platform, pascalCase(serviceId), {
@@ -184,7 +187,7 @@ export class ServiceStack extends Stack {
             : {}),
           ...(service.shardAccess !== undefined ? { shardAccess: service.shardAccess } : {}),
           // Calls between services go over Service Connect, in the platform's namespace.
-          serviceConnect: {},
+          serviceConnect: { server: called.has(serviceId) },
         }),
     );
     const byId = new Map(further.map((service) => [service.serviceId, service]));

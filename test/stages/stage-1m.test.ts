@@ -103,36 +103,56 @@ describe('stage 1m', () => {
     expect(shopStatements.filter((s) => actionsOf(s).includes('sqs:SendMessage'))).toEqual([]);
   });
 
-  test.each(SERVICE_IDS)(
-    '%s: SERVICE=<id>, a named port mapping and a Service Connect server at http://<id>',
+  test('products: the load balancer targets port 3000; Service Connect publishes http://products on the internal port 3001 only', () => {
+    expect(environment('products').SERVICE).toBe('products');
+    expect(environment('products').INTERNAL_PORT).toBe(String(SERVICE_DEFAULTS.internalPort));
+    expect(SERVICE_DEFAULTS.internalPort).toBe(3001);
+    expect(appContainer('products').PortMappings).toEqual([
+      { ContainerPort: SERVICE_DEFAULTS.containerPort, Name: 'http', Protocol: 'tcp' },
+      { ContainerPort: 3001, Name: 'products', AppProtocol: 'http', Protocol: 'tcp' },
+    ]);
+    const [, svc] = ecsService('products');
+    expect(svc.Properties.ServiceConnectConfiguration).toMatchObject({
+      Enabled: true,
+      Namespace: {
+        'Fn::GetAtt': [expect.stringMatching(/^ShopClusterDefaultServiceDiscoveryNamespace/), 'Arn'],
+      },
+      Services: [
+        {
+          PortName: 'products',
+          ClientAliases: [{ DnsName: 'products', Port: 80 }],
+          Timeout: {
+            IdleTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds(),
+            PerRequestTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.perRequestTimeout.toSeconds(),
+          },
+        },
+      ],
+      LogConfiguration: {
+        LogDriver: 'awslogs',
+        Options: expect.objectContaining({ 'awslogs-stream-prefix': 'service-connect' }),
+      },
+    });
+    // The load balancer's traffic goes to 3000, past the proxy.
+    expect(svc.Properties.LoadBalancers).toEqual([
+      expect.objectContaining({ ContainerName: 'App', ContainerPort: SERVICE_DEFAULTS.containerPort }),
+    ]);
+    const [, targetGroup] = byPrefix('AWS::ElasticLoadBalancingV2::TargetGroup', 'ShopProductsTargetGroup');
+    expect(targetGroup.Properties.Port).toBe(SERVICE_DEFAULTS.containerPort);
+    // Below the app's keep-alive (65 s): the proxy never reuses a connection the app has closed.
+    expect(SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds()).toBeLessThan(65);
+  });
+
+  test.each(['users', 'orders'])(
+    '%s: a Service Connect client only (nothing calls it): no internal port, nothing published',
     (id) => {
       expect(environment(id).SERVICE).toBe(id);
+      expect(environment(id).INTERNAL_PORT).toBeUndefined();
       expect(appContainer(id).PortMappings).toEqual([
-        { ContainerPort: SERVICE_DEFAULTS.containerPort, Name: id, AppProtocol: 'http', Protocol: 'tcp' },
+        { ContainerPort: SERVICE_DEFAULTS.containerPort, Name: 'http', Protocol: 'tcp' },
       ]);
       const [, svc] = ecsService(id);
-      expect(svc.Properties.ServiceConnectConfiguration).toMatchObject({
-        Enabled: true,
-        Namespace: {
-          'Fn::GetAtt': [expect.stringMatching(/^ShopClusterDefaultServiceDiscoveryNamespace/), 'Arn'],
-        },
-        Services: [
-          {
-            PortName: id,
-            ClientAliases: [{ DnsName: id, Port: 80 }],
-            Timeout: {
-              IdleTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds(),
-              PerRequestTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.perRequestTimeout.toSeconds(),
-            },
-          },
-        ],
-        LogConfiguration: {
-          LogDriver: 'awslogs',
-          Options: expect.objectContaining({ 'awslogs-stream-prefix': 'service-connect' }),
-        },
-      });
-      // Below the app's keep-alive (65 s): the proxy never reuses a connection the app has closed.
-      expect(SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds()).toBeLessThan(65);
+      expect(svc.Properties.ServiceConnectConfiguration.Enabled).toBe(true);
+      expect(svc.Properties.ServiceConnectConfiguration.Services ?? []).toEqual([]);
     },
   );
 
@@ -142,7 +162,7 @@ describe('stage 1m', () => {
     const [productsId] = ecsService('products');
     expect(ecsService('orders')[1].DependsOn).toContain(productsId);
     expect(ecsService('products')[1].DependsOn ?? []).not.toContain(ecsService('orders')[0]);
-    // The products tasks admit the orders tasks on the container port.
+    // The products tasks admit the orders tasks on the internal port only, never the load balancer's port.
     const [productsGroupId] = byPrefix('AWS::EC2::SecurityGroup', 'ShopProductsSecurityGroup');
     const [ordersGroupId] = byPrefix('AWS::EC2::SecurityGroup', 'ShopOrdersSecurityGroup');
     const ingress = Object.values(all).filter((r) => r.Type === 'AWS::EC2::SecurityGroupIngress');
@@ -153,7 +173,7 @@ describe('stage 1m', () => {
           JSON.stringify(r.Properties.SourceSecurityGroupId).includes(ordersGroupId),
       ),
     ).toEqual([
-      expect.objectContaining({ Properties: expect.objectContaining({ FromPort: 3000, ToPort: 3000 }) }),
+      expect.objectContaining({ Properties: expect.objectContaining({ FromPort: 3001, ToPort: 3001 }) }),
     ]);
     // Users calls nobody, so nobody admits it but the data tier.
     const [usersGroupId] = byPrefix('AWS::EC2::SecurityGroup', 'ShopUsersSecurityGroup');
