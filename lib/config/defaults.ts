@@ -228,6 +228,12 @@ export const GATEWAY_DEFAULTS = {
     'POST /api/users': { rateLimit: 20, burstLimit: 50 },
   },
   accessLogRetention: logs.RetentionDays.ONE_YEAR,
+  /**
+   * Header carrying the client's address to the services (their `CLIENT_IP_HEADER`): the gateway overwrites it
+   * with `$context.identity.sourceIp` on every request, and only the VPC link reaches the internal load balancer,
+   * so a client cannot set it. Lower case: API Gateway's parameter mapping and Node both use lower-case names.
+   */
+  clientIpHeader: 'x-client-ip',
   /** The internal load balancer answers these itself with a 404: never forwarded to a service. */
   blockedPaths: ['/internal', '/internal/*', '/metrics', '/metrics/*'],
 } as const;

@@ -179,6 +179,11 @@ export class ServiceStack extends Stack {
       ([serviceId, service]) =>
         new AppService(this.platform, pascalCase(serviceId), {
           ...common,
+          // Behind the gateway the client's address arrives in the header the gateway overwrites (the app's
+          // rate limits and logs read it); only the VPC link reaches the internal load balancer.
+          ...(gateway !== undefined
+            ? { environment: { ...environment, CLIENT_IP_HEADER: gateway.clientIpHeader } }
+            : {}),
           serviceId,
           config: service,
           route: service.route,

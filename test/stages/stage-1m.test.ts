@@ -68,6 +68,8 @@ describe('stage 1m', () => {
     const [, shopDefinition] = byPrefix('AWS::ECS::TaskDefinition', 'ShopTaskDefinition');
     const shopEnv = JSON.stringify(shopDefinition.Properties.ContainerDefinitions);
     expect(shopEnv).not.toContain('"SERVICE"');
+    // Behind the public load balancer, not the gateway: no client-address header to trust.
+    expect(shopEnv).not.toContain('CLIENT_IP_HEADER');
   });
 
   test('the monolith publishes to the bus with the producer sources only, consumes no domain events, still consumes invalidations', () => {
@@ -198,6 +200,8 @@ describe('stage 1m', () => {
       expect(rule.Properties.Conditions[0].PathPatternConfig.Values).toEqual(
         stage1m.services[id].route.pathPatterns,
       );
+      // The client's address comes from the header the gateway overwrites.
+      expect(environment(id).CLIENT_IP_HEADER).toBe('x-client-ip');
     },
   );
 
