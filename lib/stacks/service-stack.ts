@@ -5,6 +5,7 @@ import type * as route53 from 'aws-cdk-lib/aws-route53';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { DEFAULT_MONITORING_CONFIG } from '../config/defaults';
+import type { FrontDoor } from '../config/deployment-context';
 import { eventSource } from '../config/event-routes';
 import { appPoolConnections } from '../config/monitoring-config';
 import { pascalCase } from '../config/naming';
@@ -62,12 +63,13 @@ export interface ServiceStackProps extends StackProps {
   /** The app's `ADMIN_EMAILS`. @default - no admins by email */
   readonly adminEmails?: string;
   /**
-   * What the domain's alias record points at: the public load balancer, or (the stage 1m cut-over) the API
-   * gateway's custom domain. The record is updated in place, never replaced.
+   * What the domain's alias record points at: the public load balancer (`alb`), or (the stage 1m cut-over,
+   * `gateway`) the API gateway's custom domain. The record is updated in place, never replaced.
+   * `createBlueprintApp` requires it to be set when the stage has a gateway and the record is managed.
    *
-   * @default 'loadBalancer'
+   * @default 'alb'
    */
-  readonly frontDoor?: 'loadBalancer' | 'gateway';
+  readonly frontDoor?: FrontDoor;
 }
 
 /**

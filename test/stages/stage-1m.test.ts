@@ -353,8 +353,8 @@ describe('stage 1m with the foundation domain (hosted zone)', () => {
     return records[0]! as [string, Resource];
   };
 
-  test('the gateway serves the domain with the platform certificate; the record stays on the load balancer', () => {
-    const stage = synthStage('1m', { nag: false, context: ZONE });
+  test('the gateway serves the domain with the platform certificate; frontDoor=alb keeps the record on the load balancer', () => {
+    const stage = synthStage('1m', { nag: false, context: { ...ZONE, frontDoor: 'alb' } });
     const domain = Object.entries(resourcesOf(stage.json.service, 'AWS::ApiGatewayV2::DomainName'));
     expect(domain).toHaveLength(1);
     expect(JSON.stringify(domain[0]![1].Properties)).toMatch(/ShopCertificate/);
@@ -364,13 +364,33 @@ describe('stage 1m with the foundation domain (hosted zone)', () => {
   });
 
   test('-c frontDoor=gateway points the same record (same logical id) at the gateway domain: the cut-over', () => {
-    const before = aliasRecord(synthStage('1m', { nag: false, context: ZONE }).json.service);
+    const before = aliasRecord(
+      synthStage('1m', { nag: false, context: { ...ZONE, frontDoor: 'alb' } }).json.service,
+    );
     const after = aliasRecord(
       synthStage('1m', { nag: false, context: { ...ZONE, frontDoor: 'gateway' } }).json.service,
     );
     expect(after[0]).toBe(before[0]);
     expect(JSON.stringify(after[1].Properties.AliasTarget)).toMatch(/GatewayDomainName.*RegionalDomainName/);
     expect(after[1].Properties.Name).toEqual(before[1].Properties.Name);
+  });
+
+  test('fails when the record is managed and frontDoor is not set: a later deploy must not repoint it silently', () => {
+    const synth = () => synthStage('1m', { nag: false, context: ZONE });
+    expect(synth).toThrow(StageConfigError);
+    expect(synth).toThrow(/context\.frontDoor: received nothing/);
+    expect(synth).toThrow(/-c frontDoor=alb.*-c frontDoor=gateway.*cdk\.json/s);
+    // Nothing to protect without a gateway, or without a record the blueprint writes.
+    expect(() => synthStage('100k', { nag: false, context: ZONE })).not.toThrow();
+    expect(() =>
+      synthStage('1m', {
+        nag: false,
+        context: {
+          domainName: 'shop.example.com',
+          certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc',
+        },
+      }),
+    ).not.toThrow();
   });
 
   test('fails when frontDoor is not a known value, or the stage has no gateway', () => {
