@@ -164,6 +164,7 @@ export class DomainEvents extends Construct {
         eventPattern: { source: events.Match.prefix(EVENT_SOURCE_PREFIX), detailType: [...eventTypes] },
         targets: [target(queue)],
       });
+      acceptOnlyFromRule(queue, rule);
       consumers[serviceId] = { serviceId, eventTypes, queue, deadLetterQueue, rule };
     }
     this.consumers = consumers;
@@ -180,6 +181,7 @@ export class DomainEvents extends Construct {
       },
       targets: [target(props.invalidationQueue.queue)],
     });
+    acceptOnlyFromRule(props.invalidationQueue.queue, this.invalidationRule);
   }
 
   /** How services reach the bus and their queues. */
@@ -273,6 +275,29 @@ const INVALIDATION_RULE = 'cache-invalidation';
  */
 export function ruleName(prefix: string, consumer: string): string {
   return `${prefix}-${consumer}-events`;
+}
+
+/**
+ * Lets EventBridge deliver to `queue` for `rule` only: a Deny of `sqs:SendMessage` by `events.amazonaws.com` whose
+ * `aws:SourceArn` is not the rule, so no other rule of the account (or of another account) can target the queue.
+ *
+ * CDK's SqsQueue target cannot do this itself: for a queue with a customer-managed key it leaves out the
+ * `aws:SourceArn` condition (the same grant would put the rule's ARN into the key policy, a circular dependency,
+ * aws/aws-cdk#11158) and allows EventBridge of the whole account (`aws:SourceAccount`). A Deny beside that Allow
+ * needs no change to CDK's statement; the queue policy is a resource of its own, so referencing the rule here
+ * makes no cycle.
+ */
+function acceptOnlyFromRule(queue: sqs.IQueue, rule: events.IRule): void {
+  queue.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'EventBridgeDeliveriesOfItsRuleOnly',
+      effect: iam.Effect.DENY,
+      principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+      actions: ['sqs:SendMessage'],
+      resources: [queue.queueArn],
+      conditions: { ArnNotEquals: { 'aws:SourceArn': rule.ruleArn } },
+    }),
+  );
 }
 
 /**
