@@ -78,6 +78,8 @@ export class ApiGateway extends Construct {
   public readonly accessLogGroup: logs.LogGroup;
   /** The custom domain name, when a domain was given. */
   public readonly domainName?: apigwv2.DomainName;
+  /** The mapping of the API's stage to the custom domain, when a domain was given. */
+  public readonly apiMapping?: apigwv2.ApiMapping;
   /** The execute-api URL: for testing the gateway before the DNS cut-over. */
   public readonly url: string;
   /**
@@ -257,8 +259,16 @@ export class ApiGateway extends Construct {
           }),
         ),
       },
-      ...(this.domainName !== undefined ? { domainMapping: { domainName: this.domainName } } : {}),
     });
+    // The mapping under an id of its own: the stage's `domainMapping` would name it after the domain construct's
+    // path and the mapping key (`...DomainNameundefined...`), an id that changes if either does.
+    if (this.domainName !== undefined) {
+      this.apiMapping = new apigwv2.ApiMapping(this, 'ApiMapping', {
+        api: this.api,
+        domainName: this.domainName,
+        stage: this.stage,
+      });
+    }
     // Per-route throttles are stage route settings (no L2 property); each key must be a route of the API.
     const cfnStage = this.stage.node.defaultChild as apigwv2.CfnStage;
     cfnStage.routeSettings = Object.fromEntries(

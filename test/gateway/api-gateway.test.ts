@@ -210,6 +210,19 @@ describe('ApiGateway with the foundation domain', () => {
     template.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 1);
   });
 
+  test('the API mapping has a stable logical id, and maps the $default stage to the domain', () => {
+    const mappings = resources(template, 'AWS::ApiGatewayV2::ApiMapping');
+    expect(mappings).toHaveLength(1);
+    const [mappingId, mapping] = mappings[0]!;
+    expect(mappingId).toMatch(/^GatewayApiMapping[0-9A-F]{8}$/);
+    expect(mappingId).not.toMatch(/undefined/i);
+    const [domainId] = resources(template, 'AWS::ApiGatewayV2::DomainName')[0]!;
+    const [stageId] = resources(template, 'AWS::ApiGatewayV2::Stage')[0]!;
+    expect(mapping.Properties.DomainName).toEqual({ Ref: domainId });
+    expect(mapping.Properties.Stage).toBe('$default');
+    expect(mapping.DependsOn).toContain(stageId);
+  });
+
   test('the hop to the load balancer is HTTPS, and the VPC link verifies the domain name', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Port: 443,
