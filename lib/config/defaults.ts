@@ -203,8 +203,16 @@ export const SERVICE_CONNECT_DEFAULTS = {
    */
   idleTimeout: Duration.seconds(60),
   /**
-   * Longest a single request through the proxy may take: above the app's own timeout for a call to another
-   * service (the caller gives up first and answers 503), below the HTTP API's 29 s integration timeout.
+   * Longest a single request through the proxy may take. Only calls between services pass the proxy (today
+   * orders -> products' internal API on `INTERNAL_PORT`; the load balancers target the main port, past it), so
+   * this bounds one such call, never a user's request. It must stay ABOVE the caller's own HTTP client timeout
+   * for one attempt, so that the app gives up first, answers 503 and may retry (an idempotent reservation),
+   * instead of the proxy cutting the call with a 504 of its own; and below the HTTP API's 29 s integration
+   * timeout, so that a hung call cannot outlive the user's request by much.
+   *
+   * Assumption (the app side is not on main at this writing): the orders service's timeout for one products call
+   * (the svc-split engineer's `PRODUCTS_TIMEOUT_MS`) is at most 10 s; its proposed default is 1.5 s. Raising it
+   * past 15 s needs this raised too.
    */
   perRequestTimeout: Duration.seconds(15),
   /** Port of the client alias: callers use `http://<service id>` (port 80) whatever the container's port. */
