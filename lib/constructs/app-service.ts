@@ -381,19 +381,23 @@ export class AppService extends Construct {
         ? {
             serviceConnectConfiguration: {
               namespace: props.platform.namespace.namespaceArn,
-              // A client only has no services: it gets the proxy for its calls and publishes nothing.
-              services: !this.serviceConnectServer
-                ? []
-                : [
-                    {
-                      portMappingName: props.serviceId,
-                      dnsName: props.serviceId,
-                      port: SERVICE_CONNECT_DEFAULTS.clientAliasPort,
-                      idleTimeout: props.serviceConnect.idleTimeout ?? SERVICE_CONNECT_DEFAULTS.idleTimeout,
-                      perRequestTimeout:
-                        props.serviceConnect.perRequestTimeout ?? SERVICE_CONNECT_DEFAULTS.perRequestTimeout,
-                    },
-                  ],
+              // A client only has no services (the key left out): it gets the proxy for its calls and publishes
+              // nothing.
+              ...(this.serviceConnectServer
+                ? {
+                    services: [
+                      {
+                        portMappingName: props.serviceId,
+                        dnsName: props.serviceId,
+                        port: SERVICE_CONNECT_DEFAULTS.clientAliasPort,
+                        idleTimeout: props.serviceConnect.idleTimeout ?? SERVICE_CONNECT_DEFAULTS.idleTimeout,
+                        perRequestTimeout:
+                          props.serviceConnect.perRequestTimeout ??
+                          SERVICE_CONNECT_DEFAULTS.perRequestTimeout,
+                      },
+                    ],
+                  }
+                : {}),
               // The proxy's own logs, next to the app's, encrypted with the same key.
               logDriver: ecs.LogDrivers.awsLogs({
                 streamPrefix: 'service-connect',

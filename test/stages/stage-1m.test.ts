@@ -154,7 +154,7 @@ describe('stage 1m', () => {
       ]);
       const [, svc] = ecsService(id);
       expect(svc.Properties.ServiceConnectConfiguration.Enabled).toBe(true);
-      expect(svc.Properties.ServiceConnectConfiguration.Services ?? []).toEqual([]);
+      expect(svc.Properties.ServiceConnectConfiguration.Services).toBeUndefined();
     },
   );
 
