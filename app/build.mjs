@@ -1,6 +1,6 @@
 // Bundles the sample app for its container image (app/Dockerfile runs this same script).
 // Output layout mirrors the source layout one level below the app root, so `appRoot` resolves the same way:
-//   app/dist/server.js, app/dist/migrate.js, app/dist/admin.js, app/dist/shards.js, app/dist/shards-cli.js (bundles)      app/migrations, app/public   (copied as they are)
+//   app/dist/server.js, app/dist/migrate.js, app/dist/admin.js, app/dist/gateway.js, app/dist/shards.js, app/dist/shards-cli.js (bundles)      app/migrations, app/public   (copied as they are)
 import { build } from 'esbuild';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -27,6 +27,9 @@ await build({
     server: path.join(appDir, 'src/server.ts'),
     migrate: path.join(appDir, 'src/migrate.ts'),
     admin: path.join(appDir, 'src/admin.ts'),
+    // The local API gateway of stage 1m (in AWS the API Gateway HTTP API plays its part; the image carries it so
+    // `node dist/gateway.js` runs it anywhere the services run).
+    gateway: path.join(appDir, 'src/gateway/server.ts'),
     // The shard manager (tools/shards) in the same image, for its one-off ECS task (stage 100k): `shards` turns
     // the task's secret ARNs into the manager's URLs and runs `shards-cli`, the manager itself.
     shards: path.join(appDir, '../tools/shards/task.ts'),

@@ -34,6 +34,14 @@ describe('parseOptions', () => {
     expect(scenarioSelected(options, 'stage-1k')).toBe(true);
   });
 
+  it('--sweep-past-knee is off unless asked, and only on or off', () => {
+    expect(parseOptions([], {}, root).sweepPastKnee).toBe(false);
+    expect(parseOptions(['--sweep-past-knee=on'], {}, root).sweepPastKnee).toBe(true);
+    expect(() => parseOptions(['--sweep-past-knee=yes'], {}, root)).toThrow(
+      '--sweep-past-knee must be on or off',
+    );
+  });
+
   it('--quick shrinks the run and keeps its results out of bench/results', () => {
     const options = parseOptions(['--quick'], {}, root);
     expect(options).toMatchObject({

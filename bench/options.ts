@@ -33,6 +33,11 @@ export interface BenchOptions {
   readonly sweepSteps: number;
   /** Measured seconds per sweep step (`--sweep-duration`). */
   readonly sweepDurationSeconds: number;
+  /**
+   * Keep stepping past the knee (`--sweep-past-knee=on`): every step is measured, for per-request CPU at the
+   * same rates on a machine too busy for the p99 limit. The knee is still the last step of the passing prefix.
+   */
+  readonly sweepPastKnee: boolean;
   /** Orders placed one at a time to measure statements per order (`--order-probe`, 0 = skip). */
   readonly orderProbe: number;
   /** Products seeded (`--products`). */
@@ -67,7 +72,7 @@ export const ALL_SCENARIOS = ['bare-fastify', 'stage-1k', 'stage-10k', 'app-cach
 const USAGE = `usage: npm run bench -- [--quick] [--rate=R] [--duration=S] [--warmup=S] [--connections=N]
        [--products=N] [--users=N] [--orders-per-user=N] [--logins=N] [--customer-browse-share=X]
        [--think-ms=MS] [--app-processes=N] [--zipf=X] [--seed=N] [--sweep=on|off] [--sweep-start=R]
-       [--sweep-factor=X] [--sweep-steps=N] [--sweep-duration=S] [--order-probe=N]
+       [--sweep-factor=X] [--sweep-steps=N] [--sweep-duration=S] [--sweep-past-knee=on|off] [--order-probe=N]
        [--only=${ALL_SCENARIOS.join(',')}] [--out=DIR] [--mix=productPage:0.6,catalogPage:0.2,...]
 env:   BENCH_RATE, BENCH_DURATION, BENCH_WARMUP, BENCH_CONNECTIONS, BENCH_REDIS_URL`;
 
@@ -114,6 +119,7 @@ export function parseOptions(
     'sweep-factor',
     'sweep-steps',
     'sweep-duration',
+    'sweep-past-knee',
     'order-probe',
     'products',
     'users',
@@ -178,6 +184,9 @@ export function parseOptions(
   const sweepFlag = flags.get('sweep') ?? (quick ? 'off' : 'on');
   if (sweepFlag !== 'on' && sweepFlag !== 'off')
     problems.push(`--sweep must be on or off, got "${sweepFlag}"`);
+  const pastKneeFlag = flags.get('sweep-past-knee') ?? 'off';
+  if (pastKneeFlag !== 'on' && pastKneeFlag !== 'off')
+    problems.push(`--sweep-past-knee must be on or off, got "${pastKneeFlag}"`);
   const rate = number('rate', 'BENCH_RATE', quick ? 100 : 250, { min: 1, max: 100_000, integer: false });
   const options: BenchOptions = {
     mix,
@@ -197,6 +206,7 @@ export function parseOptions(
     sweepFactor: number('sweep-factor', undefined, 1.5, { min: 1.01, max: 10, integer: false }),
     sweepSteps: number('sweep-steps', undefined, 8, int(1, 50)),
     sweepDurationSeconds: number('sweep-duration', undefined, 8, { min: 1, max: 600, integer: false }),
+    sweepPastKnee: pastKneeFlag === 'on',
     orderProbe: number('order-probe', undefined, quick ? 20 : 100, int(0, 100_000)),
     products: number('products', undefined, quick ? 1_000 : 10_000, int(1, 10_000_000)),
     users: number('users', undefined, quick ? 1_000 : 10_000, int(1, 10_000_000)),

@@ -2,7 +2,8 @@
  * Child processes of the benchmark (app instances, the balancer, the bare fastify baseline): started
  * with a readiness probe, their output kept for error messages, stopped with SIGTERM then SIGKILL.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** A started child process. */
 export interface ManagedProcess {
@@ -96,4 +97,24 @@ export async function startProcess(options: StartProcessOptions): Promise<Manage
     }
     await sleep(100);
   }
+}
+
+let clockTicks: number | undefined;
+
+/**
+ * CPU time (user + system, seconds) a process has used so far, from /proc/<pid>/stat (fields 14 and 15, in
+ * clock ticks of `getconf CLK_TCK`, 10 ms here). `undefined` where /proc cannot be read (not Linux, or the
+ * process is gone).
+ */
+export function processCpuSeconds(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after its closing one.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  clockTicks ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
 }

@@ -8,8 +8,10 @@ import {
   sumSamples,
 } from './metrics';
 import { summariseStatements, type ServerStatements, type StatementStat } from './pg-stats';
+import { processCpuSeconds } from './processes';
 import {
   cacheFigures,
+  cpuPerRequestAtCommonRate,
   evaluateTargets,
   kneeRate,
   orderCost,
@@ -242,6 +244,29 @@ describe('sweep', () => {
     expect(kneeRate([step(100, 5), step(150, 9), step(225, 300, false), step(340, 5)])).toBe(150);
     expect(kneeRate([step(100, 500, false)])).toBeNull();
   });
+
+  it('compares server CPU per request at the highest rate both sweeps served in full', () => {
+    const cpu = (s: SweepStep, us?: number): SweepStep => ({ ...s, serverCpuUsPerRequest: us });
+    const unserved = { ...step(400, 900, false), requestsPerSecond: 300 };
+    const cachedSteps = [cpu(step(100, 5), 130), cpu(step(200, 300, false), 120), cpu(unserved, 110)];
+    const bareSteps = [cpu(step(100, 5), 45), cpu(step(200, 5), 40), cpu(step(400, 5), 30)];
+    expect(cpuPerRequestAtCommonRate(cachedSteps, bareSteps)).toEqual({ rate: 200, a: 120, b: 40 });
+    expect(cpuPerRequestAtCommonRate(cachedSteps, [cpu(step(200, 5))])).toBeNull();
+  });
+
+  it("reads a process's CPU time from /proc, growing while it works", () => {
+    const before = processCpuSeconds(process.pid);
+    expect(before).toBeGreaterThan(0);
+    // Work until the process itself counts 80 ms of CPU (wall time would depend on the machine's load).
+    const start = process.cpuUsage();
+    const used = () => {
+      const u = process.cpuUsage(start);
+      return (u.user + u.system) / 1e6;
+    };
+    while (used() < 0.08) Math.sqrt(Math.random());
+    expect(processCpuSeconds(process.pid)! - before!).toBeGreaterThanOrEqual(0.05);
+    expect(processCpuSeconds(2 ** 22 + 1)).toBeUndefined();
+  });
 });
 
 describe('evaluateTargets', () => {
@@ -254,6 +279,7 @@ describe('evaluateTargets', () => {
       ['p99-and-errors:stage-1k', true],
       ['p99-and-errors:stage-10k', true],
       ['cached-read-vs-baseline', null],
+      ['cached-read-vs-baseline-cpu', null],
     ]);
     expect(targets[0].measured).toBe('80.0% lower (2000.0 -> 400.0 ms), aim met');
     expect(targets[1].measured).toBe('97.5% fewer (800.0 -> 20.0 per 1,000 requests)');

@@ -51,6 +51,12 @@ export interface SweepStep {
   readonly errors: number;
   readonly dispatchLagP99Ms: number;
   readonly passed: boolean;
+  /**
+   * CPU time (user + system) the server process spent per request answered during the measured step, in
+   * microseconds of one core: its /proc utime + stime over the step divided by the requests answered. Unlike
+   * the rate, it hardly depends on what else runs on the machine. Absent where /proc cannot be read.
+   */
+  readonly serverCpuUsPerRequest?: number;
 }
 
 /** Statements and round trips of placing one order, measured with orders sent one at a time. */
@@ -239,6 +245,27 @@ export function sweepRates(start: number, factor: number, steps: number): number
   return Array.from({ length: steps }, (_, i) => Math.round(start * factor ** i));
 }
 
+/**
+ * Server CPU per request of two sweeps at the highest offered rate both served in full without errors (the
+ * same load on both; the p99 limit does not matter for CPU per request), or null when they share no such
+ * step with a CPU figure.
+ */
+export function cpuPerRequestAtCommonRate(
+  a: readonly SweepStep[],
+  b: readonly SweepStep[],
+): { rate: number; a: number; b: number } | null {
+  const served = (s: SweepStep) => s.errors === 0 && s.requestsPerSecond >= s.rate * 0.95;
+  let found: { rate: number; a: number; b: number } | null = null;
+  for (const x of a) {
+    const y = b.find((s) => s.rate === x.rate);
+    if (!y || !served(x) || !served(y) || x.serverCpuUsPerRequest == null || y.serverCpuUsPerRequest == null)
+      continue;
+    if (!found || x.rate > found.rate)
+      found = { rate: x.rate, a: x.serverCpuUsPerRequest, b: y.serverCpuUsPerRequest };
+  }
+  return found;
+}
+
 /** Highest rate of the passing prefix of a sweep (the knee), or null when the first step failed. */
 export function kneeRate(steps: readonly SweepStep[]): number | null {
   let knee: number | null = null;
@@ -339,6 +366,17 @@ export function evaluateTargets(scenarios: readonly ScenarioResult[]): TargetRes
         : 'not measured',
     met: null,
   });
+  const cpu = base?.sweep && cached?.sweep ? cpuPerRequestAtCommonRate(cached.sweep, base.sweep) : null;
+  targets.push({
+    id: 'cached-read-vs-baseline-cpu',
+    description:
+      'server CPU per request, one cached-read app process against the bare fastify process, at the highest ' +
+      'rate both served in full (bare / cached: the throughput share the CPU cost allows)',
+    measured: cpu
+      ? `${pct(cpu.b / cpu.a)} (${num(cpu.a, 0)} vs ${num(cpu.b, 0)} µs of CPU per request at ${cpu.rate} req/s)`
+      : 'not measured',
+    met: null,
+  });
   return targets;
 }
 
@@ -396,13 +434,13 @@ export function renderMarkdown(report: BenchmarkReport): string {
   if (swept.length) {
     lines.push(
       '',
-      `| max-throughput sweep (p99 <= ${TARGETS.sweepP99Ms} ms, no errors) | knee req/s | steps: offered -> p99 ms (served req/s) |`,
+      `| max-throughput sweep (p99 <= ${TARGETS.sweepP99Ms} ms, no errors) | knee req/s | steps: offered -> p99 ms (served req/s, server CPU µs per request) |`,
       '|---|--:|---|',
     );
     for (const s of swept) {
       const steps = s.sweep!.map(
         (st) =>
-          `${st.rate} -> ${num(st.p99Ms, 0)}${st.errors ? ` (${st.errors} err)` : ''} (${num(st.requestsPerSecond, 0)})${st.passed ? '' : ' ✗'}`,
+          `${st.rate} -> ${num(st.p99Ms, 0)}${st.errors ? ` (${st.errors} err)` : ''} (${num(st.requestsPerSecond, 0)}${st.serverCpuUsPerRequest != null ? `, ${num(st.serverCpuUsPerRequest, 0)} µs` : ''})${st.passed ? '' : ' ✗'}`,
       );
       lines.push(`| ${s.label} | ${s.kneeRate ?? dash} | ${steps.join('; ')} |`);
     }

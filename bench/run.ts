@@ -40,6 +40,7 @@ import {
   type ServerStatements,
 } from './pg-stats';
 import { createPopulationPlanner, type PopulationPlanner } from './population';
+import { processCpuSeconds } from './processes';
 import {
   cacheFigures,
   evaluateTargets,
@@ -414,6 +415,7 @@ async function sweep(
   url: string,
   options: BenchOptions,
   plan: () => (at: number) => PlannedRequest,
+  serverPid?: number,
 ): Promise<SweepStep[]> {
   const steps: SweepStep[] = [];
   for (const rate of sweepRates(options.sweepStart, options.sweepFactor, options.sweepSteps)) {
@@ -423,7 +425,14 @@ async function sweep(
     // A short unmeasured lead-in at the step's rate, then the measured step (one planner: time goes on).
     await load(url, rate, 2, planAt, options);
     offset = 2000;
+    const cpuBefore = serverPid === undefined ? undefined : processCpuSeconds(serverPid);
     const run = await load(url, rate, options.sweepDurationSeconds, planAt, options);
+    const cpuAfter = serverPid === undefined ? undefined : processCpuSeconds(serverPid);
+    const answered = run.requests - run.errors.socket - run.errors.timeouts;
+    const cpuUs =
+      cpuBefore !== undefined && cpuAfter !== undefined && answered > 0
+        ? ((cpuAfter - cpuBefore) * 1e6) / answered
+        : undefined;
     const stepFigures = {
       rate,
       requestsPerSecond: run.requestsPerSecond,
@@ -431,13 +440,20 @@ async function sweep(
       errors: run.errors.non2xx + run.errors.socket + run.errors.timeouts,
       dispatchLagP99Ms: run.dispatchLagMs.p99,
     };
-    const step: SweepStep = { ...stepFigures, passed: sweepStepPassed(stepFigures) };
+    const step: SweepStep = {
+      ...stepFigures,
+      passed: sweepStepPassed(stepFigures),
+      ...(cpuUs !== undefined ? { serverCpuUsPerRequest: Math.round(cpuUs * 10) / 10 } : {}),
+    };
     steps.push(step);
     log(
       `  sweep ${label}: ${rate} req/s -> p99 ${step.p99Ms} ms, served ${step.requestsPerSecond.toFixed(0)}/s, ` +
-        `${step.errors} errors${step.passed ? '' : ' (knee passed, stopping)'}`,
+        `${step.errors} errors${cpuUs !== undefined ? `, server CPU ${cpuUs.toFixed(0)} µs/request` : ''}` +
+        `${step.passed ? '' : options.sweepPastKnee ? ' (beyond the limit)' : ' (knee passed, stopping)'}`,
     );
-    if (!step.passed) break;
+    if (!step.passed && !options.sweepPastKnee) break;
+    // Past the knee, stop once the rate is no longer served: CPU per request means nothing in a backlog.
+    if (step.errors > 0 || step.requestsPerSecond < step.rate * 0.95) break;
   }
   return steps;
 }
@@ -554,18 +570,42 @@ async function sweepOnly(
   url: string,
   productIds: readonly string[],
   options: BenchOptions,
+  serverPid?: number,
+  metricsUrl?: string,
 ): Promise<ScenarioResult> {
   const loadStart = loadAverage();
+  const before = metricsUrl ? await scrapeApp(metricsUrl) : undefined;
   let seed = options.seed + 200;
   const data: WorkloadData = { productIds, catalogCursors: [], customerCookies: [] };
-  const steps = await sweep(label, url, options, () => {
-    const planner = population(data, options, seed++, PRODUCT_READS_MIX);
-    return (at) => planner.next(at);
-  });
+  const steps = await sweep(
+    label,
+    url,
+    options,
+    () => {
+      const planner = population(data, options, seed++, PRODUCT_READS_MIX);
+      return (at) => planner.next(at);
+    },
+    serverPid,
+  );
+  const notes: string[] = [];
+  if (metricsUrl && before) {
+    // How much of the cached path went past the first level (the app's own counters, lead-ins included).
+    const after = await scrapeApp(metricsUrl);
+    const lookups = diffCounters(before.counters, after.counters);
+    const served = diffRouteTimes([{ before: before.routes, after: after.routes }])['GET /api/products/:id'];
+    if (served?.count) {
+      const second = lookups.cacheHit + lookups.cacheMiss + lookups.cacheError;
+      notes.push(
+        `${label}: ${((100 * second) / served.count).toFixed(1)}% of the ${served.count} product pages went past the ` +
+          `first level to the shared cache, ${lookups.dbReader + lookups.dbWriter} database queries`,
+      );
+    }
+  }
   return {
     id,
     label,
     description,
+    ...(notes.length ? { notes } : {}),
     sweep: steps,
     ...(kneeRate(steps) !== null ? { kneeRate: kneeRate(steps)! } : {}),
     loadAverage: { start: loadStart, end: loadAverage() },
@@ -585,6 +625,7 @@ async function runBaseline(options: BenchOptions, cleanup: CleanupStack): Promis
       baseline.url,
       productIds,
       options,
+      baseline.pid,
     );
   } finally {
     await stop();
@@ -679,6 +720,8 @@ async function runStage10k(
           apps[0].url,
           ids,
           options,
+          apps[0].pid,
+          apps[0].metricsUrl,
         ),
       );
     }

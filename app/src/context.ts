@@ -3,6 +3,7 @@ import type { Cache } from './cache/cache';
 import type { ReplicaInvalidation } from './cache/replica-invalidation';
 import type { AppConfig } from './config';
 import type { Database } from './db/database';
+import type { DomainEventPipeline } from './events/event-pipeline';
 import type { InvalidationPipeline } from './invalidation/invalidation-pipeline';
 import { forbidden, unauthorized } from './errors';
 import type { AppMetrics } from './metrics';
@@ -32,6 +33,8 @@ export interface ShopContext {
   pageCache: Cache;
   /** The outbox, relay and consumer of event-based invalidation (outbox `main`: the one database). */
   invalidation: InvalidationPipeline;
+  /** Domain events (stage 1m): outbox relays to the bus, and this process's consumers. */
+  events?: DomainEventPipeline;
   /** Second invalidation of a write's tags once the replica has replayed it. */
   replicaInvalidation: ReplicaInvalidation;
   /** Reads of shard 0 (the catalog; everything in the unsharded layout). */
@@ -113,6 +116,8 @@ export async function afterWrite(
   tags: readonly string[],
   userShard?: UserDataPlace,
 ) {
+  // The write may have recorded a domain event in its database's event outbox: relay it now, not at the poll.
+  shop.events?.wake();
   if (tags.length > 0) {
     shop.invalidation.wake(MAIN_OUTBOX);
     shop.invalidation.firstLevel.evictTags(tags);

@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   const port = (app.server.address() as AddressInfo).port;
   app.log.info(
     {
+      service: config.service,
       database: config.database.kind,
       cache: config.cacheStore,
       sessions: config.sessionStore,

@@ -64,6 +64,8 @@ describe('npm run shards (real servers)', () => {
     env = {
       DATABASE_URL: servers[0].url,
       SHARD_ENDPOINTS: JSON.stringify(servers.slice(1).map((s, i) => ({ id: String(i + 1), url: s.url }))),
+      // The app instances' refresh interval: the fence waits 100 + 250 ms before its REVOKE.
+      SHARD_MAP_REFRESH_MS: '100',
     };
   }, 120_000);
 
@@ -97,6 +99,19 @@ describe('npm run shards (real servers)', () => {
       out: expect.stringMatching(/unknown command "shuffle"/),
     });
     expect(await cli('verify', '3')).toEqual({ code: 3, out: expect.stringMatching(/no move in flight/) });
+    // the fence's wait comes from the app's own variable: a bad one is named before anything runs
+    const lines: string[] = [];
+    const code = await runShardsCli(
+      ['move', '3', '--to', '2'],
+      { ...env, SHARD_MAP_REFRESH_MS: 'fast' },
+      (l) => lines.push(l),
+    );
+    expect({ code, out: lines.join('\n') }).toEqual({
+      code: 2,
+      out: expect.stringMatching(
+        /SHARD_MAP_REFRESH_MS must be .* from 100 to 60000 \(ms\), got "fast"; or pass --map-refresh-ms/,
+      ),
+    });
   });
 
   it('move --dry-run and rebalance --dry-run print what they would do and change nothing', async () => {

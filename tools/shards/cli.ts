@@ -9,7 +9,9 @@
  * abort <ls>                                roll a move in flight back to its source
  * ```
  * Options of move and rebalance: --rollback-window-ms (60000), --fence-timeout-ms (5000),
- * --catch-up-timeout-ms (30000), --sync-timeout-ms (900000), --lock-timeout-ms (60000). Connections: see endpoints.ts.
+ * --catch-up-timeout-ms (30000), --sync-timeout-ms (900000), --lock-timeout-ms (60000), --map-refresh-ms (the
+ * app's SHARD_MAP_REFRESH_MS when set, else 1000: the fence waits that plus 250 ms before the REVOKE). Connections:
+ * see endpoints.ts.
  * Exit codes: 0 done, 1 a move was rolled back or verify found differences, 2 usage or configuration error,
  * 3 any other failure.
  */
@@ -35,6 +37,7 @@ const NUMERIC_OPTIONS = [
   'catch-up-timeout-ms',
   'sync-timeout-ms',
   'lock-timeout-ms',
+  'map-refresh-ms',
   'batch',
   'pause-ms',
 ] as const;
@@ -85,6 +88,22 @@ async function connect(shard: ShardEndpoint): Promise<Client> {
   return client;
 }
 
+/**
+ * The app instances' map refresh interval from the app's own variable, SHARD_MAP_REFRESH_MS (unset: the mover's
+ * default, the app's default). Same bounds as the app's configuration.
+ */
+function mapRefreshFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const text = env.SHARD_MAP_REFRESH_MS;
+  if (text === undefined || text === '') return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 100 || value > 60_000)
+    throw new UsageError(
+      `SHARD_MAP_REFRESH_MS must be the app instances' value, an integer from 100 to 60000 (ms), got "${text}"; ` +
+        'or pass --map-refresh-ms',
+    );
+  return value;
+}
+
 /** A hook that, at `step`, says so and never returns (the crash-injection test kills the process there). */
 function pauseAt(step: string, when: string, out: (line: string) => void) {
   return async (reached: string): Promise<void> => {
@@ -102,11 +121,17 @@ export async function runShardsCli(
 ): Promise<number> {
   let args: Args;
   let shards: ShardEndpoint[];
+  let mapRefreshMs: number | undefined;
   try {
     args = parseArgs(argv);
     if (!['status', 'move', 'rebalance', 'verify', 'abort'].includes(args.command))
       throw new UsageError(`unknown command "${args.command}"\n${USAGE}`);
     shards = shardEndpointsFromEnv(env);
+    mapRefreshMs = args.numbers['map-refresh-ms'] ?? mapRefreshFromEnv(env);
+    if (mapRefreshMs !== undefined && !Number.isInteger(mapRefreshMs))
+      throw new UsageError(
+        `--map-refresh-ms needs a whole number of ms (the app's SHARD_MAP_REFRESH_MS), got ${mapRefreshMs}`,
+      );
   } catch (err) {
     out(`Error: ${(err as Error).message}`);
     return 2;
@@ -132,6 +157,7 @@ export async function runShardsCli(
     catchUpTimeoutMs: args.numbers['catch-up-timeout-ms'],
     syncTimeoutMs: args.numbers['sync-timeout-ms'],
     lockTimeoutMs: args.numbers['lock-timeout-ms'],
+    mapRefreshMs,
     // Crash-injection tests: stop at a step (after recording it, or with its work done but not recorded) and
     // wait to be killed.
     ...(pauseAfter ? { afterStep: pauseAt(pauseAfter, 'after', out) } : {}),
@@ -196,7 +222,9 @@ export async function runShardsCli(
             result.alreadyThere
               ? `ls ${ls} is already on shard ${args.to}`
               : `moved ls ${ls}: ${result.from} -> ${result.to}` +
-                  (result.fenceMs === undefined ? '' : ` (writes fenced ${result.fenceMs} ms)`),
+                  (result.fenceMs === undefined
+                    ? ''
+                    : ` (writes fenced ${result.fenceMs} ms, ${result.settleMs} ms of it waiting for the instances to see the fence)`),
           );
         }
         return 0;

@@ -20,6 +20,8 @@ function runCli(
       env: {
         PATH: process.env.PATH,
         DATABASE_URL: servers[0].url,
+        // The fence waits one map refresh bound before its REVOKE; no app instance runs here.
+        SHARD_MAP_REFRESH_MS: '100',
         SHARD_ENDPOINTS: JSON.stringify([{ id: '1', url: servers[1].url }]),
         ...(pauseAfter && when === 'after' ? { SHARDS_PAUSE_AFTER_STEP: pauseAfter } : {}),
         ...(pauseAfter && when !== 'after' ? { SHARDS_PAUSE_BEFORE_RECORDING: pauseAfter } : {}),

@@ -176,6 +176,8 @@ test('a logical shard moves while clients order through both instances: nothing 
     // Longer than SHARD_MAP_REFRESH_MS (200): every instance reads the new place before the source is emptied.
     rollbackWindowMs: 1000,
     fenceTimeoutMs: 5000,
+    // The instances' SHARD_MAP_REFRESH_MS: the fence waits for both to see it before the REVOKE.
+    mapRefreshMs: 200,
     // With the copy done, the manager holds the migration lock on both servers: a third instance starting now
     // (AUTO_MIGRATE, nothing pending) must start without waiting for the move.
     afterStep: async (step) => {

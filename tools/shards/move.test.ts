@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from 'pg';
 import type { PrivatePostgres } from '../local-topology/postgres-replication';
 import { until } from '../../app/test/support/wait';
-import { MANAGER_LOCK_KEY, ManagerLockLostError, MoveAbortedError } from './move';
+import { loadShardMap, ShardMapCache, ShardUnavailableError } from '../../app/src/sharding/shard-map';
+import { MANAGER_LOCK_KEY, MAP_SETTLE_MARGIN_MS, ManagerLockLostError, MoveAbortedError } from './move';
 import { appUrl, connect, createLayout, leftovers, moverFor, startShardServers } from './test-support';
 
 /** count + md5 of a table's rows in key order (what "untouched" means). */
@@ -186,6 +187,110 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
       await refresher.catch(() => undefined);
       await close();
       await Promise.all([...appDb, mapReader].map((c) => c.end()));
+    }
+  }, 120_000);
+
+  it('fences in the map first: instances with the app map cache (refresh 500 ms) wait, none meets the REVOKE', async () => {
+    // GIVEN ls 0 with data, and 4 app instances, each with the app's own ShardMapCache (epoch checked every
+    // 500 ms, writes to a fenced logical shard wait up to 10 s) and its own connections as the app role, placing
+    // orders in a loop where their map says
+    const users = await seed(admin[0], 'ls_000', 100, 2);
+    const refreshMs = 500;
+    let stop = false;
+    const written: string[] = [];
+    const outcomes = { ok: { '0': 0, '1': 0 } as Record<string, number>, held: 0, denied: 0, unavailable: 0 };
+    const other: string[] = [];
+    const instances = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const mapDb = await connect(appUrl(servers[0].url));
+        const conns = await Promise.all(servers.slice(0, 2).map((s) => connect(appUrl(s.url))));
+        const cache = new ShardMapCache(mapDb, await loadShardMap(mapDb), () => undefined, {
+          refreshMs,
+          writeWaitMs: 10_000,
+        });
+        cache.start();
+        return { mapDb, conns, cache };
+      }),
+    );
+    const writers = instances.map(async ({ conns, cache }, w) => {
+      let i = 0;
+      while (!stop) {
+        const asked = Date.now();
+        let entry;
+        try {
+          entry = await cache.writable(0);
+        } catch (err) {
+          if (err instanceof ShardUnavailableError) outcomes.unavailable++;
+          else other.push((err as Error).message);
+          continue;
+        }
+        if (Date.now() - asked >= 100) outcomes.held++; // waited for the flip instead of writing
+        const db = conns[Number(entry.shardId)];
+        const id = randomUUID();
+        const user = users[(w * 31 + i++) % users.length];
+        try {
+          await db.query('BEGIN');
+          await db.query('INSERT INTO ls_000.orders (id, user_id, total_cents) VALUES ($1, $2, 555)', [
+            id,
+            user,
+          ]);
+          await db.query(
+            `INSERT INTO ls_000.order_items (order_id, line_no, user_id, product_id, name, quantity, unit_price_cents)
+             VALUES ($1, 1, $2, gen_random_uuid(), 'cup', 1, 555)`,
+            [id, user],
+          );
+          await db.query('COMMIT');
+          written.push(id);
+          outcomes.ok[entry.shardId]++;
+        } catch (err) {
+          await db.query('ROLLBACK').catch(() => undefined);
+          // 42501: a stale map met the REVOKE; the app answers 503 (what the two-phase fence avoids)
+          if ((err as { code?: string }).code === '42501') outcomes.denied++;
+          else other.push((err as Error).message);
+        }
+      }
+    });
+    // The manager knows the instances' refresh interval (SHARD_MAP_REFRESH_MS).
+    const { mover, close } = await moverFor(servers, {
+      rollbackWindowMs: 2 * refreshMs,
+      mapRefreshMs: refreshMs,
+    });
+    try {
+      // WHEN ls 0 moves to shard 1 while they write
+      await until(() => outcomes.ok['0'] >= 40 || other.length > 0, 'writes on the source', 30_000);
+      const result = await mover.move(0, '1');
+      const after = outcomes.ok['1'];
+      await until(() => outcomes.ok['1'] >= after + 20 || other.length > 0, 'writes on the target', 30_000);
+      stop = true;
+      await Promise.all(writers);
+
+      // THEN no write met the REVOKE and none gave up: every instance saw `fenced` and held its writes until
+      // the flip, which is the fence longer by the wait
+      process.stdout.write(
+        `two-phase fence: ${written.length} orders, fence ${result.fenceMs} ms of which ${result.settleMs} ms ` +
+          `waiting for the instances; held ${outcomes.held}, denied ${outcomes.denied}, 503 ${outcomes.unavailable}\n`,
+      );
+      expect(other).toEqual([]);
+      expect({ denied: outcomes.denied, unavailable: outcomes.unavailable }).toEqual({
+        denied: 0,
+        unavailable: 0,
+      });
+      expect(outcomes.held).toBeGreaterThan(0);
+      expect(result.settleMs).toBeGreaterThanOrEqual(refreshMs + MAP_SETTLE_MARGIN_MS);
+      expect(result.fenceMs).toBeGreaterThan(result.settleMs!);
+      // AND every acknowledged order is on shard 1 exactly once, and nothing else is
+      const { rows } = await admin[1].query<{ id: string }>(
+        'SELECT id FROM ls_000.orders WHERE total_cents = 555',
+      );
+      expect(rows.map((r) => r.id).sort()).toEqual([...written].sort());
+    } finally {
+      stop = true;
+      await Promise.allSettled(writers);
+      await close();
+      for (const { mapDb, conns, cache } of instances) {
+        cache.stop();
+        await Promise.allSettled([mapDb, ...conns].map((c) => c.end()));
+      }
     }
   }, 120_000);
 

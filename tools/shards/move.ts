@@ -22,6 +22,12 @@ import { compareSchema, describeVerify, type VerifyResult } from './verify';
 /** Advisory lock key that keeps two shard managers from running at once (beside the migrations' key). */
 export const MANAGER_LOCK_KEY = MIGRATION_LOCK_KEY + 1;
 
+/**
+ * Added to the instances' refresh interval before the REVOKE: one epoch check and one map load on shard 0, plus a
+ * write that read the old map just before its instance reloaded it.
+ */
+export const MAP_SETTLE_MARGIN_MS = 250;
+
 /** Publication, subscription and slot of a logical shard's move (one move per logical shard at a time). */
 export function replicationName(logical: number): string {
   return `shard_move_${shardSchema(logical)}`;
@@ -43,6 +49,13 @@ export interface ShardMoverOptions {
   readonly rollbackWindowMs?: number;
   /** How long the fence waits for transactions writing to the source schema to end. @default 5000 */
   readonly fenceTimeoutMs?: number;
+  /**
+   * The app instances' shard map refresh interval (their SHARD_MAP_REFRESH_MS). The fence marks the logical shard
+   * `fenced` in the map, then waits this plus {@link MAP_SETTLE_MARGIN_MS} (the bound within which every instance
+   * has reloaded the map) before it revokes the app's writes on the source, so no instance writes into the
+   * REVOKE: they all wait for the flip instead. @default 1000 (the app's default)
+   */
+  readonly mapRefreshMs?: number;
   /** How long the fenced source waits for the subscription to confirm its WAL position. @default 30000 */
   readonly catchUpTimeoutMs?: number;
   /**
@@ -130,6 +143,8 @@ export interface MoveResult {
   readonly to: string;
   /** Milliseconds writes were fenced (map state fenced to flip), when this run did the fence and the flip. */
   readonly fenceMs?: number;
+  /** Of `fenceMs`, the wait for every instance to see `fenced` before the REVOKE ({@link ShardMoverOptions.mapRefreshMs}). */
+  readonly settleMs?: number;
   readonly alreadyThere?: boolean;
 }
 
@@ -165,6 +180,11 @@ export class ShardMover {
       throw new Error(`app role "${this.appRole}" is not a plain name`);
     this.log = options.log ?? (() => undefined);
     if (!options.shards.some((s) => s.id === '0')) throw new Error('the shards must include shard "0"');
+    const refresh = options.mapRefreshMs;
+    if (refresh !== undefined && (!Number.isInteger(refresh) || refresh < 0))
+      throw new Error(
+        `mapRefreshMs (--map-refresh-ms) must be the app instances' SHARD_MAP_REFRESH_MS in ms, got ${refresh}`,
+      );
   }
 
   private endpoint(id: string): ShardEndpoint {
@@ -375,6 +395,7 @@ export class ShardMover {
     const schema = shardSchema(logical);
     const name = replicationName(logical);
     let fencedAt: number | undefined;
+    let settleMs: number | undefined;
     const order = (step: MoveStep) => MOVE_STEPS.indexOf(step as (typeof MOVE_STEPS)[number]);
     /** True from the moment this run (or an earlier one) raised the fence until the flip: writes are refused. */
     let fenceUp = order(move.step) >= order('fenced') && order(move.step) < order('flipped');
@@ -403,7 +424,7 @@ export class ShardMover {
         await this.assertLocks();
         fencedAt = Date.now();
         fenceUp = true;
-        move = await this.fence(move, schema);
+        ({ move, settleMs } = await this.fence(move, schema));
       }
       if (at('caught_up')) move = await this.catchUp(move, schema, name);
       if (at('flipped')) {
@@ -441,7 +462,13 @@ export class ShardMover {
     }
     const fenceMs = fencedAt === undefined ? undefined : Date.now() - fencedAt;
     await this.cleanup(move, schema, name);
-    return { logicalShard: logical, from, to, ...(fenceMs === undefined ? {} : { fenceMs }) };
+    return {
+      logicalShard: logical,
+      from,
+      to,
+      ...(fenceMs === undefined ? {} : { fenceMs }),
+      ...(settleMs === undefined ? {} : { settleMs }),
+    };
   }
 
   /** Records an error on the move's row; a failure to record is added to the log, never hides the error. */
@@ -712,17 +739,27 @@ export class ShardMover {
   }
 
   /**
-   * Step 4: fence. The map says `fenced` (app instances stop writing and wait), then the database enforces it:
-   * the app role loses INSERT/UPDATE/DELETE on the source schema, so a router with any stale map fails with
+   * Step 4: fence, in two phases. First the map says `fenced` (epoch + 1); the manager then waits one refresh
+   * bound of the instances' map cache (`mapRefreshMs` + {@link MAP_SETTLE_MARGIN_MS}), so every instance has seen it
+   * and holds its writes (they wait, then answer 503 with Retry-After) instead of writing. Only then does the
+   * database enforce it, as the safety net for an instance that still did not see it (cut off from shard 0, or
+   * stalled): the app role loses INSERT/UPDATE/DELETE on the source schema, so such a router fails with
    * "permission denied" instead of writing to the old place (every new statement checks privileges anew). A
    * SHARE lock on each table of the schema in turn then waits for the transactions that already wrote there
    * (they hold ROW EXCLUSIVE until they end), at most `fenceTimeoutMs` in all; after that nothing can change
-   * the schema, and the WAL position taken is the fence LSN.
+   * the schema, and the WAL position taken is the fence LSN. Lock loss during the wait is checked before the
+   * REVOKE; any failure from here to the flip aborts the move (see `move`).
    */
-  private async fence(move: MoveRecord, schema: string): Promise<MoveRecord> {
+  private async fence(move: MoveRecord, schema: string): Promise<{ move: MoveRecord; settleMs: number }> {
     const { logicalShard: logical, sourceShard: from } = move;
     const timeoutMs = this.options.fenceTimeoutMs ?? 5000;
     await this.options.control.setState(logical, from, 'fenced');
+    const settleStart = Date.now();
+    const settle = (this.options.mapRefreshMs ?? 1000) + MAP_SETTLE_MARGIN_MS;
+    this.log(`ls ${logical}: fenced in the map; waiting ${settle} ms for every instance to see it`);
+    await sleep(settle);
+    const settleMs = Date.now() - settleStart;
+    await this.assertLocks();
     const tables = await this.on(from, (source) => schemaTables(source, schema));
     const lsn = await this.on(from, async (source) => {
       await source.query(
@@ -766,7 +803,7 @@ export class ShardMover {
           'and writable again, the slot is dropped. Retry when no long transaction writes there, or raise --fence-timeout.',
       );
     }
-    return this.step(logical, 'fenced', { fenceLsn: lsn });
+    return { move: await this.step(logical, 'fenced', { fenceLsn: lsn }), settleMs };
   }
 
   /** Step 5: the subscription confirms the fence LSN; the exact verify; sequences copied. Failure: abort. */

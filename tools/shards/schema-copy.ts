@@ -177,7 +177,17 @@ export async function buildPostData(
   const built: SchemaObject[] = [];
   for (const o of wanted) {
     if (have.has(key(o))) continue;
-    await target.query(o.ddl);
+    // A foreign key locks both of its tables while the subscription's apply worker writes them in the other
+    // order: Postgres picks one of the two as the deadlock victim. Each statement is one idempotent DDL, so the
+    // manager's is retried (40P01) a few times rather than stopping the move.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await target.query(o.ddl);
+        break;
+      } catch (err) {
+        if ((err as { code?: string }).code !== '40P01' || attempt >= 5) throw err;
+      }
+    }
     built.push(o);
   }
   return built;

@@ -149,6 +149,8 @@ export async function moverFor(
     shards: endpointsOf(servers),
     connect: (shard) => connect(shard.url),
     rollbackWindowMs: 200,
+    // The tests' routers read the map every 100 ms.
+    mapRefreshMs: 100,
     ...options,
   });
   return {

@@ -36,6 +36,42 @@ function uuids(values: Iterable<string>): string {
   return `'{${list.join(',')}}'::uuid[]`;
 }
 
+/**
+ * Added to the instances' map refresh interval before the REVOKE (one epoch check and one map load on shard 0, and a
+ * write that read the old map just before its instance reloaded it); as the shard manager's fence.
+ */
+export const MAP_SETTLE_MARGIN_MS = 250;
+
+/** The steps after which {@link UnshardedMoverOptions.afterStep} is called. */
+export type LayoutMoveHook = 'started' | 'copied' | 'fenced' | 'revoked' | 'verified';
+
+/**
+ * The mover's advisory lock on shard 0 is gone (its session was reset or replaced, e.g. by a pooler): another mover
+ * or the shard manager may run now, so this run stopped without acting further (not even lifting a fence). Check
+ * that none runs, then rerun (it resumes) or abort.
+ */
+export class LayoutMoveLockLostError extends Error {
+  constructor(when: string) {
+    super(
+      `the move lost its advisory lock ${MOVER_LOCK_KEY} on shard 0 (${when}): another mover or the shard manager ` +
+        'may run now, so this run stopped without acting further (a fence stays up: writes wait, then 503); check ' +
+        'that none runs, then rerun npm run migrate-to-shards to resume, or abort it',
+    );
+    this.name = 'LayoutMoveLockLostError';
+  }
+}
+
+/**
+ * A step failed while the fence was up; the fence was lifted (writes granted back on public, every logical shard
+ * `active`, the move back at `copying`), nothing flipped. A rerun resumes from the copy (CLI exit 3).
+ */
+export class FenceLiftedError extends Error {
+  constructor(message: string, cause: Error) {
+    super(message, { cause });
+    this.name = 'FenceLiftedError';
+  }
+}
+
 /** A problem an operator fixes before (re)running; the CLI exits 2 with it. */
 export class MoveConfigurationError extends Error {}
 
@@ -76,8 +112,21 @@ export interface UnshardedMoverOptions {
   readonly fenceTimeoutMs?: number;
   /** The fence starts once the change backlog is at most this many rows, or after 20 catch-up rounds. @default batchSize */
   readonly fenceBacklog?: number;
+  /**
+   * The app instances' shard map refresh interval (their SHARD_MAP_REFRESH_MS). The fence marks every logical shard
+   * `fenced` in the map, then waits this plus {@link MAP_SETTLE_MARGIN_MS} before it revokes the app's writes on
+   * public, so instances that read the map hold their writes instead of meeting the REVOKE. @default 1000
+   */
+  readonly mapRefreshMs?: number;
+  /**
+   * How long the work under the fence (the rest of the change log and the verification, after the writers drained)
+   * may take; past it the fence is lifted and the run fails (rerun later, or raise it). @default 60000
+   */
+  readonly catchUpTimeoutMs?: number;
   /** Progress, one event per step or batch (the CLI prints them as JSON lines). */
   readonly onProgress?: (event: Record<string, unknown>) => void;
+  /** Called after a step (tests inject failures here). */
+  readonly afterStep?: (step: LayoutMoveHook) => Promise<void>;
 }
 
 /** What a run did. */
@@ -111,6 +160,9 @@ export class UnshardedMover {
   private readonly batchSize: number;
   private readonly fenceTimeoutMs: number;
   private readonly fenceBacklog: number;
+  private readonly mapRefreshMs: number;
+  private readonly catchUpTimeoutMs: number;
+  private readonly afterStep: (step: LayoutMoveHook) => Promise<void>;
   private columns = new Map<UserTable, string[]>();
   private n = 0;
 
@@ -122,6 +174,15 @@ export class UnshardedMover {
     this.batchSize = options.batchSize ?? 1000;
     this.fenceTimeoutMs = options.fenceTimeoutMs ?? 5000;
     this.fenceBacklog = options.fenceBacklog ?? this.batchSize;
+    this.mapRefreshMs = options.mapRefreshMs ?? 1000;
+    this.catchUpTimeoutMs = options.catchUpTimeoutMs ?? 60_000;
+    this.afterStep = options.afterStep ?? (async () => undefined);
+    for (const [name, value] of [
+      ['--map-refresh-ms', this.mapRefreshMs],
+      ['--catch-up-timeout-ms', this.catchUpTimeoutMs],
+    ] as const)
+      if (!Number.isInteger(value) || value < 1)
+        throw new MoveConfigurationError(`${name}: ${value} is not a positive integer`);
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1)
       throw new MoveConfigurationError(`--batch-size: ${this.batchSize} is not a positive integer`);
   }
@@ -137,19 +198,29 @@ export class UnshardedMover {
         }
         await this.assertAllOnShard0();
         await this.start();
+        await this.afterStep('started');
         move = (await this.moveRow())!;
       }
       if (move.step === 'copying') {
         await this.copy('users', move.users_after);
         await this.copy('orders', move.orders_after);
+        await this.afterStep('copied');
         await this.catchUp();
-        await this.fence();
-        move = (await this.moveRow())!;
+        await this.assertLock('before the fence');
       }
-      if (move.step === 'fenced') {
-        await this.finishFence();
-        move = (await this.moveRow())!;
+      try {
+        if (move.step === 'copying') {
+          await this.fence();
+          await this.afterStep('fenced');
+        }
+        if (move.step !== 'done') {
+          await this.finishFence();
+          move = (await this.moveRow())!;
+        }
+      } catch (err) {
+        throw await this.liftAfterFailure(err as Error);
       }
+      await this.assertLock('before the clean-up');
       await this.cleanUp();
       return this.result(move.fence_ms);
     });
@@ -182,6 +253,8 @@ export class UnshardedMover {
         throw new MoveConfigurationError('the layout is sharded: there is no move to abort');
       const schemas = Array.from({ length: this.n }, (_, i) => shardSchema(i));
       await this.transaction(async () => {
+        // TRUNCATE waits for every reader of the directory (sign-in) and queues new ones behind it: bounded.
+        await this.db.query(`SET LOCAL lock_timeout = ${this.fenceTimeoutMs}`);
         await this.unfenceStatements();
         await this.db.query(
           `TRUNCATE control.email_directory, ${schemas.flatMap((s) => USER_TABLES.map((t) => `${s}.${t}`)).join(', ')}`,
@@ -283,8 +356,54 @@ export class UnshardedMover {
       await this.prepare();
       return await fn();
     } finally {
-      await this.db.query('SELECT pg_advisory_unlock($1)', [MOVER_LOCK_KEY]).catch(() => {});
+      // A failed unlock is reported, not hidden; the lock goes with the session anyway (the CLI ends it).
+      await this.db.query('SELECT pg_advisory_unlock($1)', [MOVER_LOCK_KEY]).catch((err: Error) => {
+        this.progress({
+          step: 'warning',
+          note: `releasing advisory lock ${MOVER_LOCK_KEY} failed: ${err.message}`,
+        });
+      });
     }
+  }
+
+  /**
+   * Throws {@link LayoutMoveLockLostError} unless this session still holds the mover's advisory lock (pg_locks). The
+   * lock is session-level: a pooler that gives this client another server session, or a reset, drops it silently.
+   */
+  private async assertLock(when: string): Promise<void> {
+    const { rows } = await this.db.query<{ held: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+                      AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = $1) AS held`,
+      [MOVER_LOCK_KEY],
+    );
+    if (!rows[0].held) throw new LayoutMoveLockLostError(when);
+  }
+
+  /**
+   * A failure from the fence to the flip: nothing may stay refused for ever, so the fence is lifted (unless the
+   * flip committed, or the lock is lost: then another run owns the move) and the error says so. When lifting fails
+   * too, both errors are in the one thrown: writes stay refused until a rerun (which resumes the fence) or abort.
+   */
+  private async liftAfterFailure(err: Error): Promise<Error> {
+    if (err instanceof LayoutMoveLockLostError) return err;
+    try {
+      await this.db.query('SET statement_timeout = 0');
+      const move = await this.moveRow();
+      if (move?.step !== 'fenced') return err; // lifted already (fence timeout, verification) or flipped
+      await this.unfence();
+    } catch (liftErr) {
+      const message =
+        `the move failed while fenced (${err.message}) and lifting the fence failed too ` +
+        `(${(liftErr as Error).message}): writes to the user tables are still refused; rerun ` +
+        'npm run migrate-to-shards (it resumes the fence), or abort it';
+      this.progress({ step: 'error', error: message });
+      return new Error(message, { cause: err });
+    }
+    const message =
+      `the move failed while fenced: ${err.message}; the fence was lifted (writes allowed again on public, the ` +
+      'layout still unsharded, every logical shard active): rerun to try again';
+    this.progress({ step: 'error', error: message });
+    return new FenceLiftedError(message, err);
   }
 
   private async transaction<T>(fn: () => Promise<T>): Promise<T> {
@@ -416,9 +535,13 @@ export class UnshardedMover {
    * log in the same transaction. Entries of transactions still running are invisible and applied later, so
    * nothing depends on the order in which sequence numbers were handed out.
    */
-  private async applyChanges(limit = Number.POSITIVE_INFINITY): Promise<number> {
+  private async applyChanges(
+    limit = Number.POSITIVE_INFINITY,
+    beforeBatch: () => Promise<void> = async () => undefined,
+  ): Promise<number> {
     let total = 0;
     while (total < limit) {
+      await beforeBatch();
       const applied = await this.transaction(async () => {
         const { rows } = await this.db.query<{
           table_name: UserTable;
@@ -476,17 +599,14 @@ export class UnshardedMover {
   }
 
   /**
-   * Step 4: the fence, in one transaction: every logical shard `fenced` in the map (epoch + 1: instances that
-   * see it hold their writes, up to SHARD_WRITE_WAIT_MS) and the app role's writes on the public tables revoked
-   * (instances that have not seen it yet, and 10k instances, get permission denied: a 503).
+   * Step 4: the fence's first phase, in one transaction: every logical shard `fenced` in the map (epoch + 1:
+   * instances that see it hold their writes, up to SHARD_WRITE_WAIT_MS) and the step recorded. The REVOKE comes in
+   * {@link UnshardedMover.finishFence}, once every instance has had one refresh bound to see this.
    */
   private async fence(): Promise<void> {
     await this.transaction(async () => {
       await this.db.query(
         `UPDATE control.shard_map SET state = 'fenced', epoch = (SELECT max(epoch) FROM control.shard_map) + 1`,
-      );
-      await this.db.query(
-        `REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ${USER_TABLES.map((t) => `public.${t}`).join(', ')} FROM ${APP_ROLE}`,
       );
       await this.db.query("UPDATE control.layout_move SET step = 'fenced', fenced_at = clock_timestamp()");
     });
@@ -494,14 +614,22 @@ export class UnshardedMover {
   }
 
   /**
-   * Step 5, under the fence (and again on a rerun after a kill here): the fence re-applied, transactions that
-   * wrote before it waited for (a SHARE lock per table, one at a time), the rest of the change log applied, the
-   * verification, and the flip: layout `sharded` and the map `active` (epoch + 1) in one transaction.
+   * Step 5, under the fence (and again on a rerun after a kill here): a wait of one map refresh bound
+   * (`mapRefreshMs` + {@link MAP_SETTLE_MARGIN_MS}) so every instance holds its writes, then the REVOKE of the app
+   * role's writes on public as the safety net (an instance that still did not see the fence, and 10k instances,
+   * get permission denied: a 503), transactions that wrote before it waited for (a SHARE lock per table, one at a
+   * time), the rest of the change log applied, the verification (both within `catchUpTimeoutMs`), and the flip:
+   * layout `sharded` and the map `active` (epoch + 1) in one transaction. Any failure lifts the fence (see `run`).
    */
   private async finishFence(): Promise<void> {
+    const settle = this.mapRefreshMs + MAP_SETTLE_MARGIN_MS;
+    this.progress({ step: 'settle', waitMs: settle, note: 'waiting for every instance to see the fence' });
+    await new Promise((resolve) => setTimeout(resolve, settle));
+    await this.assertLock('before the revoke');
     await this.db.query(
       `REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ${USER_TABLES.map((t) => `public.${t}`).join(', ')} FROM ${APP_ROLE}`,
     );
+    await this.afterStep('revoked');
     for (const table of USER_TABLES) {
       try {
         await this.transaction(async () => {
@@ -515,7 +643,7 @@ export class UnshardedMover {
            WHERE l.relation = $1::regclass AND l.mode = 'RowExclusiveLock' AND l.granted LIMIT 1`,
           [`public.${table}`],
         );
-        await this.unfence();
+        await this.liftOrExplain(err as Error);
         const holder = rows[0]
           ? `pid ${rows[0].pid}, started ${rows[0].xact_start.toISOString()}: ${rows[0].query.slice(0, 200)}`
           : 'unknown';
@@ -525,12 +653,36 @@ export class UnshardedMover {
         );
       }
     }
-    await this.applyChanges();
-    const differences = await this.verify();
+    const deadline = Date.now() + this.catchUpTimeoutMs;
+    const budget = async () => {
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new Error(
+          `the work under the fence took longer than --catch-up-timeout-ms (${this.catchUpTimeoutMs})`,
+        );
+      await this.db.query(`SET statement_timeout = ${Math.ceil(left)}`);
+    };
+    let differences: VerifyDifference[];
+    try {
+      await budget();
+      await this.applyChanges(Number.POSITIVE_INFINITY, budget);
+      await budget();
+      differences = await this.verify();
+      await this.afterStep('verified');
+    } catch (err) {
+      if ((err as { code?: string }).code !== '57014') throw err;
+      throw new Error(
+        `the work under the fence took longer than --catch-up-timeout-ms (${this.catchUpTimeoutMs}): ${(err as Error).message}`,
+        { cause: err },
+      );
+    } finally {
+      await this.db.query('SET statement_timeout = 0').catch(() => undefined);
+    }
     if (differences.length > 0) {
-      await this.unfence();
+      await this.liftOrExplain(new MoveVerificationError(differences));
       throw new MoveVerificationError(differences);
     }
+    await this.assertLock('before the flip');
     await this.transaction(async () => {
       await this.db.query(
         `INSERT INTO control.settings (key, value) VALUES ($1, 'sharded')
@@ -550,6 +702,19 @@ export class UnshardedMover {
   private async unfence(): Promise<void> {
     await this.transaction(() => this.unfenceStatements());
     this.progress({ step: 'unfenced' });
+  }
+
+  /** {@link UnshardedMover.unfence} for a known failure; when lifting fails too, throws one error naming both. */
+  private async liftOrExplain(err: Error): Promise<void> {
+    try {
+      await this.unfence();
+    } catch (liftErr) {
+      throw new Error(
+        `${err.message}; lifting the fence failed too (${(liftErr as Error).message}): writes to the user tables ` +
+          'are still refused; rerun npm run migrate-to-shards (it resumes the fence), or abort it',
+        { cause: err },
+      );
+    }
   }
 
   private async unfenceStatements(): Promise<void> {

@@ -24,13 +24,28 @@ export class InvalidEventError extends Error {
   }
 }
 
-/** Parses and checks a message body; throws {@link InvalidEventError} naming what is wrong. */
+/** The EventBridge DetailType of an invalidation event on the bus (stage 1m; see events/event-routes). */
+const WRAPPED_DETAIL_TYPE = 'CacheTagsInvalidated';
+
+/**
+ * Parses and checks a message body; throws {@link InvalidEventError} naming what is wrong. Accepts the raw
+ * event (stage 100k: the relay sends it to the queue) and the EventBridge event a rule delivers (stage 1m with
+ * EVENT_BUS=eventbridge: the event in `detail`, `detail-type` CacheTagsInvalidated).
+ */
 export function parseInvalidationEvent(body: string): InvalidationEvent {
   let value: unknown;
   try {
     value = JSON.parse(body);
   } catch {
     throw new InvalidEventError('body is not JSON');
+  }
+  const wrapped = value as { 'detail-type'?: unknown; detail?: unknown } | null;
+  if (wrapped && typeof wrapped === 'object' && 'detail-type' in wrapped) {
+    if (wrapped['detail-type'] !== WRAPPED_DETAIL_TYPE)
+      throw new InvalidEventError(
+        `EventBridge detail-type must be ${WRAPPED_DETAIL_TYPE}, got ${JSON.stringify(wrapped['detail-type'])}`,
+      );
+    value = wrapped.detail;
   }
   const e = value as Partial<InvalidationEvent> | null;
   if (typeof e !== 'object' || e === null) throw new InvalidEventError('body is not an object');

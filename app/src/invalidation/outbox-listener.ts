@@ -6,9 +6,11 @@ import { OUTBOX_CHANNEL, type OutboxWakeSource } from './outbox';
  * connection drops it reconnects with a backoff and wakes the relay once (notifications sent meanwhile
  * were lost; the relay's poll would find the rows anyway, this only makes it sooner).
  *
+ * `channel`: `invalidation_outbox` (default) or `event_outbox` (domain events, migration 006).
  * Use a direct connection to the writer (a pooler in transaction mode cannot hold a LISTEN session).
  */
-export function listenForOutbox(config: ClientConfig): OutboxWakeSource {
+export function listenForOutbox(config: ClientConfig, channel: string = OUTBOX_CHANNEL): OutboxWakeSource {
+  if (!/^[a-z_]+$/.test(channel)) throw new Error(`"${channel}" is not a channel name`);
   let wake: () => void = () => {};
   let client: Client | undefined;
   let closed = false;
@@ -23,7 +25,7 @@ export function listenForOutbox(config: ClientConfig): OutboxWakeSource {
     next.on('end', () => reconnect(next));
     try {
       await next.connect();
-      await next.query(`LISTEN ${OUTBOX_CHANNEL}`);
+      await next.query(`LISTEN ${channel}`);
       client = next;
       backoff = 200;
       wake();

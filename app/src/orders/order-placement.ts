@@ -102,47 +102,28 @@ const RELEASE = `WITH released AS (
 SELECT count(*)::int AS released FROM released`;
 
 /**
- * Catalog and orders in different databases (the sharded layout), without a distributed transaction:
- *
- * 1. reserve: one statement on the catalog takes the stock and records reservations keyed by the order id;
- * 2. write: one statement on the user's shard inserts the order and its lines;
- * 3. confirm: the reservations are marked confirmed (the order exists);
- * on a failed write, release: the same key gives the stock back.
- *
- * Stock is never oversold (step 1 is atomic under row locks), and an order never exists without its
- * reservation (step 2 follows step 1). A process killed between steps leaves an unconfirmed reservation; the
- * reconciler (follow-up) confirms it when the order exists on its shard and releases it otherwise, after a
- * timeout longer than any placement.
+ * The catalog side of an order placed across databases: stock reserved for an order id, then confirmed once the
+ * order exists, or released. Every call is idempotent by the order id. Adapters: {@link SqlCatalogStock} (the
+ * catalog database in this process: the monolith of stage 100k, and the products service) and
+ * HttpCatalogStock (the orders service of stage 1m, over the products service's internal API).
  */
-export class CrossDatabaseOrderPlacement implements OrderPlacement {
-  constructor(
-    private readonly catalog: SqlExecutor,
-    private readonly orders: OrderRepository,
-  ) {}
-
-  async place(order: OrderRequest, target: OrderTarget, tags: readonly string[]): Promise<Order> {
-    const unique = [...new Set(tags)];
-    const lines = await this.reserve(order, unique);
-    let placed: Order;
-    try {
-      placed = await this.write(order, lines, target);
-    } catch (err) {
-      // Give the stock back only when the order is certainly not there: the shard answered with an error (or the
-      // app refused before sending). A connection lost mid-statement may have committed the order; its
-      // reservation then stays for the reconciler, which confirms it if the order exists and releases it if not
-      // (releasing here could leave an order without its reservation: oversold stock).
-      if (orderCertainlyNotWritten(err)) await this.release(order.id, unique).catch(() => {});
-      throw err;
-    }
-    // Best effort: an unconfirmed reservation of an existing order is confirmed by the reconciler.
-    await this.confirm(order.id).catch(() => {});
-    return placed;
-  }
-
+export interface CatalogStock {
   /**
-   * Step 1: reserves the stock of every line for `order.id` (all or nothing) and returns the priced lines; a 400
-   * or 409 when a line cannot be served. Idempotent: a reservation that exists for the id is returned as it is.
+   * Reserves the stock of every line for `order.id` (all or nothing) and returns the priced lines; a 400 or 409
+   * (HttpError, message naming the line's field) when a line cannot be served. A reservation that exists for the
+   * id is returned as it is. `tags` are recorded in the catalog's outbox with the stock change.
    */
+  reserve(order: OrderRequest, tags: readonly string[]): Promise<OrderLine[]>;
+  /** Marks the order's reservation confirmed (its order exists). */
+  confirm(orderId: string): Promise<void>;
+  /** Releases the order's unconfirmed reservation; returns the number of lines given back. */
+  release(orderId: string, tags?: readonly string[]): Promise<number>;
+}
+
+/** {@link CatalogStock} on the catalog database itself (one statement per step). */
+export class SqlCatalogStock implements CatalogStock {
+  constructor(private readonly catalog: SqlExecutor) {}
+
   async reserve(order: OrderRequest, tags: readonly string[]): Promise<OrderLine[]> {
     const { rows } = await this.catalog.query<ReservedRow>(RESERVE, [
       order.id,
@@ -171,6 +152,72 @@ export class CrossDatabaseOrderPlacement implements OrderPlacement {
     }));
   }
 
+  async confirm(orderId: string): Promise<void> {
+    await this.catalog.query(
+      'UPDATE stock_reservations SET confirmed_at = now() WHERE order_id = $1 AND confirmed_at IS NULL',
+      [orderId],
+    );
+  }
+
+  release(orderId: string, tags: readonly string[] = []): Promise<number> {
+    return releaseReservation(this.catalog, orderId, tags);
+  }
+}
+
+function isCatalogStock(value: SqlExecutor | CatalogStock): value is CatalogStock {
+  return typeof (value as Partial<CatalogStock>).reserve === 'function';
+}
+
+/**
+ * Catalog and orders in different databases (the sharded layout), without a distributed transaction:
+ *
+ * 1. reserve: the catalog takes the stock and records reservations keyed by the order id;
+ * 2. write: one statement on the user's shard inserts the order and its lines;
+ * 3. confirm: the reservations are marked confirmed (the order exists);
+ * on a failed write, release: the same key gives the stock back.
+ *
+ * Stock is never oversold (step 1 is atomic under row locks), and an order never exists without its
+ * reservation (step 2 follows step 1). A process killed between steps leaves an unconfirmed reservation; the
+ * reconciler confirms it when the order exists on its shard and releases it otherwise, after a timeout longer
+ * than any placement. The catalog side is a {@link CatalogStock}: SQL in this process (given a SqlExecutor), or
+ * the products service over HTTP (stage 1m).
+ */
+export class CrossDatabaseOrderPlacement implements OrderPlacement {
+  private readonly stock: CatalogStock;
+
+  constructor(
+    /** The catalog's writer (SQL in this process), or the catalog side as a port. */
+    readonly catalog: SqlExecutor | CatalogStock,
+    private readonly orders: OrderRepository,
+  ) {
+    this.stock = isCatalogStock(catalog) ? catalog : new SqlCatalogStock(catalog);
+  }
+
+  async place(order: OrderRequest, target: OrderTarget, tags: readonly string[]): Promise<Order> {
+    const unique = [...new Set(tags)];
+    const lines = await this.reserve(order, unique);
+    let placed: Order;
+    try {
+      placed = await this.write(order, lines, target);
+    } catch (err) {
+      // Give the stock back only when the order is certainly not there: the shard answered with an error (or the
+      // app refused before sending). A connection lost mid-statement may have committed the order; its
+      // reservation then stays for the reconciler, which confirms it if the order exists and releases it if not
+      // (releasing here could leave an order without its reservation: oversold stock). A release that fails
+      // (the products service is down) is left to the reconciler as well.
+      if (orderCertainlyNotWritten(err)) await this.release(order.id, unique).catch(() => {});
+      throw err;
+    }
+    // Best effort: an unconfirmed reservation of an existing order is confirmed by the reconciler.
+    await this.confirm(order.id).catch(() => {});
+    return placed;
+  }
+
+  /** Step 1 (see {@link CatalogStock.reserve}). */
+  reserve(order: OrderRequest, tags: readonly string[]): Promise<OrderLine[]> {
+    return this.stock.reserve(order, tags);
+  }
+
   /** Step 2: writes the order and its lines on the user's shard (one statement). */
   write(order: OrderRequest, lines: readonly OrderLine[], target: OrderTarget): Promise<Order> {
     return this.orders.insertPriced(target.writer, target.schema, {
@@ -181,16 +228,13 @@ export class CrossDatabaseOrderPlacement implements OrderPlacement {
   }
 
   /** Step 3: marks the order's reservation confirmed (its order exists). */
-  async confirm(orderId: string): Promise<void> {
-    await this.catalog.query(
-      'UPDATE stock_reservations SET confirmed_at = now() WHERE order_id = $1 AND confirmed_at IS NULL',
-      [orderId],
-    );
+  confirm(orderId: string): Promise<void> {
+    return this.stock.confirm(orderId);
   }
 
   /** Releases an order's unconfirmed reservation; returns the number of lines given back. */
   release(orderId: string, tags: readonly string[] = []): Promise<number> {
-    return releaseReservation(this.catalog, orderId, tags);
+    return this.stock.release(orderId, tags);
   }
 }
 

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { SqlExecutor } from '../db/database';
+import { insertEventSql } from '../events/event-outbox';
 import { badRequest, conflict } from '../errors';
 import { safeSchema } from '../sharding/logical-shard';
 
@@ -50,6 +52,11 @@ interface PlacedRow {
   created_at: Date | string | null;
 }
 
+/** OrderPlaced's data, from the `placed` order (as `o`) and its priced lines (CTE `priced`). */
+const ORDER_PLACED_DATA = `jsonb_build_object('orderId', o.id, 'userId', o.user_id, 'totalCents', o.total_cents,
+  'items', (SELECT jsonb_agg(jsonb_build_object('productId', pr.product_id, 'quantity', pr.quantity,
+    'unitPriceCents', pr.price_cents) ORDER BY pr.line_no) FROM priced pr))`;
+
 /**
  * Places an order in one statement, i.e. one round trip and one implicit transaction: lock the products in id
  * order (so concurrent orders cannot deadlock), check every line, and only when all of them can be served take
@@ -85,6 +92,8 @@ const PLACE_ORDER = `WITH wanted AS (
 ), outbox AS (
   INSERT INTO invalidation_outbox (tags)
   SELECT $5::text[] WHERE cardinality($5::text[]) > 0 AND (SELECT ok FROM verdict)
+), event AS (
+  ${insertEventSql('$6::uuid', 'OrderPlaced', ORDER_PLACED_DATA, 'placed o')}
 )
 SELECT pr.line_no, pr.product_id, pr.quantity, pr.name, pr.price_cents, pr.stock,
        o.id AS order_id, o.user_id, o.status, o.total_cents, o.created_at
@@ -124,6 +133,7 @@ export class OrderRepository {
       order.lines.map((line) => line.productId),
       order.lines.map((line) => line.quantity),
       [...new Set(outboxTags)],
+      randomUUID(),
     ]);
     const placed = rows[0]?.order_id ? rows[0] : undefined;
     if (!placed) {
@@ -159,7 +169,8 @@ export class OrderRepository {
 
   /**
    * Writes an order already priced and reserved elsewhere (the sharded layout: the catalog's stock is on shard 0,
-   * the order on the user's shard) in one statement: the order and its lines, or nothing.
+   * the order on the user's shard) in one statement: the order, its lines and its OrderPlaced event (in the
+   * shard's `public.event_outbox`), or nothing.
    */
   async insertPriced(
     db: SqlExecutor,
@@ -176,6 +187,11 @@ export class OrderRepository {
          INSERT INTO ${s}.order_items (order_id, line_no, user_id, product_id, name, quantity, unit_price_cents)
          SELECT $1, l.n, $2, l.product_id, l.name, l.q, l.p
          FROM unnest($3::uuid[], $4::int[], $5::text[], $6::int[]) WITH ORDINALITY AS l(product_id, q, name, p, n)
+       ), priced AS (
+         SELECT l.n AS line_no, l.product_id, l.q AS quantity, l.p AS price_cents
+         FROM unnest($3::uuid[], $4::int[], $6::int[]) WITH ORDINALITY AS l(product_id, q, p, n)
+       ), event AS (
+         ${insertEventSql('$7::uuid', 'OrderPlaced', ORDER_PLACED_DATA, 'placed o')}
        )
        SELECT id, user_id, status, total_cents, created_at FROM placed`,
       [
@@ -185,9 +201,53 @@ export class OrderRepository {
         order.lines.map((line) => line.quantity),
         order.lines.map((line) => line.name),
         order.lines.map((line) => line.unitPriceCents),
+        randomUUID(),
       ],
     );
     return this.toOrder(rows[0], [...order.lines]);
+  }
+
+  /**
+   * Cancels one of the user's orders in one statement on the user's shard: the status change and its
+   * OrderCancelled event (with the lines' products and quantities, for the stock release) in `public.event_outbox`
+   * of the same database, or neither. Locks the order row, so concurrent cancels write one event.
+   * - `not_found`: no such order of this user;
+   * - `cancelled`: cancelled now;
+   * - `already_cancelled`: it was (nothing written: cancelling is idempotent);
+   * - `too_late`: placed more than `windowSeconds` ago (nothing written).
+   */
+  async cancel(
+    db: SqlExecutor,
+    schema: string,
+    userId: string,
+    orderId: string,
+    windowSeconds: number,
+  ): Promise<'not_found' | 'cancelled' | 'already_cancelled' | 'too_late'> {
+    const s = safeSchema(schema);
+    const { rows } = await db.query<{ status: string; cancelled: boolean }>(
+      `WITH target AS MATERIALIZED (
+         SELECT id, user_id, status, created_at FROM ${s}.orders WHERE id = $1 AND user_id = $2 FOR UPDATE
+       ), cancelled AS (
+         UPDATE ${s}.orders o SET status = 'cancelled' FROM target t
+         WHERE o.id = t.id AND t.status = 'placed' AND t.created_at > now() - make_interval(secs => $4)
+         RETURNING o.id, o.user_id
+       ), event AS (
+         ${insertEventSql(
+           '$3::uuid',
+           'OrderCancelled',
+           `jsonb_build_object('orderId', c.id, 'userId', c.user_id,
+             'items', (SELECT jsonb_agg(jsonb_build_object('productId', i.product_id, 'quantity', i.quantity)
+                        ORDER BY i.line_no) FROM ${s}.order_items i WHERE i.order_id = c.id AND i.user_id = c.user_id))`,
+           'cancelled c',
+         )}
+       )
+       SELECT t.status, EXISTS (SELECT 1 FROM cancelled) AS cancelled FROM target t`,
+      [orderId, userId, randomUUID(), windowSeconds],
+    );
+    const row = rows[0];
+    if (!row) return 'not_found';
+    if (row.cancelled) return 'cancelled';
+    return row.status === 'cancelled' ? 'already_cancelled' : 'too_late';
   }
 
   /** The user's latest orders, newest first. */

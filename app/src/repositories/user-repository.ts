@@ -1,5 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
+import { randomUUID } from 'node:crypto';
 import type { SqlExecutor } from '../db/database';
+import { insertEventSql } from '../events/event-outbox';
 import { conflict, isUniqueViolation } from '../errors';
 import { safeSchema } from '../sharding/logical-shard';
 
@@ -13,6 +15,8 @@ export interface User {
   name: string;
   role: Role;
   createdAt: string;
+  /** Orders placed, as the users service counts them from OrderPlaced events (eventually consistent). */
+  orderCount?: number;
 }
 
 interface UserRow {
@@ -22,6 +26,7 @@ interface UserRow {
   role: Role;
   created_at: Date | string;
   password_hash: string;
+  order_count?: number;
 }
 
 function toUser(row: UserRow): User {
@@ -31,6 +36,7 @@ function toUser(row: UserRow): User {
     name: row.name,
     role: row.role,
     createdAt: new Date(row.created_at).toISOString(),
+    ...(row.order_count !== undefined ? { orderCount: Number(row.order_count) } : {}),
   };
 }
 
@@ -47,10 +53,23 @@ export class UserRepository {
     schema = 'public',
   ): Promise<User> {
     try {
+      // The user and its UserRegistered event (in this database's event outbox), in one statement.
       const { rows } = await db.query<UserRow>(
-        `INSERT INTO ${safeSchema(schema)}.users (id, email, name, password_hash, role) VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, email, name, role, created_at, password_hash`,
-        [input.id ?? uuidv7(), input.email.toLowerCase(), input.name, input.passwordHash, input.role],
+        `WITH u AS (
+           INSERT INTO ${safeSchema(schema)}.users (id, email, name, password_hash, role) VALUES ($1, $2, $3, $4, $5)
+           RETURNING id, email, name, role, created_at, password_hash
+         ), event AS (
+           ${insertEventSql('$6::uuid', 'UserRegistered', "jsonb_build_object('userId', u.id)", 'u')}
+         )
+         SELECT * FROM u`,
+        [
+          input.id ?? uuidv7(),
+          input.email.toLowerCase(),
+          input.name,
+          input.passwordHash,
+          input.role,
+          randomUUID(),
+        ],
       );
       return toUser(rows[0]);
     } catch (err) {
@@ -85,16 +104,22 @@ export class UserRepository {
   /** Deletes a user that has no orders (undoing a sign-up whose session could not be stored). */
   async delete(db: SqlExecutor, id: string, schema = 'public'): Promise<void> {
     const s = safeSchema(schema);
+    // Its UserRegistered goes too while still unsent (a sign-up taken back is not a registration).
     await db.query(
-      `DELETE FROM ${s}.users WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ${s}.orders WHERE user_id = $1)`,
+      `WITH gone AS (
+         DELETE FROM ${s}.users WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ${s}.orders WHERE user_id = $1)
+         RETURNING id
+       )
+       DELETE FROM public.event_outbox e USING gone
+       WHERE e.type = 'UserRegistered' AND e.envelope -> 'data' ->> 'userId' = gone.id::text AND e.sent_at IS NULL`,
       [id],
     );
   }
 
-  /** A user by id, or null. */
+  /** A user by id (with the order count), or null. */
   async get(db: SqlExecutor, id: string, schema = 'public'): Promise<User | null> {
     const { rows } = await db.query<UserRow>(
-      `SELECT id, email, name, role, created_at, password_hash FROM ${safeSchema(schema)}.users WHERE id = $1`,
+      `SELECT id, email, name, role, created_at, password_hash, order_count FROM ${safeSchema(schema)}.users WHERE id = $1`,
       [id],
     );
     return rows[0] ? toUser(rows[0]) : null;

@@ -77,3 +77,15 @@ export const getOrderSchema = {
   params: idParams,
   response: { 200: orderSchema, ...errorResponses },
 } as const;
+
+/** How long after placing it an order can be cancelled (then 409). */
+export const ORDER_CANCEL_WINDOW_SECONDS = 24 * 3600;
+
+/**
+ * POST /api/orders/:id/cancel: no body; 200 with the order (cancelled now or before: idempotent), 404 when the
+ * user has no such order, 409 when it is past the cancellation window.
+ */
+export const cancelOrderSchema = {
+  params: idParams,
+  response: { 200: orderSchema, ...errorResponses },
+} as const;

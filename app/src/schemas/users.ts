@@ -9,6 +9,8 @@ export const userSchema = {
     name: { type: 'string' },
     role: { type: 'string', enum: ['customer', 'admin'] },
     createdAt: { type: 'string', format: 'date-time' },
+    /** GET /api/me: orders counted from OrderPlaced events (eventually consistent; README "Domain events"). */
+    orderCount: { type: 'integer', minimum: 0 },
   },
   required: ['id', 'email', 'name', 'role', 'createdAt'],
   additionalProperties: false,

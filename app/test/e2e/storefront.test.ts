@@ -3,7 +3,10 @@
 // browses, searches, fills the cart, signs up, logs out and in, orders, and finds the order in "My orders".
 // Assertions are on what the page shows, and then on the API and the database. The scenarios run twice: on one
 // database (the unsharded layout) and on two physical shards on two real PostgreSQL servers (stage 100k's
-// layout); the database checks find the user's rows through the app's own router, wherever they live.
+// layout); the database checks find the user's rows through the app's own router, wherever they live. A third
+// run is stage 1m: the users, products and orders services and the local API gateway as real processes on two
+// shards (tools/local-topology/services.ts); the browser talks to the gateway, and the in-process app on the
+// same databases and Redis prefix is used only for the admin grant and the database checks.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +14,7 @@ import { chromium, type Browser, type BrowserContext, type Locator, type Page } 
 import { changeAdminRole } from '../../src/admin';
 import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
+import { startLocalTopology } from '../../../tools/local-topology/services';
 import { createTestDatabase } from '../support/postgres';
 import { startTwoShards } from '../support/shards';
 
@@ -54,7 +58,11 @@ interface Topology {
   name: string;
   /** Whether the app must come up in the sharded layout there. */
   sharded: boolean;
-  start(): Promise<{ env: Record<string, string>; stop(): Promise<void> }>;
+  /**
+   * `url`: where the browser goes when the shop runs elsewhere (the gateway of stage 1m); absent = the in-process
+   * app listens and is the shop.
+   */
+  start(): Promise<{ env: Record<string, string>; stop(): Promise<void>; url?: string }>;
 }
 const TOPOLOGIES: Topology[] = [
   {
@@ -74,6 +82,14 @@ const TOPOLOGIES: Topology[] = [
         env: { DATABASE_URL: shards.shard0.url, SHARD_ENDPOINTS: shards.endpoints },
         stop: () => shards.stop(),
       };
+    },
+  },
+  {
+    name: 'stage 1m: three services behind the local gateway',
+    sharded: true,
+    start: async () => {
+      const topology = await startLocalTopology({ stage: '1m', env: { ADMIN_EMAILS: ADMIN_EMAIL } });
+      return { env: { ...topology.env }, stop: () => topology.stop(), url: topology.url };
     },
   },
 ];
@@ -159,7 +175,7 @@ async function startShop(topology: Topology): Promise<() => Promise<void>> {
     // The topology is the one named (a wrong environment would pass the scenarios on one database).
     expect(app.shop.userData.sharded).toBe(topology.sharded);
     if (topology.sharded) expect([...app.shop.userData.shards.keys()]).toEqual(['0', '1']);
-    await createCatalog(config);
+    await createCatalog(config, database.url);
   } catch (err) {
     await stop();
     throw err;
@@ -168,8 +184,8 @@ async function startShop(topology: Topology): Promise<() => Promise<void>> {
 }
 
 /** The catalog, created the way an operator would: an admin account and the product API. */
-async function createCatalog(config: ReturnType<typeof loadConfig>): Promise<void> {
-  baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+async function createCatalog(config: ReturnType<typeof loadConfig>, url?: string): Promise<void> {
+  baseUrl = url ?? (await app.listen({ port: 0, host: '127.0.0.1' }));
   const signUp = await callApi('POST', '/api/users', {
     email: ADMIN_EMAIL,
     password: PASSWORD,

@@ -12,6 +12,7 @@ import { UserDataRouter } from '../../src/sharding/user-data-router';
 import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
 import { loadConfig, type AppConfig } from '../../src/config';
 import { logicalShard, shardSchema } from '../../src/sharding/logical-shard';
+import { loadShardLayoutMigrations } from '../../src/sharding/shard-migrations';
 import { signUp, signUpAdmin, testConfig, uniqueEmail } from '../support/app';
 import { createTestDatabase, TEST_PG_ADMIN_URL, withClient } from '../support/postgres';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from '../support/redis';
@@ -955,6 +956,8 @@ describe('sharded layout', () => {
       logger: false,
     });
     await checked.close();
+    // Every logical shard's schema lacks every shard migration (app/migrations/shard).
+    const steps = 256 * (await loadShardLayoutMigrations()).shard.length;
     const empty = await createTestDatabase(shards.server.urls[0]);
     try {
       await expect(
@@ -978,7 +981,7 @@ describe('sharded layout', () => {
           logger: false,
         }),
       ).rejects.toThrow(
-        'Shard "1" lacks 256 steps of the sharded layout: run the migration task (npm run migrate, with the same SHARD_ENDPOINTS) before starting the app, or set AUTO_MIGRATE=true',
+        `Shard "1" lacks ${steps} steps of the sharded layout: run the migration task (npm run migrate, with the same SHARD_ENDPOINTS) before starting the app, or set AUTO_MIGRATE=true`,
       );
     } finally {
       await empty.drop();

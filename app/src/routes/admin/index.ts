@@ -14,8 +14,14 @@ import {
  * `missingShards`: still a 200, never a hang or a 500.
  */
 export async function adminRoutes(app: FastifyInstance): Promise<void> {
+  await adminOrderRoutes(app);
+  await adminUserRoutes(app);
+}
+
+/** The admin reports over orders (the orders service of stage 1m): orders with a product, sales per day. */
+export async function adminOrderRoutes(app: FastifyInstance): Promise<void> {
   const shop = app.shop;
-  const { reports, roles } = shop;
+  const { reports } = shop;
 
   app.get<{ Querystring: { productId: string; limit: number; cursor?: string } }>(
     '/api/admin/orders',
@@ -42,7 +48,12 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
       return reports.salesPerDay(from, to);
     },
   );
+}
 
+/** The admin user search (the users service of stage 1m). */
+export async function adminUserRoutes(app: FastifyInstance): Promise<void> {
+  const shop = app.shop;
+  const { reports, roles } = shop;
   app.get<{ Querystring: { q: string; limit: number; cursor?: string } }>(
     '/api/admin/users',
     { schema: adminUserSearchSchema },

@@ -1,8 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import { v7 as uuidv7 } from 'uuid';
 import { afterWrite, catalogCache, requireUser } from '../../context';
-import { badRequest, notFound } from '../../errors';
-import { getOrderSchema, listOrdersSchema, MAX_LINE_QUANTITY, placeOrderSchema } from '../../schemas/orders';
+import { badRequest, conflict, notFound } from '../../errors';
+import {
+  cancelOrderSchema,
+  getOrderSchema,
+  listOrdersSchema,
+  MAX_LINE_QUANTITY,
+  ORDER_CANCEL_WINDOW_SECONDS,
+  placeOrderSchema,
+} from '../../schemas/orders';
 
 /** Orders of the logged-in user: place one, list them, get one. */
 export async function orderRoutes(app: FastifyInstance): Promise<void> {
@@ -69,4 +76,34 @@ export async function orderRoutes(app: FastifyInstance): Promise<void> {
     if (!order) throw notFound(`order ${request.params.id} does not exist`);
     return order;
   });
+
+  // The owner cancels: the status change and OrderCancelled in one statement on the user's shard; the products
+  // service gives the stock back when the event reaches it (eventually consistent: README "Domain events").
+  app.post<{ Params: { id: string } }>(
+    '/api/orders/:id/cancel',
+    { schema: cancelOrderSchema },
+    async (request) => {
+      const { userId } = requireUser(request);
+      const { id } = request.params;
+      const { outcome, place } = await userData.write(userId, async (place) => ({
+        place,
+        outcome: await orders.cancel(
+          place.shard.db.writer,
+          place.schema,
+          userId,
+          id,
+          ORDER_CANCEL_WINDOW_SECONDS,
+        ),
+      }));
+      if (outcome === 'not_found') throw notFound(`order ${id} does not exist`);
+      if (outcome === 'too_late')
+        throw conflict(
+          `order ${id} was placed more than ${ORDER_CANCEL_WINDOW_SECONDS / 3600} h ago and can no longer be cancelled`,
+        );
+      if (outcome === 'cancelled') await afterWrite(shop, request.session, [], place);
+      const order = await orders.getForUser(place.shard.db.writer, userId, id, place.schema);
+      if (!order) throw notFound(`order ${id} does not exist`);
+      return order;
+    },
+  );
 }

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { afterWrite, catalogCache, MAIN_OUTBOX, requireAdmin } from '../../context';
 import { notFound } from '../../errors';
+import { existingSession } from '../../sessions/lazy-session';
+import { withProductChanged } from '../../events/producers';
 import type { NewProduct, ProductChanges } from '../../repositories/catalog-repository';
 import {
   createProductSchema,
@@ -23,7 +25,7 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
     { schema: listProductsSchema },
     async (request) => {
       const { limit, cursor, q } = request.query;
-      const source = await reads.readerFor(request.session);
+      const source = await reads.readerFor(existingSession(request));
       // A user reading their own write bypasses the cache: it may still hold the pre-write page.
       if (reads.readsOwnWrites(source)) return catalog.list(source, { limit, cursor, q });
       return cache.getOrLoad(catalogCache.listKey(limit, cursor, q), [catalogCache.catalogTag], () =>
@@ -34,7 +36,7 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { id: string } }>('/api/products/:id', { schema: getProductSchema }, async (request) => {
     const { id } = request.params;
-    const source = await reads.readerFor(request.session);
+    const source = await reads.readerFor(existingSession(request));
     const product = reads.readsOwnWrites(source)
       ? await catalog.get(source, id)
       : await cache.getOrLoad(catalogCache.productKey(id), [catalogCache.productTag(id)], () =>
@@ -48,7 +50,11 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
     await requireAdmin(request, shop);
     const tagsOf = (p: { id: string }) => [catalogCache.catalogTag, catalogCache.productTag(p.id)];
     // The invalidation event is recorded in the insert's own transaction (the outbox): no commit, no event.
-    const product = await outbox.transaction(db, (tx) => catalog.create(tx, request.body), tagsOf);
+    const product = await outbox.transaction(
+      db,
+      async (tx) => withProductChanged(tx, await catalog.create(tx, request.body), 'created'),
+      tagsOf,
+    );
     await afterWrite(shop, request.session, tagsOf(product));
     return reply.code(201).send(product);
   });
@@ -62,7 +68,10 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
       const tags = [catalogCache.catalogTag, catalogCache.productTag(id)];
       const product = await outbox.transaction(
         db,
-        (tx) => catalog.update(tx, id, request.body),
+        async (tx) => {
+          const updated = await catalog.update(tx, id, request.body);
+          return updated && withProductChanged(tx, updated, 'updated');
+        },
         (updated) => (updated ? tags : []),
       );
       if (!product) throw notFound(`product ${id} does not exist`);

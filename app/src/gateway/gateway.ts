@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import fastifyHttpProxy from '@fastify/http-proxy';
+import fastifyRateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import {
+  defaultService,
+  INTERNAL_PREFIX,
+  ownerOf,
+  SERVICE_IDS,
+  SERVICE_ROUTES,
+} from '../services/service-routes';
+import type { GatewayConfig } from './gateway-config';
+
+/** Options of {@link buildGateway}. */
+export interface BuildGatewayOptions {
+  readonly config: GatewayConfig;
+  /** @default - JSON logs at the config's level */
+  readonly logger?: FastifyServerOptions['logger'];
+}
+
+// What a client may set as its X-Request-Id (as the app accepts it); anything else gets a fresh id.
+const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Log-in and sign-up: the routes with the stricter limit (password guessing, account spam). */
+function isAuthAttempt(request: FastifyRequest): boolean {
+  if (request.method !== 'POST') return false;
+  const path = request.url.split('?')[0];
+  return path === '/api/sessions' || path === '/api/users';
+}
+
+/**
+ * True for any spelling of a path under /internal/: percent-encoded, with repeated slashes or dot segments, in
+ * any case. The gateway refuses them all; the services' internal API is for Service Connect callers only.
+ */
+export function isInternalPath(rawUrl: string): boolean {
+  let path = rawUrl.split('?')[0];
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    // an invalid escape is not a path to the internal API; the service answers it with a 400 or 404
+  }
+  const normalised = new URL(path.replace(/\/{2,}/g, '/'), 'http://gateway').pathname.toLowerCase();
+  const prefix = INTERNAL_PREFIX.toLowerCase();
+  return normalised.startsWith(prefix) || normalised === prefix.slice(0, -1);
+}
+
+/**
+ * The local API gateway of stage 1m: the same routes as the API Gateway + internal ALB in AWS
+ * (services/service-routes.ts: each service's path patterns, products for everything else including the
+ * storefront), `/internal/*` refused, a rate limit per client address on every route and a stricter one on
+ * log-in and sign-up, and one access log line per request.
+ */
+export async function buildGateway(options: BuildGatewayOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  const gateway = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && CLIENT_REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    // The gateway is the edge: it trusts no X-Forwarded-For from clients, and sets it for the services.
+    trustProxy: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
+
+  gateway.addHook('onRequest', async (request, reply) => {
+    if (isInternalPath(request.url)) {
+      request.log.warn({ url: request.url }, 'refused a request for the internal API');
+      return reply
+        .code(404)
+        .send({ statusCode: 404, error: 'Not Found', message: 'the internal API is not served here' });
+    }
+  });
+  gateway.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // One access line per request, on the gateway's own logger: the proxied routes log at `warn` only (fastify's
+  // two lines per request and the proxy's own are left out).
+  gateway.addHook('onResponse', async (request, reply) => {
+    gateway.log.info(
+      {
+        reqId: request.id,
+        method: request.method,
+        path: request.url.split('?')[0],
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        service: ownerOf(request.url.split('?')[0]),
+        ip: request.ip,
+        bytes: Number(reply.getHeader('content-length') ?? 0),
+      },
+      'access',
+    );
+  });
+
+  await gateway.register(fastifyRateLimit, {
+    global: true,
+    max: (request) => (isAuthAttempt(request) ? config.authRateLimitMax : config.rateLimitMax),
+    // Separate counters, so browsing does not use up a client's log-in attempts or the other way round.
+    keyGenerator: (request) => `${isAuthAttempt(request) ? 'auth' : 'all'}:${request.ip}`,
+    timeWindow: config.rateLimitWindowMs,
+  });
+
+  const replyOptions = {
+    rewriteRequestHeaders: (request: FastifyRequest, headers: Record<string, unknown>) => ({
+      ...headers,
+      'x-request-id': request.id,
+      // The services trust exactly one proxy hop (TRUST_PROXY_HOPS=1): this one.
+      'x-forwarded-for': request.ip,
+      'x-forwarded-proto': request.protocol,
+    }),
+    // A service that is down or slow: 503 (with Retry-After) or 504, never a hang.
+    onError: (
+      reply: { code(n: number): { header(k: string, v: string): { send(b: unknown): void } } },
+      { error }: { error: Error & { statusCode?: number } },
+    ) => {
+      const status = error.statusCode === 504 ? 504 : 503;
+      reply
+        .code(status)
+        .header('retry-after', '5')
+        .send({
+          statusCode: status,
+          error: status === 504 ? 'Gateway Timeout' : 'Service Unavailable',
+          message: status === 504 ? 'the service did not answer in time' : 'the service is unavailable',
+        });
+    },
+  };
+  const http = { requestOptions: { timeout: config.upstreamTimeoutMs } };
+  for (const id of SERVICE_IDS) {
+    for (const pattern of SERVICE_ROUTES[id].pathPatterns) {
+      // `/api/users*` -> the prefix /api/users (and everything below it); `/api/me` -> /api/me.
+      const prefix = pattern.replace(/\*$/, '');
+      await gateway.register(fastifyHttpProxy, {
+        upstream: config.upstreams[id],
+        prefix,
+        rewritePrefix: prefix,
+        replyOptions: replyOptions as never,
+        http,
+        logLevel: 'warn',
+      });
+    }
+  }
+  // Everything else (the storefront, unmatched paths): the default service, as the listener's default action.
+  await gateway.register(fastifyHttpProxy, {
+    upstream: config.upstreams[defaultService()],
+    replyOptions: replyOptions as never,
+    http,
+    logLevel: 'warn',
+  });
+  return gateway;
+}

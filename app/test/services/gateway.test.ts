@@ -1,0 +1,142 @@
+// The local API gateway (app/src/gateway) in process, in front of three real HTTP servers standing in for the
+// services: routing by the route table, /internal refused, the rate limits, access log lines, a service down.
+import { Writable } from 'node:stream';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { buildGateway, isInternalPath } from '../../src/gateway/gateway';
+import { loadGatewayConfig } from '../../src/gateway/gateway-config';
+
+const upstreams: Record<string, FastifyInstance> = {};
+const seen: { service: string; url: string; xff?: string }[] = [];
+let gateway: FastifyInstance;
+let baseUrl: string;
+const logLines: Record<string, unknown>[] = [];
+
+beforeAll(async () => {
+  const urls: Record<string, string> = {};
+  for (const service of ['users', 'products', 'orders']) {
+    const upstream = Fastify({ logger: false });
+    upstream.all('/*', async (request) => {
+      seen.push({ service, url: request.url, xff: request.headers['x-forwarded-for'] as string | undefined });
+      return { service, url: request.url };
+    });
+    urls[`${service.toUpperCase()}_URL`] = await upstream.listen({ port: 0, host: '127.0.0.1' });
+    upstreams[service] = upstream;
+  }
+  const config = loadGatewayConfig({
+    ...urls,
+    GATEWAY_RATE_LIMIT_MAX: '30',
+    GATEWAY_AUTH_RATE_LIMIT_MAX: '2',
+    GATEWAY_RATE_LIMIT_WINDOW_MS: '60000',
+  });
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) logLines.push(JSON.parse(line));
+      done();
+    },
+  });
+  gateway = await buildGateway({ config, logger: { level: 'info', stream } });
+  baseUrl = await gateway.listen({ port: 0, host: '127.0.0.1' });
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await Promise.all(Object.values(upstreams).map((u) => u.close()));
+});
+
+/** A request from its own client address (X-Forwarded-For is ignored by the gateway: it is the edge). */
+const get = (path: string, init: RequestInit = {}) => fetch(`${baseUrl}${path}`, init);
+
+test('configuration errors name each variable and the fix', () => {
+  expect(() => loadGatewayConfig({ USERS_URL: 'users', PRODUCTS_URL: 'http://p/x' })).toThrow(
+    /USERS_URL must be the users service's base URL.*PRODUCTS_URL must be.*ORDERS_URL must be/,
+  );
+});
+
+test('each path goes to the service the route table names; everything else to products', async () => {
+  const cases = [
+    ['/api/users', 'users'],
+    ['/api/sessions', 'users'],
+    ['/api/me', 'users'],
+    ['/api/admin/users?q=a', 'users'],
+    ['/api/orders/1', 'orders'],
+    ['/api/admin/orders?productId=x', 'orders'],
+    ['/api/admin/sales', 'orders'],
+    ['/api/products?limit=2', 'products'],
+    ['/', 'products'],
+    ['/app.js', 'products'],
+    ['/api/nothing', 'products'],
+  ] as const;
+  for (const [path, service] of cases) {
+    const response = await get(path);
+    expect({ path, body: await response.json() }).toEqual({ path, body: { service, url: path } });
+  }
+  // The services learn the client's address from the one hop they trust
+  expect(seen.at(-1)?.xff).toBe('127.0.0.1');
+});
+
+test('the internal API is refused in every spelling and never reaches a service', async () => {
+  seen.length = 0;
+  for (const path of [
+    '/internal/reservations/1',
+    '/internal',
+    '/%69nternal/reservations/1',
+    '/Internal/reservations/1',
+    '//internal/reservations/1',
+    '/api/../internal/reservations/1',
+    '/api/products/%2e%2e/%2e%2e/internal/reservations/1',
+  ]) {
+    const response = await get(path, { method: 'POST' });
+    expect({ path, status: response.status }).toEqual({ path, status: 404 });
+  }
+  expect(seen).toEqual([]);
+  expect(isInternalPath('/api/products/internal')).toBe(false);
+});
+
+test('every request leaves one access log line naming the route, the status and the service', async () => {
+  logLines.length = 0;
+  await get('/api/orders/7?x=1', { headers: { 'x-request-id': 'trace-1' } });
+  const access = logLines.filter((line) => line.msg === 'access');
+  expect(access).toEqual([
+    expect.objectContaining({
+      reqId: 'trace-1',
+      method: 'GET',
+      path: '/api/orders/7',
+      status: 200,
+      service: 'orders',
+      ms: expect.any(Number),
+    }),
+  ]);
+  // and nothing else at info for it (no per-request lines of fastify or the proxy)
+  expect(logLines.filter((line) => line.reqId === 'trace-1' && line.msg !== 'access')).toEqual([]);
+});
+
+test('log-in and sign-up have a stricter limit than the rest, counted apart', async () => {
+  // GIVEN a limit of 2 attempts for log-in and sign-up together, and 30 requests for everything else
+  const attempts = [];
+  for (let i = 0; i < 3; i++) attempts.push((await get('/api/sessions', { method: 'POST' })).status);
+  // THEN the third attempt is refused
+  expect(attempts).toEqual([200, 200, 429]);
+  expect((await get('/api/users', { method: 'POST' })).status).toBe(429);
+  // AND browsing is still allowed (a separate counter) until its own, higher limit
+  expect((await get('/api/products')).status).toBe(200);
+  expect((await get('/api/sessions', { method: 'DELETE' })).status).toBe(200);
+});
+
+test('a service that is down is a 503 with Retry-After at once, not a hang', async () => {
+  await upstreams.orders.close();
+  const started = Date.now();
+  const response = await fetch(`${baseUrl}/api/admin/sales`, { headers: {} });
+  expect(response.status).toBe(503);
+  expect(response.headers.get('retry-after')).toBe('5');
+  expect(Date.now() - started).toBeLessThan(2000);
+});
+
+test('every route has a limit too: past it, a 429 that never reaches a service', async () => {
+  seen.length = 0;
+  const statuses: number[] = [];
+  for (let i = 0; i < 31; i++) statuses.push((await get('/api/products')).status);
+  // (the earlier tests used part of this client's 30 requests)
+  expect(statuses.at(-1)).toBe(429);
+  const refused = statuses.filter((status) => status === 429).length;
+  expect(seen).toHaveLength(statuses.length - refused);
+});

@@ -1,0 +1,298 @@
+/**
+ * The local topology of stage 1m (and, on the same data, stage 100k's monolith): 2 private PostgreSQL shards
+ * (postgres-shards.ts), the system Redis under a key prefix of its own, the migration task once, then the
+ * products, users and orders services (one codebase, `SERVICE=`) and the local API gateway in front, each a real
+ * process. `npm run local -- --stage 1m` runs it (cli.ts); the failure tests drive it through {@link LocalTopology}.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import Redis from 'ioredis';
+import { findFreePort } from './postgres-replication';
+import { startShardedPostgres, type ShardedPostgres } from './postgres-shards';
+
+const repoRoot = path.resolve(__dirname, '../..');
+const SERVER = path.join(repoRoot, 'app/src/server.ts');
+const MIGRATE = path.join(repoRoot, 'app/src/migrate.ts');
+const GATEWAY = path.join(repoRoot, 'app/src/gateway/server.ts');
+
+/** The stages this topology runs. */
+export type LocalStage = '1m' | '100k';
+
+/** A process of the topology: a service, the monolith or the gateway. */
+export type ProcessName = 'products' | 'users' | 'orders' | 'gateway' | 'monolith';
+
+/** Options of {@link startLocalTopology}. */
+export interface LocalTopologyOptions {
+  /** `1m`: gateway + three services; `100k`: the monolith on the same data layout. @default '1m' */
+  readonly stage?: LocalStage;
+  /** Seed the demo catalog (the CLI does; tests create their own). @default false */
+  readonly seedDemoData?: boolean;
+  /** More environment for every app process (e.g. ADMIN_EMAILS, PRODUCTS_TIMEOUT_MS). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** More environment for the gateway (e.g. GATEWAY_AUTH_RATE_LIMIT_MAX). */
+  readonly gatewayEnv?: Readonly<Record<string, string>>;
+  /** Where process output goes: every line with its process name. @default - kept in memory only */
+  readonly onOutput?: (name: ProcessName, line: string) => void;
+  /** Redis of the topology. @default - REDIS_URL, else redis://127.0.0.1:6379 */
+  readonly redisUrl?: string;
+  /** The gateway's port (the URL printed). @default - a free port */
+  readonly gatewayPort?: number;
+}
+
+/** One running process. */
+export interface LocalProcess {
+  readonly name: ProcessName;
+  /** Base URL of its HTTP port. */
+  readonly url: string;
+  /** Its metrics port (app processes), for tests that read the services' counters. */
+  readonly metricsUrl?: string;
+  /** Its process id (while running). */
+  readonly pid?: number;
+}
+
+/** A running local topology. */
+export interface LocalTopology {
+  readonly stage: LocalStage;
+  /** The URL a browser opens: the gateway (1m) or the monolith (100k). */
+  readonly url: string;
+  /** The app processes and the gateway, by name. */
+  readonly processes: ReadonlyMap<ProcessName, LocalProcess>;
+  /** The app environment every process shares (databases, Redis, key prefix, session secret). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Kills one process (SIGKILL by default: a crash) and waits until it has exited. */
+  kill(name: ProcessName, signal?: NodeJS.Signals): Promise<void>;
+  /** Sends a signal and returns at once (SIGSTOP/SIGCONT: a process that hangs, then resumes). */
+  signal(name: ProcessName, signal: NodeJS.Signals): void;
+  /** Starts a stopped process again on its port and waits until it is ready. */
+  restart(name: ProcessName): Promise<void>;
+  /** Stops every process, the Postgres servers, and deletes the topology's Redis keys. Idempotent. */
+  stop(): Promise<void>;
+}
+
+interface Running {
+  child?: ChildProcess;
+  exited?: Promise<void>;
+  output: string[];
+  port: number;
+  metricsPort?: number;
+  env: Record<string, string>;
+  entry: string;
+}
+
+/** Waits until `url` answers 200, failing early with the process's output when it exits first. */
+async function waitReady(url: string, running: Running, name: string, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  void running.exited?.then(() => (exited = true));
+  for (;;) {
+    if (exited) throw new Error(`${name} exited while starting:\n${running.output.slice(-30).join('\n')}`);
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (response.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `${name} not ready at ${url} after ${timeoutMs} ms:\n${running.output.slice(-30).join('\n')}`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function spawnProcess(
+  name: ProcessName,
+  running: Running,
+  onOutput?: LocalTopologyOptions['onOutput'],
+): void {
+  const child = spawn(process.execPath, ['--import', 'tsx', running.entry], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', ...running.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const collect = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line === '') continue;
+      running.output.push(line);
+      if (running.output.length > 200) running.output.shift();
+      onOutput?.(name, line);
+    }
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  running.child = child;
+  running.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** Runs the migration task once (as the deploy does before the services start); rejects with its output. */
+async function migrate(env: Record<string, string>): Promise<void> {
+  const output: string[] = [];
+  const child = spawn(process.execPath, ['--import', 'tsx', MIGRATE], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (c: Buffer) => output.push(c.toString()));
+  child.stderr.on('data', (c: Buffer) => output.push(c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`migration failed (exit ${code}):\n${output.join('')}`);
+}
+
+/** Deletes every key under `prefix` (SCAN + DEL, never FLUSHDB: the Redis is shared). */
+async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
+  const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await client.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Starts the topology; on any failure it cleans up what it started and rethrows. */
+export async function startLocalTopology(options: LocalTopologyOptions = {}): Promise<LocalTopology> {
+  const stage = options.stage ?? '1m';
+  const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const keyPrefix = `local-${stage}-${randomBytes(4).toString('hex')}:`;
+  const running = new Map<ProcessName, Running>();
+  let postgres: ShardedPostgres | undefined;
+  let stopped = false;
+
+  const killAllSync = () => {
+    for (const r of running.values()) if (r.child?.exitCode === null) r.child.kill('SIGKILL');
+  };
+  process.once('exit', killAllSync);
+
+  const stopProcess = async (r: Running) => {
+    if (!r.child || r.child.exitCode !== null || r.child.signalCode !== null) return;
+    r.child.kill('SIGTERM');
+    const timer = setTimeout(() => r.child?.kill('SIGKILL'), 5_000);
+    await r.exited;
+    clearTimeout(timer);
+  };
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    // The gateway first (no new requests), then the services together (a Ctrl-C in a terminal has already sent
+    // them SIGINT, and the Postgres servers stop at once on it: no time to lose in an orderly queue).
+    const gateway = running.get('gateway');
+    if (gateway) await stopProcess(gateway);
+    await Promise.all([...running.values()].filter((r) => r !== gateway).map(stopProcess));
+    process.removeListener('exit', killAllSync);
+    await postgres?.stop();
+    await deleteKeys(redisUrl, keyPrefix).catch(() => {});
+  };
+
+  try {
+    postgres = await startShardedPostgres({ shards: 2, settings: { max_connections: '300' } });
+    const env: Record<string, string> = {
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      ...postgres.env('postgres'),
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: keyPrefix,
+      SESSION_SECRET: randomBytes(32).toString('hex'),
+      AUTO_MIGRATE: 'false',
+      SEED_DEMO_DATA: 'false',
+      ...options.env,
+    };
+    await migrate(env);
+
+    const start = async (name: ProcessName, extra: Record<string, string>, entry = SERVER) => {
+      const port = name === 'gateway' && options.gatewayPort ? options.gatewayPort : await findFreePort();
+      const metricsPort = entry === SERVER ? await findFreePort() : undefined;
+      const r: Running = {
+        output: [],
+        port,
+        metricsPort,
+        entry,
+        env:
+          entry === SERVER
+            ? { ...env, PORT: String(port), METRICS_PORT: String(metricsPort), ...extra }
+            : { LOG_LEVEL: 'info', ...extra, GATEWAY_PORT: String(port) },
+      };
+      running.set(name, r);
+      spawnProcess(name, r, options.onOutput);
+      await waitReady(`http://127.0.0.1:${port}${entry === SERVER ? '/readyz' : '/healthz'}`, r, name);
+    };
+    const seed = options.seedDemoData ? 'true' : 'false';
+    if (stage === '100k') {
+      await start('monolith', { SERVICE: 'all', SEED_DEMO_DATA: seed });
+    } else {
+      // Deploy order: the called service before its callers (as Service Connect needs in AWS).
+      await start('products', { SERVICE: 'products', SEED_DEMO_DATA: seed, TRUST_PROXY_HOPS: '1' });
+      const productsUrl = `http://127.0.0.1:${running.get('products')!.port}`;
+      await Promise.all([
+        start('users', { SERVICE: 'users', TRUST_PROXY_HOPS: '1' }),
+        start('orders', { SERVICE: 'orders', PRODUCTS_URL: productsUrl, TRUST_PROXY_HOPS: '1' }),
+      ]);
+      const url = (name: ProcessName) => `http://127.0.0.1:${running.get(name)!.port}`;
+      await start(
+        'gateway',
+        {
+          USERS_URL: url('users'),
+          PRODUCTS_URL: url('products'),
+          ORDERS_URL: url('orders'),
+          ...options.gatewayEnv,
+        },
+        GATEWAY,
+      );
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const processes = new Map<ProcessName, LocalProcess>();
+  for (const [name, r] of running) {
+    processes.set(name, {
+      name,
+      url: `http://127.0.0.1:${r.port}`,
+      ...(r.metricsPort !== undefined ? { metricsUrl: `http://127.0.0.1:${r.metricsPort}` } : {}),
+      get pid() {
+        return r.child?.exitCode === null ? r.child.pid : undefined;
+      },
+    });
+  }
+  const entryOf = (name: ProcessName) => {
+    const r = running.get(name);
+    if (!r)
+      throw new Error(`no process "${name}" in the ${stage} topology (${[...running.keys()].join(', ')})`);
+    return r;
+  };
+  const main = stage === '1m' ? 'gateway' : 'monolith';
+  return {
+    stage,
+    url: `http://127.0.0.1:${entryOf(main).port}`,
+    processes,
+    env: {
+      DATABASE_URL: postgres.env('postgres').DATABASE_URL,
+      SHARD_ENDPOINTS: postgres.env('postgres').SHARD_ENDPOINTS,
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: keyPrefix,
+    },
+    kill: async (name, signal = 'SIGKILL') => {
+      const r = entryOf(name);
+      r.child?.kill(signal);
+      await r.exited;
+    },
+    signal: (name, signal) => {
+      entryOf(name).child?.kill(signal);
+    },
+    restart: async (name) => {
+      const r = entryOf(name);
+      if (r.child && r.child.exitCode === null && r.child.signalCode === null)
+        throw new Error(`${name} is still running`);
+      r.output.length = 0;
+      spawnProcess(name, r, options.onOutput);
+      await waitReady(`${processes.get(name)!.url}${r.entry === SERVER ? '/readyz' : '/healthz'}`, r, name);
+    },
+    stop,
+  };
+}
