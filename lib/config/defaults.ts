@@ -210,9 +210,10 @@ export const SERVICE_CONNECT_DEFAULTS = {
    * instead of the proxy cutting the call with a 504 of its own; and below the HTTP API's 29 s integration
    * timeout, so that a hung call cannot outlive the user's request by much.
    *
-   * Assumption (the app side is not on main at this writing): the orders service's timeout for one products call
-   * (the svc-split engineer's `PRODUCTS_TIMEOUT_MS`) is at most 10 s; its proposed default is 1.5 s. Raising it
-   * past 15 s needs this raised too.
+   * The app's side: the orders service's timeout for one products call, `PRODUCTS_TIMEOUT_MS`
+   * (app/src/services/service-config.ts, default 1.5 s; retries and `PRODUCTS_BUDGET_MS`, 5 s, are further
+   * requests, each bounded by this on its own). A test keeps the default below this; the app accepts up to 30 s,
+   * so a deployment raising it past 15 s must raise this too.
    */
   perRequestTimeout: Duration.seconds(15),
   /** Port of the client alias: callers use `http://<service id>` (port 80) whatever the container's port. */

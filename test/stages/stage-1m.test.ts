@@ -12,6 +12,7 @@ import {
   validateStageConfig,
   type StageConfig,
 } from '../../lib/config';
+import { serviceEnvJsonSchema } from '../../app/src/services/service-config';
 import { stage100k, stage1m } from '../../stages';
 import { resourcesOf, synthStage } from '../support/synth';
 
@@ -142,6 +143,14 @@ describe('stage 1m', () => {
     expect(targetGroup.Properties.Port).toBe(SERVICE_DEFAULTS.containerPort);
     // Below the app's keep-alive (65 s): the proxy never reuses a connection the app has closed.
     expect(SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds()).toBeLessThan(65);
+  });
+
+  test("Service Connect's per-request timeout lets orders give up on a products call first, within the gateway's 29 s", () => {
+    // The app's own timeout for one products attempt (its default: the environment does not set it).
+    expect(environment('orders').PRODUCTS_TIMEOUT_MS).toBeUndefined();
+    const perRequestMs = SERVICE_CONNECT_DEFAULTS.perRequestTimeout.toMilliseconds();
+    expect(serviceEnvJsonSchema.PRODUCTS_TIMEOUT_MS.default).toBeLessThan(perRequestMs);
+    expect(perRequestMs).toBeLessThan(29_000);
   });
 
   test.each(['users', 'orders'])(
