@@ -5,9 +5,10 @@
 import type { FastifyInstance } from 'fastify';
 import { startLocalTopology, type LocalTopology } from '../../../tools/local-topology/services';
 import { buildApp } from '../../src/app';
+import { MAIN_OUTBOX } from '../../src/context';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../../src/config';
 import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
-import { sessionCookie, signUp, signUpAdmin, testConfig } from '../support/app';
+import { invalidationsApplied, sessionCookie, signUp, signUpAdmin, testConfig } from '../support/app';
 import { describeShopApi } from '../support/shop-api-cases';
 import { shopOverHttp } from '../support/shop-over-http';
 import { until } from '../support/wait';
@@ -207,6 +208,10 @@ describe('stage 1m processes', () => {
       tagsOf: (ids) => ['catalog', ...ids.map((id) => `product:${id}`)],
     });
     await reconciler.runOnce();
+    // (its release records an invalidation in the catalog's outbox: the inspector relays it now, as the app's own
+    // reconciler timer would be followed by the relay's poll, which this suite slows to a minute)
+    inspector.shop.invalidation.wake(MAIN_OUTBOX);
+    await invalidationsApplied(shop);
     // THEN all the stock is back and no reservation is left open for the product
     const open = await inspector.shop.db.writer.query(
       'SELECT count(*)::int AS n FROM stock_reservations WHERE product_id = $1 AND confirmed_at IS NULL',
