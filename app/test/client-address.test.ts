@@ -68,7 +68,7 @@ test('a request without the header falls back to the proxy-reported address, war
   const warnings = () => lines.filter((l) => String(l.msg).startsWith('CLIENT_IP_HEADER is x-client-ip'));
   expect(warnings()).toHaveLength(0);
   // Missing, and not an address (a repeated header arrives joined)
-  for (const headers of [
+  for (const headers of <Record<string, string>[]>[
     { 'x-forwarded-for': '198.51.100.50' },
     { 'x-forwarded-for': '198.51.100.50', 'x-client-ip': 'not-an-ip' },
   ]) {
