@@ -16,6 +16,7 @@ import {
   CONTEXT_KEYS,
   DEFAULT_APP_CONTEXT,
   NETWORK_DEFAULTS,
+  frontDoorProblems,
   parseBooleanContext,
   readDeploymentContext,
   StageConfigError,
@@ -115,7 +116,11 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
     (key) => app.node.tryGetContext(key),
     typeof maxAzs === 'number' ? maxAzs : NETWORK_DEFAULTS.maxAzs,
   );
-  const allProblems = [...validateStageConfig(config), ...problems];
+  const allProblems = [
+    ...validateStageConfig(config),
+    ...problems,
+    ...frontDoorProblems(context, (config as Partial<StageConfig>).gateway !== undefined),
+  ];
   if (allProblems.length > 0) throw new StageConfigError(allProblems);
 
   // HTTPS with a certificate of one's own, or one made (and an alias record written) in the hosted zone, or both.

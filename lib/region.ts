@@ -6,6 +6,7 @@
  */
 import type { Environment } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import type { FrontDoor } from './config/deployment-context';
 import { pascalCase } from './config/naming';
 import type { StageConfig } from './config/stage-config';
 import type { DataEndpoints } from './constructs/data-endpoints';
@@ -51,8 +52,8 @@ export interface RegionProps {
   readonly alarmEmail?: string;
   /** The app's `ADMIN_EMAILS`. @default - no admins by email */
   readonly adminEmails?: string;
-  /** What the domain's alias record points at. @default 'loadBalancer' */
-  readonly frontDoor?: 'loadBalancer' | 'gateway';
+  /** What the domain's alias record points at (`alb` or `gateway`). @default 'alb' */
+  readonly frontDoor?: FrontDoor;
 }
 
 /** The stacks of one region. */

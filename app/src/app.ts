@@ -2,9 +2,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
 import fastifyRateLimit from '@fastify/rate-limit';
-import Ajv, { type ErrorObject } from 'ajv';
+import Ajv, { type AnySchema, type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifySchemaCompiler,
+  type FastifyServerOptions,
+} from 'fastify';
 import type Redis from 'ioredis';
 import { Cache } from './cache/cache';
 import type { CacheStore } from './cache/cache-store';
@@ -45,6 +51,8 @@ import { ShardUnavailableError } from './sharding/shard-map';
 import { UserAccounts } from './sharding/user-accounts';
 import type { UserDataRouter } from './sharding/user-data-router';
 import { addSecurityHeaders } from './security-headers';
+import { registerClientAddress, withClientAddressLog } from './client-address';
+import { buildInternalServer } from './services/internal-server';
 import { connectRedis, createRedisClient } from './redis';
 import { RedisBreaker, type RedisBreakerOptions } from './redis-breaker';
 import { AdminReports } from './repositories/admin-reports';
@@ -72,6 +80,11 @@ declare module 'fastify' {
      * the caller listens on it (server.ts); closed with the app.
      */
     metricsServer: FastifyInstance;
+    /**
+     * The internal API's own server (SERVICE=products only, else undefined), for INTERNAL_PORT: not listening
+     * until the caller listens on it (server.ts); closed with the app.
+     */
+    internalServer: FastifyInstance | undefined;
   }
 }
 
@@ -214,29 +227,37 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   const metrics = new AppMetrics();
   const validators = createValidators();
 
-  const app = Fastify({
-    logger: options.logger ?? {
-      level: config.logLevel,
-      redact: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]'],
-    },
+  const serverOptions = {
     bodyLimit: config.bodyLimitBytes,
+    // The id comes from genReqId, which checks the client's header before it is logged or echoed.
+    requestIdHeader: false,
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) =>
+      requestIdOf(req.headers['x-request-id']),
+    // Above the idle timeout of every proxy in front (ALB, Service Connect): KEEP_ALIVE_TIMEOUT_MS.
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    schemaErrorFormatter: formatValidationErrors,
+  } as const;
+  const app = Fastify({
+    // Log lines carry the client address rate limits use (CLIENT_IP_HEADER, client-address.ts).
+    logger: withClientAddressLog(
+      options.logger ?? {
+        level: config.logLevel,
+        redact: ['req.headers.cookie', 'req.headers.authorization', 'res.headers["set-cookie"]'],
+      },
+    ),
+    ...serverOptions,
     // Trust exactly `trustProxy` hops of X-Forwarded-For (the ALB), so clients cannot spoof their address.
     trustProxy:
       config.trustProxy === false
         ? false
         : (_address: string, hop: number) => hop < (config.trustProxy as number),
-    // The id comes from genReqId, which checks the client's header before it is logged or echoed.
-    requestIdHeader: false,
-    genReqId: (req) => requestIdOf(req.headers['x-request-id']),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    // Above the idle timeout of every proxy in front (ALB, Service Connect): KEEP_ALIVE_TIMEOUT_MS.
-    keepAliveTimeout: config.keepAliveTimeoutMs,
-    schemaErrorFormatter: formatValidationErrors,
   });
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? validators.strict : validators.coercing).compile(schema),
-  );
+  const validatorCompiler: FastifySchemaCompiler<AnySchema> = ({ schema, httpPart }) =>
+    (httpPart === 'body' ? validators.strict : validators.coercing).compile(schema);
+  app.setValidatorCompiler(validatorCompiler);
+  registerClientAddress(app, config.clientIpHeader);
 
   const usesRedis =
     config.redis &&
@@ -495,6 +516,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   app.decorate('metricsServer', metricsServer);
   app.addSchema(errorSchema);
   app.addHook('onClose', async () => {
+    // The internal API's in-flight requests finish before the pools they use close.
+    await app.internalServer
+      ?.close()
+      .catch((err: Error) => app.log.error({ err: err.message }, 'error while closing the internal API'));
     if (reconcileTimer) clearInterval(reconcileTimer);
     overHttp?.client.shutdown();
     replicaInvalidation.close();
@@ -524,7 +549,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     done();
   });
 
-  app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+  const errorHandler = (
+    error: Error & { statusCode?: number; validation?: unknown },
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ) => {
     const status =
       error instanceof HttpError || (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)
         ? (error.statusCode as number)
@@ -555,11 +584,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
         message: `something went wrong; quote request id ${request.id}`,
       });
     }
-    if (status === 429) request.log.warn({ ip: request.ip, url: request.url }, 'rate limited');
+    if (status === 429) request.log.warn({ ip: request.clientIp, url: request.url }, 'rate limited');
     return reply
       .code(status)
       .send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: error.message });
-  });
+  };
+  app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({
       statusCode: 404,
@@ -599,10 +629,19 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       ? { store: breakerRateLimitStore(redis, `${config.redis.keyPrefix}rl:`, redisBreaker) }
       : {}),
     skipOnError: false,
+    // Per client address: CLIENT_IP_HEADER's when set (API Gateway writes it), else the trusted proxies'.
+    keyGenerator: (request) => request.clientIp,
   });
 
   const authLimit = { max: config.rateLimitAuth.max, timeWindow: config.rateLimitAuth.windowMs };
   // SERVICE picks the routes (services/service-routes.ts): all of them for the monolith.
   await registerServiceRoutes(app, config.service, authLimit);
+  // The products service's internal API: on INTERNAL_PORT only, never on this (public) server.
+  app.decorate(
+    'internalServer',
+    config.service === 'products'
+      ? await buildInternalServer({ shop, logger: app.log, serverOptions, validatorCompiler, errorHandler })
+      : undefined,
+  );
   return app;
 }

@@ -24,6 +24,12 @@ async function main(): Promise<void> {
   // spelling) never reaches the public.
   await app.metricsServer.listen({ port: config.metrics.port, host: config.metrics.host });
   const metricsPort = (app.metricsServer.server.address() as AddressInfo).port;
+  // The products service's internal API, on a port of its own too (Service Connect's port mapping points there).
+  let internalPort: number | undefined;
+  if (app.internalServer) {
+    await app.internalServer.listen({ port: config.internalPort, host: config.host });
+    internalPort = (app.internalServer.server.address() as AddressInfo).port;
+  }
   await app.listen({ port: config.port, host: config.host });
   const port = (app.server.address() as AddressInfo).port;
   app.log.info(
@@ -34,6 +40,7 @@ async function main(): Promise<void> {
       sessions: config.sessionStore,
       port,
       metricsPort,
+      ...(internalPort !== undefined ? { internalPort } : {}),
     },
     `shop listening; storefront at http://localhost:${port}, metrics at http://localhost:${metricsPort}/metrics`,
   );

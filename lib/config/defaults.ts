@@ -30,8 +30,13 @@ export const SUBNET_LAYOUT: readonly ec2.SubnetConfiguration[] = [
 export const SERVICE_DEFAULTS = {
   cpuArchitecture: 'ARM64',
   logRetention: logs.RetentionDays.ONE_MONTH,
-  /** Port the app listens on (the app's `PORT`). */
+  /** Port the app listens on (the app's `PORT`): the load balancer's target port. */
   containerPort: 3000,
+  /**
+   * Port of a service's internal API (the app's `INTERNAL_PORT`, the stage 1m contract's default), a server of
+   * its own that serves only `/internal/*`: the port Service Connect publishes. The load balancer never targets it.
+   */
+  internalPort: 3001,
   /**
    * The load balancer's health check: the app's liveness endpoint (the process answers). Not `/readyz`, which
    * pings the database: an Aurora failover or a proxy blip longer than the check's ~45 s would de-register
@@ -198,8 +203,17 @@ export const SERVICE_CONNECT_DEFAULTS = {
    */
   idleTimeout: Duration.seconds(60),
   /**
-   * Longest a single request through the proxy may take: above the app's own timeout for a call to another
-   * service (the caller gives up first and answers 503), below the HTTP API's 29 s integration timeout.
+   * Longest a single request through the proxy may take. Only calls between services pass the proxy (today
+   * orders -> products' internal API on `INTERNAL_PORT`; the load balancers target the main port, past it), so
+   * this bounds one such call, never a user's request. It must stay ABOVE the caller's own HTTP client timeout
+   * for one attempt, so that the app gives up first, answers 503 and may retry (an idempotent reservation),
+   * instead of the proxy cutting the call with a 504 of its own; and below the HTTP API's 29 s integration
+   * timeout, so that a hung call cannot outlive the user's request by much.
+   *
+   * The app's side: the orders service's timeout for one products call, `PRODUCTS_TIMEOUT_MS`
+   * (app/src/services/service-config.ts, default 1.5 s; retries and `PRODUCTS_BUDGET_MS`, 5 s, are further
+   * requests, each bounded by this on its own). A test keeps the default below this; the app accepts up to 30 s,
+   * so a deployment raising it past 15 s must raise this too.
    */
   perRequestTimeout: Duration.seconds(15),
   /** Port of the client alias: callers use `http://<service id>` (port 80) whatever the container's port. */
@@ -223,6 +237,12 @@ export const GATEWAY_DEFAULTS = {
     'POST /api/users': { rateLimit: 20, burstLimit: 50 },
   },
   accessLogRetention: logs.RetentionDays.ONE_YEAR,
+  /**
+   * Header carrying the client's address to the services (their `CLIENT_IP_HEADER`): the gateway overwrites it
+   * with `$context.identity.sourceIp` on every request, and only the VPC link reaches the internal load balancer,
+   * so a client cannot set it. Lower case: API Gateway's parameter mapping and Node both use lower-case names.
+   */
+  clientIpHeader: 'x-client-ip',
   /** The internal load balancer answers these itself with a 404: never forwarded to a service. */
   blockedPaths: ['/internal', '/internal/*', '/metrics', '/metrics/*'],
 } as const;

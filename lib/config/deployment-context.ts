@@ -24,8 +24,14 @@ export const CONTEXT_KEYS = {
   frontDoor: 'frontDoor',
 } as const;
 
-/** What the domain's alias record points at (`-c frontDoor=...`): the stage 1m cut-over switch. */
-export const FRONT_DOORS = ['loadBalancer', 'gateway'] as const;
+/**
+ * What the domain's alias record points at (`-c frontDoor=...`): the stage 1m cut-over switch. `alb` is the
+ * public load balancer, `gateway` the API gateway's custom domain.
+ */
+export const FRONT_DOORS = ['alb', 'gateway'] as const;
+
+/** A value of {@link FRONT_DOORS}. */
+export type FrontDoor = (typeof FRONT_DOORS)[number];
 
 /**
  * Defaults of the deployment context (the same values as cdk.json). The account is a placeholder no deployment
@@ -112,12 +118,14 @@ export interface DeploymentContext {
    */
   readonly controlTowerRules?: boolean;
   /**
-   * What the domain's alias record (in `hostedZone`) points at: the public load balancer, or, after the stage 1m
-   * cut-over (`-c frontDoor=gateway`), the API gateway's custom domain. Changing it updates the record in place.
+   * What the domain's alias record (in `hostedZone`) points at: the public load balancer (`alb`), or, after the
+   * stage 1m cut-over (`-c frontDoor=gateway`), the API gateway's custom domain. Changing it updates the record in
+   * place. Required when the stage has a gateway and the record is managed (`hostedZone`):
+   * {@link frontDoorProblems}.
    *
-   * @default 'loadBalancer'
+   * @default - not set: the public load balancer (a stage without a gateway)
    */
-  readonly frontDoor?: (typeof FRONT_DOORS)[number];
+  readonly frontDoor?: FrontDoor;
 }
 
 /** A problem found in the configuration: the key, the value received and how to fix it. */
@@ -437,7 +445,8 @@ export function readDeploymentContext(
     problem(
       'frontDoor',
       frontDoorValue,
-      `pass "-c frontDoor=gateway" (after the stage 1m cut-over checks) or "-c frontDoor=loadBalancer", or leave it out`,
+      `pass "-c frontDoor=gateway" (after the stage 1m cut-over checks) or "-c frontDoor=alb" (the public load ` +
+        'balancer), and keep it in cdk.json\'s "context"',
     );
   }
 
@@ -460,4 +469,26 @@ export function readDeploymentContext(
     },
     problems,
   };
+}
+
+/**
+ * The front door must be chosen explicitly where a deploy could move it: a stage with an API gateway whose
+ * domain's alias record the blueprint manages (a hosted zone). Otherwise a later `cdk deploy` without
+ * `-c frontDoor=gateway` would point the record back at the public load balancer, silently undoing the cut-over.
+ *
+ * @param hasGateway - whether the stage has an API gateway (`gateway` in the stage config)
+ */
+export function frontDoorProblems(context: DeploymentContext, hasGateway: boolean): ConfigProblem[] {
+  if (!hasGateway || context.hostedZone === undefined || context.frontDoor !== undefined) return [];
+  return [
+    {
+      key: `context.${CONTEXT_KEYS.frontDoor}`,
+      received: undefined,
+      fix:
+        'this stage has an API gateway and the blueprint manages the alias record of the domain: choose what it ' +
+        'points at, "-c frontDoor=alb" (the public load balancer: before and during the cut-over) or ' +
+        '"-c frontDoor=gateway" (after it), and after the cut-over write "frontDoor": "gateway" into cdk.json\'s ' +
+        '"context" so that no later deploy points the record back at the load balancer',
+    },
+  ];
 }

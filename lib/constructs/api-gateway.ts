@@ -78,8 +78,16 @@ export class ApiGateway extends Construct {
   public readonly accessLogGroup: logs.LogGroup;
   /** The custom domain name, when a domain was given. */
   public readonly domainName?: apigwv2.DomainName;
+  /** The mapping of the API's stage to the custom domain, when a domain was given. */
+  public readonly apiMapping?: apigwv2.ApiMapping;
   /** The execute-api URL: for testing the gateway before the DNS cut-over. */
   public readonly url: string;
+  /**
+   * Header the gateway sets to the client's address on every request it forwards: the services behind it read
+   * the client's address from it (their `CLIENT_IP_HEADER`), not from the load balancer's `X-Forwarded-For`,
+   * whose first entry the client can write and whose last entry is the VPC link's address.
+   */
+  public readonly clientIpHeader: string = GATEWAY_DEFAULTS.clientIpHeader;
 
   constructor(scope: Construct, id: string, props: ApiGatewayProps) {
     super(scope, id);
@@ -154,8 +162,15 @@ export class ApiGateway extends Construct {
       subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       securityGroups: [linkSecurityGroup],
     });
+    // One integration for every route of the API (the $default route, the throttled ones, the refused
+    // /internal): each request reaches the services with the client's address in `clientIpHeader`, overwritten,
+    // so whatever a client sent under that name is gone.
     const integration = new HttpAlbIntegration('LoadBalancer', this.listener, {
       vpcLink: this.vpcLink,
+      parameterMapping: new apigwv2.ParameterMapping().overwriteHeader(
+        this.clientIpHeader,
+        apigwv2.MappingValue.contextVariable('identity.sourceIp'),
+      ),
       ...(props.domain !== undefined ? { secureServerName: props.domain.domainName } : {}),
     });
 
@@ -244,8 +259,16 @@ export class ApiGateway extends Construct {
           }),
         ),
       },
-      ...(this.domainName !== undefined ? { domainMapping: { domainName: this.domainName } } : {}),
     });
+    // The mapping under an id of its own: the stage's `domainMapping` would name it after the domain construct's
+    // path and the mapping key (`...DomainNameundefined...`), an id that changes if either does.
+    if (this.domainName !== undefined) {
+      this.apiMapping = new apigwv2.ApiMapping(this, 'ApiMapping', {
+        api: this.api,
+        domainName: this.domainName,
+        stage: this.stage,
+      });
+    }
     // Per-route throttles are stage route settings (no L2 property); each key must be a route of the API.
     const cfnStage = this.stage.node.defaultChild as apigwv2.CfnStage;
     cfnStage.routeSettings = Object.fromEntries(

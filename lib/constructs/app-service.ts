@@ -32,6 +32,14 @@ export interface ServiceRouting {
 /** Service Connect settings of a service. Feeds `ecs.ServiceConnectService`. */
 export interface AppServiceConnectOptions {
   /**
+   * Whether other services call this one: it then answers at `http://<serviceId>` (client alias port 80) on its
+   * internal port (`INTERNAL_PORT`, a port mapping named `<serviceId>`, appProtocol http). The load balancer
+   * keeps targeting the main port, so its traffic never passes the Service Connect proxy.
+   *
+   * @default false - a client only: it may call other services, and has no Service Connect port of its own
+   */
+  readonly server?: boolean;
+  /**
    * Idle connections are closed after this long; must stay below the app's HTTP keep-alive.
    *
    * @default SERVICE_CONNECT_DEFAULTS.idleTimeout
@@ -73,13 +81,19 @@ export interface AppServiceProps {
    */
   readonly shardAccess?: 'catalog' | 'all';
   /**
-   * ECS Service Connect: the service answers other services at `http://<serviceId>` (client alias port 80) in
-   * the platform's namespace, through the named port mapping `<serviceId>` (appProtocol http), and may call
-   * them ({@link AppService.callService}).
+   * ECS Service Connect in the platform's namespace: the service may call others ({@link AppService.callService})
+   * and, with `server`, answers them at `http://<serviceId>` (client alias port 80) on its internal port.
    *
    * @default - no Service Connect
    */
   readonly serviceConnect?: AppServiceConnectOptions;
+  /**
+   * The event sources (`Source` of PutEvents entries) the tasks may publish with, when the data tier has a bus.
+   * The monolith of stage 1m publishes every service's events, each with its producer's source.
+   *
+   * @default - the service's own source only (`shop.<serviceId>`)
+   */
+  readonly eventSources?: readonly string[];
   /** VPC: the tasks go into its private subnets. */
   readonly vpc: ec2.IVpc;
   /** The data tier this service reaches: shard 0 and the cache are its `DB_*` and `REDIS_*` settings. */
@@ -151,6 +165,8 @@ export class AppService extends Construct {
    * children): what a task on {@link AppService.securityGroup} must wait for before it connects.
    */
   public readonly admissions: readonly Construct[];
+  /** Whether other services call this one over Service Connect (it publishes its internal port). */
+  public readonly serviceConnectServer: boolean;
   private readonly primary: boolean;
   private readonly logEncryptionKey: kms.IKey;
 
@@ -164,7 +180,10 @@ export class AppService extends Construct {
     this.logEncryptionKey = props.logEncryptionKey;
     const arm = (config.cpuArchitecture ?? SERVICE_DEFAULTS.cpuArchitecture) === 'ARM64';
     const port = SERVICE_DEFAULTS.containerPort;
-    const portName = this.primary ? 'http' : props.serviceId;
+    // Service Connect publishes the internal port only (the stage 1m amendment): the main port, the load
+    // balancer's target, keeps the name the first service always had and no proxy in its path.
+    this.serviceConnectServer = props.serviceConnect?.server ?? false;
+    const internalPort = SERVICE_DEFAULTS.internalPort;
 
     // Keys and secrets of the data tier are imported by ARN: granting on the data stack's own objects would
     // write this stack's roles into the data stack's key policy, and the two stacks would depend on each other.
@@ -215,6 +234,9 @@ export class AppService extends Construct {
       ...(props.environment ?? {}),
       // One image for every service: SERVICE picks the routes of a service other than the first.
       ...(this.primary ? {} : { SERVICE: props.serviceId }),
+      // Stated, not left to the app's default: the port mapping Service Connect publishes must be the port the
+      // internal server listens on.
+      ...(this.serviceConnectServer ? { INTERNAL_PORT: String(internalPort) } : {}),
     };
     const sessionSecret = importSecret(
       'SessionSecret',
@@ -269,11 +291,13 @@ export class AppService extends Construct {
       essential: true,
       environment: { NODE_ENV: 'production', PORT: String(port), ...environment },
       secrets,
-      // Service Connect finds a service's port by name: the service id (the first service keeps its `http`).
+      // The first mapping is the load balancer's target (attachToApplicationTargetGroup takes it). Service Connect
+      // finds a server's port by name: the service id, on the internal port.
       portMappings: [
-        this.primary
-          ? { containerPort: port, name: portName }
-          : { containerPort: port, name: portName, appProtocol: ecs.AppProtocol.http },
+        { containerPort: port, name: 'http' },
+        ...(this.serviceConnectServer
+          ? [{ containerPort: internalPort, name: props.serviceId, appProtocol: ecs.AppProtocol.http }]
+          : []),
       ],
       // Non-blocking with a bounded buffer: while CloudWatch Logs is slow or unreachable the app's writes to
       // stdout never block (and with them its requests); past the buffer the driver drops lines instead.
@@ -357,16 +381,23 @@ export class AppService extends Construct {
         ? {
             serviceConnectConfiguration: {
               namespace: props.platform.namespace.namespaceArn,
-              services: [
-                {
-                  portMappingName: portName,
-                  dnsName: props.serviceId,
-                  port: SERVICE_CONNECT_DEFAULTS.clientAliasPort,
-                  idleTimeout: props.serviceConnect.idleTimeout ?? SERVICE_CONNECT_DEFAULTS.idleTimeout,
-                  perRequestTimeout:
-                    props.serviceConnect.perRequestTimeout ?? SERVICE_CONNECT_DEFAULTS.perRequestTimeout,
-                },
-              ],
+              // A client only has no services (the key left out): it gets the proxy for its calls and publishes
+              // nothing.
+              ...(this.serviceConnectServer
+                ? {
+                    services: [
+                      {
+                        portMappingName: props.serviceId,
+                        dnsName: props.serviceId,
+                        port: SERVICE_CONNECT_DEFAULTS.clientAliasPort,
+                        idleTimeout: props.serviceConnect.idleTimeout ?? SERVICE_CONNECT_DEFAULTS.idleTimeout,
+                        perRequestTimeout:
+                          props.serviceConnect.perRequestTimeout ??
+                          SERVICE_CONNECT_DEFAULTS.perRequestTimeout,
+                      },
+                    ],
+                  }
+                : {}),
               // The proxy's own logs, next to the app's, encrypted with the same key.
               logDriver: ecs.LogDrivers.awsLogs({
                 streamPrefix: 'service-connect',
@@ -440,12 +471,17 @@ export class AppService extends Construct {
       ...(props.data.invalidationQueue !== undefined
         ? grantInvalidationQueue(taskRole, props.data.invalidationQueue, this, {
             // On the bus, a service publishes invalidations as events (routed to this queue): it only consumes.
+            // The monolith's tasks of 100k, still running while 1m rolls out, lose SendMessage before they are
+            // replaced: their relay retries, and the outbox rows wait in the database for the new tasks (late, not
+            // lost; the cache TTL is the safety net).
             send: events === undefined,
           })
         : {}),
       // Stage 1m: domain events. PutEvents on the bus with this service's own source only; its queue, if it
       // consumes any event type (EVENT_ROUTES).
-      ...(events !== undefined ? grantEventBus(taskRole, events, props.serviceId, this) : {}),
+      ...(events !== undefined
+        ? grantEventBus(taskRole, events, props.serviceId, this, props.eventSources)
+        : {}),
     };
     for (const [name, value] of Object.entries(sharded)) this.container.addEnvironment(name, value);
 
@@ -504,20 +540,27 @@ export class AppService extends Construct {
 
   /**
    * Lets this service call `called` over Service Connect: the app gets `<ID>_URL=http://<id>` (e.g.
-   * `PRODUCTS_URL=http://products`), the called service's tasks admit this service's tasks on the container
-   * port, and the called service is deployed first (Service Connect resolves a service only for tasks started
-   * after it exists).
+   * `PRODUCTS_URL=http://products`, alias port 80 to the called service's internal port), the called service's
+   * tasks admit this service's tasks on the internal port only (never the main port, which serves the load
+   * balancer), and the called service is deployed first (Service Connect resolves a service only for tasks
+   * started after it exists). `called` must be a Service Connect server (`serviceConnect.server`).
    */
   public callService(called: AppService): void {
     if (called === this) throw new Error(`AppService ${this.serviceId}: a service does not call itself`);
+    if (!called.serviceConnectServer) {
+      throw new Error(
+        `AppService ${this.serviceId} calls ${called.serviceId}, which has no Service Connect server: give ` +
+          `${called.serviceId} serviceConnect: { server: true }`,
+      );
+    }
     this.container.addEnvironment(
       `${called.serviceId.toUpperCase()}_URL`,
       `http://${called.serviceId}${SERVICE_CONNECT_DEFAULTS.clientAliasPort === 80 ? '' : `:${SERVICE_CONNECT_DEFAULTS.clientAliasPort}`}`,
     );
     called.service.connections.allowFrom(
       this.service,
-      ec2.Port.tcp(SERVICE_DEFAULTS.containerPort),
-      `${called.serviceId} API from the ${this.serviceId} tasks (Service Connect)`,
+      ec2.Port.tcp(SERVICE_DEFAULTS.internalPort),
+      `${called.serviceId} internal API from the ${this.serviceId} tasks (Service Connect)`,
     );
     this.service.node.addDependency(called.service);
   }
@@ -550,7 +593,8 @@ export class AppService extends Construct {
 
 /**
  * Lets a service's tasks publish domain events and consume its own queue: `events:PutEvents` on the bus only
- * with the service's own source (`shop.<id>`, condition `events:source`), and, when the service consumes event
+ * with the service's own source (`shop.<id>`, condition `events:source`; `sources` instead when given: the
+ * monolith publishes each service's events with that service's source), and, when the service consumes event
  * types (`EVENT_ROUTES`), `sqs:ReceiveMessage`, `sqs:DeleteMessage` and `sqs:ChangeMessageVisibility` on its
  * queue with `kms:Decrypt` of the queue's key through SQS. Nothing on any other service's queue.
  *
@@ -562,12 +606,15 @@ export function grantEventBus(
   events: EventsEndpoint,
   serviceId: string,
   scope: Construct,
+  sources: readonly string[] = [eventSource(serviceId)],
 ): Record<string, string> {
+  if (sources.length === 0)
+    throw new Error(`AppService ${serviceId}: eventSources must name at least one source`);
   iam.Grant.addToPrincipal({
     grantee: role,
     actions: ['events:PutEvents'],
     resourceArns: [events.busArn],
-    conditions: { StringEquals: { 'events:source': eventSource(serviceId) } },
+    conditions: { StringEquals: { 'events:source': sources.length === 1 ? sources[0]! : [...sources] } },
   });
   const queue = events.queues[serviceId];
   if (queue === undefined) return { EVENT_BUS: 'eventbridge', EVENT_BUS_NAME: events.busName };

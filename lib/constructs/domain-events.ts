@@ -77,6 +77,7 @@ export class DomainEvents extends Construct {
   /** Receives before a consumer's message is dead-lettered (the app's `EVENT_MAX_RECEIVES`). */
   public readonly maxReceiveCount: number;
   private readonly config: EventsConfig;
+  private readonly prefix: string;
 
   constructor(scope: Construct, id: string, props: DomainEventsProps) {
     super(scope, id);
@@ -84,6 +85,7 @@ export class DomainEvents extends Construct {
     const problems = eventsConfigProblems(props.config, services, {}, 'config.');
     if (problems.length > 0) throw new StageConfigError(problems);
     this.config = props.config;
+    this.prefix = props.prefix;
     this.maxReceiveCount = props.config.maxReceiveCount ?? EVENTS_DEFAULTS.maxReceiveCount;
     const { prefix } = props;
 
@@ -157,10 +159,12 @@ export class DomainEvents extends Construct {
       });
       const rule = new events.Rule(scope, 'Rule', {
         eventBus: this.bus,
+        ruleName: ruleName(prefix, serviceId),
         description: `${eventTypes.join(', ')} to the ${serviceId} service's queue`,
         eventPattern: { source: events.Match.prefix(EVENT_SOURCE_PREFIX), detailType: [...eventTypes] },
         targets: [target(queue)],
       });
+      acceptOnlyFromRule(queue, rule);
       consumers[serviceId] = { serviceId, eventTypes, queue, deadLetterQueue, rule };
     }
     this.consumers = consumers;
@@ -169,6 +173,7 @@ export class DomainEvents extends Construct {
     // which the app's SQS consumer accepts next to the raw message the monolith sends.
     this.invalidationRule = new events.Rule(this, 'InvalidationRule', {
       eventBus: this.bus,
+      ruleName: ruleName(prefix, INVALIDATION_RULE),
       description: `${CACHE_INVALIDATION_EVENT_TYPE} to the cache-invalidation queue`,
       eventPattern: {
         source: events.Match.prefix(EVENT_SOURCE_PREFIX),
@@ -176,6 +181,7 @@ export class DomainEvents extends Construct {
       },
       targets: [target(props.invalidationQueue.queue)],
     });
+    acceptOnlyFromRule(props.invalidationQueue.queue, this.invalidationRule);
   }
 
   /** How services reach the bus and their queues. */
@@ -217,12 +223,14 @@ export class DomainEvents extends Construct {
       humanReadableName: 'Events EventBridge could not deliver',
       addQueueMaxSizeAlarm: { Critical: { maxMessageCount: 0 } },
     });
-    const rules: [string, events.Rule][] = [
-      ...Object.values(this.consumers).map((consumer): [string, events.Rule] => [
+    // The metric's RuleName dimension is the rule's plain name. Not `rule.ruleName`: the Ref of a rule on a custom
+    // bus is `<bus>|<rule>`, a dimension no metric has, so the alarm would never fire.
+    const rules: [string, string][] = [
+      ...Object.values(this.consumers).map((consumer): [string, string] => [
         pascalCase(consumer.serviceId),
-        consumer.rule,
+        ruleName(this.prefix, consumer.serviceId),
       ]),
-      ['Invalidation', this.invalidationRule],
+      ['Invalidation', ruleName(this.prefix, INVALIDATION_RULE)],
     ];
     monitoring.facade.monitorCustom({
       alarmFriendlyName: 'Events',
@@ -231,11 +239,11 @@ export class DomainEvents extends Construct {
         {
           title: 'Failed invocations per rule',
           important: true,
-          metrics: rules.map(([name, rule]) => ({
+          metrics: rules.map(([name, physicalRuleName]) => ({
             metric: new cloudwatch.Metric({
               namespace: 'AWS/Events',
               metricName: 'FailedInvocations',
-              dimensionsMap: { EventBusName: this.bus.eventBusName, RuleName: rule.ruleName },
+              dimensionsMap: { EventBusName: this.bus.eventBusName, RuleName: physicalRuleName },
               statistic: 'Sum',
               period: Duration.minutes(5),
               label: `${name} failed`,
@@ -254,6 +262,42 @@ export class DomainEvents extends Construct {
       ],
     });
   }
+}
+
+/** Middle part of the invalidation rule's name: the hyphen keeps it apart from any service id (`STABLE_ID`). */
+const INVALIDATION_RULE = 'cache-invalidation';
+
+/**
+ * Physical name of a rule on the bus: `<prefix>-<consumer>-events`, `<prefix>-cache-invalidation-events`. Rule
+ * names are unique per bus, and the bus (`<prefix>-events`) is per account and region, so the prefix is enough
+ * (no region); at most 16 + 1 + 18 + 7 = 42 characters (prefix and service ids are bounded), below EventBridge's
+ * 64.
+ */
+export function ruleName(prefix: string, consumer: string): string {
+  return `${prefix}-${consumer}-events`;
+}
+
+/**
+ * Lets EventBridge deliver to `queue` for `rule` only: a Deny of `sqs:SendMessage` by `events.amazonaws.com` whose
+ * `aws:SourceArn` is not the rule, so no other rule of the account (or of another account) can target the queue.
+ *
+ * CDK's SqsQueue target cannot do this itself: for a queue with a customer-managed key it leaves out the
+ * `aws:SourceArn` condition (the same grant would put the rule's ARN into the key policy, a circular dependency,
+ * aws/aws-cdk#11158) and allows EventBridge of the whole account (`aws:SourceAccount`). A Deny beside that Allow
+ * needs no change to CDK's statement; the queue policy is a resource of its own, so referencing the rule here
+ * makes no cycle.
+ */
+function acceptOnlyFromRule(queue: sqs.IQueue, rule: events.IRule): void {
+  queue.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'EventBridgeDeliveriesOfItsRuleOnly',
+      effect: iam.Effect.DENY,
+      principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+      actions: ['sqs:SendMessage'],
+      resources: [queue.queueArn],
+      conditions: { ArnNotEquals: { 'aws:SourceArn': rule.ruleArn } },
+    }),
+  );
 }
 
 /**

@@ -5,6 +5,8 @@ import type * as route53 from 'aws-cdk-lib/aws-route53';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { DEFAULT_MONITORING_CONFIG } from '../config/defaults';
+import type { FrontDoor } from '../config/deployment-context';
+import { eventSource } from '../config/event-routes';
 import { appPoolConnections } from '../config/monitoring-config';
 import { pascalCase } from '../config/naming';
 import { StageConfigError } from '../config/validate-stage-config';
@@ -61,12 +63,13 @@ export interface ServiceStackProps extends StackProps {
   /** The app's `ADMIN_EMAILS`. @default - no admins by email */
   readonly adminEmails?: string;
   /**
-   * What the domain's alias record points at: the public load balancer, or (the stage 1m cut-over) the API
-   * gateway's custom domain. The record is updated in place, never replaced.
+   * What the domain's alias record points at: the public load balancer (`alb`), or (the stage 1m cut-over,
+   * `gateway`) the API gateway's custom domain. The record is updated in place, never replaced.
+   * `createBlueprintApp` requires it to be set when the stage has a gateway and the record is managed.
    *
-   * @default 'loadBalancer'
+   * @default 'alb'
    */
-  readonly frontDoor?: 'loadBalancer' | 'gateway';
+  readonly frontDoor?: FrontDoor;
 }
 
 /**
@@ -117,12 +120,10 @@ export class ServiceStack extends Stack {
       // nobody could stay logged in. Behind the HTTPS listener the app keeps its default.
       ...(this.platform.https ? {} : { SESSION_COOKIE_SECURE: 'false' }),
     };
-    // The first service never sees the domain events: it keeps its 100k settings while it serves the traffic.
-    const { events: _events, ...firstServiceData } = props.data;
     const common = {
       platform: this.platform,
       vpc: props.vpc,
-      data: firstServiceData,
+      data: props.data,
       logEncryptionKey: props.logsKey,
       environment,
     };
@@ -132,6 +133,12 @@ export class ServiceStack extends Stack {
       ...common,
       serviceId: 'shop',
       config: config.service,
+      // Stage 1m: the monolith publishes to the bus too (until the cut-over it still takes the writes), each event
+      // with the source of the service that owns it (cache invalidations with `shop.products`); never `shop.*`. It
+      // consumes no domain events (no queue of its own) and still consumes the invalidation queue.
+      ...(props.data.events !== undefined
+        ? { eventSources: Object.keys(config.services ?? {}).map(eventSource) }
+        : {}),
       securityGroup: appSecurityGroup,
       ...(props.appSecurityGroupAdmittedBy !== undefined
         ? { admittedBy: props.appSecurityGroupAdmittedBy }
@@ -167,12 +174,18 @@ export class ServiceStack extends Stack {
     }
     const gateway = this.gateway;
     if (props.frontDoor === 'gateway') this.pointDomainAtGateway(gateway);
+    // A service answers over Service Connect only when another calls it (today: products, called by orders);
+    // users and orders are clients only, with no Service Connect port of their own.
+    const called = new Set(Object.values(config.services ?? {}).flatMap((service) => service.calls ?? []));
     const further = Object.entries(config.services ?? {}).map(
       ([serviceId, service]) =>
         new AppService(this.platform, pascalCase(serviceId), {
           ...common,
-          // Domain events (stage 1m) are for the further services only: the first service keeps its settings.
-          data: props.data,
+          // Behind the gateway the client's address arrives in the header the gateway overwrites (the app's
+          // rate limits and logs read it); only the VPC link reaches the internal load balancer.
+          ...(gateway !== undefined
+            ? { environment: { ...environment, CLIENT_IP_HEADER: gateway.clientIpHeader } }
+            : {}),
           serviceId,
           config: service,
           route: service.route,
@@ -181,7 +194,7 @@ export class ServiceStack extends Stack {
             : {}),
           ...(service.shardAccess !== undefined ? { shardAccess: service.shardAccess } : {}),
           // Calls between services go over Service Connect, in the platform's namespace.
-          serviceConnect: {},
+          serviceConnect: { server: called.has(serviceId) },
         }),
     );
     const byId = new Map(further.map((service) => [service.serviceId, service]));

@@ -133,6 +133,35 @@ describe('DomainEvents', () => {
     template.hasResourceProperties('AWS::KMS::Alias', { AliasName: 'alias/shop-events' });
   });
 
+  test('each target queue refuses EventBridge deliveries of any rule but its own (aws:SourceArn)', () => {
+    const ruleIdByName = (name: string) =>
+      resources(template, 'AWS::Events::Rule').find(([, rule]) => rule.Properties.Name === name)![0];
+    const invalidationQueueId = stack.getLogicalId(invalidation.queue.node.defaultChild as never);
+    const cases = [
+      ...Object.keys(EVENT_ROUTES).map((consumer) => [
+        queueIdByName(`shop-${consumer}-events`)!,
+        ruleIdByName(`shop-${consumer}-events`),
+      ]),
+      [invalidationQueueId, ruleIdByName('shop-cache-invalidation-events')],
+    ];
+    for (const [queueId, ruleId] of cases) {
+      const policy = resources(template, 'AWS::SQS::QueuePolicy').find(
+        ([, p]) => JSON.stringify(p.Properties.Queues) === JSON.stringify([{ Ref: queueId }]),
+      )![1];
+      const denies = (policy.Properties.PolicyDocument.Statement as Record<string, Parsed>[]).filter(
+        (statement) =>
+          statement.Effect === 'Deny' && JSON.stringify(statement.Principal).includes('events.amazonaws.com'),
+      );
+      expect(denies).toEqual([
+        expect.objectContaining({
+          Action: 'sqs:SendMessage',
+          Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+          Condition: { ArnNotEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId, 'Arn'] } } },
+        }),
+      ]);
+    }
+  });
+
   test('the delivery dead-letter queue accepts messages from the rules only', () => {
     const dlqId = queueIdByName('shop-events-delivery-dlq')!;
     const policy = resources(template, 'AWS::SQS::QueuePolicy').find(([, p]) =>
@@ -171,6 +200,29 @@ describe('DomainEvents', () => {
     expect(
       alarms.some((alarm) => String(alarm.AlarmName).includes('EventDeliveryDLQ') && alarm.Threshold === 0),
     ).toBe(true);
+  });
+
+  test("FailedInvocations alarms watch each rule's plain name (a rule's Ref on a custom bus is `bus|rule`)", () => {
+    const rules = resources(template, 'AWS::Events::Rule').map(([, rule]) => rule.Properties.Name);
+    expect(rules.sort()).toEqual(
+      [
+        'shop-cache-invalidation-events',
+        ...Object.keys(EVENT_ROUTES).map((consumer) => `shop-${consumer}-events`),
+      ].sort(),
+    );
+    const dimensions = resources(template, 'AWS::CloudWatch::Alarm')
+      .flatMap(([, alarm]) => (alarm.Properties.Metrics ?? []) as Parsed[])
+      .map((query) => query.MetricStat?.Metric)
+      .filter((metric) => metric?.MetricName === 'FailedInvocations')
+      .map((metric) =>
+        Object.fromEntries(
+          (metric.Dimensions as { Name: string; Value: unknown }[]).map((d) => [d.Name, d.Value]),
+        ),
+      );
+    expect(dimensions).toHaveLength(rules.length);
+    // A plain string (no Ref, no Fn::GetAtt), and the name of one of the rules.
+    expect(dimensions.map((d) => d.RuleName).sort()).toEqual(rules.sort());
+    for (const d of dimensions) expect(d.EventBusName).toEqual({ Ref: expect.stringMatching(/^EventsBus/) });
   });
 
   test('the endpoint gives each consumer its queue and the events key', () => {

@@ -78,6 +78,24 @@ describe('ApiGateway without a domain', () => {
     template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' });
   });
 
+  test("every integration overwrites x-client-ip with the caller's address (clients cannot spoof it)", () => {
+    const integrations = resources(template, 'AWS::ApiGatewayV2::Integration');
+    expect(integrations.length).toBeGreaterThan(0);
+    for (const [, integration] of integrations) {
+      expect(integration.Properties.RequestParameters).toEqual({
+        'overwrite:header.x-client-ip': '$context.identity.sourceIp',
+      });
+    }
+    // Every route, the $default one included, uses an integration that sets it.
+    const integrationIds = integrations.map(([id]) => id);
+    const routes = resources(template, 'AWS::ApiGatewayV2::Route');
+    expect(routes.length).toBeGreaterThan(1);
+    for (const [, route] of routes) {
+      expect(integrationIds).toContain(String(route.Properties.Target['Fn::Join'][1][1].Ref));
+    }
+    expect(GATEWAY_DEFAULTS.clientIpHeader).toBe('x-client-ip');
+  });
+
   test('the internal listener is HTTP inside the VPC, admits only the VPC link, and forwards the rest to the default service', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       Port: 80,
@@ -190,6 +208,19 @@ describe('ApiGateway with the foundation domain', () => {
       ],
     });
     template.resourceCountIs('AWS::ApiGatewayV2::ApiMapping', 1);
+  });
+
+  test('the API mapping has a stable logical id, and maps the $default stage to the domain', () => {
+    const mappings = resources(template, 'AWS::ApiGatewayV2::ApiMapping');
+    expect(mappings).toHaveLength(1);
+    const [mappingId, mapping] = mappings[0]!;
+    expect(mappingId).toMatch(/^GatewayApiMapping[0-9A-F]{8}$/);
+    expect(mappingId).not.toMatch(/undefined/i);
+    const [domainId] = resources(template, 'AWS::ApiGatewayV2::DomainName')[0]!;
+    const [stageId] = resources(template, 'AWS::ApiGatewayV2::Stage')[0]!;
+    expect(mapping.Properties.DomainName).toEqual({ Ref: domainId });
+    expect(mapping.Properties.Stage).toBe('$default');
+    expect(mapping.DependsOn).toContain(stageId);
   });
 
   test('the hop to the load balancer is HTTPS, and the VPC link verifies the domain name', () => {

@@ -12,6 +12,7 @@ import {
   validateStageConfig,
   type StageConfig,
 } from '../../lib/config';
+import { serviceEnvJsonSchema } from '../../app/src/services/service-config';
 import { stage100k, stage1m } from '../../stages';
 import { resourcesOf, synthStage } from '../support/synth';
 
@@ -58,49 +59,111 @@ describe('stage 1m', () => {
   };
   const actionsOf = (statement: Statement) => [statement.Action].flat();
 
-  test('the stage is 100k plus services, gateway and events; the first service is unchanged', () => {
+  test('the stage is 100k plus services, gateway and events; the first service keeps its config', () => {
     expect(stage1m.service).toBe(stage100k.service);
     expect(stage1m.database).toBe(stage100k.database);
     expect(stage1m.shards).toBe(stage100k.shards);
     expect(Object.keys(stage1m.services).sort()).toEqual([...SERVICE_IDS].sort());
     expect(validateStageConfig(stage1m)).toEqual([]);
-    // The monolith's task definition has no SERVICE and no event bus: it keeps serving as in 100k.
+    // The monolith's task definition has no SERVICE: it keeps serving every route as in 100k.
     const [, shopDefinition] = byPrefix('AWS::ECS::TaskDefinition', 'ShopTaskDefinition');
     const shopEnv = JSON.stringify(shopDefinition.Properties.ContainerDefinitions);
     expect(shopEnv).not.toContain('"SERVICE"');
-    expect(shopEnv).not.toContain('EVENT_BUS');
+    // Behind the public load balancer, not the gateway: no client-address header to trust.
+    expect(shopEnv).not.toContain('CLIENT_IP_HEADER');
   });
 
-  test.each(SERVICE_IDS)(
-    '%s: SERVICE=<id>, a named port mapping and a Service Connect server at http://<id>',
+  test('the monolith publishes to the bus with the producer sources only, consumes no domain events, still consumes invalidations', () => {
+    const [, shopDefinition] = byPrefix('AWS::ECS::TaskDefinition', 'ShopTaskDefinition');
+    const app = (shopDefinition.Properties.ContainerDefinitions as Record<string, Parsed>[]).find(
+      (c) => c.Name === 'App',
+    )!;
+    const env = Object.fromEntries(
+      (app.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]),
+    );
+    expect(env.EVENT_BUS).toBe('eventbridge');
+    expect(JSON.stringify(env.EVENT_BUS_NAME)).toMatch(/shop-data|EventsBus/);
+    expect(env.EVENT_QUEUE_URL).toBeUndefined();
+    expect(env.INVALIDATION_QUEUE_URL).toBeDefined();
+    const policies = Object.entries(all).filter(
+      ([policyId, r]) =>
+        r.Type === 'AWS::IAM::Policy' && policyId.startsWith('ShopTaskDefinitionTaskRoleDefaultPolicy'),
+    );
+    expect(policies).toHaveLength(1);
+    const shopStatements = policies[0]![1].Properties.PolicyDocument.Statement as Statement[];
+    const put = shopStatements.filter((s) => actionsOf(s).includes('events:PutEvents'));
+    expect(put).toHaveLength(1);
+    // Every producer's source, not shop.* and not shop.shop.
+    expect([put[0]!.Condition!.StringEquals['events:source']].flat().sort()).toEqual(
+      SERVICE_IDS.map((id) => `shop.${id}`).sort(),
+    );
+    const receives = shopStatements
+      .filter((s) => actionsOf(s).includes('sqs:ReceiveMessage'))
+      .flatMap((s) => [s.Resource].flat())
+      .map((resource) => JSON.stringify(resource));
+    expect(receives).toHaveLength(1);
+    expect(receives[0]).toContain('InvalidationQueue');
+    expect(shopStatements.filter((s) => actionsOf(s).includes('sqs:SendMessage'))).toEqual([]);
+  });
+
+  test('products: the load balancer targets port 3000; Service Connect publishes http://products on the internal port 3001 only', () => {
+    expect(environment('products').SERVICE).toBe('products');
+    expect(environment('products').INTERNAL_PORT).toBe(String(SERVICE_DEFAULTS.internalPort));
+    expect(SERVICE_DEFAULTS.internalPort).toBe(3001);
+    expect(appContainer('products').PortMappings).toEqual([
+      { ContainerPort: SERVICE_DEFAULTS.containerPort, Name: 'http', Protocol: 'tcp' },
+      { ContainerPort: 3001, Name: 'products', AppProtocol: 'http', Protocol: 'tcp' },
+    ]);
+    const [, svc] = ecsService('products');
+    expect(svc.Properties.ServiceConnectConfiguration).toMatchObject({
+      Enabled: true,
+      Namespace: {
+        'Fn::GetAtt': [expect.stringMatching(/^ShopClusterDefaultServiceDiscoveryNamespace/), 'Arn'],
+      },
+      Services: [
+        {
+          PortName: 'products',
+          ClientAliases: [{ DnsName: 'products', Port: 80 }],
+          Timeout: {
+            IdleTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds(),
+            PerRequestTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.perRequestTimeout.toSeconds(),
+          },
+        },
+      ],
+      LogConfiguration: {
+        LogDriver: 'awslogs',
+        Options: expect.objectContaining({ 'awslogs-stream-prefix': 'service-connect' }),
+      },
+    });
+    // The load balancer's traffic goes to 3000, past the proxy.
+    expect(svc.Properties.LoadBalancers).toEqual([
+      expect.objectContaining({ ContainerName: 'App', ContainerPort: SERVICE_DEFAULTS.containerPort }),
+    ]);
+    const [, targetGroup] = byPrefix('AWS::ElasticLoadBalancingV2::TargetGroup', 'ShopProductsTargetGroup');
+    expect(targetGroup.Properties.Port).toBe(SERVICE_DEFAULTS.containerPort);
+    // Below the app's keep-alive (65 s): the proxy never reuses a connection the app has closed.
+    expect(SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds()).toBeLessThan(65);
+  });
+
+  test("Service Connect's per-request timeout lets orders give up on a products call first, within the gateway's 29 s", () => {
+    // The app's own timeout for one products attempt (its default: the environment does not set it).
+    expect(environment('orders').PRODUCTS_TIMEOUT_MS).toBeUndefined();
+    const perRequestMs = SERVICE_CONNECT_DEFAULTS.perRequestTimeout.toMilliseconds();
+    expect(serviceEnvJsonSchema.PRODUCTS_TIMEOUT_MS.default).toBeLessThan(perRequestMs);
+    expect(perRequestMs).toBeLessThan(29_000);
+  });
+
+  test.each(['users', 'orders'])(
+    '%s: a Service Connect client only (nothing calls it): no internal port, nothing published',
     (id) => {
       expect(environment(id).SERVICE).toBe(id);
+      expect(environment(id).INTERNAL_PORT).toBeUndefined();
       expect(appContainer(id).PortMappings).toEqual([
-        { ContainerPort: SERVICE_DEFAULTS.containerPort, Name: id, AppProtocol: 'http', Protocol: 'tcp' },
+        { ContainerPort: SERVICE_DEFAULTS.containerPort, Name: 'http', Protocol: 'tcp' },
       ]);
       const [, svc] = ecsService(id);
-      expect(svc.Properties.ServiceConnectConfiguration).toMatchObject({
-        Enabled: true,
-        Namespace: {
-          'Fn::GetAtt': [expect.stringMatching(/^ShopClusterDefaultServiceDiscoveryNamespace/), 'Arn'],
-        },
-        Services: [
-          {
-            PortName: id,
-            ClientAliases: [{ DnsName: id, Port: 80 }],
-            Timeout: {
-              IdleTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds(),
-              PerRequestTimeoutSeconds: SERVICE_CONNECT_DEFAULTS.perRequestTimeout.toSeconds(),
-            },
-          },
-        ],
-        LogConfiguration: {
-          LogDriver: 'awslogs',
-          Options: expect.objectContaining({ 'awslogs-stream-prefix': 'service-connect' }),
-        },
-      });
-      // Below the app's keep-alive (65 s): the proxy never reuses a connection the app has closed.
-      expect(SERVICE_CONNECT_DEFAULTS.idleTimeout.toSeconds()).toBeLessThan(65);
+      expect(svc.Properties.ServiceConnectConfiguration.Enabled).toBe(true);
+      expect(svc.Properties.ServiceConnectConfiguration.Services).toBeUndefined();
     },
   );
 
@@ -110,7 +173,7 @@ describe('stage 1m', () => {
     const [productsId] = ecsService('products');
     expect(ecsService('orders')[1].DependsOn).toContain(productsId);
     expect(ecsService('products')[1].DependsOn ?? []).not.toContain(ecsService('orders')[0]);
-    // The products tasks admit the orders tasks on the container port.
+    // The products tasks admit the orders tasks on the internal port only, never the load balancer's port.
     const [productsGroupId] = byPrefix('AWS::EC2::SecurityGroup', 'ShopProductsSecurityGroup');
     const [ordersGroupId] = byPrefix('AWS::EC2::SecurityGroup', 'ShopOrdersSecurityGroup');
     const ingress = Object.values(all).filter((r) => r.Type === 'AWS::EC2::SecurityGroupIngress');
@@ -121,7 +184,7 @@ describe('stage 1m', () => {
           JSON.stringify(r.Properties.SourceSecurityGroupId).includes(ordersGroupId),
       ),
     ).toEqual([
-      expect.objectContaining({ Properties: expect.objectContaining({ FromPort: 3000, ToPort: 3000 }) }),
+      expect.objectContaining({ Properties: expect.objectContaining({ FromPort: 3001, ToPort: 3001 }) }),
     ]);
     // Users calls nobody, so nobody admits it but the data tier.
     const [usersGroupId] = byPrefix('AWS::EC2::SecurityGroup', 'ShopUsersSecurityGroup');
@@ -146,6 +209,8 @@ describe('stage 1m', () => {
       expect(rule.Properties.Conditions[0].PathPatternConfig.Values).toEqual(
         stage1m.services[id].route.pathPatterns,
       );
+      // The client's address comes from the header the gateway overwrites.
+      expect(environment(id).CLIENT_IP_HEADER).toBe('x-client-ip');
     },
   );
 
@@ -297,8 +362,8 @@ describe('stage 1m with the foundation domain (hosted zone)', () => {
     return records[0]! as [string, Resource];
   };
 
-  test('the gateway serves the domain with the platform certificate; the record stays on the load balancer', () => {
-    const stage = synthStage('1m', { nag: false, context: ZONE });
+  test('the gateway serves the domain with the platform certificate; frontDoor=alb keeps the record on the load balancer', () => {
+    const stage = synthStage('1m', { nag: false, context: { ...ZONE, frontDoor: 'alb' } });
     const domain = Object.entries(resourcesOf(stage.json.service, 'AWS::ApiGatewayV2::DomainName'));
     expect(domain).toHaveLength(1);
     expect(JSON.stringify(domain[0]![1].Properties)).toMatch(/ShopCertificate/);
@@ -308,13 +373,33 @@ describe('stage 1m with the foundation domain (hosted zone)', () => {
   });
 
   test('-c frontDoor=gateway points the same record (same logical id) at the gateway domain: the cut-over', () => {
-    const before = aliasRecord(synthStage('1m', { nag: false, context: ZONE }).json.service);
+    const before = aliasRecord(
+      synthStage('1m', { nag: false, context: { ...ZONE, frontDoor: 'alb' } }).json.service,
+    );
     const after = aliasRecord(
       synthStage('1m', { nag: false, context: { ...ZONE, frontDoor: 'gateway' } }).json.service,
     );
     expect(after[0]).toBe(before[0]);
     expect(JSON.stringify(after[1].Properties.AliasTarget)).toMatch(/GatewayDomainName.*RegionalDomainName/);
     expect(after[1].Properties.Name).toEqual(before[1].Properties.Name);
+  });
+
+  test('fails when the record is managed and frontDoor is not set: a later deploy must not repoint it silently', () => {
+    const synth = () => synthStage('1m', { nag: false, context: ZONE });
+    expect(synth).toThrow(StageConfigError);
+    expect(synth).toThrow(/context\.frontDoor: received nothing/);
+    expect(synth).toThrow(/-c frontDoor=alb.*-c frontDoor=gateway.*cdk\.json/s);
+    // Nothing to protect without a gateway, or without a record the blueprint writes.
+    expect(() => synthStage('100k', { nag: false, context: ZONE })).not.toThrow();
+    expect(() =>
+      synthStage('1m', {
+        nag: false,
+        context: {
+          domainName: 'shop.example.com',
+          certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc',
+        },
+      }),
+    ).not.toThrow();
   });
 
   test('fails when frontDoor is not a known value, or the stage has no gateway', () => {

@@ -14,7 +14,10 @@ user moves between them without logging in again. The front door then moves by D
 
 1. **Deploy** \`npx cdk deploy --all -c stage=1m\` with the same HTTPS context as before (\`domainName\` and
    \`hostedZoneId\`/\`hostedZoneName\` or \`certificateArn\`): the gateway gets the custom domain with the same
-   certificate, and the VPC link verifies it on the internal HTTPS listener.
+   certificate, and the VPC link verifies it on the internal HTTPS listener. With the hosted zone the blueprint
+   owns the domain's record, and a stage with a gateway refuses to synthesise until you say where it points: add
+   \`-c frontDoor=alb\` (the public load balancer, as in \`100k\`), or better \`"frontDoor": "alb"\` in
+   \`cdk.json\`'s \`"context"\`.
 2. **Lower the TTL** of the domain's record a day ahead (at least the old TTL before the switch), e.g. to 60 s, if
    your DNS is outside Route 53. The blueprint's alias record in the hosted zone has no TTL of its own: Route 53
    answers alias records with the target's (60 s for a load balancer and for API Gateway).
@@ -25,20 +28,24 @@ user moves between them without logging in again. The front door then moves by D
    and sign-up are throttled more strictly at the gateway than the rest.
 4. **Switch the record**: with the hosted zone, \`npx cdk deploy <prefix>-service -c stage=1m -c frontDoor=gateway\`
    (the same alias record, updated in place, now points at the gateway's custom domain, output
-   \`GatewayDomainTarget\`); with your own DNS, point the record (CNAME or alias) at \`GatewayDomainTarget\`.
+   \`GatewayDomainTarget\`), then set \`"frontDoor": "gateway"\` in \`cdk.json\`'s \`"context"\` and commit it:
+   every later deploy keeps the record on the gateway (synth fails rather than guess when the key is missing). With
+   your own DNS, point the record (CNAME or alias) at \`GatewayDomainTarget\`.
 5. **Wait the TTL** (and a margin for resolvers that cache longer): until then some clients still reach the public
    load balancer, which keeps serving them, so nothing fails during the switch.
 6. **Watch** the public load balancer's request count fall to near zero and the gateway's rise; watch the
-   gateway's 5xx rate and p99 latency and each service's alarms. **Roll back** by deploying without
-   \`-c frontDoor=gateway\` (or pointing the record back): the monolith never stopped.
+   gateway's 5xx rate and p99 latency and each service's alarms. **Roll back** by deploying with
+   \`-c frontDoor=alb\` (and \`"frontDoor": "alb"\` back in \`cdk.json\`), or by pointing your own record back: the
+   monolith never stopped.
 7. **Retire** the monolith and the public load balancer once the public load balancer has carried no user traffic
    for a few days: a later change removes the first service from the stage (first scale it to its minimum), then
    the public load balancer and its listeners. Keep the access-log bucket, and the stack outputs a deployed stack
    still reads, until the next upgrade. Both are stateless, so \`npm run diff\` will show removals but no data
    loss; until then they cost their tasks and hours (see the stage's cost page).
 
-App side: the services' HTTP keep-alive (65 s) stays above Service Connect's idle timeout (60 s,
-\`SERVICE_CONNECT_DEFAULTS\` in \`lib/config/defaults.ts\`). Replay of domain events from the archive
+App side: the products service's internal server (\`INTERNAL_PORT\` 3001, the only port Service Connect publishes)
+keeps its HTTP keep-alive (65 s) above Service Connect's idle timeout (60 s, \`SERVICE_CONNECT_DEFAULTS\` in
+\`lib/config/defaults.ts\`). Replay of domain events from the archive
 \`<prefix>-events-archive\`: \`aws events start-replay\` with the bus as destination (consumers deduplicate by event id).
 `;
 

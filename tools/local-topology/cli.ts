@@ -66,7 +66,8 @@ async function main(): Promise<void> {
   }
   for (const p of topology.processes.values())
     process.stdout.write(
-      `  ${p.name.padEnd(9)} ${p.url}${p.metricsUrl ? `  (metrics ${p.metricsUrl}/metrics)` : ''}\n`,
+      `  ${p.name.padEnd(9)} ${p.url}${p.metricsUrl ? `  (metrics ${p.metricsUrl}/metrics)` : ''}` +
+        `${p.internalUrl ? `  (internal API ${p.internalUrl})` : ''}\n`,
     );
   process.stdout.write(`\nshop: ${topology.url}  (Ctrl-C stops everything and removes its data)\n`);
 }

@@ -47,6 +47,8 @@ export interface LocalProcess {
   readonly url: string;
   /** Its metrics port (app processes), for tests that read the services' counters. */
   readonly metricsUrl?: string;
+  /** The internal API's port (the products service only): what the orders service calls. */
+  readonly internalUrl?: string;
   /** Its process id (while running). */
   readonly pid?: number;
 }
@@ -76,6 +78,7 @@ interface Running {
   output: string[];
   port: number;
   metricsPort?: number;
+  internalPort?: number;
   env: Record<string, string>;
   entry: string;
 }
@@ -207,14 +210,23 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
     const start = async (name: ProcessName, extra: Record<string, string>, entry = SERVER) => {
       const port = name === 'gateway' && options.gatewayPort ? options.gatewayPort : await findFreePort();
       const metricsPort = entry === SERVER ? await findFreePort() : undefined;
+      // Only products listens on INTERNAL_PORT; the other processes ignore it.
+      const internalPort = name === 'products' ? await findFreePort() : undefined;
       const r: Running = {
         output: [],
         port,
         metricsPort,
+        internalPort,
         entry,
         env:
           entry === SERVER
-            ? { ...env, PORT: String(port), METRICS_PORT: String(metricsPort), ...extra }
+            ? {
+                ...env,
+                PORT: String(port),
+                METRICS_PORT: String(metricsPort),
+                ...(internalPort !== undefined ? { INTERNAL_PORT: String(internalPort) } : {}),
+                ...extra,
+              }
             : { LOG_LEVEL: 'info', ...extra, GATEWAY_PORT: String(port) },
       };
       running.set(name, r);
@@ -227,7 +239,8 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
     } else {
       // Deploy order: the called service before its callers (as Service Connect needs in AWS).
       await start('products', { SERVICE: 'products', SEED_DEMO_DATA: seed, TRUST_PROXY_HOPS: '1' });
-      const productsUrl = `http://127.0.0.1:${running.get('products')!.port}`;
+      // Orders reach products' internal port (Service Connect's port mapping in AWS), never its public one.
+      const productsUrl = `http://127.0.0.1:${running.get('products')!.internalPort}`;
       await Promise.all([
         start('users', { SERVICE: 'users', TRUST_PROXY_HOPS: '1' }),
         start('orders', { SERVICE: 'orders', PRODUCTS_URL: productsUrl, TRUST_PROXY_HOPS: '1' }),
@@ -255,6 +268,7 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
       name,
       url: `http://127.0.0.1:${r.port}`,
       ...(r.metricsPort !== undefined ? { metricsUrl: `http://127.0.0.1:${r.metricsPort}` } : {}),
+      ...(r.internalPort !== undefined ? { internalUrl: `http://127.0.0.1:${r.internalPort}` } : {}),
       get pid() {
         return r.child?.exitCode === null ? r.child.pid : undefined;
       },

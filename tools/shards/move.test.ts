@@ -334,7 +334,7 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
       const { rows } = await admin[1].query(
         "SELECT (SELECT count(*)::int FROM ls_003.orders) AS n, (SELECT count(*)::int FROM pg_indexes WHERE schemaname = 'ls_003') AS idx",
       );
-      expect(rows[0]).toEqual({ n: 0, idx: 5 }); // 3 primary keys, users_email_key, orders_user_id_id_idx
+      expect(rows[0]).toEqual({ n: 0, idx: 6 }); // 4 primary keys, users_email_key, orders_user_id_id_idx
     } finally {
       await close();
       await longTx.end();
@@ -409,9 +409,13 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
 
       // THEN it gives up after the deadline with a message naming the logical shard and the lag, recorded on the
       // move row; the source stays active
-      expect((error as Error).message).toMatch(
-        /logical shard 5 did not synchronise with its source within 1000 ms \(--sync-timeout-ms\): [0-2]\/3 tables synchronised, slot lag (\d+ bytes|unknown)/,
+      const message = (error as Error).message;
+      expect(message).toMatch(
+        /logical shard 5 did not synchronise with its source within 1000 ms \(--sync-timeout-ms\): \d+\/\d+ tables synchronised, slot lag (\d+ bytes|unknown)/,
       );
+      // Not every table of the schema (as many as the shard migrations create) had synchronised.
+      const [, synced, tables] = /(\d+)\/(\d+) tables/.exec(message)!;
+      expect(Number(synced)).toBeLessThan(Number(tables));
       expect(Date.now() - started).toBeLessThan(30_000);
       expect(await control.move(5)).toMatchObject({
         step: 'subscribed',

@@ -76,6 +76,8 @@ export function createDomainEvents(deps: DomainEventsDeps): DomainEventPipeline 
     bus: openEventBus(config, deps.redis),
     consumers: Object.fromEntries(config.events.consumers.map((c) => [c, effects[c]])),
     relay: {
+      // OUTBOX_POLL_MS, as for the invalidation relays (writers in this process wake the relay themselves).
+      pollMs: config.outboxPollMs,
       // Only this service's own events: the others in the same outbox are its producers' to publish.
       types: typesPublishedBy(config.events.service),
       onAccepted: (event) => metrics?.published.inc({ type: event.type }),

@@ -16,6 +16,11 @@ export interface GatewayConfig {
   readonly rateLimitWindowMs: number;
   /** Longest wait for a service's answer before a 504 (GATEWAY_UPSTREAM_TIMEOUT_MS; API Gateway's is 30 s). */
   readonly upstreamTimeoutMs: number;
+  /**
+   * Largest request body the gateway forwards (GATEWAY_BODY_LIMIT_BYTES; the services' BODY_LIMIT_BYTES default):
+   * a bigger declared body is a 413 at the edge, before any of it is streamed to a service.
+   */
+  readonly bodyLimitBytes: number;
 }
 
 interface GatewayEnv {
@@ -29,6 +34,7 @@ interface GatewayEnv {
   GATEWAY_AUTH_RATE_LIMIT_MAX: number;
   GATEWAY_RATE_LIMIT_WINDOW_MS: number;
   GATEWAY_UPSTREAM_TIMEOUT_MS: number;
+  GATEWAY_BODY_LIMIT_BYTES: number;
 }
 
 const schema = {
@@ -48,6 +54,7 @@ const schema = {
     GATEWAY_AUTH_RATE_LIMIT_MAX: { type: 'integer', minimum: 1, default: 20 },
     GATEWAY_RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, default: 60000 },
     GATEWAY_UPSTREAM_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 120000, default: 30000 },
+    GATEWAY_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
   },
 } as const;
 
@@ -95,5 +102,6 @@ export function loadGatewayConfig(source: NodeJS.ProcessEnv = process.env): Gate
     authRateLimitMax: env.GATEWAY_AUTH_RATE_LIMIT_MAX,
     rateLimitWindowMs: env.GATEWAY_RATE_LIMIT_WINDOW_MS,
     upstreamTimeoutMs: env.GATEWAY_UPSTREAM_TIMEOUT_MS,
+    bodyLimitBytes: env.GATEWAY_BODY_LIMIT_BYTES,
   };
 }

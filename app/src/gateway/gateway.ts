@@ -86,6 +86,16 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
         .code(404)
         .send({ statusCode: 404, error: 'Not Found', message: 'the internal API is not served here' });
     }
+    // A body declared too big is refused here, before it is streamed on: a service that answers 413 early and
+    // closes would otherwise break the stream, and the client would see the gateway's 503 instead.
+    const declared = Number(request.headers['content-length']);
+    if (Number.isFinite(declared) && declared > config.bodyLimitBytes) {
+      return reply.code(413).send({
+        statusCode: 413,
+        error: 'Payload Too Large',
+        message: `the request body is ${declared} bytes; at most ${config.bodyLimitBytes} are accepted`,
+      });
+    }
   });
   gateway.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);

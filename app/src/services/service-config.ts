@@ -7,6 +7,20 @@ import { SERVICE_IDS, type ServiceSelection } from './service-routes';
  */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
+/** Default port of the products service's internal API (INTERNAL_PORT): Service Connect's port mapping. */
+export const DEFAULT_INTERNAL_PORT = 3001;
+
+// An HTTP header name (RFC 9110 token).
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// Headers a client can write into (every proxy appends to them), or that are not about addresses at all.
+const REFUSED_CLIENT_IP_HEADERS = new Set([
+  'x-forwarded-for',
+  'forwarded',
+  'host',
+  'cookie',
+  'authorization',
+]);
+
 /** Environment variables of the service split (merged into the app's env schema by config.ts). */
 export interface ServiceEnv {
   SERVICE?: string;
@@ -17,6 +31,8 @@ export interface ServiceEnv {
   PRODUCTS_BREAKER_RESET_MS: number;
   KEEP_ALIVE_TIMEOUT_MS: number;
   OUTBOX_POLL_MS: number;
+  INTERNAL_PORT: number;
+  CLIENT_IP_HEADER?: string;
 }
 
 /** JSON schema of {@link ServiceEnv} (properties of the app's env schema). */
@@ -37,6 +53,11 @@ export const serviceEnvJsonSchema = {
   // How often an idle outbox relay looks for rows no process woke it for (a writer that died); every process
   // polls every database's outbox, so stage 1m's three services poll three times as often as one monolith.
   OUTBOX_POLL_MS: { type: 'integer', minimum: 50, maximum: 600000, default: 500 },
+  // The products service's internal API listens here only (Service Connect's `products` port mapping); the
+  // public port never serves /internal/ in any spelling. 0 picks any free port.
+  INTERNAL_PORT: { type: 'integer', minimum: 0, maximum: 65535, default: DEFAULT_INTERNAL_PORT },
+  // Checked by resolveServiceConfig (a header name), which says what to set.
+  CLIENT_IP_HEADER: { type: 'string' },
 } as const;
 
 /** How the orders service reaches the products service (stock reservations over HTTP). */
@@ -63,6 +84,17 @@ export interface ServiceConfig {
   readonly keepAliveTimeoutMs: number;
   /** Idle poll of each outbox relay (OUTBOX_POLL_MS); a writer wakes its own relay at once anyway. */
   readonly outboxPollMs: number;
+  /**
+   * Port of the internal API's own server (INTERNAL_PORT, default 3001): it listens only when SERVICE=products,
+   * on HOST; the public port never serves `/internal/`.
+   */
+  readonly internalPort: number;
+  /**
+   * Lower-case name of the header holding the client's address (CLIENT_IP_HEADER), for rate limits and logs:
+   * stage 1m's API Gateway overwrites `x-client-ip` with the caller's source IP. Absent = the address the
+   * trusted proxies (TRUST_PROXY_HOPS) report.
+   */
+  readonly clientIpHeader?: string;
 }
 
 /**
@@ -70,7 +102,7 @@ export interface ServiceConfig {
  * `sessions` is what the rest of the configuration resolved for the session store.
  */
 export function resolveServiceConfig(
-  env: ServiceEnv,
+  env: ServiceEnv & { PORT: number; METRICS_PORT: number },
   sessions: { store: 'memory' | 'redis'; secret?: string },
   problems: string[],
 ): ServiceConfig {
@@ -126,10 +158,33 @@ export function resolveServiceConfig(
     problems.push(
       `PRODUCTS_BUDGET_MS (${env.PRODUCTS_BUDGET_MS}) must be at least PRODUCTS_TIMEOUT_MS (${env.PRODUCTS_TIMEOUT_MS}): one attempt must fit`,
     );
+  if (service === 'products' && env.INTERNAL_PORT !== 0) {
+    for (const [name, port] of [
+      ['PORT', env.PORT],
+      ['METRICS_PORT', env.METRICS_PORT],
+    ] as const)
+      if (port === env.INTERNAL_PORT)
+        problems.push(
+          `INTERNAL_PORT and ${name} are both ${port}: the internal API needs a port of its own that the load balancer does not route to`,
+        );
+  }
+  const clientIpHeader = env.CLIENT_IP_HEADER?.trim().toLowerCase();
+  if (clientIpHeader !== undefined && clientIpHeader !== '') {
+    if (!HEADER_NAME.test(clientIpHeader))
+      problems.push(
+        `CLIENT_IP_HEADER must be an HTTP header name, e.g. x-client-ip (got "${env.CLIENT_IP_HEADER}")`,
+      );
+    else if (REFUSED_CLIENT_IP_HEADERS.has(clientIpHeader))
+      problems.push(
+        `CLIENT_IP_HEADER=${clientIpHeader} is refused: clients write into it; name a header the proxy in front overwrites (x-client-ip), or unset it and set TRUST_PROXY_HOPS`,
+      );
+  }
   return {
     service,
     ...(products ? { products } : {}),
     keepAliveTimeoutMs: env.KEEP_ALIVE_TIMEOUT_MS,
     outboxPollMs: env.OUTBOX_POLL_MS,
+    internalPort: env.INTERNAL_PORT,
+    ...(clientIpHeader ? { clientIpHeader } : {}),
   };
 }

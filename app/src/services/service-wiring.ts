@@ -6,7 +6,6 @@ import { CrossDatabaseOrderPlacement, type OrderPlacement } from '../orders/orde
 import { publicDir } from '../paths';
 import type { OrderRepository } from '../repositories/order-repository';
 import { adminOrderRoutes, adminUserRoutes } from '../routes/admin';
-import { internalStockRoutes } from '../routes/internal';
 import { orderRoutes } from '../routes/orders';
 import { opsRoutes } from '../routes/ops';
 import { productRoutes } from '../routes/products';
@@ -31,14 +30,14 @@ function routePlugins(authLimit: AuthRateLimit): Record<ServiceId, [FastifyPlugi
       [adminUserRoutes],
     ],
     orders: [[orderRoutes], [adminOrderRoutes]],
-    // The internal API only on the products service itself: the monolith reserves in process, and must not
-    // offer /internal/ on its public load balancer.
-    products: [[productRoutes], [internalStockRoutes]],
+    // The internal API is not here: the products service serves it on INTERNAL_PORT only (internal-server.ts),
+    // and the monolith reserves in process.
+    products: [[productRoutes]],
   };
 }
 
 /**
- * Registers the routes of `service` (every service's for the monolith, without the internal API), the probes,
+ * Registers the public routes of `service` (every service's for the monolith; never the internal API), the probes,
  * and the storefront's static files where the default service runs. A guard refuses, at start-up, any public
  * route the process registers that services/service-routes.ts gives to another service: the table is what runs.
  */
@@ -49,11 +48,8 @@ export async function registerServiceRoutes(
 ): Promise<void> {
   app.addHook('onRoute', (route) => {
     const path = route.url;
-    if (path.startsWith(INTERNAL_PREFIX)) {
-      if (service !== 'products')
-        throw new Error(`${path}: the internal API belongs to SERVICE=products only`);
-      return;
-    }
+    if (path.startsWith(INTERNAL_PREFIX))
+      throw new Error(`${path}: the internal API is served on INTERNAL_PORT only, never on the public port`);
     // Static files (wildcards) belong to the default service, which `serves` already says.
     if (!serves(service, path.replace(/[:*].*$/, '')))
       throw new Error(`route ${path} belongs to the ${ownerOf(path)} service, not SERVICE=${service}`);
@@ -62,10 +58,7 @@ export async function registerServiceRoutes(
   const plugins = routePlugins(authLimit);
   const ids: ServiceId[] = service === 'all' ? ['users', 'products', 'orders'] : [service];
   for (const id of ids) {
-    for (const [plugin, options] of plugins[id]) {
-      if (service === 'all' && plugin === (internalStockRoutes as FastifyPluginAsync<never>)) continue;
-      await app.register(plugin, options as never);
-    }
+    for (const [plugin, options] of plugins[id]) await app.register(plugin, options as never);
   }
   if ((service === 'all' || service === ownerOf('/')) && existsSync(publicDir)) {
     await app.register(fastifyStatic, { root: publicDir, index: 'index.html', wildcard: true });

@@ -74,6 +74,28 @@ test('each path goes to the service the route table names; everything else to pr
   expect(seen.at(-1)?.xff).toBe('127.0.0.1');
 });
 
+test('a body declared bigger than the limit is a 413 at the gateway and never reaches a service', async () => {
+  // GIVEN the default limit (the services' BODY_LIMIT_BYTES default, 64 KiB)
+  seen.length = 0;
+  // WHEN a client posts 200 kB
+  const response = await get('/api/orders', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ password: 'x'.repeat(200_000) }),
+  });
+  // THEN the gateway answers 413 naming the sizes, and no service saw the request
+  expect(response.status).toBe(413);
+  expect((await response.json()).message).toMatch(/body is \d+ bytes; at most 65536 are accepted/);
+  expect(seen).toEqual([]);
+  // AND a body within the limit goes through
+  const small = await get('/api/orders', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'x'.repeat(1000) }),
+  });
+  expect((await small.json()).service).toBe('orders');
+});
+
 test('the internal API is refused in every spelling and never reaches a service', async () => {
   seen.length = 0;
   for (const path of [

@@ -5,9 +5,10 @@
 import type { FastifyInstance } from 'fastify';
 import { startLocalTopology, type LocalTopology } from '../../../tools/local-topology/services';
 import { buildApp } from '../../src/app';
+import { MAIN_OUTBOX } from '../../src/context';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../../src/config';
 import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
-import { sessionCookie, signUp, signUpAdmin, testConfig } from '../support/app';
+import { invalidationsApplied, sessionCookie, signUp, signUpAdmin, testConfig } from '../support/app';
 import { describeShopApi } from '../support/shop-api-cases';
 import { shopOverHttp } from '../support/shop-over-http';
 import { until } from '../support/wait';
@@ -91,9 +92,21 @@ describe('stage 1m processes', () => {
       expect({ path, status: response.status }).toEqual({ path, status: 404 });
       expect((await response.json()).message).toBe('the internal API is not served here');
     }
-    const direct = await call(`${urlOf('products')}/internal/reservations/${orderId}/release`, {
-      method: 'POST',
-    });
+    // products' public port (the load balancer's target) never serves it either, in any spelling ...
+    for (const path of [
+      `/internal/reservations/${orderId}/release`,
+      `/%69nternal/reservations/${orderId}/release`,
+      `/%2Finternal/reservations/${orderId}/release`,
+      `/INTERNAL/reservations/${orderId}/release`,
+    ]) {
+      const response = await call(`${urlOf('products')}${path}`, { method: 'POST' });
+      expect({ path, status: response.status }).toEqual({ path, status: 404 });
+    }
+    // ... only its internal port (INTERNAL_PORT, which the orders service calls) does
+    const direct = await call(
+      `${topology.processes.get('products')!.internalUrl}/internal/reservations/${orderId}/release`,
+      { method: 'POST' },
+    );
     expect(direct.status).toBe(200);
     expect(await direct.json()).toEqual({ released: 0 });
     // AND the monolith (SERVICE=all, stages 1k-100k behind a public load balancer) has no internal API at all
@@ -120,7 +133,7 @@ describe('stage 1m processes', () => {
         `no route for GET ${path} here: the ${owner} service owns it, this is the ${service} service`,
       );
     }
-    // Only products serves the internal API and the storefront
+    // Only products serves the storefront (and the internal API, on its internal port only)
     expect(
       (await call(`${urlOf('orders')}/internal/reservations/x/release`, { method: 'POST' })).status,
     ).toBe(404);
@@ -135,8 +148,13 @@ describe('stage 1m processes', () => {
   });
 
   test('every service keeps idle connections longer than the 60 s idle timeout of the proxies in front', async () => {
-    for (const service of ['users', 'products', 'orders'] as const) {
-      const response = await call(`${urlOf(service)}/healthz`);
+    const internal = `${topology.processes.get('products')!.internalUrl}/internal/reservations/x`;
+    for (const [service, url] of [
+      ...(['users', 'products', 'orders'] as const).map((name) => [name, `${urlOf(name)}/healthz`]),
+      // the internal port sits behind the Service Connect proxy
+      ['products internal', internal],
+    ]) {
+      const response = await call(url, { method: url === internal ? 'POST' : 'GET' });
       // Node announces its keepAliveTimeout in seconds
       const announced = Number(/timeout=(\d+)/.exec(response.headers.get('keep-alive') ?? '')?.[1]);
       expect({ service, ms: announced * 1000 }).toEqual({ service, ms: DEFAULT_KEEP_ALIVE_TIMEOUT_MS });
@@ -207,6 +225,10 @@ describe('stage 1m processes', () => {
       tagsOf: (ids) => ['catalog', ...ids.map((id) => `product:${id}`)],
     });
     await reconciler.runOnce();
+    // (its release records an invalidation in the catalog's outbox: the inspector relays it now, as the app's own
+    // reconciler timer would be followed by the relay's poll, which this suite slows to a minute)
+    inspector.shop.invalidation.wake(MAIN_OUTBOX);
+    await invalidationsApplied(shop);
     // THEN all the stock is back and no reservation is left open for the product
     const open = await inspector.shop.db.writer.query(
       'SELECT count(*)::int AS n FROM stock_reservations WHERE product_id = $1 AND confirmed_at IS NULL',

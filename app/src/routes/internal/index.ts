@@ -13,8 +13,9 @@ const stockTags = (productIds: readonly string[]) => [
 
 /**
  * The products service's internal API (stage 1m): stock reservations for the orders service, each idempotent
- * by the order id (a retried call finds the reservation it made). Registered only when SERVICE=products: the
- * monolith reserves in process, and `/internal/` is never routed by the gateway or the load balancers.
+ * by the order id (a retried call finds the reservation it made). Registered only on the products service's
+ * internal server (INTERNAL_PORT, services/internal-server.ts), never on a public port: the monolith reserves
+ * in process, and `/internal/` is never routed by the gateway or the load balancers.
  */
 export async function internalStockRoutes(app: FastifyInstance): Promise<void> {
   const shop = app.shop;

@@ -1,0 +1,429 @@
+/**
+ * `npm run bench:1m`: what stage 1m's split costs per request, on the local topology of stage 1m
+ * (tools/local-topology/services.ts: 2 private PostgreSQL shards, Redis, the products, users and orders services
+ * and the local gateway, each a real process) plus a monolith (SERVICE=all) on the same databases and Redis.
+ *
+ * Open loop (bench/open-loop.ts: fixed arrival rate, latency from the scheduled send time), phases one after
+ * another at the same rate, alternating their order per round so a drift of the (shared) machine does not favour
+ * one side:
+ * - (a) GET /api/products/:id through the gateway vs directly at the products service: the gateway's added hop.
+ * - (b) POST /api/orders through the gateway (orders service -> products' internal reservation over HTTP ->
+ *   shard write), directly at the orders service (no gateway), and at the monolith (the same cross-database
+ *   placement in process), same customers, same products.
+ * - (c) the event end-to-end delay is `npm run bench:events`'s (bench/results/events.json), copied here with its
+ *   date: the outbox -> relay -> bus -> consumer path is the same code whichever process runs it.
+ *
+ * Per phase: latency percentiles, throughput, and CPU time per request of every process (from /proc), so a cost
+ * can be read next to its throughput. `uptime`'s load averages at the start and the end say how busy the machine
+ * was. Writes bench/results/services/services.json and services.md.
+ *
+ * Options: --rate (reads per second, default 100), --order-rate (orders per second, default 20), --seconds (per
+ * phase, default 15), --rounds (default 2). Needs the test Postgres binaries and Redis (REDIS_URL or
+ * redis://127.0.0.1:6379), as `npm run local` does.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { findFreePort } from '../tools/local-topology/postgres-replication';
+import { startLocalTopology, type LocalTopology } from '../tools/local-topology/services';
+import { runOpenLoop, type LoadResult } from './open-loop';
+import { processCpuSeconds, startProcess, type ManagedProcess } from './processes';
+import type { PlannedRequest } from './workload';
+
+const repoRoot = path.resolve(__dirname, '..');
+const resultsDir = path.join(__dirname, 'results/services');
+
+function arg(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  if (at < 0) return fallback;
+  const value = Number(process.argv[at + 1]);
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`--${name} must be a positive number, got ${process.argv[at + 1]}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+/** `uptime`'s line and the load averages (1, 5, 15 min). */
+function machineLoad(): { uptime: string; loadAverage: number[] } {
+  let uptime = '';
+  try {
+    uptime = execFileSync('uptime', { encoding: 'utf8' }).trim();
+  } catch {
+    // not every system has it; the load averages say the same
+  }
+  return { uptime, loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100) };
+}
+
+/** One measured phase. */
+interface Phase {
+  readonly name: string;
+  /** What the requests go through. */
+  readonly path: string;
+  readonly round: number;
+  readonly load: Pick<
+    LoadResult,
+    | 'offeredRate'
+    | 'requests'
+    | 'requestsPerSecond'
+    | 'latencyMs'
+    | 'dispatchLagMs'
+    | 'errors'
+    | 'statusCodes'
+  >;
+  /** CPU time per answered request of each process, ms. */
+  readonly cpuMsPerRequest: Record<string, number>;
+  /** Sum over the processes above, ms. */
+  readonly cpuMsPerRequestTotal: number;
+  readonly sampleFailures: string[];
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+function setCookieOf(response: Response): string {
+  const sid = response.headers.getSetCookie().find((c) => c.startsWith('sid='));
+  if (!sid) throw new Error(`no session cookie in a ${response.status} answer`);
+  return sid.split(';')[0];
+}
+
+async function main() {
+  const readRate = arg('rate', 100);
+  const orderRate = arg('order-rate', 20);
+  const seconds = arg('seconds', 15);
+  const rounds = arg('rounds', 3);
+  const loadAtStart = machineLoad();
+  const startedAt = new Date().toISOString();
+  console.log(`load at start: ${loadAtStart.uptime}`);
+
+  const sessionSecret = randomBytes(32).toString('hex');
+  let topology: LocalTopology | undefined;
+  let monolith: ManagedProcess | undefined;
+  try {
+    topology = await startLocalTopology({
+      stage: '1m',
+      seedDemoData: true,
+      env: {
+        SESSION_SECRET: sessionSecret,
+        LOG_LEVEL: 'warn',
+        // Many sign-ups from one address; limits are not what is measured
+        RATE_LIMIT_AUTH_MAX: '1000000',
+      },
+      gatewayEnv: {
+        LOG_LEVEL: 'warn',
+        GATEWAY_RATE_LIMIT_MAX: '100000000',
+        GATEWAY_AUTH_RATE_LIMIT_MAX: '1000000',
+      },
+    });
+    const url = (name: 'gateway' | 'products' | 'orders' | 'users') => topology!.processes.get(name)!.url;
+
+    // The monolith on the same databases, Redis prefix and session secret: the same customer cookie works there.
+    const port = await findFreePort();
+    monolith = await startProcess({
+      name: 'monolith',
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join(repoRoot, 'app/src/server.ts')],
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'development',
+        LOG_LEVEL: 'warn',
+        HOST: '127.0.0.1',
+        ...topology.env,
+        SESSION_SECRET: sessionSecret,
+        AUTO_MIGRATE: 'false',
+        SEED_DEMO_DATA: 'false',
+        SERVICE: 'all',
+        PORT: String(port),
+        METRICS_PORT: String(await findFreePort()),
+      },
+      url: `http://127.0.0.1:${port}`,
+      readyPath: '/readyz',
+      readyTimeoutMs: 90_000,
+    });
+
+    // Enough stock for every order of the run (the demo catalog's is small), and the product ids.
+    const pg = new Client({ connectionString: topology.env.DATABASE_URL });
+    await pg.connect();
+    const { rows } = await pg.query<{ id: string }>(
+      'UPDATE products SET stock = 10000000 RETURNING id::text AS id',
+    );
+    await pg.end();
+    const productIds = rows.map((r) => r.id);
+    if (productIds.length === 0) throw new Error('the demo catalog is empty');
+
+    // Customers, signed up through the gateway (users service)
+    const customers: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const response = await fetch(`${url('gateway')}/api/users`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          email: `bench-${randomBytes(4).toString('hex')}@bench.test`,
+          password: 'correct horse battery',
+          name: 'Bench',
+        }),
+      });
+      if (response.status !== 201)
+        throw new Error(`sign-up failed: ${response.status} ${await response.text()}`);
+      customers.push(setCookieOf(response));
+    }
+
+    const pids = (): Record<string, number> => {
+      const out: Record<string, number> = {};
+      for (const [name, p] of topology!.processes) if (p.pid !== undefined) out[name] = p.pid;
+      out.monolith = monolith!.pid;
+      return out;
+    };
+    let next = 0;
+    const productRead = (): PlannedRequest => ({
+      op: 'productPage',
+      method: 'GET',
+      path: `/api/products/${productIds[next++ % productIds.length]}`,
+      headers: {},
+    });
+    const placeOrder = (): PlannedRequest => {
+      const n = next++;
+      return {
+        op: 'placeOrder',
+        method: 'POST',
+        path: '/api/orders',
+        headers: { cookie: customers[n % customers.length], 'content-type': 'application/json' },
+        body: JSON.stringify({ items: [{ productId: productIds[n % productIds.length], quantity: 1 }] }),
+      };
+    };
+
+    const phases: Phase[] = [];
+    const measure = async (
+      name: string,
+      via: string,
+      target: string,
+      rate: number,
+      duration: number,
+      plan: () => PlannedRequest,
+      roundNo: number,
+    ) => {
+      const ids = pids();
+      const before = Object.fromEntries(
+        Object.entries(ids).map(([n, pid]) => [n, processCpuSeconds(pid) ?? 0]),
+      );
+      const result = await runOpenLoop({
+        url: target,
+        ratePerSecond: rate,
+        durationSeconds: duration,
+        plan,
+        connections: 64,
+      });
+      const cpuMsPerRequest: Record<string, number> = {};
+      let total = 0;
+      for (const [n, pid] of Object.entries(ids)) {
+        const used = ((processCpuSeconds(pid) ?? 0) - before[n]) * 1000;
+        cpuMsPerRequest[n] = round2(used / Math.max(1, result.requests));
+        total += used;
+      }
+      if (roundNo === 0) return; // warm-up
+      const phase: Phase = {
+        name,
+        path: via,
+        round: roundNo,
+        load: {
+          offeredRate: result.offeredRate,
+          requests: result.requests,
+          requestsPerSecond: round2(result.requestsPerSecond),
+          latencyMs: result.latencyMs,
+          dispatchLagMs: result.dispatchLagMs,
+          errors: result.errors,
+          statusCodes: result.statusCodes,
+        },
+        cpuMsPerRequest,
+        cpuMsPerRequestTotal: round2(total / Math.max(1, result.requests)),
+        sampleFailures: result.sampleFailures,
+      };
+      phases.push(phase);
+      console.log(
+        `round ${roundNo} ${name.padEnd(16)} p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms, ` +
+          `${round2(result.requestsPerSecond)}/s, errors ${JSON.stringify(result.errors)}, cpu ${phase.cpuMsPerRequestTotal} ms/req`,
+      );
+    };
+
+    const reads = [
+      ['read via gateway', 'client -> gateway -> products', url('gateway')],
+      ['read direct', 'client -> products', url('products')],
+    ] as const;
+    const orders = [
+      [
+        'order via gateway',
+        'client -> gateway -> orders -> products (HTTP, internal port) -> shards',
+        url('gateway'),
+      ],
+      ['order at orders', 'client -> orders -> products (HTTP, internal port) -> shards', url('orders')],
+      ['order monolith', 'client -> monolith (reservation in process) -> shards', monolith.url],
+    ] as const;
+    // Warm-up: JIT, connection pools, the catalog cache
+    for (const [name, via, target] of reads) await measure(name, via, target, readRate, 5, productRead, 0);
+    for (const [name, via, target] of orders) await measure(name, via, target, orderRate, 3, placeOrder, 0);
+    for (let r = 1; r <= rounds; r++) {
+      const order = <T>(list: readonly T[]) => (r % 2 === 1 ? list : [...list].reverse());
+      for (const [name, via, target] of order(reads))
+        await measure(name, via, target, readRate, seconds, productRead, r);
+      for (const [name, via, target] of order(orders))
+        await measure(name, via, target, orderRate, seconds, placeOrder, r);
+    }
+
+    const loadAtEnd = machineLoad();
+    console.log(`load at end: ${loadAtEnd.uptime}`);
+    // The median of the rounds: one round hit by the (shared) machine's noise does not move it.
+    const median = (name: string, pick: (p: Phase) => number) => {
+      const of = phases
+        .filter((p) => p.name === name)
+        .map(pick)
+        .sort((a, b) => a - b);
+      const mid = Math.floor(of.length / 2);
+      return round2(of.length % 2 === 1 ? of[mid] : (of[mid - 1] + of[mid]) / 2);
+    };
+    const summaryOf = (name: string) => ({
+      p50Ms: median(name, (p) => p.load.latencyMs.p50),
+      p99Ms: median(name, (p) => p.load.latencyMs.p99),
+      requestsPerSecond: median(name, (p) => p.load.requestsPerSecond),
+      cpuMsPerRequest: median(name, (p) => p.cpuMsPerRequestTotal),
+      non2xx: phases.filter((p) => p.name === name).reduce((a, p) => a + p.load.errors.non2xx, 0),
+    });
+    const summary = {
+      readViaGateway: summaryOf('read via gateway'),
+      readDirect: summaryOf('read direct'),
+      orderViaGateway: summaryOf('order via gateway'),
+      orderAtOrders: summaryOf('order at orders'),
+      orderMonolith: summaryOf('order monolith'),
+    };
+    const added = {
+      gatewayReadP50Ms: round2(summary.readViaGateway.p50Ms - summary.readDirect.p50Ms),
+      gatewayReadP99Ms: round2(summary.readViaGateway.p99Ms - summary.readDirect.p99Ms),
+      gatewayReadCpuMsPerRequest: round2(
+        summary.readViaGateway.cpuMsPerRequest - summary.readDirect.cpuMsPerRequest,
+      ),
+      gatewayOrderP50Ms: round2(summary.orderViaGateway.p50Ms - summary.orderAtOrders.p50Ms),
+      splitOrderP50Ms: round2(summary.orderAtOrders.p50Ms - summary.orderMonolith.p50Ms),
+      splitOrderP99Ms: round2(summary.orderAtOrders.p99Ms - summary.orderMonolith.p99Ms),
+      splitOrderCpuMsPerRequest: round2(
+        summary.orderAtOrders.cpuMsPerRequest - summary.orderMonolith.cpuMsPerRequest,
+      ),
+    };
+    let events: unknown;
+    try {
+      events = JSON.parse(await readFile(path.join(__dirname, 'results/events.json'), 'utf8'));
+    } catch {
+      events = undefined;
+    }
+    const ev = events as
+      { date: string; arrivalRatePerSecond: number; delayMs: Record<string, number> } | undefined;
+    const result = {
+      benchmark: 'services-1m',
+      description:
+        "stage 1m's local topology: the gateway's added latency on product reads, an order's end-to-end latency across the split vs the monolith in process, CPU per request per process; open-loop arrivals",
+      date: startedAt,
+      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version },
+      load: { atStart: loadAtStart, atEnd: loadAtEnd },
+      settings: {
+        readRatePerSecond: readRate,
+        orderRatePerSecond: orderRate,
+        secondsPerPhase: seconds,
+        rounds,
+      },
+      summary,
+      added,
+      events: ev
+        ? {
+            source: 'bench/results/events.json (npm run bench:events), not re-measured in this run',
+            date: ev.date,
+            arrivalRatePerSecond: ev.arrivalRatePerSecond,
+            delayMs: ev.delayMs,
+          }
+        : { source: 'bench/results/events.json missing: run npm run bench:events' },
+      phases,
+    };
+    await mkdir(resultsDir, { recursive: true });
+    await writeFile(path.join(resultsDir, 'services.json'), `${JSON.stringify(result, null, 2)}\n`);
+    await writeFile(path.join(resultsDir, 'services.md'), renderMarkdown(result));
+    console.log(`wrote ${path.relative(repoRoot, resultsDir)}/services.{json,md}`);
+  } finally {
+    await monolith?.stop();
+    await topology?.stop();
+  }
+}
+
+type Result = {
+  date: string;
+  machine: { cpus: number; cpuModel?: string; node: string };
+  load: {
+    atStart: { uptime: string; loadAverage: number[] };
+    atEnd: { uptime: string; loadAverage: number[] };
+  };
+  settings: {
+    readRatePerSecond: number;
+    orderRatePerSecond: number;
+    secondsPerPhase: number;
+    rounds: number;
+  };
+  summary: Record<
+    string,
+    { p50Ms: number; p99Ms: number; requestsPerSecond: number; cpuMsPerRequest: number; non2xx: number }
+  >;
+  added: Record<string, number>;
+  events: { source: string; date?: string; arrivalRatePerSecond?: number; delayMs?: Record<string, number> };
+  phases: Phase[];
+};
+
+/** A difference with its sign: `+1.2`, `-3.4`. */
+const signed = (n: number) => (n >= 0 ? `+${n}` : `${n}`);
+
+function renderMarkdown(r: Result): string {
+  const s = r.summary;
+  const a = Object.fromEntries(Object.entries(r.added).map(([k, v]) => [k, signed(v)]));
+  const row = (label: string, key: string) =>
+    `| ${label} | ${s[key].p50Ms} | ${s[key].p99Ms} | ${s[key].requestsPerSecond} | ${s[key].cpuMsPerRequest} | ${s[key].non2xx} |`;
+  const lines = [
+    `# Stage 1m services benchmark (\`npm run bench:1m\`)`,
+    '',
+    `${r.date}, ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}. Open loop: reads at ${r.settings.readRatePerSecond}/s, orders at ${r.settings.orderRatePerSecond}/s, ${r.settings.secondsPerPhase} s per phase, ${r.settings.rounds} rounds (order alternated), medians of the rounds.`,
+    `Machine load (1/5/15 min) at start ${r.load.atStart.loadAverage.join(' / ')}, at end ${r.load.atEnd.loadAverage.join(' / ')}: a shared machine, so compare rows of this run, not with other runs.`,
+    '',
+    '| phase | p50 ms | p99 ms | answered/s | CPU ms/request (all processes) | non-2xx |',
+    '| --- | --- | --- | --- | --- | --- |',
+    row('GET /api/products/:id via gateway', 'readViaGateway'),
+    row('GET /api/products/:id at products', 'readDirect'),
+    row('POST /api/orders via gateway (orders → products HTTP)', 'orderViaGateway'),
+    row('POST /api/orders at orders (no gateway)', 'orderAtOrders'),
+    row('POST /api/orders at the monolith (in process)', 'orderMonolith'),
+    '',
+    `Gateway hop on a product read: ${a.gatewayReadP50Ms} ms p50, ${a.gatewayReadP99Ms} ms p99, ${a.gatewayReadCpuMsPerRequest} ms CPU per request.`,
+    `Gateway hop on an order: ${a.gatewayOrderP50Ms} ms p50. The split itself (orders → products over HTTP vs in process): ${a.splitOrderP50Ms} ms p50, ${a.splitOrderP99Ms} ms p99, ${a.splitOrderCpuMsPerRequest} ms CPU per order.`,
+    'CPU is that of the app processes and the gateway (from /proc), not of Postgres or Redis; it includes their background work (relays, consumers: users counts each OrderPlaced).',
+    '',
+    r.events.delayMs
+      ? `Event end-to-end delay (outbox insert → consumer effect committed), from ${r.events.source}, ${r.events.date}, ${r.events.arrivalRatePerSecond}/s: p50 ${r.events.delayMs.p50} ms, p99 ${r.events.delayMs.p99} ms, max ${r.events.delayMs.max} ms.`
+      : `Event delay: ${r.events.source}.`,
+    '',
+    '## Phases',
+    '',
+    '| round | phase | p50 | p99 | max | answered/s | non-2xx | CPU ms/request by process |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...r.phases.map(
+      (p) =>
+        `| ${p.round} | ${p.name} | ${p.load.latencyMs.p50} | ${p.load.latencyMs.p99} | ${p.load.latencyMs.max} | ${p.load.requestsPerSecond} | ${p.load.errors.non2xx} | ${Object.entries(
+          p.cpuMsPerRequest,
+        )
+          .filter(([, v]) => v > 0)
+          .map(([n, v]) => `${n} ${v}`)
+          .join(', ')} |`,
+    ),
+    '',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+main().catch((err: unknown) => {
+  console.error((err as Error).stack ?? String(err));
+  process.exit(1);
+});
