@@ -334,7 +334,8 @@ describe('moving a logical shard online (real servers, wal_level=logical)', () =
       const { rows } = await admin[1].query(
         "SELECT (SELECT count(*)::int FROM ls_003.orders) AS n, (SELECT count(*)::int FROM pg_indexes WHERE schemaname = 'ls_003') AS idx",
       );
-      expect(rows[0]).toEqual({ n: 0, idx: 6 }); // 4 primary keys, users_email_key, orders_user_id_id_idx
+      // 4 primary keys, users_email_key, orders_user_id_id_idx, processed_events_processed_at_idx
+      expect(rows[0]).toEqual({ n: 0, idx: 7 });
     } finally {
       await close();
       await longTx.end();
