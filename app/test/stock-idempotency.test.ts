@@ -141,6 +141,20 @@ describe('giving stock back: one restock per order, whoever gives it', () => {
     expect(await stockOf(a)).toBe(10);
   });
 
+  test('a late reserve of an order whose stock was given back is a 409 and takes nothing', async () => {
+    const [a] = (await seedCatalog(db.writer, 1)).ids;
+    await setStock(a, 10);
+    const order = orderOf([[a, 2]]);
+    await new SqlCatalogStock(db.writer).reserve(order, []);
+    expect(await releaseReservation(db.writer, order.id, [])).toBe(1);
+    // (a retry the products service had queued while the caller gave up, processed after the reconciler)
+    await expect(new SqlCatalogStock(db.writer).reserve(order, [])).rejects.toMatchObject({
+      statusCode: 409,
+      message: expect.stringMatching(/already given back/),
+    });
+    expect(await stockOf(a)).toBe(10);
+  });
+
   test('a release and the OrderCancelled at the same time: restocked once', async () => {
     const [a] = (await seedCatalog(db.writer, 1)).ids;
     await setStock(a, 10);

@@ -55,6 +55,7 @@ interface ReservedRow {
   price_cents: number | null;
   stock: number | null;
   reserved: boolean;
+  given_back: boolean;
 }
 
 /**
@@ -66,7 +67,8 @@ const RESERVE = `WITH wanted AS (
   SELECT w.product_id, w.quantity, w.line_no
   FROM unnest($3::uuid[], $4::int[]) WITH ORDINALITY AS w(product_id, quantity, line_no)
 ), already AS (
-  SELECT EXISTS (SELECT 1 FROM stock_reservations WHERE order_id = $1) AS held
+  SELECT EXISTS (SELECT 1 FROM stock_reservations WHERE order_id = $1) AS held,
+         EXISTS (SELECT 1 FROM stock_releases WHERE order_id = $1) AS given_back
 ), locked AS MATERIALIZED (
   SELECT p.id, p.name, p.price_cents, p.stock FROM products p
   WHERE p.id = ANY($3::uuid[]) ORDER BY p.id FOR UPDATE
@@ -75,7 +77,7 @@ const RESERVE = `WITH wanted AS (
          l.id IS NOT NULL AND l.stock >= w.quantity AS servable
   FROM wanted w LEFT JOIN locked l ON l.id = w.product_id
 ), verdict AS (
-  SELECT coalesce(bool_and(servable), false) AND NOT (SELECT held FROM already) AS ok FROM priced
+  SELECT coalesce(bool_and(servable), false) AND NOT (SELECT held OR given_back FROM already) AS ok FROM priced
 ), taken AS (
   UPDATE products p SET stock = p.stock - pr.quantity, updated_at = now()
   FROM priced pr WHERE p.id = pr.product_id AND (SELECT ok FROM verdict)
@@ -87,30 +89,32 @@ const RESERVE = `WITH wanted AS (
   SELECT $5::text[] WHERE cardinality($5::text[]) > 0 AND (SELECT ok FROM verdict)
 )
 SELECT pr.line_no, pr.product_id, pr.quantity, pr.name, pr.price_cents, pr.stock,
-       (SELECT ok FROM verdict) OR (SELECT held FROM already) AS reserved
+       (SELECT ok FROM verdict) OR (SELECT held FROM already) AS reserved,
+       (SELECT given_back FROM already) AS given_back
 FROM priced pr ORDER BY pr.line_no`;
 
 /**
- * Gives an order's reserved stock back and forgets the reservation; idempotent (a second call finds none). Stock
- * goes back once per order, whoever gives it: the release records the order in `stock_releases`, the same key
- * the OrderCancelled consumer uses, and restocks only when that row is new (the consumer deletes the order's
- * reservations in its transaction too; both lock the reservations before `stock_releases`, so they never
- * deadlock).
+ * Gives an order's reserved stock back and forgets the reservation; idempotent (a second call finds none). The
+ * stock of the reservation rows it deletes goes back (those rows are what was taken), and the order is recorded
+ * in `stock_releases`, the key the OrderCancelled consumer gives stock back by: a cancellation after this release
+ * restocks nothing again (the consumer, going first, deletes the reservations itself: this then finds none). Both
+ * lock the reservations before `stock_releases`, so they never deadlock. A reserve for an order in
+ * `stock_releases` is refused, so a late retry cannot take stock again for an order already given back.
  */
 const RELEASE = `WITH released AS (
   DELETE FROM stock_reservations WHERE order_id = $1 AND confirmed_at IS NULL
   RETURNING product_id, quantity
-), first AS (
+), mark AS (
   INSERT INTO stock_releases (order_id) SELECT $1 WHERE EXISTS (SELECT 1 FROM released)
-  ON CONFLICT DO NOTHING RETURNING order_id
+  ON CONFLICT DO NOTHING
 ), restocked AS (
   UPDATE products p SET stock = p.stock + r.quantity, updated_at = now()
-  FROM released r WHERE p.id = r.product_id AND EXISTS (SELECT 1 FROM first)
+  FROM released r WHERE p.id = r.product_id
 ), outbox AS (
   INSERT INTO invalidation_outbox (tags)
-  SELECT $2::text[] WHERE cardinality($2::text[]) > 0 AND EXISTS (SELECT 1 FROM first)
+  SELECT $2::text[] WHERE cardinality($2::text[]) > 0 AND EXISTS (SELECT 1 FROM released)
 )
-SELECT count(*)::int AS released FROM released WHERE EXISTS (SELECT 1 FROM first)`;
+SELECT count(*)::int AS released FROM released`;
 
 /**
  * The catalog side of an order placed across databases: stock reserved for an order id, then confirmed once the
@@ -158,6 +162,10 @@ export class SqlCatalogStock implements CatalogStock {
       // reservation is the answer, not a 409.
       const held = await this.reservationOf(order);
       if (held) return held;
+      if (rows[0]?.given_back)
+        throw conflict(
+          `order ${order.id}: its stock was already given back (released or cancelled); place the order again`,
+        );
       for (const [i, line] of order.lines.entries()) {
         const row = rows.find((r) => Number(r.line_no) === i + 1);
         if (!row || row.name === null)
