@@ -6,6 +6,7 @@
  * difference is computed by that server.
  */
 import { Client } from 'pg';
+import { round2 } from './script-args';
 
 /** The consumer name of the order count's dedupe records (app/src/events/consumers/order-count.ts). */
 const USERS_CONSUMER = 'users';
@@ -34,8 +35,6 @@ export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
-
-const round2 = (n: number) => Math.round(n * 100) / 100;
 
 /** Reads the OrderPlaced events of `userIds` and their dedupe records from every server in `urls`. */
 export async function readEventRecords(

@@ -29,30 +29,14 @@ import { RedisEventBus } from '../app/src/events/redis-event-bus';
 import { ReadRouter } from '../app/src/read-routing';
 import { OrderRepository } from '../app/src/repositories/order-repository';
 import { UserDataRouter } from '../app/src/sharding/user-data-router';
+import { positiveArg, percentile, round2 } from './script-args';
 
 const PG_ADMIN = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-function arg(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  if (at < 0) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`--${name} must be a positive number, got ${process.argv[at + 1]}`);
-    process.exit(2);
-  }
-  return value;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-const round = (ms: number) => Math.round(ms * 100) / 100;
-
 async function main() {
-  const rate = arg('rate', 100);
-  const seconds = arg('seconds', 20);
+  const rate = positiveArg('rate', 100);
+  const seconds = positiveArg('seconds', 20);
   const userCount = 100;
   const name = `bench_events_${randomBytes(4).toString('hex')}`;
   const admin = new Client({ connectionString: PG_ADMIN });
@@ -149,11 +133,11 @@ async function main() {
       orderCountTotal: counted,
       exactlyOnce: counted === placed && delays.length === placed,
       delayMs: {
-        p50: round(percentile(sorted, 50)),
-        p90: round(percentile(sorted, 90)),
-        p99: round(percentile(sorted, 99)),
-        max: round(sorted[sorted.length - 1]),
-        mean: round(sorted.reduce((a, b) => a + b, 0) / sorted.length),
+        p50: round2(percentile(sorted, 50)),
+        p90: round2(percentile(sorted, 90)),
+        p99: round2(percentile(sorted, 99)),
+        max: round2(sorted[sorted.length - 1]),
+        mean: round2(sorted.reduce((a, b) => a + b, 0) / sorted.length),
       },
       setup: {
         relayPollMs: 500,

@@ -29,27 +29,11 @@ import { InvalidationPipeline } from '../app/src/invalidation/invalidation-pipel
 import { listenForOutbox } from '../app/src/invalidation/outbox-listener';
 import { RedisStreamQueue } from '../app/src/queue/redis-stream-queue';
 import { CatalogRepository } from '../app/src/repositories/catalog-repository';
+import { positiveArg, percentile, round2 } from './script-args';
 
 const PG_ADMIN = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const now = () => performance.timeOrigin + performance.now();
-
-function arg(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  if (at < 0) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`--${name} must be a positive number, got ${process.argv[at + 1]}`);
-    process.exit(2);
-  }
-  return value;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-const round = (ms: number) => Math.round(ms * 100) / 100;
 
 /** Instance parts shared by A and B. */
 async function openInstance(databaseUrl: string, prefix: string) {
@@ -99,9 +83,9 @@ async function runInstanceB(databaseUrl: string, prefix: string) {
 
 async function main() {
   if (process.argv[2] === '--instance-b') return runInstanceB(process.argv[3], process.argv[4]);
-  const writes = arg('writes', 1000);
-  const rate = arg('rate', 50);
-  const costWrites = arg('cost-writes', 500);
+  const writes = positiveArg('writes', 1000);
+  const rate = positiveArg('rate', 50);
+  const costWrites = positiveArg('cost-writes', 500);
 
   const name = `bench_inv_${randomBytes(4).toString('hex')}`;
   const prefix = `bench:${randomBytes(4).toString('hex')}:`;
@@ -197,9 +181,9 @@ async function main() {
         writes,
         ratePerSecond: rate,
         missing,
-        p50Ms: round(percentile(delays, 50)),
-        p99Ms: round(percentile(delays, 99)),
-        maxMs: round(delays[delays.length - 1]),
+        p50Ms: round2(percentile(delays, 50)),
+        p99Ms: round2(percentile(delays, 99)),
+        maxMs: round2(delays[delays.length - 1]),
         targetP99Ms: 100,
       },
       outboxCostPerWrite: {
@@ -207,10 +191,10 @@ async function main() {
         writes: costWrites,
         extraStatements: 3,
         extraStatementsInsideAnExistingTransaction: 1,
-        plainP50Ms: round(percentile(plain, 50)),
-        outboxP50Ms: round(percentile(withOutbox, 50)),
-        addedP50Ms: round(percentile(withOutbox, 50) - percentile(plain, 50)),
-        addedMeanMs: round(mean(withOutbox) - mean(plain)),
+        plainP50Ms: round2(percentile(plain, 50)),
+        outboxP50Ms: round2(percentile(withOutbox, 50)),
+        addedP50Ms: round2(percentile(withOutbox, 50) - percentile(plain, 50)),
+        addedMeanMs: round2(mean(withOutbox) - mean(plain)),
       },
     };
     await mkdir(path.join(__dirname, 'results'), { recursive: true });

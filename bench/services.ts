@@ -37,20 +37,10 @@ import { startLocalTopology, type LocalTopology } from '../tools/local-topology/
 import { runOpenLoop, type LoadResult } from './open-loop';
 import { processCpuSeconds, startProcess, type ManagedProcess } from './processes';
 import type { PlannedRequest } from './workload';
+import { positiveArg, round2 } from './script-args';
 
 const repoRoot = path.resolve(__dirname, '..');
 const resultsDir = path.join(__dirname, 'results/services');
-
-function arg(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  if (at < 0) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`--${name} must be a positive number, got ${process.argv[at + 1]}`);
-    process.exit(2);
-  }
-  return value;
-}
 
 /** `uptime`'s line and the load averages (1, 5, 15 min). */
 function machineLoad(): { uptime: string; loadAverage: number[] } {
@@ -86,8 +76,6 @@ interface Phase {
   readonly sampleFailures: string[];
 }
 
-const round2 = (n: number) => Math.round(n * 100) / 100;
-
 function setCookieOf(response: Response): string {
   const sid = response.headers.getSetCookie().find((c) => c.startsWith('sid='));
   if (!sid) throw new Error(`no session cookie in a ${response.status} answer`);
@@ -95,10 +83,10 @@ function setCookieOf(response: Response): string {
 }
 
 async function main() {
-  const readRate = arg('rate', 100);
-  const orderRate = arg('order-rate', 20);
-  const seconds = arg('seconds', 15);
-  const rounds = arg('rounds', 3);
+  const readRate = positiveArg('rate', 100);
+  const orderRate = positiveArg('order-rate', 20);
+  const seconds = positiveArg('seconds', 15);
+  const rounds = positiveArg('rounds', 3);
   const loadAtStart = machineLoad();
   const startedAt = new Date().toISOString();
   console.log(`load at start: ${loadAtStart.uptime}`);

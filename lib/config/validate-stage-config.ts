@@ -396,6 +396,36 @@ export function logicalReplicationConfigProblems(
 }
 
 /**
+ * The SQS limits of a queue section's `maxReceiveCount` (redrive policy) and `retentionPeriod`, shared by the
+ * invalidation queue and the domain events' queues.
+ */
+function queueLimitProblems(
+  value: Record<string, unknown>,
+  prefix: string,
+  add: ReturnType<typeof collector>['add'],
+): void {
+  const receives = value.maxReceiveCount;
+  if (
+    receives !== undefined &&
+    !unresolved(receives) &&
+    (!isInt(receives) || receives < 1 || receives > 1000)
+  ) {
+    add(
+      `${prefix}maxReceiveCount`,
+      receives,
+      'use a whole number from 1 to 1000 (the SQS redrive policy limits)',
+    );
+  }
+  const retention = value.retentionPeriod;
+  if (retention !== undefined) {
+    const seconds = isDuration(retention) ? retention.toSeconds() : undefined;
+    if (seconds === undefined || (!unresolved(seconds) && (seconds < 60 || seconds > 1_209_600))) {
+      add(`${prefix}retentionPeriod`, retention, 'use a Duration from 1 minute to 14 days (SQS limits)');
+    }
+  }
+}
+
+/**
  * Every problem of the invalidation queue section (`InvalidationQueueConfig`), and a queue without a
  * cache when `cache` is given (`null` for "the stage has none").
  *
@@ -423,25 +453,8 @@ export function invalidationQueueConfigProblems(
     add(section, value, 'pass {} (defaults) or { maxReceiveCount, retentionPeriod, oldestMessageAgeAlarm }');
     return problems;
   }
-  const receives = value.maxReceiveCount;
-  if (
-    receives !== undefined &&
-    !unresolved(receives) &&
-    (!isInt(receives) || receives < 1 || receives > 1000)
-  ) {
-    add(
-      `${prefix}maxReceiveCount`,
-      receives,
-      'use a whole number from 1 to 1000 (the SQS redrive policy limits)',
-    );
-  }
+  queueLimitProblems(value, prefix, add);
   const retention = value.retentionPeriod;
-  if (retention !== undefined) {
-    const seconds = isDuration(retention) ? retention.toSeconds() : undefined;
-    if (seconds === undefined || (!unresolved(seconds) && (seconds < 60 || seconds > 1_209_600))) {
-      add(`${prefix}retentionPeriod`, retention, 'use a Duration from 1 minute to 14 days (SQS limits)');
-    }
-  }
   const age = value.oldestMessageAgeAlarm;
   if (age !== undefined && (!isDuration(age) || age.toSeconds() <= 0)) {
     add(`${prefix}oldestMessageAgeAlarm`, age, 'use a positive Duration, e.g. Duration.minutes(1)');
@@ -767,25 +780,7 @@ export function eventsConfigProblems(
       );
     }
   }
-  const receives = value.maxReceiveCount;
-  if (
-    receives !== undefined &&
-    !unresolved(receives) &&
-    (!isInt(receives) || receives < 1 || receives > 1000)
-  ) {
-    add(
-      `${prefix}maxReceiveCount`,
-      receives,
-      'use a whole number from 1 to 1000 (the SQS redrive policy limits)',
-    );
-  }
-  const retention = value.retentionPeriod;
-  if (retention !== undefined) {
-    const seconds = isDuration(retention) ? retention.toSeconds() : undefined;
-    if (seconds === undefined || (!unresolved(seconds) && (seconds < 60 || seconds > 1_209_600))) {
-      add(`${prefix}retentionPeriod`, retention, 'use a Duration from 1 minute to 14 days (SQS limits)');
-    }
-  }
+  queueLimitProblems(value, prefix, add);
   const archive = value.archiveRetention;
   if (archive !== undefined && (!isDuration(archive) || archive.toDays({ integral: false }) < 1)) {
     add(`${prefix}archiveRetention`, archive, 'use a Duration of at least a day, e.g. Duration.days(30)');
