@@ -301,7 +301,8 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
       ...(r.metricsPort !== undefined ? { metricsUrl: `http://127.0.0.1:${r.metricsPort}` } : {}),
       ...(r.internalPort !== undefined ? { internalUrl: `http://127.0.0.1:${r.internalPort}` } : {}),
       get pid() {
-        return r.child?.exitCode === null ? r.child.pid : undefined;
+        // (a killed process has no exit code, only the signal)
+        return r.child?.exitCode === null && r.child.signalCode === null ? r.child.pid : undefined;
       },
     });
   }
