@@ -2,15 +2,23 @@
  * `npm run local -- --stage 1m`: starts stage 1m's local topology (2 private PostgreSQL shards, the system Redis
  * under a key prefix of its own, migrations, the products, users and orders services and the API gateway), seeds
  * the demo catalog, prints the URL, and removes everything on Ctrl-C (SIGINT), SIGTERM or exit.
- * `--stage 100k` runs the monolith on the same layout instead.
+ * `--stage 100k` runs the monolith on the same layout instead; `--products-replicas 2` runs two products processes
+ * (as AWS runs at least 2 tasks) behind the gateway's round-robin.
  */
 import { startLocalTopology, type LocalStage, type LocalTopology } from './services';
 
-const USAGE = 'usage: npm run local -- --stage 1m|100k [--port <gateway port>] [--verbose]';
+const USAGE =
+  'usage: npm run local -- --stage 1m|100k [--port <gateway port>] [--products-replicas <1-8>] [--verbose]';
 
-function parseArgs(argv: string[]): { stage: LocalStage; port?: number; verbose: boolean } {
+function parseArgs(argv: string[]): {
+  stage: LocalStage;
+  port?: number;
+  productsReplicas: number;
+  verbose: boolean;
+} {
   let stage: LocalStage = '1m';
   let port: number | undefined;
+  let productsReplicas = 1;
   let verbose = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -23,10 +31,14 @@ function parseArgs(argv: string[]): { stage: LocalStage; port?: number; verbose:
       port = Number(argv[++i]);
       if (!Number.isInteger(port) || port < 1 || port > 65535)
         throw new Error(`--port must be a port number\n${USAGE}`);
+    } else if (arg === '--products-replicas') {
+      productsReplicas = Number(argv[++i]);
+      if (!Number.isInteger(productsReplicas) || productsReplicas < 1 || productsReplicas > 8)
+        throw new Error(`--products-replicas must be an integer from 1 to 8\n${USAGE}`);
     } else if (arg === '--verbose') verbose = true;
     else throw new Error(`unknown argument "${arg}"\n${USAGE}`);
   }
-  return { stage, port, verbose };
+  return { stage, port, productsReplicas, verbose };
 }
 
 async function main(): Promise<void> {
@@ -56,6 +68,7 @@ async function main(): Promise<void> {
     stage: args.stage,
     seedDemoData: true,
     gatewayPort: args.port,
+    productsReplicas: args.productsReplicas,
     env: { LOG_LEVEL: args.verbose ? 'info' : 'warn' },
     onOutput: (name, line) => process.stdout.write(`[${name}] ${line}\n`),
   });
@@ -66,7 +79,7 @@ async function main(): Promise<void> {
   }
   for (const p of topology.processes.values())
     process.stdout.write(
-      `  ${p.name.padEnd(9)} ${p.url}${p.metricsUrl ? `  (metrics ${p.metricsUrl}/metrics)` : ''}` +
+      `  ${p.name.padEnd(10)} ${p.url}${p.metricsUrl ? `  (metrics ${p.metricsUrl}/metrics)` : ''}` +
         `${p.internalUrl ? `  (internal API ${p.internalUrl})` : ''}\n`,
     );
   process.stdout.write(`\nshop: ${topology.url}  (Ctrl-C stops everything and removes its data)\n`);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import Redis from 'ioredis';
 import { findFreePort } from './postgres-replication';
 import { startShardedPostgres, type ShardedPostgres } from './postgres-shards';
+import { startRoundRobin, type RoundRobin } from './round-robin';
 
 const repoRoot = path.resolve(__dirname, '../..');
 const SERVER = path.join(repoRoot, 'app/src/server.ts');
@@ -19,8 +20,11 @@ const GATEWAY = path.join(repoRoot, 'app/src/gateway/server.ts');
 /** The stages this topology runs. */
 export type LocalStage = '1m' | '100k';
 
-/** A process of the topology: a service, the monolith or the gateway. */
-export type ProcessName = 'products' | 'users' | 'orders' | 'gateway' | 'monolith';
+/**
+ * A process of the topology: a service, the monolith or the gateway. With `productsReplicas` > 1 the products
+ * processes are `products`, `products-2`, `products-3`, ...
+ */
+export type ProcessName = 'products' | `products-${number}` | 'users' | 'orders' | 'gateway' | 'monolith';
 
 /** Options of {@link startLocalTopology}. */
 export interface LocalTopologyOptions {
@@ -38,6 +42,12 @@ export interface LocalTopologyOptions {
   readonly redisUrl?: string;
   /** The gateway's port (the URL printed). @default - a free port */
   readonly gatewayPort?: number;
+  /**
+   * Products processes (stage 1m; AWS runs at least 2 tasks). The gateway balances across them (round-robin,
+   * failover for GETs) and the orders service reaches them through a local TCP round-robin (Service Connect's
+   * part in AWS). @default 1
+   */
+  readonly productsReplicas?: number;
 }
 
 /** One running process. */
@@ -160,10 +170,16 @@ async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
 /** Starts the topology; on any failure it cleans up what it started and rethrows. */
 export async function startLocalTopology(options: LocalTopologyOptions = {}): Promise<LocalTopology> {
   const stage = options.stage ?? '1m';
+  const productsReplicas = options.productsReplicas ?? 1;
+  if (!Number.isInteger(productsReplicas) || productsReplicas < 1 || productsReplicas > 8)
+    throw new Error(`productsReplicas must be an integer from 1 to 8 (got ${productsReplicas})`);
+  if (productsReplicas > 1 && stage !== '1m')
+    throw new Error(`productsReplicas applies to stage 1m only (got stage ${stage}); leave it at 1`);
   const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const keyPrefix = `local-${stage}-${randomBytes(4).toString('hex')}:`;
   const running = new Map<ProcessName, Running>();
   let postgres: ShardedPostgres | undefined;
+  let productsBalancer: RoundRobin | undefined;
   let stopped = false;
 
   const killAllSync = () => {
@@ -185,6 +201,7 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
     // them SIGINT, and the Postgres servers stop at once on it: no time to lose in an orderly queue).
     const gateway = running.get('gateway');
     if (gateway) await stopProcess(gateway);
+    await productsBalancer?.close();
     await Promise.all([...running.values()].filter((r) => r !== gateway).map(stopProcess));
     process.removeListener('exit', killAllSync);
     await postgres?.stop();
@@ -211,7 +228,7 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
       const port = name === 'gateway' && options.gatewayPort ? options.gatewayPort : await findFreePort();
       const metricsPort = entry === SERVER ? await findFreePort() : undefined;
       // Only products listens on INTERNAL_PORT; the other processes ignore it.
-      const internalPort = name === 'products' ? await findFreePort() : undefined;
+      const internalPort = name.startsWith('products') ? await findFreePort() : undefined;
       const r: Running = {
         output: [],
         port,
@@ -238,9 +255,23 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
       await start('monolith', { SERVICE: 'all', SEED_DEMO_DATA: seed });
     } else {
       // Deploy order: the called service before its callers (as Service Connect needs in AWS).
+      const productsNames: ProcessName[] = Array.from({ length: productsReplicas }, (_, i): ProcessName =>
+        i === 0 ? 'products' : `products-${i + 1}`,
+      );
+      // The first seeds (once); the others start together after it.
       await start('products', { SERVICE: 'products', SEED_DEMO_DATA: seed, TRUST_PROXY_HOPS: '1' });
-      // Orders reach products' internal port (Service Connect's port mapping in AWS), never its public one.
-      const productsUrl = `http://127.0.0.1:${running.get('products')!.internalPort}`;
+      await Promise.all(
+        productsNames
+          .slice(1)
+          .map((name) =>
+            start(name, { SERVICE: 'products', SEED_DEMO_DATA: 'false', TRUST_PROXY_HOPS: '1' }),
+          ),
+      );
+      // Orders reach products' internal port (Service Connect's port mapping in AWS), never its public one; with
+      // several products processes through a round-robin (Service Connect's proxy balances in AWS).
+      const internalPorts = productsNames.map((name) => running.get(name)!.internalPort!);
+      if (internalPorts.length > 1) productsBalancer = await startRoundRobin(internalPorts);
+      const productsUrl = productsBalancer?.url ?? `http://127.0.0.1:${internalPorts[0]}`;
       await Promise.all([
         start('users', { SERVICE: 'users', TRUST_PROXY_HOPS: '1' }),
         start('orders', { SERVICE: 'orders', PRODUCTS_URL: productsUrl, TRUST_PROXY_HOPS: '1' }),
@@ -250,7 +281,7 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
         'gateway',
         {
           USERS_URL: url('users'),
-          PRODUCTS_URL: url('products'),
+          PRODUCTS_URL: productsNames.map(url).join(','),
           ORDERS_URL: url('orders'),
           ...options.gatewayEnv,
         },
@@ -270,7 +301,8 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
       ...(r.metricsPort !== undefined ? { metricsUrl: `http://127.0.0.1:${r.metricsPort}` } : {}),
       ...(r.internalPort !== undefined ? { internalUrl: `http://127.0.0.1:${r.internalPort}` } : {}),
       get pid() {
-        return r.child?.exitCode === null ? r.child.pid : undefined;
+        // (a killed process has no exit code, only the signal)
+        return r.child?.exitCode === null && r.child.signalCode === null ? r.child.pid : undefined;
       },
     });
   }

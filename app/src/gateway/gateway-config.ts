@@ -6,8 +6,13 @@ export interface GatewayConfig {
   readonly port: number;
   readonly host: string;
   readonly logLevel: string;
-  /** Base URL of each service (USERS_URL, PRODUCTS_URL, ORDERS_URL). */
-  readonly upstreams: Readonly<Record<ServiceId, string>>;
+  /**
+   * Base URLs of each service's processes (USERS_URL, PRODUCTS_URL, ORDERS_URL; a comma-separated list for a
+   * service that runs several): the gateway balances round-robin across them.
+   */
+  readonly upstreams: Readonly<Record<ServiceId, readonly string[]>>;
+  /** How long a process that refused a connection gets no traffic (GATEWAY_UPSTREAM_COOLDOWN_MS). */
+  readonly upstreamCooldownMs: number;
   /** Requests per client address and window on every route (GATEWAY_RATE_LIMIT_MAX). */
   readonly rateLimitMax: number;
   /** Log-in and sign-up attempts per client address and window: stricter (GATEWAY_AUTH_RATE_LIMIT_MAX). */
@@ -35,6 +40,7 @@ interface GatewayEnv {
   GATEWAY_RATE_LIMIT_WINDOW_MS: number;
   GATEWAY_UPSTREAM_TIMEOUT_MS: number;
   GATEWAY_BODY_LIMIT_BYTES: number;
+  GATEWAY_UPSTREAM_COOLDOWN_MS: number;
 }
 
 const schema = {
@@ -55,6 +61,7 @@ const schema = {
     GATEWAY_RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 1000, default: 60000 },
     GATEWAY_UPSTREAM_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 120000, default: 30000 },
     GATEWAY_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536 },
+    GATEWAY_UPSTREAM_COOLDOWN_MS: { type: 'integer', minimum: 100, maximum: 300000, default: 5000 },
   },
 } as const;
 
@@ -72,21 +79,27 @@ export function loadGatewayConfig(source: NodeJS.ProcessEnv = process.env): Gate
     throw new Error(`Invalid gateway configuration: ${(err as Error).message}`);
   }
   const problems: string[] = [];
-  const upstreams = {} as Record<ServiceId, string>;
+  const upstreams = {} as Record<ServiceId, string[]>;
   for (const id of SERVICE_IDS) {
     const key = `${id.toUpperCase()}_URL` as 'USERS_URL' | 'PRODUCTS_URL' | 'ORDERS_URL';
     const value = env[key];
-    let url: URL | undefined;
-    try {
-      url = value === undefined ? undefined : new URL(value);
-    } catch {
-      url = undefined;
+    const origins: string[] = [];
+    for (const item of value === undefined ? [undefined] : value.split(',').map((v) => v.trim())) {
+      let url: URL | undefined;
+      try {
+        url = item === undefined ? undefined : new URL(item);
+      } catch {
+        url = undefined;
+      }
+      if (!url || !/^https?:$/.test(url.protocol) || url.pathname !== '/' || url.search) {
+        problems.push(
+          `${key} must be the ${id} service's base URL, or a comma-separated list of them, e.g. http://127.0.0.1:3001 (got ${item === undefined ? 'nothing' : `"${item}"`})`,
+        );
+        break;
+      }
+      if (!origins.includes(url.origin)) origins.push(url.origin);
     }
-    if (!url || !/^https?:$/.test(url.protocol) || url.pathname !== '/' || url.search)
-      problems.push(
-        `${key} must be the ${id} service's base URL, e.g. http://127.0.0.1:3001 (got ${value === undefined ? 'nothing' : `"${value}"`})`,
-      );
-    else upstreams[id] = url.origin;
+    upstreams[id] = origins;
   }
   if (env.GATEWAY_AUTH_RATE_LIMIT_MAX > env.GATEWAY_RATE_LIMIT_MAX)
     problems.push(
@@ -103,5 +116,6 @@ export function loadGatewayConfig(source: NodeJS.ProcessEnv = process.env): Gate
     rateLimitWindowMs: env.GATEWAY_RATE_LIMIT_WINDOW_MS,
     upstreamTimeoutMs: env.GATEWAY_UPSTREAM_TIMEOUT_MS,
     bodyLimitBytes: env.GATEWAY_BODY_LIMIT_BYTES,
+    upstreamCooldownMs: env.GATEWAY_UPSTREAM_COOLDOWN_MS,
   };
 }

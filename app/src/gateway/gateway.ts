@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import fastifyHttpProxy from '@fastify/http-proxy';
 import fastifyRateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import {
   defaultService,
   INTERNAL_PREFIX,
@@ -10,6 +15,7 @@ import {
   SERVICE_ROUTES,
 } from '../services/service-routes';
 import type { GatewayConfig } from './gateway-config';
+import { UpstreamPool } from './upstream-pool';
 
 /** Options of {@link buildGateway}. */
 export interface BuildGatewayOptions {
@@ -58,11 +64,36 @@ export function isInternalPath(rawUrl: string): boolean {
   return normalised.startsWith(prefix) || normalised === prefix.slice(0, -1);
 }
 
+// Errors that say the process is gone (nothing listens, or the connection dropped): no traffic for a cool-down.
+const UPSTREAM_GONE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH']);
+// Methods whose request may be sent again to another process of the service.
+const IDEMPOTENT = new Set(['GET', 'HEAD']);
+
+/** reply.from's options (@fastify/reply-from's hooks). */
+type FromOptions = Parameters<FastifyReply['from']>[1];
+
+/** What one proxied request has tried: for the failover of an idempotent request to the next process. */
+interface Attempt {
+  pool: UpstreamPool;
+  tried: Set<string>;
+  current?: string;
+  dest?: string;
+  options?: FromOptions;
+}
+
+function causeCode(error: Error): string | undefined {
+  const cause = (error as Error & { cause?: { code?: string } }).cause;
+  return cause?.code ?? (error as Error & { code?: string }).code;
+}
+
 /**
  * The local API gateway of stage 1m: the same routes as the API Gateway + internal ALB in AWS
  * (services/service-routes.ts: each service's path patterns, products for everything else including the
  * storefront), `/internal/*` refused, a rate limit per client address on every route and a stricter one on
- * log-in and sign-up, and one access log line per request.
+ * log-in and sign-up, and one access log line per request. A service with several processes (a comma-separated
+ * `*_URL`) is balanced round-robin as the ALB's target group is: a process that refuses or drops a connection gets
+ * no traffic for `upstreamCooldownMs`, and a GET or HEAD that failed so is sent to the next process at once (a POST
+ * is not: it answers 503, the client decides).
  */
 export async function buildGateway(options: BuildGatewayOptions): Promise<FastifyInstance> {
   const { config } = options;
@@ -127,6 +158,16 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     timeWindow: config.rateLimitWindowMs,
   });
 
+  const attempts = new WeakMap<FastifyRequest, Attempt>();
+  const unavailable = (reply: FastifyReply, status: 503 | 504) =>
+    reply
+      .code(status)
+      .header('retry-after', '5')
+      .send({
+        statusCode: status,
+        error: status === 504 ? 'Gateway Timeout' : 'Service Unavailable',
+        message: status === 504 ? 'the service did not answer in time' : 'the service is unavailable',
+      });
   const replyOptions = {
     rewriteRequestHeaders: (request: FastifyRequest, headers: Record<string, unknown>) => ({
       ...headers,
@@ -135,43 +176,65 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
       'x-forwarded-for': request.ip,
       'x-forwarded-proto': request.protocol,
     }),
-    // A service that is down or slow: 503 (with Retry-After) or 504, never a hang.
-    onError: (
-      reply: { code(n: number): { header(k: string, v: string): { send(b: unknown): void } } },
-      { error }: { error: Error & { statusCode?: number } },
-    ) => {
-      const status = error.statusCode === 504 ? 504 : 503;
-      reply
-        .code(status)
-        .header('retry-after', '5')
-        .send({
-          statusCode: status,
-          error: status === 504 ? 'Gateway Timeout' : 'Service Unavailable',
-          message: status === 504 ? 'the service did not answer in time' : 'the service is unavailable',
-        });
+    // A service that is down or slow: 503 (with Retry-After) or 504, never a hang. A process that is gone is
+    // marked down; an idempotent request goes on to the next process not yet tried.
+    onError: (reply: FastifyReply, { error }: { error: Error & { statusCode?: number } }) => {
+      const attempt = attempts.get(reply.request);
+      const code = causeCode(error);
+      if (attempt?.current && code !== undefined && UPSTREAM_GONE.has(code)) {
+        attempt.pool.markDown(attempt.current);
+        attempt.tried.add(attempt.current);
+        const next = IDEMPOTENT.has(reply.request.method) ? attempt.pool.pick(attempt.tried) : undefined;
+        if (next && attempt.dest !== undefined && !reply.sent) {
+          reply.request.log.warn(
+            { failed: attempt.current, next, code },
+            'upstream gone; trying the next one',
+          );
+          attempt.current = next;
+          return reply.from(attempt.dest, { ...attempt.options, getUpstream: () => next } as never);
+        }
+      }
+      return unavailable(reply, error.statusCode === 504 ? 504 : 503);
     },
   };
   const http = { requestOptions: { timeout: config.upstreamTimeoutMs } };
+  const pools = new Map<string, UpstreamPool>();
+  const proxyTo = (id: (typeof SERVICE_IDS)[number]) => {
+    let pool = pools.get(id);
+    if (!pool) {
+      pool = new UpstreamPool(config.upstreams[id], { cooldownMs: config.upstreamCooldownMs });
+      pools.set(id, pool);
+    }
+    const servicePool = pool;
+    return {
+      // The registered upstream only names the service; every request gets its process from the pool.
+      upstream: servicePool.upstreams[0],
+      replyOptions: {
+        ...replyOptions,
+        getUpstream: (request: FastifyRequest) => {
+          const upstream = servicePool.pick() ?? servicePool.upstreams[0];
+          attempts.set(request, { pool: servicePool, tried: new Set(), current: upstream });
+          return upstream;
+        },
+      } as never,
+      // Kept so that a failed idempotent request can be sent again, to another process, unchanged.
+      handler: (request: FastifyRequest, reply: FastifyReply, dest: string, options: FromOptions) => {
+        const attempt = attempts.get(request);
+        if (attempt) Object.assign(attempt, { dest, options });
+        return reply.from(dest, options);
+      },
+      http,
+      logLevel: 'warn' as const,
+    };
+  };
   for (const id of SERVICE_IDS) {
     for (const pattern of SERVICE_ROUTES[id].pathPatterns) {
       // `/api/users*` -> the prefix /api/users (and everything below it); `/api/me` -> /api/me.
       const prefix = pattern.replace(/\*$/, '');
-      await gateway.register(fastifyHttpProxy, {
-        upstream: config.upstreams[id],
-        prefix,
-        rewritePrefix: prefix,
-        replyOptions: replyOptions as never,
-        http,
-        logLevel: 'warn',
-      });
+      await gateway.register(fastifyHttpProxy, { ...proxyTo(id), prefix, rewritePrefix: prefix });
     }
   }
   // Everything else (the storefront, unmatched paths): the default service, as the listener's default action.
-  await gateway.register(fastifyHttpProxy, {
-    upstream: config.upstreams[defaultService()],
-    replyOptions: replyOptions as never,
-    http,
-    logLevel: 'warn',
-  });
+  await gateway.register(fastifyHttpProxy, proxyTo(defaultService()));
   return gateway;
 }
