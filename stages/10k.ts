@@ -9,10 +9,10 @@ import { stage1k } from './1k';
 /**
  * Requests per second one app process served when saturated: stage 1k's single process (no cache, one
  * Postgres) at 100 req/s offered, open loop, in `npm run bench` of 2026-11-30 (README "Benchmarks",
- * `bench/results/runtime.json`, scenario `stage-1k`, `fixed.requestsPerSecond` = 72.5). A lower bound for a
- * 10k task: that process shared 2 cores with a load average of about 34, where a 10k task has a whole vCPU
- * to itself and answers most reads from Redis. `test/stages/scaling-target.test.ts` checks this against the
- * JSON.
+ * `bench/results/runtime-2026-11-30-loaded.json`, scenario `stage-1k`, `fixed.requestsPerSecond` = 72.5). A
+ * lower bound for a 10k task: that process shared 2 cores with a load average of about 34, where a 10k task has
+ * a whole vCPU to itself and answers most reads from Redis (on an idle machine, 2026-12-01, one such process
+ * passed every sweep step up to 2,563 req/s). `test/stages/scaling-target.test.ts` checks this against the JSON.
  */
 export const MEASURED_REQUESTS_PER_SECOND_PER_TASK = 72;
 

@@ -9,7 +9,7 @@ interface BenchScenario {
 }
 
 const runtime = JSON.parse(
-  readFileSync(join(__dirname, '..', '..', 'bench', 'results', 'runtime.json'), 'utf8'),
+  readFileSync(join(__dirname, '..', '..', 'bench', 'results', 'runtime-2026-11-30-loaded.json'), 'utf8'),
 ) as { scenarios: BenchScenario[] };
 
 describe('request-count scaling target of stage 10k', () => {
