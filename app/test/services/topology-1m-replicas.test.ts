@@ -9,6 +9,7 @@ import { buildApp } from '../../src/app';
 import { sessionCookie, signUp, signUpAdmin, testConfig } from '../support/app';
 import { shopOverHttp } from '../support/shop-over-http';
 import { until } from '../support/wait';
+import { call, orderPlacer } from '../support/http-calls';
 
 jest.setTimeout(240_000);
 
@@ -58,10 +59,6 @@ afterAll(async () => {
   await inspector?.close();
   await topology?.stop();
 });
-
-/** fetch that fails the test instead of hanging. */
-const call = (url: string, init: RequestInit = {}) =>
-  fetch(url, { ...init, signal: AbortSignal.timeout(15_000) });
 
 /** One counter of one products process (0 when it has not counted yet, or is not running). */
 async function counter(name: 'products' | 'products-2', series: string): Promise<number> {
@@ -113,12 +110,7 @@ test('two products processes: one killed, then both, then restarted', async () =
   }, 'both products processes to serve the product from the cache');
   const cached = await (await call(productUrl)).json();
   const customer = await signUp(shop);
-  const order = (quantity: number) =>
-    call(`${topology.url}/api/orders`, {
-      method: 'POST',
-      headers: { cookie: customer.cookie, 'content-type': 'application/json' },
-      body: JSON.stringify({ items: [{ productId: product.id, quantity }] }),
-    });
+  const order = orderPlacer(topology.url, customer.cookie, product.id);
 
   // WHEN one products process is killed (a crashed task)
   await topology.kill('products');

@@ -12,6 +12,7 @@ import { invalidationsApplied, sessionCookie, signUp, signUpAdmin, testConfig } 
 import { describeShopApi } from '../support/shop-api-cases';
 import { shopOverHttp } from '../support/shop-over-http';
 import { until } from '../support/wait';
+import { call, orderPlacer } from '../support/http-calls';
 
 jest.setTimeout(240_000);
 
@@ -73,10 +74,6 @@ afterAll(async () => {
 });
 
 describeShopApi('stage 1m: three services behind the local gateway', () => ({ app: shop, adminEmail }));
-
-/** fetch that fails the test instead of hanging. */
-const call = (url: string, init: RequestInit = {}) =>
-  fetch(url, { ...init, signal: AbortSignal.timeout(15_000) });
 
 describe('stage 1m processes', () => {
   test('the gateway refuses the internal API in any spelling; products answers it directly', async () => {
@@ -260,12 +257,7 @@ describe('stage 1m processes', () => {
     await until(async () => (await call(productUrl)).status === 200, 'the product to be readable');
     const cached = await (await call(productUrl)).json();
     const customer = await signUp(shop);
-    const order = (quantity: number) =>
-      call(`${topology.url}/api/orders`, {
-        method: 'POST',
-        headers: { cookie: customer.cookie, 'content-type': 'application/json' },
-        body: JSON.stringify({ items: [{ productId: product.id, quantity }] }),
-      });
+    const order = orderPlacer(topology.url, customer.cookie, product.id);
 
     // WHEN the products service is killed
     await topology.kill('products');
