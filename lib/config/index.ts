@@ -5,3 +5,4 @@ export * from './validate-stage-config';
 export * from './stage-config';
 export * from './naming';
 export * from './event-routes';
+export * from './global-routing';

@@ -488,10 +488,123 @@ export interface StageConfig {
    */
   readonly events?: EventsConfig;
   /**
+   * Every region of the context with Aurora Global Database, replicated sessions, the edge and Route 53
+   * routing (stage global).
+   *
+   * @default - the home region only (further regions, if any, are independent copies)
+   */
+  readonly global?: GlobalConfig;
+  /**
    * Alarm thresholds that differ from `DEFAULT_MONITORING_CONFIG` ("monitor first": every stage has a
    * dashboard and alarms).
    *
    * @default DEFAULT_MONITORING_CONFIG
    */
   readonly monitoring?: Partial<MonitoringConfig>;
+}
+
+/**
+ * Aurora Global Database for shard 0 (the catalog) and every further shard (stage global): each home-region
+ * cluster becomes the primary of a global cluster in place (`AWS::RDS::GlobalCluster` with
+ * `SourceDBClusterIdentifier`, never a replacement), and every further region gets a secondary cluster of each
+ * (no credentials, no database name: AWS rejects them), read-only, encrypted with that region's data key.
+ */
+export interface GlobalDatabaseConfig {
+  /**
+   * Reader instances of each secondary cluster (at least one: a secondary with no instance serves no reads).
+   *
+   * @default - the home cluster's `readers` (count and class)
+   */
+  readonly secondaryReaders?: DatabaseReadersConfig;
+  /**
+   * Alarm when a secondary region's recovery point lags more than this (`AuroraGlobalDBRPOLag`).
+   *
+   * @default Duration.minutes(1)
+   */
+  readonly rpoLagAlarm?: Duration;
+}
+
+/**
+ * Sessions in every region (stage global): the home region's Redis replication group becomes the primary of an
+ * ElastiCache Global Datastore, and each further region gets a read-only secondary group of it for sessions,
+ * beside a regional cache group of its own (cache-aside writes fail on a read-only secondary).
+ */
+export interface GlobalSessionsConfig {
+  /**
+   * Node type of every member (Global Datastore needs large or bigger, the same in every region).
+   *
+   * @default - the stage's `cache.cacheNodeType`
+   */
+  readonly cacheNodeType?: string;
+}
+
+/**
+ * The edge (stage global), in us-east-1 whatever the home region: the static storefront in S3 behind CloudFront
+ * with origin access control and an origin group (a second bucket in the second region) for GET/HEAD/OPTIONS
+ * failover, WAF on the distribution, the certificate for `domainName`, and `/api/*` forwarded to the
+ * Route 53-routed API hostname (`api.<domainName>`).
+ */
+export interface EdgeConfig {
+  /**
+   * CloudFront price class (`PriceClass_100`, `PriceClass_200` or `PriceClass_All`).
+   *
+   * @default 'PriceClass_All' (viewers on every continent: the stage is for a worldwide audience)
+   */
+  readonly priceClass?: 'PriceClass_100' | 'PriceClass_200' | 'PriceClass_All';
+  /**
+   * WAF rate-based rule: requests per 5 minutes from one IP before it is blocked.
+   *
+   * @default 2000
+   */
+  readonly rateLimitPerFiveMinutes?: number;
+}
+
+/**
+ * Route 53 routing of the API hostname (stage global). Every region publishes `api-<region>.<domainName>` to its
+ * own front door, with a health check on its readiness; `api.<domainName>` routes among them.
+ */
+export interface GlobalRoutingConfig {
+  /**
+   * `geolocation`: continent records (each region's continents, see `continentsOf`) with a `*` default, each
+   * aliased to a failover pair (that region primary, the next region secondary). `latency`: latency records
+   * with health checks (unhealthy regions drop out). Both are synthesised; this picks which one
+   * `api.<domainName>` is (the other is published as `api-<policy>.<domainName>` for comparison).
+   *
+   * @default 'geolocation'
+   */
+  readonly policy?: 'geolocation' | 'latency';
+  /**
+   * Continents (Route 53 codes AF, AN, AS, EU, NA, OC, SA) each region serves, by region code.
+   *
+   * @default - by region prefix (`continentsOf` in lib/config/global-routing.ts)
+   */
+  readonly continents?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Seconds between Route 53's health checks of each region (10 or 30).
+   *
+   * @default 10
+   */
+  readonly healthCheckIntervalSeconds?: 10 | 30;
+  /**
+   * Consecutive failed checks before a region counts as unhealthy (1-10).
+   *
+   * @default 3
+   */
+  readonly healthCheckFailureThreshold?: number;
+}
+
+/**
+ * Stage global: the regional deployment in every region of the context (`-c regions=home,second,third`), home
+ * first. Needs at least three regions, `domainName` and the hosted zone. The home region's stacks keep their
+ * names and logical ids; each further region's are the same unit built in a scope named after it.
+ */
+export interface GlobalConfig {
+  /** Aurora Global Database for every cluster. */
+  readonly database: GlobalDatabaseConfig;
+  /** Sessions replicated to every region. */
+  readonly sessions: GlobalSessionsConfig;
+  /** CloudFront, S3 storefront, WAF. */
+  readonly edge: EdgeConfig;
+  /** Route 53 routing of the API hostname. */
+  readonly routing: GlobalRoutingConfig;
 }
