@@ -188,7 +188,7 @@ describe('switchover', () => {
       /shop-s1-global +TIMED OUT, state unknown \(last seen: switching-over \(switching-over\), writer us-east-1\)/,
     );
     expect(result.err).toMatch(/shop-s2-global +not started; writer still in us-east-1/);
-    expect(result.err).toMatch(new RegExp(`${DATASTORE_ID} +not started; writer still in us-east-1`));
+    expect(result.err).toMatch(new RegExp(`${DATASTORE_ID} +not started; primary still in us-east-1`));
     expect(result.err).toContain('aws rds describe-global-clusters --region eu-west-1');
     expect(world.rds.inputs(SwitchoverGlobalClusterCommand).map((i) => i.GlobalClusterIdentifier)).toEqual([
       'shop-shard0-global',
@@ -240,7 +240,7 @@ describe('switchover', () => {
     expect(result.err).toContain('Stopped part way: 3 of 3 global clusters write in eu-west-1.');
     expect(result.err).toMatch(
       new RegExp(
-        `${DATASTORE_ID} +FAILED: InvalidGlobalReplicationGroupStateFault: The Global datastore is not available\\.; writer still in us-east-1`,
+        `${DATASTORE_ID} +FAILED: InvalidGlobalReplicationGroupStateFault: The Global datastore is not available\\.; primary still in us-east-1`,
       ),
     );
     expect(result.err).toContain('sessions written now go to its primary in us-east-1');

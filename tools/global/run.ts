@@ -81,8 +81,13 @@ export function afterMoveText(
   ].join('\n');
 }
 
-function outcomeText(outcome: Outcome, to: string, stayedIn: string | undefined): string {
-  const still = stayedIn !== undefined ? `; writer still in ${stayedIn}` : '';
+function outcomeText(
+  outcome: Outcome,
+  to: string,
+  stayedIn: string | undefined,
+  role: 'writer' | 'primary',
+): string {
+  const still = stayedIn !== undefined ? `; ${role} still in ${stayedIn}` : '';
   switch (outcome.status) {
     case 'already':
       return `already in ${to}`;
@@ -108,10 +113,10 @@ export function reportText(
   const lines = plan.clusters.map((cluster) => {
     const outcome = clusterOutcomes.get(cluster.identifier) ?? { status: 'not-started' as const };
     const from = cluster.writerArn !== undefined ? regionOfArn(cluster.writerArn) : undefined;
-    return `  ${cluster.identifier.padEnd(width)}${outcomeText(outcome, to, from)}`;
+    return `  ${cluster.identifier.padEnd(width)}${outcomeText(outcome, to, from, 'writer')}`;
   });
   lines.push(
-    `  ${plan.datastore.id.padEnd(width)}${outcomeText(datastoreOutcome, to, plan.datastore.primaryRegion)}`,
+    `  ${plan.datastore.id.padEnd(width)}${outcomeText(datastoreOutcome, to, plan.datastore.primaryRegion, 'primary')}`,
   );
   return lines.join('\n');
 }
