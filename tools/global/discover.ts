@@ -9,6 +9,7 @@ import {
   type GlobalReplicationGroup,
 } from '@aws-sdk/client-elasticache';
 import { DescribeGlobalClustersCommand, type GlobalCluster, type RDSClient } from '@aws-sdk/client-rds';
+import type { GlobalCommand } from './args';
 import {
   homeSessionGroupId,
   isPrefixGlobalCluster,
@@ -122,6 +123,12 @@ const sorted = (values: Iterable<string>) => [...new Set(values)].sort();
  * @returns the plan, or every problem found (each names the resource, what was found and the fix)
  */
 export function planMove(input: {
+  /**
+   * `switchover` refuses a cluster or datastore that is not `available` (AWS would too). `failover` leaves that
+   * to AWS: with the writer region down, the global cluster may report another status, and a failover is exactly
+   * what it needs.
+   */
+  readonly command: GlobalCommand;
   readonly prefix: string;
   readonly to: string;
   readonly names: readonly GlobalClusterName[];
@@ -189,10 +196,10 @@ export function planMove(input: {
     } else if (writerArn === targetArn) {
       state = 'already';
     } else {
-      if (cluster.Status !== 'available') {
+      if (input.command === 'switchover' && cluster.Status !== 'available') {
         problems.push(
           `Global cluster ${name.identifier} is "${cluster.Status ?? 'unknown'}", not "available": AWS refuses a ` +
-            'switchover or failover until it is. Wait, then run this command again.',
+            'switchover until it is. Wait, then run this command again.',
         );
         continue;
       }
@@ -238,7 +245,7 @@ export function planMove(input: {
         primaryRegion: to,
         state: 'already',
       };
-    } else if (group.Status !== 'available') {
+    } else if (input.command === 'switchover' && group.Status !== 'available') {
       problems.push(
         `Global Datastore ${id} is "${group.Status ?? 'unknown'}", not "available": ElastiCache refuses a failover ` +
           'until it is. Wait, then run this command again.',

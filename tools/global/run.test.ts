@@ -352,6 +352,22 @@ describe('failover', () => {
     expect(calls.filter((call) => call === 'DescribeGlobalClusters shop-s2-global')).toHaveLength(5);
   });
 
+  it('does not refuse a cluster or datastore that is not "available": with the writer region down, AWS decides', async () => {
+    // GIVEN the outage shows in the status of a cluster and of the datastore
+    const world = fakes();
+    const s1 = world.rds.clusters.get('shop-s1-global');
+    if (s1) s1.status = 'modifying';
+    world.cache.status = 'primary-only';
+
+    // WHEN
+    const result = await run(['failover', '--to', SECOND, '--allow-data-loss'], world);
+
+    // THEN every failover was requested (a switchover refuses the same state, see "refusals" below)
+    expect(world.rds.inputs(FailoverGlobalClusterCommand)).toHaveLength(3);
+    expect(world.cache.mock.commandCalls(FailoverGlobalReplicationGroupCommand)).toHaveLength(1);
+    expect(result.code).toBe(globalExitCodes.done);
+  });
+
   it('reports each cluster when one failover is rejected, and leaves the datastore alone', async () => {
     const world = fakes();
     world.rds.behaviour.set('shop-shard0-global', {

@@ -206,6 +206,7 @@ export async function runGlobal(argv: readonly string[], io: GlobalIo): Promise<
   try {
     const [clusters, datastores] = [await listGlobalClusters(rds), await listGlobalDatastores(elastiCache)];
     planned = planMove({
+      command: args.command,
       prefix: args.prefix,
       to: args.to,
       names,
