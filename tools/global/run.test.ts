@@ -144,7 +144,12 @@ describe('switchover', () => {
     expect(result.out).toMatch(/Done:\n {2}shop-shard0-global +moved to eu-west-1 in 30 s/);
     expect(result.out).toMatch(new RegExp(`${DATASTORE_ID} +moved to eu-west-1 in 30 s`));
     expect(result.out).toContain('10 s x 3 checks = 30 s');
-    expect(result.out).toContain("us-east-1's clusters are read-only secondaries");
+    expect(result.out).toContain(
+      "writes fail until they follow the writer (us-east-1's clusters are now read-only secondaries)",
+    );
+    expect(result.out).toContain(
+      'Fail back once us-east-1 is healthy: npm run global -- switchover --to us-east-1.',
+    );
     expect(result.err).toBe('');
   });
 

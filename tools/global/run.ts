@@ -73,11 +73,12 @@ export function afterMoveText(
     `  region only when that region's /readyz health check fails: ${check.intervalSeconds} s x ${check.threshold} checks = ${check.seconds} s`,
     '  after it goes down, plus what resolvers cached of the previous answer.',
     `- Writes: the app and the CloudFront function send every write to the deployment's home region (the first of`,
-    `  -c regions=: REGION_ROLE=home, HOME_REGION, the function's home origin). If that is not ${args.to}, writes fail`,
-    `  there now${previousWriter !== undefined ? ` (${previousWriter}'s clusters are read-only secondaries)` : ''} until they follow the writer: ${RUNBOOK},`,
-    '  "Writes follow the writer". Do NOT redeploy with the regions reordered: the home region\'s data stacks own the',
-    "  AWS::RDS::GlobalCluster resources and the clusters' credentials, so reordering replaces database clusters.",
-    `- To go back (fail back) once the old writer region is healthy: npm run global -- switchover --to <region>.`,
+    `  -c regions=). Unless that is ${args.to}, writes fail until they follow the writer` +
+      `${previousWriter !== undefined ? ` (${previousWriter}'s clusters are now read-only secondaries)` : ''}:`,
+    `  ${RUNBOOK}, "Writes follow the writer".`,
+    "  Do NOT redeploy with the regions reordered: the home region's data stacks own the AWS::RDS::GlobalCluster",
+    "  resources and the clusters' credentials, so reordering them replaces database clusters.",
+    `- Fail back once ${previousWriter ?? 'the old writer region'} is healthy: npm run global -- switchover --to ${previousWriter ?? '<region>'}.`,
   ].join('\n');
 }
 
