@@ -175,12 +175,6 @@ export function planMove(input: {
       );
       continue;
     }
-    if (input.regions !== undefined && sorted(input.regions).join(',') !== memberRegions.join(',')) {
-      problems.push(
-        `--regions ${input.regions.join(',')} does not match global cluster ${name.identifier}, whose members are in ` +
-          `${memberRegions.join(', ')}. Pass the -c regions= of the deployment, or leave --regions out.`,
-      );
-    }
     const writerArn = writerOf(cluster);
     const failover = cluster.FailoverState;
     let state: MoveState;
@@ -206,6 +200,17 @@ export function planMove(input: {
       state = 'move';
     }
     clusters.push({ ...name, ...(writerArn !== undefined ? { writerArn } : {}), targetArn, state });
+  }
+
+  if (
+    input.regions !== undefined &&
+    regionsSeen.size > 0 &&
+    sorted(input.regions).join(',') !== sorted(regionsSeen).join(',')
+  ) {
+    problems.push(
+      `--regions ${input.regions.join(',')} does not match the global clusters, whose members are in ` +
+        `${sorted(regionsSeen).join(', ')}. Pass the -c regions= of the deployment, or leave --regions out.`,
+    );
   }
 
   const sessionGroup = homeSessionGroupId(prefix);

@@ -480,7 +480,9 @@ describe('refusals before any change', () => {
 
   it('refuses when --regions does not match the global clusters', async () => {
     const err = await refused(['switchover', '--to', SECOND, '--regions', `${HOME},${SECOND}`]);
-    expect(err).toContain('--regions us-east-1,eu-west-1 does not match global cluster shop-shard0-global');
+    expect(err).toContain(
+      '--regions us-east-1,eu-west-1 does not match the global clusters, whose members are in ap-southeast-2, eu-west-1, us-east-1',
+    );
   });
 
   it('refuses when a global cluster of the stage is missing, naming it', async () => {
