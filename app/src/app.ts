@@ -518,6 +518,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     pageCache,
     invalidation,
     events,
+    ...(follower ? { follower } : {}),
     replicaInvalidation,
     reads: shard0.reads,
     userData,

@@ -167,6 +167,11 @@ export class OutboxTableRelay<Row extends OutboxRow> {
     options.wake?.subscribe(() => this.wake());
   }
 
+  /** Whether the relay is running (started and not stopped). */
+  get started(): boolean {
+    return this.running !== undefined;
+  }
+
   /** Starts relaying in the background (idempotent). */
   start(): void {
     this.stopping = false;

@@ -118,6 +118,8 @@ export class OutboxFollower {
   private readonly now: () => number;
   /** Flushes done (tests and logs). */
   flushes = 0;
+  /** Polls completed as the leader (tests wait on it rather than sleep). */
+  polls = 0;
 
   constructor(private readonly options: OutboxFollowerOptions) {
     this.batchSize = options.batchSize ?? 500;
@@ -173,6 +175,7 @@ export class OutboxFollower {
         if (!full || this.stopping) break;
       }
     }
+    this.polls += 1;
     return applied;
   }
 

@@ -16,12 +16,18 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-/** Starts `redis-server` (from the machine) on a free loopback port, without persistence, and waits for it. */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+/**
+ * Starts `redis-server` (from the machine) on a free loopback port, without persistence, and waits for it.
+ * @param args further server arguments, e.g. `['--replicaof', '127.0.0.1', '6380']` for a read-only replica
+ */
+export async function startPrivateRedis(args: readonly string[] = []): Promise<PrivateRedis> {
   const port = await findFreePort();
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    [
+      ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+      ...args,
+    ],
     { stdio: 'ignore' },
   );
   const url = `redis://127.0.0.1:${port}`;
