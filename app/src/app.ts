@@ -483,6 +483,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
           apply: (tags) => applyInvalidation({ store: regionalStore, broadcast }, tags),
           pollMs: config.region.follower.pollMs,
           gapGraceMs: config.region.follower.gapGraceMs,
+          settleMs: config.region.follower.settleMs,
           logger: app.log,
         })
       : undefined;

@@ -34,6 +34,13 @@ export interface OutboxFollowerOptions {
   pollMs: number;
   /** How long an id missing between seen rows is looked for before it counts as never committed. */
   gapGraceMs: number;
+  /**
+   * Tags are applied a second time this long after the first (0: never). The follower's query reaches one
+   * reader; another reader behind the same endpoint (an Aurora secondary cluster with several) may replay the
+   * row a little later, and a miss served there in between could cache the old value: the second pass drops it.
+   * Longer than the readers' lag behind each other (AuroraReplicaLag). @default 1000
+   */
+  settleMs?: number;
   /** Rows per query. @default 500 */
   batchSize?: number;
   /**
@@ -116,6 +123,8 @@ export class OutboxFollower {
   private readonly maxGaps: number;
   private readonly initialWindow: number;
   private readonly now: () => number;
+  private readonly settleMs: number;
+  private readonly settling = new Set<NodeJS.Timeout>();
   /** Flushes done (tests and logs). */
   flushes = 0;
   /** Polls completed as the leader (tests wait on it rather than sleep). */
@@ -128,8 +137,14 @@ export class OutboxFollower {
     this.maxGaps = options.maxGaps ?? 10_000;
     this.initialWindow = options.initialWindow ?? 1_000;
     this.now = options.now ?? Date.now;
+    this.settleMs = options.settleMs ?? 1_000;
     if (options.gapGraceMs >= this.resumeWithinMs)
       throw new Error('OutboxFollower: gapGraceMs must be shorter than resumeWithinMs');
+  }
+
+  /** Second applications still waiting for their `settleMs`. */
+  get pendingSecondPasses(): number {
+    return this.settling.size;
   }
 
   /** Whether this instance holds the region's lease (it is the one following). */
@@ -151,6 +166,8 @@ export class OutboxFollower {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.timer);
+    for (const timer of this.settling) clearTimeout(timer);
+    this.settling.clear();
     this.wakeUp?.();
     await this.running;
     if (this.leader) {
@@ -245,7 +262,7 @@ export class OutboxFollower {
     const newest = BigInt(rows[0].max);
     const window = BigInt(this.initialWindow);
     const fresh: Cursor = { tail: newest > window ? newest - window : 0n, gaps: new Map(), at: now };
-    await this.options.apply([EVERY_ENTRY_TAG]);
+    await this.apply([EVERY_ENTRY_TAG]);
     this.flushes += 1;
     this.options.logger?.info(
       { source: source.source, reason: cursor ? 'cursor too old' : 'no cursor', tail: fresh.tail.toString() },
@@ -287,14 +304,14 @@ export class OutboxFollower {
     for (const [id, since] of next.gaps) if (now - since > this.options.gapGraceMs) next.gaps.delete(id);
     if (overflow) {
       // Too many missing ids to track: some may yet commit, so invalidate everything rather than guess.
-      await this.options.apply([EVERY_ENTRY_TAG]);
+      await this.apply([EVERY_ENTRY_TAG]);
       this.flushes += 1;
       this.options.logger?.warn(
         { source: source.source, maxGaps: this.maxGaps },
         'regional follower saw more missing outbox ids than it tracks; invalidated the whole regional cache',
       );
     } else if (tags.size > 0) {
-      await this.options.apply([...tags]);
+      await this.apply([...tags]);
     }
     const changed =
       tags.size > 0 || overflow || next.tail !== cursor.tail || next.gaps.size !== cursor.gaps.size;
@@ -302,6 +319,25 @@ export class OutboxFollower {
       await this.save(source.source, next);
     this.cursors.set(source.source, next);
     return { rows: rows.length, full: tailRows >= this.batchSize };
+  }
+
+  /** Applies `tags` now, and once more after `settleMs` (see the option). */
+  private async apply(tags: readonly string[]): Promise<void> {
+    await this.options.apply(tags);
+    if (this.settleMs <= 0 || this.stopping) return;
+    const timer = setTimeout(() => {
+      this.settling.delete(timer);
+      this.options
+        .apply(tags)
+        .catch((err: Error) =>
+          this.options.logger?.warn(
+            { err: err.message },
+            "regional follower's second invalidation failed; entries expire with their TTL",
+          ),
+        );
+    }, this.settleMs);
+    timer.unref();
+    this.settling.add(timer);
   }
 
   private async save(source: string, cursor: Cursor): Promise<void> {

@@ -15,6 +15,7 @@ export interface RegionEnv {
   SESSION_REDIS_PORT: number;
   REGION_FOLLOWER_POLL_MS: number;
   REGION_FOLLOWER_GAP_GRACE_MS: number;
+  REGION_FOLLOWER_SETTLE_MS: number;
 }
 
 /** JSON schema of {@link RegionEnv}, merged into the app's env schema. */
@@ -27,6 +28,7 @@ export const regionEnvJsonSchema = {
   SESSION_REDIS_PORT: { type: 'integer', minimum: 1, maximum: 65535, default: 6379 },
   REGION_FOLLOWER_POLL_MS: { type: 'integer', minimum: 20, maximum: 5000, default: 150 },
   REGION_FOLLOWER_GAP_GRACE_MS: { type: 'integer', minimum: 1000, maximum: 600000, default: 300000 },
+  REGION_FOLLOWER_SETTLE_MS: { type: 'integer', minimum: 0, maximum: 60000, default: 1000 },
 } as const;
 
 /** The regional follower of a secondary region (see regions/outbox-follower.ts). */
@@ -38,6 +40,8 @@ export interface FollowerConfig {
    * (REGION_FOLLOWER_GAP_GRACE_MS): longer than any write transaction plus the replica's lag.
    */
   gapGraceMs: number;
+  /** Delay of the second application of each row's tags (REGION_FOLLOWER_SETTLE_MS; 0 = none). */
+  settleMs: number;
 }
 
 /** How this process takes part in a multi-region deployment. */
@@ -163,6 +167,10 @@ export function resolveRegionConfig(
     role,
     ...(env.HOME_REGION !== undefined ? { homeRegion: env.HOME_REGION } : {}),
     ...(sessionRedis ? { sessionRedis } : {}),
-    follower: { pollMs: env.REGION_FOLLOWER_POLL_MS, gapGraceMs: env.REGION_FOLLOWER_GAP_GRACE_MS },
+    follower: {
+      pollMs: env.REGION_FOLLOWER_POLL_MS,
+      gapGraceMs: env.REGION_FOLLOWER_GAP_GRACE_MS,
+      settleMs: env.REGION_FOLLOWER_SETTLE_MS,
+    },
   };
 }

@@ -31,7 +31,10 @@ function problemsOf(env: Record<string, string>): string[] {
 describe('region role configuration', () => {
   test('unset: a single region, sessions on the cache Redis, follower defaults', () => {
     const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' });
-    expect(config.region).toEqual({ role: 'single', follower: { pollMs: 150, gapGraceMs: 300_000 } });
+    expect(config.region).toEqual({
+      role: 'single',
+      follower: { pollMs: 150, gapGraceMs: 300_000, settleMs: 1000 },
+    });
   });
 
   test('secondary: session replica with the cache AUTH/TLS and key prefix, no migrations, no seed', () => {

@@ -64,6 +64,7 @@ async function secondaryInstance(): Promise<FastifyInstance> {
       SESSION_SECRET: SECRET,
       READ_YOUR_WRITES_WINDOW_MS: String(WINDOW_MS),
       REGION_FOLLOWER_POLL_MS: '50',
+      REGION_FOLLOWER_SETTLE_MS: '300',
     }),
     logger: false,
   });
@@ -247,6 +248,8 @@ describe('a secondary region', () => {
     expect(await priceOn(secondary, product.id)).toBe(1000);
     const regional = regionalCache.client();
     const tagKey = `${homeCache.prefix}t:product:${product.id}`;
+    // (the creation's own second application done, so the version only moves for the change below)
+    await until(() => secondary.shop.follower!.pendingSecondPasses === 0, 'the settle passes');
     const versionBefore = await regional.get(tagKey);
     // WHEN the price changes at home while the region's replica is paused
     await pg.pauseReplay();
@@ -349,7 +352,7 @@ describe('the regional follower', () => {
   });
 
   /** A follower of the replica's main outbox recording what it applies (poll driven by the test). */
-  function follower(now?: () => number) {
+  function follower(now?: () => number, settleMs = 0) {
     const applied: string[][] = [];
     const instance = new OutboxFollower({
       sources: [{ source: 'main', reader: replicaPool }],
@@ -360,6 +363,7 @@ describe('the regional follower', () => {
       },
       pollMs: 50,
       gapGraceMs: 60_000,
+      settleMs,
       ...(now ? { now } : {}),
     });
     followers.push(instance);
@@ -436,6 +440,26 @@ describe('the regional follower', () => {
       expect(next.instance.flushes).toBe(0);
       expect(next.tags().sort()).toEqual(['restart:1', 'restart:2']);
       await next.instance.stop();
+    } finally {
+      await writer.end();
+    }
+  });
+
+  test('applies each row a second time after settleMs (for readers that replay it later than the one read)', async () => {
+    const writer = new Client({ connectionString: pg.primaryUrl });
+    await writer.connect();
+    try {
+      const settled = follower(undefined, 100);
+      await settled.instance.pollOnce();
+      await insertOnPrimary(writer, 'settle:1');
+      await pg.waitForCatchUp();
+      await settled.instance.pollOnce();
+      expect(settled.tags().filter((t) => t === 'settle:1')).toHaveLength(1);
+      await until(
+        () => settled.tags().filter((t) => t === 'settle:1').length === 2,
+        'the second application of the row',
+      );
+      await settled.instance.stop();
     } finally {
       await writer.end();
     }
