@@ -147,6 +147,11 @@ export class OutboxFollower {
     return this.settling.size;
   }
 
+  /** Ids of `source` missing below its cursor, still looked for (tests, logs). */
+  missingIds(source: string): bigint[] {
+    return [...(this.cursors.get(source)?.gaps.keys() ?? [])];
+  }
+
   /** Whether this instance holds the region's lease (it is the one following). */
   get isLeader(): boolean {
     return this.leader;

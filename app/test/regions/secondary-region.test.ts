@@ -379,7 +379,8 @@ describe('the regional follower', () => {
   }
 
   test('applies a row that commits after a row with a higher id (out-of-order commit)', async () => {
-    const first = follower();
+    let clock = Date.now();
+    const first = follower(() => clock);
     // First start: no cursor, so it invalidates everything once
     await first.instance.pollOnce();
     expect(first.applied[0]).toEqual(['*']);
@@ -411,13 +412,17 @@ describe('the regional follower', () => {
       expect(first.tags().filter((t) => t === 'ooo:fast')).toHaveLength(1);
       // AND a rolled-back id is forgotten after the grace, not waited for forever
       await slow.query('BEGIN');
-      await insertOnPrimary(slow, 'ooo:never');
+      const neverId = await insertOnPrimary(slow, 'ooo:never');
       await insertOnPrimary(fast, 'ooo:after');
       await slow.query('ROLLBACK');
       await pg.waitForCatchUp();
       await first.instance.pollOnce();
       expect(first.tags()).toContain('ooo:after');
       expect(first.tags()).not.toContain('ooo:never');
+      expect(first.instance.missingIds('main')).toEqual([neverId]);
+      clock += 60_001;
+      await first.instance.pollOnce();
+      expect(first.instance.missingIds('main')).toEqual([]);
     } finally {
       await slow.end();
       await fast.end();
