@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import Redis from 'ioredis';
 import { findFreePort } from '../../../tools/local-topology/postgres-replication';
 
@@ -22,13 +25,15 @@ export interface PrivateRedis {
  */
 export async function startPrivateRedis(args: readonly string[] = []): Promise<PrivateRedis> {
   const port = await findFreePort();
+  // A directory of its own: a replica's full sync makes the primary write an RDB file even without `--save`.
+  const dir = mkdtempSync(path.join(tmpdir(), 'redis-'));
+  const serverArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   const child: ChildProcess = spawn(
     'redis-server',
-    [
-      ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
-      ...args,
-    ],
-    { stdio: 'ignore' },
+    [...serverArgs, '--daemonize', 'no', '--dir', dir, ...args],
+    {
+      stdio: 'ignore',
+    },
   );
   const url = `redis://127.0.0.1:${port}`;
   const clients: Redis[] = [];
@@ -63,6 +68,7 @@ export async function startPrivateRedis(args: readonly string[] = []): Promise<P
       child.kill('SIGCONT');
       child.kill('SIGKILL');
       await exited;
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
