@@ -71,7 +71,16 @@ import { errorSchema } from './schemas/common';
 import { addShopKeywords } from './schemas/keywords';
 import { metricsSchema } from './schemas/ops';
 import { registerLazySession } from './sessions/lazy-session';
-import { MemorySessionStore, RedisSessionStore, type CheckedSessionStore } from './sessions/session-stores';
+import {
+  MemorySessionStore,
+  ReadOnlySessionStore,
+  RedisSessionStore,
+  type CheckedSessionStore,
+} from './sessions/session-stores';
+import { applyInvalidation } from './invalidation/invalidation-consumer';
+import { OutboxFollower } from './regions/outbox-follower';
+import { RegionalCacheStore } from './regions/regional-cache-store';
+import { isReadOnlyWriteError, registerRegionRole, writesServedByHome } from './regions/region-role';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -155,6 +164,8 @@ async function openCacheStore(
 
 function openQueue(config: AppConfig, redis: Redis | undefined): MessageQueue {
   const { queue, maxReceives, sqsQueueUrl } = config.invalidation;
+  // A secondary region sends and consumes nothing (no relay, no consumer): a queue in process, never used.
+  if (config.region.role === 'secondary') return new MemoryMessageQueue({ maxReceives });
   if (queue === 'sqs' && sqsQueueUrl) {
     const sqs = new SqsMessageQueue(sqsClient(), { queueUrl: sqsQueueUrl, maxReceives });
     // Stage 1m: invalidations ride the event bus (a rule routes them to this same queue).
@@ -174,9 +185,17 @@ function openSessionStore(
   config: AppConfig,
   redis: Redis | undefined,
   breaker: RedisBreaker | undefined,
+  logger: FastifyInstance['log'],
 ): CheckedSessionStore {
   if (config.sessionStore === 'redis' && redis && config.redis) {
-    return new RedisSessionStore(redis, config.redis.keyPrefix, config.sessionTtlSeconds, breaker);
+    const store = new RedisSessionStore(
+      redis,
+      (config.region.sessionRedis ?? config.redis).keyPrefix,
+      config.sessionTtlSeconds,
+      breaker,
+    );
+    // A secondary region reads the home region's sessions from a read-only replica and never writes one.
+    return config.region.role === 'secondary' ? new ReadOnlySessionStore(store, logger) : store;
   }
   return new MemorySessionStore(config.sessionTtlSeconds);
 }
@@ -257,7 +276,10 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
   const validatorCompiler: FastifySchemaCompiler<AnySchema> = ({ schema, httpPart }) =>
     (httpPart === 'body' ? validators.strict : validators.coercing).compile(schema);
   app.setValidatorCompiler(validatorCompiler);
+  // First of all hooks: a secondary region answers a write 421 before anything else runs (stage global).
+  registerRegionRole(app, config);
   registerClientAddress(app, config.clientIpHeader);
+  const secondary = config.region.role === 'secondary';
 
   const usesRedis =
     config.redis &&
@@ -283,6 +305,18 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'));
     if (!(await connectRedis(redis))) app.log.warn('redis unreachable at start-up; cache runs degraded');
   }
+  // Stage global: sessions in a Redis of their own (the global datastore: its primary at home, a read-only
+  // replica in a secondary region), behind the same breaker; the cache stays in the regional Redis.
+  let sessionRedis: Redis | undefined;
+  let sessionBreaker: RedisBreaker | undefined;
+  if (redis && config.region.sessionRedis && config.sessionStore === 'redis') {
+    sessionRedis = createRedisClient(config.region.sessionRedis);
+    // A breaker of its own: the session store failing must not send cache reads to the database, nor the reverse.
+    sessionBreaker = new RedisBreaker(options.redisBreaker);
+    sessionRedis.on('error', (err) => app.log.warn({ err: err.message }, 'session redis connection error'));
+    if (!(await connectRedis(sessionRedis)))
+      app.log.warn('session redis unreachable at start-up; requests with a session answer 503 until it is');
+  }
   if (config.sessionStore === 'redis' && !config.sessionSecret) {
     app.log.warn(
       'SESSION_SECRET is unset: sessions are shared in Redis but signed with a random secret of this process, ' +
@@ -305,7 +339,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     else db = await createDatabase(config.database, observe, options.applicationName);
   } catch (err) {
     redis?.disconnect();
+    sessionRedis?.disconnect();
     redisBreaker?.shutdown();
+    sessionBreaker?.shutdown();
     throw err;
   }
 
@@ -319,7 +355,9 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       metricsServer.close(),
     ]);
     redis?.disconnect();
+    sessionRedis?.disconnect();
     redisBreaker?.shutdown();
+    sessionBreaker?.shutdown();
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) app.log.error({ err: failed.reason }, 'error while closing pools');
     else app.log.info('database pools and cache connections closed');
@@ -358,6 +396,8 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       if (seeded > 0) app.log.info({ products: seeded }, 'demo catalog seeded');
     }
     cacheStore = await openCacheStore(config, redis, redisBreaker);
+    // Every entry of a secondary region's cache carries the tag its follower flushes everything with.
+    if (secondary && cacheStore.kind === 'redis') cacheStore = new RegionalCacheStore(cacheStore);
   } catch (err) {
     await closeResources();
     throw err;
@@ -421,30 +461,55 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     { maxWaitMs: config.readYourWritesWindowMs },
   );
   try {
-    await invalidation.start();
+    await invalidation.start({ relay: !secondary });
   } catch (err) {
     app.log.warn(
       { err: (err as Error).message },
       'eviction broadcast not subscribed; first-level entries here expire with their TTL',
     );
   }
-  // Domain events (stage 1m): relays of every outbox database, and this SERVICE's consumers.
-  const events = createDomainEvents({
-    config,
-    redis,
-    userData,
-    invalidation,
-    catalogOutbox: MAIN_OUTBOX,
-    productTags: (ids) => [catalogCache.catalogTag, ...ids.map((id) => catalogCache.productTag(id))],
-    registry: metrics.registry,
-    logger: app.log,
-  });
-  events.start();
+  // A secondary region's regional follower: the replicated outbox of every database, applied to the regional
+  // cache as the home region's consumer applies the queue (regions/outbox-follower.ts).
+  const regionalStore = cacheStore;
+  const follower =
+    secondary && redis && config.redis && regionalStore.kind === 'redis'
+      ? new OutboxFollower({
+          sources: [...userData.shards.values()].map((shard) => ({
+            source: shard.id === '0' ? MAIN_OUTBOX : `shard-${shard.id}`,
+            reader: shard.db.reader,
+          })),
+          redis,
+          keyPrefix: config.redis.keyPrefix,
+          apply: (tags) => applyInvalidation({ store: regionalStore, broadcast }, tags),
+          pollMs: config.region.follower.pollMs,
+          gapGraceMs: config.region.follower.gapGraceMs,
+          settleMs: config.region.follower.settleMs,
+          logger: app.log,
+        })
+      : undefined;
+  follower?.start();
+  // Domain events (stage 1m): relays of every outbox database, and this SERVICE's consumers. A secondary region
+  // has none: events are published and consumed at home.
+  const events = secondary
+    ? undefined
+    : createDomainEvents({
+        config,
+        redis,
+        userData,
+        invalidation,
+        catalogOutbox: MAIN_OUTBOX,
+        productTags: (ids) => [catalogCache.catalogTag, ...ids.map((id) => catalogCache.productTag(id))],
+        registry: metrics.registry,
+        logger: app.log,
+      });
+  events?.start();
   const users = new UserRepository();
   const orders = new OrderRepository();
   const accounts = new UserAccounts(userData, users);
   const shard0 = userData.shard0;
-  const sessionStore = openSessionStore(config, redis, redisBreaker);
+  const sessionStore = sessionRedis
+    ? openSessionStore(config, sessionRedis, sessionBreaker, app.log)
+    : openSessionStore(config, redis, redisBreaker, app.log);
   // Stage 1m: the orders service reserves stock in the products service over HTTP (services/service-wiring.ts).
   const overHttp = servicePlacement(config, orders, app.log);
   const shop: ShopContext = {
@@ -454,6 +519,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     pageCache,
     invalidation,
     events,
+    ...(follower ? { follower } : {}),
     replicaInvalidation,
     reads: shard0.reads,
     userData,
@@ -463,7 +529,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       (userData.sharded
         ? new CrossDatabaseOrderPlacement(db.writer, orders)
         : new SingleStatementOrderPlacement(db.writer, orders)),
-    ...(runsReservationReconciler(config.service, userData.sharded)
+    ...(!secondary && runsReservationReconciler(config.service, userData.sharded)
       ? {
           reconciler: new ReservationReconciler(db, userData, {
             // RESERVATION_TIMEOUT_SECONDS (default 300): beyond any request's life, so no write is in flight.
@@ -523,10 +589,15 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     if (reconcileTimer) clearInterval(reconcileTimer);
     overHttp?.client.shutdown();
     replicaInvalidation.close();
+    await follower
+      ?.stop()
+      .catch((err: Error) =>
+        app.log.error({ err: err.message }, 'error while stopping the regional follower'),
+      );
     // Relays and consumers finish their batch before the pools and Redis connections they use close; domain
     // events first, since the stock release records invalidations.
     await events
-      .stop()
+      ?.stop()
       .catch((err: Error) => app.log.error({ err: err.message }, 'error while stopping domain events'));
     await invalidation
       .stop()
@@ -558,6 +629,11 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
       error instanceof HttpError || (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)
         ? (error.statusCode as number)
         : 500;
+    if (secondary && isReadOnlyWriteError(error)) {
+      // A write that got past the 421 hook (a GET that writes) met the read-only replica: the same answer.
+      request.log.warn({ url: request.url }, 'write refused by the read-only replica of a secondary region');
+      return reply.code(421).send(writesServedByHome(config.region.homeRegion ?? 'unknown'));
+    }
     if (error instanceof ShardUnavailableError) {
       // Expected during a logical shard's move: a warning, not an error with a stack trace.
       request.log.warn({ logicalShard: error.logicalShard }, error.message);
@@ -608,19 +684,23 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     frameguard: { action: 'deny' },
   });
   await app.register(fastifyCookie);
-  await registerLazySession(app, {
-    secret: config.sessionSecret ?? randomBytes(32).toString('hex'),
-    cookieName: 'sid',
-    cookie: {
-      httpOnly: true,
-      secure: config.sessionCookieSecure,
-      sameSite: 'lax',
-      path: '/',
-      maxAge: config.sessionTtlSeconds * 1000,
+  await registerLazySession(
+    app,
+    {
+      secret: config.sessionSecret ?? randomBytes(32).toString('hex'),
+      cookieName: 'sid',
+      cookie: {
+        httpOnly: true,
+        secure: config.sessionCookieSecure,
+        sameSite: 'lax',
+        path: '/',
+        maxAge: config.sessionTtlSeconds * 1000,
+      },
+      saveUninitialized: false,
+      store: sessionStore,
     },
-    saveUninitialized: false,
-    store: sessionStore,
-  });
+    { readOnly: secondary },
+  );
   await app.register(fastifyRateLimit, {
     global: false,
     // Counters shared across instances in Redis, through the breaker. Only log-in and sign-up are limited,

@@ -9,11 +9,17 @@ import {
   type ServiceConfig,
   type ServiceEnv,
 } from './services/service-config';
+import {
+  regionEnvJsonSchema,
+  resolveRegionConfig,
+  type RegionConfig,
+  type RegionEnv,
+} from './regions/region-config';
 
 export { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from './services/service-config';
 
 /** Raw, validated environment of the app (see the README's table of variables). */
-export interface AppEnv extends ServiceEnv {
+export interface AppEnv extends ServiceEnv, RegionEnv {
   PORT: number;
   HOST: string;
   METRICS_PORT: number;
@@ -177,6 +183,8 @@ export interface AppConfig extends ServiceConfig {
   scatter: { shardTimeoutMs: number; concurrency: number };
   /** Domain events of stage 1m (EVENT_BUS, EVENT_BUS_NAME, EVENT_QUEUE_URL, EVENT_MAX_RECEIVES, SERVICE). */
   events: EventConfig;
+  /** Stage global: REGION_ROLE, HOME_REGION, SESSION_REDIS_* and the regional follower (regions/region-config.ts). */
+  region: RegionConfig;
 }
 
 /** User data sharded by user id (see the README's "Sharding (stage 100k)"). */
@@ -311,6 +319,8 @@ export const envJsonSchema = {
     SCATTER_CONCURRENCY: { type: 'integer', minimum: 1, maximum: 64, default: 8 },
     // SERVICE, PRODUCTS_*, KEEP_ALIVE_TIMEOUT_MS (stage 1m's service split)
     ...serviceEnvJsonSchema,
+    // REGION_ROLE, HOME_REGION, SESSION_REDIS_*, REGION_FOLLOWER_* (stage global)
+    ...regionEnvJsonSchema,
   },
 } as const;
 
@@ -571,6 +581,29 @@ export function loadConfig(
     problems,
   );
 
+  const region = resolveRegionConfig(
+    env,
+    {
+      redis,
+      database: database.kind,
+      cacheStore: env.CACHE_STORE ?? defaultStore,
+      sessionStore: env.SESSION_STORE ?? defaultStore,
+      raw: {
+        INVALIDATION_QUEUE: env.INVALIDATION_QUEUE,
+        INVALIDATION_QUEUE_URL: env.INVALIDATION_QUEUE_URL,
+        EVENT_BUS: source.EVENT_BUS || undefined,
+        EVENT_BUS_NAME: source.EVENT_BUS_NAME || undefined,
+        EVENT_QUEUE_URL: source.EVENT_QUEUE_URL || undefined,
+        AUTO_MIGRATE: env.AUTO_MIGRATE,
+        SEED_DEMO_DATA: env.SEED_DEMO_DATA,
+        MIGRATION_DATABASE_URL: env.MIGRATION_DATABASE_URL,
+        DB_MIGRATION_SECRET_ARN: env.DB_MIGRATION_SECRET_ARN,
+      },
+    },
+    problems,
+  );
+  const secondary = region.role === 'secondary';
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -596,8 +629,9 @@ export function loadConfig(
     // With PostgreSQL in production the migration task migrates, as the owner, before the service starts: the
     // server, logged in as the DML-only app role, could not run DDL anyway. The embedded PGlite lives inside
     // the process (nothing else could migrate it), and outside production (`npm start`, tests) it just works.
-    autoMigrate: env.AUTO_MIGRATE ?? (!production || database.kind === 'pglite'),
-    seedDemoData: env.SEED_DEMO_DATA ?? database.kind === 'pglite',
+    // A secondary region has no writer: nothing to migrate or seed there (the home region's writes replicate).
+    autoMigrate: !secondary && (env.AUTO_MIGRATE ?? (!production || database.kind === 'pglite')),
+    seedDemoData: !secondary && (env.SEED_DEMO_DATA ?? database.kind === 'pglite'),
     readYourWritesWindowMs: env.READ_YOUR_WRITES_WINDOW_MS,
     rateLimitAuth: { max: env.RATE_LIMIT_AUTH_MAX, windowMs: env.RATE_LIMIT_AUTH_WINDOW_MS },
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
@@ -614,6 +648,7 @@ export function loadConfig(
     },
     ...(sharding !== undefined ? { sharding } : {}),
     events,
+    region,
   };
 }
 

@@ -19,6 +19,7 @@ import type { RoleReader } from './roles';
 import type { UserAccounts } from './sharding/user-accounts';
 import type { UserDataPlace, UserDataRouter } from './sharding/user-data-router';
 import type { CheckedSessionStore } from './sessions/session-stores';
+import type { OutboxFollower } from './regions/outbox-follower';
 
 /** Everything routes need, built once per app instance. */
 export interface ShopContext {
@@ -35,6 +36,8 @@ export interface ShopContext {
   invalidation: InvalidationPipeline;
   /** Domain events (stage 1m): outbox relays to the bus, and this process's consumers. */
   events?: DomainEventPipeline;
+  /** A secondary region's follower of the replicated invalidation outbox (stage global, REGION_ROLE=secondary). */
+  follower?: OutboxFollower;
   /** Second invalidation of a write's tags once the replica has replayed it. */
   replicaInvalidation: ReplicaInvalidation;
   /** Reads of shard 0 (the catalog; everything in the unsharded layout). */

@@ -9,6 +9,12 @@ import { migrateDatabase } from './db/migrate-database';
  */
 async function main(): Promise<void> {
   const config = loadConfig(process.env, { requireSessionSecret: false, migrator: true });
+  if (config.region.role === 'secondary') {
+    process.stderr.write(
+      'REGION_ROLE=secondary: a secondary region has no writer; migrations run in the home region and replicate.\n',
+    );
+    process.exit(1);
+  }
   if (config.database.kind === 'pglite' && !config.database.dataDir) {
     process.stderr.write(
       'No database configured (DATABASE_URL, DB_HOST or PGLITE_DATA_DIR): an in-memory database would be lost.\n',

@@ -12,6 +12,12 @@ export interface FirstLevelCacheOptions {
   observe?: (result: 'hit' | 'miss') => void;
 }
 
+/**
+ * The tag every cache entry implicitly carries where the cache store says so (a secondary region's regional
+ * cache, regions/regional-cache-store.ts): invalidating it invalidates everything.
+ */
+export const EVERY_ENTRY_TAG = '*';
+
 interface Entry {
   value: unknown;
   tags: readonly string[];
@@ -63,8 +69,15 @@ export class FirstLevelCache {
     return promise;
   }
 
-  /** Drops every entry tagged with any of `tags` (the broadcast's handler). */
+  /**
+   * Drops every entry tagged with any of `tags` (the broadcast's handler); {@link EVERY_ENTRY_TAG} among them
+   * drops everything.
+   */
   evictTags(tags: readonly string[]): void {
+    if (tags.includes(EVERY_ENTRY_TAG)) {
+      this.clear();
+      return;
+    }
     for (const tag of tags) {
       if (this.loadingTags.has(tag)) this.evictions.set(tag, (this.evictions.get(tag) ?? 0) + 1);
       for (const key of [...(this.byTag.get(tag) ?? [])]) this.lru.delete(key);

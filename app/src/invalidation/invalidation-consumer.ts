@@ -29,14 +29,28 @@ export function createInvalidationHandler(
 ): (body: string) => Promise<void> {
   return async (body) => {
     const event = parseInvalidationEvent(body);
-    try {
-      await options.store.bumpTags(event.tags);
-      await options.broadcast.publish(event.tags);
-    } catch (err) {
-      throw new DependencyUnavailableError(`cache store unavailable: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+    await applyInvalidation(options, event.tags);
     options.onApplied?.(event);
   };
+}
+
+/**
+ * Applies invalidated tags to a region's cache: bumps their versions in the shared store, then broadcasts the
+ * eviction to every instance's first-level cache. The home region's queue consumer ({@link
+ * createInvalidationHandler}) and a secondary region's follower of the replicated outbox both apply through it.
+ *
+ * @throws DependencyUnavailableError when the store or the broadcast fails (the caller keeps the work and retries).
+ */
+export async function applyInvalidation(
+  options: Pick<InvalidationHandlerOptions, 'store' | 'broadcast'>,
+  tags: readonly string[],
+): Promise<void> {
+  try {
+    await options.store.bumpTags(tags);
+    await options.broadcast.publish(tags);
+  } catch (err) {
+    throw new DependencyUnavailableError(`cache store unavailable: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
 }

@@ -107,10 +107,15 @@ export class InvalidationPipeline {
   /**
    * Starts the relays and the consumer, then subscribes the first-level cache to the broadcast (which
    * rejects when the broadcast cannot subscribe, e.g. Redis down: relays and consumer run regardless).
+   *
+   * @param options.relay false in a secondary region, which has no writer: no relay, no consumer (its regional
+   *   follower applies the replicated outbox), only the first-level cache's subscription. @default true
    */
-  async start(): Promise<void> {
-    for (const relay of this.relays.values()) relay.start();
-    this.consumer.start();
+  async start(options: { relay?: boolean } = {}): Promise<void> {
+    if (options.relay ?? true) {
+      for (const relay of this.relays.values()) relay.start();
+      this.consumer.start();
+    }
     await this.options.broadcast.subscribe(this.firstLevel);
   }
 

@@ -57,6 +57,12 @@ export interface OutboxTable<Row extends OutboxRow> {
   readonly only?: { readonly column: string; readonly values: readonly string[] };
 }
 
+/**
+ * How long sent rows stay in an outbox before the relay prunes them (1 h): a secondary region's follower of the
+ * replicated outbox must read them within that time (regions/outbox-follower.ts).
+ */
+export const DEFAULT_KEEP_SENT_MS = 3_600_000;
+
 /** Rows one prune statement deletes. */
 export const PRUNE_BATCH = 5_000;
 /** Prune statements per table and tick (one tick a minute): at most 100,000 rows a minute each. */
@@ -157,8 +163,13 @@ export class OutboxTableRelay<Row extends OutboxRow> {
       throw new Error(`"${table.only.column}" is not a column name`);
     this.batchSize = options.batchSize ?? 50;
     this.pollMs = options.pollMs ?? 500;
-    this.keepSentMs = options.keepSentMs ?? 3_600_000;
+    this.keepSentMs = options.keepSentMs ?? DEFAULT_KEEP_SENT_MS;
     options.wake?.subscribe(() => this.wake());
+  }
+
+  /** Whether the relay is running (started and not stopped). */
+  get started(): boolean {
+    return this.running !== undefined;
   }
 
   /** Starts relaying in the background (idempotent). */

@@ -73,6 +73,11 @@ export class QueueConsumer {
     this.running ??= this.loop().finally(() => (this.running = undefined));
   }
 
+  /** Whether the consumer is running (started and not stopped). */
+  get started(): boolean {
+    return this.running !== undefined;
+  }
+
   /** Stops receiving and waits for the current batch to be handled and acknowledged. */
   async stop(): Promise<void> {
     this.stopping = true;

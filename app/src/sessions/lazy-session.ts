@@ -17,6 +17,18 @@ interface LazyRequest {
   [kSession]: FastifyRequest['session'] | typeof NOT_CREATED | null;
 }
 
+/** Options of {@link registerLazySession} beyond @fastify/session's own. */
+export interface LazySessionOptions {
+  /**
+   * Sessions are read, never written (a secondary region reads them from a read-only replica of the home
+   * region's store): the plugin's `onSend` never runs, so neither a modified session nor the plugin's rolling
+   * refresh (`rolling`, on by default, saves every session on every response) reaches the store, and no session
+   * cookie is set.
+   * @default false
+   */
+  readonly readOnly?: boolean;
+}
+
 /**
  * Registers @fastify/session (its own hooks, store and cookie handling, unchanged) with one difference: a
  * request that carries no session cookie gets its new session only when something reads `request.session`.
@@ -33,6 +45,7 @@ interface LazyRequest {
 export async function registerLazySession(
   app: FastifyInstance,
   options: FastifySessionOptions,
+  lazy: LazySessionOptions = {},
 ): Promise<void> {
   const cookieName = options.cookieName ?? 'sessionId';
   if (options.cookiePrefix)
@@ -94,6 +107,8 @@ export async function registerLazySession(
     done();
   });
   app.addHook('onSend', (request, reply, payload, done) => {
+    // Read-only sessions (a secondary region): never saved, never re-sent, whatever the request did to them.
+    if (lazy.readOnly) return done();
     // Never created: nothing to save and no cookie to set (the plugin would not save an unmodified new one).
     if ((request as FastifyRequest & LazyRequest)[kSession] === NOT_CREATED) return done();
     onSend(request, reply, payload, done);

@@ -135,3 +135,46 @@ export class RedisSessionStore implements CheckedSessionStore {
     );
   }
 }
+
+/** Where {@link ReadOnlySessionStore} reports a write it refused (a pino logger fits). */
+export interface SessionWriteLogger {
+  error(obj: object, msg: string): void;
+}
+
+/**
+ * The session store of a secondary region: the read-only replica of the home region's store. Reads go to it;
+ * nothing is ever written. The app does not try (the lazy session's `readOnly` never saves, and writes are
+ * answered 421 before they reach a handler); a `set` that comes anyway is a bug, refused with a logged error and
+ * a 503 rather than sent to a replica. `destroy` (@fastify/session drops a session whose cookie has expired) is
+ * skipped: the home region's copy expires with its TTL and the replica follows.
+ */
+export class ReadOnlySessionStore implements CheckedSessionStore {
+  /** Writes refused (tests assert none happen). */
+  refusedWrites = 0;
+
+  constructor(
+    private readonly inner: CheckedSessionStore,
+    private readonly logger?: SessionWriteLogger,
+  ) {}
+
+  ensureAvailable(): Promise<void> {
+    return this.inner.ensureAvailable();
+  }
+
+  get(sessionId: string, callback: SessionCallback): void {
+    this.inner.get(sessionId, callback);
+  }
+
+  set(_sessionId: string, _session: StoredSession, callback: Callback): void {
+    this.refusedWrites += 1;
+    this.logger?.error(
+      {},
+      'a session write reached the read-only session store of a secondary region (a bug): refused',
+    );
+    callback(new HttpError(503, 'sessions are read-only in this region; try again shortly'));
+  }
+
+  destroy(_sessionId: string, callback: Callback): void {
+    callback();
+  }
+}

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import Redis from 'ioredis';
 import { findFreePort } from '../../../tools/local-topology/postgres-replication';
 
@@ -16,13 +19,21 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-/** Starts `redis-server` (from the machine) on a free loopback port, without persistence, and waits for it. */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+/**
+ * Starts `redis-server` (from the machine) on a free loopback port, without persistence, and waits for it.
+ * @param args further server arguments, e.g. `['--replicaof', '127.0.0.1', '6380']` for a read-only replica
+ */
+export async function startPrivateRedis(args: readonly string[] = []): Promise<PrivateRedis> {
   const port = await findFreePort();
+  // A directory of its own: a replica's full sync makes the primary write an RDB file even without `--save`.
+  const dir = mkdtempSync(path.join(tmpdir(), 'redis-'));
+  const serverArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
-    { stdio: 'ignore' },
+    [...serverArgs, '--daemonize', 'no', '--dir', dir, ...args],
+    {
+      stdio: 'ignore',
+    },
   );
   const url = `redis://127.0.0.1:${port}`;
   const clients: Redis[] = [];
@@ -57,6 +68,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       child.kill('SIGCONT');
       child.kill('SIGKILL');
       await exited;
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
