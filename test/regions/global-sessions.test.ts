@@ -197,6 +197,12 @@ describe('stage global: sessions and services across regions', () => {
         AtRestEncryptionEnabled: Match.absent(),
         TransitEncryptionEnabled: Match.absent(),
       });
+      // Replicated data, never replaced or deleted by CloudFormation.
+      const [[, member]] = resources(data, 'AWS::ElastiCache::ReplicationGroup').filter(
+        ([, r]) => r.Properties.GlobalReplicationGroupId !== undefined,
+      ) as [[string, Parsed]];
+      expect(member.DeletionPolicy).toBe('Retain');
+      expect(member.UpdateReplacePolicy).toBe('Retain');
       // The home region's prefix (us-east-1: ldgnf), not this region's.
       expect(globalDatastoreId('shop', 'us-east-1')).toBe(
         `${GLOBAL_DATASTORE_ID_PREFIXES['us-east-1']}-shop-sessions`,
