@@ -15,6 +15,7 @@ import type { StageConfig } from './config/stage-config';
 import {
   CONTEXT_KEYS,
   DEFAULT_APP_CONTEXT,
+  globalSessionsRegionProblems,
   NETWORK_DEFAULTS,
   frontDoorProblems,
   parseBooleanContext,
@@ -120,6 +121,10 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
     ...validateStageConfig(config),
     ...problems,
     ...frontDoorProblems(context, (config as Partial<StageConfig>).gateway !== undefined),
+    ...globalSessionsRegionProblems(
+      config as unknown as Record<string, unknown>,
+      context.regions.map(({ region }) => region),
+    ),
   ];
   if (allProblems.length > 0) throw new StageConfigError(allProblems);
 
@@ -155,6 +160,8 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
       ...(context.alarmEmail !== undefined ? { alarmEmail: context.alarmEmail } : {}),
       ...(context.adminEmails !== undefined ? { adminEmails: context.adminEmails } : {}),
       ...(home && context.frontDoor !== undefined ? { frontDoor: context.frontDoor } : {}),
+      regions: context.regions.map(({ region: code }) => code),
+      ...(home ? {} : { homeStacks: regions[context.region]! }),
     });
   });
   const homeStacks = regions[context.region];

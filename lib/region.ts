@@ -8,8 +8,10 @@ import type { Environment } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { FrontDoor } from './config/deployment-context';
 import { pascalCase } from './config/naming';
+import type { RegionRole } from './config/region-role';
 import type { StageConfig } from './config/stage-config';
 import type { DataEndpoints } from './constructs/data-endpoints';
+import { GlobalSessionsReplicaKey } from './constructs/global-sessions-replica-key';
 import { addLogicalReplicationMonitoring } from './constructs/replication-alarms';
 import type { HttpsConfig } from './constructs/service-platform';
 import { DataStack } from './stacks/data-stack';
@@ -54,6 +56,20 @@ export interface RegionProps {
   readonly adminEmails?: string;
   /** What the domain's alias record points at (`alb` or `gateway`). @default 'alb' */
   readonly frontDoor?: FrontDoor;
+  /**
+   * Every region of the deployment, the home region first. With the stage's `global`, it gives each region its
+   * role (the first is home, the others secondaries).
+   *
+   * @default - this region only
+   */
+  readonly regions?: readonly string[];
+  /**
+   * The home region's stacks, when this is another region of a stage with `global` (built first): a secondary
+   * region's data stack is deployed after the home region's, which replicates the shared secrets to it.
+   *
+   * @default - none
+   */
+  readonly homeStacks?: RegionStacks;
 }
 
 /** The stacks of one region. */
@@ -77,6 +93,13 @@ export interface RegionStacks {
 export function buildRegion(scope: Construct, props: RegionProps): RegionStacks {
   const { config, env, prefix } = props;
   const region = env.region;
+  const regions = props.regions ?? [region];
+  // Stage global: the home region (the first) and read-only secondaries.
+  const regionRole: RegionRole | undefined =
+    config.global !== undefined
+      ? { role: props.home ? 'home' : 'secondary', homeRegion: regions[0] ?? region, regions }
+      : undefined;
+  const secondary = regionRole?.role === 'secondary';
   const network = new NetworkStack(scope, STACK_IDS.network, {
     env,
     stackName: `${prefix}-network`,
@@ -85,6 +108,11 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     network: config.network,
     availabilityZones: props.availabilityZones,
   });
+  // A secondary region's key of its replicas of the shared secrets: in the network stack, which the home region's
+  // data stack (replicating to it by the key's alias) is deployed after.
+  const replicaKey = secondary
+    ? new GlobalSessionsReplicaKey(network, 'ReplicatedSecretsKey', { prefix })
+    : undefined;
   const data = new DataStack(scope, STACK_IDS.data, {
     env,
     stackName: `${prefix}-data`,
@@ -93,7 +121,16 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     vpc: network.vpc,
     appSecurityGroup: network.appSecurityGroup,
     prefix,
+    ...(regionRole !== undefined ? { regionRole } : {}),
+    ...(replicaKey !== undefined ? { replicaKey: replicaKey.key } : {}),
   });
+  if (secondary && props.homeStacks !== undefined) {
+    props.homeStacks.data.addStackDependency(network, 'replicates the shared secrets with its key');
+    data.addStackDependency(
+      props.homeStacks.data,
+      "joins the home region's Global Datastore, reads the replicated secrets",
+    );
+  }
   const shards: Record<string, ShardStack> = {};
   for (const [shardId, shard] of Object.entries(config.shards ?? {})) {
     shards[shardId] = new ShardStack(scope, shardStackId(shardId), {
@@ -112,10 +149,11 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
   const endpoints: DataEndpoints = {
     shards: [data.shardEndpoint, ...Object.values(shards).map((stack) => stack.endpoint)],
     ...(data.cacheEndpoint !== undefined ? { cache: data.cacheEndpoint } : {}),
+    ...(data.sessionsEndpoint !== undefined ? { sessions: data.sessionsEndpoint } : {}),
     ...(data.invalidationQueue !== undefined ? { invalidationQueue: data.invalidationQueue.endpoint } : {}),
     ...(data.eventsEndpoint !== undefined ? { events: data.eventsEndpoint } : {}),
     sessionSecretArn: data.sessionSecret.secretArn,
-    sessionSecretKeyArn: data.dataKey.keyArn,
+    sessionSecretKeyArn: data.sessionSecretKeyArn,
   };
   const service = new ServiceStack(scope, STACK_IDS.service, {
     env,
@@ -128,6 +166,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     appSecurityGroupAdmittedBy: [
       data.shardEndpoint.securityGroupId,
       ...(data.cacheEndpoint !== undefined ? [data.cacheEndpoint.securityGroupId] : []),
+      ...(data.sessionsEndpoint !== undefined ? [data.sessionsEndpoint.securityGroupId] : []),
     ],
     logsKey: network.logsKey,
     data: endpoints,
@@ -139,11 +178,13 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
     ...(props.adminEmails !== undefined ? { adminEmails: props.adminEmails } : {}),
     ...(props.frontDoor !== undefined ? { frontDoor: props.frontDoor } : {}),
+    ...(regionRole !== undefined ? { regionRole } : {}),
   });
   // Each shard, the cache and the queue add their own alarms and dashboard rows to the region's monitoring.
   data.shard.addMonitoring(service.monitoring);
   for (const stack of Object.values(shards)) stack.shard.addMonitoring(service.monitoring);
   data.cache?.addMonitoring(service.monitoring);
+  data.sessionsReplica?.addMonitoring(service.monitoring);
   data.invalidationQueue?.addMonitoring(service.monitoring);
   data.events?.addMonitoring(service.monitoring);
   // Logical replication (stage 100k on): each shard writer's slot lag and transaction logs.

@@ -6,3 +6,5 @@ export * from './stage-config';
 export * from './naming';
 export * from './event-routes';
 export * from './global-routing';
+export * from './validate-global';
+export * from './region-role';

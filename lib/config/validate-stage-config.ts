@@ -19,6 +19,7 @@ import {
 } from './defaults';
 import { EVENT_ROUTES } from './event-routes';
 import { monitoringConfigProblems } from './monitoring-config';
+import { globalSessionsConfigProblems } from './validate-global';
 
 /** Thrown when the stage configuration or the deployment context makes no sense. */
 export class StageConfigError extends Error {
@@ -897,6 +898,7 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
   if (raw.events !== undefined) {
     problems.push(...eventsConfigProblems(raw.events, raw.services, raw.invalidationQueue));
   }
+  problems.push(...globalSessionsConfigProblems(raw));
 
   if (raw.monitoring !== undefined && !isObject(raw.monitoring)) {
     add(

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -13,6 +13,7 @@ import { eventSource } from '../config/event-routes';
 import { pascalCase } from '../config/naming';
 import { serviceConfigProblems } from '../config/validate-stage-config';
 import type { ServiceConfig, ServiceRouteConfig } from '../config/stage-config';
+import { regionRoleEnvironment, type RegionRole } from '../config/region-role';
 import { StageConfigError } from '../config/validate-stage-config';
 import { shardZero, type DataEndpoints, type EventsEndpoint } from './data-endpoints';
 import { MetricsCollector } from './metrics-collector';
@@ -120,6 +121,14 @@ export interface AppServiceProps {
    */
   readonly environment?: Record<string, string>;
   /**
+   * This region's part in stage global: the tasks get `REGION_ROLE` and `HOME_REGION`; in a secondary region every
+   * database host (`DB_HOST`, `DB_READER_HOST`, each `SHARD_ENDPOINTS` entry) is the shard's reader endpoint, and
+   * sessions are read from `data.sessions` (`SESSION_REDIS_HOST`/`PORT`).
+   *
+   * @default - a region of its own: no region variables
+   */
+  readonly regionRole?: RegionRole;
+  /**
    * The app's container image.
    *
    * @default - built from app/Dockerfile with the repository root as context, for `config.cpuArchitecture`
@@ -196,13 +205,19 @@ export class AppService extends Construct {
       }
       return key;
     };
+    // A secret this stack does not own is known by its complete ARN (a token), or, for a secondary region's replica
+    // of a shared secret (stage global), by the partial ARN of its fixed name.
     const importSecret = (secretId: string, arn: string, keyArn: string) =>
       secretsmanager.Secret.fromSecretAttributes(this, secretId, {
-        secretCompleteArn: arn,
+        ...(Token.isUnresolved(arn) || /-[A-Za-z0-9]{6}$/.test(arn)
+          ? { secretCompleteArn: arn }
+          : { secretPartialArn: arn }),
         encryptionKey: importKey(keyArn),
       });
-    const { cache } = props.data;
+    const { cache, sessions } = props.data;
     const shard = shardZero(props.data);
+    // Stage global, secondary region: no writer in the region; the app reads the shard's replica for everything.
+    const readerOnly = props.regionRole?.role === 'secondary';
     // Least privilege: a catalog-only service (products) reads shard 0's secret and is admitted to shard 0 only.
     const shards = props.shardAccess === 'catalog' ? [shard] : props.data.shards;
     // Which of a shard's secrets the app logs in with is decided in one place (shardAppSecret), for every shard.
@@ -213,7 +228,7 @@ export class AppService extends Construct {
     // (DB_SSL=verify-full): the app trusts Node's CAs (the proxy's ACM certificate) plus the RDS CA bundle it
     // ships (Aurora's own certificate).
     const environment: Record<string, string> = {
-      DB_HOST: shard.writerHost,
+      DB_HOST: readerOnly ? (shard.readerHost ?? shard.writerHost) : shard.writerHost,
       DB_PORT: String(shard.port),
       DB_NAME: shard.databaseName,
       DB_SSL: 'verify-full',
@@ -221,7 +236,9 @@ export class AppService extends Construct {
       // database rejects them: the secret rotates, and values injected at task start would go stale.
       DB_SECRET_ARN: databaseSecret.secretArn,
       // No AUTO_MIGRATE: in production the app migrates only as the one-off migration task (MigrationTask).
-      ...(shard.readerHost !== undefined ? { DB_READER_HOST: shard.readerHost } : {}),
+      ...(shard.readerHost !== undefined || readerOnly
+        ? { DB_READER_HOST: shard.readerHost ?? shard.writerHost }
+        : {}),
       ...(cache !== undefined
         ? {
             REDIS_HOST: cache.host,
@@ -467,7 +484,7 @@ export class AppService extends Construct {
     // variables above so that the task definitions of earlier stages keep their order.
     const events = props.data.events;
     const sharded = {
-      ...shardEndpointsEnvironment(this, shards),
+      ...shardEndpointsEnvironment(this, shards, { readerOnly }),
       ...(props.data.invalidationQueue !== undefined
         ? grantInvalidationQueue(taskRole, props.data.invalidationQueue, this, {
             // On the bus, a service publishes invalidations as events (routed to this queue): it only consumes.
@@ -484,6 +501,15 @@ export class AppService extends Construct {
         : {}),
     };
     for (const [name, value] of Object.entries(sharded)) this.container.addEnvironment(name, value);
+    // Stage global: the region's role, and in a secondary region where sessions are read (the region's read-only
+    // member of the sessions' Global Datastore; AUTH and TLS as the cache's).
+    const global = {
+      ...(props.regionRole !== undefined ? regionRoleEnvironment(props.regionRole) : {}),
+      ...(sessions !== undefined
+        ? { SESSION_REDIS_HOST: sessions.host, SESSION_REDIS_PORT: String(sessions.port) }
+        : {}),
+    };
+    for (const [name, value] of Object.entries(global)) this.container.addEnvironment(name, value);
 
     // Admission: an ingress rule on each data endpoint's group, created in this stack (on the group imported
     // here), so the data stacks never depend on a service stack.
@@ -498,6 +524,16 @@ export class AppService extends Construct {
       })),
       ...(cache !== undefined
         ? [{ name: 'Cache', groupId: cache.securityGroupId, port: cache.port, what: 'Redis' }]
+        : []),
+      ...(sessions !== undefined
+        ? [
+            {
+              name: 'Sessions',
+              groupId: sessions.securityGroupId,
+              port: sessions.port,
+              what: 'Redis sessions',
+            },
+          ]
         : []),
     ];
     for (const endpoint of endpoints) {

@@ -98,6 +98,13 @@ export interface DataEndpoints {
    */
   readonly cache?: CacheEndpoint;
   /**
+   * Where sessions are read, when not on `cache` (stage global, a secondary region: the region's read-only member
+   * of the sessions' Global Datastore; the app's `SESSION_REDIS_*`). Its AUTH token is the cache's.
+   *
+   * @default - sessions on the cache
+   */
+  readonly sessions?: CacheEndpoint;
+  /**
    * The queue of cache-invalidation events.
    *
    * @default - no queue: the app's default (Redis Streams on the cache)

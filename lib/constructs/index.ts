@@ -17,3 +17,7 @@ export * from './shard-manager-task';
 export * from './one-off-task';
 export * from './api-gateway';
 export * from './domain-events';
+export * from './global-sessions-datastore';
+export * from './global-sessions-replica-key';
+export * from './global-sessions-secondary';
+export * from './global-sessions-secrets';

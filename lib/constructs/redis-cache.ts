@@ -27,6 +27,20 @@ export interface RedisCacheProps {
   readonly clientSecurityGroup?: ec2.ISecurityGroup;
   /** Replication group id (lower case, unique per account and region); metrics are published under it. */
   readonly replicationGroupId: string;
+  /**
+   * The AUTH token to use instead of a generated one (stage global: a secondary region's replica of the home
+   * region's token, so the regional cache and the session replica take the same token), with the ARN of the key
+   * it is encrypted with.
+   *
+   * @default - a token generated in Secrets Manager, encrypted with `encryptionKey`
+   */
+  readonly authToken?: { readonly secret: secretsmanager.ISecret; readonly keyArn: string };
+  /**
+   * Description of the replication group.
+   *
+   * @default 'Cache and sessions of the shop'
+   */
+  readonly description?: string;
 }
 
 /**
@@ -38,7 +52,7 @@ export class RedisCache extends Construct {
   /** The replication group. */
   public readonly replicationGroup: elasticache.CfnReplicationGroup;
   /** The AUTH token clients present. */
-  public readonly authToken: secretsmanager.Secret;
+  public readonly authToken: secretsmanager.ISecret;
   /** Security group of the nodes. */
   public readonly securityGroup: ec2.SecurityGroup;
   /** The replication group id. */
@@ -79,17 +93,21 @@ export class RedisCache extends Construct {
       subnetIds: props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_ISOLATED }).subnetIds,
     });
 
-    this.authToken = new secretsmanager.Secret(this, 'AuthToken', {
-      description: 'AUTH token of the Redis replication group',
-      encryptionKey: props.encryptionKey,
-      // Redis AUTH tokens are 16-128 printable characters without spaces, quotes, "/" or "@".
-      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    const generated =
+      props.authToken === undefined
+        ? new secretsmanager.Secret(this, 'AuthToken', {
+            description: 'AUTH token of the Redis replication group',
+            encryptionKey: props.encryptionKey,
+            // Redis AUTH tokens are 16-128 printable characters without spaces, quotes, "/" or "@".
+            generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+            removalPolicy: RemovalPolicy.RETAIN,
+          })
+        : undefined;
+    this.authToken = props.authToken?.secret ?? generated!;
 
     this.replicationGroup = new elasticache.CfnReplicationGroup(this, 'Resource', {
       replicationGroupId: props.replicationGroupId,
-      replicationGroupDescription: 'Cache and sessions of the shop',
+      replicationGroupDescription: props.description ?? 'Cache and sessions of the shop',
       engine: 'redis',
       engineVersion: config.engineVersion ?? CACHE_DEFAULTS.engineVersion,
       cacheNodeType: config.cacheNodeType,
@@ -115,7 +133,7 @@ export class RedisCache extends Construct {
       host: this.host,
       port: this.port,
       authTokenSecretArn: this.authToken.secretArn,
-      secretKeyArn: props.encryptionKey.keyArn,
+      secretKeyArn: props.authToken?.keyArn ?? props.encryptionKey.keyArn,
       securityGroupId: this.securityGroup.securityGroupId,
     };
 
@@ -131,12 +149,14 @@ export class RedisCache extends Construct {
         'The app authenticates with an AUTH token over TLS (one client, one password in Secrets Manager); RBAC user ' +
         'groups replace the token and are a migration of a deployed group (AuthTokenUpdateStrategy DELETE), not a default.',
     });
-    Validations.of(this.authToken).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason:
-        'ElastiCache has no managed rotation function for AUTH tokens; rotate with ModifyReplicationGroup ' +
-        '(AuthTokenUpdateStrategy ROTATE then SET) and a new deployment of the service.',
-    });
+    if (generated !== undefined) {
+      Validations.of(generated).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'ElastiCache has no managed rotation function for AUTH tokens; rotate with ModifyReplicationGroup ' +
+          '(AuthTokenUpdateStrategy ROTATE then SET) and a new deployment of the service.',
+      });
+    }
   }
 
   /** Adds the cache's alarms and dashboard rows (all nodes: CPU, memory, evictions, hit rate) to the region's monitoring. */

@@ -37,6 +37,13 @@ export interface ShardEndpointsOptions {
    * @default false
    */
   readonly withOwnerSecret?: boolean;
+  /**
+   * A secondary region of stage global: every shard is a read-only replica, so each entry's writer host is its
+   * reader host (there is no writer in the region; the app sends no write there).
+   *
+   * @default false
+   */
+  readonly readerOnly?: boolean;
 }
 
 /**
@@ -73,7 +80,8 @@ export function shardEndpointEntries(
     .filter((endpoint) => endpoint.shardId !== SHARD_ZERO_ID)
     .map((endpoint) => ({
       id: endpoint.shardId,
-      writerHost: endpoint.writerHost,
+      writerHost:
+        options.readerOnly === true ? (endpoint.readerHost ?? endpoint.writerHost) : endpoint.writerHost,
       readerHost: endpoint.readerHost ?? endpoint.writerHost,
       port: endpoint.port,
       secretArn: shardAppSecret(endpoint).secretArn,

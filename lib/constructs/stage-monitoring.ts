@@ -683,9 +683,10 @@ export class StageMonitoring extends Construct {
 
   /**
    * Redis: the library's per-node monitor draws the dashboard; alarms aggregate over all nodes with
-   * metric math, because metrics are per node and the primary moves on failover.
+   * metric math, because metrics are per node and the primary moves on failover. `name` tells the alarms of a
+   * second group in the region apart (stage global: the sessions' Global Datastore member beside the cache).
    */
-  public addCache(replicationGroupId: string, nodeCount: number): void {
+  public addCache(replicationGroupId: string, nodeCount: number, name = 'Redis'): void {
     const { config } = this;
     const nodeIds = Array.from(
       { length: nodeCount },
@@ -744,7 +745,7 @@ export class StageMonitoring extends Construct {
         additionalDescription: description,
       },
     });
-    this.addCustom('Redis', 'Redis (all nodes)', [
+    this.addCustom(name, `${name} (all nodes)`, [
       {
         title: 'Engine CPU, busiest node (%)',
         metrics: [
@@ -807,6 +808,8 @@ export class StageMonitoring extends Construct {
         ],
       },
     ]);
+    // The app's own cache alarms once per region, whichever group is monitored first.
+    if (this.cacheMonitored) return;
     this.cacheMonitored = true;
     for (const service of this.appServices) this.addAppCacheAlarm(service);
   }

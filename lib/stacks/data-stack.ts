@@ -4,13 +4,18 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { StageConfig } from '../config/stage-config';
+import type { RegionRole } from '../config/region-role';
 import { SHARD_ZERO_ID } from '../config/naming';
 import { StageConfigError } from '../config/validate-stage-config';
+import { globalDatastoreId } from '../config/validate-global';
 import type { AuroraDatabase } from '../constructs/aurora-database';
 import type { AuroraProxy } from '../constructs/aurora-proxy';
 import { AuroraShard } from '../constructs/aurora-shard';
 import type { CacheEndpoint, DatabaseEndpoint, EventsEndpoint } from '../constructs/data-endpoints';
 import { DomainEvents } from '../constructs/domain-events';
+import { GlobalSessionsDatastore } from '../constructs/global-sessions-datastore';
+import { GlobalSessionsSecondary } from '../constructs/global-sessions-secondary';
+import { GlobalSessionsSecrets, globalSecretNames } from '../constructs/global-sessions-secrets';
 import { allowLogsService, denyGrantsExceptForAwsServices } from '../constructs/key-policies';
 import { InvalidationQueue } from '../constructs/invalidation-queue';
 import { RedisCache } from '../constructs/redis-cache';
@@ -30,6 +35,21 @@ export interface DataStackProps extends StackProps {
   readonly appSecurityGroup: ec2.ISecurityGroup;
   /** Prefix of physical names (cluster identifier, replication group id, proxy endpoint). */
   readonly prefix: string;
+  /**
+   * This region's part in stage global: the home region's cache becomes the primary of the sessions' Global
+   * Datastore and its shared secrets are replicated; a secondary region gets a read-only member of that datastore, a
+   * regional cache, the replicas of the shared secrets, and no queues or bus (nothing is written there).
+   *
+   * @default - a region of its own
+   */
+  readonly regionRole?: RegionRole;
+  /**
+   * A secondary region's key of its replicas of the shared secrets (in its network stack); required with a
+   * secondary `regionRole`.
+   *
+   * @default - none
+   */
+  readonly replicaKey?: kms.IKey;
 }
 
 /**
@@ -50,8 +70,19 @@ export class DataStack extends Stack {
   public readonly proxy?: AuroraProxy;
   /** Redis, when the stage has a cache. */
   public readonly cache?: RedisCache;
-  /** Secret the app signs session cookies with. */
-  public readonly sessionSecret: secretsmanager.Secret;
+  /**
+   * Secret the app signs session cookies with: the region's own, or with stage global the secret every region shares
+   * (the home region's copy, or a secondary region's replica).
+   */
+  public readonly sessionSecret: secretsmanager.ISecret;
+  /** ARN of the key `sessionSecret` is encrypted with. */
+  public readonly sessionSecretKeyArn: string;
+  /** Stage global, home region: the sessions' Global Datastore (the cache group is its primary). */
+  public readonly globalSessions?: GlobalSessionsDatastore;
+  /** Stage global, home region: the secrets every region shares, replicated to each secondary region. */
+  public readonly globalSecrets?: GlobalSessionsSecrets;
+  /** Stage global, secondary region: the region's read-only member of the sessions' Global Datastore. */
+  public readonly sessionsReplica?: GlobalSessionsSecondary;
   /** The queue of cache-invalidation events, when the stage has one. */
   public readonly invalidationQueue?: InvalidationQueue;
   /** The domain-event bus, its archive and the consumers' queues (stage 1m on), when the stage has `events`. */
@@ -60,6 +91,11 @@ export class DataStack extends Stack {
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, { terminationProtection: true, ...props });
     const { config } = props;
+    const secondary = props.regionRole?.role === 'secondary';
+    if (secondary && (props.replicaKey === undefined || config.cache === undefined)) {
+      throw new Error('DataStack: a secondary region needs replicaKey and a stage with cache');
+    }
+    const sharedNames = globalSecretNames(props.prefix);
 
     this.dataKey = new kms.Key(this, 'DataKey', {
       alias: `alias/${props.prefix}-data`,
@@ -90,6 +126,18 @@ export class DataStack extends Stack {
       this.database.cluster.clusterReadEndpoint.hostname,
     ]);
 
+    // A secondary region's cache and sessions take the home region's AUTH token (its replica): the datastore's
+    // members share the primary's token, and the app reaches both groups with one REDIS_AUTH_TOKEN.
+    const sharedCacheAuthToken = secondary
+      ? {
+          secret: secretsmanager.Secret.fromSecretNameV2(
+            this,
+            'SharedCacheAuthToken',
+            sharedNames.cacheAuthToken,
+          ),
+          keyArn: props.replicaKey!.keyArn,
+        }
+      : undefined;
     if (config.cache !== undefined) {
       this.cache = new RedisCache(this, 'Cache', {
         config: config.cache,
@@ -97,32 +145,79 @@ export class DataStack extends Stack {
         encryptionKey: this.dataKey,
         clientSecurityGroup: props.appSecurityGroup,
         replicationGroupId: `${props.prefix}-redis`,
+        ...(sharedCacheAuthToken !== undefined
+          ? {
+              authToken: sharedCacheAuthToken,
+              description: 'Cache of the shop in this region (sessions: the Global Datastore member)',
+            }
+          : {}),
       });
     }
 
-    if (config.invalidationQueue !== undefined) {
+    // A secondary region writes nothing: no invalidation queue, no bus (its cache follows the replicated outbox).
+    if (config.invalidationQueue !== undefined && !secondary) {
       this.invalidationQueue = new InvalidationQueue(this, 'InvalidationQueue', {
         config: config.invalidationQueue,
         keyAlias: `alias/${props.prefix}-invalidation-queue`,
       });
     }
 
-    this.sessionSecret = new secretsmanager.Secret(this, 'SessionSecret', {
-      description: 'Signs the shop session cookies (SESSION_SECRET)',
-      encryptionKey: this.dataKey,
-      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    Validations.of(this.sessionSecret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason:
-        'Rotating the session signing secret signs every user out; it is rotated deliberately (new value, then a ' +
-        'new deployment of the service), not on a schedule.',
-    });
+    if (secondary) {
+      this.sessionSecret = secretsmanager.Secret.fromSecretNameV2(
+        this,
+        'SharedSessionSecret',
+        sharedNames.session,
+      );
+      this.sessionSecretKeyArn = props.replicaKey!.keyArn;
+    } else {
+      const sessionSecret = new secretsmanager.Secret(this, 'SessionSecret', {
+        description: 'Signs the shop session cookies (SESSION_SECRET)',
+        encryptionKey: this.dataKey,
+        generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      Validations.of(sessionSecret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'Rotating the session signing secret signs every user out; it is rotated deliberately (new value, then a ' +
+          'new deployment of the service), not on a schedule.',
+      });
+      this.sessionSecret = sessionSecret;
+      this.sessionSecretKeyArn = this.dataKey.keyArn;
+    }
+
+    // Stage global, home region: the cache group becomes the primary of the sessions' Global Datastore (in place),
+    // and the secrets every region shares are copied under fixed names and replicated to the other regions.
+    if (props.regionRole?.role === 'home' && this.cache !== undefined) {
+      this.globalSessions = new GlobalSessionsDatastore(this, 'GlobalSessions', {
+        primary: this.cache,
+        prefix: props.prefix,
+      });
+      this.globalSecrets = new GlobalSessionsSecrets(this, 'GlobalSecrets', {
+        prefix: props.prefix,
+        sessionSecret: this.sessionSecret,
+        cacheAuthToken: this.cache.authToken,
+        encryptionKey: this.dataKey,
+        replicaRegions: props.regionRole.regions.filter((region) => region !== props.regionRole!.homeRegion),
+      });
+      this.sessionSecret = this.globalSecrets.sessionSecret;
+    }
+    // Stage global, secondary region: the region's read-only member of the sessions' Global Datastore.
+    if (secondary) {
+      this.sessionsReplica = new GlobalSessionsSecondary(this, 'Sessions', {
+        globalReplicationGroupId: globalDatastoreId(props.prefix, props.regionRole!.homeRegion),
+        replicationGroupId: `${props.prefix}-sessions`,
+        numCacheClusters: config.cache!.numCacheClusters,
+        vpc: props.vpc,
+        encryptionKey: this.dataKey,
+        authToken: sharedCacheAuthToken!,
+        clientSecurityGroup: props.appSecurityGroup,
+      });
+    }
 
     // Stage 1m: the bus, its archive and the consumers' queues hold events, so they live with the data (and the
     // rule to the invalidation queue must write that queue's and its key's policies, which are in this stack).
-    if (config.events !== undefined) {
+    if (config.events !== undefined && !secondary) {
       if (this.invalidationQueue === undefined) {
         throw new StageConfigError([
           {
@@ -149,6 +244,11 @@ export class DataStack extends Stack {
   /** How services reach shard 0. */
   public get shardEndpoint(): DatabaseEndpoint {
     return this.shard.endpoint;
+  }
+
+  /** Where services read sessions when not on the cache (a secondary region of stage global). */
+  public get sessionsEndpoint(): CacheEndpoint | undefined {
+    return this.sessionsReplica?.endpoint;
   }
 
   /** How services reach the cache, when the stage has one. */

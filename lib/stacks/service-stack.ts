@@ -11,6 +11,7 @@ import { appPoolConnections } from '../config/monitoring-config';
 import { pascalCase } from '../config/naming';
 import { StageConfigError } from '../config/validate-stage-config';
 import type { StageConfig } from '../config/stage-config';
+import type { RegionRole } from '../config/region-role';
 import { AccessLogsBucket } from '../constructs/access-logs-bucket';
 import { ApiGateway } from '../constructs/api-gateway';
 import { AppService } from '../constructs/app-service';
@@ -70,6 +71,13 @@ export interface ServiceStackProps extends StackProps {
    * @default 'alb'
    */
   readonly frontDoor?: FrontDoor;
+  /**
+   * This region's part in stage global: every task is told its role (`REGION_ROLE`, `HOME_REGION`); a secondary
+   * region reads its read-only databases and runs no migration and no shard manager (nothing writes there).
+   *
+   * @default - a region of its own
+   */
+  readonly regionRole?: RegionRole;
 }
 
 /**
@@ -85,8 +93,11 @@ export class ServiceStack extends Stack {
   public readonly shop: AppService;
   /** Every service, the first one first. */
   public readonly services: readonly AppService[];
-  /** The migration task of every shard, run before the services change. */
-  public readonly migration: MigrationTask;
+  /**
+   * The migration task of every shard, run before the services change; none in a secondary region of stage global
+   * (its databases are read-only replicas: the home region's migration reaches them by replication).
+   */
+  public readonly migration?: MigrationTask;
   /** The shard manager's one-off task definition, when the stage has shards beyond shard 0. */
   public readonly shardManager?: ShardManagerTask;
   /** Dashboard and alarms. */
@@ -120,12 +131,14 @@ export class ServiceStack extends Stack {
       // nobody could stay logged in. Behind the HTTPS listener the app keeps its default.
       ...(this.platform.https ? {} : { SESSION_COOKIE_SECURE: 'false' }),
     };
+    const secondary = props.regionRole?.role === 'secondary';
     const common = {
       platform: this.platform,
       vpc: props.vpc,
       data: props.data,
       logEncryptionKey: props.logsKey,
       environment,
+      ...(props.regionRole !== undefined ? { regionRole: props.regionRole } : {}),
     };
     // The first service under the id `Default` (left out of logical ids): its resources keep the ids they had
     // when the platform and the service were one construct.
@@ -206,28 +219,31 @@ export class ServiceStack extends Stack {
 
     // Migrations run as the schema owner in a one-off task of the same image, on the first service's network
     // (admitted to every shard) and log group, before any service gets a new task definition. With further
-    // shards (stage 100k) the same run migrates each of them (SHARD_ENDPOINTS with the owners' secrets).
-    this.migration = new MigrationTask(this, 'Migration', {
-      cluster: this.platform.cluster,
-      vpc: props.vpc,
-      database: shardZero(props.data),
-      shards: props.data.shards,
-      securityGroup: appSecurityGroup,
-      logGroup: this.shop.logGroup,
-      ...(config.service.cpuArchitecture !== undefined
-        ? { cpuArchitecture: config.service.cpuArchitecture }
-        : {}),
-    });
-    // On the service resource only: its scaling target and policies need not wait.
-    for (const { service } of this.services)
-      service.node.defaultChild!.node.addDependency(this.migration.run);
-    // The task connects through the first service's group: a shard that group was just admitted to (a new shard
-    // stack) is reachable only once the ingress rule exists.
-    for (const admission of this.shop.admissions) this.migration.run.node.addDependency(admission);
+    // shards (stage 100k) the same run migrates each of them (SHARD_ENDPOINTS with the owners' secrets). A secondary
+    // region of stage global has no writer to migrate: its databases follow the home region's by replication.
+    if (!secondary) {
+      const migration = new MigrationTask(this, 'Migration', {
+        cluster: this.platform.cluster,
+        vpc: props.vpc,
+        database: shardZero(props.data),
+        shards: props.data.shards,
+        securityGroup: appSecurityGroup,
+        logGroup: this.shop.logGroup,
+        ...(config.service.cpuArchitecture !== undefined
+          ? { cpuArchitecture: config.service.cpuArchitecture }
+          : {}),
+      });
+      this.migration = migration;
+      // On the service resource only: its scaling target and policies need not wait.
+      for (const { service } of this.services) service.node.defaultChild!.node.addDependency(migration.run);
+      // The task connects through the first service's group: a shard that group was just admitted to (a new shard
+      // stack) is reachable only once the ingress rule exists.
+      for (const admission of this.shop.admissions) migration.run.node.addDependency(admission);
+    }
 
     // The shard manager (stage 100k on): a task definition an operator runs (`aws ecs run-task`), on the first
-    // service's group (admitted to every shard) and log group.
-    if (props.data.shards.length > 1) {
+    // service's group (admitted to every shard) and log group. Only where the writers are: not in a secondary region.
+    if (props.data.shards.length > 1 && !secondary) {
       this.shardManager = new ShardManagerTask(this, 'ShardManager', {
         shards: props.data.shards,
         logGroup: this.shop.logGroup,
