@@ -17,3 +17,5 @@ export * from './shard-manager-task';
 export * from './one-off-task';
 export * from './api-gateway';
 export * from './domain-events';
+export * from './regional-api-domain';
+export * from './regional-health-alarms';
