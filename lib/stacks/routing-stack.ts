@@ -140,7 +140,7 @@ export class RoutingStack extends Stack {
           routing.healthCheckIntervalSeconds ?? ROUTING_DEFAULTS.healthCheckIntervalSeconds,
         ),
         failureThreshold: routing.healthCheckFailureThreshold ?? ROUTING_DEFAULTS.healthCheckFailureThreshold,
-        // Latency graphs cost extra and cannot be turned on or off later without replacing the check; the
+        // Latency graphs cost extra and cannot be changed once a check exists (nor can the interval); the
         // gateway's own latency metric (the region's dashboard) measures what matters.
         measureLatency: false,
       });
@@ -226,6 +226,12 @@ export class RoutingStack extends Stack {
       this.publishHealthCheckIds(healthCheckIds, props.prefix);
     }
 
+    for (const [region, check] of Object.entries(healthChecks)) {
+      new CfnOutput(this, `HealthCheckId${pascalCase(region)}`, {
+        value: check.healthCheckId,
+        description: `Route 53 health check of ${regionalApiHostname(region, domainName)}${ROUTING_DEFAULTS.healthCheckPath} (aws route53 get-health-check-status --health-check-id)`,
+      });
+    }
     new CfnOutput(this, 'ApiHostname', {
       value: apiHostname(domainName),
       description: `The routed API hostname (${chosen} routing): CloudFront's /api/* origin`,

@@ -167,6 +167,13 @@ describe('routing settings from config', () => {
     ]);
     routing.hasOutput('ApiHostname', { Value: `api.${DOMAIN}` });
     routing.hasOutput('AlternativeApiHostname', { Value: `api-geolocation.${DOMAIN}` });
+    // For the runbook: each region's health check, by output.
+    const outputs = routing.findOutputs('*') as Record<string, { Value: { Ref?: string } }>;
+    for (const region of ['UsEast1', 'EuWest1', 'ApSoutheast2']) {
+      expect(outputs[`HealthCheckId${region}`]?.Value.Ref).toMatch(
+        new RegExp(`^HealthCheck${region}[0-9A-F]{8}$`),
+      );
+    }
   });
 
   test('the health checks use the configured interval and threshold', () => {
