@@ -26,6 +26,7 @@ import {
 import { Construct } from 'constructs';
 import { pascalCase } from './config/naming';
 import { buildRegion, STACK_IDS, type RegionStacks } from './region';
+import { buildGlobalRouting } from './routing';
 import { controlTowerValidator } from './validation/control-tower-rules';
 
 export { STACK_IDS };
@@ -163,6 +164,16 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
       regions: context.regions.map(({ region: code }) => code),
       ...(home ? {} : { homeStacks: regions[context.region]! }),
     });
+  });
+  // Stage global: the regions' API hostnames, Route 53 routing (home region) and health-check alarms (us-east-1).
+  buildGlobalRouting(app, {
+    config,
+    regions,
+    account: context.account,
+    prefix: context.prefix,
+    ...(context.domainName !== undefined ? { domainName: context.domainName } : {}),
+    ...(context.hostedZone !== undefined ? { hostedZone: context.hostedZone } : {}),
+    ...(context.alarmEmail !== undefined ? { alarmEmail: context.alarmEmail } : {}),
   });
   const homeStacks = regions[context.region];
   if (homeStacks === undefined) throw new Error('createBlueprintApp: no home region');

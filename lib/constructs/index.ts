@@ -21,3 +21,5 @@ export * from './global-sessions-datastore';
 export * from './global-sessions-replica-key';
 export * from './global-sessions-secondary';
 export * from './global-sessions-secrets';
+export * from './regional-api-domain';
+export * from './regional-health-alarms';

@@ -17,7 +17,8 @@ import { ApiGateway } from '../constructs/api-gateway';
 import { AppService } from '../constructs/app-service';
 import { shardZero, type DataEndpoints } from '../constructs/data-endpoints';
 import { MigrationTask } from '../constructs/migration-task';
-import { ServicePlatform, type HttpsConfig } from '../constructs/service-platform';
+import { RegionalApiDomain } from '../constructs/regional-api-domain';
+import { ServicePlatform, type HostedZoneReference, type HttpsConfig } from '../constructs/service-platform';
 import { ShardManagerTask } from '../constructs/shard-manager-task';
 import { StageMonitoring } from '../constructs/stage-monitoring';
 
@@ -284,6 +285,40 @@ export class ServiceStack extends Stack {
       value: this.platform.loadBalancer.loadBalancerDnsName,
       description: 'Point the domain (CNAME or alias record) at this name',
     });
+  }
+
+  /**
+   * Stage global: the region's API hostnames `api.<domainName>` and `api-<region>.<domainName>` on its API gateway
+   * (regional certificate, custom domains, the `api-<region>` alias record), all in this stack; additions only, so
+   * the home region's existing resources stay as they are.
+   *
+   * @throws StageConfigError when the stage has no gateway (the hostnames front the gateway)
+   */
+  public addRegionalApiDomain(props: {
+    readonly domainName: string;
+    readonly hostedZone: HostedZoneReference;
+  }): RegionalApiDomain {
+    if (this.gateway === undefined) {
+      throw new StageConfigError([
+        {
+          key: 'gateway',
+          received: undefined,
+          fix: "stage global routes to each region's API gateway: build it on stage 1m (which has gateway)",
+        },
+      ]);
+    }
+    const domain = new RegionalApiDomain(this, 'RegionalApi', {
+      api: this.gateway.api,
+      stage: this.gateway.stage,
+      region: this.region,
+      domainName: props.domainName,
+      hostedZone: props.hostedZone,
+    });
+    new CfnOutput(this, 'RegionalApiUrl', {
+      value: `https://${domain.regionalHostname}`,
+      description: 'The API in this region only (what the Route 53 health check requests, at /readyz)',
+    });
+    return domain;
   }
 
   /**
