@@ -4,7 +4,7 @@
  * records of the domain (one owning stack each) and no cross-region reference.
  */
 import { Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { apiOriginFunctionCode } from '../../lib/edge/api-origin-function';
 import { EDGE_STACK_IDS } from '../../lib/edge/build-edge';
 import { EdgeReplicaStack, EdgeStack, STOREFRONT_FAILOVER_STATUS_CODES } from '../../lib/stacks/edge-stack';
@@ -34,6 +34,13 @@ describe('the edge stacks', () => {
   test('are <prefix>-edge in us-east-1 and <prefix>-edge-replica in the second region', () => {
     expect([edge.stackName, edge.region, edge.account]).toEqual(['shop-edge', 'us-east-1', ACCOUNT]);
     expect([replica.stackName, replica.region]).toEqual(['shop-edge-replica', 'eu-west-1']);
+  });
+
+  test('synthesise without warnings (the imported failover bucket is acknowledged, its policy is its own stack)', () => {
+    for (const stack of [edge, replica]) {
+      expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
+      expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
+    }
   });
 
   test('deploy in order: replica, edge, then the home service stack whose record aliases the edge', () => {
