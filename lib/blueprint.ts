@@ -27,6 +27,7 @@ import { Construct } from 'constructs';
 import { pascalCase } from './config/naming';
 import { buildRegion, STACK_IDS, type RegionStacks } from './region';
 import { buildGlobalRouting } from './routing';
+import { buildEdge } from './edge/build-edge';
 import { controlTowerValidator } from './validation/control-tower-rules';
 
 export { STACK_IDS };
@@ -178,6 +179,18 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
   const homeStacks = regions[context.region];
   if (homeStacks === undefined) throw new Error('createBlueprintApp: no home region');
   stacksByApp.set(app, { ...homeStacks, regions });
+  // Stage global: CloudFront and WAF in us-east-1, the storefront's failover copy, the domain moved to the edge.
+  if (config.global !== undefined) {
+    buildEdge(app, {
+      config: config.global.edge,
+      account: context.account,
+      prefix: context.prefix,
+      regions: context.regions.map(({ region }) => region),
+      homeService: homeStacks.service,
+      ...(context.domainName !== undefined ? { domainName: context.domainName } : {}),
+      ...(context.hostedZone !== undefined ? { hostedZone: context.hostedZone } : {}),
+    });
+  }
 
   if (props.nag ?? true) {
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,7 +1,7 @@
 import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import type * as route53 from 'aws-cdk-lib/aws-route53';
+import * as route53 from 'aws-cdk-lib/aws-route53';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { DEFAULT_MONITORING_CONFIG } from '../config/defaults';
@@ -105,10 +105,13 @@ export class ServiceStack extends Stack {
   public readonly monitoring: StageMonitoring;
   /** The API gateway in front of the further services (stage 1m on), when the stage has `gateway`. */
   public readonly gateway?: ApiGateway;
+  /** The HTTPS settings (stage global's edge cut-over reads the hosted zone). */
+  private readonly httpsConfig?: HttpsConfig;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
     const { config } = props;
+    this.httpsConfig = props.https;
 
     // The first service's group lives in the network stack; imported here, the load balancer's ingress rule on
     // it is created in this stack (a rule inside the network stack would make it depend on this one: a cycle).
@@ -319,6 +322,45 @@ export class ServiceStack extends Stack {
       description: 'The API in this region only (what the Route 53 health check requests, at /readyz)',
     });
     return domain;
+  }
+
+  /**
+   * Stage global's cut-over to the edge: the platform's alias record of the domain (same construct, same logical
+   * id: CloudFormation updates it in place, as in the stage 1m cut-over) and a new AAAA record alias `hostname`,
+   * the edge stack's name for the CloudFront distribution in the same hosted zone. A name in the zone, not the
+   * distribution's generated one: no cross-region reference, and each record has one owning stack. Route 53 refuses
+   * an alias to a name that does not exist, so this stack depends on the edge stack (deployed first).
+   *
+   * @throws Error when this stack writes no record of the domain (HTTPS without a hosted zone)
+   */
+  public pointDomainAtEdge(edge: { readonly hostname: string; readonly stack: Stack }): void {
+    const record = this.platform.aliasRecord;
+    const hostedZone = this.httpsConfig?.hostedZone;
+    if (record === undefined || hostedZone === undefined) {
+      throw new Error(
+        `${this.node.path}: the edge needs the domain's record in a hosted zone; pass -c hostedZoneId=Z... ` +
+          '-c hostedZoneName=<zone> (stage global writes the records of the domain and of its API hostnames there)',
+      );
+    }
+    const target = route53.RecordTarget.fromAlias({
+      bind: () => ({
+        dnsName: edge.hostname,
+        hostedZoneId: hostedZone.hostedZoneId,
+        evaluateTargetHealth: false,
+      }),
+    });
+    (record.node.defaultChild as route53.CfnRecordSet).aliasTarget = {
+      dnsName: edge.hostname,
+      hostedZoneId: hostedZone.hostedZoneId,
+      evaluateTargetHealth: false,
+    };
+    new route53.AaaaRecord(this, 'DomainRecordIpv6', {
+      zone: route53.HostedZone.fromHostedZoneAttributes(this, 'DomainZone', hostedZone),
+      recordName: this.httpsConfig!.domainName,
+      target,
+      comment: 'The shop, on the CloudFront distribution (IPv6)',
+    });
+    this.addStackDependency(edge.stack, "the domain aliases the edge stack's record of the distribution");
   }
 
   /**

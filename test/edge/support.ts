@@ -1,0 +1,43 @@
+/**
+ * Stage global apps for the edge tests: stage 1m plus `global` (until stages/global.ts is registered) in three
+ * regions with the domain and hosted zone, as the contract (CONTRACT-global.md) says.
+ */
+import type { Stack } from 'aws-cdk-lib';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
+import type { GlobalConfig, StageConfig } from '../../lib/config/stage-config';
+import { stage1m } from '../../stages';
+
+/** The regions of the test deployment, home first. */
+export const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-2'] as const;
+/** The test deployment's domain. */
+export const DOMAIN = 'shop.example.com';
+/** The test deployment's hosted zone. */
+export const HOSTED_ZONE = { hostedZoneId: 'Z0123456789ABCDEFGHIJ', zoneName: 'example.com' } as const;
+/** The placeholder account of the default context. */
+export const ACCOUNT = '123456789012';
+
+/** Context of a stage global deployment (home us-east-1 unless `regions` says otherwise). */
+export function globalContext(regions: readonly string[] = REGIONS): Record<string, unknown> {
+  return {
+    region: regions[0],
+    availabilityZones: ['a', 'b', 'c'].map((zone) => `${regions[0]}${zone}`),
+    regions: regions.join(','),
+    domainName: DOMAIN,
+    hostedZoneId: HOSTED_ZONE.hostedZoneId,
+    hostedZoneName: HOSTED_ZONE.zoneName,
+    frontDoor: 'gateway',
+  };
+}
+
+/** Stage 1m plus `global` with every default. */
+export function globalStage(global: Partial<GlobalConfig> = {}): StageConfig {
+  return {
+    ...stage1m,
+    global: { database: {}, sessions: {}, edge: {}, routing: {}, ...global },
+  };
+}
+
+/** The synthesised template of a stack of `assembly`. */
+export function templateOf(assembly: CloudAssembly, stack: Stack): Record<string, unknown> {
+  return assembly.getStackArtifact(stack.artifactId).template as Record<string, unknown>;
+}
