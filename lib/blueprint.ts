@@ -17,6 +17,7 @@ import {
   DEFAULT_APP_CONTEXT,
   NETWORK_DEFAULTS,
   frontDoorProblems,
+  globalContextProblems,
   parseBooleanContext,
   readDeploymentContext,
   StageConfigError,
@@ -120,6 +121,7 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
     ...validateStageConfig(config),
     ...problems,
     ...frontDoorProblems(context, (config as Partial<StageConfig>).gateway !== undefined),
+    ...globalContextProblems(context, (config as Partial<StageConfig>).global !== undefined),
   ];
   if (allProblems.length > 0) throw new StageConfigError(allProblems);
 
@@ -155,6 +157,7 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
       ...(context.alarmEmail !== undefined ? { alarmEmail: context.alarmEmail } : {}),
       ...(context.adminEmails !== undefined ? { adminEmails: context.adminEmails } : {}),
       ...(home && context.frontDoor !== undefined ? { frontDoor: context.frontDoor } : {}),
+      ...(!home ? { homeStacks: regions[context.region] } : {}),
     });
   });
   const homeStacks = regions[context.region];

@@ -9,10 +9,11 @@ import type { Construct } from 'constructs';
 import type { FrontDoor } from './config/deployment-context';
 import { pascalCase } from './config/naming';
 import type { StageConfig } from './config/stage-config';
-import type { DataEndpoints } from './constructs/data-endpoints';
+import { AuroraShard } from './constructs/aurora-shard';
+import type { DataEndpoints, DatabaseEndpoint } from './constructs/data-endpoints';
 import { addLogicalReplicationMonitoring } from './constructs/replication-alarms';
 import type { HttpsConfig } from './constructs/service-platform';
-import { DataStack } from './stacks/data-stack';
+import { DataStack, type GlobalDatabaseRole } from './stacks/data-stack';
 import { NetworkStack } from './stacks/network-stack';
 import { ServiceStack } from './stacks/service-stack';
 import { ShardStack } from './stacks/shard-stack';
@@ -54,6 +55,13 @@ export interface RegionProps {
   readonly adminEmails?: string;
   /** What the domain's alias record points at (`alb` or `gateway`). @default 'alb' */
   readonly frontDoor?: FrontDoor;
+  /**
+   * The home region's stacks, for a further region of a stage with `global`: its secondary clusters join the
+   * home clusters' global clusters, and the home secrets are replicated to it.
+   *
+   * @default - none: required for a further region of a stage with `global`
+   */
+  readonly homeStacks?: RegionStacks;
 }
 
 /** The stacks of one region. */
@@ -77,6 +85,14 @@ export interface RegionStacks {
 export function buildRegion(scope: Construct, props: RegionProps): RegionStacks {
   const { config, env, prefix } = props;
   const region = env.region;
+  // Stage global: the home region's clusters are the primaries of global clusters, a further region's are
+  // read-only secondaries of them.
+  const homeStacks = config.global !== undefined && !props.home ? props.homeStacks : undefined;
+  if (config.global !== undefined && !props.home && homeStacks === undefined) {
+    throw new Error(
+      `buildRegion: further region ${region} of a stage with \`global\` needs the home region's stacks`,
+    );
+  }
   const network = new NetworkStack(scope, STACK_IDS.network, {
     env,
     stackName: `${prefix}-network`,
@@ -84,7 +100,28 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     terminationProtection: true,
     network: config.network,
     availabilityZones: props.availabilityZones,
+    ...(homeStacks !== undefined ? { secretReplicasKey: true } : {}),
   });
+  const secretReplicasKey = network.secretReplicasKey;
+  if (homeStacks !== undefined && secretReplicasKey !== undefined) {
+    // The home shards' database secrets are replicated here (an in-place update of each home secret).
+    for (const home of [homeStacks.data, ...Object.values(homeStacks.shards)]) {
+      if (home.shard instanceof AuroraShard)
+        home.shard.globalDatabase?.addSecondaryRegion(region, secretReplicasKey);
+    }
+  }
+  const globalDatabase = (home: DatabaseEndpoint | undefined): GlobalDatabaseRole | undefined =>
+    config.global === undefined
+      ? undefined
+      : homeStacks === undefined
+        ? { role: 'primary' }
+        : {
+            role: 'secondary',
+            homeRegion: homeStacks.data.region,
+            home: home!,
+            secretReplicasKey: secretReplicasKey!,
+          };
+  const dataGlobal = globalDatabase(homeStacks?.data.shardEndpoint);
   const data = new DataStack(scope, STACK_IDS.data, {
     env,
     stackName: `${prefix}-data`,
@@ -93,9 +130,20 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     vpc: network.vpc,
     appSecurityGroup: network.appSecurityGroup,
     prefix,
+    ...(dataGlobal !== undefined ? { globalDatabase: dataGlobal } : {}),
   });
+  // A secondary cluster joins its global cluster by name: deploy after the home stack that creates it.
+  if (homeStacks !== undefined)
+    data.addStackDependency(homeStacks.data, 'its secondary cluster joins the home global cluster');
   const shards: Record<string, ShardStack> = {};
   for (const [shardId, shard] of Object.entries(config.shards ?? {})) {
+    const homeShard = homeStacks?.shards[shardId];
+    if (homeStacks !== undefined && homeShard === undefined) {
+      throw new Error(
+        `buildRegion: the home region has no shard ${shardId} for ${region}'s secondary cluster`,
+      );
+    }
+    const shardGlobal = globalDatabase(homeShard?.endpoint);
     shards[shardId] = new ShardStack(scope, shardStackId(shardId), {
       env,
       stackName: `${prefix}-shard-${shardId}`,
@@ -105,7 +153,11 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
       vpc: network.vpc,
       prefix,
       replicationPeers: [data.shardEndpoint, ...Object.values(shards).map((stack) => stack.endpoint)],
+      ...(shardGlobal !== undefined ? { globalDatabase: { ...shardGlobal, stage: config } } : {}),
     });
+    if (homeShard !== undefined) {
+      shards[shardId]!.addStackDependency(homeShard, 'its secondary cluster joins the home global cluster');
+    }
   }
 
   // The services see the data tier only through its endpoints.
@@ -148,7 +200,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
   data.events?.addMonitoring(service.monitoring);
   // Logical replication (stage 100k on): each shard writer's slot lag and transaction logs.
   for (const shard of [data.shard, ...Object.values(shards).map((stack) => stack.shard)]) {
-    addLogicalReplicationMonitoring(service.monitoring, shard);
+    if (shard instanceof AuroraShard) addLogicalReplicationMonitoring(service.monitoring, shard);
   }
 
   return { network, data, shards, service };

@@ -14,6 +14,15 @@ export interface NetworkStackProps extends StackProps {
   readonly network: NetworkConfig;
   /** Availability zones to span (pinned from context: no lookup). */
   readonly availabilityZones: readonly string[];
+  /**
+   * Create {@link NetworkStack.secretReplicasKey}: a further region of stage global, where the home region's
+   * database secrets are replicated. It lives here, not in the data stack, because the home region's data stacks
+   * encrypt their replicas with it before this region's data stack can exist (its Aurora secondary clusters join
+   * the home region's global clusters).
+   *
+   * @default false
+   */
+  readonly secretReplicasKey?: boolean;
 }
 
 /**
@@ -30,6 +39,11 @@ export class NetworkStack extends Stack {
   public readonly logsKey: kms.Key;
   /** Log group receiving the flow logs. */
   public readonly flowLogGroup: logs.LogGroup;
+  /**
+   * Key encrypting the replicas of the home region's database secrets in this region (stage global, further
+   * regions only).
+   */
+  public readonly secretReplicasKey?: kms.Key;
 
   constructor(scope: Construct, id: string, props: NetworkStackProps) {
     super(scope, id, props);
@@ -46,6 +60,15 @@ export class NetworkStack extends Stack {
     // every service's container logs.
     allowLogsService(this.logsKey);
     denyGrantsExceptForAwsServices(this.logsKey);
+
+    if (props.secretReplicasKey === true) {
+      this.secretReplicasKey = new kms.Key(this, 'SecretReplicasKey', {
+        description: "Encrypts this region's replicas of the home region's database secrets",
+        enableKeyRotation: true,
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      denyGrantsExceptForAwsServices(this.secretReplicasKey);
+    }
 
     this.flowLogGroup = new logs.LogGroup(this, 'FlowLogGroup', {
       retention: props.network.flowLogRetention ?? NETWORK_DEFAULTS.flowLogRetention,

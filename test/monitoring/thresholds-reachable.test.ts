@@ -20,7 +20,7 @@ import {
 import { pascalCase } from '../../lib/config/naming';
 import type { DatabaseConfig, ProxyConfig, StageConfig } from '../../lib/config/stage-config';
 import { auroraInstanceClass } from '../../lib/constructs/stage-monitoring';
-import { stageById, stageIds } from '../../stages';
+import { stageById, stageContext, stageIds } from '../../stages';
 import { maxConnections as advisorMaxConnections } from '../../tools/advisor/rules';
 
 jest.setTimeout(120_000);
@@ -141,7 +141,7 @@ describe.each(stageIds)('stage %s: every alarm threshold can be reached', (id) =
   beforeAll(() => {
     // Synth prints its warnings (plain HTTP, ...) and the validation summary: not this test's subject.
     const quiet = jest.spyOn(console, 'error').mockImplementation(() => undefined);
-    const app = createBlueprintApp({ config, cloudFormationValidation: false });
+    const app = createBlueprintApp({ config, context: stageContext(id), cloudFormationValidation: false });
     const templates = app.node
       .findAll()
       .filter((construct): construct is Stack => Stack.isStack(construct))
