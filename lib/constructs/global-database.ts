@@ -81,6 +81,9 @@ export class GlobalDatabasePrimary extends Construct {
     });
     // Deleting the global cluster would detach the secondaries from their data; it is removed by hand, if ever.
     this.globalCluster.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    // Global Database rejects burstable instances: in an upgrade (1m -> global) the instances move to their
+    // memory-optimised class first, then the global cluster is made (DependsOn every instance of the cluster).
+    this.globalCluster.node.addDependency(shard.database.cluster);
 
     const master = shard.database.cluster.node.findChild('Secret') as secretsmanager.Secret;
     const app = shard.node.findChild('AppSecret') as secretsmanager.Secret;

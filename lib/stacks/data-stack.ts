@@ -64,6 +64,10 @@ export type GlobalDatabaseRole =
  * and the app's session secret. Stateless parts
  * live in other stacks so they can be replaced freely; further shards have a stack each (`ShardStack`).
  * Services reach all of it through `shardEndpoint` and `cacheEndpoint` only.
+ *
+ * Stage global: in the home region shard 0's cluster is also the primary of its Aurora global cluster, and its
+ * database secrets are replicated to every further region; in a further region, shard 0 is a read-only secondary
+ * cluster ({@link AuroraSecondaryShard}) and the stack has no invalidation queue or event bus (no writes there).
  */
 export class DataStack extends Stack {
   /** Customer-managed key encrypting the database, its logs and Performance Insights, the secrets and Redis. */
