@@ -89,6 +89,9 @@ function reachable(config: StageConfig, alarm: AlarmProperties): Range {
     case 'ApproximateNumberOfMessagesVisible':
     case 'OldestReplicationSlotLag':
     case 'TransactionLogsDiskUsage':
+    // Stage global: a secondary region's lag behind the home region has no upper bound (replication can stop).
+    case 'AuroraGlobalDBRPOLag':
+    case 'AuroraGlobalDBReplicationLag':
       return [0, Number.POSITIVE_INFINITY];
     case 'ApproximateAgeOfOldestMessage':
       // A message older than the queue's retention period is deleted by SQS (the event queues of stage 1m keep
