@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { stageIds } from '../stages';
+import { stageContext, stageIds } from '../stages';
 import { renderSvgChart } from './svg-chart';
 import {
   renderSynthMarkdown,
@@ -87,6 +87,12 @@ function main(): number {
     const out = (name: string) => path.join(scratch, name);
     const synth = (context: string, dir: string) => `npx cdk synth ${context} -o ${out(dir)} -q`;
     const trivialApp = `--app 'npx tsx bench/synth-trivial-app.ts'`;
+    // A stage's example context (stage global's regions, domain and front door) as `-c key=value` arguments.
+    const stageArgs = (id: string) =>
+      [
+        `-c stage=${id}`,
+        ...Object.entries(stageContext(id)).map(([key, value]) => `-c ${key}=${value}`),
+      ].join(' ');
     const targets: SynthTarget[] = [
       {
         id: 'trivial',
@@ -104,13 +110,13 @@ function main(): number {
         id: `stage:${id}`,
         label: `stage ${id}`,
         kind: 'stage',
-        command: synth(`-c stage=${id}`, `stage-${id}`),
+        command: synth(stageArgs(id), `stage-${id}`),
       })),
       {
         id: 'all-stages',
         label: `all stages (${stageIds.join(', ')}), one cdk synth each`,
         kind: 'all-stages',
-        command: stageIds.map((id) => synth(`-c stage=${id}`, `all-${id}`)).join(' && '),
+        command: stageIds.map((id) => synth(stageArgs(id), `all-${id}`)).join(' && '),
       },
     ];
     const exported = out('hyperfine.json');

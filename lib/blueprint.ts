@@ -18,6 +18,7 @@ import {
   globalSessionsRegionProblems,
   NETWORK_DEFAULTS,
   frontDoorProblems,
+  globalContextProblems,
   parseBooleanContext,
   readDeploymentContext,
   StageConfigError,
@@ -127,6 +128,7 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
       config as unknown as Record<string, unknown>,
       context.regions.map(({ region }) => region),
     ),
+    ...globalContextProblems(context, (config as Partial<StageConfig>).global !== undefined),
   ];
   if (allProblems.length > 0) throw new StageConfigError(allProblems);
 

@@ -10,11 +10,12 @@ import type { FrontDoor } from './config/deployment-context';
 import { pascalCase } from './config/naming';
 import type { RegionRole } from './config/region-role';
 import type { StageConfig } from './config/stage-config';
-import type { DataEndpoints } from './constructs/data-endpoints';
+import type { DataEndpoints, DatabaseEndpoint } from './constructs/data-endpoints';
 import { GlobalSessionsReplicaKey } from './constructs/global-sessions-replica-key';
+import { AuroraShard } from './constructs/aurora-shard';
 import { addLogicalReplicationMonitoring } from './constructs/replication-alarms';
 import type { HttpsConfig } from './constructs/service-platform';
-import { DataStack } from './stacks/data-stack';
+import { DataStack, type GlobalDatabaseRole } from './stacks/data-stack';
 import { NetworkStack } from './stacks/network-stack';
 import { ServiceStack } from './stacks/service-stack';
 import { ShardStack } from './stacks/shard-stack';
@@ -64,10 +65,11 @@ export interface RegionProps {
    */
   readonly regions?: readonly string[];
   /**
-   * The home region's stacks, when this is another region of a stage with `global` (built first): a secondary
-   * region's data stack is deployed after the home region's, which replicates the shared secrets to it.
+   * The home region's stacks, for a further region of a stage with `global` (built first): its secondary clusters
+   * join the home clusters' global clusters, its sessions member joins the home Global Datastore, and the home
+   * secrets are replicated to it.
    *
-   * @default - none
+   * @default - none: required for a further region of a stage with `global`
    */
   readonly homeStacks?: RegionStacks;
 }
@@ -100,6 +102,14 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
       ? { role: props.home ? 'home' : 'secondary', homeRegion: regions[0] ?? region, regions }
       : undefined;
   const secondary = regionRole?.role === 'secondary';
+  // Stage global: the home region's clusters are the primaries of global clusters, a further region's are
+  // read-only secondaries of them.
+  const homeStacks = config.global !== undefined && !props.home ? props.homeStacks : undefined;
+  if (config.global !== undefined && !props.home && homeStacks === undefined) {
+    throw new Error(
+      `buildRegion: further region ${region} of a stage with \`global\` needs the home region's stacks`,
+    );
+  }
   const network = new NetworkStack(scope, STACK_IDS.network, {
     env,
     stackName: `${prefix}-network`,
@@ -108,11 +118,32 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     network: config.network,
     availabilityZones: props.availabilityZones,
   });
-  // A secondary region's key of its replicas of the shared secrets: in the network stack, which the home region's
-  // data stack (replicating to it by the key's alias) is deployed after.
+  // A secondary region's one key for its replicas of the home region's secrets (database secrets, session secret,
+  // Redis AUTH token): in the network stack, which the home region's data and shard stacks (replicating to it) are
+  // deployed after.
   const replicaKey = secondary
     ? new GlobalSessionsReplicaKey(network, 'ReplicatedSecretsKey', { prefix })
     : undefined;
+  const secretReplicasKey = replicaKey?.key;
+  if (homeStacks !== undefined && secretReplicasKey !== undefined) {
+    // The home shards' database secrets are replicated here (an in-place update of each home secret).
+    for (const home of [homeStacks.data, ...Object.values(homeStacks.shards)]) {
+      if (home.shard instanceof AuroraShard)
+        home.shard.globalDatabase?.addSecondaryRegion(region, secretReplicasKey);
+    }
+  }
+  const globalDatabase = (home: DatabaseEndpoint | undefined): GlobalDatabaseRole | undefined =>
+    config.global === undefined
+      ? undefined
+      : homeStacks === undefined
+        ? { role: 'primary' }
+        : {
+            role: 'secondary',
+            homeRegion: homeStacks.data.region,
+            home: home!,
+            secretReplicasKey: secretReplicasKey!,
+          };
+  const dataGlobal = globalDatabase(homeStacks?.data.shardEndpoint);
   const data = new DataStack(scope, STACK_IDS.data, {
     env,
     stackName: `${prefix}-data`,
@@ -123,16 +154,26 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     prefix,
     ...(regionRole !== undefined ? { regionRole } : {}),
     ...(replicaKey !== undefined ? { replicaKey: replicaKey.key } : {}),
+    ...(dataGlobal !== undefined ? { globalDatabase: dataGlobal } : {}),
   });
-  if (secondary && props.homeStacks !== undefined) {
-    props.homeStacks.data.addStackDependency(network, 'replicates the shared secrets with its key');
+  if (homeStacks !== undefined) {
+    homeStacks.data.addStackDependency(network, 'replicates the shared secrets with its key');
+    // A secondary cluster joins its global cluster by name, the sessions member its Global Datastore: deploy after
+    // the home stack that creates them.
     data.addStackDependency(
-      props.homeStacks.data,
-      "joins the home region's Global Datastore, reads the replicated secrets",
+      homeStacks.data,
+      "its secondary cluster and sessions member join the home region's global cluster and Global Datastore",
     );
   }
   const shards: Record<string, ShardStack> = {};
   for (const [shardId, shard] of Object.entries(config.shards ?? {})) {
+    const homeShard = homeStacks?.shards[shardId];
+    if (homeStacks !== undefined && homeShard === undefined) {
+      throw new Error(
+        `buildRegion: the home region has no shard ${shardId} for ${region}'s secondary cluster`,
+      );
+    }
+    const shardGlobal = globalDatabase(homeShard?.endpoint);
     shards[shardId] = new ShardStack(scope, shardStackId(shardId), {
       env,
       stackName: `${prefix}-shard-${shardId}`,
@@ -142,7 +183,11 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
       vpc: network.vpc,
       prefix,
       replicationPeers: [data.shardEndpoint, ...Object.values(shards).map((stack) => stack.endpoint)],
+      ...(shardGlobal !== undefined ? { globalDatabase: { ...shardGlobal, stage: config } } : {}),
     });
+    if (homeShard !== undefined) {
+      shards[shardId]!.addStackDependency(homeShard, 'its secondary cluster joins the home global cluster');
+    }
   }
 
   // The services see the data tier only through its endpoints.
@@ -189,7 +234,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
   data.events?.addMonitoring(service.monitoring);
   // Logical replication (stage 100k on): each shard writer's slot lag and transaction logs.
   for (const shard of [data.shard, ...Object.values(shards).map((stack) => stack.shard)]) {
-    addLogicalReplicationMonitoring(service.monitoring, shard);
+    if (shard instanceof AuroraShard) addLogicalReplicationMonitoring(service.monitoring, shard);
   }
 
   return { network, data, shards, service };

@@ -6,6 +6,7 @@ import { stage100k } from './100k';
 import { stage10k } from './10k';
 import { stage1k } from './1k';
 import { stage1m } from './1m';
+import { stageGlobal } from './global';
 import type { StageConfig } from './stage-config';
 
 export * from './stage-config';
@@ -13,9 +14,10 @@ export { stage1k } from './1k';
 export { stage10k } from './10k';
 export { stage100k } from './100k';
 export { stage1m } from './1m';
+export { stageGlobal } from './global';
 
 /** Every implemented stage id, in upgrade order; later stages are appended. */
-export const stageIds: readonly string[] = ['1k', '10k', '100k', '1m'];
+export const stageIds: readonly string[] = ['1k', '10k', '100k', '1m', 'global'];
 
 /** Every implemented stage by id. */
 export const stages: Readonly<Record<string, StageConfig>> = {
@@ -23,7 +25,36 @@ export const stages: Readonly<Record<string, StageConfig>> = {
   '10k': stage10k,
   '100k': stage100k,
   '1m': stage1m,
+  global: stageGlobal,
 };
+
+/**
+ * The deployment context a stage cannot be synthesised without (besides cdk.json's defaults), as `-c` values:
+ * what the tests, the docs and cost generators, the upgrade diff and the benchmarks pass for it. A real
+ * deployment passes its own (`cdk synth -c stage=global` without them fails, naming each key and the fix).
+ *
+ * Stage `global` needs its regions (home first), a domain in a hosted zone (the edge's and each region's
+ * certificates, the API hostnames) and the front door behind that domain (the API gateway); the hosted zone id
+ * is an example that no account has.
+ */
+export const stageContexts: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  global: {
+    regions: 'us-east-1,eu-west-1,ap-southeast-2',
+    domainName: 'shop.example.com',
+    hostedZoneId: 'Z0123456789ABCDEFGHIJ',
+    hostedZoneName: 'example.com',
+    frontDoor: 'gateway',
+  },
+};
+
+/**
+ * The example deployment context of a stage ({@link stageContexts}); empty for a stage that needs none.
+ *
+ * @param id - stage id, e.g. `global`
+ */
+export function stageContext(id: string): Readonly<Record<string, string>> {
+  return Object.prototype.hasOwnProperty.call(stageContexts, id) ? stageContexts[id]! : {};
+}
 
 /**
  * What a stage changes that the stage before it made permanent (the VPC's CIDR and AZ count): empty for

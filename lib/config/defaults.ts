@@ -83,6 +83,11 @@ export const AURORA_POSTGRES_VERSION = rds.AuroraPostgresEngineVersion.VER_16_13
 /** How often Enhanced Monitoring samples the OS metrics of each Aurora instance. */
 export const ENHANCED_MONITORING_INTERVAL = Duration.seconds(60);
 
+/** Defaults for optional `GlobalDatabaseConfig` fields (stage global). */
+export const GLOBAL_DATABASE_DEFAULTS = {
+  rpoLagAlarm: Duration.minutes(1),
+} as const;
+
 /** Defaults for optional `ProxyConfig` fields. */
 export const PROXY_DEFAULTS = {
   maxConnectionsPercent: 90,

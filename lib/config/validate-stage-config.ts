@@ -7,7 +7,7 @@ import { Duration, Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { SHARD_ZERO_ID, STABLE_ID } from './naming';
 import type { NetworkConfig, StageConfig } from './stage-config';
-import type { ConfigProblem } from './deployment-context';
+import { CONTEXT_KEYS, type ConfigProblem, type DeploymentContext } from './deployment-context';
 import {
   DATABASE_DEFAULTS,
   DEFAULT_MONITORING_CONFIG,
@@ -900,6 +900,8 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
   }
   problems.push(...globalSessionsConfigProblems(raw));
 
+  if (raw.global !== undefined) problems.push(...globalConfigProblems(raw));
+
   if (raw.monitoring !== undefined && !isObject(raw.monitoring)) {
     add(
       'monitoring',
@@ -910,6 +912,167 @@ export function validateStageConfig(config: StageConfig, availabilityZoneCount?:
     // The same check as StageMonitoring's own, so a bad threshold is reported here with the rest.
     problems.push(
       ...monitoringConfigProblems({ ...DEFAULT_MONITORING_CONFIG, ...(raw.monitoring ?? {}) }, 'monitoring.'),
+    );
+  }
+  return problems;
+}
+
+// --- stage global ----------------------------------------------------------------------------------------
+
+/** The Aurora instance class fix for Global Database, which rejects burstable (`db.t*`) classes. */
+const GLOBAL_DATABASE_CLASS_FIX =
+  'Aurora Global Database rejects burstable db.t* classes: use a memory-optimised class, e.g. ' +
+  'ec2.InstanceType.of(ec2.InstanceClass.R7G, ec2.InstanceSize.LARGE) (db.r7g.large)';
+
+/** Whether an instance type (`t4g.medium`, `db.t3.large`) is a burstable class. */
+function isBurstable(instanceType: unknown): boolean {
+  if (instanceType === undefined || instanceType === null || unresolved(instanceType)) return false;
+  return /^(db\.)?t\d/.test(String(instanceType));
+}
+
+/**
+ * Every problem of a stage's `global` section and of what stage global needs from the rest of the stage: a cache
+ * (sessions replicated to every region), the API gateway (each region's front door), readers for the secondary
+ * clusters, memory-optimised instance classes on every Aurora cluster (Global Database rejects `db.t*`), and a
+ * valid `global.database` section.
+ *
+ * @param raw - the stage configuration, treated as untyped (configs also come from JSON and tools)
+ */
+export function globalConfigProblems(raw: Record<string, unknown>): ConfigProblem[] {
+  const { problems, add } = collector();
+  const global = raw.global;
+  if (!isObject(global)) {
+    add('global', global, 'pass { database: {}, sessions: {}, edge: {}, routing: {} }, or leave global out');
+    return problems;
+  }
+  for (const section of ['database', 'sessions', 'edge', 'routing'] as const) {
+    if (!isObject(global[section]))
+      add(`global.${section}`, global[section], `pass global.${section}: {} (its defaults)`);
+  }
+  if (raw.cache === undefined) {
+    add(
+      'cache',
+      undefined,
+      "stage global replicates sessions to every region (ElastiCache Global Datastore): add cache, e.g. { cacheNodeType: 'cache.r7g.large', numCacheClusters: 2 }",
+    );
+  }
+  if (raw.gateway === undefined) {
+    add(
+      'gateway',
+      undefined,
+      "stage global routes each region's API through its gateway: add gateway and services (stage 1m)",
+    );
+  }
+  const database = isObject(global.database) ? global.database : {};
+  const secondaryReaders = database.secondaryReaders;
+  if (secondaryReaders !== undefined) {
+    if (!isObject(secondaryReaders)) {
+      add(
+        'global.database.secondaryReaders',
+        secondaryReaders,
+        'pass { count, instanceType } or leave it out (the home readers)',
+      );
+    } else {
+      const count = secondaryReaders.count;
+      if (!unresolved(count) && (!isInt(count) || count < 1 || count > LIMITS.maxReaders)) {
+        add(
+          'global.database.secondaryReaders.count',
+          count,
+          `use a whole number from 1 to ${LIMITS.maxReaders}: a secondary cluster with no instance serves no reads`,
+        );
+      }
+      const type = secondaryReaders.instanceType;
+      if (!unresolved(type) && !INSTANCE_TYPE.test(type === undefined || type === null ? '' : String(type))) {
+        add('global.database.secondaryReaders.instanceType', type, GLOBAL_DATABASE_CLASS_FIX);
+      } else if (isBurstable(type)) {
+        add('global.database.secondaryReaders.instanceType', type, GLOBAL_DATABASE_CLASS_FIX);
+      }
+    }
+  }
+  const rpoLagAlarm = database.rpoLagAlarm;
+  if (rpoLagAlarm !== undefined) {
+    if (!isDuration(rpoLagAlarm)) {
+      add('global.database.rpoLagAlarm', rpoLagAlarm, 'use a Duration, e.g. Duration.minutes(1)');
+    } else if (!unresolved(rpoLagAlarm.toMilliseconds()) && rpoLagAlarm.toMilliseconds() < 1000) {
+      add(
+        'global.database.rpoLagAlarm',
+        rpoLagAlarm,
+        'use at least Duration.seconds(1): replication lag is normally under a second, a smaller bound only pages',
+      );
+    }
+  }
+  // Every Aurora cluster joins a global cluster: shard 0 and each further shard, writer and readers.
+  const clusters: [string, unknown][] = [
+    ['database', raw.database],
+    ...Object.entries(isObject(raw.shards) ? raw.shards : {}).map(([id, shard]): [string, unknown] => [
+      `shards.${id}`,
+      shard,
+    ]),
+  ];
+  for (const [key, cluster] of clusters) {
+    if (!isObject(cluster)) continue;
+    for (const role of ['writer', 'readers'] as const) {
+      const instance = cluster[role];
+      if (isObject(instance) && isBurstable(instance.instanceType)) {
+        add(`${key}.${role}.instanceType`, instance.instanceType, GLOBAL_DATABASE_CLASS_FIX);
+      }
+    }
+    if (secondaryReaders === undefined && !isObject(cluster.readers)) {
+      add(
+        `${key}.readers`,
+        cluster.readers,
+        "each secondary cluster needs reader instances: add readers (the secondaries copy the home cluster's), " +
+          'or set global.database.secondaryReaders',
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * What stage global needs from the deployment context: at least three regions (home first), the domain and its
+ * hosted zone (the edge's and every region's certificates and API hostnames), and the API gateway as the front
+ * door. Empty for a stage without `global`.
+ *
+ * @param context - the deployment context as read by `readDeploymentContext`
+ * @param hasGlobal - whether the stage has `global`
+ */
+export function globalContextProblems(context: DeploymentContext, hasGlobal: boolean): ConfigProblem[] {
+  if (!hasGlobal) return [];
+  const { problems, add } = collector();
+  const example = ['eu-west-1', 'ap-southeast-2', 'us-east-1', 'us-west-2'].filter(
+    (r) => r !== context.region,
+  );
+  if (context.regions.length < 3) {
+    add(
+      `context.${CONTEXT_KEYS.regions}`,
+      context.regions.map((entry) => entry.region).join(','),
+      `stage global is deployed to at least 3 regions, the home region (context.region, ${context.region}) first: ` +
+        `pass e.g. "-c ${CONTEXT_KEYS.regions}=${[context.region, ...example.slice(0, 2)].join(',')}"`,
+    );
+  }
+  if (context.domainName === undefined) {
+    add(
+      `context.${CONTEXT_KEYS.domainName}`,
+      undefined,
+      'stage global serves the shop under a domain (CloudFront, api.<domain>, api-<region>.<domain>): pass e.g. ' +
+        '"-c domainName=shop.example.com"',
+    );
+  }
+  if (context.hostedZone === undefined) {
+    add(
+      `context.${CONTEXT_KEYS.hostedZoneId}`,
+      undefined,
+      "stage global writes its routing records and validates its certificates in the domain's public hosted zone: " +
+        'pass "-c hostedZoneId=Z... -c hostedZoneName=example.com"',
+    );
+  }
+  if (context.frontDoor !== 'gateway') {
+    add(
+      `context.${CONTEXT_KEYS.frontDoor}`,
+      context.frontDoor,
+      "stage global routes every region's API through its gateway: finish the stage 1m cut-over, then pass " +
+        '"-c frontDoor=gateway" (and keep it in cdk.json\'s "context")',
     );
   }
   return problems;

@@ -68,21 +68,10 @@ export class AuroraDatabase extends Construct {
     }
     const engine = rds.DatabaseClusterEngine.auroraPostgres({ version: AURORA_POSTGRES_VERSION });
 
-    const replication = config.logicalReplication;
     const parameterGroup = new rds.ParameterGroup(this, 'ClusterParameters', {
       engine,
-      // The description is fixed: a new one replaces the parameter group (and re-assigns it to the cluster).
-      description: 'Shop cluster parameters: TLS required for every connection',
-      parameters: {
-        'rds.force_ssl': '1',
-        log_min_duration_statement: '1000',
-        // Aurora storage is SSD-like: with the default 4.0 the planner prefers sequential scans over the
-        // catalog's GIN search index (the app's EXPLAIN test shows the same on PostgreSQL with 1.1).
-        random_page_cost: '1.1',
-        // Added to the existing group, so the cluster keeps its group (an in-place parameter change); every
-        // one of these is static: the writer applies them at its next reboot.
-        ...(replication !== undefined ? logicalReplicationParameters(replication) : {}),
-      },
+      description: CLUSTER_PARAMETERS_DESCRIPTION,
+      parameters: clusterParameters(config),
     });
 
     this.logGroup = new logs.LogGroup(this, 'PostgresqlLogs', {
@@ -193,6 +182,27 @@ export class AuroraDatabase extends Construct {
         'from the app, proxy and rotation security groups, so a non-default port would add no protection.',
     });
   }
+}
+
+/** The cluster parameter group's description: fixed, because a new one replaces the group. */
+export const CLUSTER_PARAMETERS_DESCRIPTION = 'Shop cluster parameters: TLS required for every connection';
+
+/**
+ * The cluster parameters of a shard's cluster: its home cluster's and, in stage global, each secondary cluster's
+ * (a secondary is promoted to primary in a failover, and must then behave as the home cluster did).
+ */
+export function clusterParameters(config: DatabaseConfig): Record<string, string> {
+  const replication = config.logicalReplication;
+  return {
+    'rds.force_ssl': '1',
+    log_min_duration_statement: '1000',
+    // Aurora storage is SSD-like: with the default 4.0 the planner prefers sequential scans over the
+    // catalog's GIN search index (the app's EXPLAIN test shows the same on PostgreSQL with 1.1).
+    random_page_cost: '1.1',
+    // Added to the existing group, so the cluster keeps its group (an in-place parameter change); every
+    // one of these is static: the writer applies them at its next reboot.
+    ...(replication !== undefined ? logicalReplicationParameters(replication) : {}),
+  };
 }
 
 /**

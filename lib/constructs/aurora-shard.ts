@@ -14,6 +14,7 @@ import {
 import { AuroraDatabase } from './aurora-database';
 import { AuroraProxy } from './aurora-proxy';
 import type { DatabaseEndpoint } from './data-endpoints';
+import { GlobalDatabasePrimary } from './global-database';
 import type { StageMonitoring } from './stage-monitoring';
 
 /** Properties of {@link AuroraShard}. */
@@ -41,6 +42,13 @@ export interface AuroraShardProps {
   readonly clientSecurityGroup?: ec2.ISecurityGroup;
   /** Physical cluster identifier (unique per account and region; names the log group too). */
   readonly clusterIdentifier: string;
+  /**
+   * Make the cluster the primary of an Aurora global cluster with this identifier (stage global, home region):
+   * {@link AuroraShard.globalDatabase}.
+   *
+   * @default - not a global database
+   */
+  readonly globalClusterIdentifier?: string;
 }
 
 /**
@@ -72,6 +80,8 @@ export class AuroraShard extends Construct {
   public readonly proxy?: AuroraProxy;
   /** How services reach this shard. */
   public readonly endpoint: DatabaseEndpoint;
+  /** The global cluster this shard's cluster is the primary of (stage global, home region). */
+  public readonly globalDatabase?: GlobalDatabasePrimary;
   /** The sizes this shard's alarms are bounded by. */
   private readonly sizes: { readonly database: DatabaseConfig; readonly proxy?: ProxyConfig };
 
@@ -153,6 +163,12 @@ export class AuroraShard extends Construct {
     const clusterGroup = cluster.connections.securityGroups[0];
     if (clusterGroup === undefined) throw new Error('AuroraShard: the cluster has no security group');
     const clientGroup = this.proxy?.securityGroup ?? clusterGroup;
+    if (props.globalClusterIdentifier !== undefined) {
+      this.globalDatabase = new GlobalDatabasePrimary(this, 'GlobalDatabase', {
+        shard: this,
+        globalClusterIdentifier: props.globalClusterIdentifier,
+      });
+    }
     this.endpoint = {
       shardId: props.shardId,
       writerHost: this.proxy !== undefined ? this.proxy.writerHost : cluster.clusterEndpoint.hostname,
@@ -165,6 +181,9 @@ export class AuroraShard extends Construct {
       migrationSecretArn: this.database.secret.secretArn,
       secretKeyArn: props.encryptionKey.keyArn,
       securityGroupId: clientGroup.securityGroupId,
+      ...(props.globalClusterIdentifier !== undefined
+        ? { globalClusterIdentifier: props.globalClusterIdentifier }
+        : {}),
     };
   }
 

@@ -49,6 +49,20 @@ export interface DatabaseEndpoint {
    * a service admits itself with an ingress rule on this group on `port`, created in its own stack.
    */
   readonly securityGroupId: string;
+  /**
+   * Identifier of the Aurora global cluster the shard's cluster belongs to (stage global): the same in every
+   * region, for the switchover and failover runbooks.
+   *
+   * @default - not a global database
+   */
+  readonly globalClusterIdentifier?: string;
+  /**
+   * Whether this region's cluster is a read-only secondary of a global cluster (stage global, further regions):
+   * `writerHost` is then the reader endpoint too, and writes are served by the home region.
+   *
+   * @default false
+   */
+  readonly readOnly?: boolean;
 }
 
 /** How to reach the Redis cache of a region. */

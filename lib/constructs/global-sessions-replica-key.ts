@@ -25,7 +25,7 @@ export class GlobalSessionsReplicaKey extends Construct {
     this.key = new kms.Key(this, 'Resource', {
       alias: replicaKeyAlias(props.prefix),
       description:
-        "Encrypts this region's replicas of the shop's shared secrets (session secret, Redis AUTH token)",
+        "Encrypts this region's replicas of the home region's secrets (database secrets, session secret, Redis AUTH token)",
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });

@@ -10,8 +10,11 @@ import { StageConfigError } from '../config/validate-stage-config';
 import { globalDatastoreId } from '../config/validate-global';
 import type { AuroraDatabase } from '../constructs/aurora-database';
 import type { AuroraProxy } from '../constructs/aurora-proxy';
+import { AuroraSecondaryShard } from '../constructs/aurora-secondary-shard';
 import { AuroraShard } from '../constructs/aurora-shard';
+import { globalClusterIdentifier } from '../constructs/global-database';
 import type { CacheEndpoint, DatabaseEndpoint, EventsEndpoint } from '../constructs/data-endpoints';
+import type { DatabaseConfig, DatabaseReadersConfig } from '../config/stage-config';
 import { DomainEvents } from '../constructs/domain-events';
 import { GlobalSessionsDatastore } from '../constructs/global-sessions-datastore';
 import { GlobalSessionsSecondary } from '../constructs/global-sessions-secondary';
@@ -50,7 +53,30 @@ export interface DataStackProps extends StackProps {
    * @default - none
    */
   readonly replicaKey?: kms.IKey;
+  /**
+   * This region's part of the stage's Aurora Global Database (`config.global`): the home region's clusters are
+   * the primaries, every further region's are secondaries.
+   *
+   * @default - no global database (a stage without `global`)
+   */
+  readonly globalDatabase?: GlobalDatabaseRole;
 }
+
+/**
+ * A region's part of an Aurora Global Database (stage global): `primary` in the home region (each cluster becomes
+ * the primary of its global cluster in place), `secondary` in every further region (read-only secondary clusters).
+ */
+export type GlobalDatabaseRole =
+  | { readonly role: 'primary' }
+  | {
+      readonly role: 'secondary';
+      /** The home region's code. */
+      readonly homeRegion: string;
+      /** The home shard's endpoint (database name, the secrets whose replicas this region reads). */
+      readonly home: DatabaseEndpoint;
+      /** This region's key for the replicas of the home secrets (the network stack's). */
+      readonly secretReplicasKey: kms.IKey;
+    };
 
 /**
  * Everything that holds data, in one stack with termination protection: the customer-managed key, shard 0
@@ -58,14 +84,21 @@ export interface DataStackProps extends StackProps {
  * and the app's session secret. Stateless parts
  * live in other stacks so they can be replaced freely; further shards have a stack each (`ShardStack`).
  * Services reach all of it through `shardEndpoint` and `cacheEndpoint` only.
+ *
+ * Stage global: in the home region shard 0's cluster is also the primary of its Aurora global cluster, and its
+ * database secrets are replicated to every further region; in a further region, shard 0 is a read-only secondary
+ * cluster ({@link AuroraSecondaryShard}) and the stack has no invalidation queue or event bus (no writes there).
  */
 export class DataStack extends Stack {
   /** Customer-managed key encrypting the database, its logs and Performance Insights, the secrets and Redis. */
   public readonly dataKey: kms.Key;
-  /** Shard 0: the stage's `database` and `proxy`. */
-  public readonly shard: AuroraShard;
-  /** The Aurora database of shard 0. */
-  public readonly database: AuroraDatabase;
+  /**
+   * Shard 0: the stage's `database` and `proxy`; in a further region of stage global, the read-only secondary
+   * cluster of its global cluster.
+   */
+  public readonly shard: AuroraShard | AuroraSecondaryShard;
+  /** The Aurora database of shard 0 (not in a further region of stage global, which has no writer). */
+  public readonly database?: AuroraDatabase;
   /** RDS Proxy of shard 0, when the stage has one. */
   public readonly proxy?: AuroraProxy;
   /** Redis, when the stage has a cache. */
@@ -107,24 +140,51 @@ export class DataStack extends Stack {
     allowLogsService(this.dataKey);
     denyGrantsExceptForAwsServices(this.dataKey);
 
-    // Shard 0 under the id `Default`, which CDK leaves out of logical ids: `Database` and `Proxy` keep theirs.
-    this.shard = new AuroraShard(this, 'Default', {
-      shardId: SHARD_ZERO_ID,
-      database: config.database,
-      ...(config.proxy !== undefined ? { proxy: config.proxy } : {}),
-      vpc: props.vpc,
-      encryptionKey: this.dataKey,
-      clientSecurityGroup: props.appSecurityGroup,
-      clusterIdentifier: `${props.prefix}-db`,
-    });
-    this.database = this.shard.database;
-    if (this.shard.proxy !== undefined) this.proxy = this.shard.proxy;
-    // Outputs are append-only: without a proxy the service reads the cluster endpoints; once a proxy is
-    // added it stops, but the deployed service's rollback would still read them (README "Upgrading a stage").
-    keepPublishedForEarlierStages(this, [
-      this.database.cluster.clusterEndpoint.hostname,
-      this.database.cluster.clusterReadEndpoint.hostname,
-    ]);
+    const global = props.globalDatabase;
+    const clusterIdentifier = `${props.prefix}-db`;
+    if (global?.role === 'secondary') {
+      // A further region of stage global: the read-only secondary of shard 0's global cluster. No writer, proxy,
+      // master or app secret of its own (the home secrets' replicas are read), nothing only the home needs.
+      this.shard = new AuroraSecondaryShard(this, 'SecondaryDatabase', {
+        shardId: SHARD_ZERO_ID,
+        database: config.database,
+        readers: secondaryReaders(config, config.database),
+        vpc: props.vpc,
+        encryptionKey: this.dataKey,
+        clientSecurityGroup: props.appSecurityGroup,
+        clusterIdentifier,
+        globalClusterIdentifier: globalClusterIdentifier(props.prefix, SHARD_ZERO_ID),
+        homeRegion: global.homeRegion,
+        home: global.home,
+        secretReplicasKey: global.secretReplicasKey,
+        ...(config.global?.database.rpoLagAlarm !== undefined
+          ? { rpoLagAlarm: config.global.database.rpoLagAlarm }
+          : {}),
+      });
+    } else {
+      // Shard 0 under the id `Default`, which CDK leaves out of logical ids: `Database` and `Proxy` keep theirs.
+      const shard = new AuroraShard(this, 'Default', {
+        shardId: SHARD_ZERO_ID,
+        database: config.database,
+        ...(config.proxy !== undefined ? { proxy: config.proxy } : {}),
+        vpc: props.vpc,
+        encryptionKey: this.dataKey,
+        clientSecurityGroup: props.appSecurityGroup,
+        clusterIdentifier,
+        ...(global?.role === 'primary'
+          ? { globalClusterIdentifier: globalClusterIdentifier(props.prefix, SHARD_ZERO_ID) }
+          : {}),
+      });
+      this.shard = shard;
+      this.database = shard.database;
+      if (shard.proxy !== undefined) this.proxy = shard.proxy;
+      // Outputs are append-only: without a proxy the service reads the cluster endpoints; once a proxy is
+      // added it stops, but the deployed service's rollback would still read them (README "Upgrading a stage").
+      keepPublishedForEarlierStages(this, [
+        shard.database.cluster.clusterEndpoint.hostname,
+        shard.database.cluster.clusterReadEndpoint.hostname,
+      ]);
+    }
 
     // A secondary region's cache and sessions take the home region's AUTH token (its replica): the datastore's
     // members share the primary's token, and the app reaches both groups with one REDIS_AUTH_TOKEN.
@@ -255,4 +315,24 @@ export class DataStack extends Stack {
   public get cacheEndpoint(): CacheEndpoint | undefined {
     return this.cache?.endpoint;
   }
+}
+
+/**
+ * The reader instances of a secondary cluster of `database` (stage global): `global.database.secondaryReaders`,
+ * or the home cluster's readers.
+ *
+ * @throws StageConfigError when neither gives a reader (validation reports the same)
+ */
+export function secondaryReaders(config: StageConfig, database: DatabaseConfig): DatabaseReadersConfig {
+  const readers = config.global?.database.secondaryReaders ?? database.readers;
+  if (readers === undefined) {
+    throw new StageConfigError([
+      {
+        key: 'global.database.secondaryReaders',
+        received: undefined,
+        fix: 'give the secondary clusters readers: set global.database.secondaryReaders, or database.readers',
+      },
+    ]);
+  }
+  return readers;
 }

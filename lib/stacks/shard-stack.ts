@@ -4,7 +4,11 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { pascalCase } from '../config/naming';
 import type { ShardConfig } from '../config/stage-config';
+import { AuroraSecondaryShard } from '../constructs/aurora-secondary-shard';
 import { AuroraShard } from '../constructs/aurora-shard';
+import { globalClusterIdentifier } from '../constructs/global-database';
+import type { StageConfig } from '../config/stage-config';
+import { secondaryReaders, type GlobalDatabaseRole } from './data-stack';
 import type { DatabaseEndpoint } from '../constructs/data-endpoints';
 import { allowLogsService, denyGrantsExceptForAwsServices } from '../constructs/key-policies';
 import { keepPublishedForEarlierStages } from './published-outputs';
@@ -28,6 +32,13 @@ export interface ShardStackProps extends StackProps {
    * @default - none
    */
   readonly replicationPeers?: readonly DatabaseEndpoint[];
+  /**
+   * This region's part of the shard's Aurora Global Database (stage global), with the stage (for
+   * `global.database`): the home region's cluster is the primary, every further region's a read-only secondary.
+   *
+   * @default - no global database
+   */
+  readonly globalDatabase?: GlobalDatabaseRole & { readonly stage: StageConfig };
 }
 
 /**
@@ -38,8 +49,8 @@ export interface ShardStackProps extends StackProps {
 export class ShardStack extends Stack {
   /** Key encrypting this shard's storage, secret, logs and Performance Insights. */
   public readonly key: kms.Key;
-  /** The shard. */
-  public readonly shard: AuroraShard;
+  /** The shard; in a further region of stage global, the read-only secondary cluster of its global cluster. */
+  public readonly shard: AuroraShard | AuroraSecondaryShard;
 
   constructor(scope: Construct, id: string, props: ShardStackProps) {
     super(scope, id, { terminationProtection: true, ...props });
@@ -57,25 +68,50 @@ export class ShardStack extends Stack {
     denyGrantsExceptForAwsServices(this.key);
 
     const { proxy, ...database } = config;
-    this.shard = new AuroraShard(this, 'Shard', {
+    const global = props.globalDatabase;
+    const clusterIdentifier = `${props.prefix}-db-${props.shardId}`;
+    if (global?.role === 'secondary') {
+      // A further region of stage global: the read-only secondary of this shard's global cluster.
+      this.shard = new AuroraSecondaryShard(this, 'SecondaryShard', {
+        shardId: props.shardId,
+        database,
+        readers: secondaryReaders(global.stage, database),
+        vpc: props.vpc,
+        encryptionKey: this.key,
+        clusterIdentifier,
+        globalClusterIdentifier: globalClusterIdentifier(props.prefix, props.shardId),
+        homeRegion: global.homeRegion,
+        home: global.home,
+        secretReplicasKey: global.secretReplicasKey,
+        ...(global.stage.global?.database.rpoLagAlarm !== undefined
+          ? { rpoLagAlarm: global.stage.global.database.rpoLagAlarm }
+          : {}),
+      });
+      return;
+    }
+    const shard = new AuroraShard(this, 'Shard', {
       shardId: props.shardId,
       database,
       ...(proxy !== undefined ? { proxy } : {}),
       vpc: props.vpc,
       encryptionKey: this.key,
-      clusterIdentifier: `${props.prefix}-db-${props.shardId}`,
+      clusterIdentifier,
+      ...(global?.role === 'primary'
+        ? { globalClusterIdentifier: globalClusterIdentifier(props.prefix, props.shardId) }
+        : {}),
     });
+    this.shard = shard;
     // Outputs are append-only (as ShopData's): everything a service stack may read of this shard stays
     // published, whichever of it the service reads today. A later change of which secret the app logs in with,
     // or of proxy and cluster endpoints, then cannot take away an output a deployed service (or its rollback)
     // still reads. Both secrets, the key, the client group, the proxy's and the cluster's endpoints, and the
     // names the alarms and dashboard rows watch (cluster, proxy).
-    const { endpoint } = this.shard;
-    const { cluster } = this.shard.database;
+    const { endpoint } = shard;
+    const { cluster } = shard.database;
     keepPublishedForEarlierStages(this, [
       endpoint.clusterSecurityGroupId,
       cluster.clusterIdentifier,
-      ...(this.shard.proxy !== undefined ? [this.shard.proxy.proxy.dbProxyName] : []),
+      ...(shard.proxy !== undefined ? [shard.proxy.proxy.dbProxyName] : []),
       endpoint.writerHost,
       ...(endpoint.readerHost !== undefined ? [endpoint.readerHost] : []),
       endpoint.appSecretArn,
@@ -83,7 +119,7 @@ export class ShardStack extends Stack {
       endpoint.secretKeyArn,
       endpoint.securityGroupId,
       cluster.clusterEndpoint.hostname,
-      ...(this.shard.database.readerCount > 0 ? [cluster.clusterReadEndpoint.hostname] : []),
+      ...(shard.database.readerCount > 0 ? [cluster.clusterReadEndpoint.hostname] : []),
     ]);
 
     if (config.logicalReplication !== undefined) {

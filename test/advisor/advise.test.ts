@@ -457,9 +457,12 @@ test('--dry-run prints the requests for a synthesised stage without any AWS call
   expect(labels).toContain('eu-west-1|AWS/ElastiCache|Evictions|CacheClusterId=acme-redis-002|Sum');
   expect(labels.filter((label) => label?.includes('AWS/ECS|CPUUtilization'))).toHaveLength(1);
 
-  const planned = io();
-  expect(await runAdvise(['--region', REGION, '--stage', 'global', '--dry-run'], planned)).toBe(
-    adviseExitCodes.usage,
+  // Stage global is implemented (its example context supplies the regions): a dry run, still no AWS call.
+  const global = io();
+  expect(await runAdvise(['--region', REGION, '--stage', 'global', '--dry-run'], global)).toBe(
+    adviseExitCodes.fine,
   );
-  expect(planned.out.chunks.stderr).toContain('stage global is not implemented yet');
+  expect(global.out.chunks.stderr).not.toContain('not implemented');
+  expect(cfMock.calls()).toHaveLength(0);
+  expect(cwMock.calls()).toHaveLength(0);
 });

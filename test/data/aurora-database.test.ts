@@ -172,7 +172,7 @@ describe('AuroraDatabase (ShopData/Database)', () => {
 
   test('keeps its logical ids: shard 0 sits under the hidden id `Default`, where the cluster always was', () => {
     const { data } = stage10k.stacks;
-    const { database } = data;
+    const database = data.database!;
     const logicalId = (construct: Construct) =>
       data.resolve((construct.node.defaultChild as CfnElement).logicalId) as string;
     // `Default` is left out of logical ids, so `ShopData/Default/Database/...` is `ShopData/Database/...` to CloudFormation.

@@ -11,6 +11,24 @@ describe.each(stageIds)('stage %s', (id) => {
     // THEN
     expect(stage.json).toMatchSnapshot();
   });
+
+  // A stage deployed to several regions (stage global): one snapshot per region, of every stack in it.
+  const regions = Object.keys(synthStage(id, { nag: false }).stacks.regions);
+  if (regions.length > 1) {
+    test.each(regions)('synthesises the same templates in region %s as last time', (region) => {
+      // GIVEN
+      const stage = synthStage(id, { nag: false });
+      // WHEN: every stack of the region (and nothing else), by construct path
+      const templates = Object.fromEntries(
+        stage.assembly.stacks
+          .filter((stack) => stack.environment.region === region)
+          .map((stack) => [stack.hierarchicalId, stack.template as unknown]),
+      );
+      // THEN
+      expect(Object.keys(templates).length).toBeGreaterThanOrEqual(3);
+      expect(templates).toMatchSnapshot();
+    });
+  }
 });
 
 describe('the asset hash serializer', () => {

@@ -15,6 +15,8 @@ import {
   stage1k,
   stage1m,
   stageById,
+  stageContext,
+  stageGlobal,
   stageIds,
   stages,
   stageSequenceProblems,
@@ -45,9 +47,10 @@ function expectProblems(error: StageConfigError, keys: string[]): void {
 }
 
 describe('the stage registry', () => {
-  test('lists 1k, 10k, 100k then 1m, each with its config', () => {
+  test('lists 1k, 10k, 100k, 1m then global, each with its config', () => {
     // THEN
-    expect(stageIds).toEqual(['1k', '10k', '100k', '1m']);
+    expect(stageIds).toEqual(['1k', '10k', '100k', '1m', 'global']);
+    expect(stageById('global')).toBe(stageGlobal);
     expect(stageById('1m')).toBe(stage1m);
     expect(stageById('1k')).toBe(stage1k);
     expect(stageById('10k')).toBe(stage10k);
@@ -57,7 +60,7 @@ describe('the stage registry', () => {
 
   test('fails for an unknown stage id, naming it and the valid ones', () => {
     // WHEN / THEN
-    expect(() => stageById('100m')).toThrow(/Unknown stage "100m".*Valid stages: 1k, 10k, 100k, 1m/);
+    expect(() => stageById('100m')).toThrow(/Unknown stage "100m".*Valid stages: 1k, 10k, 100k, 1m, global/);
     expect(() => stageById('toString')).toThrow(/Unknown stage "toString"/);
   });
 
@@ -72,9 +75,11 @@ describe('the stage registry', () => {
     expect('cache' in stage1k).toBe(false);
   });
 
-  test.each(stageIds)('stage %s passes validation with the default context', (id) => {
+  test.each(stageIds)('stage %s passes validation with the default context (and its own)', (id) => {
     // WHEN / THEN
-    expect(() => createBlueprintApp({ config: stageById(id), nag: false })).not.toThrow();
+    expect(() =>
+      createBlueprintApp({ config: stageById(id), context: stageContext(id), nag: false }),
+    ).not.toThrow();
   });
 });
 

@@ -10,7 +10,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { DISABLE_ASSET_STAGING_CONTEXT } from 'aws-cdk-lib/cx-api';
 import { blueprintStacks, createBlueprintApp, STACK_IDS, type BlueprintStacks } from '../../lib/blueprint';
-import { stageById } from '../../stages';
+import { stageById, stageContext } from '../../stages';
 import type { StageConfig } from '../../stages/stage-config';
 
 /** One synthesised stage. */
@@ -75,7 +75,8 @@ export function synthStage(id: string, options: SynthOptions = {}): SynthesisedS
     config: options.config ?? stageById(id),
     outdir,
     nag: options.nag ?? true,
-    context: { [DISABLE_ASSET_STAGING_CONTEXT]: true, ...(options.context ?? {}) },
+    // The stage's example context (stage global's regions, domain and front door) under the test's own.
+    context: { [DISABLE_ASSET_STAGING_CONTEXT]: true, ...stageContext(id), ...(options.context ?? {}) },
   });
   // The validation report (e.g. the HTTP-only warning) is printed to stderr; keep it for assertions instead.
   const printed: string[] = [];

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DISABLE_ASSET_STAGING_CONTEXT } from 'aws-cdk-lib/cx-api';
 import { createBlueprintApp } from '../../lib/blueprint';
-import { stageById, stageIds } from '../../stages';
+import { stageById, stageContext, stageIds } from '../../stages';
 
 /** The report of CDK's built-in CloudFormation validation in a synth's validation-report.json. */
 interface PluginReport {
@@ -27,7 +27,7 @@ describe.each([...stageIds].reverse())('CDK CloudFormation validation of stage %
       config: stageById(id),
       outdir,
       cloudFormationValidation: true,
-      context: { [DISABLE_ASSET_STAGING_CONTEXT]: true },
+      context: { [DISABLE_ASSET_STAGING_CONTEXT]: true, ...stageContext(id) },
     });
     // WHEN: synth fails on an error (the validateAgainstDefaultRules flag is on), so it must pass
     app.synth();

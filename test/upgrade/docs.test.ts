@@ -50,6 +50,29 @@ test('1k -> 10k tells users about the one-time sign-out and the new NAT gateway 
   expect(page).toContain('`ShopNetwork/Vpc/PublicSubnet2/EIP (new)`');
 });
 
+test('1m -> global lists the class change as an interruption and the deploy order of the regions', () => {
+  const page = pages.get(upgradeDocPath('1m', 'global')) ?? '';
+  expect(page).toContain('- **Writer instance class changes: a failover.**');
+  expect(page).toContain(
+    '`ShopData/Default/Database/Cluster/Writer/Resource (db.t4g.medium → db.r7g.large)`',
+  );
+  expect(page).toContain(
+    '`ShopShardS1/Shard/Database/Cluster/Writer/Resource (db.t4g.medium → db.r7g.large)`',
+  );
+  expect(page).toContain('- **Aurora Global Database: the running clusters become primaries, in place.**');
+  expect(page).toContain('## Procedure: from one region to three');
+  // Home data and shards (the global clusters) before the further regions' data stacks, edge and routing last.
+  const order = [
+    "**Further regions' networks**",
+    '**Home data and shards**',
+    "**Further regions' data and shards**",
+    '**Edge and routing last**',
+  ];
+  const positions = order.map((step) => page.indexOf(step));
+  expect(positions.every((position) => position > 0)).toBe(true);
+  expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+});
+
 test('generation is deterministic and holds no asset hashes or timestamps', () => {
   expect(generateDocs(stageIds, synthStageCached, (id) => stageById(id).description)).toEqual(pages);
   for (const [path, content] of pages) {

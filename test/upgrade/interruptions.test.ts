@@ -77,6 +77,52 @@ test('a writer class change is a failover; a reader class change restarts the re
   expect(page).toContain('- **Writer instance class changes: a failover.**');
 });
 
+test('a Redis node type change is online scaling; a global cluster made from the running cluster restarts nothing', () => {
+  // GIVEN stage 1m's cache and cluster, then stage global's: a bigger node type and a global cluster of the cluster
+  const redis = (nodeType: string) => ({
+    Type: 'AWS::ElastiCache::ReplicationGroup',
+    Properties: { CacheNodeType: nodeType, NumCacheClusters: 2, Engine: 'redis' },
+    ...path('Cache/Resource'),
+  });
+  const before = app({
+    ...cluster({}),
+    Writer: instance('Writer', 'db.r7g.large'),
+    Cache: redis('cache.t4g.small'),
+  });
+  const after = app({
+    ...cluster({}),
+    Writer: instance('Writer', 'db.r7g.large'),
+    Cache: redis('cache.r7g.large'),
+    Global: {
+      Type: 'AWS::RDS::GlobalCluster',
+      Properties: {
+        GlobalClusterIdentifier: 'shop-shard0-global',
+        SourceDBClusterIdentifier: { Ref: 'Cluster' },
+      },
+      ...path('Database/GlobalDatabase/Resource'),
+    },
+  });
+
+  // WHEN
+  const report = diffAssemblies(before, after);
+
+  // THEN: both in place, both named; the cluster itself is not touched
+  expect(report.safe).toBe(true);
+  expect(report.changes.map((change) => [change.logicalId, change.kind]).sort()).toEqual([
+    ['Cache', 'updated'],
+    ['Global', 'added'],
+  ]);
+  expect(kinds(before, after)).toEqual([
+    ['cache-resize', ['Main/Cache/Resource (cache.t4g.small → cache.r7g.large)']],
+    ['global-database', ['Main/Database/GlobalDatabase/Resource']],
+  ]);
+  // Neither appears when nothing of the kind changes.
+  expect(kinds(after, after)).toEqual([]);
+  const page = renderMarkdownSummary(report, 'a', 'b');
+  expect(page).toContain('- **Redis node type changes: online scaling, a brief write pause at the end.**');
+  expect(page).toContain('- **Aurora Global Database: the running clusters become primaries, in place.**');
+});
+
 test('a new engine (minor) version is an in-place upgrade that restarts the writer, and says so', () => {
   // GIVEN the same cluster on two minor versions
   const onVersion = (version: string) => {

@@ -82,10 +82,17 @@ describe('growth inside a stage is safe', () => {
     if (config.cache) expect(changed('updated', 'AWS::ElastiCache::ReplicationGroup')).toBe(true);
     expect(changed('updated', 'AWS::RDS::DBInstance')).toBe(true);
     if (config.shards) {
-      // One more shard: a stack of its own, added; every existing shard stack is untouched.
+      // One more shard: a stack of its own in every region (stage global: one per region), added; every
+      // existing shard stack is untouched.
       const shardStacks = report.stacks.filter((stack) => stack.stackName.startsWith('shop-shard-'));
-      const added = shardStacks.filter((stack) => stack.status === 'added').map((stack) => stack.stackName);
-      expect(added).toEqual([`shop-shard-s${Object.keys(config.shards).length + 1}`]);
+      const nextShard = `shop-shard-s${Object.keys(config.shards).length + 1}`;
+      const regionOf = (stackKey: string) => stackKey.split('/')[1]!;
+      const regions = [...new Set(report.stacks.map((stack) => regionOf(stack.stackKey)))].sort();
+      const added = shardStacks
+        .filter((stack) => stack.status === 'added')
+        .map((stack) => `${regionOf(stack.stackKey)}/${stack.stackName}`)
+        .sort();
+      expect(added).toEqual(regions.map((region) => `${region}/${nextShard}`));
       expect(changed('added', 'AWS::RDS::DBCluster')).toBe(true);
       for (const stack of shardStacks.filter((s) => s.status !== 'added')) expect(stack.changes).toEqual([]);
     }

@@ -506,6 +506,7 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
     free: 'custom domain names have no charge (the certificate is free in ACM)',
   },
   'AWS::ApiGatewayV2::ApiMapping': { free: noCharge },
+  'AWS::CertificateManager::Certificate': { free: 'public ACM certificates have no charge' },
   'AWS::Route53::HostedZone': {
     price: (_resource, ctx) => [monthly('hosted zone', ctx.prices.route53HostedZoneMonth)],
   },
@@ -562,7 +563,14 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
   },
   'AWS::KMS::Key': { price: (_resource, ctx) => [monthly('customer-managed key', ctx.prices.kmsKeyMonth)] },
   'AWS::KMS::Alias': { free: noCharge },
-  'AWS::SecretsManager::Secret': { price: (_resource, ctx) => [monthly('secret', ctx.prices.secretMonth)] },
+  'AWS::SecretsManager::Secret': {
+    // Each replica in another region (stage global) is billed as a secret of its own.
+    price: (resource, ctx) => {
+      const replicas = resource.Properties?.ReplicaRegions;
+      const count = 1 + (Array.isArray(replicas) ? replicas.length : 0);
+      return [monthly(count === 1 ? 'secret' : 'secret and its replicas', ctx.prices.secretMonth, count)];
+    },
+  },
   'AWS::SecretsManager::SecretTargetAttachment': { free: noCharge },
   'AWS::SecretsManager::ResourcePolicy': { free: noCharge },
   'AWS::SecretsManager::RotationSchedule': {

@@ -49,9 +49,51 @@ keeps its HTTP keep-alive (65 s) above Service Connect's idle timeout (60 s, \`S
 \`<prefix>-events-archive\`: \`aws events start-replay\` with the bus as destination (consumers deduplicate by event id).
 `;
 
+/** Stage `1m` -> `global`: the home region becomes the primary of Aurora Global Database, further regions join. */
+const GO_GLOBAL = `## Procedure: from one region to three
+
+The home region's stacks keep their names and logical ids: for them this is an in-place upgrade. Every further
+region's stacks are new, and so are the edge (\`<prefix>-edge\`, us-east-1) and routing (\`<prefix>-routing\`) stacks.
+Order matters, because a secondary cluster can only join a global cluster that exists, and the home secrets are
+replicated with a key that lives in each further region:
+
+1. **Prerequisites.** The stage 1m cut-over is done (\`"frontDoor": "gateway"\` in \`cdk.json\`'s \`"context"\`), and
+   the deployment has its domain and hosted zone (\`domainName\`, \`hostedZoneId\`, \`hostedZoneName\`). Choose the
+   regions, the current one first: \`"regions": "us-east-1,eu-west-1,ap-southeast-2"\` in \`cdk.json\` (zones with
+   \`availabilityZones.<region>\`, default \`<region>a,b,c\`), and \`npx cdk bootstrap aws://<account>/<region>\` each
+   further region. Synth without these keys fails and names each one.
+2. **Further regions' networks**: \`npx cdk deploy 'EuWest1/ShopNetwork' 'ApSoutheast2/ShopNetwork' -c stage=global\`
+   (VPC, and the key their replicas of the home database secrets are encrypted with). Nothing is live there yet.
+3. **Home data and shards**: \`npx cdk deploy ShopData 'ShopShard*' -c stage=global\`. In this order, per shard: every
+   Aurora instance moves to db.r7g.large (Global Database rejects burstable classes) — each reader restarts, then
+   the writer fails over to a reader (**under a minute of failed writes and reset connections per shard**: the app
+   reconnects and retries reads; orders placed in that window fail with a 5xx and can be retried); then the
+   global cluster is made from the running cluster (\`<prefix>-shard0-global\`, \`<prefix>-<shard>-global\`: nothing
+   restarts, no data moves, endpoints stay); the master and app secrets gain replicas in each further region. The
+   Redis group scales online to cache.r7g.large (a few seconds of paused writes at the switch). Deploy in a quiet
+   hour, and watch the writers' alarms.
+4. **Further regions' data and shards**: \`npx cdk deploy 'EuWest1/ShopData' 'EuWest1/ShopShard*' ...\` (and the same
+   for the third region). Each secondary cluster copies the whole volume before its readers serve (minutes to
+   hours by size); wait until \`aws rds describe-global-clusters\` lists every member and the region's
+   \`AuroraGlobalDBRPOLag\` alarms are OK.
+5. **Services**, home first (\`ShopService\`), then the further regions' (\`EuWest1/ShopService\`, ...): rolling
+   deployments, no downtime. A further region's services read their region's secondary cluster and answer writes
+   with 421 (writes are served by the home region).
+6. **Edge and routing last** (\`<prefix>-edge\`, \`<prefix>-routing\`): until the routing stack publishes the further
+   regions, every user is still served by the home region exactly as before; afterwards reads are served in the
+   nearest healthy region, and writes (and a user's reads just after a write) in the home region.
+
+What users see: the failover of each writer in step 3 (under a minute of failed writes), nothing else; nobody is
+signed out (sessions stay in the same Redis group, now the primary of a Global Datastore). Rolling back: the
+further regions' stacks can be deleted (their clusters have deletion protection: turn it off, then remove each
+secondary from its global cluster with \`aws rds remove-from-global-cluster\`); the home clusters keep working as
+primaries of global clusters with no secondaries, and the instance classes stay memory-optimised.
+`;
+
 /** Procedures by `<from>-><to>`. */
 export const UPGRADE_PROCEDURES: Readonly<Record<string, string>> = {
   '100k->1m': CUT_OVER_TO_GATEWAY,
+  '1m->global': GO_GLOBAL,
 };
 
 /** The hand-written procedure of an upgrade, if it has one. */

@@ -12,6 +12,8 @@ export interface Interruption {
     | 'engine-upgrade'
     | 'failover'
     | 'instance-restart'
+    | 'cache-resize'
+    | 'global-database'
     | 'reboot-pending'
     | 'sign-out'
     | 'nat-addresses'
@@ -152,6 +154,41 @@ export function interruptionsOf(report: UpgradeReport): Interruption[] {
         'Each reader is unavailable while it restarts on its new class; connections to it reset and the ' +
         'reader endpoint sends new ones to the other instances.',
       resources: readers,
+    });
+  }
+
+  const cacheNodeTypes = collect((stack, change) => {
+    if (change.type !== 'AWS::ElastiCache::ReplicationGroup' || change.kind !== 'updated') return undefined;
+    const { before, after } = sides(stack, change);
+    if (!changed(before, after, 'CacheNodeType')) return undefined;
+    return `${where(change)} (${String(property(before, 'CacheNodeType'))} → ${String(property(after, 'CacheNodeType'))})`;
+  });
+  if (cacheNodeTypes.length) {
+    found.push({
+      kind: 'cache-resize',
+      title: 'Redis node type changes: online scaling, a brief write pause at the end',
+      detail:
+        'ElastiCache scales the replication group online: it starts nodes of the new type, copies the data to ' +
+        'them and switches the endpoints over. Reads and writes continue meanwhile; at the switch, connections ' +
+        'reset and writes pause for a few seconds (the app retries, and a failed cache call costs a database ' +
+        'read, never a write). It takes tens of minutes per group; deploy in a quiet hour.',
+      resources: cacheNodeTypes,
+    });
+  }
+
+  const globalClusters = collect((_, change) =>
+    change.type === 'AWS::RDS::GlobalCluster' && change.kind === 'added' ? where(change) : undefined,
+  );
+  if (globalClusters.length) {
+    found.push({
+      kind: 'global-database',
+      title: 'Aurora Global Database: the running clusters become primaries, in place',
+      detail:
+        'Creating a global cluster from a running cluster restarts nothing and moves no data: the cluster keeps ' +
+        'its endpoints and writer. Each secondary cluster added in another region then copies the whole volume ' +
+        'before it serves reads (minutes to hours, by size), with no load on the primary instances. Deploy the ' +
+        "home region's data and shard stacks first, then the further regions (docs/upgrades/1m-to-global.md).",
+      resources: globalClusters,
     });
   }
 

@@ -3,7 +3,7 @@
  */
 import { DISABLE_ASSET_STAGING_CONTEXT, PATH_METADATA_ENABLE_CONTEXT } from 'aws-cdk-lib/cx-api';
 import { createBlueprintApp } from '../../lib/blueprint';
-import { stageById, stageIds } from '../../stages';
+import { stageById, stageContext, stageIds } from '../../stages';
 import type { AssemblyTemplates } from './assembly';
 import { cdkJsonContext, synthTemplates } from './synth';
 
@@ -32,6 +32,8 @@ export function consecutiveStagePairs(ids: readonly string[] = allStageIds): [st
 export function synthStage(id: string, config: BlueprintStageConfig = stageById(id)): AssemblyTemplates {
   const context = {
     ...cdkJsonContext(),
+    // The stage's example context (stage global's regions, domain and front door).
+    ...stageContext(id),
     [PATH_METADATA_ENABLE_CONTEXT]: true,
     [DISABLE_ASSET_STAGING_CONTEXT]: true,
   };
