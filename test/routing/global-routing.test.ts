@@ -13,10 +13,10 @@ import { DISABLE_ASSET_STAGING_CONTEXT } from 'aws-cdk-lib/cx-api';
 import { blueprintStacks, createBlueprintApp } from '../../lib/blueprint';
 import type { StageConfig } from '../../lib/config';
 import { ROUTING_STACK_IDS } from '../../lib/routing';
-import { stage1m } from '../../stages';
+import { stage1m, stageGlobal } from '../../stages';
 import type { ValidationReport } from '../support/synth';
 
-// Three regions of stage 1m are synthesised once: allow for a slow, loaded machine.
+// Three regions of stage global are synthesised once: allow for a slow, loaded machine.
 jest.setTimeout(600_000);
 
 const DOMAIN = 'shop.example.com';
@@ -24,8 +24,7 @@ const ZONE_ID = 'Z0123456789ABCDEFGHIJ';
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-2'] as const;
 const HOME = REGIONS[0];
 
-// Until stage global is registered: stage 1m plus the global section, as the contract says.
-const config: StageConfig = { ...stage1m, global: { database: {}, sessions: {}, edge: {}, routing: {} } };
+const config: StageConfig = stageGlobal;
 
 const CONTEXT = {
   [DISABLE_ASSET_STAGING_CONTEXT]: true,
