@@ -140,7 +140,10 @@ export interface GeoRouter {
   route(method: string, country?: string, cookie?: string): RouteDecision;
   /** Every health change so far, in order. */
   readonly healthChanges: readonly HealthChange[];
-  /** Resolves with the change once `region` is (or becomes) `healthy`; rejects after `timeoutMs`. */
+  /**
+   * Resolves with the change that made `region` `healthy` (or not): at once when it already is (undefined when it
+   * always was), else when it becomes so; rejects after `timeoutMs`.
+   */
   waitForHealth(region: string, healthy: boolean, timeoutMs?: number): Promise<HealthChange | undefined>;
   /** Sets the injected inter-region round trip, ms. */
   setInterRegionLatency(ms: number): void;
@@ -263,7 +266,8 @@ export async function startGeoRouter(options: GeoRouterOptions): Promise<GeoRout
     healthChanges: changes,
     waitForHealth(region, wanted, timeoutMs = 30_000) {
       if (!state.has(region)) return Promise.reject(new Error(`no region "${region}" behind the router`));
-      if (healthy(region) === wanted) return Promise.resolve(undefined);
+      if (healthy(region) === wanted)
+        return Promise.resolve(changes.filter((c) => c.region === region && c.healthy === wanted).at(-1));
       return new Promise((resolve, reject) => {
         const waiter = {
           region,

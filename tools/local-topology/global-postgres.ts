@@ -6,6 +6,7 @@
  * on process exit.
  */
 import { execFile, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -74,6 +75,10 @@ export async function startStandby(primaryUrl: string, binDir?: string): Promise
   if (user.uid !== undefined) chownSync(root, user.uid, user.gid!);
   const dataDir = path.join(root, 'data');
   const log = path.join(root, 'standby.log');
+  // A replication slot of its own (created by pg_basebackup -C, named in primary_conninfo's slot by -R): the
+  // primary keeps the WAL the standby still needs, during the copy (other clones' checkpoints would recycle it) and
+  // while its replay is paused.
+  const slot = `standby_${randomBytes(6).toString('hex')}`;
   let started = false;
   let stopped = false;
   const stopSync = () => {
@@ -176,6 +181,9 @@ export async function startStandby(primaryUrl: string, binDir?: string): Promise
           () => undefined, // already down: removing its directory is all that is left
         );
         await rm(root, { recursive: true, force: true });
+        await sql(primaryUrl, `SELECT pg_drop_replication_slot('${slot}')`).catch(
+          () => undefined, // the primary is gone too: nothing holds WAL any more
+        );
       },
     };
     await standby.waitForCatchUp();

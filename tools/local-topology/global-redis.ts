@@ -5,6 +5,9 @@
  * port, without persistence, killed on stop and on process exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import Redis from 'ioredis';
 import { findFreePort } from './postgres-replication';
 
@@ -29,12 +32,25 @@ export interface StartRedisServerOptions {
 export async function startRedisServer(options: StartRedisServerOptions = {}): Promise<RedisServer> {
   const port = await findFreePort();
   const binary = options.binary ?? process.env.REDIS_SERVER_BIN ?? 'redis-server';
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  // A directory of its own: a replica writes the snapshot of its full sync there (dump.rdb), never into the cwd.
+  const dir = mkdtempSync(path.join(tmpdir(), 'redis-'));
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+  ];
   if (options.replicaOf) args.push('--replicaof', '127.0.0.1', String(options.replicaOf.port));
   const output: string[] = [];
   let child: ChildProcess;
   try {
-    child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(binary, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     throw new Error(
       `could not start ${binary} (${(err as Error).message}): install Redis (apt-get install redis-server) or set REDIS_SERVER_BIN`,
@@ -48,16 +64,19 @@ export async function startRedisServer(options: StartRedisServerOptions = {}): P
   child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
   const killSync = () => {
     if (!gone) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', killSync);
   const url = `redis://127.0.0.1:${port}`;
   const stop = async () => {
     process.removeListener('exit', killSync);
-    if (gone) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
+    if (!gone) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
   };
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   client.on('error', () => {}); // refused while the server starts: the loop below retries

@@ -11,7 +11,9 @@ import { until } from '../../app/test/support/wait';
 import { SERVED_REGION_HEADER, VIEWER_COUNTRY_HEADER } from './geo-router';
 import { startGlobalTopology, type GlobalTopology } from './global';
 
-jest.setTimeout(300_000);
+jest.setTimeout(120_000);
+/** Starting 3 regions (6 Postgres servers, 5 Redis, 12 processes) takes a while on a busy machine. */
+const START_TIMEOUT_MS = 900_000;
 
 const HOME = 'us-east-1';
 const EU = 'eu-west-1';
@@ -124,7 +126,7 @@ beforeAll(async () => {
   });
   if (created.status !== 201) throw new Error(`product: ${created.status} ${JSON.stringify(created.body)}`);
   productId = created.body.id as string;
-});
+}, START_TIMEOUT_MS);
 
 afterAll(async () => {
   await inspector?.close();
@@ -228,16 +230,18 @@ test("read-your-writes: a European viewer's order is in their next read, whateve
 
 /** Reads in a loop from one country until stopped; records when each answer came and from where. */
 function readLoop(country: string) {
-  const answers: { at: number; status: number; served: string | null }[] = [];
+  // sentAt: when the router got to decide; at: when the answer came
+  const answers: { sentAt: number; at: number; status: number; served: string | null }[] = [];
   let running = true;
   const done = (async () => {
     const viewer = new Viewer(country);
     while (running) {
+      const sentAt = performance.now();
       try {
         const read = await viewer.call('GET', `/api/products/${productId}`);
-        answers.push({ at: performance.now(), status: read.status, served: read.served });
+        answers.push({ sentAt, at: performance.now(), status: read.status, served: read.served });
       } catch {
-        answers.push({ at: performance.now(), status: 0, served: null });
+        answers.push({ sentAt, at: performance.now(), status: 0, served: null });
       }
     }
   })();
@@ -276,8 +280,8 @@ test("a secondary region's processes killed: its reads move to the next region w
   } finally {
     await reads.stop();
   }
-  // AND every answer after the health change is a 200 from there
-  const after = reads.answers.filter((a) => a.at > topology.router.healthChanges.at(-1)!.at + 50);
+  // AND every request sent after the health change is answered 200 from there
+  const after = reads.answers.filter((a) => a.sentAt > topology.router.healthChanges.at(-1)!.at);
   expect(after.length).toBeGreaterThan(0);
   expect(new Set(after.map((a) => `${a.status} ${a.served}`))).toEqual(new Set([`200 ${AP}`]));
 });
@@ -324,7 +328,8 @@ test("the home region's processes killed: reads move, and no acknowledged write 
     await Promise.all(writers);
     await reads.stop();
   }
-  const after = reads.answers.filter((a) => a.at > topology.router.healthChanges.at(-1)!.at + 50);
+  const after = reads.answers.filter((a) => a.sentAt > topology.router.healthChanges.at(-1)!.at);
+  expect(after.length).toBeGreaterThan(0);
   expect(new Set(after.map((a) => `${a.status} ${a.served}`))).toEqual(new Set([`200 ${EU}`]));
   // AND every write was either acknowledged (and is on the primary) or failed to the client; none answered 2xx
   // without its row, and writes are never moved to a region without a writer

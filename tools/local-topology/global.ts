@@ -167,28 +167,26 @@ export async function startGlobalTopology(options: GlobalTopologyOptions = {}): 
         ),
       };
     };
-    const secondaryTopologies = await Promise.all(
-      secondaries.map((region, i) =>
-        startLocalTopology({
-          stage: '1m',
-          redisUrl: regionalRedis[i].cache.url,
-          databaseEnv: databaseEnvOf(i),
-          env: {
-            ...options.env,
-            ...shared,
-            REGION_ROLE: 'secondary',
-            REDIS_URL: regionalRedis[i].cache.url,
-            SESSION_REDIS_URL: regionalRedis[i].session.url,
-          },
-          gatewayEnv: options.gatewayEnv,
-          onOutput: output(region),
-        }).then((t) => {
-          topologies.push(t);
-          return t;
-        }),
-      ),
-    );
-    // (topologies[0] is home; the order of the others does not matter to stop())
+    // One region after another: a dozen processes starting at once on a small machine time out their readiness.
+    const secondaryTopologies: LocalTopology[] = [];
+    for (const [i, region] of secondaries.entries()) {
+      const topology = await startLocalTopology({
+        stage: '1m',
+        redisUrl: regionalRedis[i].cache.url,
+        databaseEnv: databaseEnvOf(i),
+        env: {
+          ...options.env,
+          ...shared,
+          REGION_ROLE: 'secondary',
+          REDIS_URL: regionalRedis[i].cache.url,
+          SESSION_REDIS_URL: regionalRedis[i].session.url,
+        },
+        gatewayEnv: options.gatewayEnv,
+        onOutput: output(region),
+      });
+      topologies.push(topology);
+      secondaryTopologies.push(topology);
+    }
 
     const regions: GlobalRegion[] = [
       {
