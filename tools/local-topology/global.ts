@@ -14,6 +14,7 @@
  * Every region shares the session secret and the Redis key prefix (the sessions replicate under their keys).
  */
 import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
 import { startGeoRouter, type GeoRouter } from './geo-router';
 import { startStandby, type Standby } from './global-postgres';
 import { startRedisServer, type RedisServer } from './global-redis';
@@ -143,19 +144,33 @@ export async function startGlobalTopology(options: GlobalTopologyOptions = {}): 
       shards: JSON.parse(homeTopology.env.SHARD_ENDPOINTS) as { id: string; url: string }[],
     };
 
-    // One standby per home shard per region (the Aurora secondary clusters), all cloned at once.
-    const regionStandbys = await Promise.all(
-      secondaries.map(async () => {
-        const [shard0, ...shards] = await Promise.all(
-          [primaries.shard0, ...primaries.shards.map((s) => s.url)].map(async (url) => {
-            const standby = await startStandby(url);
-            standbys.push(standby);
-            return standby;
-          }),
-        );
-        return { shard0, shards: shards.map((standby, i) => ({ id: primaries.shards[i].id, standby })) };
-      }),
-    );
+    // One standby per home shard per region (the Aurora secondary clusters), cloned one after another: the fast
+    // checkpoint of one clone may recycle WAL another clone still streams. The primaries also keep 256 MB of WAL for
+    // a standby that falls behind (each standby has its own replication slot as well).
+    for (const url of [primaries.shard0, ...primaries.shards.map((s) => s.url)]) {
+      const client = new Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query("ALTER SYSTEM SET wal_keep_size = '256MB'");
+        await client.query('SELECT pg_reload_conf()');
+      } finally {
+        await client.end();
+      }
+    }
+    const regionStandbys: { shard0: Standby; shards: { id: string; standby: Standby }[] }[] = [];
+    for (let i = 0; i < secondaries.length; i++) {
+      const clones: Standby[] = [];
+      for (const url of [primaries.shard0, ...primaries.shards.map((s) => s.url)]) {
+        const standby = await startStandby(url);
+        standbys.push(standby);
+        clones.push(standby);
+      }
+      const [shard0, ...shards] = clones;
+      regionStandbys.push({
+        shard0,
+        shards: shards.map((standby, j) => ({ id: primaries.shards[j].id, standby })),
+      });
+    }
     const databaseEnvOf = (i: number) => {
       const { shard0, shards } = regionStandbys[i];
       return {
