@@ -3,20 +3,23 @@
  * under a key prefix of its own, migrations, the products, users and orders services and the API gateway), seeds
  * the demo catalog, prints the URL, and removes everything on Ctrl-C (SIGINT), SIGTERM or exit.
  * `--stage 100k` runs the monolith on the same layout instead; `--products-replicas 2` runs two products processes
- * (as AWS runs at least 2 tasks) behind the gateway's round-robin.
+ * (as AWS runs at least 2 tasks) behind the gateway's round-robin. `--stage global` runs three regions on one machine
+ * behind the geo router (tools/local-topology/global.ts).
  */
+import { startGlobalTopology, type GlobalTopology } from './global';
+import { VIEWER_COUNTRY_HEADER } from './geo-router';
 import { startLocalTopology, type LocalStage, type LocalTopology } from './services';
 
 const USAGE =
-  'usage: npm run local -- --stage 1m|100k [--port <gateway port>] [--products-replicas <1-8>] [--verbose]';
+  'usage: npm run local -- --stage 1m|100k|global [--port <gateway or router port>] [--products-replicas <1-8>] [--verbose]';
 
 function parseArgs(argv: string[]): {
-  stage: LocalStage;
+  stage: LocalStage | 'global';
   port?: number;
   productsReplicas: number;
   verbose: boolean;
 } {
-  let stage: LocalStage = '1m';
+  let stage: LocalStage | 'global' = '1m';
   let port: number | undefined;
   let productsReplicas = 1;
   let verbose = false;
@@ -24,8 +27,8 @@ function parseArgs(argv: string[]): {
     const arg = argv[i];
     if (arg === '--stage') {
       const value = argv[++i];
-      if (value !== '1m' && value !== '100k')
-        throw new Error(`--stage must be 1m or 100k (got "${value}")\n${USAGE}`);
+      if (value !== '1m' && value !== '100k' && value !== 'global')
+        throw new Error(`--stage must be 1m, 100k or global (got "${value}")\n${USAGE}`);
       stage = value;
     } else if (arg === '--port') {
       port = Number(argv[++i]);
@@ -38,7 +41,42 @@ function parseArgs(argv: string[]): {
     } else if (arg === '--verbose') verbose = true;
     else throw new Error(`unknown argument "${arg}"\n${USAGE}`);
   }
+  if (stage === 'global' && productsReplicas !== 1)
+    throw new Error(`--products-replicas applies to stages 1m and 100k only\n${USAGE}`);
   return { stage, port, productsReplicas, verbose };
+}
+
+/** `--stage global`: the three regions and the router; prints each region's processes and how to pick a region. */
+async function startGlobal(
+  args: ReturnType<typeof parseArgs>,
+  started: { topology?: { stop(): Promise<void> } },
+  isStopping: () => boolean,
+): Promise<void> {
+  const topology: GlobalTopology = await startGlobalTopology({
+    seedDemoData: true,
+    routerPort: args.port,
+    env: { LOG_LEVEL: args.verbose ? 'info' : 'warn' },
+    onOutput: (region, name, line) => process.stdout.write(`[${region} ${name}] ${line}\n`),
+  });
+  started.topology = topology;
+  if (isStopping()) {
+    await topology.stop();
+    return;
+  }
+  for (const region of topology.regions) {
+    process.stdout.write(`\n${region.name} (${region.role}): gateway ${region.url}\n`);
+    process.stdout.write(
+      `  databases ${region.databaseEnv.DATABASE_URL} + ${region.databaseEnv.SHARD_ENDPOINTS}\n`,
+    );
+    process.stdout.write(`  redis cache ${region.redis.cacheUrl}, sessions ${region.redis.sessionUrl}\n`);
+    for (const p of region.topology.processes.values())
+      process.stdout.write(`  ${p.name.padEnd(10)} ${p.url}\n`);
+  }
+  process.stdout.write(
+    `\nshop: ${topology.url}  (the geo router; Ctrl-C stops everything and removes its data)\n` +
+      `pick a region with the header CloudFront sets, e.g.\n` +
+      `  curl -si -H '${VIEWER_COUNTRY_HEADER}: FR' ${topology.url}/api/products | grep -i x-served-region\n`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -51,7 +89,7 @@ async function main(): Promise<void> {
   }
   // Set once started; a signal during the start-up leaves the clean-up to the exit handlers of the processes
   // and servers started so far (they kill their children and stop their Postgres servers on exit).
-  const started: { topology?: LocalTopology } = {};
+  const started: { topology?: Pick<LocalTopology, 'stop'> } = {};
   let stopping = false;
   const shutdown = (code: number) => {
     if (stopping) return;
@@ -64,6 +102,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `starting the local topology of stage ${args.stage} (Postgres shards, migrations, services)...\n`,
   );
+  if (args.stage === 'global') return startGlobal(args, started, () => stopping);
   const topology = await startLocalTopology({
     stage: args.stage,
     seedDemoData: true,

@@ -48,6 +48,13 @@ export interface LocalTopologyOptions {
    * part in AWS). @default 1
    */
   readonly productsReplicas?: number;
+  /**
+   * The app's database environment (DATABASE_URL, DATABASE_READER_URL, SHARD_ENDPOINTS) on servers the caller
+   * runs: the topology then starts no Postgres, runs no migration and stops no database (stage global's secondary
+   * regions read their region's replicas, tools/local-topology/global.ts). @default - 2 private shards, started,
+   * migrated and stopped with the topology
+   */
+  readonly databaseEnv?: Readonly<Record<string, string>>;
 }
 
 /** One running process. */
@@ -181,6 +188,7 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
   let postgres: ShardedPostgres | undefined;
   let productsBalancer: RoundRobin | undefined;
   let stopped = false;
+  let env: Record<string, string> = {};
 
   const killAllSync = () => {
     for (const r of running.values()) if (r.child?.exitCode === null) r.child.kill('SIGKILL');
@@ -205,16 +213,18 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
     await Promise.all([...running.values()].filter((r) => r !== gateway).map(stopProcess));
     process.removeListener('exit', killAllSync);
     await postgres?.stop();
-    await deleteKeys(redisUrl, keyPrefix).catch(() => {});
+    await deleteKeys(redisUrl, env.REDIS_KEY_PREFIX ?? keyPrefix).catch(() => {});
   };
 
   try {
-    postgres = await startShardedPostgres({ shards: 2, settings: { max_connections: '300' } });
-    const env: Record<string, string> = {
+    if (!options.databaseEnv)
+      postgres = await startShardedPostgres({ shards: 2, settings: { max_connections: '300' } });
+    const databaseEnv = options.databaseEnv ?? postgres!.env('postgres');
+    env = {
       NODE_ENV: 'development',
       LOG_LEVEL: 'warn',
       HOST: '127.0.0.1',
-      ...postgres.env('postgres'),
+      ...databaseEnv,
       REDIS_URL: redisUrl,
       REDIS_KEY_PREFIX: keyPrefix,
       SESSION_SECRET: randomBytes(32).toString('hex'),
@@ -222,7 +232,7 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
       SEED_DEMO_DATA: 'false',
       ...options.env,
     };
-    await migrate(env);
+    if (!options.databaseEnv) await migrate(env);
 
     const start = async (name: ProcessName, extra: Record<string, string>, entry = SERVER) => {
       const port = name === 'gateway' && options.gatewayPort ? options.gatewayPort : await findFreePort();
@@ -318,10 +328,10 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
     url: `http://127.0.0.1:${entryOf(main).port}`,
     processes,
     env: {
-      DATABASE_URL: postgres.env('postgres').DATABASE_URL,
-      SHARD_ENDPOINTS: postgres.env('postgres').SHARD_ENDPOINTS,
+      DATABASE_URL: env.DATABASE_URL,
+      SHARD_ENDPOINTS: env.SHARD_ENDPOINTS,
       REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: keyPrefix,
+      REDIS_KEY_PREFIX: env.REDIS_KEY_PREFIX,
     },
     kill: async (name, signal = 'SIGKILL') => {
       const r = entryOf(name);

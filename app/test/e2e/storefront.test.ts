@@ -6,7 +6,10 @@
 // layout); the database checks find the user's rows through the app's own router, wherever they live. A third
 // run is stage 1m: the users, products and orders services and the local API gateway as real processes on two
 // shards (tools/local-topology/services.ts); the browser talks to the gateway, and the in-process app on the
-// same databases and Redis prefix is used only for the admin grant and the database checks.
+// same databases and Redis prefix is used only for the admin grant and the database checks. A fourth run is stage
+// global: three regions on one machine behind the geo router (tools/local-topology/global.ts), the browser a viewer
+// in France (CloudFront's viewer-country header): its reads are served in eu-west-1 from that region's replicas,
+// its writes and its reads within the read-your-writes window in the home region.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
@@ -15,6 +18,8 @@ import { changeAdminRole } from '../../src/admin';
 import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { startLocalTopology } from '../../../tools/local-topology/services';
+import { startGlobalTopology } from '../../../tools/local-topology/global';
+import { VIEWER_COUNTRY_HEADER } from '../../../tools/local-topology/geo-router';
 import { createTestDatabase } from '../support/postgres';
 import { startTwoShards } from '../support/shards';
 
@@ -62,7 +67,15 @@ interface Topology {
    * `url`: where the browser goes when the shop runs elsewhere (the gateway of stage 1m); absent = the in-process
    * app listens and is the shop.
    */
-  start(): Promise<{ env: Record<string, string>; stop(): Promise<void>; url?: string }>;
+  start(): Promise<{
+    env: Record<string, string>;
+    stop(): Promise<void>;
+    url?: string;
+    /** Headers the browser sends with every request (the edge's, in front of stage global). */
+    browserHeaders?: Record<string, string>;
+    /** Waits until the catalog just created is readable everywhere the browser may be served. */
+    catalogReplicated?(): Promise<void>;
+  }>;
 }
 const TOPOLOGIES: Topology[] = [
   {
@@ -92,7 +105,29 @@ const TOPOLOGIES: Topology[] = [
       return { env: { ...topology.env }, stop: () => topology.stop(), url: topology.url };
     },
   },
+  {
+    name: 'stage global: three regions behind the geo router, the shopper in France',
+    sharded: true,
+    start: async () => {
+      const topology = await startGlobalTopology({ env: { ADMIN_EMAILS: ADMIN_EMAIL } });
+      // The in-process app is one more single-region instance on the home region's data.
+      const { REGION_ROLE: _role, HOME_REGION: _home, ...homeData } = topology.env;
+      return {
+        env: homeData,
+        stop: () => topology.stop(),
+        url: topology.url,
+        browserHeaders: { [VIEWER_COUNTRY_HEADER]: 'FR' },
+        catalogReplicated: async () => {
+          await Promise.all(topology.regions.map((region) => region.waitForReplication()));
+        },
+      };
+    },
+  },
 ];
+/** Headers of every browser context (set per topology). */
+let browserHeaders: Record<string, string> = {};
+/** Where the geo router served each of the page's requests (stage global only: its `x-served-region`). */
+let served: { method: string; path: string; region: string }[] = [];
 
 let app: FastifyInstance;
 let baseUrl: string;
@@ -176,6 +211,8 @@ async function startShop(topology: Topology): Promise<() => Promise<void>> {
     expect(app.shop.userData.sharded).toBe(topology.sharded);
     if (topology.sharded) expect([...app.shop.userData.shards.keys()]).toEqual(['0', '1']);
     await createCatalog(config, database.url);
+    await database.catalogReplicated?.();
+    browserHeaders = database.browserHeaders ?? {};
   } catch (err) {
     await stop();
     throw err;
@@ -232,7 +269,7 @@ let problems: string[] = [];
 
 /** Opens a fresh browser context (own cookies and storage) and watches it for problems. */
 async function openPage(options: Parameters<Browser['newContext']>[0] = {}): Promise<Page> {
-  context = await browser.newContext(options);
+  context = await browser.newContext({ extraHTTPHeaders: browserHeaders, ...options });
   // Waits are for the page to react, not fixed sleeps; a busy CI machine may need longer than the default 30 s.
   context.setDefaultTimeout(60_000);
   const opened = await context.newPage();
@@ -252,6 +289,11 @@ async function openPage(options: Parameters<Browser['newContext']>[0] = {}): Pro
     if (response.status() >= 500) problems.push(`${response.status()} for ${pathname}`);
   });
   opened.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`));
+  opened.on('response', (response) => {
+    const region = response.headers()['x-served-region'];
+    if (region)
+      served.push({ method: response.request().method(), path: new URL(response.url()).pathname, region });
+  });
   await opened.goto(baseUrl);
   await opened.locator('body[data-ready="true"]').waitFor({ state: 'attached' });
   return opened;
@@ -259,12 +301,22 @@ async function openPage(options: Parameters<Browser['newContext']>[0] = {}): Pro
 
 beforeEach(() => {
   problems = [];
+  served = [];
 });
 
 afterEach(async () => {
   await context?.close();
   // THEN nothing went wrong in the page along the way (no script error, no CSP violation, no broken asset)
   expect(problems).toEqual([]);
+  // AND behind the geo router (stage global) the French shopper's page was served in Europe, and every write home
+  if (browserHeaders[VIEWER_COUNTRY_HEADER]) {
+    expect(served.some((r) => r.method === 'GET' && r.region === 'eu-west-1')).toBe(true);
+    expect(served.filter((r) => !['GET', 'HEAD', 'OPTIONS'].includes(r.method))).toEqual(
+      served
+        .filter((r) => !['GET', 'HEAD', 'OPTIONS'].includes(r.method))
+        .map((r) => ({ ...r, region: 'us-east-1' })),
+    );
+  }
 });
 
 /** Waits until the locator's text matches, then returns the text (jest asserts on it afterwards). */
@@ -291,7 +343,8 @@ describe.each(TOPOLOGIES)('storefront on $name', (topology) => {
   let stopShop: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     stopShop = await startShop(topology);
-  });
+    // (stage global starts 3 regions: 6 Postgres servers, 5 Redis and 12 processes; slow on a busy machine)
+  }, 900_000);
   afterAll(async () => {
     await stopShop?.();
   });

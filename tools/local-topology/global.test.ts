@@ -1,0 +1,343 @@
+// Stage global on one machine, with real processes (tools/local-topology/global.ts): the home region's two
+// PostgreSQL shards as primaries, a streaming standby of each per other region, Redis per region (home; a
+// read-only session replica and a regional cache elsewhere), stage 1m's services and gateway per region, and the
+// geo router in front. Every request goes through the router with the header CloudFront would set; the database
+// checks read the home primaries through an in-process app on the home region's environment.
+import type { FastifyInstance } from 'fastify';
+import { HOME_PIN_COOKIE, failoverRegionOf } from '../../lib/config/global-routing';
+import { buildApp } from '../../app/src/app';
+import { grantAdmin, testConfig } from '../../app/test/support/app';
+import { until } from '../../app/test/support/wait';
+import { SERVED_REGION_HEADER, VIEWER_COUNTRY_HEADER } from './geo-router';
+import { startGlobalTopology, type GlobalTopology } from './global';
+
+jest.setTimeout(120_000);
+/** Starting 3 regions (6 Postgres servers, 5 Redis, 12 processes) takes a while on a busy machine. */
+const START_TIMEOUT_MS = 900_000;
+
+const HOME = 'us-east-1';
+const EU = 'eu-west-1';
+const AP = 'ap-southeast-2';
+const INTERVAL_MS = 500;
+const THRESHOLD = 2;
+/** A health change comes within threshold checks after the failure, plus the check under way, plus slack. */
+const MOVE_BOUND_MS = INTERVAL_MS * (THRESHOLD + 1) + 1000;
+const ADMIN_EMAIL = 'global-admin@e2e.example';
+const PASSWORD = 'correct horse battery staple';
+
+let topology: GlobalTopology;
+let inspector: FastifyInstance;
+let admin: Viewer;
+let productId: string;
+
+/** A viewer in one country with a cookie jar, talking to the router as a browser behind CloudFront would. */
+class Viewer {
+  readonly cookies = new Map<string, string>();
+  constructor(readonly country: string) {}
+
+  cookieHeader(only?: string[]): string {
+    return [...this.cookies]
+      .filter(([name]) => !only || only.includes(name))
+      .map(([name, value]) => `${name}=${value}`)
+      .join('; ');
+  }
+
+  /** One request through the router; `only` limits the cookies sent (e.g. the session without the home pin). */
+  async call(method: string, path: string, body?: unknown, only?: string[]) {
+    const response = await fetch(`${topology.url}${path}`, {
+      method,
+      headers: {
+        [VIEWER_COUNTRY_HEADER]: this.country,
+        cookie: this.cookieHeader(only),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(15_000),
+    });
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair, ...attributes] = cookie.split(';');
+      const [name, value] = pair.split('=');
+      if (attributes.some((a) => /^\s*max-age=0\s*$/i.test(a))) this.cookies.delete(name.trim());
+      else this.cookies.set(name.trim(), value);
+    }
+    const text = await response.text();
+    return {
+      status: response.status,
+      served: response.headers.get(SERVED_REGION_HEADER),
+      body: (text ? JSON.parse(text) : undefined) as Record<string, unknown> & { items?: { id: string }[] },
+    };
+  }
+
+  async signUp(email = `shopper-${Math.random().toString(36).slice(2)}@e2e.example`) {
+    const response = await this.call('POST', '/api/users', { email, password: PASSWORD, name: 'Shopper' });
+    if (response.status !== 201)
+      throw new Error(`sign-up: ${response.status} ${JSON.stringify(response.body)}`);
+    return { ...response, userId: (response.body.user as { id: string }).id, email };
+  }
+
+  order(quantity = 1) {
+    return this.call('POST', '/api/orders', { items: [{ productId, quantity }] });
+  }
+}
+
+/** Whether the order is on the home primary of its user's shard. */
+async function orderOnPrimary(userId: string, orderId: string): Promise<boolean> {
+  const { shard, schema } = inspector.shop.userData.forRead(userId);
+  const { rows } = await shard.db.writer.query(`SELECT 1 FROM ${schema}.orders WHERE id = $1`, [orderId]);
+  return rows.length === 1;
+}
+
+beforeAll(async () => {
+  topology = await startGlobalTopology({
+    healthCheckIntervalMs: INTERVAL_MS,
+    failureThreshold: THRESHOLD,
+    env: {
+      ADMIN_EMAILS: ADMIN_EMAIL,
+      RATE_LIMIT_AUTH_MAX: '100000',
+      // The read-your-writes window the pin cookie lasts (and the app's own, at home).
+      READ_YOUR_WRITES_WINDOW_MS: '30000',
+    },
+    gatewayEnv: {
+      GATEWAY_AUTH_RATE_LIMIT_MAX: '100000',
+      GATEWAY_RATE_LIMIT_MAX: '1000000',
+      LOG_LEVEL: 'warn',
+    },
+  });
+  // The home region's data, seen by one more (single-region) instance: the admin grant and the checks on the primary.
+  const { REGION_ROLE: _role, HOME_REGION: _home, ...homeData } = topology.env;
+  inspector = await buildApp({
+    config: testConfig({
+      ...homeData,
+      ADMIN_EMAILS: ADMIN_EMAIL,
+      METRICS_PORT: '0',
+      OUTBOX_POLL_MS: '60000',
+    }),
+    logger: false,
+  });
+  admin = new Viewer('US');
+  await admin.signUp(ADMIN_EMAIL);
+  await grantAdmin(inspector, ADMIN_EMAIL);
+  const created = await admin.call('POST', '/api/products', {
+    sku: 'GLOBE-1',
+    name: 'Desk globe',
+    description: 'A globe for the desk.',
+    priceCents: 4200,
+    stock: 100_000,
+  });
+  if (created.status !== 201) throw new Error(`product: ${created.status} ${JSON.stringify(created.body)}`);
+  productId = created.body.id as string;
+}, START_TIMEOUT_MS);
+
+afterAll(async () => {
+  await inspector?.close();
+  await topology?.stop();
+});
+
+test('reads are served in the caller region, from its own replica; its cache follows its replica', async () => {
+  await Promise.all(topology.regions.map((r) => r.waitForReplication()));
+  // GIVEN viewers on four continents, WHEN they read the product, THEN each is served in their region (South
+  // America has no region: the default record, home)
+  for (const [country, region] of [
+    ['US', HOME],
+    ['FR', EU],
+    ['JP', AP],
+    ['AU', AP],
+    ['BR', HOME],
+  ]) {
+    const read = await new Viewer(country).call('GET', `/api/products/${productId}`);
+    expect([country, read.status, read.served, read.body.name]).toEqual([country, 200, region, 'Desk globe']);
+  }
+
+  // GIVEN Europe's replica lagging (replay paused), WHEN the price changes at home
+  await topology.region(EU).pauseReplication(true);
+  try {
+    const patched = await admin.call('PATCH', `/api/products/${productId}`, { priceCents: 4300 });
+    expect([patched.status, patched.served]).toEqual([200, HOME]);
+    // THEN home serves the new price, and Europe still the old one: its reads come from its own replica
+    await until(
+      async () => (await new Viewer('US').call('GET', `/api/products/${productId}`)).body.priceCents === 4300,
+      'the new price at home',
+    );
+    const stale = await new Viewer('FR').call('GET', `/api/products/${productId}`);
+    expect([stale.served, stale.body.priceCents]).toEqual([EU, 4200]);
+  } finally {
+    await topology.region(EU).pauseReplication(false);
+  }
+  // AND once the change reaches Europe's replica, its regional cache (filled with the old price just now) follows:
+  // the regional follower applies the invalidation that came with the data
+  await until(
+    async () => (await new Viewer('FR').call('GET', `/api/products/${productId}`)).body.priceCents === 4300,
+    'the new price in Europe',
+  );
+});
+
+test('writes from any region land on the home primary; a secondary region refuses them with 421', async () => {
+  // WHEN a viewer in France signs up and orders
+  const viewer = new Viewer('FR');
+  const signedUp = await viewer.signUp();
+  // THEN both went home, and home pinned the viewer there for the read-your-writes window
+  expect(signedUp.served).toBe(HOME);
+  expect(viewer.cookies.get(HOME_PIN_COOKIE)).toBe('1');
+  const order = await viewer.order();
+  expect([order.status, order.served]).toEqual([201, HOME]);
+  expect(await orderOnPrimary(signedUp.userId, order.body.id as string)).toBe(true);
+
+  // WHEN a write reaches Europe's front door directly (no router), THEN it is refused and nothing is written
+  const email = `direct-${Math.random().toString(36).slice(2)}@e2e.example`;
+  const direct = await fetch(`${topology.region(EU).url}/api/users`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: PASSWORD, name: 'Direct' }),
+  });
+  expect(direct.status).toBe(421);
+  expect(await direct.json()).toEqual({ error: `writes are served by the home region ${HOME}` });
+  expect(await inspector.shop.accounts.findByEmail(email)).toBeFalsy();
+});
+
+test("read-your-writes: a European viewer's order is in their next read, whatever Europe's replica lag", async () => {
+  const viewer = new Viewer('FR');
+  const { userId } = await viewer.signUp();
+  await topology.region(EU).waitForReplication();
+  // GIVEN Europe's replica lagging
+  await topology.region(EU).pauseReplication(true);
+  let orderId: string;
+  try {
+    // WHEN they order (home) and read their orders at once
+    const order = await viewer.order();
+    expect([order.status, order.served]).toEqual([201, HOME]);
+    orderId = order.body.id as string;
+    const mine = await viewer.call('GET', '/api/orders');
+    // THEN the read went home (the pin cookie) and has the order
+    expect([mine.status, mine.served]).toEqual([200, HOME]);
+    expect(mine.body.items!.map((o) => o.id)).toContain(orderId);
+    // AND without the pin, Europe serves them (the session replicated there) from its lagging replica: the pin is
+    // what gave read-your-writes
+    const unpinned = await viewer.call('GET', '/api/orders', undefined, ['sid']);
+    expect([unpinned.status, unpinned.served]).toEqual([200, EU]);
+    expect(unpinned.body.items!.map((o) => o.id)).not.toContain(orderId);
+  } finally {
+    await topology.region(EU).pauseReplication(false);
+  }
+  await until(
+    async () =>
+      ((await viewer.call('GET', '/api/orders', undefined, ['sid'])).body.items ?? []).some(
+        (o) => o.id === orderId,
+      ),
+    'the order in Europe once replicated',
+  );
+  expect(await orderOnPrimary(userId, orderId)).toBe(true);
+});
+
+/** Reads in a loop from one country until stopped; records when each answer came and from where. */
+function readLoop(country: string) {
+  // sentAt: when the router got to decide; at: when the answer came
+  const answers: { sentAt: number; at: number; status: number; served: string | null }[] = [];
+  let running = true;
+  const done = (async () => {
+    const viewer = new Viewer(country);
+    while (running) {
+      const sentAt = performance.now();
+      try {
+        const read = await viewer.call('GET', `/api/products/${productId}`);
+        answers.push({ sentAt, at: performance.now(), status: read.status, served: read.served });
+      } catch {
+        answers.push({ sentAt, at: performance.now(), status: 0, served: null });
+      }
+    }
+  })();
+  return {
+    answers,
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
+}
+
+// (the home region first: its reads fail over to Europe, which the next test kills)
+test("the home region's processes killed: reads move, and no acknowledged write is lost", async () => {
+  const customers = await Promise.all(
+    ['US', 'FR', 'JP'].map(async (country) => {
+      const viewer = new Viewer(country);
+      return { viewer, userId: (await viewer.signUp()).userId };
+    }),
+  );
+  // GIVEN writes (orders) and reads in flight from every continent
+  const writes: { userId: string; status: number; orderId?: string }[] = [];
+  let writing = true;
+  const writers = customers.map(async ({ viewer, userId }) => {
+    while (writing) {
+      try {
+        const order = await viewer.order();
+        writes.push({ userId, status: order.status, orderId: order.body?.id as string | undefined });
+      } catch {
+        writes.push({ userId, status: 0 });
+      }
+    }
+  });
+  const reads = readLoop('US');
+  let killedAt = 0;
+  try {
+    await until(
+      () => writes.filter((w) => w.status === 201).length >= 6,
+      'orders acknowledged before the kill',
+    );
+    // WHEN every app process of the home region is killed (its databases and Redis stay: a regional app outage)
+    killedAt = performance.now();
+    await topology.killRegion(HOME);
+    const change = await topology.router.waitForHealth(HOME, false, 10 * MOVE_BOUND_MS);
+    // THEN home is marked unhealthy within the bound and its reads are served by the next region
+    expect(change!.at - killedAt).toBeLessThanOrEqual(MOVE_BOUND_MS);
+    await until(
+      () => reads.answers.some((a) => a.at > change!.at && a.served === EU),
+      'home reads served in Europe',
+    );
+  } finally {
+    writing = false;
+    await Promise.all(writers);
+    await reads.stop();
+  }
+  const after = reads.answers.filter((a) => a.sentAt > topology.router.healthChanges.at(-1)!.at);
+  expect(after.length).toBeGreaterThan(0);
+  expect(new Set(after.map((a) => `${a.status} ${a.served}`))).toEqual(new Set([`200 ${EU}`]));
+  // AND every write was either acknowledged (and is on the primary) or failed to the client; none answered 2xx
+  // without its row, and writes are never moved to a region without a writer
+  const acknowledged = writes.filter((w) => w.status === 201);
+  expect(acknowledged.length).toBeGreaterThanOrEqual(6);
+  for (const w of acknowledged)
+    expect([w.orderId, await orderOnPrimary(w.userId, w.orderId!)]).toEqual([w.orderId, true]);
+  for (const w of writes.filter((x) => x.status !== 201)) expect([0, 502, 503, 504]).toContain(w.status);
+  expect(writes.filter((w) => w.status !== 201).length).toBeGreaterThan(0);
+});
+
+test("a secondary region's processes killed: its reads move to the next region within interval × threshold", async () => {
+  const reads = readLoop('DE');
+  try {
+    await until(
+      () => reads.answers.some((a) => a.served === EU && a.status === 200),
+      'a read served in Europe',
+    );
+    // WHEN every process of Europe is killed
+    const killedAt = performance.now();
+    await topology.killRegion(EU);
+    const change = await topology.router.waitForHealth(EU, false, 10 * MOVE_BOUND_MS);
+    // THEN the router marks it unhealthy within the bound, and Europe's viewers are served by the next region
+    expect(change!.at - killedAt).toBeLessThanOrEqual(MOVE_BOUND_MS);
+    const next = failoverRegionOf(
+      EU,
+      topology.regions.map((r) => r.name),
+    );
+    await until(
+      () => reads.answers.some((a) => a.at > change!.at && a.served === next),
+      'a read served elsewhere',
+    );
+    const moved = reads.answers.find((a) => a.at > killedAt && a.status === 200 && a.served === next)!;
+    expect(moved.at - killedAt).toBeLessThanOrEqual(MOVE_BOUND_MS + 500);
+  } finally {
+    await reads.stop();
+  }
+  // AND every request sent after the health change is answered 200 from there
+  const after = reads.answers.filter((a) => a.sentAt > topology.router.healthChanges.at(-1)!.at);
+  expect(after.length).toBeGreaterThan(0);
+  expect(new Set(after.map((a) => `${a.status} ${a.served}`))).toEqual(new Set([`200 ${AP}`]));
+});
