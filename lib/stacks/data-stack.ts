@@ -260,6 +260,9 @@ export class DataStack extends Stack {
         encryptionKey: this.dataKey,
         replicaRegions: props.regionRole.regions.filter((region) => region !== props.regionRole!.homeRegion),
       });
+      // The home services now read the shared copy; the deployed stage 1m services read the original's output, which
+      // stays published for their rollback (README "Upgrading a stage").
+      keepPublishedForEarlierStages(this, [this.sessionSecret.secretArn]);
       this.sessionSecret = this.globalSecrets.sessionSecret;
     }
     // Stage global, secondary region: the region's read-only member of the sessions' Global Datastore.

@@ -294,7 +294,8 @@ describe.each(SECONDARIES)('stage global: further region %s', (region) => {
     template(stacks.network).resourceCountIs('AWS::KMS::Alias', 1);
     template(stacks.network).hasResourceProperties('AWS::KMS::Key', {
       EnableKeyRotation: true,
-      Description: "Encrypts this region's replicas of the home region's secrets (database secrets, session secret, Redis AUTH token)",
+      Description:
+        "Encrypts this region's replicas of the home region's secrets (database secrets, session secret, Redis AUTH token)",
     });
   });
 });

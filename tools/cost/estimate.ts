@@ -109,6 +109,38 @@ function stringProperty(resource: TemplateResource, name: string, ctx: PricingCo
   return value;
 }
 
+/**
+ * A replication group's node type. A secondary member of a Global Datastore (stage global) sets none: it takes the
+ * datastore's, which is its primary's, so the primary group's (the one group with a literal node type that a
+ * `GlobalReplicationGroup` lists as a member) is used.
+ */
+function cacheNodeTypeOf(resource: TemplateResource, ctx: PricingContext): string {
+  if (
+    resource.Properties?.CacheNodeType !== undefined ||
+    resource.Properties?.GlobalReplicationGroupId === undefined
+  )
+    return stringProperty(resource, 'CacheNodeType', ctx);
+  const primaries = ofType(ctx.stacks, 'AWS::ElastiCache::GlobalReplicationGroup').flatMap(
+    ([, global, stack]) =>
+      ((global.Properties?.Members ?? []) as { ReplicationGroupId?: unknown }[]).flatMap((member) =>
+        resourcesOf(stack)
+          .filter(
+            ([id, candidate]) =>
+              candidate.Type === 'AWS::ElastiCache::ReplicationGroup' &&
+              refersTo(member.ReplicationGroupId, id),
+          )
+          .map(([, candidate]) => candidate.Properties?.CacheNodeType),
+      ),
+  );
+  const nodeType = primaries.find((value): value is string => typeof value === 'string');
+  if (nodeType === undefined)
+    throw new Error(
+      `${ctx.stack.stackName}/${ctx.logicalId} (${resource.Type}): a Global Datastore member without CacheNodeType, ` +
+        'and no primary replication group with a literal one in the stage; the estimate needs it to pick a price.',
+    );
+  return nodeType;
+}
+
 function listLength(value: unknown): number {
   return Array.isArray(value) ? value.length : 0;
 }
@@ -282,7 +314,7 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
   // --- Cache
   'AWS::ElastiCache::ReplicationGroup': {
     price: (resource, ctx) => {
-      const nodeType = stringProperty(resource, 'CacheNodeType', ctx);
+      const nodeType = cacheNodeTypeOf(resource, ctx);
       const rate = ctx.prices.elasticacheNodeHour[nodeType];
       if (rate === undefined) throw new MissingPriceError(`ElastiCache ${nodeType}`, ctx.region);
       const properties = resource.Properties ?? {};
@@ -409,6 +441,30 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
       perUnit('HTTPS requests', ctx.usage.requestsMillions, 'million', ctx.prices.cloudFrontHttpsPerMillion),
     ],
   },
+  'AWS::CloudFront::Function': {
+    price: (_resource, ctx) => [
+      // The function runs on /api/* requests only; every request is the upper bound.
+      perUnit(
+        'function invocations',
+        ctx.usage.requestsMillions,
+        'million',
+        ctx.prices.cloudFrontFunctionPerMillion,
+      ),
+    ],
+  },
+  'AWS::CloudFront::OriginAccessControl': { free: noCharge },
+  'AWS::WAFv2::WebACL': {
+    price: (resource, ctx) => [
+      monthly('web ACL', ctx.prices.wafWebAclMonth),
+      monthly('WAF rule', ctx.prices.wafRuleMonth, listLength(resource.Properties?.Rules)),
+      perUnit('WAF requests', ctx.usage.requestsMillions, 'million', ctx.prices.wafPerMillion),
+    ],
+  },
+  'AWS::ElastiCache::GlobalReplicationGroup': {
+    free: 'no charge of its own: its members are priced as replication groups, the replication as inter-region transfer',
+  },
+  'AWS::Lambda::LayerVersion': { free: 'layer storage counts against the free 75 GB of Lambda code storage' },
+  'Custom::CDKBucketDeployment': { free: 'runs only during deployments (a few Lambda seconds)' },
   'AWS::ApiGatewayV2::Api': {
     price: (resource, ctx) => {
       const protocol = resource.Properties?.ProtocolType;

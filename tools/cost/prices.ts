@@ -27,7 +27,9 @@ export const PRICE_SOURCES: Readonly<Record<string, string>> = {
   fargate: 'https://aws.amazon.com/fargate/pricing/ (Linux, x86 and ARM)',
   elasticache:
     'https://aws.amazon.com/elasticache/pricing/ (node-based, Redis OSS / Valkey-compatible engines)',
-  cloudfront: 'https://aws.amazon.com/cloudfront/pricing/ (pay as you go, North America and Europe)',
+  cloudfront:
+    'https://aws.amazon.com/cloudfront/pricing/ (pay as you go, North America and Europe; CloudFront Functions)',
+  waf: 'https://aws.amazon.com/waf/pricing/ (web ACL, rules, requests; managed rule groups of AWS at no extra charge)',
   apiGateway: 'https://aws.amazon.com/api-gateway/pricing/ (HTTP APIs and REST APIs, first tier)',
   sqs: 'https://aws.amazon.com/sqs/pricing/ (standard queues)',
   eventBridge: 'https://aws.amazon.com/eventbridge/pricing/ (custom events, archive)',
@@ -77,6 +79,14 @@ export interface RegionPrices {
   readonly cloudFrontGb: number;
   /** CloudFront HTTPS requests, per million. */
   readonly cloudFrontHttpsPerMillion: number;
+  /** CloudFront Functions invocations, per million. */
+  readonly cloudFrontFunctionPerMillion: number;
+  /** AWS WAF web ACL, per month. */
+  readonly wafWebAclMonth: number;
+  /** AWS WAF rule (a managed rule group counts as one), per month. */
+  readonly wafRuleMonth: number;
+  /** AWS WAF requests inspected, per million. */
+  readonly wafPerMillion: number;
   /** API Gateway HTTP API requests, per million (first 300 million). */
   readonly apiGatewayHttpPerMillion: number;
   /** API Gateway REST API requests, per million (first 333 million). */
@@ -199,6 +209,10 @@ const usEast1: RegionPrices = {
   },
   cloudFrontGb: 0.085,
   cloudFrontHttpsPerMillion: 1.0,
+  cloudFrontFunctionPerMillion: 0.1,
+  wafWebAclMonth: 5.0,
+  wafRuleMonth: 1.0,
+  wafPerMillion: 0.6,
   apiGatewayHttpPerMillion: 1.0,
   apiGatewayRestPerMillion: 3.5,
   sqsPerMillion: 0.4,
@@ -258,6 +272,10 @@ const euWest1: RegionPrices = {
   },
   cloudFrontGb: 0.085,
   cloudFrontHttpsPerMillion: 1.2,
+  cloudFrontFunctionPerMillion: 0.1,
+  wafWebAclMonth: 5.0,
+  wafRuleMonth: 1.0,
+  wafPerMillion: 0.6,
   apiGatewayHttpPerMillion: 1.11,
   apiGatewayRestPerMillion: 3.5,
   sqsPerMillion: 0.4,

@@ -88,6 +88,72 @@ signed out (sessions stay in the same Redis group, now the primary of a Global D
 further regions' stacks can be deleted (their clusters have deletion protection: turn it off, then remove each
 secondary from its global cluster with \`aws rds remove-from-global-cluster\`); the home clusters keep working as
 primaries of global clusters with no secondaries, and the instance classes stay memory-optimised.
+
+### The edge: CloudFront in front of the shop
+
+Stage \`global\` serves the shop's domain from CloudFront: the static storefront from S3 (a bucket in us-east-1 and
+a copy in a second region, an origin group between them), \`/api/*\` from the API hostname \`api.<domainName>\` that
+Route 53 routes to a region (stack \`<prefix>-routing\`). Three stacks take part, and **each DNS record has exactly one
+owning stack**:
+
+| record | owner | points at |
+| --- | --- | --- |
+| \`edge.<domainName>\` A and AAAA (new) | \`<prefix>-edge\` (us-east-1) | the CloudFront distribution |
+| \`<domainName>\` A (since stage 1k) | \`<prefix>-service\` (home region) | stage 1m: the gateway's custom domain; stage global: \`edge.<domainName>\` (an alias in the same hosted zone) |
+| \`<domainName>\` AAAA (new) | \`<prefix>-service\` (home region) | \`edge.<domainName>\` |
+
+The domain's A record is **not moved** to another stack: it stays the record stage 1k created (same construct, same
+logical id), and stage global changes its alias target, which CloudFormation applies as an in-place update
+(\`UPSERT\`, no interruption), exactly like the stage 1m cut-over to the gateway. Moving the record to the edge stack
+instead would need either a window with no record (delete in one stack, create in the other) or a
+\`deleteExisting\` custom resource, and CloudFormation would then try to delete, from the service stack, a record
+whose values no longer match (Route 53 rejects a \`DELETE\` that does not match the current values exactly). An alias
+to a name in the same zone needs no CDK cross-region reference either: \`edge.<domainName>\` is deterministic, and
+the distribution's generated \`dxxxx.cloudfront.net\` name never leaves the edge stack.
+
+#### Order
+
+\`cdk deploy --all\` deploys in this order by itself (stack dependencies): \`<prefix>-edge-replica\`, then
+\`<prefix>-edge\`, then the home region's \`<prefix>-service\`.
+
+1. **Deploy the replica and the edge** (\`npx cdk deploy <prefix>-edge-replica <prefix>-edge -c stage=global ...\`):
+   the replica bucket gets the storefront files and admits CloudFront of this account; the edge stack creates the
+   us-east-1 certificate (DNS-validated in the hosted zone: CloudFormation waits until ACM has issued it), the
+   storefront bucket and its files, the WAF web ACL, the \`/api/*\` function, the distribution (15–30 minutes to
+   deploy to every edge location) and the records of \`edge.<domainName>\`. The shop is still served by the gateway:
+   nothing users see has changed.
+2. **Test the distribution before the switch**: \`curl --connect-to <domainName>:443:edge.<domainName>:443
+   https://<domainName>/\` returns the storefront (\`index.html\`), \`.../api/products\` a catalog page through the
+   geo-routed API hostname, and a \`POST\` (e.g. a failed log-in) reaches the home region (its request id appears in
+   the home region's gateway access log). The API hostnames \`api.<domainName>\` and \`api-<region>.<domainName>\` must
+   already answer (stack \`<prefix>-routing\` and each region's gateway custom domains, deployed before the edge).
+3. **Switch**: deploy the home region's \`<prefix>-service\`. Its record of \`<domainName>\` now aliases
+   \`edge.<domainName>\` (in place), and an AAAA record is added. Route 53 refuses an alias to a name that does not
+   exist, so deploying this stack before step 1 fails and rolls back; it never leaves the domain without a record.
+4. **Wait 60 s** (the alias answer carries the target's TTL, 60 s for CloudFront and for API Gateway): clients
+   still on the old answer reach the gateway, which keeps serving the same API; the storefront is the same files.
+5. **Watch** the distribution's \`5xxErrorRate\`, the WAF's \`BlockedRequests\` (a managed rule blocking real traffic
+   shows here first; set that rule to count in the web ACL while you look), and the gateway's request count moving
+   to the API hostname's regional custom domains.
+6. **Roll back** by deploying only the home region's \`<prefix>-service\` with stage 1m's template
+   (\`npx cdk deploy <prefix>-service -c stage=1m -c frontDoor=gateway ...\`): the same A record points at the
+   gateway again, in place, and the AAAA record is deleted (this also takes back the home service's other stage
+   global changes, which the home region can run without). An \`UPSERT\` by hand to the \`GatewayDomainTarget\` output
+   is faster, but it is drift that the next deployment of stage global undoes. The edge stacks can stay deployed
+   (they serve nothing while no record points at them) or be destroyed (the storefront and log buckets are
+   retained: empty and delete them by hand).
+
+#### Interruptions
+
+None expected: the domain's record is updated in place and both targets serve the shop during the resolvers' TTL.
+CloudFront caches the storefront's files (managed policy \`CachingOptimized\`); every deployment of the edge stack
+invalidates \`/*\` so a new version of the storefront is served within minutes.
+
+#### What the template diff shows
+
+- \`<prefix>-edge\` and \`<prefix>-edge-replica\`: new stacks, nothing replaced.
+- \`<prefix>-service\` (home region): \`AWS::Route53::RecordSet\` \`ShopAliasRecord…\` **updated** (\`AliasTarget\`),
+  \`AWS::Route53::RecordSet\` \`DomainRecordIpv6…\` **added**. No other change from the edge.
 `;
 
 /** Procedures by `<from>-><to>`. */
