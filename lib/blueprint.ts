@@ -189,6 +189,7 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
       prefix: context.prefix,
       regions: context.regions.map(({ region }) => region),
       homeService: homeStacks.service,
+      ...(context.frontDoor !== undefined ? { frontDoor: context.frontDoor } : {}),
       ...(context.domainName !== undefined ? { domainName: context.domainName } : {}),
       ...(context.hostedZone !== undefined ? { hostedZone: context.hostedZone } : {}),
     });

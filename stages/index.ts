@@ -43,7 +43,8 @@ export const stageContexts: Readonly<Record<string, Readonly<Record<string, stri
     domainName: 'shop.example.com',
     hostedZoneId: 'Z0123456789ABCDEFGHIJ',
     hostedZoneName: 'example.com',
-    frontDoor: 'gateway',
+    // The finished upgrade: the domain on CloudFront (during it, `gateway`: docs/upgrades/1m-to-global.md).
+    frontDoor: 'edge',
   },
 };
 

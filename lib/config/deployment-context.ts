@@ -25,10 +25,11 @@ export const CONTEXT_KEYS = {
 } as const;
 
 /**
- * What the domain's alias record points at (`-c frontDoor=...`): the stage 1m cut-over switch. `alb` is the
- * public load balancer, `gateway` the API gateway's custom domain.
+ * What the domain's alias record points at (`-c frontDoor=...`): the cut-over switch of stages 1m and global. `alb`
+ * is the public load balancer, `gateway` the API gateway's custom domain, `edge` the CloudFront distribution (stage
+ * global, once every region's API hostnames and the routing stack are deployed).
  */
-export const FRONT_DOORS = ['alb', 'gateway'] as const;
+export const FRONT_DOORS = ['alb', 'gateway', 'edge'] as const;
 
 /** A value of {@link FRONT_DOORS}. */
 export type FrontDoor = (typeof FRONT_DOORS)[number];
@@ -445,8 +446,8 @@ export function readDeploymentContext(
     problem(
       'frontDoor',
       frontDoorValue,
-      `pass "-c frontDoor=gateway" (after the stage 1m cut-over checks) or "-c frontDoor=alb" (the public load ` +
-        'balancer), and keep it in cdk.json\'s "context"',
+      `pass "-c frontDoor=gateway" (after the stage 1m cut-over checks), "-c frontDoor=alb" (the public load ` +
+        'balancer) or, in stage global, "-c frontDoor=edge" (CloudFront), and keep it in cdk.json\'s "context"',
     );
   }
 

@@ -1038,8 +1038,16 @@ export function globalConfigProblems(raw: Record<string, unknown>): ConfigProble
  * @param hasGlobal - whether the stage has `global`
  */
 export function globalContextProblems(context: DeploymentContext, hasGlobal: boolean): ConfigProblem[] {
-  if (!hasGlobal) return [];
   const { problems, add } = collector();
+  if (!hasGlobal) {
+    if (context.frontDoor === 'edge')
+      add(
+        `context.${CONTEXT_KEYS.frontDoor}`,
+        context.frontDoor,
+        'only stage global has the edge (CloudFront): use "-c frontDoor=gateway" or "-c frontDoor=alb"',
+      );
+    return problems;
+  }
   const example = ['eu-west-1', 'ap-southeast-2', 'us-east-1', 'us-west-2'].filter(
     (r) => r !== context.region,
   );
@@ -1067,12 +1075,14 @@ export function globalContextProblems(context: DeploymentContext, hasGlobal: boo
         'pass "-c hostedZoneId=Z... -c hostedZoneName=example.com"',
     );
   }
-  if (context.frontDoor !== 'gateway') {
+  if (context.frontDoor !== 'gateway' && context.frontDoor !== 'edge') {
     add(
       `context.${CONTEXT_KEYS.frontDoor}`,
       context.frontDoor,
       "stage global routes every region's API through its gateway: finish the stage 1m cut-over, then pass " +
-        '"-c frontDoor=gateway" (and keep it in cdk.json\'s "context")',
+        '"-c frontDoor=gateway" for the upgrade (the domain stays on the gateway while the regions, the edge and the ' +
+        'routing deploy), and "-c frontDoor=edge" once they have (the domain moves to CloudFront); keep it in ' +
+        'cdk.json\'s "context"',
     );
   }
   return problems;

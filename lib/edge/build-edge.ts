@@ -3,7 +3,7 @@
  * and the home region's cut-over of the domain's record to the distribution.
  */
 import type { Construct } from 'constructs';
-import type { ConfigProblem } from '../config/deployment-context';
+import type { ConfigProblem, FrontDoor } from '../config/deployment-context';
 import type { EdgeConfig } from '../config/stage-config';
 import { StageConfigError } from '../config/validate-stage-config';
 import { EdgeReplicaStack, EdgeStack } from '../stacks/edge-stack';
@@ -32,6 +32,12 @@ export interface BuildEdgeProps {
   readonly hostedZone?: { readonly hostedZoneId: string; readonly zoneName: string };
   /** The home region's service stack: its record of the domain is pointed at the edge. */
   readonly homeService: ServiceStack;
+  /**
+   * What the domain points at: `edge` moves it to the distribution (the home service stack's record, in place).
+   *
+   * @default - the domain is left where the home service stack points it
+   */
+  readonly frontDoor?: FrontDoor;
 }
 
 /** The edge's stacks. */
@@ -91,6 +97,9 @@ export function buildEdge(scope: Construct, props: BuildEdgeProps): EdgeStacks {
   });
   // The files are in the failover bucket before the distribution can fail over to it.
   edge.addStackDependency(replica, 'the origin group fails over to the replica bucket');
-  props.homeService.pointDomainAtEdge({ hostname: edge.edgeHostname, stack: edge });
+  // The domain moves to CloudFront only with `-c frontDoor=edge`: CloudFront's `/api/*` origin `api.<domainName>` is
+  // the routing stack's, which deploys after every region's service stack, so the move is a step of its own.
+  if (props.frontDoor === 'edge')
+    props.homeService.pointDomainAtEdge({ hostname: edge.edgeHostname, stack: edge });
   return { edge, replica };
 }

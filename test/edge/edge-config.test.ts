@@ -135,6 +135,6 @@ describe('errors', () => {
     const build = () =>
       createBlueprintApp({ config: globalStage(), context, nag: false, cloudFormationValidation: false });
     expect(build).toThrow(StageConfigError);
-    expect(build).toThrow(/context\.domainName: .*pass -c domainName=shop\.example\.com/);
+    expect(build).toThrow(/context\.domainName: .*-c domainName=shop\.example\.com/);
   });
 });

@@ -1,11 +1,11 @@
 /**
- * Stage global apps for the edge tests: stage 1m plus `global` (until stages/global.ts is registered) in three
- * regions with the domain and hosted zone, as the contract (CONTRACT-global.md) says.
+ * Stage global apps for the edge tests: the registered stage global (its `global` section overridable) in three
+ * regions with the domain and hosted zone.
  */
 import type { Stack } from 'aws-cdk-lib';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import type { GlobalConfig, StageConfig } from '../../lib/config/stage-config';
-import { stage1m } from '../../stages';
+import { stageGlobal } from '../../stages';
 
 /** The regions of the test deployment, home first. */
 export const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-2'] as const;
@@ -25,16 +25,13 @@ export function globalContext(regions: readonly string[] = REGIONS): Record<stri
     domainName: DOMAIN,
     hostedZoneId: HOSTED_ZONE.hostedZoneId,
     hostedZoneName: HOSTED_ZONE.zoneName,
-    frontDoor: 'gateway',
+    frontDoor: 'edge',
   };
 }
 
-/** Stage 1m plus `global` with every default. */
+/** Stage global, with `global`'s sections replaced by those given. */
 export function globalStage(global: Partial<GlobalConfig> = {}): StageConfig {
-  return {
-    ...stage1m,
-    global: { database: {}, sessions: {}, edge: {}, routing: {}, ...global },
-  };
+  return { ...stageGlobal, global: { ...stageGlobal.global, ...global } };
 }
 
 /** The synthesised template of a stack of `assembly`. */

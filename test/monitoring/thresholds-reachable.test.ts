@@ -109,6 +109,9 @@ function reachable(config: StageConfig, alarm: AlarmProperties): Range {
       return [0, 1];
     case 'FailedInvocations':
       return [0, Number.POSITIVE_INFINITY];
+    // Stage global: Route 53 publishes a health check's status as 1 (healthy) or 0.
+    case 'HealthCheckStatus':
+      return [0, 1];
     case 'DatabaseConnections':
     case 'FreeableMemory': {
       const { database, proxy } = shardOf(config, name);

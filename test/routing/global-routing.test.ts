@@ -207,6 +207,23 @@ describe('the routing stack', () => {
     );
   });
 
+  test('with frontDoor=gateway (the upgrade), the domain stays on the gateway and nothing waits for the edge', () => {
+    // The domain moves to CloudFront only with frontDoor=edge, after this stack: CloudFront's /api/* origin
+    // api.<domain> is one of its records, so moving first would leave every API call without a host.
+    const home = stacks.regions[HOME]!.service;
+    expect(home.dependencies.map((stack) => stack.node.path)).not.toContain('ShopEdge');
+    const records = Object.values(
+      assembly.getStackArtifact(home.artifactId).template.Resources as Record<string, Resource>,
+    ).filter(
+      (resource) =>
+        resource.Type === 'AWS::Route53::RecordSet' &&
+        String(resource.Properties?.Name).replace(/\.$/, '') === DOMAIN,
+    );
+    expect(records).toHaveLength(1);
+    expect(JSON.stringify(records[0]!.Properties?.AliasTarget)).not.toContain(`edge.${DOMAIN}`);
+    expect(JSON.stringify(records[0]!.Properties?.AliasTarget)).toContain('RegionalDomainName');
+  });
+
   test('checks each region with HTTPS on api-<region>/readyz every 10 s, 3 failures, SNI on', () => {
     routing.resourceCountIs('AWS::Route53::HealthCheck', REGIONS.length);
     for (const region of REGIONS) {

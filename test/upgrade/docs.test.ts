@@ -61,12 +61,14 @@ test('1m -> global lists the class change as an interruption and the deploy orde
   );
   expect(page).toContain('- **Aurora Global Database: the running clusters become primaries, in place.**');
   expect(page).toContain('## Procedure: from one region to three');
-  // Home data and shards (the global clusters) before the further regions' data stacks, edge and routing last.
+  // Home data and shards (the global clusters) before the further regions' data stacks, edge and routing after the
+  // services, and the domain moved to the edge last (frontDoor=edge: CloudFront's API origin exists by then).
   const order = [
     "**Further regions' networks**",
     '**Home data and shards**',
     "**Further regions' data and shards**",
-    '**Edge and routing last**',
+    '**Edge and routing**',
+    '**Move the domain to the edge**',
   ];
   const positions = order.map((step) => page.indexOf(step));
   expect(positions.every((position) => position > 0)).toBe(true);

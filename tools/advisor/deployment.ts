@@ -106,6 +106,15 @@ export function deploymentFromStacks(prefix: string, stacks: readonly DeployedSt
   const services: ServiceInfo[] = [];
   const loadBalancers: LoadBalancerInfo[] = [];
   let apiGateways = 0;
+  // Every member of a Global Datastore has the primary's node type (AWS requires it); a secondary member's template
+  // sets none, so it takes the one literal node type of a replication group of the deployment.
+  const datastoreNodeType = stacks
+    .flatMap((stack) => Object.values(stack.template.Resources ?? {}) as Resource[])
+    .find(
+      (resource) =>
+        resource.Type === 'AWS::ElastiCache::ReplicationGroup' &&
+        typeof resource.Properties?.CacheNodeType === 'string',
+    )?.Properties?.CacheNodeType as string | undefined;
   for (const stack of stacks) {
     const resources = Object.entries(stack.template.Resources ?? {}) as [string, Resource][];
     const physical = (logicalId: string): string => {
@@ -163,7 +172,12 @@ export function deploymentFromStacks(prefix: string, stacks: readonly DeployedSt
           caches.push({
             region: stack.region,
             replicationGroupId: id,
-            nodeType: literal(logicalId, resource, 'CacheNodeType'),
+            nodeType:
+              properties.CacheNodeType === undefined &&
+              properties.GlobalReplicationGroupId !== undefined &&
+              datastoreNodeType !== undefined
+                ? datastoreNodeType
+                : literal(logicalId, resource, 'CacheNodeType'),
             // Cluster mode disabled: ElastiCache names the member clusters <group>-001, -002, ...
             nodeIds: Array.from({ length: nodes }, (_, i) => `${id}-${String(i + 1).padStart(3, '0')}`),
           });

@@ -57,7 +57,8 @@ region's stacks are new, and so are the edge (\`<prefix>-edge\`, us-east-1) and 
 Order matters, because a secondary cluster can only join a global cluster that exists, and the home secrets are
 replicated with a key that lives in each further region:
 
-1. **Prerequisites.** The stage 1m cut-over is done (\`"frontDoor": "gateway"\` in \`cdk.json\`'s \`"context"\`), and
+1. **Prerequisites.** The stage 1m cut-over is done (\`"frontDoor": "gateway"\` in \`cdk.json\`'s \`"context"\`, and it
+   stays \`gateway\` until step 7: the domain keeps pointing at the home gateway while everything else deploys), and
    the deployment has its domain and hosted zone (\`domainName\`, \`hostedZoneId\`, \`hostedZoneName\`). Choose the
    regions, the current one first: \`"regions": "us-east-1,eu-west-1,ap-southeast-2"\` in \`cdk.json\` (zones with
    \`availabilityZones.<region>\`, default \`<region>a,b,c\`), and \`npx cdk bootstrap aws://<account>/<region>\` each
@@ -79,11 +80,18 @@ replicated with a key that lives in each further region:
 5. **Services**, home first (\`ShopService\`), then the further regions' (\`EuWest1/ShopService\`, ...): rolling
    deployments, no downtime. A further region's services read their region's secondary cluster and answer writes
    with 421 (writes are served by the home region).
-6. **Edge and routing last** (\`<prefix>-edge\`, \`<prefix>-routing\`): until the routing stack publishes the further
-   regions, every user is still served by the home region exactly as before; afterwards reads are served in the
-   nearest healthy region, and writes (and a user's reads just after a write) in the home region.
+6. **Edge and routing** (\`<prefix>-edge-replica\`, \`<prefix>-edge\`, \`<prefix>-routing\`), still with
+   \`frontDoor=gateway\`: the routing stack deploys after every region's service stack (its records alias theirs) and
+   publishes \`api.<domainName>\`, CloudFront's \`/api/*\` origin. Users are still served by the home gateway exactly as
+   before: nothing points the domain at the edge yet.
+7. **Move the domain to the edge**: set \`"frontDoor": "edge"\` in \`cdk.json\` and deploy the home \`ShopService\`
+   (the cut-over below: the domain's record now aliases the distribution, in place). From then on reads are served
+   in the nearest healthy region, and writes (and a user's reads just after a write) in the home region. Moving the
+   domain before step 6 would send every API call to a host that does not exist yet, which is why it is a step of
+   its own and not a stack dependency.
 
-What users see: the failover of each writer in step 3 (under a minute of failed writes), nothing else; nobody is
+What users see: the failover of each writer in step 3 (under a minute of failed writes), the DNS switch of step 7
+(both targets serve during the TTL), nothing else; nobody is
 signed out (sessions stay in the same Redis group, now the primary of a Global Datastore). Rolling back: the
 further regions' stacks can be deleted (their clusters have deletion protection: turn it off, then remove each
 secondary from its global cluster with \`aws rds remove-from-global-cluster\`); the home clusters keep working as
@@ -113,8 +121,9 @@ the distribution's generated \`dxxxx.cloudfront.net\` name never leaves the edge
 
 #### Order
 
-\`cdk deploy --all\` deploys in this order by itself (stack dependencies): \`<prefix>-edge-replica\`, then
-\`<prefix>-edge\`, then the home region's \`<prefix>-service\`.
+With \`frontDoor=gateway\` (steps 1–6 above), \`cdk deploy --all\` deploys \`<prefix>-edge-replica\` before
+\`<prefix>-edge\`, and \`<prefix>-routing\` after every service stack; nothing points the domain at the edge. With
+\`frontDoor=edge\` (step 7) the home \`<prefix>-service\` also waits for \`<prefix>-edge\`.
 
 1. **Deploy the replica and the edge** (\`npx cdk deploy <prefix>-edge-replica <prefix>-edge -c stage=global ...\`):
    the replica bucket gets the storefront files and admits CloudFront of this account; the edge stack creates the
@@ -126,8 +135,8 @@ the distribution's generated \`dxxxx.cloudfront.net\` name never leaves the edge
    https://<domainName>/\` returns the storefront (\`index.html\`), \`.../api/products\` a catalog page through the
    geo-routed API hostname, and a \`POST\` (e.g. a failed log-in) reaches the home region (its request id appears in
    the home region's gateway access log). The API hostnames \`api.<domainName>\` and \`api-<region>.<domainName>\` must
-   already answer (stack \`<prefix>-routing\` and each region's gateway custom domains, deployed before the edge).
-3. **Switch**: deploy the home region's \`<prefix>-service\`. Its record of \`<domainName>\` now aliases
+   already answer (stack \`<prefix>-routing\` and each region's gateway custom domains: step 6 above).
+3. **Switch**: set \`"frontDoor": "edge"\` and deploy the home region's \`<prefix>-service\`. Its record of \`<domainName>\` now aliases
    \`edge.<domainName>\` (in place), and an AAAA record is added. Route 53 refuses an alias to a name that does not
    exist, so deploying this stack before step 1 fails and rolls back; it never leaves the domain without a record.
 4. **Wait 60 s** (the alias answer carries the target's TTL, 60 s for CloudFront and for API Gateway): clients

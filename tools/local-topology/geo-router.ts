@@ -89,8 +89,9 @@ export function routeRequest(input: RouteInput): RouteDecision {
   const viewerRegion = viewerRegionOf(input.country, regions, input.continents);
   if (!REGIONAL_METHODS.includes(input.method.toUpperCase()))
     return { viewerRegion, region: home, reason: 'write-goes-home' };
-  if (hasHomePin(input.cookie) && healthy(home))
-    return { viewerRegion, region: home, reason: 'home-pin-cookie' };
+  // As at the edge (the CloudFront function cannot see health): a pinned read goes home even when home is down; it
+  // fails for the rest of the read-your-writes window (seconds) rather than read a replica that may lack the write.
+  if (hasHomePin(input.cookie)) return { viewerRegion, region: home, reason: 'home-pin-cookie' };
   if (healthy(viewerRegion)) return { viewerRegion, region: viewerRegion, reason: 'viewer-region' };
   return { viewerRegion, region: failoverRegionOf(viewerRegion, regions), reason: 'failover' };
 }
