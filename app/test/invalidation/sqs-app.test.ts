@@ -213,7 +213,21 @@ test('a received event invalidates both cache levels (the page is reloaded) and 
     payload: { sku: 'SQS-2', name: 'Cached', description: 'sqs', priceCents: 1000, stock: 5 },
   });
   const id = response.json().id as string;
-  await until(() => queue.messages.length === 0, 'the creation event to be consumed', BOUND_MS);
+  // Every outbox row of the creation published (a loaded machine's relay may publish them over several polls) and
+  // consumed: no late event of the creation can evict the page warmed below.
+  await until(
+    async () =>
+      queue.messages.length === 0 &&
+      Number(
+        (
+          await app.shop.db.writer.query<{ n: string }>(
+            'SELECT count(*) AS n FROM invalidation_outbox WHERE sent_at IS NULL',
+          )
+        ).rows[0]?.n,
+      ) === 0,
+    'the creation events to be published and consumed',
+    BOUND_MS,
+  );
   // Warm both levels, then change the row behind the app's back: no outbox row, no event, so the cached
   // page stays until an event arrives (the first-level TTL is a minute).
   await until(
