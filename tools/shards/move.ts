@@ -757,7 +757,8 @@ export class ShardMover {
     const settleStart = Date.now();
     const settle = (this.options.mapRefreshMs ?? 1000) + MAP_SETTLE_MARGIN_MS;
     this.log(`ls ${logical}: fenced in the map; waiting ${settle} ms for every instance to see it`);
-    await sleep(settle);
+    // (a timer may fire a millisecond early by the wall clock: wait out what is left, so the bound always holds)
+    while (Date.now() - settleStart < settle) await sleep(settle - (Date.now() - settleStart));
     const settleMs = Date.now() - settleStart;
     await this.assertLocks();
     const tables = await this.on(from, (source) => schemaTables(source, schema));

@@ -624,7 +624,10 @@ export class UnshardedMover {
   private async finishFence(): Promise<void> {
     const settle = this.mapRefreshMs + MAP_SETTLE_MARGIN_MS;
     this.progress({ step: 'settle', waitMs: settle, note: 'waiting for every instance to see the fence' });
-    await new Promise((resolve) => setTimeout(resolve, settle));
+    // (a timer may fire a millisecond early by the wall clock: wait out what is left, so the bound always holds)
+    const settleStart = Date.now();
+    while (Date.now() - settleStart < settle)
+      await new Promise((resolve) => setTimeout(resolve, settle - (Date.now() - settleStart)));
     await this.assertLock('before the revoke');
     await this.db.query(
       `REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ${USER_TABLES.map((t) => `public.${t}`).join(', ')} FROM ${APP_ROLE}`,

@@ -248,7 +248,13 @@ describe('a secondary region', () => {
     expect(await priceOn(secondary, product.id)).toBe(1000);
     const regional = regionalCache.client();
     const tagKey = `${homeCache.prefix}t:product:${product.id}`;
-    // (the creation's own second application done, so the version only moves for the change below)
+    // (the creation's outbox row seen by a follower poll that began after the catch-up, and its own second
+    // application done, so the version only moves for the change below)
+    const caughtUpPolls = secondary.shop.follower!.polls;
+    await until(
+      () => secondary.shop.follower!.polls >= caughtUpPolls + 2,
+      'a follower poll after the catch-up',
+    );
     await until(() => secondary.shop.follower!.pendingSecondPasses === 0, 'the settle passes');
     const versionBefore = await regional.get(tagKey);
     // WHEN the price changes at home while the region's replica is paused
