@@ -15,5 +15,8 @@ module.exports = {
   modulePathIgnorePatterns: ['<rootDir>/cdk.out', '<rootDir>/app/dist'],
   // Two cores on CI: two workers; CDK synth and the database tests are CPU-bound.
   maxWorkers: 2,
+  // One synth per stage and options for the whole run, shared by the test files' processes (synth-cache.ts).
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60000,
 };

@@ -10,7 +10,7 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { DISABLED_CONTROL_TOWER_RULES, controlTowerValidator } from '../../lib/validation';
 import { stageIds } from '../../stages';
-import { synthStage, type ValidationReport } from '../support/synth';
+import { FULL_VALIDATION_CONTEXT, synthStage, type ValidationReport } from '../support/synth';
 
 // cfn-guard runs once per synth over every template; synthesis is CPU-bound on a shared machine.
 jest.setTimeout(300_000);
@@ -96,7 +96,8 @@ describe.each([
   ] as const,
 ])('Control Tower proactive controls on stage %s', (name, context) => {
   // GIVEN / WHEN: synthesised with both plugins
-  const stage = synthStage(name.split(' ')[0]!, { context: { ...context, controlTowerRules: true } });
+  // (with CDK's CloudFormation validation too: the synth cloudformation-validation.test.ts reads, one per run)
+  const stage = synthStage(name.split(' ')[0]!, { context: { ...context, ...FULL_VALIDATION_CONTEXT } });
 
   test('leave zero findings (and no plugin fails: cdk-nag runs in the same synth)', () => {
     // THEN
@@ -109,7 +110,7 @@ describe.each([
 
 test('lists the Control Tower acknowledgements of stage 10k, each on one construct with a reason (review any change here)', () => {
   // GIVEN
-  const app = synthStage('10k', { context: { controlTowerRules: true } }).app;
+  const app = synthStage('10k', { context: FULL_VALIDATION_CONTEXT }).app;
   // WHEN
   const acks = app.node.findAll().flatMap((construct) =>
     construct.node.metadata

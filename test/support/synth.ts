@@ -2,16 +2,17 @@
  * Synthesising blueprint stages in tests: once per stage and variant per test file (synth is the slow
  * part), into a temporary directory removed when the process exits.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
-import { DISABLE_ASSET_STAGING_CONTEXT } from 'aws-cdk-lib/cx-api';
+import { CloudAssembly, DISABLE_ASSET_STAGING_CONTEXT } from 'aws-cdk-lib/cx-api';
 import { blueprintStacks, createBlueprintApp, STACK_IDS, type BlueprintStacks } from '../../lib/blueprint';
+import { parseBooleanContext } from '../../lib/config';
 import { stageById, stageContext } from '../../stages';
 import type { StageConfig } from '../../stages/stage-config';
+import { cachedBuild, synthCacheDir } from '../../tools/upgrade/synth-cache';
 
 /** One synthesised stage. */
 export interface SynthesisedStage {
@@ -52,6 +53,15 @@ export interface SynthOptions {
   readonly config?: StageConfig;
 }
 
+/**
+ * Context of the fully validated synth: cdk-nag, the Control Tower rules and CDK's CloudFormation validation in
+ * one synth (the Control Tower and CloudFormation validation tests share it through the run's synth cache).
+ */
+export const FULL_VALIDATION_CONTEXT: Readonly<Record<string, unknown>> = {
+  controlTowerRules: true,
+  validate: 'true',
+};
+
 const outdirs: string[] = [];
 process.on('exit', () => {
   for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
@@ -60,21 +70,53 @@ process.on('exit', () => {
 const cache = new Map<string, SynthesisedStage>();
 
 /**
- * Synthesises a stage (cached per stage id and options within the test file).
+ * Synthesises a stage (cached per stage id and options within the test file, and across the test files of one
+ * jest run through the run's synth cache: tools/upgrade/synth-cache.ts).
  *
- * Asset staging is off: the image's build context is not copied (the templates are the same).
+ * Asset staging is off: the image's build context is not copied (the templates are the same). A result read from
+ * the run's cache builds its `app` (and `stacks`) only when a test asks for them: that is a synth of its own.
  */
 export function synthStage(id: string, options: SynthOptions = {}): SynthesisedStage {
   const key = JSON.stringify([id, options.context ?? {}, options.nag ?? true, options.config !== undefined]);
   const cached = options.config === undefined ? cache.get(key) : undefined;
   if (cached) return cached;
 
-  const outdir = mkdtempSync(join(tmpdir(), 'infra-test-'));
-  outdirs.push(outdir);
+  const cacheDir = synthCacheDir();
+  if (options.config !== undefined || cacheDir === undefined) {
+    const live = liveSynth(id, options);
+    const result = resultOf(live.outdir, live.printed, () => live.app, live.assembly);
+    if (options.config === undefined) cache.set(key, result);
+    return result;
+  }
+  // One synth per run: the first file that needs this stage writes it into the run's cache, the others read it.
+  let live: ReturnType<typeof liveSynth> | undefined;
+  const entry = cachedBuild(cacheDir, `test/support/synth ${key}`, (dir) => {
+    live = liveSynth(id, options, dir);
+    return live.printed;
+  });
+  const app = () => (live ??= liveSynth(id, options)).app;
+  const result = resultOf(entry.dir, entry.text, app, live?.assembly);
+  cache.set(key, result);
+  return result;
+}
+
+/** Synthesises in this process, into `outdir` (default: a temporary directory removed at exit). */
+function liveSynth(
+  id: string,
+  options: SynthOptions,
+  outdir?: string,
+): { app: App; assembly: CloudAssembly; outdir: string; printed: string } {
+  if (outdir === undefined) {
+    outdir = mkdtempSync(join(tmpdir(), 'infra-test-'));
+    outdirs.push(outdir);
+  }
   const app = createBlueprintApp({
     config: options.config ?? stageById(id),
     outdir,
     nag: options.nag ?? true,
+    // CDK's CloudFormation validation (most of a synth's time) only where the context asks for it, as on
+    // `cdk synth`: cloudformation-validation.test.ts runs it on every stage, with the Control Tower rules.
+    cloudFormationValidation: parseBooleanContext(options.context?.validate) ?? false,
     // The stage's example context (stage global's regions, domain and front door) under the test's own.
     context: { [DISABLE_ASSET_STAGING_CONTEXT]: true, ...stageContext(id), ...(options.context ?? {}) },
   });
@@ -88,6 +130,16 @@ export function synthStage(id: string, options: SynthOptions = {}): SynthesisedS
   } finally {
     console.error = consoleError;
   }
+  return { app, assembly, outdir, printed: printed.join('\n') };
+}
+
+/** The result over a synthesised assembly directory; `app()` gives the app (built on first use when cached). */
+function resultOf(
+  outdir: string,
+  synthOutput: string,
+  app: () => App,
+  assembly?: CloudAssembly,
+): SynthesisedStage {
   const read = (stackId: string) =>
     JSON.parse(readFileSync(join(outdir, `${stackId}.template.json`), 'utf8')) as Record<string, unknown>;
   const json = {
@@ -95,10 +147,18 @@ export function synthStage(id: string, options: SynthOptions = {}): SynthesisedS
     data: read(STACK_IDS.data),
     service: read(STACK_IDS.service),
   };
-  const result: SynthesisedStage = {
-    app,
-    stacks: blueprintStacks(app),
-    assembly,
+  let stacks: BlueprintStacks | undefined;
+  let loaded = assembly;
+  return {
+    get app() {
+      return app();
+    },
+    get stacks() {
+      return (stacks ??= blueprintStacks(app()));
+    },
+    get assembly() {
+      return (loaded ??= new CloudAssembly(outdir));
+    },
     outdir,
     json,
     templates: {
@@ -106,11 +166,16 @@ export function synthStage(id: string, options: SynthOptions = {}): SynthesisedS
       data: Template.fromJSON(json.data),
       service: Template.fromJSON(json.service),
     },
-    synthOutput: printed.join('\n'),
-    report: JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as ValidationReport,
+    synthOutput,
+    report: validationReport(outdir),
   };
-  if (options.config === undefined) cache.set(key, result);
-  return result;
+}
+
+/** The synth's validation report; CDK writes none when no validation plugin ran (no cdk-nag, no validation). */
+function validationReport(outdir: string): ValidationReport {
+  const file = join(outdir, 'validation-report.json');
+  if (!existsSync(file)) return { pluginReports: [] };
+  return JSON.parse(readFileSync(file, 'utf8')) as ValidationReport;
 }
 
 /** Resources of a raw template, optionally of one type. */

@@ -1,11 +1,14 @@
 /**
  * Synthesising the blueprint's stages offline, for the diff CLI, the upgrade tests and the docs generator.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DISABLE_ASSET_STAGING_CONTEXT, PATH_METADATA_ENABLE_CONTEXT } from 'aws-cdk-lib/cx-api';
 import { createBlueprintApp } from '../../lib/blueprint';
 import { stageById, stageContext, stageIds } from '../../stages';
 import type { AssemblyTemplates } from './assembly';
 import { cdkJsonContext, synthTemplates } from './synth';
+import { cachedBuild, synthCacheDir } from './synth-cache';
 
 /** A stage's configuration, as `stages/index.ts` hands it out. */
 export type BlueprintStageConfig = ReturnType<typeof stageById>;
@@ -44,11 +47,22 @@ export function synthStage(id: string, config: BlueprintStageConfig = stageById(
 
 const cache = new Map<string, AssemblyTemplates>();
 
-/** `synthStage(id)`, synthesised once per process (tests and the docs generator share a stage's templates). */
+/**
+ * `synthStage(id)`, synthesised once per process (tests and the docs generator share a stage's templates), and
+ * in a test run once for all its processes (the run's synth cache, synth-cache.ts).
+ */
 export function synthStageCached(id: string): AssemblyTemplates {
   let templates = cache.get(id);
   if (!templates) {
-    templates = synthStage(id);
+    const cacheDir = synthCacheDir();
+    if (cacheDir === undefined) templates = synthStage(id);
+    else {
+      const entry = cachedBuild(cacheDir, `tools/upgrade/stage-synth ${id}`, (dir) => {
+        writeFileSync(join(dir, 'templates.json'), JSON.stringify(synthStage(id)));
+        return '';
+      });
+      templates = JSON.parse(readFileSync(join(entry.dir, 'templates.json'), 'utf8')) as AssemblyTemplates;
+    }
     cache.set(id, templates);
   }
   return templates;
