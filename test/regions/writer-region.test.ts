@@ -10,6 +10,7 @@ import { writerRoleOf } from '../../lib/writer-region';
 import { stageContext, stageGlobal } from '../../stages';
 import { templatesFromAssembly, type StackTemplate } from '../../tools/upgrade/assembly';
 import { diffAssemblies, type UpgradeReport } from '../../tools/upgrade/diff';
+import { writerRegionStacks } from '../../tools/global/run';
 import { renderTextSummary } from '../../tools/upgrade/report';
 import { synthStage, type ValidationReport } from '../support/synth';
 
@@ -120,6 +121,23 @@ describe('writerRegion: the data side does not move', () => {
         (name) => !/^shop-(service|edge|routing)$/.test(name),
       ),
     ).toEqual([]);
+  });
+
+  test('the stacks that change are exactly those `npm run global` tells the operator to deploy', () => {
+    // WHEN
+    const beforeByKey = new Map(beforeStacks.stacks.map((stack) => [stack.key, stack.template]));
+    const changed = afterStacks.stacks
+      .filter((stack) => JSON.stringify(stack.template) !== JSON.stringify(beforeByKey.get(stack.key)))
+      // the first data stack's outputs are only reordered (above): `--exclusively` leaves it out
+      .filter((stack) => stack.stackName !== 'shop-data')
+      .map((stack) => stack.artifactId);
+
+    // THEN the CDK CLI selects stacks by these paths
+    expect(changed.sort()).toEqual(
+      writerRegionStacks(REGIONS)
+        .map((stack) => stack.path)
+        .sort(),
+    );
   });
 
   test('cdk-nag stays clean', () => {
