@@ -3,10 +3,12 @@
  * function and the Route 53 default follow the writers, while every network, data and shard stack stays exactly as
  * the default synth builds it (their shape is keyed on the first region), and the upgrade gate calls the change safe.
  */
+import { Stack } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { createBlueprintApp } from '../../lib/blueprint';
 import { CONTEXT_KEYS, StageConfigError } from '../../lib/config';
 import { failoverPairHostname } from '../../lib/stacks/routing-stack';
-import { writerRoleOf } from '../../lib/writer-region';
+import { cachePrimaryHostOf, clusterWriterHostOf, writerRoleOf } from '../../lib/writer-region';
 import { stageContext, stageGlobal } from '../../stages';
 import { templatesFromAssembly, type StackTemplate } from '../../tools/upgrade/assembly';
 import { diffAssemblies, type UpgradeReport } from '../../tools/upgrade/diff';
@@ -25,7 +27,10 @@ const REGIONS = stageContext('global').regions!.split(',');
 
 // GIVEN: stage global as deployed, and the same with the writers moved to eu-west-1
 const before = synthStage('global');
-const after = synthStage('global', { context: { [CONTEXT_KEYS.writerRegion]: WRITER } });
+const after = synthStage('global', {
+  // The Control Tower proactive controls too, as the test suite runs them on every stage.
+  context: { [CONTEXT_KEYS.writerRegion]: WRITER, [CONTEXT_KEYS.controlTowerRules]: true },
+});
 const beforeStacks = templatesFromAssembly(before.assembly);
 const afterStacks = templatesFromAssembly(after.assembly);
 
@@ -140,8 +145,14 @@ describe('writerRegion: the data side does not move', () => {
     );
   });
 
-  test('cdk-nag stays clean', () => {
+  test('cdk-nag and the Control Tower rules stay clean', () => {
     expect(nagFindings(after.report)).toEqual([]);
+    // The pack walking the construct tree directly (the report lists a plugin only when it found something).
+    const nag = new AwsSolutionsChecks().validateScope(after.app);
+    expect(nag.violations.map((violation) => violation.ruleName)).toEqual([]);
+    expect(nag.success).toBe(true);
+    expect(after.report.pluginReports.map((plugin) => plugin.pluginName)).toContain('cdk-validator-cfnguard');
+    expect(after.report.pluginReports.filter((plugin) => plugin.conclusion === 'failure')).toEqual([]);
   });
 });
 
@@ -229,6 +240,36 @@ describe('writerRegion: the edge and the routing follow the writers', () => {
     };
     expect(defaultTarget(afterStacks.stacks)).toBe(failoverPairHostname(WRITER, 'shop.example.com'));
     expect(defaultTarget(beforeStacks.stacks)).toBe(failoverPairHostname(REGIONS[0]!, 'shop.example.com'));
+  });
+});
+
+/** Evaluates the `Fn::Join` and `Fn::Split` of a resolved value over literal strings, as CloudFormation would. */
+function evaluate(value: Parsed): Parsed {
+  if (typeof value === 'string' || Array.isArray(value)) return value;
+  if (value['Fn::Split'] !== undefined) {
+    const [delimiter, source] = value['Fn::Split'];
+    return (evaluate(source) as string).split(delimiter);
+  }
+  if (value['Fn::Join'] !== undefined) {
+    const [delimiter, list] = value['Fn::Join'];
+    const items = Array.isArray(list) ? list.map(evaluate) : evaluate(list);
+    return (items as string[]).join(delimiter);
+  }
+  throw new Error(`cannot evaluate ${JSON.stringify(value)}`);
+}
+const derived = (host: string) => evaluate(new Stack().resolve(host));
+
+describe('writerRegion: the hosts derived from published endpoints', () => {
+  test("an Aurora cluster's writer endpoint from its reader endpoint, as Aurora names them", () => {
+    expect(derived(clusterWriterHostOf('shop-db.cluster-ro-c1a2b3.eu-west-1.rds.amazonaws.com'))).toBe(
+      'shop-db.cluster-c1a2b3.eu-west-1.rds.amazonaws.com',
+    );
+  });
+
+  test("an ElastiCache group's primary endpoint from its reader endpoint (in-transit encryption on)", () => {
+    expect(derived(cachePrimaryHostOf('replica.shop-sessions.ab12cd.euw1.cache.amazonaws.com'))).toBe(
+      'master.shop-sessions.ab12cd.euw1.cache.amazonaws.com',
+    );
   });
 });
 
