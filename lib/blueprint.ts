@@ -166,6 +166,7 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
       ...(home && context.frontDoor !== undefined ? { frontDoor: context.frontDoor } : {}),
       regions: context.regions.map(({ region: code }) => code),
       ...(home ? {} : { homeStacks: regions[context.region]! }),
+      ...(context.writerRegion !== undefined ? { writerRegion: context.writerRegion } : {}),
     });
   });
   // Stage global: the regions' API hostnames, Route 53 routing (home region) and health-check alarms (us-east-1).
@@ -177,6 +178,7 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
     ...(context.domainName !== undefined ? { domainName: context.domainName } : {}),
     ...(context.hostedZone !== undefined ? { hostedZone: context.hostedZone } : {}),
     ...(context.alarmEmail !== undefined ? { alarmEmail: context.alarmEmail } : {}),
+    ...(context.writerRegion !== undefined ? { writerRegion: context.writerRegion } : {}),
   });
   const homeStacks = regions[context.region];
   if (homeStacks === undefined) throw new Error('createBlueprintApp: no home region');
@@ -189,6 +191,7 @@ export function createBlueprintApp(props: BlueprintAppProps): App {
       prefix: context.prefix,
       regions: context.regions.map(({ region }) => region),
       homeService: homeStacks.service,
+      ...(context.writerRegion !== undefined ? { writerRegion: context.writerRegion } : {}),
       ...(context.frontDoor !== undefined ? { frontDoor: context.frontDoor } : {}),
       ...(context.domainName !== undefined ? { domainName: context.domainName } : {}),
       ...(context.hostedZone !== undefined ? { hostedZone: context.hostedZone } : {}),

@@ -19,6 +19,7 @@ import { DataStack, type GlobalDatabaseRole } from './stacks/data-stack';
 import { NetworkStack } from './stacks/network-stack';
 import { ServiceStack } from './stacks/service-stack';
 import { ShardStack } from './stacks/shard-stack';
+import { serviceEndpointsOf, writerRoleOf } from './writer-region';
 
 /** Construct ids of a region's stacks: a contract every stage keeps (stack names add the context `prefix`). */
 export const STACK_IDS = {
@@ -72,6 +73,14 @@ export interface RegionProps {
    * @default - none: required for a further region of a stage with `global`
    */
   readonly homeStacks?: RegionStacks;
+  /**
+   * Where the writes go (`-c writerRegion`, stage global): read by the service stack only (the app's `REGION_ROLE`
+   * and `HOME_REGION`, and which database and session hosts it writes to); the data and shard stacks keep the shape
+   * of the first of `regions`.
+   *
+   * @default - the first of `regions`
+   */
+  readonly writerRegion?: string;
 }
 
 /** The stacks of one region. */
@@ -191,7 +200,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
   }
 
   // The services see the data tier only through its endpoints.
-  const endpoints: DataEndpoints = {
+  const builtEndpoints: DataEndpoints = {
     shards: [data.shardEndpoint, ...Object.values(shards).map((stack) => stack.endpoint)],
     ...(data.cacheEndpoint !== undefined ? { cache: data.cacheEndpoint } : {}),
     ...(data.sessionsEndpoint !== undefined ? { sessions: data.sessionsEndpoint } : {}),
@@ -200,6 +209,24 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     sessionSecretArn: data.sessionSecret.secretArn,
     sessionSecretKeyArn: data.sessionSecretKeyArn,
   };
+  // Stage global: the services write where the writers are (`-c writerRegion`), whatever the data stacks' shape.
+  const writerRole =
+    regionRole !== undefined
+      ? writerRoleOf({
+          region,
+          regions,
+          ...(props.writerRegion !== undefined ? { writerRegion: props.writerRegion } : {}),
+        })
+      : undefined;
+  const endpoints =
+    regionRole !== undefined && writerRole !== undefined
+      ? serviceEndpointsOf({
+          endpoints: builtEndpoints,
+          dataHome: regionRole.role === 'home',
+          writerRole,
+          producers: [data, ...Object.values(shards)],
+        })
+      : builtEndpoints;
   const service = new ServiceStack(scope, STACK_IDS.service, {
     env,
     stackName: `${prefix}-service`,
@@ -224,6 +251,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
     ...(props.adminEmails !== undefined ? { adminEmails: props.adminEmails } : {}),
     ...(props.frontDoor !== undefined ? { frontDoor: props.frontDoor } : {}),
     ...(regionRole !== undefined ? { regionRole } : {}),
+    ...(writerRole !== undefined ? { writerRole } : {}),
   });
   // Each shard, the cache and the queue add their own alarms and dashboard rows to the region's monitoring.
   data.shard.addMonitoring(service.monitoring);

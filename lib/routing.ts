@@ -36,6 +36,8 @@ export interface GlobalRoutingProps {
   readonly hostedZone?: HostedZoneReference;
   /** Email subscribed to the health-check alarm topic. @default - no subscription */
   readonly alarmEmail?: string;
+  /** Where the writes go (`-c writerRegion`): the `*` default record's region. @default - the first region */
+  readonly writerRegion?: string;
 }
 
 /** The stacks {@link buildGlobalRouting} made. */
@@ -100,6 +102,7 @@ export function buildGlobalRouting(
     routing: config.global.routing,
     prefix,
     ...(props.alarmEmail !== undefined ? { alarmEmail: props.alarmEmail } : {}),
+    ...(props.writerRegion !== undefined ? { writerRegion: props.writerRegion } : {}),
   });
   // Route 53 refuses an alias to a record that does not exist yet: every region's `api-<region>` record first.
   for (const stacks of Object.values(props.regions))

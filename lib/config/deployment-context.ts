@@ -22,6 +22,7 @@ export const CONTEXT_KEYS = {
   validate: 'validate',
   controlTowerRules: 'controlTowerRules',
   frontDoor: 'frontDoor',
+  writerRegion: 'writerRegion',
 } as const;
 
 /**
@@ -127,6 +128,16 @@ export interface DeploymentContext {
    * @default - not set: the public load balancer (a stage without a gateway)
    */
   readonly frontDoor?: FrontDoor;
+  /**
+   * Where the writes go (`-c writerRegion=eu-west-1`, stage global): the region whose services write (the app's
+   * `REGION_ROLE=home`, every region's `HOME_REGION`), the CloudFront function's home origin and the Route 53
+   * default. Set after `npm run global -- switchover|failover --to <region>` moved the database and session
+   * writers there; never read by the data and shard stacks, whose shape stays keyed on the first of `regions`.
+   * Always one of `regions`.
+   *
+   * @default - the first of `regions` (`region`)
+   */
+  readonly writerRegion?: string;
 }
 
 /** A problem found in the configuration: the key, the value received and how to fix it. */
@@ -451,6 +462,18 @@ export function readDeploymentContext(
     );
   }
 
+  const writerRegion = optionalString(read(CONTEXT_KEYS.writerRegion));
+  const regionCodes = regions.map((entry) => entry.region);
+  if (writerRegion !== undefined && !regionCodes.includes(writerRegion)) {
+    problem(
+      CONTEXT_KEYS.writerRegion,
+      writerRegion,
+      `name one of the deployment's regions (${regionCodes.join(', ')}): the region the writers were moved to by ` +
+        '"npm run global -- switchover|failover --to <region>", e.g. "-c writerRegion=' +
+        `${regionCodes[1] ?? regionCodes[0]}"; leave it out (or pass the first region) when the writers are home`,
+    );
+  }
+
   return {
     context: {
       account,
@@ -467,6 +490,7 @@ export function readDeploymentContext(
       ...(typeof validate === 'boolean' ? { validate } : {}),
       ...(typeof controlTowerRules === 'boolean' ? { controlTowerRules } : {}),
       ...(frontDoor !== undefined ? { frontDoor } : {}),
+      ...(writerRegion !== undefined && regionCodes.includes(writerRegion) ? { writerRegion } : {}),
     },
     problems,
   };

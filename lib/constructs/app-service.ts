@@ -538,6 +538,9 @@ export class AppService extends Construct {
     ];
     for (const endpoint of endpoints) {
       if (admitted.has(endpoint.groupId)) continue;
+      // One rule per group: sessions on the cache group itself (stage global, the first region while the writers
+      // are away) are reached through the cache's rule.
+      admitted.add(endpoint.groupId);
       const group = ec2.SecurityGroup.fromSecurityGroupId(this, `${endpoint.name}Clients`, endpoint.groupId, {
         allowAllOutbound: false,
       });

@@ -38,6 +38,13 @@ export interface BuildEdgeProps {
    * @default - the domain is left where the home service stack points it
    */
   readonly frontDoor?: FrontDoor;
+  /**
+   * Where the writes go (`-c writerRegion`): the `/api/*` function's home origin (writes and pinned viewers). The
+   * storefront's replica region stays derived from `regions`.
+   *
+   * @default - the first of `regions`
+   */
+  readonly writerRegion?: string;
 }
 
 /** The edge's stacks. */
@@ -74,7 +81,7 @@ export function buildEdge(scope: Construct, props: BuildEdgeProps): EdgeStacks {
   if (problems.length > 0 || props.domainName === undefined || props.hostedZone === undefined) {
     throw new StageConfigError(problems);
   }
-  const [homeRegion] = props.regions;
+  const homeRegion = props.writerRegion ?? props.regions[0];
   if (homeRegion === undefined) throw new Error('buildEdge: no regions');
   const replicaRegion = storefrontReplicaRegion(props.regions);
 

@@ -100,7 +100,7 @@ export interface EdgeStackProps extends EdgeCommonProps {
   readonly domainName: string;
   /** Public hosted zone of `domainName` (certificate validation and the edge's records). */
   readonly hostedZone: { readonly hostedZoneId: string; readonly zoneName: string };
-  /** The home region: writes and pinned viewers go to its API hostname. */
+  /** The writer region (the home region unless `-c writerRegion` moved the writers): writes and pinned viewers go to its API hostname. */
   readonly homeRegion: string;
   /** Region of the storefront's failover copy ({@link EdgeReplicaStack}). */
   readonly replicaRegion: string;

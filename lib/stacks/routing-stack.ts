@@ -69,6 +69,13 @@ export interface RoutingStackProps extends StackProps {
   readonly prefix: string;
   /** Email subscribed to the health-check alarm topic (when the alarms are in this stack). @default - none */
   readonly alarmEmail?: string;
+  /**
+   * Where the writes go (`-c writerRegion`): the `*` default record leads to this region's failover pair, so viewers
+   * no continent record claims reach the writers. The stack itself stays in the first region.
+   *
+   * @default - the first of `regions`
+   */
+  readonly writerRegion?: string;
 }
 
 /**
@@ -114,7 +121,7 @@ export class RoutingStack extends Stack {
     const problems = routingProblems(props.routing, props.regions);
     if (problems.length > 0) throw new StageConfigError(problems);
     const { regions, domainName, routing } = props;
-    const home = regions[0]!;
+    const home = props.writerRegion ?? regions[0]!;
     const chosen = routing.policy ?? ROUTING_DEFAULTS.policy;
     const zone = route53.HostedZone.fromHostedZoneAttributes(this, 'HostedZone', props.hostedZone);
     // An alias to another record of the same zone, by name: the records of the regions' own stacks and of this one.
@@ -188,14 +195,15 @@ export class RoutingStack extends Stack {
         );
       }
     }
-    // Every viewer no continent record claims (and a continent whose pair is down) goes to the home region's pair.
+    // Every viewer no continent record claims (and a continent whose pair is down) goes to the writer region's pair
+    // (the home region, unless `-c writerRegion` moved the writers).
     geolocationRecords.default = new route53.ARecord(this, 'GeoDefault', {
       zone,
       recordName: this.hostnames.geolocation,
       geoLocation: route53.GeoLocation.default(),
       setIdentifier: 'default',
       target: toName(failoverPairHostname(home, domainName)),
-      comment: `Viewers no continent record claims: the home region ${home}'s failover pair`,
+      comment: `Viewers no continent record claims: the ${home === regions[0] ? 'home' : 'writer'} region ${home}'s failover pair`,
     });
     this.geolocationRecords = geolocationRecords;
 

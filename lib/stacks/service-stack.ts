@@ -79,6 +79,14 @@ export interface ServiceStackProps extends StackProps {
    * @default - a region of its own
    */
   readonly regionRole?: RegionRole;
+  /**
+   * This region's role for writes (stage global, `-c writerRegion`): what the tasks are told (`REGION_ROLE`,
+   * `HOME_REGION`) and whether they read only. `regionRole` keeps the data stacks' shape: the migration task and the
+   * shard manager stay in the first region, whose data stack holds the migration secrets' primaries.
+   *
+   * @default - `regionRole`
+   */
+  readonly writerRole?: RegionRole;
 }
 
 /**
@@ -142,7 +150,7 @@ export class ServiceStack extends Stack {
       data: props.data,
       logEncryptionKey: props.logsKey,
       environment,
-      ...(props.regionRole !== undefined ? { regionRole: props.regionRole } : {}),
+      ...(props.regionRole !== undefined ? { regionRole: props.writerRole ?? props.regionRole } : {}),
     };
     // The first service under the id `Default` (left out of logical ids): its resources keep the ids they had
     // when the platform and the service were one construct.

@@ -53,6 +53,12 @@ export interface GlobalPlan {
   readonly datastore: DatastorePlan;
   /** The regions of the deployment, as the global clusters' members show them. */
   readonly regions: readonly string[];
+  /**
+   * The same in the deployment's order, the first region (`-c regions=`'s first: the data stacks' home) first: the
+   * order `--regions` gives, else the region of the datastore's member `<prefix>-redis` (the home data stack's cache
+   * group) first and the others as in `regions`.
+   */
+  readonly deploymentRegions: readonly string[];
 }
 
 /** Every global cluster of the account, page by page (the filter by prefix happens here, not in the API). */
@@ -220,6 +226,7 @@ export function planMove(input: {
         group.Members?.some((member) => member.ReplicationGroupId === sessionGroup),
       );
   let datastore: DatastorePlan | undefined;
+  let firstRegion: string | undefined;
   if (candidates.length === 0) {
     problems.push(
       input.datastoreId
@@ -234,6 +241,9 @@ export function planMove(input: {
     );
   } else {
     const group = candidates[0] as GlobalReplicationGroup;
+    firstRegion = group.Members?.find(
+      (member) => member.ReplicationGroupId === sessionGroup,
+    )?.ReplicationGroupRegion;
     const id = group.GlobalReplicationGroupId ?? '';
     const target = group.Members?.find((member) => member.ReplicationGroupRegion === to);
     const primary = primaryOf(group);
@@ -269,5 +279,11 @@ export function planMove(input: {
   }
 
   if (problems.length > 0 || datastore === undefined) return { problems };
-  return { plan: { clusters, datastore, regions: sorted(regionsSeen) } };
+  const regions = sorted(regionsSeen);
+  const deploymentRegions =
+    input.regions ??
+    (firstRegion !== undefined && regions.includes(firstRegion)
+      ? [firstRegion, ...regions.filter((region) => region !== firstRegion)]
+      : regions);
+  return { plan: { clusters, datastore, regions, deploymentRegions } };
 }

@@ -145,10 +145,18 @@ describe('switchover', () => {
     expect(result.out).toMatch(new RegExp(`${DATASTORE_ID} +moved to eu-west-1 in 30 s`));
     expect(result.out).toContain('10 s x 3 checks = 30 s');
     expect(result.out).toContain(
-      "writes fail until they follow the writer (us-east-1's clusters are now read-only secondaries)",
+      "Until that is eu-west-1,\n  writes fail (us-east-1's clusters are now read-only secondaries).",
     );
+    // the exact deploy that makes the writes follow: every service stack, the edge, the routing, nothing else
+    // (the first region is the one whose cache group <prefix>-redis is a member of the datastore; the others sorted)
     expect(result.out).toContain(
-      'Fail back once us-east-1 is healthy: npm run global -- switchover --to us-east-1.',
+      "npm run cdk -- deploy --exclusively 'ShopService' 'ApSoutheast2/ShopService' 'EuWest1/ShopService' " +
+        "'ShopEdge' 'ShopRouting' -c stage=global -c writerRegion=eu-west-1\n",
+    );
+    expect(result.out).toContain('"writerRegion": "eu-west-1" in cdk.json\'s "context"');
+    expect(result.out).not.toContain('cannot deploy while its CloudFormation is down');
+    expect(result.out).toContain(
+      'Fail back once us-east-1 is healthy: npm run global -- switchover --to us-east-1; it prints the deploy',
     );
     expect(result.err).toBe('');
   });
@@ -291,6 +299,28 @@ describe('switchover', () => {
     expect(result.out).toContain('Nothing to do');
     expect(world.rds.inputs(SwitchoverGlobalClusterCommand)).toHaveLength(0);
     expect(world.cache.mock.commandCalls(FailoverGlobalReplicationGroupCommand)).toHaveLength(0);
+    // a rerun still says how the writes follow
+    expect(result.out).toContain("'ShopRouting' -c stage=global -c writerRegion=eu-west-1\n");
+  });
+
+  it('fails back home, and prints the deploy that resets writerRegion', async () => {
+    // GIVEN the writers were moved to eu-west-1
+    const world = fakes();
+    for (const state of world.rds.clusters.values()) state.writerRegion = SECOND;
+    world.cache.primaryRegion = SECOND;
+
+    // WHEN
+    const result = await run(['switchover', '--to', HOME], world);
+
+    // THEN
+    expect(result.code).toBe(globalExitCodes.done);
+    for (const id of CLUSTERS) expect(world.rds.clusters.get(id)?.writerRegion).toBe(HOME);
+    expect(result.out).toContain('reset writerRegion (remove "writerRegion" from cdk.json\'s "context"');
+    expect(result.out).toContain(
+      "npm run cdk -- deploy --exclusively 'ShopService' 'ApSoutheast2/ShopService' 'EuWest1/ShopService' " +
+        "'ShopEdge' 'ShopRouting' -c stage=global -c writerRegion=us-east-1\n",
+    );
+    expect(result.out).not.toContain('Fail back once');
   });
 });
 
@@ -350,6 +380,15 @@ describe('failover', () => {
     ]);
     expect(result.out).toContain('Failover (data loss allowed) to ap-southeast-2');
     for (const id of CLUSTERS) expect(world.rds.clusters.get(id)?.writerRegion).toBe(THIRD);
+    // the stacks the down region holds (its services, the routing, the edge in us-east-1) are deployed apart
+    expect(result.out).toContain(
+      "npm run cdk -- deploy --exclusively 'ApSoutheast2/ShopService' 'EuWest1/ShopService' -c stage=global " +
+        '-c writerRegion=ap-southeast-2\n',
+    );
+    expect(result.out).toContain(
+      "Once it answers, before failing back: npm run cdk -- deploy --exclusively 'ShopService' 'ShopEdge' " +
+        "'ShopRouting' -c stage=global -c writerRegion=ap-southeast-2",
+    );
     // the waits ran side by side: s2's describes interleave with the others', not after them
     expect(calls.indexOf('DescribeGlobalClusters shop-s2-global')).toBeLessThan(
       calls.lastIndexOf('DescribeGlobalClusters shop-shard0-global'),
@@ -435,6 +474,11 @@ describe('--dry-run', () => {
       `{"GlobalReplicationGroupId":"${DATASTORE_ID}","PrimaryRegion":"ap-southeast-2"`,
     );
     expect(result.out).toContain('every global cluster at once');
+    // the follow-up deploy carries the prefix given
+    expect(result.out).toContain(
+      "npm run cdk -- deploy --exclusively 'EuWest1/ShopService' 'ApSoutheast2/ShopService' -c stage=global " +
+        '-c prefix=acme -c writerRegion=ap-southeast-2\n',
+    );
   });
 });
 

@@ -5,7 +5,13 @@
 import type { ElastiCacheClient } from '@aws-sdk/client-elasticache';
 import type { RDSClient } from '@aws-sdk/client-rds';
 import type { StageConfig } from '../../lib/config/stage-config';
-import { globalExitCodes, globalUsage, parseGlobalArgs, type GlobalArgs } from './args';
+import { CONTEXT_KEYS } from '../../lib/config/deployment-context';
+import { pascalCase } from '../../lib/config/naming';
+import { EDGE_STACK_IDS } from '../../lib/edge/build-edge';
+import { EDGE_REGION } from '../../lib/edge/names';
+import { STACK_IDS } from '../../lib/region';
+import { ROUTING_STACK_IDS } from '../../lib/routing';
+import { GLOBAL_ARG_DEFAULTS, globalExitCodes, globalUsage, parseGlobalArgs, type GlobalArgs } from './args';
 import { listGlobalClusters, listGlobalDatastores, planMove, type GlobalPlan } from './discover';
 import { globalClusterNames, homeSessionGroupId, regionOfArn, type GlobalClusterName } from './identifiers';
 import { CLUSTER_API, isInTarget, moveClusters, moveDatastore, type Outcome, type Waiting } from './move';
@@ -60,25 +66,89 @@ function healthCheck(config: StageConfig) {
   return { intervalSeconds, threshold, seconds: intervalSeconds * threshold };
 }
 
+/** The CDK stack paths `-c writerRegion` changes: every region's service stack, the edge and the routing. */
+export function writerRegionStacks(
+  regions: readonly string[],
+): { readonly path: string; readonly region: string }[] {
+  const home = regions[0];
+  if (home === undefined) throw new Error('writerRegionStacks: no regions');
+  return [
+    ...regions.map((region) => ({
+      path: region === home ? STACK_IDS.service : `${pascalCase(region)}/${STACK_IDS.service}`,
+      region,
+    })),
+    { path: EDGE_STACK_IDS.edge, region: EDGE_REGION },
+    { path: ROUTING_STACK_IDS.routing, region: home },
+  ];
+}
+
+/**
+ * The deployment that makes the writes follow the writers to `to` (`-c writerRegion`), or back home on a fail back:
+ * the stacks and the exact command. `--exclusively`: `cdk deploy` of a stack otherwise deploys the stacks it
+ * depends on first, the data stacks among them, which this move must not touch. After a failover, the stacks in
+ * the old writer region (and the edge's, in us-east-1, when that is the one) cannot deploy until its CloudFormation
+ * answers: they are listed apart.
+ */
+export function writerRegionFollowUp(
+  args: Pick<GlobalArgs, 'command' | 'to' | 'stage' | 'prefix'>,
+  regions: readonly string[],
+  previousWriter?: string,
+): string {
+  const home = regions[0]!;
+  const failBack = args.to === home;
+  const stacks = writerRegionStacks(regions);
+  const down = args.command === 'failover' ? previousWriter : undefined;
+  const now = stacks.filter((stack) => stack.region !== down);
+  const later = stacks.filter((stack) => stack.region === down);
+  const context = [
+    `-c stage=${args.stage}`,
+    ...(args.prefix !== GLOBAL_ARG_DEFAULTS.prefix ? [`-c prefix=${args.prefix}`] : []),
+    `-c ${CONTEXT_KEYS.writerRegion}=${args.to}`,
+  ].join(' ');
+  const deploy = (list: readonly { path: string }[]) =>
+    `npm run cdk -- deploy --exclusively ${list.map((stack) => `'${stack.path}'`).join(' ')} ${context}`;
+  return [
+    failBack
+      ? `- Writes follow the writer home: reset ${CONTEXT_KEYS.writerRegion} (remove "${CONTEXT_KEYS.writerRegion}" from cdk.json's "context",`
+      : `- Writes follow the writer: set ${CONTEXT_KEYS.writerRegion}=${args.to} ("${CONTEXT_KEYS.writerRegion}": "${args.to}" in cdk.json's "context",`,
+    "  so that no later deploy sends the writes elsewhere) and deploy every region's service stack, then the edge",
+    '  and the routing, and nothing else (--exclusively: no data or shard stack), with the rest of the context as deployed:',
+    `    ${deploy(now)}`,
+    ...(later.length > 0
+      ? [
+          `  The stacks in ${down} cannot deploy while its CloudFormation is down; until they do, what they route still`,
+          `  sends writes to ${down} (they fail there). Once it answers, before failing back: ${deploy(later)}`,
+        ]
+      : []),
+  ].join('\n');
+}
+
 /** The lines printed after the database and the datastore moved (or for a dry run, what would follow). */
 export function afterMoveText(
-  args: Pick<GlobalArgs, 'command' | 'to'>,
+  args: Pick<GlobalArgs, 'command' | 'to' | 'stage' | 'prefix'>,
   config: StageConfig,
+  regions: readonly string[],
   previousWriter?: string,
 ): string {
   const check = healthCheck(config);
+  const home = regions[0];
   return [
     'What happens now:',
     `- Reads: every region keeps serving reads from its own replica. Route 53 moves a region's viewers to the next`,
     `  region only when that region's /readyz health check fails: ${check.intervalSeconds} s x ${check.threshold} checks = ${check.seconds} s`,
     '  after it goes down, plus what resolvers cached of the previous answer.',
-    `- Writes: the app and the CloudFront function send every write to the deployment's home region (the first of`,
-    `  -c regions=). Unless that is ${args.to}, writes fail until they follow the writer` +
-      `${previousWriter !== undefined ? ` (${previousWriter}'s clusters are now read-only secondaries)` : ''}:`,
-    `  ${RUNBOOK}, "Writes follow the writer".`,
-    "  Do NOT redeploy with the regions reordered: the home region's data stacks own the AWS::RDS::GlobalCluster",
+    `- Writes: the apps, the CloudFront function and the Route 53 default send every write to the region the last`,
+    `  deploy named in -c ${CONTEXT_KEYS.writerRegion} (default: the first of -c regions=, ${home}). Until that is ${args.to},`,
+    `  writes fail${previousWriter !== undefined ? ` (${previousWriter}'s clusters are now read-only secondaries)` : ''}.`,
+    writerRegionFollowUp(args, regions, previousWriter),
+    "  Do NOT redeploy with the regions reordered: the first region's data stacks own the AWS::RDS::GlobalCluster",
     "  resources and the clusters' credentials, so reordering them replaces database clusters.",
-    `- Fail back once ${previousWriter ?? 'the old writer region'} is healthy: npm run global -- switchover --to ${previousWriter ?? '<region>'}.`,
+    ...(args.to !== home
+      ? [
+          `- Fail back once ${home} is healthy: npm run global -- switchover --to ${home}; it prints the deploy that`,
+          `  resets ${CONTEXT_KEYS.writerRegion}. Runbook: ${RUNBOOK}.`,
+        ]
+      : [`- Runbook: ${RUNBOOK}, "Writes follow the writer".`]),
   ].join('\n');
 }
 
@@ -160,7 +230,7 @@ function dryRunText(args: GlobalArgs, names: readonly GlobalClusterName[], confi
     `     waiting: elasticache:DescribeGlobalReplicationGroups every ${args.pollSeconds} s, up to ${args.timeoutMinutes} min, ` +
       `until the ${args.to} member is PRIMARY and the status "available"`,
     '',
-    afterMoveText(args, config, regions[0] !== args.to ? regions[0] : undefined),
+    afterMoveText(args, config, regions, regions[0] !== args.to ? regions[0] : undefined),
     '',
   ].join('\n');
 }
@@ -236,7 +306,7 @@ export async function runGlobal(argv: readonly string[], io: GlobalIo): Promise<
   if (toMove.length === 0 && plan.datastore.state === 'already') {
     io.stdout.write(
       `Nothing to do: every global cluster (${plan.clusters.map((c) => c.identifier).join(', ')}) and Global ` +
-        `Datastore ${plan.datastore.id} already write in ${args.to}.\n\n${afterMoveText(args, config)}\n`,
+        `Datastore ${plan.datastore.id} already write in ${args.to}.\n\n${afterMoveText(args, config, plan.deploymentRegions)}\n`,
     );
     return globalExitCodes.done;
   }
@@ -274,7 +344,9 @@ export async function runGlobal(argv: readonly string[], io: GlobalIo): Promise<
   const report = reportText(plan, args.to, clusterOutcomes, datastoreOutcome);
 
   if (clustersDone && isInTarget(datastoreOutcome)) {
-    io.stdout.write(`\nDone:\n${report}\n\n${afterMoveText(args, config, previousWriter)}\n`);
+    io.stdout.write(
+      `\nDone:\n${report}\n\n${afterMoveText(args, config, plan.deploymentRegions, previousWriter)}\n`,
+    );
     return globalExitCodes.done;
   }
   const moved = plan.clusters.filter((c) => isInTarget(clusterOutcomes.get(c.identifier) as Outcome));
