@@ -129,9 +129,12 @@ afterAll(async () => {
 test('the writing user reads its own write from the writer while others read the (stale) replica; after catch-up reads go back to the replica', async () => {
   const [a, b] = [await instance(), await instance()];
   expect(a.shop.db.hasReplica).toBe(true);
-  // B's outbox relay polls the writer in the background (every 500 ms): stopped, so that B's writer-query
-  // counts below are its requests' alone (A's relay publishes A's writes; B's consumer still runs).
+  // B's outbox relays poll the writer in the background (every OUTBOX_POLL_MS, a transaction of 3 writer
+  // queries each time): the invalidation outbox's and the domain events' (event_outbox). Both stopped, so that
+  // B's writer-query counts below are its requests' alone (A's relays publish A's writes; B's consumers still run).
   for (const relay of b.shop.invalidation.relays.values()) await relay.stop();
+  for (const relay of b.shop.events?.relays.values() ?? []) await relay.stop();
+  expect(b.shop.events?.relays.size).toBeGreaterThan(0);
 
   // GIVEN a product with stock 10, two customers, and a replica that has caught up
   const admin = await signUpAdmin(a, adminEmail);
@@ -160,6 +163,18 @@ test('the writing user reads its own write from the writer while others read the
   // (the replica really is behind: it has neither the order nor the new stock)
   expect(await onReplica('SELECT id FROM orders WHERE id = $1', [orderId])).toEqual([]);
   expect(await onReplica('SELECT stock FROM products WHERE id = $1', [productId])).toEqual([{ stock: 10 }]);
+
+  // (the order's OrderPlaced event is consumed by A's or B's users consumer, a writer transaction: waited for
+  // here, on the primary, so that it cannot land in B's counts below)
+  await eventually(
+    async () =>
+      (
+        await a.shop.db.query<{ n: number }>('SELECT order_count AS n FROM users WHERE id = $1', [
+          writer.user.id,
+        ])
+      ).rows[0]?.n === 1,
+    'the OrderPlaced event to be consumed',
+  );
 
   // THEN the writer sees its own order and the new stock, even through instance B (marker in the session)
   const before = await counters(b);

@@ -4,12 +4,15 @@
  * browser does (a `Secure` cookie is sent back over HTTPS only). The blueprint serves HTTPS by default and
  * plain HTTP only with `-c plainHttp=true`, which sets SESSION_COOKIE_SECURE=false on the task (README
  * "Deploying a stage"); these tests show that each combination lets a user stay logged in exactly when
- * it should.
+ * it should. The servers run on one database of the test server (PostgreSQL on 127.0.0.1:5432), migrated once
+ * beforehand as the migration task does in production (the embedded database would cost each server seconds of
+ * start-up).
  */
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
-import { uniqueEmail } from './support/app';
+import { testConfig, uniqueEmail } from './support/app';
+import { createTestDatabase, type TestDatabase } from './support/postgres';
 
 const PASSWORD = 'correct horse battery';
 
@@ -67,7 +70,17 @@ class Browser {
   }
 }
 
-/** Starts the app with production settings (embedded database) on a free port of 127.0.0.1. */
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+  // The migration task's part (production servers do not migrate PostgreSQL themselves).
+  await (await buildApp({ config: testConfig({ DATABASE_URL: database.url }), logger: false })).close();
+});
+afterAll(async () => {
+  await database?.drop();
+});
+
+/** Starts the app with production settings on a free port of 127.0.0.1. */
 async function startProductionServer(
   env: Record<string, string>,
 ): Promise<{ app: FastifyInstance; url: string }> {
@@ -76,6 +89,7 @@ async function startProductionServer(
     LOG_LEVEL: 'silent',
     SESSION_SECRET: 'a-session-secret-of-at-least-32-characters',
     SEED_DEMO_DATA: 'false',
+    DATABASE_URL: database.url,
     ...env,
   });
   const app = await buildApp({ config, logger: false });

@@ -2,12 +2,16 @@
 // PostgreSQL shards as primaries, a streaming standby of each per other region, Redis per region (home; a
 // read-only session replica and a regional cache elsewhere), stage 1m's services and gateway per region, and the
 // geo router in front. Every request goes through the router with the header CloudFront would set; the database
-// checks read the home primaries through an in-process app on the home region's environment.
+// checks read the home primaries through an in-process app on the home region's environment. The storefront's
+// shopper journey (app/test/e2e/storefront-browser.ts) also runs here, in headless Chromium as a viewer in France:
+// the page's reads served in eu-west-1, its writes (and its reads pinned home after them) in us-east-1.
 import type { FastifyInstance } from 'fastify';
+import type { Browser } from 'playwright-core';
 import { HOME_PIN_COOKIE, failoverRegionOf } from '../../lib/config/global-routing';
 import { buildApp } from '../../app/src/app';
 import { grantAdmin, testConfig } from '../../app/test/support/app';
 import { until } from '../../app/test/support/wait';
+import { launchChromium, openWatchedPage, shopperJourney } from '../../app/test/e2e/storefront-browser';
 import { SERVED_REGION_HEADER, VIEWER_COUNTRY_HEADER } from './geo-router';
 import { startGlobalTopology, type GlobalTopology } from './global';
 
@@ -29,6 +33,7 @@ let topology: GlobalTopology;
 let inspector: FastifyInstance;
 let admin: Viewer;
 let productId: string;
+let browser: Browser | undefined;
 
 /** A viewer in one country with a cookie jar, talking to the router as a browser behind CloudFront would. */
 class Viewer {
@@ -129,6 +134,7 @@ beforeAll(async () => {
 }, START_TIMEOUT_MS);
 
 afterAll(async () => {
+  await browser?.close();
   await inspector?.close();
   await topology?.stop();
 });
@@ -226,6 +232,47 @@ test("read-your-writes: a European viewer's order is in their next read, whateve
     'the order in Europe once replicated',
   );
   expect(await orderOnPrimary(userId, orderId)).toBe(true);
+});
+
+test("the storefront in a browser in France: the shopper's journey, its reads served in Europe and its writes at home", async () => {
+  // GIVEN the journey's two kettles in the catalog (created at home), replicated to every region
+  const kettle = async (sku: string, name: string, priceCents: number, stock: number) => {
+    const created = await admin.call('POST', '/api/products', {
+      sku,
+      name,
+      description: `A stovetop kettle (${name}).`,
+      priceCents,
+      stock,
+    });
+    if (created.status !== 201) throw new Error(`${sku}: ${created.status} ${JSON.stringify(created.body)}`);
+    return { id: created.body.id as string };
+  };
+  const products = {
+    blue: await kettle('KETTLE-BLUE', 'Blue Kettle', 2599, 10),
+    red: await kettle('KETTLE-RED', 'Red Kettle', 1999, 3),
+  };
+  await Promise.all(topology.regions.map((r) => r.waitForReplication()));
+  browser = await launchChromium();
+  const watched = await openWatchedPage(browser, topology.url, { [VIEWER_COUNTRY_HEADER]: 'FR' });
+  try {
+    // WHEN a shopper in France searches, fills the cart, signs up, logs out and in, orders and sees the order
+    // (THEN the page, the API and the home primary agree: the checks are the storefront test's)
+    await shopperJourney(watched.page, {
+      baseUrl: topology.url,
+      products,
+      app: inspector,
+      password: PASSWORD,
+    });
+  } finally {
+    await watched.context.close();
+  }
+  // AND nothing went wrong in the page (no script error, no CSP violation, no broken asset)
+  expect(watched.problems).toEqual([]);
+  // AND the page was served in Europe, and every write at home
+  expect(watched.served.some((r) => r.method === 'GET' && r.region === EU)).toBe(true);
+  const writes = watched.served.filter((r) => !['GET', 'HEAD', 'OPTIONS'].includes(r.method));
+  expect(writes.length).toBeGreaterThan(0);
+  expect(writes).toEqual(writes.map((r) => ({ ...r, region: HOME })));
 });
 
 /** Reads in a loop from one country until stopped; records when each answer came and from where. */

@@ -17,7 +17,8 @@ import {
 
 // The fence of the move from the unsharded layout and its failure paths, on the test server (127.0.0.1:5432): a
 // small 10k database per test (300 users, 900 orders), deployed with SHARD_ENDPOINTS=[] (the layout stays
-// unsharded). move.test.ts has the full-size move under an HTTP load.
+// unsharded); built once, each test gets its own copy (CREATE DATABASE ... TEMPLATE). move.test.ts has the
+// full-size move under an HTTP load.
 const appUser = uniqueRoleName('shop_app_fence');
 const databases: TestDatabase[] = [];
 
@@ -36,20 +37,17 @@ function env(db: TestDatabase, sharded: boolean): Record<string, string> {
   };
 }
 
-/** A small 10k database under the 100k configuration (layout unsharded); resolves to it and its seeded users. */
-async function smallTenK(): Promise<{ db: TestDatabase; users: string[] }> {
+/** A small 10k database under the 100k configuration (layout unsharded), built once: the tests' template. */
+async function buildSmallTenK(): Promise<TestDatabase> {
   const db = await createTestDatabase();
   databases.push(db);
   await (await buildApp({ config: testConfig(env(db, false)), logger: false })).close();
   const owner = await connect(db.url);
-  let users: string[];
   try {
-    const { rows } = await owner.query<{ id: string }>(
+    await owner.query(
       `INSERT INTO users (id, email, name, password_hash)
-       SELECT gen_random_uuid(), 'fence' || i || '@example.test', 'F ' || i, 'x' FROM generate_series(1, 300) i
-       RETURNING id`,
+       SELECT gen_random_uuid(), 'fence' || i || '@example.test', 'F ' || i, 'x' FROM generate_series(1, 300) i`,
     );
-    users = rows.map((r) => r.id);
     await owner.query(
       `WITH o AS (INSERT INTO orders (id, user_id, total_cents)
                   SELECT gen_random_uuid(), u.id, 100 FROM users u, generate_series(1, 3) RETURNING id, user_id)
@@ -60,7 +58,25 @@ async function smallTenK(): Promise<{ db: TestDatabase; users: string[] }> {
     await owner.end();
   }
   await (await buildApp({ config: testConfig(env(db, true)), logger: false })).close();
-  return { db, users };
+  return db;
+}
+
+let template: TestDatabase;
+beforeAll(async () => {
+  template = await buildSmallTenK();
+}, 120_000);
+
+/** A test's own small 10k database (a copy of the template); resolves to it and its seeded users. */
+async function smallTenK(): Promise<{ db: TestDatabase; users: string[] }> {
+  const db = await createTestDatabase(TEST_PG_ADMIN_URL, { template: template.name });
+  databases.push(db);
+  const owner = await connect(db.url);
+  try {
+    const { rows } = await owner.query<{ id: string }>('SELECT id FROM public.users ORDER BY email');
+    return { db, users: rows.map((r) => r.id) };
+  } finally {
+    await owner.end();
+  }
 }
 
 /** The layout, the map's states and the move's step: what "the fence is lifted" and "flipped" mean. */
@@ -82,9 +98,9 @@ async function appWrite(db: TestDatabase, userId: string): Promise<string> {
 }
 
 afterAll(async () => {
-  for (const db of databases) await db.drop();
+  await Promise.all(databases.map((db) => db.drop()));
   await dropRoles(TEST_PG_ADMIN_URL, [appUser]);
-});
+}, 120_000);
 
 describe('the fence of the move from the unsharded layout', () => {
   test('is two-phase: instances with the app map cache (refresh 500 ms) hold their writes, none meets the REVOKE', async () => {

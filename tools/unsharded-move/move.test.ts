@@ -13,7 +13,8 @@ import { UnshardedMover } from './move';
 
 // The move from the unsharded layout on the test server (PostgreSQL on 127.0.0.1:5432), one database per test:
 // a 10k database seeded in SQL with 10,000 users and 30,000 orders, the app then deployed with SHARD_ENDPOINTS
-// (the layout stays unsharded), and the move run under a write load.
+// (the layout stays unsharded), and the move run under a write load. The 10k database is built once and each test
+// gets its own copy of it (CREATE DATABASE ... TEMPLATE).
 const repoRoot = path.resolve(__dirname, '../..');
 const PASSWORD = 'correct horse battery';
 const appUser = uniqueRoleName('shop_app_layout');
@@ -38,8 +39,9 @@ function env(db: TestDatabase, sharded: boolean): Record<string, string> {
 /**
  * A 10k database: migrated by the unsharded app, seeded with 10,000 users and 30,000 orders (1–3 lines each)
  * by generate_series, then migrated again with SHARD_ENDPOINTS=[] (256 schemas, the map, layout unsharded).
+ * Built once per file (the template of each test's database).
  */
-async function tenKDatabase(): Promise<TestDatabase> {
+async function buildTenK(): Promise<TestDatabase> {
   const db = await createTestDatabase();
   databases.push(db);
   const unsharded = await buildApp({ config: testConfig(env(db, false)), logger: false });
@@ -69,6 +71,18 @@ async function tenKDatabase(): Promise<TestDatabase> {
   // The 100k configuration's first start: schemas and control, the layout stays unsharded (users exist).
   const sharded = await buildApp({ config: testConfig(env(db, true)), logger: false });
   await sharded.close();
+  return db;
+}
+
+let template: TestDatabase;
+beforeAll(async () => {
+  template = await buildTenK();
+}, 300_000);
+
+/** A test's own 10k database: a copy of the one built once (nothing connected to it since). */
+async function tenKDatabase(): Promise<TestDatabase> {
+  const db = await createTestDatabase(TEST_PG_ADMIN_URL, { template: template.name });
+  databases.push(db);
   return db;
 }
 
@@ -131,9 +145,9 @@ function startCli(
 }
 
 afterAll(async () => {
-  for (const db of databases) await db.drop();
+  await Promise.all(databases.map((db) => db.drop()));
   await dropRoles(TEST_PG_ADMIN_URL, [appUser]);
-});
+}, 120_000);
 
 describe('the move from the unsharded layout', () => {
   let app: FastifyInstance | undefined;

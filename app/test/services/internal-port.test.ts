@@ -1,12 +1,15 @@
 // The products service's internal API on INTERNAL_PORT only (contract amendment of issue #14): the public port
 // answers 404 to /internal in every spelling a path-matching proxy (ALB, API Gateway) would let through, the
 // internal port serves it with the app's validation and errors, the monolith has none, and close() closes it.
+// Every app here runs on one database of the test server (PostgreSQL on 127.0.0.1:5432; the embedded database
+// would cost each of them seconds of start-up for nothing these tests look at).
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app';
 import { ConfigError, loadConfig } from '../../src/config';
 import { testConfig } from '../support/app';
+import { createTestDatabase, type TestDatabase } from '../support/postgres';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from '../support/redis';
 
 jest.setTimeout(60_000);
@@ -16,6 +19,7 @@ const orderId = '01900000-0000-7000-8000-0000000000ab';
 const userId = '01900000-0000-7000-8000-0000000000ac';
 
 let redis: TestRedisPrefix;
+let database: TestDatabase;
 let products: FastifyInstance;
 let publicUrl: string;
 let internalUrl: string;
@@ -53,8 +57,10 @@ function send(
 
 beforeAll(async () => {
   redis = createTestRedisPrefix();
+  database = await createTestDatabase();
   products = await buildApp({
     config: testConfig({
+      DATABASE_URL: database.url,
       SERVICE: 'products',
       REDIS_URL: TEST_REDIS_URL,
       REDIS_KEY_PREFIX: redis.prefix,
@@ -74,6 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await products?.close();
   await redis?.cleanup();
+  await database?.drop();
 });
 
 const spellings = [
@@ -152,7 +159,10 @@ test('the internal port reserves with the app validation and errors, and serves 
 });
 
 test('the monolith has no internal server and no internal routes', async () => {
-  const monolith = await buildApp({ config: testConfig({ METRICS_PORT: '0' }), logger: false });
+  const monolith = await buildApp({
+    config: testConfig({ DATABASE_URL: database.url, METRICS_PORT: '0' }),
+    logger: false,
+  });
   try {
     expect(monolith.internalServer).toBeUndefined();
     const response = await monolith.inject({
@@ -168,6 +178,7 @@ test('the monolith has no internal server and no internal routes', async () => {
 test('close() closes the internal server too', async () => {
   const app = await buildApp({
     config: testConfig({
+      DATABASE_URL: database.url,
       SERVICE: 'products',
       REDIS_URL: TEST_REDIS_URL,
       REDIS_KEY_PREFIX: redis.prefix,

@@ -1,7 +1,8 @@
 // Stage 1m with real processes: the local topology (tools/local-topology/services.ts: 2 private PostgreSQL shards,
 // Redis under a prefix of its own, the migration task, the products, users and orders services, the gateway).
-// The shop's HTTP contract (shop-api-cases.ts, unchanged) runs through the gateway; then route ownership, the
-// internal API's isolation, shared sessions, and the products service killed and restarted under orders.
+// The shop's HTTP contract (shop-api-cases.ts, unchanged) runs through the gateway, and the storefront's shopper
+// journey in headless Chromium (app/test/e2e/storefront-browser.ts, the storefront test's); then route ownership,
+// the internal API's isolation, shared sessions, and the products service killed and restarted under orders.
 import type { FastifyInstance } from 'fastify';
 import { startLocalTopology, type LocalTopology } from '../../../tools/local-topology/services';
 import { buildApp } from '../../src/app';
@@ -13,6 +14,7 @@ import { describeShopApi } from '../support/shop-api-cases';
 import { shopOverHttp } from '../support/shop-over-http';
 import { until } from '../support/wait';
 import { call, orderPlacer } from '../support/http-calls';
+import { launchChromium, openWatchedPage, shopperJourney } from '../e2e/storefront-browser';
 
 jest.setTimeout(240_000);
 
@@ -74,6 +76,47 @@ afterAll(async () => {
 });
 
 describeShopApi('stage 1m: three services behind the local gateway', () => ({ app: shop, adminEmail }));
+
+describe('stage 1m storefront', () => {
+  test("the storefront in a browser through the gateway: the shopper's journey, checked in the page, the API and the shards", async () => {
+    // GIVEN the journey's two kettles (the only products matching "kettle" so far)
+    const adminCookie = await logInAdmin();
+    const kettle = async (sku: string, name: string, priceCents: number, stock: number) => {
+      const created = await shop.inject({
+        method: 'POST',
+        url: '/api/products',
+        headers: { cookie: adminCookie },
+        payload: { sku, name, description: `A stovetop kettle (${name}).`, priceCents, stock },
+      });
+      expect(created.statusCode).toBe(201);
+      return { id: (created.json() as { id: string }).id };
+    };
+    const products = {
+      blue: await kettle('KETTLE-BLUE', 'Blue Kettle', 2599, 10),
+      red: await kettle('KETTLE-RED', 'Red Kettle', 1999, 3),
+    };
+    const browser = await launchChromium();
+    try {
+      const watched = await openWatchedPage(browser, topology.url, {});
+      try {
+        // WHEN a shopper searches, fills the cart, signs up, logs out and in, orders and sees the order
+        // (THEN the page, the API and the shards agree: the checks are the storefront test's)
+        await shopperJourney(watched.page, {
+          baseUrl: topology.url,
+          products,
+          app: inspector,
+          password: 'correct horse battery staple',
+        });
+      } finally {
+        await watched.context.close();
+      }
+      // AND nothing went wrong in the page (no script error, no CSP violation, no broken asset)
+      expect(watched.problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+});
 
 describe('stage 1m processes', () => {
   test('the gateway refuses the internal API in any spelling; products answers it directly', async () => {

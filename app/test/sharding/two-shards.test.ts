@@ -13,17 +13,19 @@ import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
 import { loadConfig, type AppConfig } from '../../src/config';
 import { logicalShard, shardSchema } from '../../src/sharding/logical-shard';
 import { loadShardLayoutMigrations } from '../../src/sharding/shard-migrations';
-import { signUp, signUpAdmin, testConfig, uniqueEmail } from '../support/app';
+import { sessionCookie, signUp, signUpAdmin, testConfig, uniqueEmail } from '../support/app';
 import { createTestDatabase, TEST_PG_ADMIN_URL, withClient } from '../support/postgres';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from '../support/redis';
 import { dropRoles, loginUrl, uniqueRoleName } from '../support/roles';
 import { startTwoShards, type TwoShards } from '../support/shards';
 import { describeShopApi } from '../support/shop-api-cases';
 import { until } from '../support/wait';
+import { launchChromium, openWatchedPage, shopperJourney } from '../e2e/storefront-browser';
 
 // The shop on two physical shards on two real PostgreSQL servers (the test server and a private one), as in
 // stage 100k: the app logs in as a DML-only member of the app role on both, the owner migrates both. The
-// HTTP contract suite runs here unchanged; the tests below are what sharding adds.
+// HTTP contract suite runs here unchanged, and the storefront's shopper journey in headless Chromium
+// (app/test/e2e/storefront-browser.ts, the storefront test's); the tests below are what sharding adds.
 let shards: TwoShards;
 let redis: TestRedisPrefix;
 let config: AppConfig;
@@ -116,6 +118,54 @@ afterAll(async () => {
 });
 
 describeShopApi('2 shards: Postgres on two servers, Redis cache and sessions', () => ({ app, adminEmail }));
+
+describe('storefront on 2 shards', () => {
+  test("the shopper's journey in a browser: the page, the API and the user's rows on their shard agree", async () => {
+    // GIVEN the journey's two kettles (the only products matching "kettle"), and the app listening
+    const login = await app.inject({
+      method: 'POST',
+      url: '/api/sessions',
+      payload: { email: adminEmail, password: 'correct horse battery' },
+    });
+    const adminCookie =
+      login.statusCode === 200 ? sessionCookie(login) : (await signUpAdmin(app, adminEmail)).cookie;
+    const kettle = async (sku: string, name: string, priceCents: number, stock: number) => {
+      const created = await app.inject({
+        method: 'POST',
+        url: '/api/products',
+        headers: { cookie: adminCookie },
+        payload: { sku, name, description: `A stovetop kettle (${name}).`, priceCents, stock },
+      });
+      expect(created.statusCode).toBe(201);
+      return { id: (created.json() as { id: string }).id };
+    };
+    const products = {
+      blue: await kettle('KETTLE-BLUE', 'Blue Kettle', 2599, 10),
+      red: await kettle('KETTLE-RED', 'Red Kettle', 1999, 3),
+    };
+    const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+    const browser = await launchChromium();
+    try {
+      const watched = await openWatchedPage(browser, baseUrl, {});
+      try {
+        // WHEN a shopper searches, fills the cart, signs up, logs out and in, orders and sees the order
+        // (THEN the page, the API and the database agree, the user's rows found through the app's router)
+        await shopperJourney(watched.page, {
+          baseUrl,
+          products,
+          app,
+          password: 'correct horse battery staple',
+        });
+      } finally {
+        await watched.context.close();
+      }
+      // AND nothing went wrong in the page (no script error, no CSP violation, no broken asset)
+      expect(watched.problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+});
 
 describe('sharded layout', () => {
   // A second instance on the same shards and Redis; started after the contract suite, whose invalidation
