@@ -11,7 +11,12 @@ import { HOME_PIN_COOKIE, failoverRegionOf } from '../../lib/config/global-routi
 import { buildApp } from '../../app/src/app';
 import { grantAdmin, testConfig } from '../../app/test/support/app';
 import { until } from '../../app/test/support/wait';
-import { launchChromium, openWatchedPage, shopperJourney } from '../../app/test/e2e/storefront-browser';
+import {
+  createJourneyKettles,
+  launchChromium,
+  openWatchedPage,
+  shopperJourney,
+} from '../../app/test/e2e/storefront-browser';
 import { SERVED_REGION_HEADER, VIEWER_COUNTRY_HEADER } from './geo-router';
 import { startGlobalTopology, type GlobalTopology } from './global';
 
@@ -236,21 +241,12 @@ test("read-your-writes: a European viewer's order is in their next read, whateve
 
 test("the storefront in a browser in France: the shopper's journey, its reads served in Europe and its writes at home", async () => {
   // GIVEN the journey's two kettles in the catalog (created at home), replicated to every region
-  const kettle = async (sku: string, name: string, priceCents: number, stock: number) => {
-    const created = await admin.call('POST', '/api/products', {
-      sku,
-      name,
-      description: `A stovetop kettle (${name}).`,
-      priceCents,
-      stock,
-    });
-    if (created.status !== 201) throw new Error(`${sku}: ${created.status} ${JSON.stringify(created.body)}`);
-    return { id: created.body.id as string };
-  };
-  const products = {
-    blue: await kettle('KETTLE-BLUE', 'Blue Kettle', 2599, 10),
-    red: await kettle('KETTLE-RED', 'Red Kettle', 1999, 3),
-  };
+  const products = await createJourneyKettles(async (payload) => {
+    const created = await admin.call('POST', '/api/products', payload);
+    if (created.status !== 201)
+      throw new Error(`${payload.sku}: ${created.status} ${JSON.stringify(created.body)}`);
+    return created.body.id as string;
+  });
   await Promise.all(topology.regions.map((r) => r.waitForReplication()));
   browser = await launchChromium();
   const watched = await openWatchedPage(browser, topology.url, { [VIEWER_COUNTRY_HEADER]: 'FR' });

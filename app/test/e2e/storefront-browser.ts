@@ -121,6 +121,31 @@ export interface JourneyShop {
   password: string;
 }
 
+/** A product as the admin API is asked to create it. */
+export interface NewProduct {
+  sku: string;
+  name: string;
+  description: string;
+  priceCents: number;
+  stock: number;
+}
+
+/**
+ * Creates the journey's two kettles ({@link JourneyShop.products}) through `create` (the admin API of the layout
+ * under test), which returns the created product's id or throws.
+ */
+export async function createJourneyKettles(
+  create: (product: NewProduct) => Promise<string>,
+): Promise<JourneyShop['products']> {
+  const kettle = async (sku: string, name: string, priceCents: number, stock: number) => ({
+    id: await create({ sku, name, description: `A stovetop kettle (${name}).`, priceCents, stock }),
+  });
+  return {
+    blue: await kettle('KETTLE-BLUE', 'Blue Kettle', 2599, 10),
+    red: await kettle('KETTLE-RED', 'Red Kettle', 1999, 3),
+  };
+}
+
 /**
  * A shopper searches, fills the cart, signs up, logs out and in, orders, and sees the order; then the API and
  * the database agree. `page` is a fresh page on the catalog.

@@ -14,7 +14,12 @@ import { describeShopApi } from '../support/shop-api-cases';
 import { shopOverHttp } from '../support/shop-over-http';
 import { until } from '../support/wait';
 import { call, orderPlacer } from '../support/http-calls';
-import { launchChromium, openWatchedPage, shopperJourney } from '../e2e/storefront-browser';
+import {
+  createJourneyKettles,
+  launchChromium,
+  openWatchedPage,
+  shopperJourney,
+} from '../e2e/storefront-browser';
 
 jest.setTimeout(240_000);
 
@@ -81,20 +86,16 @@ describe('stage 1m storefront', () => {
   test("the storefront in a browser through the gateway: the shopper's journey, checked in the page, the API and the shards", async () => {
     // GIVEN the journey's two kettles (the only products matching "kettle" so far)
     const adminCookie = await logInAdmin();
-    const kettle = async (sku: string, name: string, priceCents: number, stock: number) => {
+    const products = await createJourneyKettles(async (payload) => {
       const created = await shop.inject({
         method: 'POST',
         url: '/api/products',
         headers: { cookie: adminCookie },
-        payload: { sku, name, description: `A stovetop kettle (${name}).`, priceCents, stock },
+        payload,
       });
       expect(created.statusCode).toBe(201);
-      return { id: (created.json() as { id: string }).id };
-    };
-    const products = {
-      blue: await kettle('KETTLE-BLUE', 'Blue Kettle', 2599, 10),
-      red: await kettle('KETTLE-RED', 'Red Kettle', 1999, 3),
-    };
+      return (created.json() as { id: string }).id;
+    });
     const browser = await launchChromium();
     try {
       const watched = await openWatchedPage(browser, topology.url, {});

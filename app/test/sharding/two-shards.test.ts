@@ -20,7 +20,12 @@ import { dropRoles, loginUrl, uniqueRoleName } from '../support/roles';
 import { startTwoShards, type TwoShards } from '../support/shards';
 import { describeShopApi } from '../support/shop-api-cases';
 import { until } from '../support/wait';
-import { launchChromium, openWatchedPage, shopperJourney } from '../e2e/storefront-browser';
+import {
+  createJourneyKettles,
+  launchChromium,
+  openWatchedPage,
+  shopperJourney,
+} from '../e2e/storefront-browser';
 
 // The shop on two physical shards on two real PostgreSQL servers (the test server and a private one), as in
 // stage 100k: the app logs in as a DML-only member of the app role on both, the owner migrates both. The
@@ -129,20 +134,16 @@ describe('storefront on 2 shards', () => {
     });
     const adminCookie =
       login.statusCode === 200 ? sessionCookie(login) : (await signUpAdmin(app, adminEmail)).cookie;
-    const kettle = async (sku: string, name: string, priceCents: number, stock: number) => {
+    const products = await createJourneyKettles(async (payload) => {
       const created = await app.inject({
         method: 'POST',
         url: '/api/products',
         headers: { cookie: adminCookie },
-        payload: { sku, name, description: `A stovetop kettle (${name}).`, priceCents, stock },
+        payload,
       });
       expect(created.statusCode).toBe(201);
-      return { id: (created.json() as { id: string }).id };
-    };
-    const products = {
-      blue: await kettle('KETTLE-BLUE', 'Blue Kettle', 2599, 10),
-      red: await kettle('KETTLE-RED', 'Red Kettle', 1999, 3),
-    };
+      return (created.json() as { id: string }).id;
+    });
     const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
     const browser = await launchChromium();
     try {
