@@ -146,6 +146,34 @@ export async function createJourneyKettles(
   };
 }
 
+/** An app (in process, or the HTTP shop of a topology) that the admin creates products through. */
+export interface ProductAdminApi {
+  inject(request: {
+    method: 'POST';
+    url: string;
+    headers: Record<string, string>;
+    payload: NewProduct;
+  }): PromiseLike<{ statusCode: number; json(): unknown }>;
+}
+
+/** {@link createJourneyKettles} through `app`'s admin API, signed in as the admin (`adminCookie`). */
+export function createJourneyKettlesThrough(
+  app: ProductAdminApi,
+  adminCookie: string,
+): Promise<JourneyShop['products']> {
+  return createJourneyKettles(async (payload) => {
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/products',
+      headers: { cookie: adminCookie },
+      payload,
+    });
+    if (created.statusCode !== 201)
+      throw new Error(`creating ${payload.sku}: ${created.statusCode} ${JSON.stringify(created.json())}`);
+    return (created.json() as { id: string }).id;
+  });
+}
+
 /**
  * A shopper searches, fills the cart, signs up, logs out and in, orders, and sees the order; then the API and
  * the database agree. `page` is a fresh page on the catalog.

@@ -15,7 +15,7 @@ import { shopOverHttp } from '../support/shop-over-http';
 import { until } from '../support/wait';
 import { call, orderPlacer } from '../support/http-calls';
 import {
-  createJourneyKettles,
+  createJourneyKettlesThrough,
   launchChromium,
   openWatchedPage,
   shopperJourney,
@@ -86,16 +86,7 @@ describe('stage 1m storefront', () => {
   test("the storefront in a browser through the gateway: the shopper's journey, checked in the page, the API and the shards", async () => {
     // GIVEN the journey's two kettles (the only products matching "kettle" so far)
     const adminCookie = await logInAdmin();
-    const products = await createJourneyKettles(async (payload) => {
-      const created = await shop.inject({
-        method: 'POST',
-        url: '/api/products',
-        headers: { cookie: adminCookie },
-        payload,
-      });
-      expect(created.statusCode).toBe(201);
-      return (created.json() as { id: string }).id;
-    });
+    const products = await createJourneyKettlesThrough(shop, adminCookie);
     const browser = await launchChromium();
     try {
       const watched = await openWatchedPage(browser, topology.url, {});

@@ -21,7 +21,7 @@ import { startTwoShards, type TwoShards } from '../support/shards';
 import { describeShopApi } from '../support/shop-api-cases';
 import { until } from '../support/wait';
 import {
-  createJourneyKettles,
+  createJourneyKettlesThrough,
   launchChromium,
   openWatchedPage,
   shopperJourney,
@@ -134,16 +134,7 @@ describe('storefront on 2 shards', () => {
     });
     const adminCookie =
       login.statusCode === 200 ? sessionCookie(login) : (await signUpAdmin(app, adminEmail)).cookie;
-    const products = await createJourneyKettles(async (payload) => {
-      const created = await app.inject({
-        method: 'POST',
-        url: '/api/products',
-        headers: { cookie: adminCookie },
-        payload,
-      });
-      expect(created.statusCode).toBe(201);
-      return (created.json() as { id: string }).id;
-    });
+    const products = await createJourneyKettlesThrough(app, adminCookie);
     const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
     const browser = await launchChromium();
     try {
