@@ -228,6 +228,37 @@ test('sessions moving from memory to Redis sign everyone out once', () => {
   expect(estimateDuration(report).minutes).toBe(6);
 });
 
+test("the tasks' cache moving to another Redis group is a cold cache once; the same group is not", () => {
+  const task = (environment: { Name: string; Value: unknown }[]) => ({
+    Task: {
+      Type: 'AWS::ECS::TaskDefinition',
+      Properties: { Family: 'shop', ContainerDefinitions: [{ Name: 'app', Environment: environment }] },
+      ...path('Service/TaskDefinition/Resource'),
+    },
+  });
+  const cacheHost = (group: string) => ({ 'Fn::ImportValue': `data:${group}PrimaryEndPointAddress` });
+  const before = app(task([{ Name: 'REDIS_HOST', Value: cacheHost('Cache') }]));
+  // Stage global's home region: the cache moves, sessions stay on the group the cache used to share.
+  const moved = app(
+    task([
+      { Name: 'REDIS_HOST', Value: cacheHost('RegionalCache') },
+      { Name: 'SESSION_REDIS_HOST', Value: cacheHost('Cache') },
+    ]),
+  );
+  expect(kinds(before, moved)).toEqual([
+    ['cold-cache', ['Main/Service/TaskDefinition/Resource']],
+    ['rolling-deployment', ['Main/Service/TaskDefinition/Resource (new revision)']],
+  ]);
+  // Another change to the task (a new variable) with the cache where it was: no cold cache.
+  const same = app(
+    task([
+      { Name: 'REDIS_HOST', Value: cacheHost('Cache') },
+      { Name: 'LOG_LEVEL', Value: 'debug' },
+    ]),
+  );
+  expect(kinds(before, same).map(([kind]) => kind)).toEqual(['rolling-deployment']);
+});
+
 test('new NAT gateway addresses are called out for allow-lists', () => {
   const eip = { Type: 'AWS::EC2::EIP', Properties: { Domain: 'vpc' }, ...path('Vpc/PublicSubnet2/EIP') };
   expect(kinds(app({}), app({ Eip: eip }))).toEqual([

@@ -16,6 +16,7 @@ export interface Interruption {
     | 'global-database'
     | 'reboot-pending'
     | 'sign-out'
+    | 'cold-cache'
     | 'nat-addresses'
     | 'rolling-deployment';
   /** Bold headline. */
@@ -255,6 +256,32 @@ export function interruptionsOf(report: UpgradeReport): Interruption[] {
         'to sign in again, once. Accounts and orders live in the database and are not affected. Announce ' +
         'it, or deploy in a quiet hour.',
       resources: sessionStores,
+    });
+  }
+
+  // The tasks' cache moves to another replication group (stage global: the home region's cache leaves the
+  // sessions' Global Datastore for a group of its own), which starts empty.
+  const cacheMoves = collect((stack, change) => {
+    if (change.type !== 'AWS::ECS::TaskDefinition' || change.kind === 'added' || change.kind === 'removed') {
+      return undefined;
+    }
+    const { before, after } = sides(stack, change);
+    const old = environmentValue(before, 'REDIS_HOST');
+    const now = environmentValue(after, 'REDIS_HOST');
+    return old !== undefined && now !== undefined && old !== now ? where(change) : undefined;
+  });
+  if (cacheMoves.length) {
+    found.push({
+      kind: 'cold-cache',
+      title: "The tasks' cache moves to a new Redis group: a cold cache once",
+      detail:
+        'New tasks cache in a group that starts empty: until it fills, reads miss and go to the databases (more ' +
+        'database load and latency for the first minutes, not errors), and the sign-in rate-limit windows start ' +
+        'afresh. While old and new tasks run side by side, an invalidation consumed by an old task reaches only ' +
+        'the old group: an entry the new group cached before that write can be served until its TTL ' +
+        '(CACHE_TTL_SECONDS, 60 s by default). Sessions stay where they are unless listed under sign-out. ' +
+        'Deploy in a quiet hour.',
+      resources: cacheMoves,
     });
   }
 
