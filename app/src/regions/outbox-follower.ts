@@ -109,7 +109,8 @@ UNION ALL
  * regional cache ({@link EVERY_ENTRY_TAG}) and starts at the newest rows: a burst of misses, never a stale read.
  */
 export class OutboxFollower {
-  private readonly instanceId = randomUUID();
+  /** This instance's id: the lease's value while it leads (logs, tests). */
+  readonly instanceId = randomUUID();
   private readonly cursors = new Map<string, Cursor>();
   private readonly savedAt = new Map<string, number>();
   private leader = false;

@@ -518,7 +518,14 @@ describe('the regional follower', () => {
     expect(Number(await regional.get(everyEntry))).toBe(version + 1);
     expect(await priceOn(secondary, product.id)).toBe(700);
     expect(await misses()).toBe(before + 1);
-    // AND one follower of the region follows on from its new cursor
-    expect(followers.filter((f) => f.isLeader)).toHaveLength(1);
+    // AND one follower of the region follows on from its new cursor: the one holding the lease (the former holder
+    // learns it lost the lease at its next renewal, up to a poll later, so this waits for that)
+    await until(
+      () => followers.filter((f) => f.isLeader).length === 1,
+      'exactly one follower of the region to believe it holds the lease',
+    );
+    const holder = await regional.get(`${homeCache.prefix}region-follower:lease`);
+    expect(holder).not.toBeNull();
+    expect(followers.filter((f) => f.isLeader).map((f) => f.instanceId)).toEqual([holder]);
   });
 });
