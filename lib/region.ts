@@ -257,6 +257,7 @@ export function buildRegion(scope: Construct, props: RegionProps): RegionStacks 
   data.shard.addMonitoring(service.monitoring);
   for (const stack of Object.values(shards)) stack.shard.addMonitoring(service.monitoring);
   data.cache?.addMonitoring(service.monitoring);
+  data.regionalCache?.addMonitoring(service.monitoring);
   data.sessionsReplica?.addMonitoring(service.monitoring);
   data.invalidationQueue?.addMonitoring(service.monitoring);
   data.events?.addMonitoring(service.monitoring);

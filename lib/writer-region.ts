@@ -73,22 +73,22 @@ export interface ServiceEndpointsProps {
 }
 
 /**
- * The data endpoints a region's services use, when its role for writes differs from its data stacks' shape:
+ * The data endpoints a region's services use, when its role for writes differs from its data stacks' shape, or its
+ * data stacks hold what only the writer region uses:
  *
  * - **The writer region, a secondary shape** (the writers moved here): every shard's `writerHost` is its cluster's
  *   writer endpoint ({@link clusterWriterHostOf}; there is no RDS Proxy in a secondary region), and sessions are
  *   written to the region's member of the Global Datastore, through its primary endpoint ({@link cachePrimaryHostOf}).
- *   The event side (invalidation queue, bus, consumers' queues) exists only in the first region: it stays absent,
- *   and the app falls back to its defaults.
- * - **The first region, no longer the writer**: read-only as any secondary; sessions are read from its cache group
- *   (the datastore's former primary, now a read-only member), and the queue and bus, which a secondary's app
- *   refuses, are left out (their outputs stay published in `producers`).
- * - Otherwise the endpoints as built.
+ *   The region's invalidation queue and bus, idle until now, are used.
+ * - **Every region that is not the writer** (the first one while the writers are away, and every further one):
+ *   read-only; the queue and the bus, which a secondary's app refuses, are left out (their outputs stay published in
+ *   `producers`). The cache is the region's own (writable) group, sessions the region's member of the datastore.
+ * - Otherwise (the first region as the writer) the endpoints as built.
  */
 export function serviceEndpointsOf(props: ServiceEndpointsProps): DataEndpoints {
   const { endpoints, dataHome, writerRole } = props;
   const writer = writerRole.role === 'home';
-  if (writer === dataHome) return endpoints;
+  if (writer && dataHome) return endpoints;
   if (writer) {
     const promoted = (shard: DatabaseEndpoint): DatabaseEndpoint => {
       if (shard.readOnly !== true) return shard;
@@ -105,28 +105,33 @@ export function serviceEndpointsOf(props: ServiceEndpointsProps): DataEndpoints 
       ...(sessions !== undefined ? { sessions } : {}),
     };
   }
-  // The first region, read-only while the writers are away.
-  const { invalidationQueue, events, ...rest } = endpoints;
-  const dropped = [
+  // Read-only: no queue, no bus.
+  const { invalidationQueue: _queue, events: _events, ...rest } = endpoints;
+  keepPublished(props.producers, eventSideValues(endpoints));
+  return rest;
+}
+
+/**
+ * The values of the event side (the invalidation queue, the bus, the consumers' queues) that are single attributes of
+ * a resource: what a service stack reads of them, and what stays published when it stops reading them.
+ */
+export function eventSideValues(endpoints: Pick<DataEndpoints, 'invalidationQueue' | 'events'>): string[] {
+  const { invalidationQueue, events } = endpoints;
+  return [
     ...(invalidationQueue !== undefined ? [invalidationQueue] : []),
     ...(events !== undefined ? [{ busName: events.busName, busArn: events.busArn }] : []),
     ...Object.values(events?.queues ?? {}),
   ].flatMap((endpoint) =>
-    Object.values(endpoint).filter((value): value is string => Token.isUnresolved(value)),
+    Object.values(endpoint).filter(
+      (value): value is string =>
+        typeof value === 'string' &&
+        Token.isUnresolved(value) &&
+        Tokenization.reverse(value) instanceof Reference,
+    ),
   );
-  keepPublished(props.producers, dropped);
-  return {
-    ...rest,
-    ...(endpoints.sessions === undefined && endpoints.cache !== undefined
-      ? { sessions: endpoints.cache }
-      : {}),
-  };
 }
 
-/**
- * Keeps each value that is a single attribute of a resource of one of `producers` published there (a value built
- * from several, or from another stack's resource, is left alone).
- */
+/** Keeps each value that is an attribute of a resource of one of `producers` published there. */
 function keepPublished(producers: readonly Stack[], values: readonly string[]): void {
   for (const value of values) {
     const token = Tokenization.reverse(value);

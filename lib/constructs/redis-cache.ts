@@ -41,6 +41,12 @@ export interface RedisCacheProps {
    * @default 'Cache and sessions of the shop'
    */
   readonly description?: string;
+  /**
+   * Name of the group's alarms and dashboard section (the region's monitoring has one per group).
+   *
+   * @default 'Redis'
+   */
+  readonly monitoringName?: string;
 }
 
 /**
@@ -65,6 +71,7 @@ export class RedisCache extends Construct {
   public readonly nodeCount: number;
   /** How services reach the cache. */
   public readonly endpoint: CacheEndpoint;
+  private readonly monitoringName: string;
 
   constructor(scope: Construct, id: string, props: RedisCacheProps) {
     super(scope, id);
@@ -74,6 +81,7 @@ export class RedisCache extends Construct {
     this.port = CACHE_DEFAULTS.port;
     this.nodeCount = config.numCacheClusters;
     this.replicationGroupId = props.replicationGroupId;
+    this.monitoringName = props.monitoringName ?? 'Redis';
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -161,6 +169,6 @@ export class RedisCache extends Construct {
 
   /** Adds the cache's alarms and dashboard rows (all nodes: CPU, memory, evictions, hit rate) to the region's monitoring. */
   public addMonitoring(monitoring: StageMonitoring): void {
-    monitoring.addCache(this.replicationGroupId, this.nodeCount);
+    monitoring.addCache(this.replicationGroupId, this.nodeCount, this.monitoringName);
   }
 }

@@ -22,6 +22,7 @@ import { GlobalSessionsSecrets, globalSecretNames } from '../constructs/global-s
 import { allowLogsService, denyGrantsExceptForAwsServices } from '../constructs/key-policies';
 import { InvalidationQueue } from '../constructs/invalidation-queue';
 import { RedisCache } from '../constructs/redis-cache';
+import { eventSideValues } from '../writer-region';
 import { keepPublishedForEarlierStages } from './published-outputs';
 
 /** Properties of {@link DataStack}. */
@@ -101,8 +102,13 @@ export class DataStack extends Stack {
   public readonly database?: AuroraDatabase;
   /** RDS Proxy of shard 0, when the stage has one. */
   public readonly proxy?: AuroraProxy;
-  /** Redis, when the stage has a cache. */
+  /**
+   * Redis, when the stage has a cache: the cache and sessions, or in the first region of stage global the sessions'
+   * Global Datastore primary (the region caches in `regionalCache`).
+   */
   public readonly cache?: RedisCache;
+  /** Stage global, first region: the region's cache, a group of its own beside the datastore primary. */
+  public readonly regionalCache?: RedisCache;
   /**
    * Secret the app signs session cookies with: the region's own, or with stage global the secret every region shares
    * (the home region's copy, or a secondary region's replica).
@@ -214,8 +220,27 @@ export class DataStack extends Stack {
       });
     }
 
-    // A secondary region writes nothing: no invalidation queue, no bus (its cache follows the replicated outbox).
-    if (config.invalidationQueue !== undefined && !secondary) {
+    // Stage global, first region: the cache group above becomes the sessions' Global Datastore primary (below), and
+    // the region caches in a group of its own, as every further region does: the datastore's members replicate
+    // sessions only, and when the writers move away (`-c writerRegion`) the datastore's failover makes that group
+    // read-only while this one stays writable for the region's follower. Same AUTH token: the app reaches both groups
+    // with one REDIS_AUTH_TOKEN.
+    if (props.regionRole?.role === 'home' && this.cache !== undefined) {
+      this.regionalCache = new RedisCache(this, 'RegionalCache', {
+        config: config.cache!,
+        vpc: props.vpc,
+        encryptionKey: this.dataKey,
+        clientSecurityGroup: props.appSecurityGroup,
+        replicationGroupId: `${props.prefix}-cache`,
+        authToken: { secret: this.cache.authToken, keyArn: this.dataKey.keyArn },
+        description: 'Cache of the shop in this region (sessions: the Global Datastore primary)',
+        monitoringName: 'RedisRegional',
+      });
+    }
+
+    // Stage global: every region has the queue and (below) the bus, idle but where the writers are: the writer region's
+    // relays publish there, and `-c writerRegion` moves the writers without changing this stack (lib/writer-region.ts).
+    if (config.invalidationQueue !== undefined) {
       this.invalidationQueue = new InvalidationQueue(this, 'InvalidationQueue', {
         config: config.invalidationQueue,
         keyAlias: `alias/${props.prefix}-invalidation-queue`,
@@ -280,7 +305,7 @@ export class DataStack extends Stack {
 
     // Stage 1m: the bus, its archive and the consumers' queues hold events, so they live with the data (and the
     // rule to the invalidation queue must write that queue's and its key's policies, which are in this stack).
-    if (config.events !== undefined && !secondary) {
+    if (config.events !== undefined) {
       if (this.invalidationQueue === undefined) {
         throw new StageConfigError([
           {
@@ -297,6 +322,19 @@ export class DataStack extends Stack {
         invalidationQueue: { queue: this.invalidationQueue.queue, key: this.invalidationQueue.key },
       });
     }
+    // A secondary region's services read the queue and the bus only while the writers are there (`-c writerRegion`):
+    // their outputs are published whoever reads them, so moving the writers never changes this stack.
+    if (secondary) {
+      keepPublishedForEarlierStages(
+        this,
+        eventSideValues({
+          ...(this.invalidationQueue !== undefined
+            ? { invalidationQueue: this.invalidationQueue.endpoint }
+            : {}),
+          ...(this.events !== undefined ? { events: this.events.endpoint } : {}),
+        }),
+      );
+    }
   }
 
   /** How services reach the domain events, when the stage has them. */
@@ -309,14 +347,19 @@ export class DataStack extends Stack {
     return this.shard.endpoint;
   }
 
-  /** Where services read sessions when not on the cache (a secondary region of stage global). */
+  /**
+   * Where services read sessions when not on the cache (stage global: the region's member of the sessions' Global
+   * Datastore, the primary in the first region).
+   */
   public get sessionsEndpoint(): CacheEndpoint | undefined {
-    return this.sessionsReplica?.endpoint;
+    return (
+      this.sessionsReplica?.endpoint ?? (this.regionalCache !== undefined ? this.cache?.endpoint : undefined)
+    );
   }
 
   /** How services reach the cache, when the stage has one. */
   public get cacheEndpoint(): CacheEndpoint | undefined {
-    return this.cache?.endpoint;
+    return (this.regionalCache ?? this.cache)?.endpoint;
   }
 }
 

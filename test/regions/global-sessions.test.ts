@@ -100,8 +100,8 @@ describe('stage global: sessions and services across regions', () => {
       // WHEN
       const groups = resources(home.data, 'AWS::ElastiCache::ReplicationGroup');
       // THEN
-      expect(groups).toHaveLength(1);
-      const [id, group] = groups[0]!;
+      expect(groups).toHaveLength(2);
+      const [id, group] = groups.find(([groupId]) => groupId === beforeId)!;
       expect(id).toBe(beforeId);
       expect(group.Properties).toEqual({ ...beforeGroup.Properties, CacheNodeType: 'cache.r7g.large' });
       expect(group.Properties.GlobalReplicationGroupId).toBeUndefined();
@@ -119,6 +119,61 @@ describe('stage global: sessions and services across regions', () => {
         ],
       });
       expect(home.data.globalSessions!.globalReplicationGroupId).toBe('ldgnf-shop-sessions');
+    });
+
+    test('caches in a group of its own beside the datastore primary, encrypted, with the same AUTH token', () => {
+      // GIVEN
+      const primary = home.data.cache!;
+      const regional = home.data.regionalCache!;
+      // THEN
+      template(home.data).hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
+        ReplicationGroupId: 'shop-cache',
+        CacheNodeType: 'cache.r7g.large',
+        AtRestEncryptionEnabled: true,
+        TransitEncryptionEnabled: true,
+        GlobalReplicationGroupId: Match.absent(),
+        AuthToken: {
+          'Fn::Join': [
+            '',
+            [
+              '{{resolve:secretsmanager:',
+              { Ref: home.data.getLogicalId(primary.authToken.node.defaultChild as Parsed) },
+              ':SecretString:::}}',
+            ],
+          ],
+        },
+      });
+      // Only the primary joins the datastore: its members replicate sessions, not every region's cache entries.
+      template(home.data).hasResourceProperties('AWS::ElastiCache::GlobalReplicationGroup', {
+        Members: [
+          Match.objectLike({ ReplicationGroupId: { Ref: home.data.getLogicalId(primary.replicationGroup) } }),
+        ],
+      });
+      expect(regional.replicationGroupId).not.toBe(primary.replicationGroupId);
+    });
+
+    test('points its tasks at the regional cache, and at the datastore primary for sessions', () => {
+      // GIVEN
+      const cacheGroup = home.data.getLogicalId(home.data.regionalCache!.replicationGroup);
+      const sessionsGroup = home.data.getLogicalId(home.data.cache!.replicationGroup);
+      const app = containers(home.service);
+      expect(app.length).toBe(4);
+      for (const container of app) {
+        // WHEN
+        const env = envOf(container);
+        // THEN
+        expect(JSON.stringify(env.REDIS_HOST)).toContain(`${cacheGroup}PrimaryEndPointAddress`);
+        expect(JSON.stringify(env.SESSION_REDIS_HOST)).toContain(`${sessionsGroup}PrimaryEndPointAddress`);
+      }
+      // Both groups admit every service (the first inside the data stack, the others from the service stack).
+      for (const group of [home.data.cache!, home.data.regionalCache!]) {
+        const groupId = home.data.getLogicalId(group.securityGroup.node.defaultChild as Parsed);
+        expect(
+          resources(home.service, 'AWS::EC2::SecurityGroupIngress').filter(([, r]) =>
+            JSON.stringify(r.Properties.GroupId).includes(groupId),
+          ),
+        ).toHaveLength(3);
+      }
     });
 
     test('replicates the shared secrets to each secondary region, each with a key of that region', () => {
@@ -221,13 +276,32 @@ describe('stage global: sessions and services across regions', () => {
         GlobalReplicationGroupId: Match.absent(),
         AuthToken: Match.stringLikeRegexp('secret:shop/global/RedisAuthToken:SecretString'),
       });
-      // No session secret, AUTH token, queue or bus of its own: it writes nothing and shares the home secrets.
+      // No session secret or AUTH token of its own: it shares the home secrets.
       expect(
         resources(data, 'AWS::SecretsManager::Secret').filter(([id]) => /SessionSecret|AuthToken/.test(id)),
       ).toEqual([]);
-      expect(resources(data, 'AWS::SQS::Queue')).toEqual([]);
-      expect(resources(data, 'AWS::Events::EventBus')).toEqual([]);
       expect(resources(data, 'AWS::ElastiCache::GlobalReplicationGroup')).toEqual([]);
+    });
+
+    test('holds an idle invalidation queue and bus, their outputs published for the day the writers move here', () => {
+      // GIVEN
+      const { data } = unit();
+      const queue = data.invalidationQueue!;
+      const events = data.events!;
+      // THEN: the same event side as the home region's, with this region's keys
+      expect(resources(data, 'AWS::SQS::Queue').length).toBe(resources(home.data, 'AWS::SQS::Queue').length);
+      expect(resources(data, 'AWS::Events::EventBus')).toHaveLength(1);
+      expect(resources(data, 'AWS::Events::Rule').length).toBe(
+        resources(home.data, 'AWS::Events::Rule').length,
+      );
+      template(data).hasResourceProperties('AWS::SQS::Queue', {
+        KmsMasterKeyId: { 'Fn::GetAtt': [data.getLogicalId(queue.key.node.defaultChild as Parsed), 'Arn'] },
+      });
+      // Published though no service of the region reads them (tasks get no queue or bus: see below).
+      const published = JSON.stringify(json(data).Outputs ?? {});
+      for (const value of [queue.endpoint.queueUrl, queue.endpoint.queueArn, events.endpoint.busArn]) {
+        expect(published).toContain(JSON.stringify(data.resolve(value)));
+      }
     });
 
     test("is deployed after the home data stack, which is deployed after the region's network", () => {

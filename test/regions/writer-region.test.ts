@@ -173,6 +173,40 @@ describe('writerRegion: the services follow the writers', () => {
         'Fn::Join': ['master.', { 'Fn::Split': ['replica.', expect.anything()] }],
       });
     }
+    // The relays publish to the region's own queue and bus, idle until now.
+    const service = stackIn(afterStacks.stacks, WRITER, 'service');
+    const regionalOutput = (value: unknown) => {
+      const output = (value as Parsed)?.['Fn::GetStackOutput'];
+      return output === undefined ? undefined : { Region: output.Region, StackName: output.StackName };
+    };
+    const relaying = environments.filter((env) => env.INVALIDATION_QUEUE === 'sqs');
+    expect(relaying.length).toBeGreaterThan(0);
+    for (const env of relaying) {
+      expect(regionalOutput(env.INVALIDATION_QUEUE_URL)).toEqual({ Region: WRITER, StackName: 'shop-data' });
+    }
+    const publishing = environments.filter((env) => env.EVENT_BUS_NAME !== undefined);
+    expect(publishing.length).toBeGreaterThan(1);
+    for (const env of publishing) {
+      expect(regionalOutput(env.EVENT_BUS_NAME)).toEqual({ Region: WRITER, StackName: 'shop-data' });
+    }
+    const actionsOf = (template: Parsed) =>
+      [
+        ...new Set(
+          Object.values(template.Resources as Record<string, Parsed>)
+            .filter((resource) => resource.Type === 'AWS::IAM::Policy')
+            .flatMap((resource) => resource.Properties.PolicyDocument.Statement as Parsed[])
+            .flatMap((statement) => [statement.Action].flat() as string[]),
+        ),
+      ].sort();
+    // The same permissions as the first region's services had as the writer (publish, receive, delete), but for
+    // running the migration task, which stays with the first region's data stacks (README, runbook).
+    const migrationRun = ['ecs:DescribeTasks', 'ecs:RunTask', 'iam:PassRole'];
+    expect(actionsOf(service)).toEqual(
+      actionsOf(stackIn(beforeStacks.stacks, REGIONS[0]!, 'service')).filter(
+        (action) => !migrationRun.includes(action),
+      ),
+    );
+    expect(actionsOf(service)).toEqual(expect.arrayContaining(['events:PutEvents', 'sqs:ReceiveMessage']));
     // Before the move the same region read only.
     for (const env of serviceEnvironments(stackIn(beforeStacks.stacks, WRITER, 'service'))) {
       expect(env).toMatchObject({ REGION_ROLE: 'secondary', HOME_REGION: REGIONS[0] });
@@ -180,7 +214,7 @@ describe('writerRegion: the services follow the writers', () => {
     }
   });
 
-  test('the first region reads only, from its cache group for sessions, without the queue and the bus its app would refuse', () => {
+  test('the first region reads only, sessions from the datastore member, the cache in its own group, without the queue and the bus its app would refuse', () => {
     // WHEN
     const environments = serviceEnvironments(stackIn(afterStacks.stacks, REGIONS[0]!, 'service'));
 
@@ -189,7 +223,14 @@ describe('writerRegion: the services follow the writers', () => {
     for (const env of environments) {
       expect(env).toMatchObject({ REGION_ROLE: 'secondary', HOME_REGION: WRITER });
       expect(env.DB_HOST).toEqual(env.DB_READER_HOST);
-      expect(env.SESSION_REDIS_HOST).toEqual(env.REDIS_HOST);
+      // Sessions from the datastore's former primary, now a read-only member; the cache in the region's own group,
+      // which stays writable for the region's follower.
+      expect(JSON.stringify(env.SESSION_REDIS_HOST)).toMatch(
+        /PublishOutputFnGetAttCache[0-9A-F]{8}PrimaryEndPoint/,
+      );
+      expect(JSON.stringify(env.REDIS_HOST)).toMatch(
+        /PublishOutputFnGetAttRegionalCache[0-9A-F]{8}PrimaryEndPoint/,
+      );
       for (const name of [
         'INVALIDATION_QUEUE',
         'INVALIDATION_QUEUE_URL',

@@ -532,16 +532,28 @@ export const RESOURCE_PRICING: Readonly<Record<string, TypePricing>> = {
   },
   'AWS::SQS::QueuePolicy': { free: noCharge },
   'AWS::Events::EventBus': {
-    price: (_resource, ctx) => [
-      perUnit('custom events', ctx.usage.eventsMillions, 'million', ctx.prices.eventBridgePerMillion),
-    ],
+    // Stage global has a bus in every region, idle but in the writer region: the events are split over the buses, as
+    // requests over the queues.
+    price: (_resource, ctx) => {
+      const buses = ofType(ctx.stacks, 'AWS::Events::EventBus').length;
+      return [
+        perUnit(
+          buses > 1 ? `custom events (split over ${buses} buses)` : 'custom events',
+          ctx.usage.eventsMillions / buses,
+          'million',
+          ctx.prices.eventBridgePerMillion,
+        ),
+      ];
+    },
   },
   'AWS::Events::Rule': { free: 'rules are free; events are priced on the bus' },
   'AWS::Events::Archive': {
     // Assumed 1 KB per event (the shop's envelopes are a few hundred bytes plus EventBridge's own fields); the
     // archive holds its retention's worth (30 days by default: about one month of events).
     price: (resource, ctx) => {
-      const gbPerMonth = (ctx.usage.eventsMillions * 1e6 * EVENT_SIZE_KB) / (1024 * 1024);
+      // Split over the archives as the events over the buses (one archive per bus).
+      const archives = ofType(ctx.stacks, 'AWS::Events::Archive').length;
+      const gbPerMonth = (ctx.usage.eventsMillions * 1e6 * EVENT_SIZE_KB) / (1024 * 1024) / archives;
       const retentionMonths = Number(resource.Properties?.RetentionDays ?? 30) / 30;
       return [
         perUnit('events archived (1 KB each)', gbPerMonth, 'GB', ctx.prices.eventBridgeArchiveGb),
