@@ -236,17 +236,29 @@ export function interruptionsOf(report: UpgradeReport): Interruption[] {
     });
   }
 
-  const sessionStores = collect((stack, change) => {
-    if (change.type !== 'AWS::ECS::TaskDefinition' || change.kind === 'added' || change.kind === 'removed') {
-      return undefined;
-    }
-    const { before, after } = sides(stack, change);
-    const old = environmentValue(before, 'SESSION_STORE');
-    const now = environmentValue(after, 'SESSION_STORE');
-    return old !== undefined && now !== undefined && old !== now
-      ? `${where(change)} (${old} → ${now})`
-      : undefined;
-  });
+  /** Task definitions (kept, each a new revision) whose variable `name` had a value and now has another. */
+  const taskEnvironmentChanges = (
+    name: string,
+    label: (change: ResourceChange, old: string, now: string) => string,
+  ) =>
+    collect((stack, change) => {
+      if (
+        change.type !== 'AWS::ECS::TaskDefinition' ||
+        change.kind === 'added' ||
+        change.kind === 'removed'
+      ) {
+        return undefined;
+      }
+      const { before, after } = sides(stack, change);
+      const old = environmentValue(before, name);
+      const now = environmentValue(after, name);
+      return old !== undefined && now !== undefined && old !== now ? label(change, old, now) : undefined;
+    });
+
+  const sessionStores = taskEnvironmentChanges(
+    'SESSION_STORE',
+    (change, old, now) => `${where(change)} (${old} → ${now})`,
+  );
   if (sessionStores.length) {
     found.push({
       kind: 'sign-out',
@@ -261,15 +273,7 @@ export function interruptionsOf(report: UpgradeReport): Interruption[] {
 
   // The tasks' cache moves to another replication group (stage global: the home region's cache leaves the
   // sessions' Global Datastore for a group of its own), which starts empty.
-  const cacheMoves = collect((stack, change) => {
-    if (change.type !== 'AWS::ECS::TaskDefinition' || change.kind === 'added' || change.kind === 'removed') {
-      return undefined;
-    }
-    const { before, after } = sides(stack, change);
-    const old = environmentValue(before, 'REDIS_HOST');
-    const now = environmentValue(after, 'REDIS_HOST');
-    return old !== undefined && now !== undefined && old !== now ? where(change) : undefined;
-  });
+  const cacheMoves = taskEnvironmentChanges('REDIS_HOST', (change) => where(change));
   if (cacheMoves.length) {
     found.push({
       kind: 'cold-cache',
