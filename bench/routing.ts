@@ -25,7 +25,7 @@ import { loadConfig } from '../app/src/config';
 import { migrateDatabase } from '../app/src/db/migrate-database';
 import { logicalShard, shardSchema } from '../app/src/sharding/logical-shard';
 import { startShardedPostgres } from '../tools/local-topology/postgres-shards';
-import { CleanupStack } from './cleanup';
+import { runWithCleanup, type CleanupStack } from './cleanup';
 import { parsePrometheusText, sumSamples } from './metrics';
 import { runOpenLoop } from './open-loop';
 import {
@@ -224,11 +224,7 @@ async function load(variant: Variant, options: RoutingOptions, seconds: number):
 
 async function main(): Promise<void> {
   const options = parseRoutingOptions(process.argv.slice(2));
-  const cleanup = new CleanupStack();
-  const onSignal = () => void cleanup.runAll().then(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  await runWithCleanup(async (cleanup) => {
     console.log(
       `routing benchmark: ${options.users} users × ${options.ordersPerUser} orders, GET /api/orders at ` +
         `${options.rate} req/s open loop, ${options.warmupSeconds} s warm-up, ${options.rounds} A/B rounds of ` +
@@ -273,10 +269,7 @@ async function main(): Promise<void> {
       )}\n`,
     );
     console.log('written: bench/results/routing.json');
-  } finally {
-    const failures = await cleanup.runAll();
-    if (failures.length > 0) console.error(`clean-up failures: ${failures.join('; ')}`);
-  }
+  });
 }
 
 void main().catch((err: unknown) => {

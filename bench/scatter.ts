@@ -25,7 +25,7 @@ import { loadConfig } from '../app/src/config';
 import { migrateDatabase } from '../app/src/db/migrate-database';
 import { logicalShard, LOGICAL_SHARDS, shardSchema } from '../app/src/sharding/logical-shard';
 import { startShardedPostgres } from '../tools/local-topology/postgres-shards';
-import { CleanupStack } from './cleanup';
+import { runWithCleanup, type CleanupStack } from './cleanup';
 import { runOpenLoop, type LoadResult } from './open-loop';
 import { createScratchDatabase, EDGE_HEADERS, scratchName, signUpAdmin, startAppProcess } from './topology';
 import type { Operation } from './workload';
@@ -214,11 +214,7 @@ async function measure(
 }
 
 async function main(): Promise<void> {
-  const cleanup = new CleanupStack();
-  const onSignal = () => void cleanup.runAll().then(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  await runWithCleanup(async (cleanup) => {
     console.log(
       `scatter-gather benchmark: ${options.users} users, ${options.users * options.ordersPerUser} orders, ` +
         `${options.rate} req/s open loop, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s per topology`,
@@ -252,10 +248,7 @@ async function main(): Promise<void> {
       `${JSON.stringify({ measuredAt: new Date().toISOString(), options, results: table }, null, 2)}\n`,
     );
     console.log(`written: ${path.relative(repoRoot, path.join(out, 'scatter.json'))}`);
-  } finally {
-    const failures = await cleanup.runAll();
-    if (failures.length > 0) console.error(`clean-up failures: ${failures.join('; ')}`);
-  }
+  });
 }
 
 void main().catch((err: unknown) => {
