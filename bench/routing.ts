@@ -36,10 +36,11 @@ import {
   type RunFigures,
 } from './routing-report';
 import {
-  createScratchDatabase,
+  createScratchDatabases,
   EDGE_HEADERS,
   scratchName,
   sessionCookie,
+  sourcesLauncher,
   startAppProcess,
   type AppProcess,
 } from './topology';
@@ -124,14 +125,7 @@ async function startVariant(
   options: RoutingOptions,
   cleanup: CleanupStack,
 ): Promise<Variant> {
-  const db = scratchName(`routing_${name}`);
-  const dbUrls: string[] = [];
-  for (const url of serverUrls) {
-    dbUrls.push(await createScratchDatabase(url, db));
-    cleanup.defer(`drop ${db}`, () =>
-      withClient(url, async (c) => void (await c.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`))),
-    );
-  }
+  const dbUrls = await createScratchDatabases(serverUrls, scratchName(`routing_${name}`), cleanup);
   const env: Record<string, string> = {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
@@ -146,12 +140,7 @@ async function startVariant(
     env.SHARD_ENDPOINTS = JSON.stringify(dbUrls.slice(1).map((url, i) => ({ id: String(i + 1), url })));
   await migrateDatabase(loadConfig(env, { migrator: true }));
   // The TypeScript sources under tsx for both (as bench/scatter.ts: a stale bundle would lack the routes).
-  const launcher = {
-    command: process.execPath,
-    args: ['--import', 'tsx', path.join(repoRoot, 'app', 'src', 'server.ts')],
-    description: 'TypeScript sources under tsx',
-  };
-  const app = await startAppProcess(launcher, `app-${name}`, env, repoRoot);
+  const app = await startAppProcess(sourcesLauncher(repoRoot), `app-${name}`, env, repoRoot);
   cleanup.defer(`stop app-${name}`, () => app.stop());
   const users = await signUpUsers(app.url, options.users, name);
   if (name === 'unsharded') {

@@ -27,7 +27,14 @@ import { logicalShard, LOGICAL_SHARDS, shardSchema } from '../app/src/sharding/l
 import { startShardedPostgres } from '../tools/local-topology/postgres-shards';
 import { runWithCleanup, type CleanupStack } from './cleanup';
 import { runOpenLoop, type LoadResult } from './open-loop';
-import { createScratchDatabase, EDGE_HEADERS, scratchName, signUpAdmin, startAppProcess } from './topology';
+import {
+  createScratchDatabases,
+  EDGE_HEADERS,
+  scratchName,
+  signUpAdmin,
+  sourcesLauncher,
+  startAppProcess,
+} from './topology';
 import type { Operation } from './workload';
 
 const repoRoot = path.resolve(__dirname, '..');
@@ -146,16 +153,7 @@ async function measure(
   cleanup: CleanupStack,
 ): Promise<TopologyResult> {
   const n = urls.length;
-  const name = scratchName(`scatter${n}`);
-  const dbUrls = [];
-  for (const url of urls) {
-    dbUrls.push(await createScratchDatabase(url, name));
-    cleanup.defer(`drop ${name}`, async () => {
-      const client = new Client({ connectionString: url });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).finally(() => client.end());
-    });
-  }
+  const dbUrls = await createScratchDatabases(urls, scratchName(`scatter${n}`), cleanup);
   const env = {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
@@ -180,12 +178,7 @@ async function measure(
   await seed(dbUrls, new Map(rows.map((r) => [r.logical_shard, r.shard_id])), data);
   console.log(`  ${n} shard(s): migrated and seeded in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
-  const launcher = {
-    command: process.execPath,
-    args: ['--import', 'tsx', path.join(repoRoot, 'app', 'src', 'server.ts')],
-    description: 'TypeScript sources under tsx',
-  };
-  const app = await startAppProcess(launcher, `app-${n}`, env, repoRoot);
+  const app = await startAppProcess(sourcesLauncher(repoRoot), `app-${n}`, env, repoRoot);
   const stopApp = cleanup.defer(`stop app-${n}`, () => app.stop());
   try {
     const cookie = await signUpAdmin(app.url, ADMIN_EMAIL, PASSWORD, env);

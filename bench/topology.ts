@@ -13,6 +13,7 @@ import { createDatabase } from '../app/src/db/create-database';
 import { runMigrations } from '../app/src/db/migrations';
 import { seedCatalog, seedUsers } from '../app/src/db/seed';
 import { findFreePort } from '../tools/local-topology/postgres-replication';
+import type { CleanupStack } from './cleanup';
 import { startProcess, type ManagedProcess } from './processes';
 
 /** How app processes are started: the bundle (preferred) or the TypeScript sources under tsx. */
@@ -69,6 +70,27 @@ export async function createScratchDatabase(serverUrl: string, name: string): Pr
     await client.end();
   }
   return databaseUrl(serverUrl, name);
+}
+
+/**
+ * Creates the database `name` on each of `serverUrls` and defers its drop (`WITH (FORCE)`: an app process may
+ * still hold connections) on `cleanup`. Returns the databases' URLs in the order of the servers.
+ */
+export async function createScratchDatabases(
+  serverUrls: readonly string[],
+  name: string,
+  cleanup: CleanupStack,
+): Promise<string[]> {
+  const urls: string[] = [];
+  for (const serverUrl of serverUrls) {
+    urls.push(await createScratchDatabase(serverUrl, name));
+    cleanup.defer(`drop ${name}`, async () => {
+      const client = new Client({ connectionString: serverUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).finally(() => client.end());
+    });
+  }
+  return urls;
 }
 
 /** What was seeded (ids and emails come back from the app's seed functions). */
