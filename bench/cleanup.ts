@@ -76,3 +76,22 @@ export class CleanupStack {
     };
   }
 }
+
+/**
+ * Runs a measuring script's `work` with a new stack: on SIGINT or SIGTERM the stack runs and the process exits
+ * with 130; when `work` ends, however it ends, what is left of the stack runs and its failures are printed.
+ */
+export async function runWithCleanup(work: (cleanup: CleanupStack) => Promise<void>): Promise<void> {
+  const cleanup = new CleanupStack();
+  const onSignal = () => void cleanup.runAll().then(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await work(cleanup);
+  } finally {
+    const failures = await cleanup.runAll();
+    if (failures.length > 0) console.error(`clean-up failures: ${failures.join('; ')}`);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}

@@ -20,19 +20,18 @@
  * --write-rate (orders/s, default 10), --seconds (per phase, default 10), --rtt (ms, default 70),
  * --interval-ms (default 1000), --threshold (default 2). Needs the Postgres server binaries and redis-server.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
 import { failoverRegionOf } from '../lib/config/global-routing';
 import { SERVED_REGION_HEADER, VIEWER_COUNTRY_HEADER } from '../tools/local-topology/geo-router';
 import { startGlobalTopology, type GlobalTopology } from '../tools/local-topology/global';
 import { startLatencyProxy, type LatencyProxy } from '../tools/local-topology/global-latency-proxy';
-import { findFreePort } from '../tools/local-topology/postgres-replication';
 import { runOpenLoop, type LoadResult } from './open-loop';
-import { startProcess, type ManagedProcess } from './processes';
+import type { ManagedProcess } from './processes';
 import { positiveArg, round2 } from './script-args';
+import { databaseUrlsOf, shopRequestPlans, signUpCustomers, stockDemoCatalog } from './shop-traffic';
+import { startMonolithProcess } from './topology';
 import type { PlannedRequest } from './workload';
 
 const repoRoot = path.resolve(__dirname, '..');
@@ -51,13 +50,6 @@ function summary(result: LoadResult) {
     statusCodes: result.statusCodes,
     sampleFailures: result.sampleFailures.slice(0, 3),
   };
-}
-
-/** The sign-up's session cookie (`sid=...`). */
-function sessionOf(response: Response): string {
-  const sid = response.headers.getSetCookie().find((c) => c.startsWith('sid='));
-  if (!sid) throw new Error(`no session cookie in a ${response.status} answer`);
-  return sid.split(';')[0];
 }
 
 async function main() {
@@ -90,49 +82,13 @@ async function main() {
     const router = topology.url;
     const country = (region: string) => COUNTRY_OF[region] ?? 'US';
 
-    // Stock for every order of the run, and the product ids (the demo catalog).
-    const pg = new Client({ connectionString: topology.env.DATABASE_URL });
-    await pg.connect();
-    const { rows } = await pg.query<{ id: string }>(
-      'UPDATE products SET stock = 10000000 RETURNING id::text AS id',
-    );
-    await pg.end();
-    const productIds = rows.map((r) => r.id);
-    if (productIds.length === 0) throw new Error('the demo catalog is empty');
+    const productIds = await stockDemoCatalog(topology.env.DATABASE_URL);
     await Promise.all(topology.regions.map((r) => r.waitForReplication()));
 
-    const customers: string[] = [];
-    for (let i = 0; i < 20; i++) {
-      const response = await fetch(`${router}/api/users`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [VIEWER_COUNTRY_HEADER]: 'US' },
-        body: JSON.stringify({
-          email: `bench-${randomBytes(4).toString('hex')}@bench.test`,
-          password: 'correct horse battery',
-          name: 'Bench',
-        }),
-      });
-      if (response.status !== 201)
-        throw new Error(`sign-up failed: ${response.status} ${await response.text()}`);
-      customers.push(sessionOf(response));
-    }
-    let next = 0;
-    const read = (): PlannedRequest => ({
-      op: 'productPage',
-      method: 'GET',
-      path: `/api/products/${productIds[next++ % productIds.length]}`,
-      headers: {},
-    });
-    const order = (): PlannedRequest => {
-      const n = next++;
-      return {
-        op: 'placeOrder',
-        method: 'POST',
-        path: '/api/orders',
-        headers: { cookie: customers[n % customers.length], 'content-type': 'application/json' },
-        body: JSON.stringify({ items: [{ productId: productIds[n % productIds.length], quantity: 1 }] }),
-      };
-    };
+    const customers = await signUpCustomers(router, 20, { [VIEWER_COUNTRY_HEADER]: 'US' });
+    const plans = shopRequestPlans(productIds);
+    const read = plans.productRead;
+    const order = plans.placeOrderAs(customers.map((c) => c.cookie));
     const load = (
       url: string,
       rate: number,
@@ -184,11 +140,7 @@ async function main() {
     // 3. Write forwarding emulated: the monolith in the secondary region, every database connection to the home
     // primaries through a latency proxy. Redis stays local to it (sessions read from the region's replica).
     const homeEnv = topology.env;
-    const primaryUrls = [
-      homeEnv.DATABASE_URL,
-      ...(JSON.parse(homeEnv.SHARD_ENDPOINTS) as { url: string }[]).map((s) => s.url),
-    ];
-    for (const url of primaryUrls) {
+    for (const url of databaseUrlsOf(homeEnv)) {
       const parsed = new URL(url);
       proxies.push(await startLatencyProxy({ host: parsed.hostname, port: Number(parsed.port) }, 0));
     }
@@ -197,17 +149,9 @@ async function main() {
       parsed.port = String(proxies[i].port);
       return parsed.toString();
     };
-    const port = await findFreePort();
-    forwarder = await startProcess({
+    forwarder = await startMonolithProcess(repoRoot, {
       name: 'forwarding-app',
-      command: process.execPath,
-      args: ['--import', 'tsx', path.join(repoRoot, 'app/src/server.ts')],
-      cwd: repoRoot,
       env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'development',
-        LOG_LEVEL: 'error',
-        HOST: '127.0.0.1',
         DATABASE_URL: viaProxy(homeEnv.DATABASE_URL, 0),
         SHARD_ENDPOINTS: JSON.stringify(
           (JSON.parse(homeEnv.SHARD_ENDPOINTS) as { id: string; url: string }[]).map((s, i) => ({
@@ -218,17 +162,11 @@ async function main() {
         REDIS_URL: homeEnv.REDIS_URL,
         REDIS_KEY_PREFIX: homeEnv.REDIS_KEY_PREFIX,
         SESSION_SECRET: homeEnv.SESSION_SECRET,
-        AUTO_MIGRATE: 'false',
-        SEED_DEMO_DATA: 'false',
-        SERVICE: 'all',
-        PORT: String(port),
-        METRICS_PORT: String(await findFreePort()),
       },
-      url: `http://127.0.0.1:${port}`,
-      readyPath: '/readyz',
+      logLevel: 'error',
       readyTimeoutMs: 120_000,
     });
-    const forwarderUrl = `http://127.0.0.1:${port}`;
+    const forwarderUrl = forwarder.url;
     const roundTrips = () => proxies.reduce((sum, p) => sum + p.roundTrips, 0);
     const forwarding = async (rtt: number) => {
       for (const p of proxies) p.setRoundTripMs(rtt);
@@ -252,7 +190,7 @@ async function main() {
     let running = true;
     const timer = setInterval(() => {
       if (!running) return;
-      const product = productIds[next++ % productIds.length];
+      const product = plans.nextProductId();
       fetch(`${router}/api/products/${product}`, {
         headers: remoteHeaders,
         signal: AbortSignal.timeout(5000),

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { startRoundRobinBalancer } from './balancer';
-import { CleanupStack } from './cleanup';
+import { CleanupStack, runWithCleanup } from './cleanup';
 import { parseOptions, scenarioSelected } from './options';
 import { sessionCookie } from './topology';
 
@@ -140,6 +140,41 @@ describe('CleanupStack', () => {
     const stack = new CleanupStack();
     stack.defer('hangs', () => new Promise<void>(() => undefined));
     await expect(stack.runAll(50)).resolves.toEqual(['hangs: timed out after 50 ms']);
+  });
+});
+
+describe('runWithCleanup', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('runs what the work left on the stack when it throws, prints the failed steps and rethrows', async () => {
+    const printed = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const order: string[] = [];
+    const sigintListeners = process.listenerCount('SIGINT');
+
+    await expect(
+      runWithCleanup(async (cleanup) => {
+        cleanup.defer('kept', () => void order.push('kept'));
+        const early = cleanup.defer('early', () => void order.push('early'));
+        cleanup.defer('broken', () => {
+          throw new Error('boom');
+        });
+        await early();
+        expect(process.listenerCount('SIGINT')).toBe(sigintListeners + 1);
+        throw new Error('the work failed');
+      }),
+    ).rejects.toThrow('the work failed');
+
+    expect(order).toEqual(['early', 'kept']);
+    expect(printed).toHaveBeenCalledWith('clean-up failures: broken: boom');
+    expect(process.listenerCount('SIGINT')).toBe(sigintListeners);
+  });
+
+  it('prints nothing when every step succeeds', async () => {
+    const printed = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    let ran = false;
+    await runWithCleanup(async (cleanup) => void cleanup.defer('fine', () => void (ran = true)));
+    expect(ran).toBe(true);
+    expect(printed).not.toHaveBeenCalled();
   });
 });
 

@@ -25,7 +25,7 @@ import { loadConfig } from '../app/src/config';
 import { migrateDatabase } from '../app/src/db/migrate-database';
 import { logicalShard, shardSchema } from '../app/src/sharding/logical-shard';
 import { startShardedPostgres } from '../tools/local-topology/postgres-shards';
-import { CleanupStack } from './cleanup';
+import { runWithCleanup, type CleanupStack } from './cleanup';
 import { parsePrometheusText, sumSamples } from './metrics';
 import { runOpenLoop } from './open-loop';
 import {
@@ -36,10 +36,11 @@ import {
   type RunFigures,
 } from './routing-report';
 import {
-  createScratchDatabase,
+  createScratchDatabases,
   EDGE_HEADERS,
   scratchName,
   sessionCookie,
+  sourcesLauncher,
   startAppProcess,
   type AppProcess,
 } from './topology';
@@ -124,14 +125,7 @@ async function startVariant(
   options: RoutingOptions,
   cleanup: CleanupStack,
 ): Promise<Variant> {
-  const db = scratchName(`routing_${name}`);
-  const dbUrls: string[] = [];
-  for (const url of serverUrls) {
-    dbUrls.push(await createScratchDatabase(url, db));
-    cleanup.defer(`drop ${db}`, () =>
-      withClient(url, async (c) => void (await c.query(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`))),
-    );
-  }
+  const dbUrls = await createScratchDatabases(serverUrls, scratchName(`routing_${name}`), cleanup);
   const env: Record<string, string> = {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
@@ -146,12 +140,7 @@ async function startVariant(
     env.SHARD_ENDPOINTS = JSON.stringify(dbUrls.slice(1).map((url, i) => ({ id: String(i + 1), url })));
   await migrateDatabase(loadConfig(env, { migrator: true }));
   // The TypeScript sources under tsx for both (as bench/scatter.ts: a stale bundle would lack the routes).
-  const launcher = {
-    command: process.execPath,
-    args: ['--import', 'tsx', path.join(repoRoot, 'app', 'src', 'server.ts')],
-    description: 'TypeScript sources under tsx',
-  };
-  const app = await startAppProcess(launcher, `app-${name}`, env, repoRoot);
+  const app = await startAppProcess(sourcesLauncher(repoRoot), `app-${name}`, env, repoRoot);
   cleanup.defer(`stop app-${name}`, () => app.stop());
   const users = await signUpUsers(app.url, options.users, name);
   if (name === 'unsharded') {
@@ -224,11 +213,7 @@ async function load(variant: Variant, options: RoutingOptions, seconds: number):
 
 async function main(): Promise<void> {
   const options = parseRoutingOptions(process.argv.slice(2));
-  const cleanup = new CleanupStack();
-  const onSignal = () => void cleanup.runAll().then(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  await runWithCleanup(async (cleanup) => {
     console.log(
       `routing benchmark: ${options.users} users × ${options.ordersPerUser} orders, GET /api/orders at ` +
         `${options.rate} req/s open loop, ${options.warmupSeconds} s warm-up, ${options.rounds} A/B rounds of ` +
@@ -273,10 +258,7 @@ async function main(): Promise<void> {
       )}\n`,
     );
     console.log('written: bench/results/routing.json');
-  } finally {
-    const failures = await cleanup.runAll();
-    if (failures.length > 0) console.error(`clean-up failures: ${failures.join('; ')}`);
-  }
+  });
 }
 
 void main().catch((err: unknown) => {

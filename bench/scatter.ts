@@ -25,9 +25,16 @@ import { loadConfig } from '../app/src/config';
 import { migrateDatabase } from '../app/src/db/migrate-database';
 import { logicalShard, LOGICAL_SHARDS, shardSchema } from '../app/src/sharding/logical-shard';
 import { startShardedPostgres } from '../tools/local-topology/postgres-shards';
-import { CleanupStack } from './cleanup';
+import { runWithCleanup, type CleanupStack } from './cleanup';
 import { runOpenLoop, type LoadResult } from './open-loop';
-import { createScratchDatabase, EDGE_HEADERS, scratchName, signUpAdmin, startAppProcess } from './topology';
+import {
+  createScratchDatabases,
+  EDGE_HEADERS,
+  scratchName,
+  signUpAdmin,
+  sourcesLauncher,
+  startAppProcess,
+} from './topology';
 import type { Operation } from './workload';
 
 const repoRoot = path.resolve(__dirname, '..');
@@ -146,16 +153,7 @@ async function measure(
   cleanup: CleanupStack,
 ): Promise<TopologyResult> {
   const n = urls.length;
-  const name = scratchName(`scatter${n}`);
-  const dbUrls = [];
-  for (const url of urls) {
-    dbUrls.push(await createScratchDatabase(url, name));
-    cleanup.defer(`drop ${name}`, async () => {
-      const client = new Client({ connectionString: url });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).finally(() => client.end());
-    });
-  }
+  const dbUrls = await createScratchDatabases(urls, scratchName(`scatter${n}`), cleanup);
   const env = {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
@@ -180,12 +178,7 @@ async function measure(
   await seed(dbUrls, new Map(rows.map((r) => [r.logical_shard, r.shard_id])), data);
   console.log(`  ${n} shard(s): migrated and seeded in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
-  const launcher = {
-    command: process.execPath,
-    args: ['--import', 'tsx', path.join(repoRoot, 'app', 'src', 'server.ts')],
-    description: 'TypeScript sources under tsx',
-  };
-  const app = await startAppProcess(launcher, `app-${n}`, env, repoRoot);
+  const app = await startAppProcess(sourcesLauncher(repoRoot), `app-${n}`, env, repoRoot);
   const stopApp = cleanup.defer(`stop app-${n}`, () => app.stop());
   try {
     const cookie = await signUpAdmin(app.url, ADMIN_EMAIL, PASSWORD, env);
@@ -214,11 +207,7 @@ async function measure(
 }
 
 async function main(): Promise<void> {
-  const cleanup = new CleanupStack();
-  const onSignal = () => void cleanup.runAll().then(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  await runWithCleanup(async (cleanup) => {
     console.log(
       `scatter-gather benchmark: ${options.users} users, ${options.users * options.ordersPerUser} orders, ` +
         `${options.rate} req/s open loop, ${options.warmupSeconds} s warm-up + ${options.durationSeconds} s per topology`,
@@ -252,10 +241,7 @@ async function main(): Promise<void> {
       `${JSON.stringify({ measuredAt: new Date().toISOString(), options, results: table }, null, 2)}\n`,
     );
     console.log(`written: ${path.relative(repoRoot, path.join(out, 'scatter.json'))}`);
-  } finally {
-    const failures = await cleanup.runAll();
-    if (failures.length > 0) console.error(`clean-up failures: ${failures.join('; ')}`);
-  }
+  });
 }
 
 void main().catch((err: unknown) => {

@@ -30,14 +30,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
-import { findFreePort } from '../tools/local-topology/postgres-replication';
 import { summariseEventDelay, waitForEventsApplied, type EventDelaySummary } from './event-delay';
 import { startLocalTopology, type LocalTopology } from '../tools/local-topology/services';
 import { runOpenLoop, type LoadResult } from './open-loop';
-import { processCpuSeconds, startProcess, type ManagedProcess } from './processes';
+import { processCpuSeconds, type ManagedProcess } from './processes';
 import type { PlannedRequest } from './workload';
 import { positiveArg, round2 } from './script-args';
+import { databaseUrlsOf, shopRequestPlans, signUpCustomers, stockDemoCatalog } from './shop-traffic';
+import { startMonolithProcess } from './topology';
 
 const repoRoot = path.resolve(__dirname, '..');
 const resultsDir = path.join(__dirname, 'results/services');
@@ -76,12 +76,6 @@ interface Phase {
   readonly sampleFailures: string[];
 }
 
-function setCookieOf(response: Response): string {
-  const sid = response.headers.getSetCookie().find((c) => c.startsWith('sid='));
-  if (!sid) throw new Error(`no session cookie in a ${response.status} answer`);
-  return sid.split(';')[0];
-}
-
 async function main() {
   const readRate = positiveArg('rate', 100);
   const orderRate = positiveArg('order-rate', 20);
@@ -113,64 +107,21 @@ async function main() {
     const url = (name: 'gateway' | 'products' | 'orders' | 'users') => topology!.processes.get(name)!.url;
 
     // The monolith on the same databases, Redis prefix and session secret: the same customer cookie works there.
-    const port = await findFreePort();
-    monolith = await startProcess({
+    monolith = await startMonolithProcess(repoRoot, {
       name: 'monolith',
-      command: process.execPath,
-      args: ['--import', 'tsx', path.join(repoRoot, 'app/src/server.ts')],
-      cwd: repoRoot,
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'development',
-        LOG_LEVEL: 'warn',
-        HOST: '127.0.0.1',
-        ...topology.env,
-        SESSION_SECRET: sessionSecret,
-        AUTO_MIGRATE: 'false',
-        SEED_DEMO_DATA: 'false',
-        SERVICE: 'all',
-        PORT: String(port),
-        METRICS_PORT: String(await findFreePort()),
-      },
-      url: `http://127.0.0.1:${port}`,
-      readyPath: '/readyz',
+      env: { ...topology.env, SESSION_SECRET: sessionSecret },
+      logLevel: 'warn',
       readyTimeoutMs: 90_000,
     });
 
-    // Enough stock for every order of the run (the demo catalog's is small), and the product ids.
-    const pg = new Client({ connectionString: topology.env.DATABASE_URL });
-    await pg.connect();
-    const { rows } = await pg.query<{ id: string }>(
-      'UPDATE products SET stock = 10000000 RETURNING id::text AS id',
-    );
-    await pg.end();
-    const productIds = rows.map((r) => r.id);
-    if (productIds.length === 0) throw new Error('the demo catalog is empty');
+    const productIds = await stockDemoCatalog(topology.env.DATABASE_URL);
 
     // Customers, signed up through the gateway (users service): 20 for the orders at orders and the monolith, 10
     // for the orders through the gateway only, so that their events are the gateway's (part (c)).
-    const customers: string[] = [];
-    const gatewayCustomers: string[] = [];
-    const gatewayUserIds: string[] = [];
-    for (let i = 0; i < 30; i++) {
-      const response = await fetch(`${url('gateway')}/api/users`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          email: `bench-${randomBytes(4).toString('hex')}@bench.test`,
-          password: 'correct horse battery',
-          name: 'Bench',
-        }),
-      });
-      if (response.status !== 201)
-        throw new Error(`sign-up failed: ${response.status} ${await response.text()}`);
-      const cookie = setCookieOf(response);
-      if (i < 20) customers.push(cookie);
-      else {
-        gatewayCustomers.push(cookie);
-        gatewayUserIds.push(((await response.json()) as { user: { id: string } }).user.id);
-      }
-    }
+    const signedUp = await signUpCustomers(url('gateway'), 30);
+    const customers = signedUp.slice(0, 20).map((c) => c.cookie);
+    const gatewayCustomers = signedUp.slice(20).map((c) => c.cookie);
+    const gatewayUserIds = signedUp.slice(20).map((c) => c.userId);
 
     const pids = (): Record<string, number> => {
       const out: Record<string, number> = {};
@@ -178,23 +129,7 @@ async function main() {
       out.monolith = monolith!.pid;
       return out;
     };
-    let next = 0;
-    const productRead = (): PlannedRequest => ({
-      op: 'productPage',
-      method: 'GET',
-      path: `/api/products/${productIds[next++ % productIds.length]}`,
-      headers: {},
-    });
-    const placeOrderAs = (who: readonly string[]) => (): PlannedRequest => {
-      const n = next++;
-      return {
-        op: 'placeOrder',
-        method: 'POST',
-        path: '/api/orders',
-        headers: { cookie: who[n % who.length], 'content-type': 'application/json' },
-        body: JSON.stringify({ items: [{ productId: productIds[n % productIds.length], quantity: 1 }] }),
-      };
-    };
+    const { productRead, placeOrderAs } = shopRequestPlans(productIds);
 
     const phases: Phase[] = [];
     let gatewayOrdersPlaced = 0;
@@ -288,12 +223,8 @@ async function main() {
 
     // (c) The gateway orders' events: wait until the users consumer has applied all of them (or a minute), then
     // read both timestamps on each shard.
-    const shardUrls = [
-      topology.env.DATABASE_URL,
-      ...(JSON.parse(topology.env.SHARD_ENDPOINTS) as { url: string }[]).map((e) => e.url),
-    ];
     const eventDelay: EventDelaySummary = summariseEventDelay(
-      await waitForEventsApplied(shardUrls, gatewayUserIds, gatewayOrdersPlaced),
+      await waitForEventsApplied(databaseUrlsOf(topology.env), gatewayUserIds, gatewayOrdersPlaced),
       gatewayOrdersPlaced,
     );
     console.log(`event delay (gateway orders): ${JSON.stringify(eventDelay)}`);

@@ -1,6 +1,7 @@
 /**
  * The local topologies of the stages: scratch databases, seeding through the app's own seed module,
- * app processes (the esbuild bundle), the balancer, and the sessions the workload uses.
+ * app processes (the esbuild bundle or the sources), the monolith next to a running local topology, the
+ * balancer, and the sessions the workload uses.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { createDatabase } from '../app/src/db/create-database';
 import { runMigrations } from '../app/src/db/migrations';
 import { seedCatalog, seedUsers } from '../app/src/db/seed';
 import { findFreePort } from '../tools/local-topology/postgres-replication';
+import type { CleanupStack } from './cleanup';
 import { startProcess, type ManagedProcess } from './processes';
 
 /** How app processes are started: the bundle (preferred) or the TypeScript sources under tsx. */
@@ -31,6 +33,11 @@ export function appLauncher(repoRoot: string): AppLauncher {
       description: 'esbuild bundle (node app/dist/server.js)',
     };
   }
+  return sourcesLauncher(repoRoot);
+}
+
+/** app/src/server.ts under tsx, for the benches whose routes a stale bundle in app/dist could lack. */
+export function sourcesLauncher(repoRoot: string): AppLauncher {
   return {
     command: process.execPath,
     args: ['--import', 'tsx', path.join(repoRoot, 'app', 'src', 'server.ts')],
@@ -63,6 +70,27 @@ export async function createScratchDatabase(serverUrl: string, name: string): Pr
     await client.end();
   }
   return databaseUrl(serverUrl, name);
+}
+
+/**
+ * Creates the database `name` on each of `serverUrls` and defers its drop (`WITH (FORCE)`: an app process may
+ * still hold connections) on `cleanup`. Returns the databases' URLs in the order of the servers.
+ */
+export async function createScratchDatabases(
+  serverUrls: readonly string[],
+  name: string,
+  cleanup: CleanupStack,
+): Promise<string[]> {
+  const urls: string[] = [];
+  for (const serverUrl of serverUrls) {
+    urls.push(await createScratchDatabase(serverUrl, name));
+    cleanup.defer(`drop ${name}`, async () => {
+      const client = new Client({ connectionString: serverUrl });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).finally(() => client.end());
+    });
+  }
+  return urls;
 }
 
 /** What was seeded (ids and emails come back from the app's seed functions). */
@@ -135,6 +163,54 @@ export async function startAppProcess(
     readyPath: '/readyz',
   });
   return { ...managed, metricsUrl: `http://127.0.0.1:${metricsPort}` };
+}
+
+/** Options of {@link startMonolithProcess}. */
+export interface MonolithProcessOptions {
+  /** The process's name in error messages. */
+  readonly name: string;
+  /**
+   * The app's environment beyond what the monolith sets itself: databases, Redis, session secret (those of the
+   * running topology, whose migrations and seed the monolith reuses). It may override LOG_LEVEL, not the rest.
+   */
+  readonly env: Readonly<Record<string, string>>;
+  readonly logLevel: string;
+  /** How long to wait for /readyz. */
+  readonly readyTimeoutMs: number;
+}
+
+/**
+ * Starts the whole app in one process (SERVICE=all, the sources under tsx, NODE_ENV=development) on free ports,
+ * next to a local topology (tools/local-topology) on its databases, and waits until /readyz answers. It neither
+ * migrates nor seeds: the topology has.
+ */
+export async function startMonolithProcess(
+  repoRoot: string,
+  options: MonolithProcessOptions,
+): Promise<ManagedProcess> {
+  const launcher = sourcesLauncher(repoRoot);
+  const port = await findFreePort();
+  return startProcess({
+    name: options.name,
+    command: launcher.command,
+    args: launcher.args,
+    cwd: repoRoot,
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'development',
+      LOG_LEVEL: options.logLevel,
+      HOST: '127.0.0.1',
+      ...options.env,
+      AUTO_MIGRATE: 'false',
+      SEED_DEMO_DATA: 'false',
+      SERVICE: 'all',
+      PORT: String(port),
+      METRICS_PORT: String(await findFreePort()),
+    },
+    url: `http://127.0.0.1:${port}`,
+    readyPath: '/readyz',
+    readyTimeoutMs: options.readyTimeoutMs,
+  });
 }
 
 /** Starts the round-robin balancer (bench/balancer.ts) as its own process in front of `backends`. */
