@@ -16,8 +16,11 @@
  *    marked it unhealthy and until the first read served by `failoverRegionOf` (health check 1 s × 2 unless
  *    `--interval-ms` / `--threshold`).
  *
+ * Phases 2 and 3 each alternate their two runs over `--rounds` rounds (order swapped every round); the report keeps
+ * every round's p50, the median round's figures and the median of the rounds' differences.
+ *
  * Writes bench/results/global.json and prints a table. Options: --rate (reads/s per region, default 40),
- * --write-rate (orders/s, default 10), --seconds (per phase, default 10), --rtt (ms, default 70),
+ * --write-rate (orders/s, default 10), --seconds (per phase, default 10), --rounds (default 3), --rtt (ms, default 70),
  * --interval-ms (default 1000), --threshold (default 2). Needs the Postgres server binaries and redis-server.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -29,7 +32,7 @@ import { startGlobalTopology, type GlobalTopology } from '../tools/local-topolog
 import { startLatencyProxy, type LatencyProxy } from '../tools/local-topology/global-latency-proxy';
 import { runOpenLoop, type LoadResult } from './open-loop';
 import type { ManagedProcess } from './processes';
-import { positiveArg, round2 } from './script-args';
+import { inRounds, median, medianRound, positiveArg, round2 } from './script-args';
 import { databaseUrlsOf, shopRequestPlans, signUpCustomers, stockDemoCatalog } from './shop-traffic';
 import { startMonolithProcess } from './topology';
 import type { PlannedRequest } from './workload';
@@ -57,6 +60,7 @@ async function main() {
   const writeRate = positiveArg('write-rate', 10);
   const seconds = positiveArg('seconds', 10);
   const rttMs = positiveArg('rtt', 70);
+  const rounds = positiveArg('rounds', 3);
   const intervalMs = positiveArg('interval-ms', 1000);
   const threshold = positiveArg('threshold', 2);
   const startedAt = new Date().toISOString();
@@ -128,8 +132,16 @@ async function main() {
       plan: order,
       headers: homeHeaders,
     });
-    const writesHome = await load(router, writeRate, order, homeHeaders);
-    const writesRemote = await load(router, writeRate, order, remoteHeaders);
+    // The two phases alternate over the rounds (and swap order each round), so a change of the shared machine's load
+    // between them shows in both; the report keeps each round and the medians.
+    const homeRounds: LoadResult[] = [];
+    const remoteRounds: LoadResult[] = [];
+    await inRounds(rounds, [
+      async () => homeRounds.push(await load(router, writeRate, order, homeHeaders)),
+      async () => remoteRounds.push(await load(router, writeRate, order, remoteHeaders)),
+    ]);
+    const writesHome = medianRound(homeRounds);
+    const writesRemote = medianRound(remoteRounds);
     const remoteServedIn = await servedFor(country(secondary), 'POST');
     topology.router.setInterRegionLatency(0);
     console.log(
@@ -170,14 +182,29 @@ async function main() {
     const roundTrips = () => proxies.reduce((sum, p) => sum + p.roundTrips, 0);
     const forwarding = async (rtt: number) => {
       for (const p of proxies) p.setRoundTripMs(rtt);
-      await runOpenLoop({ url: forwarderUrl, ratePerSecond: writeRate, durationSeconds: 3, plan: order });
       const before = roundTrips();
       const result = await load(forwarderUrl, writeRate, order);
-      return { result, roundTripsPerWrite: round2((roundTrips() - before) / Math.max(1, result.requests)) };
+      return { result, roundTrips: roundTrips() - before };
     };
-    const forwardLocal = await forwarding(0);
-    const forwardRemote = await forwarding(rttMs);
+    await runOpenLoop({ url: forwarderUrl, ratePerSecond: writeRate, durationSeconds: 3, plan: order });
+    const localRounds: { result: LoadResult; roundTrips: number }[] = [];
+    const remoteForwardRounds: { result: LoadResult; roundTrips: number }[] = [];
+    await inRounds(rounds, [
+      async () => localRounds.push(await forwarding(0)),
+      async () => remoteForwardRounds.push(await forwarding(rttMs)),
+    ]);
     for (const p of proxies) p.setRoundTripMs(0);
+    const forwardLocal = { result: medianRound(localRounds.map((r) => r.result)) };
+    const forwardRemote = {
+      result: medianRound(remoteForwardRounds.map((r) => r.result)),
+      roundTripsPerWrite: round2(
+        remoteForwardRounds.reduce((sum, r) => sum + r.roundTrips, 0) /
+          Math.max(
+            1,
+            remoteForwardRounds.reduce((sum, r) => sum + r.result.requests, 0),
+          ),
+      ),
+    };
     console.log(
       `orders with write forwarding: p50 ${forwardLocal.result.latencyMs.p50} ms at rtt 0, ` +
         `${forwardRemote.result.latencyMs.p50} ms at rtt ${rttMs} ms`,
@@ -235,11 +262,15 @@ async function main() {
         `after ${failover.firstReadServedElsewhereAfterMs} ms (${failedDuring} reads failed meanwhile)`,
     );
 
-    const extra = (a: LoadResult, b: LoadResult) => ({
-      p50: round2(a.latencyMs.p50 - b.latencyMs.p50),
-      p99: round2(a.latencyMs.p99 - b.latencyMs.p99),
+    // Each round's difference, then their median: the pairs ran back to back under the same load.
+    const extra = (a: readonly LoadResult[], b: readonly LoadResult[]) => ({
+      p50: round2(median(a.map((r, i) => r.latencyMs.p50 - b[i].latencyMs.p50))),
+      p99: round2(median(a.map((r, i) => r.latencyMs.p99 - b[i].latencyMs.p99))),
     });
-    const forwardingExtra = extra(forwardRemote.result, forwardLocal.result);
+    const forwardingExtra = extra(
+      remoteForwardRounds.map((r) => r.result),
+      localRounds.map((r) => r.result),
+    );
     const report = {
       startedAt,
       machine: {
@@ -247,14 +278,18 @@ async function main() {
         loadAverageAtStart: loadAtStart,
         loadAverageAtEnd: os.loadavg().map(round2),
       },
-      options: { readRate, writeRate, seconds, rttMs, intervalMs, threshold },
+      options: { readRate, writeRate, seconds, rounds, rttMs, intervalMs, threshold },
       regions: regionNames,
       reads,
       writes: {
         homeRouting: {
           fromHome: summary(writesHome),
           fromSecondary: { region: secondary, servedIn: remoteServedIn, ...summary(writesRemote) },
-          extraMs: extra(writesRemote, writesHome),
+          extraMs: extra(remoteRounds, homeRounds),
+          rounds: homeRounds.map((h, i) => ({
+            fromHomeP50: h.latencyMs.p50,
+            fromSecondaryP50: remoteRounds[i].latencyMs.p50,
+          })),
           interRegionRoundTripsPerWrite: 1,
         },
         writeForwarding: {
@@ -263,6 +298,10 @@ async function main() {
           extraMs: forwardingExtra,
           criticalPathRoundTripsPerWrite: round2(forwardingExtra.p50 / rttMs),
           proxiedRoundTripsPerWrite: forwardRemote.roundTripsPerWrite,
+          rounds: localRounds.map((l, i) => ({
+            atZeroRttP50: l.result.latencyMs.p50,
+            atRttP50: remoteForwardRounds[i].result.latencyMs.p50,
+          })),
         },
       },
       failover,

@@ -35,7 +35,7 @@ import { startLocalTopology, type LocalTopology } from '../tools/local-topology/
 import { runOpenLoop, type LoadResult } from './open-loop';
 import { processCpuSeconds, type ManagedProcess } from './processes';
 import type { PlannedRequest } from './workload';
-import { positiveArg, round2 } from './script-args';
+import { median, positiveArg, round2 } from './script-args';
 import { databaseUrlsOf, shopRequestPlans, signUpCustomers, stockDemoCatalog } from './shop-traffic';
 import { startMonolithProcess } from './topology';
 
@@ -232,19 +232,13 @@ async function main() {
     const loadAtEnd = machineLoad();
     console.log(`load at end: ${loadAtEnd.uptime}`);
     // The median of the rounds: one round hit by the (shared) machine's noise does not move it.
-    const median = (name: string, pick: (p: Phase) => number) => {
-      const of = phases
-        .filter((p) => p.name === name)
-        .map(pick)
-        .sort((a, b) => a - b);
-      const mid = Math.floor(of.length / 2);
-      return round2(of.length % 2 === 1 ? of[mid] : (of[mid - 1] + of[mid]) / 2);
-    };
+    const medianOf = (name: string, pick: (p: Phase) => number) =>
+      round2(median(phases.filter((p) => p.name === name).map(pick)));
     const summaryOf = (name: string) => ({
-      p50Ms: median(name, (p) => p.load.latencyMs.p50),
-      p99Ms: median(name, (p) => p.load.latencyMs.p99),
-      requestsPerSecond: median(name, (p) => p.load.requestsPerSecond),
-      cpuMsPerRequest: median(name, (p) => p.cpuMsPerRequestTotal),
+      p50Ms: medianOf(name, (p) => p.load.latencyMs.p50),
+      p99Ms: medianOf(name, (p) => p.load.latencyMs.p99),
+      requestsPerSecond: medianOf(name, (p) => p.load.requestsPerSecond),
+      cpuMsPerRequest: medianOf(name, (p) => p.cpuMsPerRequestTotal),
       non2xx: phases.filter((p) => p.name === name).reduce((a, p) => a + p.load.errors.non2xx, 0),
     });
     const summary = {
