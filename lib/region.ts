@@ -48,7 +48,12 @@ export interface RegionProps {
    * account rather than per region (the dashboard) carry the region code everywhere else.
    */
   readonly home: boolean;
-  /** HTTPS settings. @default - HTTP only, with a synth warning */
+  /**
+   * HTTPS settings (the home region's: a secondary region of stage global has an internal load balancer, which
+   * takes none and ignores `plainHttp`).
+   *
+   * @default - HTTP only, with a synth warning (none for a secondary region's internal load balancer)
+   */
   readonly https?: HttpsConfig;
   /** Without `https`: plain HTTP chosen on purpose (only the synth warning differs). @default false */
   readonly plainHttp?: boolean;

@@ -88,6 +88,8 @@ export class ApiGateway extends Construct {
    * whose first entry the client can write and whose last entry is the VPC link's address.
    */
   public readonly clientIpHeader: string = GATEWAY_DEFAULTS.clientIpHeader;
+  /** Whether the internal listener is HTTPS (with a domain): what the services behind it see as the protocol. */
+  public readonly https: boolean;
 
   constructor(scope: Construct, id: string, props: ApiGatewayProps) {
     super(scope, id);
@@ -95,6 +97,7 @@ export class ApiGateway extends Construct {
     const problems = gatewayConfigProblems(props.config, services, 'config.');
     if (problems.length > 0) throw new StageConfigError(problems);
     const https = props.domain !== undefined;
+    this.https = https;
     const port = https ? 443 : 80;
 
     const linkSecurityGroup = new ec2.SecurityGroup(this, 'VpcLinkSecurityGroup', {

@@ -44,7 +44,7 @@ export interface HttpsConfig {
 
 /** Properties of {@link ServicePlatform}. */
 export interface ServicePlatformProps {
-  /** VPC: the load balancer goes into its public subnets. */
+  /** VPC: the load balancer goes into its public subnets (its private subnets when internal). */
   readonly vpc: ec2.IVpc;
   /**
    * Name of the Cloud Map namespace services register in for ECS Service Connect (unique per account and
@@ -70,13 +70,32 @@ export interface ServicePlatformProps {
    * @default false - the templates are for looking at, and the warning says a deployment needs a choice
    */
   readonly plainHttp?: boolean;
+  /**
+   * Makes the load balancer internal (a region of stage global other than the first, whose viewers come in through
+   * CloudFront and the region's API gateway): in the private subnets, admitting HTTP on port 80 from
+   * `internal.clients` only, and without a plain-HTTP synth warning, since no viewer reaches it (neither `https` nor
+   * `plainHttp` applies to it).
+   *
+   * @default - internet-facing, in the public subnets
+   */
+  readonly internal?: InternalLoadBalancerConfig;
+}
+
+/** An internal load balancer: who may reach it. */
+export interface InternalLoadBalancerConfig {
+  /**
+   * The clients admitted on port 80, e.g. `ec2.Peer.ipv4('10.0.0.0/16')` for the VPC's CIDR. A literal CIDR rather
+   * than the VPC's `vpcCidrBlock` token: cdk-nag's ingress rule cannot evaluate an intrinsic function.
+   */
+  readonly clients: ec2.IPeer;
 }
 
 /**
  * What every service of a region shares: the ECS cluster (enhanced Container Insights) with a Cloud Map
- * namespace for Service Connect, and the internet-facing Application Load Balancer with its listeners
- * (HTTPS with an HTTP redirect, or HTTP only), access logs to S3, invalid headers dropped and `/metrics`
- * answered with a 404. Services ({@link AppService}) register a target group on `publicListener`.
+ * namespace for Service Connect, and the Application Load Balancer with its listeners (internet-facing: HTTPS
+ * with an HTTP redirect, or HTTP only; internal: HTTP from inside the VPC), access logs to S3, invalid headers
+ * dropped and `/metrics` answered with a 404. Services ({@link AppService}) register a target group on
+ * `publicListener`.
  */
 export class ServicePlatform extends Construct {
   /** The ECS cluster. */
@@ -93,6 +112,8 @@ export class ServicePlatform extends Construct {
   public readonly url: string;
   /** Whether the public listener is HTTPS (the app's session cookie can be `Secure`). */
   public readonly https: boolean;
+  /** Whether the load balancer faces the internet (else it is internal: reached from inside the VPC only). */
+  public readonly internetFacing: boolean;
   /** The load balancer's certificate, when the platform created it (a hosted zone and no `certificateArn`). */
   public readonly certificate?: acm.ICertificate;
   /** The alias record of `domainName`, when a hosted zone was given. */
@@ -100,6 +121,26 @@ export class ServicePlatform extends Construct {
 
   constructor(scope: Construct, id: string, props: ServicePlatformProps) {
     super(scope, id);
+    this.internetFacing = props.internal === undefined;
+    if (!this.internetFacing) {
+      const problems = [
+        ...(props.https !== undefined
+          ? [
+              `https (received domainName ${props.https.domainName}): the domain's certificate and record belong on ` +
+                'an internet-facing load balancer; leave https out of an internal one',
+            ]
+          : []),
+        ...(props.plainHttp === true
+          ? [
+              'plainHttp (received true): an internal load balancer serves no viewer, so there is no plain HTTP to ' +
+                'choose; leave plainHttp out',
+            ]
+          : []),
+      ];
+      if (problems.length > 0) {
+        throw new Error(`ServicePlatform: the load balancer is internal, so: ${problems.join('; ')}`);
+      }
+    }
 
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: props.vpc,
@@ -121,25 +162,52 @@ export class ServicePlatform extends Construct {
 
     const lbSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
       vpc: props.vpc,
-      description: 'Internet-facing load balancer of the shop',
+      description: this.internetFacing
+        ? 'Internet-facing load balancer of the shop'
+        : 'Internal load balancer of the shop: admits the VPC only',
       allowAllOutbound: false,
     });
-    Validations.of(lbSecurityGroup).acknowledge({
-      id: 'AwsSolutions-EC23',
-      reason:
-        'The shop is a public website: its internet-facing load balancer accepts HTTP(S) from anywhere.',
-    });
+    if (this.internetFacing) {
+      Validations.of(lbSecurityGroup).acknowledge({
+        id: 'AwsSolutions-EC23',
+        reason:
+          'The shop is a public website: its internet-facing load balancer accepts HTTP(S) from anywhere.',
+      });
+    } else {
+      lbSecurityGroup.addIngressRule(
+        props.internal!.clients,
+        ec2.Port.tcp(80),
+        'HTTP from inside the VPC only',
+      );
+    }
     this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
-      internetFacing: true,
-      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      internetFacing: this.internetFacing,
+      vpcSubnets: {
+        subnetType: this.internetFacing ? ec2.SubnetType.PUBLIC : ec2.SubnetType.PRIVATE_WITH_EGRESS,
+      },
       securityGroup: lbSecurityGroup,
       dropInvalidHeaderFields: true,
     });
     this.loadBalancer.logAccessLogs(this.accessLogsBucket, 'alb');
 
     this.https = props.https !== undefined;
-    if (props.https !== undefined) {
+    if (!this.internetFacing) {
+      // The listener opens nothing itself (`open: false`): the group's one ingress rule is `internal.clients`.
+      this.publicListener = this.loadBalancer.addListener('HttpListener', {
+        port: 80,
+        protocol: elbv2.ApplicationProtocol.HTTP,
+        open: false,
+      });
+      Validations.of(this.publicListener).acknowledge({
+        id: 'cdk-validator-cfnguard::alb_http_to_https_redirection_check',
+        reason:
+          "Internal load balancer (a region other than stage global's first): it admits its internal clients only " +
+          "(the VPC's CIDR), no viewer reaches it (viewers come in over HTTPS, through CloudFront and the region's API " +
+          'gateway), and no certificate can cover its AWS-generated internal name: there is no HTTPS to redirect to.',
+      });
+      this.url = `http://${this.loadBalancer.loadBalancerDnsName}`;
+    } else if (props.https !== undefined) {
       const { domainName, certificateArn, hostedZone } = props.https;
       if (certificateArn === undefined && hostedZone === undefined) {
         throw new Error(

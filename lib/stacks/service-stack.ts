@@ -4,7 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
-import { DEFAULT_MONITORING_CONFIG } from '../config/defaults';
+import { DEFAULT_MONITORING_CONFIG, NETWORK_DEFAULTS } from '../config/defaults';
 import type { FrontDoor } from '../config/deployment-context';
 import { eventSource } from '../config/event-routes';
 import { appPoolConnections } from '../config/monitoring-config';
@@ -52,10 +52,16 @@ export interface ServiceStackProps extends StackProps {
    * @default - the prefix
    */
   readonly dashboardName?: string;
-  /** HTTPS settings. @default - HTTP only, with a synth warning */
+  /**
+   * HTTPS settings of the internet-facing load balancer (none in a secondary region of stage global: its load
+   * balancer is internal, and the platform refuses them there).
+   *
+   * @default - HTTP only, with a synth warning (none for an internal load balancer)
+   */
   readonly https?: HttpsConfig;
   /**
-   * Without `https`: plain HTTP chosen on purpose (`-c plainHttp=true`); only the synth warning differs.
+   * Without `https`: plain HTTP chosen on purpose (`-c plainHttp=true`); only the synth warning differs. Ignored in
+   * a secondary region of stage global (its internal load balancer serves no viewer: there is nothing to choose).
    *
    * @default false
    */
@@ -131,19 +137,38 @@ export class ServiceStack extends Stack {
     );
     // The access-log buckets stay where the first stages created them (a move would replace them).
     const accessLogs = new AccessLogsBucket(this, 'AccessLogs');
+    const secondary = props.regionRole?.role === 'secondary';
     this.platform = new ServicePlatform(this, 'Shop', {
       vpc: props.vpc,
       namespaceName: `${props.prefix}.internal`,
       accessLogsBucket: accessLogs.bucket,
-      ...(props.https !== undefined ? { https: props.https } : { plainHttp: props.plainHttp ?? false }),
+      // A secondary region of stage global is entered through CloudFront and its API gateway (HTTPS; the Route 53
+      // records and health checks name the gateway's custom domains): its load balancer is internal, not a public
+      // plain-HTTP door. Keyed on the data stacks' shape (`regionRole`), not on where the writes go: the writer
+      // region's services are reached through its gateway too, and an ALB's scheme cannot change in place.
+      // Its clients: the VPC's CIDR, as the network stack builds it from the same config.
+      ...(secondary
+        ? { internal: { clients: ec2.Peer.ipv4(config.network.cidr ?? NETWORK_DEFAULTS.cidr) } }
+        : {}),
+      // `-c plainHttp` is the deployment's choice for its public load balancers: an internal one has none to make.
+      ...(props.https !== undefined
+        ? { https: props.https }
+        : secondary
+          ? {}
+          : { plainHttp: props.plainHttp ?? false }),
     });
+    // The app's production cookie is Secure, and its session plugin sets a Secure cookie only on a request that
+    // arrived over HTTPS (the X-Forwarded-Proto of the load balancer in front of the task): behind a plain-HTTP
+    // listener nobody could log in, so tasks that set the cookie get SESSION_COOKIE_SECURE=false there. Tasks that
+    // only read sessions (a region whose role is secondary: read-only sessions, log-ins go to the writer region) keep
+    // the Secure default, as does every task behind an HTTPS listener.
+    const setsSessionCookie = (props.writerRole ?? props.regionRole)?.role !== 'secondary';
+    const cookieEnvironment = (httpsListener: boolean): Record<string, string> =>
+      httpsListener || !setsSessionCookie ? {} : { SESSION_COOKIE_SECURE: 'false' };
     const environment: Record<string, string> = {
       ...(props.adminEmails !== undefined ? { ADMIN_EMAILS: props.adminEmails } : {}),
-      // The app's production cookie is Secure, which a browser never sends back over plain HTTP: without HTTPS
-      // nobody could stay logged in. Behind the HTTPS listener the app keeps its default.
-      ...(this.platform.https ? {} : { SESSION_COOKIE_SECURE: 'false' }),
+      ...cookieEnvironment(this.platform.https),
     };
-    const secondary = props.regionRole?.role === 'secondary';
     const common = {
       platform: this.platform,
       vpc: props.vpc,
@@ -207,9 +232,16 @@ export class ServiceStack extends Stack {
         new AppService(this.platform, pascalCase(serviceId), {
           ...common,
           // Behind the gateway the client's address arrives in the header the gateway overwrites (the app's
-          // rate limits and logs read it); only the VPC link reaches the internal load balancer.
+          // rate limits and logs read it); only the VPC link reaches the internal load balancer, whose listener
+          // decides the cookie (HTTPS with the foundation's domain, else HTTP inside the VPC).
           ...(gateway !== undefined
-            ? { environment: { ...environment, CLIENT_IP_HEADER: gateway.clientIpHeader } }
+            ? {
+                environment: {
+                  ...(props.adminEmails !== undefined ? { ADMIN_EMAILS: props.adminEmails } : {}),
+                  ...cookieEnvironment(gateway.https),
+                  CLIENT_IP_HEADER: gateway.clientIpHeader,
+                },
+              }
             : {}),
           serviceId,
           config: service,
@@ -279,7 +311,12 @@ export class ServiceStack extends Stack {
     for (const service of this.services) service.addMonitoring(this.monitoring);
     this.gateway?.addMonitoring(this.monitoring);
 
-    new CfnOutput(this, 'Url', { value: this.platform.url, description: 'URL of the shop' });
+    new CfnOutput(this, 'Url', {
+      value: this.platform.url,
+      description: this.platform.internetFacing
+        ? 'URL of the shop'
+        : "URL of the region's internal load balancer (inside the VPC only; viewers come through the edge)",
+    });
     if (this.gateway !== undefined) {
       new CfnOutput(this, 'GatewayUrl', {
         value: this.gateway.url,
@@ -294,7 +331,9 @@ export class ServiceStack extends Stack {
     }
     new CfnOutput(this, 'LoadBalancerDnsName', {
       value: this.platform.loadBalancer.loadBalancerDnsName,
-      description: 'Point the domain (CNAME or alias record) at this name',
+      description: this.platform.internetFacing
+        ? 'Point the domain (CNAME or alias record) at this name'
+        : 'The internal load balancer (resolves to private addresses, reached from inside the VPC only)',
     });
   }
 

@@ -253,6 +253,40 @@ describe('writerRegion: the services follow the writers', () => {
   });
 });
 
+describe('writerRegion: the load balancers and the session cookie', () => {
+  /** The scheme of the platform's load balancer (`ShopLoadBalancer...`, not the gateway's) of a service stack. */
+  const platformScheme = (template: Parsed): unknown =>
+    Object.entries(template.Resources as Record<string, Parsed>).find(
+      ([id, resource]) =>
+        resource.Type === 'AWS::ElasticLoadBalancingV2::LoadBalancer' &&
+        /^ShopLoadBalancer[0-9A-F]{8}$/.test(id),
+    )?.[1].Properties.Scheme;
+
+  test("every region keeps its load balancer's scheme: the first internet-facing, the others internal", () => {
+    for (const stacks of [beforeStacks.stacks, afterStacks.stacks]) {
+      expect(REGIONS.map((region) => platformScheme(stackIn(stacks, region, 'service')))).toEqual([
+        'internet-facing',
+        'internal',
+        'internal',
+      ]);
+    }
+  });
+
+  test('only tasks that set the session cookie behind a plain-HTTP listener are told SESSION_COOKIE_SECURE=false', () => {
+    const cookie = (stacks: readonly StackTemplate[], region: string) =>
+      serviceEnvironments(stackIn(stacks, region, 'service')).map((env) => env.SESSION_COOKIE_SECURE);
+    // As deployed: the first region behind HTTPS, the others reading sessions only.
+    for (const region of REGIONS)
+      expect(cookie(beforeStacks.stacks, region).every((v) => v === undefined)).toBe(true);
+    // Moved: the writer region's tasks log viewers in behind its gateway's internal listener, plain HTTP inside the
+    // VPC (no certificate there), whose X-Forwarded-Proto the app's session plugin reads: a Secure cookie would never
+    // be set. The regions that read only keep it Secure.
+    expect(cookie(afterStacks.stacks, WRITER).every((v) => v === 'false')).toBe(true);
+    for (const region of REGIONS.filter((code) => code !== WRITER))
+      expect(cookie(afterStacks.stacks, region).every((v) => v === undefined)).toBe(true);
+  });
+});
+
 describe('writerRegion: the edge and the routing follow the writers', () => {
   test("the CloudFront function's home origin is the writer region's API hostname", () => {
     const code = (stacks: readonly StackTemplate[]) => {

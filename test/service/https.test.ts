@@ -4,10 +4,14 @@
  * the app is told that its session cookie cannot be Secure. Without any of these the templates synthesise for
  * looking at (the placeholder account), and a deployment to a real account refuses with the fix.
  */
+import { App, Stack } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
-import { createBlueprintApp } from '../../lib/blueprint';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { DISABLE_ASSET_STAGING_CONTEXT } from 'aws-cdk-lib/cx-api';
+import { blueprintStacks, createBlueprintApp } from '../../lib/blueprint';
 import { readDeploymentContext, StageConfigError, type ConfigProblem } from '../../lib/config';
-import { stage1k } from '../../stages';
+import { ServicePlatform } from '../../lib/constructs/service-platform';
+import { stage1k, stageContext, stageGlobal } from '../../stages';
 import { appTaskDefinition, onlyResource, resourcesOf, synthStage } from '../support/synth';
 
 const ZONE = { hostedZoneId: 'Z0123456789ABCDEFGHIJ', hostedZoneName: 'example.com' };
@@ -146,6 +150,56 @@ describe('plain HTTP', () => {
     expect(environmentOf(stage.json.service)).toMatchObject({ SESSION_COOKIE_SECURE: 'false' });
     expect(stage.synthOutput).toContain('PLAIN HTTP ON PURPOSE');
     expect(stage.synthOutput).toContain('clear text');
+  });
+});
+
+describe('an internal load balancer (the regions of stage global after the first)', () => {
+  test('a real account needs no plain-HTTP choice for them: they are internal, the first region serves HTTPS', () => {
+    // WHEN
+    const app = createBlueprintApp({
+      config: stageGlobal,
+      nag: false,
+      context: { ...stageContext('global'), account: '111122223333', [DISABLE_ASSET_STAGING_CONTEXT]: true },
+    });
+
+    // THEN
+    const regions = Object.values(blueprintStacks(app).regions);
+    expect(regions.map(({ service }) => [service.platform.internetFacing, service.platform.https])).toEqual([
+      [true, true],
+      [false, false],
+      [false, false],
+    ]);
+  });
+
+  test.each([
+    [
+      'HTTPS settings',
+      { https: { domainName: 'shop.example.com', certificateArn: CERTIFICATE } },
+      /https \(received domainName shop\.example\.com\)/,
+    ],
+    ['plain HTTP on purpose', { plainHttp: true }, /plainHttp \(received true\)/],
+  ])('fails when given %s, naming the field', (_case, props, message) => {
+    // GIVEN
+    const stack = new Stack(new App(), 'Platform', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const vpc = new ec2.Vpc(stack, 'Vpc');
+
+    // WHEN
+    let error: unknown;
+    try {
+      new ServicePlatform(stack, 'Shop', {
+        vpc,
+        namespaceName: 'shop.internal',
+        internal: { clients: ec2.Peer.ipv4('10.0.0.0/16') },
+        ...props,
+      });
+    } catch (caught) {
+      error = caught;
+    }
+
+    // THEN
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/the load balancer is internal/);
+    expect((error as Error).message).toMatch(message);
   });
 });
 

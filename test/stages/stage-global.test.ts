@@ -3,7 +3,7 @@
  * read-only secondary of each (no credentials), the home secrets are replicated, and each secondary has its lag
  * alarms. One synth of the three-region app, shared by every test here.
  */
-import { Duration, Stack as CdkStack, type Stack } from 'aws-cdk-lib';
+import { type CfnElement, Duration, Stack as CdkStack, type Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import {
@@ -301,6 +301,115 @@ describe.each(SECONDARIES)('stage global: further region %s', (region) => {
       Description:
         "Encrypts this region's replicas of the home region's secrets (database secrets, session secret, Redis AUTH token)",
     });
+  });
+});
+
+/** The ingress rules of a template: its groups' inline ones and its `AWS::EC2::SecurityGroupIngress` resources. */
+function ingressRules(t: Template): Record<string, unknown>[] {
+  const inline = Object.values(t.findResources('AWS::EC2::SecurityGroup')).flatMap(
+    (group) => (group.Properties.SecurityGroupIngress ?? []) as Record<string, unknown>[],
+  );
+  const standalone = Object.values(t.findResources('AWS::EC2::SecurityGroupIngress')).map(
+    (rule) => rule.Properties as Record<string, unknown>,
+  );
+  return [...inline, ...standalone];
+}
+
+describe("stage global: the platform's load balancer", () => {
+  /** The platform's load balancer (not the gateway's) of a region's service stack, and its security group. */
+  const platformLoadBalancer = (region: string) => {
+    const { service } = regionStacks(region);
+    const t = template(service);
+    const loadBalancers = t.findResources('AWS::ElasticLoadBalancingV2::LoadBalancer');
+    const loadBalancer =
+      loadBalancers[service.getLogicalId(service.platform.loadBalancer.node.defaultChild as CfnElement)]!;
+    const [groupRef] = loadBalancer.Properties.SecurityGroups as { 'Fn::GetAtt': [string, string] }[];
+    const group = t.findResources('AWS::EC2::SecurityGroup')[groupRef!['Fn::GetAtt'][0]]!;
+    return { t, loadBalancer, group };
+  };
+
+  test.each(SECONDARIES)(
+    "%s: internal, in the region's private subnets, admitting the VPC's CIDR only on port 80",
+    (region) => {
+      // GIVEN
+      const { network } = regionStacks(region);
+      const logicalIdIn = (construct: { node: { defaultChild?: unknown } }) =>
+        network.getLogicalId(construct.node.defaultChild as CfnElement);
+      // WHEN
+      const { t, loadBalancer, group } = platformLoadBalancer(region);
+      // THEN
+      expect(loadBalancer.Properties.Scheme).toBe('internal');
+      const fromNetwork = (prefix: string) => ({
+        'Fn::GetStackOutput': {
+          StackName: 'shop-network',
+          Region: region,
+          OutputName: expect.stringMatching(new RegExp(`^${prefix}`)),
+        },
+      });
+      expect(loadBalancer.Properties.Subnets).toEqual(
+        network.vpc.privateSubnets.map((subnet) => fromNetwork(`PublishOutputRef${logicalIdIn(subnet)}`)),
+      );
+      expect(group.Properties.SecurityGroupIngress).toEqual([
+        {
+          // The VPC's CIDR, as the network stack builds it (a literal: cdk-nag cannot read a token there).
+          CidrIp:
+            template(network).findResources('AWS::EC2::VPC')[logicalIdIn(network.vpc)]!.Properties.CidrBlock,
+          IpProtocol: 'tcp',
+          FromPort: 80,
+          ToPort: 80,
+          Description: 'HTTP from inside the VPC only',
+        },
+      ]);
+      // Nothing in the region's service stack admits the internet (the gateway's load balancer admits its VPC link).
+      for (const rule of ingressRules(t)) {
+        expect(rule.CidrIp).not.toBe('0.0.0.0/0');
+        expect(rule.CidrIpv6).not.toBe('::/0');
+      }
+      // One HTTP listener inside the VPC: no HTTPS, so no redirect either.
+      const listeners = Object.values(t.findResources('AWS::ElasticLoadBalancingV2::Listener')).filter(
+        (listener) =>
+          (listener.Properties.LoadBalancerArn as { Ref?: string }).Ref ===
+          regionStacks(region).service.getLogicalId(
+            regionStacks(region).service.platform.loadBalancer.node.defaultChild as CfnElement,
+          ),
+      );
+      expect(listeners.map((listener) => [listener.Properties.Protocol, listener.Properties.Port])).toEqual([
+        ['HTTP', 80],
+      ]);
+    },
+  );
+
+  test.each(SECONDARIES)(
+    '%s: no task is told SESSION_COOKIE_SECURE (viewers reach the region over HTTPS, sessions are read only)',
+    (region) => {
+      const containers = Object.values(
+        template(regionStacks(region).service).findResources('AWS::ECS::TaskDefinition'),
+      ).flatMap(
+        (task) =>
+          task.Properties.ContainerDefinitions as { Name: string; Environment?: { Name: string }[] }[],
+      );
+      // The monolith, users, products and orders (secondary regions run no migration and no shard manager).
+      expect(containers.filter((container) => container.Name === 'App')).toHaveLength(4);
+      for (const container of containers) {
+        expect((container.Environment ?? []).map((entry) => entry.Name)).not.toContain(
+          'SESSION_COOKIE_SECURE',
+        );
+      }
+    },
+  );
+
+  test('the home region keeps its internet-facing load balancer (a scheme change would replace it)', () => {
+    const { loadBalancer, group } = platformLoadBalancer(HOME);
+    expect(loadBalancer.Properties.Scheme).toBe('internet-facing');
+    expect(group.Properties.GroupDescription).toBe('Internet-facing load balancer of the shop');
+    expect(
+      (group.Properties.SecurityGroupIngress as { CidrIp?: string }[]).map((rule) => rule.CidrIp).sort(),
+    ).toEqual(['0.0.0.0/0', '0.0.0.0/0']);
+  });
+
+  test('no synth warning about plain HTTP: the home region serves HTTPS, the others are internal', () => {
+    expect(stage.synthOutput).not.toContain('@shop/blueprint:httpOnly');
+    expect(stage.synthOutput).not.toContain('@shop/blueprint:plainHttp');
   });
 });
 
