@@ -214,11 +214,30 @@ describe.each(SECONDARIES)('stage global: further region %s', (region) => {
     expect(parameters(data)[0]).toMatchObject({ Parameters: { 'rds.force_ssl': '1' } });
   });
 
-  test('takes no writes: no invalidation queue, no event bus in the data stack', () => {
-    data.resourceCountIs('AWS::SQS::Queue', 0);
-    data.resourceCountIs('AWS::Events::EventBus', 0);
-    expect(stacks.data.invalidationQueue).toBeUndefined();
-    expect(stacks.data.events).toBeUndefined();
+  test('takes no writes: its queues and bus stand idle, its tasks neither publish nor consume', () => {
+    // The data stack holds them (for -c writerRegion, which changes no data stack), as the home region's does.
+    const queues = (t: Template) => Object.keys(t.findResources('AWS::SQS::Queue')).length;
+    expect(queues(data)).toBeGreaterThan(0);
+    expect(queues(data)).toBe(queues(template(regionStacks(HOME).data)));
+    data.resourceCountIs('AWS::Events::EventBus', 1);
+    // No task is told where they are, and no task role may use them.
+    const service = template(stacks.service);
+    const variables = Object.values(service.findResources('AWS::ECS::TaskDefinition')).flatMap((task) =>
+      (task.Properties.ContainerDefinitions as { Environment?: { Name: string }[] }[]).flatMap((c) =>
+        (c.Environment ?? []).map((e) => e.Name),
+      ),
+    );
+    expect(variables).toContain('REGION_ROLE');
+    for (const name of ['INVALIDATION_QUEUE_URL', 'EVENT_BUS_NAME', 'EVENT_QUEUE_URL']) {
+      expect(variables).not.toContain(name);
+    }
+    const actions = JSON.stringify(
+      Object.values(service.findResources('AWS::IAM::Policy')).map(
+        (policy) => policy.Properties.PolicyDocument,
+      ),
+    );
+    expect(actions).not.toMatch(/"sqs:(SendMessage|ReceiveMessage|DeleteMessage)/);
+    expect(actions).not.toContain('events:PutEvents');
   });
 
   test("admits the region's app tasks on the secondary cluster's port", () => {
