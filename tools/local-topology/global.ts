@@ -340,7 +340,7 @@ export async function startGlobalTopology(options: GlobalTopologyOptions = {}): 
       if (running.length > 0)
         throw new Error(
           `the home region ${from} still runs ${running.map((p) => p.name).join(', ')}: only a failover is ` +
-            `emulated, after the home region's outage (killRegion('${from}')); a planned switchover is not`,
+            `emulated, once the home region's processes are down (killRegion); a planned switchover is not`,
         );
       const survivors = regionNames.filter((name) => roleOf(name) === 'secondary');
       const others = survivors.filter((name) => name !== to);

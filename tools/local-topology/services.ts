@@ -174,6 +174,8 @@ async function migrate(env: Record<string, string>): Promise<void> {
 /** Deletes every key under `prefix` (SCAN + DEL, never FLUSHDB: the Redis is shared). */
 async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
   const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  // A Redis already stopped (a failed-over region's) rejects the scan, which the caller ignores; no error event.
+  client.on('error', () => {});
   try {
     let cursor = '0';
     do {
