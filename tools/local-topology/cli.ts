@@ -4,8 +4,11 @@
  * the demo catalog, prints the URL, and removes everything on Ctrl-C (SIGINT), SIGTERM or exit.
  * `--stage 100k` runs the monolith on the same layout instead; `--products-replicas 2` runs two products processes
  * (as AWS runs at least 2 tasks) behind the gateway's round-robin. `--stage global` runs three regions on one machine
- * behind the geo router (tools/local-topology/global.ts).
+ * behind the geo router (tools/local-topology/global.ts), and reads commands on stdin for a regional drill:
+ * `kill <region>` (its processes crash), `failover <region>` (the writers move there once the home region is
+ * down: GlobalTopology.failOverTo) and `regions` (each region's part).
  */
+import { createInterface } from 'node:readline';
 import { startGlobalTopology, type GlobalTopology } from './global';
 import { VIEWER_COUNTRY_HEADER } from './geo-router';
 import { startLocalTopology, type LocalStage, type LocalTopology } from './services';
@@ -46,6 +49,58 @@ function parseArgs(argv: string[]): {
   return { stage, port, productsReplicas, verbose };
 }
 
+/** Prints each region's part, gateway, servers and processes. */
+function printRegions(topology: GlobalTopology): void {
+  for (const region of topology.regions) {
+    process.stdout.write(`\n${region.name} (${region.role}): gateway ${region.url}\n`);
+    process.stdout.write(
+      `  databases ${region.databaseEnv.DATABASE_URL} + ${region.databaseEnv.SHARD_ENDPOINTS}\n`,
+    );
+    process.stdout.write(`  redis cache ${region.redis.cacheUrl}, sessions ${region.redis.sessionUrl}\n`);
+    for (const p of region.topology.processes.values())
+      process.stdout.write(`  ${p.name.padEnd(10)} ${p.url}${p.pid === undefined ? '  (down)' : ''}\n`);
+  }
+}
+
+const DRILL_HELP =
+  'commands (type one and Enter): kill <region> | failover <region> | regions | help\n' +
+  "  kill <region>      every process of the region crashes (SIGKILL); the router's health checks notice\n" +
+  '  failover <region>  after the home region was killed: its data servers stop, <region> is promoted and\n' +
+  '                     becomes the home region (as npm run global -- failover and -c writerRegion in AWS)\n';
+
+/**
+ * The regional drill on stdin (one command a line, one at a time): an unknown command or a refused one prints
+ * why and the topology keeps running.
+ */
+function readDrillCommands(topology: GlobalTopology): void {
+  let queue = Promise.resolve();
+  const run = async (line: string) => {
+    const [command, region, ...rest] = line.trim().split(/\s+/);
+    if (!command) return;
+    if (command === 'help' || rest.length > 0) process.stdout.write(DRILL_HELP);
+    else if (command === 'regions') printRegions(topology);
+    else if (command === 'kill' && region) {
+      await topology.killRegion(region);
+      process.stdout.write(`${region}: every process killed\n`);
+    } else if (command === 'failover' && region) {
+      process.stdout.write(`failing over to ${region}...\n`);
+      await topology.failOverTo(region);
+      process.stdout.write(
+        `${region} is the home region now (writes, pinned reads and the default go there)\n`,
+      );
+      printRegions(topology);
+    } else process.stdout.write(DRILL_HELP);
+  };
+  // terminal: false leaves the terminal cooked, so Ctrl-C still stops everything.
+  createInterface({ input: process.stdin, terminal: false }).on('line', (line) => {
+    queue = queue.then(() =>
+      run(line).catch((err: unknown) => {
+        process.stdout.write(`${(err as Error).message}\n`);
+      }),
+    );
+  });
+}
+
 /** `--stage global`: the three regions and the router; prints each region's processes and how to pick a region. */
 async function startGlobal(
   args: ReturnType<typeof parseArgs>,
@@ -63,20 +118,14 @@ async function startGlobal(
     await topology.stop();
     return;
   }
-  for (const region of topology.regions) {
-    process.stdout.write(`\n${region.name} (${region.role}): gateway ${region.url}\n`);
-    process.stdout.write(
-      `  databases ${region.databaseEnv.DATABASE_URL} + ${region.databaseEnv.SHARD_ENDPOINTS}\n`,
-    );
-    process.stdout.write(`  redis cache ${region.redis.cacheUrl}, sessions ${region.redis.sessionUrl}\n`);
-    for (const p of region.topology.processes.values())
-      process.stdout.write(`  ${p.name.padEnd(10)} ${p.url}\n`);
-  }
+  printRegions(topology);
   process.stdout.write(
     `\nshop: ${topology.url}  (the geo router; Ctrl-C stops everything and removes its data)\n` +
       `pick a region with the header CloudFront sets, e.g.\n` +
-      `  curl -si -H '${VIEWER_COUNTRY_HEADER}: FR' ${topology.url}/api/products | grep -i x-served-region\n`,
+      `  curl -si -H '${VIEWER_COUNTRY_HEADER}: FR' ${topology.url}/api/products | grep -i x-served-region\n\n` +
+      DRILL_HELP,
   );
+  readDrillCommands(topology);
 }
 
 async function main(): Promise<void> {

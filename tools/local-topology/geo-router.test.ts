@@ -95,6 +95,33 @@ describe('routeRequest (the table of lib/config/global-routing.ts)', () => {
     ).toBe('us-east-1');
   });
 
+  test('writerRegion (-c writerRegion) takes writes, pinned reads and the default; failover pairs stay in order', () => {
+    const moved = { regions: REGIONS, writerRegion: 'eu-west-1' };
+    expect(routeRequest({ ...moved, method: 'POST', country: 'US' })).toEqual({
+      viewerRegion: 'us-east-1',
+      region: 'eu-west-1',
+      reason: 'write-goes-home',
+    });
+    expect(routeRequest({ ...moved, method: 'GET', country: 'JP', cookie: `${HOME_PIN_COOKIE}=1` })).toEqual({
+      viewerRegion: 'ap-southeast-2',
+      region: 'eu-west-1',
+      reason: 'home-pin-cookie',
+    });
+    // the `*` default record leads to the writer region's failover pair
+    for (const country of ['BR', 'ZZ', undefined])
+      expect(routeRequest({ ...moved, method: 'GET', country }).viewerRegion).toBe('eu-west-1');
+    // the former first region's viewers are still its own, and fail over to the next region in order
+    const firstDown = (region: string) => region !== 'us-east-1';
+    expect(routeRequest({ ...moved, method: 'GET', country: 'US', healthy: firstDown })).toEqual({
+      viewerRegion: 'us-east-1',
+      region: failoverRegionOf('us-east-1', REGIONS),
+      reason: 'failover',
+    });
+    expect(() => routeRequest({ ...moved, writerRegion: 'sa-east-1', method: 'GET' })).toThrow(
+      /writer region sa-east-1 is not one of us-east-1, eu-west-1, ap-southeast-2/,
+    );
+  });
+
   test('continents given in the config replace the defaults', () => {
     const continents = { 'us-east-1': ['NA', 'SA'], 'eu-west-1': ['EU', 'AF'], 'ap-southeast-2': ['OC'] };
     expect(viewerRegionOf('BR', REGIONS, continents)).toBe('us-east-1');
@@ -205,6 +232,27 @@ describe('the geo router in front of three regions', () => {
       'ap-southeast-2',
       'us-east-1',
     ]);
+  });
+
+  test('setWriterRegion moves writes, pinned reads and the default, and refuses a region it does not front', async () => {
+    expect(router.writerRegion).toBe('us-east-1');
+    router.setWriterRegion('eu-west-1');
+    try {
+      const write = await call('POST', 'US', undefined, '{"b":2}');
+      expect([write.served, write.body.region, write.body.body]).toEqual([
+        'eu-west-1',
+        'eu-west-1',
+        '{"b":2}',
+      ]);
+      expect((await call('GET', 'AU', `${HOME_PIN_COOKIE}=1`)).body.region).toBe('eu-west-1');
+      expect((await call('GET', 'BR')).body.region).toBe('eu-west-1');
+      expect((await call('GET', 'US')).body.region).toBe('us-east-1');
+      expect(() => router.setWriterRegion('sa-east-1')).toThrow(/no region "sa-east-1" behind the router/);
+      expect(router.writerRegion).toBe('eu-west-1');
+    } finally {
+      router.setWriterRegion('us-east-1');
+    }
+    expect((await call('POST', 'FR', undefined, '{}')).served).toBe('us-east-1');
   });
 
   test('an unready region loses its reads within interval × threshold, and gets them back when ready', async () => {

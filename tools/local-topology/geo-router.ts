@@ -3,16 +3,19 @@
  * CloudFront (the `/api/*` function) and Route 53 (geolocation records, health checks, failover pairs) do in
  * AWS, by the shared table in lib/config/global-routing.ts:
  *
+ * - the home region is the writer region: the first region until {@link GeoRouter.setWriterRegion} moves it, as
+ *   a deploy with `-c writerRegion` moves the edge function's home origin and the Route 53 `*` default record;
  * - the viewer's region is the region whose continents (`continentsOf`, or `continents` given) hold the
  *   continent of the `CloudFront-Viewer-Country` header's country; no header, an unknown country or a continent no
  *   region serves: the home region (the `*` default record);
  * - a non-safe method (not in REGIONAL_METHODS) goes to the home region; so does a request carrying the
- *   HOME_PIN_COOKIE (the viewer wrote within the read-your-writes window) while the home region is healthy;
+ *   HOME_PIN_COOKIE (the viewer wrote within the read-your-writes window);
  * - every region's readiness (`/readyz` through its gateway) is polled like a Route 53 health check; after
  *   `failureThreshold` failed checks in a row a region is unhealthy (and healthy again after as many passes), and
- *   its read traffic goes to `failoverRegionOf(region)`. Writes are never moved: the edge sends them to the home
- *   region's own hostname, so with the home region down they fail (502), as in AWS until an operator fails the
- *   database over (docs/runbooks);
+ *   its read traffic goes to `failoverRegionOf(region)` (the failover pairs follow the order of the regions, not
+ *   the writer). Health never moves writes: the edge sends them to the home region's own hostname, so with the
+ *   home region down they fail (502), as in AWS until an operator fails the databases over and deploys
+ *   `-c writerRegion` (docs/runbooks; locally GlobalTopology.failOverTo);
  * - every answer carries `x-served-region` (and `x-viewer-region`), so tests and the bench see where it went;
  * - `interRegionLatencyMs` adds one inter-region round trip to a request served outside the viewer's region.
  *
@@ -54,8 +57,10 @@ export interface RouteInput {
   readonly country?: string;
   /** The `Cookie` header, if any. */
   readonly cookie?: string;
-  /** The regions, home first. */
+  /** The regions, in the deployment's order (the first is the home region unless `writerRegion` says otherwise). */
   readonly regions: readonly string[];
+  /** The region with the writers (`-c writerRegion`). @default - the first of `regions` */
+  readonly writerRegion?: string;
   /** Continents each region serves. @default - `continentsOf(region)` */
   readonly continents?: Readonly<Record<string, readonly string[]>>;
   /** Whether a region passes its health check. @default - every region is healthy */
@@ -68,13 +73,13 @@ export function hasHomePin(cookie: string | undefined): boolean {
   return cookie.split(';').some((pair) => pair.trim().split('=')[0] === HOME_PIN_COOKIE);
 }
 
-/** The viewer's region: the first region serving the country's continent, else the home region. */
+/** The viewer's region: the first region serving the country's continent, else the home region (`home`). */
 export function viewerRegionOf(
   country: string | undefined,
   regions: readonly string[],
   continents?: Readonly<Record<string, readonly string[]>>,
+  home: string = regions[0],
 ): string {
-  const home = regions[0];
   const continent = country ? continentOfCountry(country) : undefined;
   if (!continent) return home;
   return regions.find((region) => (continents?.[region] ?? continentsOf(region)).includes(continent)) ?? home;
@@ -84,9 +89,11 @@ export function viewerRegionOf(
 export function routeRequest(input: RouteInput): RouteDecision {
   const { regions } = input;
   if (regions.length === 0) throw new Error('routeRequest needs at least one region (home first)');
-  const home = regions[0];
+  const home = input.writerRegion ?? regions[0];
+  if (!regions.includes(home))
+    throw new Error(`routeRequest: writer region ${home} is not one of ${regions.join(', ')}`);
   const healthy = input.healthy ?? (() => true);
-  const viewerRegion = viewerRegionOf(input.country, regions, input.continents);
+  const viewerRegion = viewerRegionOf(input.country, regions, input.continents, home);
   if (!REGIONAL_METHODS.includes(input.method.toUpperCase()))
     return { viewerRegion, region: home, reason: 'write-goes-home' };
   // As at the edge (the CloudFront function cannot see health): a pinned read goes home even when home is down; it
@@ -139,6 +146,14 @@ export interface GeoRouter {
   healthy(region: string): boolean;
   /** Routes a request as the router would now. */
   route(method: string, country?: string, cookie?: string): RouteDecision;
+  /** The region writes, pinned reads and the `*` default go to: the first region until {@link setWriterRegion}. */
+  readonly writerRegion: string;
+  /**
+   * Sends writes, pinned reads and viewers no region claims to `region` from now on: what a deploy with
+   * `-c writerRegion=<region>` does to the edge function and the Route 53 default record. Health checks and
+   * failover pairs stay as they are.
+   */
+  setWriterRegion(region: string): void;
   /** Every health change so far, in order. */
   readonly healthChanges: readonly HealthChange[];
   /**
@@ -169,6 +184,7 @@ export async function startGeoRouter(options: GeoRouterOptions): Promise<GeoRout
   const checkTimeoutMs = options.healthCheckTimeoutMs ?? 2000;
   let latencyMs = options.interRegionLatencyMs ?? 0;
   const urlOf = new Map(options.regions.map((r) => [r.name, r.url.replace(/\/$/, '')]));
+  let writerRegion = regions[0];
 
   // Health: Route 53 style, N failed (or passed) checks in a row flip the state.
   const state = new Map(regions.map((r) => [r, { healthy: true, streak: 0 }]));
@@ -219,7 +235,7 @@ export async function startGeoRouter(options: GeoRouterOptions): Promise<GeoRout
   });
 
   const route = (method: string, country?: string, cookie?: string) =>
-    routeRequest({ method, country, cookie, regions, continents: options.continents, healthy });
+    routeRequest({ method, country, cookie, regions, writerRegion, continents: options.continents, healthy });
   const decisions = new WeakMap<FastifyRequest, RouteDecision>();
   const decide = (request: FastifyRequest) => {
     let decision = decisions.get(request);
@@ -264,6 +280,14 @@ export async function startGeoRouter(options: GeoRouterOptions): Promise<GeoRout
     url: `http://127.0.0.1:${port}`,
     healthy,
     route,
+    get writerRegion() {
+      return writerRegion;
+    },
+    setWriterRegion(region) {
+      if (!urlOf.has(region))
+        throw new Error(`no region "${region}" behind the router (${regions.join(', ')})`);
+      writerRegion = region;
+    },
     healthChanges: changes,
     waitForHealth(region, wanted, timeoutMs = 30_000) {
       if (!state.has(region)) return Promise.reject(new Error(`no region "${region}" behind the router`));

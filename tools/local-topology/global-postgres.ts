@@ -24,6 +24,22 @@ export interface Standby {
   pauseReplay(): Promise<void>;
   /** Resumes WAL replay. */
   resumeReplay(): Promise<void>;
+  /**
+   * Once its primary is gone: waits until the standby has replayed every WAL record it received and no longer
+   * streams; resolves with that position (the end of the primary's timeline, as far as this standby got).
+   */
+  waitForEndOfStream(timeoutMs?: number): Promise<string>;
+  /**
+   * Promotes the standby (`pg_promote`, a new timeline) and resolves once it accepts writes: from then on it is a
+   * primary, {@link waitForCatchUp} resolves at once and other standbys may {@link follow} it.
+   */
+  promote(): Promise<void>;
+  /**
+   * Streams from another primary from now on (`primary_conninfo` changed, configuration reloaded; the default
+   * `recovery_target_timeline = latest` follows a promoted standby's new timeline); resolves once the WAL receiver
+   * streams from it and the standby has replayed what that primary had written.
+   */
+  follow(primaryUrl: string, timeoutMs?: number): Promise<void>;
   /** Fast-shuts the standby down and removes its directory. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -131,10 +147,13 @@ export async function startStandby(primaryUrl: string, binDir?: string): Promise
     );
     const url = new URL(primaryUrl);
     url.port = String(port);
+    // The server it streams from; none once promoted.
+    let upstream: string | undefined = primaryUrl;
     const standby: Standby = {
       url: url.toString(),
       async waitForCatchUp(timeoutMs = 15_000) {
-        const writer = new Client({ connectionString: primaryUrl });
+        if (upstream === undefined) return;
+        const writer = new Client({ connectionString: upstream });
         await writer.connect();
         let lsn: string;
         try {
@@ -173,6 +192,68 @@ export async function startStandby(primaryUrl: string, binDir?: string): Promise
       async resumeReplay() {
         await sql(url.toString(), 'SELECT pg_wal_replay_resume()');
       },
+      async waitForEndOfStream(timeoutMs = 15_000) {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const [row] = (await sql(
+            url.toString(),
+            `SELECT pg_last_wal_receive_lsn()::text AS received, pg_last_wal_replay_lsn()::text AS replayed,
+                    coalesce(pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn(), false) AS done,
+                    EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS streaming,
+                    pg_get_wal_replay_pause_state() AS pause`,
+          )) as { received: string; replayed: string; done: boolean; streaming: boolean; pause: string }[];
+          if (row.done && !row.streaming) return row.replayed;
+          if (Date.now() > deadline)
+            throw new Error(
+              `standby ${url.port} did not reach the end of its primary's WAL within ${timeoutMs} ms: received ` +
+                `${row.received}, replayed ${row.replayed}, ${row.streaming ? 'still streaming' : 'not streaming'}, ` +
+                `replay ${row.pause}`,
+            );
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      },
+      async promote() {
+        const [{ promoted }] = (await sql(url.toString(), 'SELECT pg_promote(true, 60) AS promoted')) as {
+          promoted: boolean;
+        }[];
+        if (!promoted) throw new Error(`standby ${url.port} was not promoted within 60 s (see ${log})`);
+        // Out of recovery is not yet writable for every session: assigning a transaction id is the proof.
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          try {
+            await sql(url.toString(), 'SELECT pg_current_xact_id()');
+            break;
+          } catch (error) {
+            if (Date.now() > deadline)
+              throw new Error(`promoted standby ${url.port} refuses writes: ${(error as Error).message}`);
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        }
+        upstream = undefined;
+      },
+      async follow(newPrimaryUrl, timeoutMs = 30_000) {
+        const next = new URL(newPrimaryUrl);
+        const conninfo = `host=${next.hostname} port=${next.port} user=postgres application_name=standby_${url.port}`;
+        await sql(url.toString(), `ALTER SYSTEM SET primary_conninfo = '${conninfo}'`);
+        await sql(url.toString(), 'SELECT pg_reload_conf()');
+        upstream = newPrimaryUrl;
+        // The WAL receiver restarts on the new conninfo (PostgreSQL 13+); wait until it streams from that server.
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const rows = (await sql(
+            url.toString(),
+            "SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+          )) as { sender_port: number }[];
+          if (rows.length === 1 && String(rows[0].sender_port) === next.port) break;
+          if (Date.now() > deadline)
+            throw new Error(
+              `standby ${url.port} does not stream from ${next.port} within ${timeoutMs} ms ` +
+                `(streaming from: ${rows.map((r) => r.sender_port).join(', ') || 'nothing'}); see ${log}`,
+            );
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        await standby.waitForCatchUp(timeoutMs);
+      },
       async stop() {
         if (stopped) return;
         stopped = true;
@@ -181,7 +262,8 @@ export async function startStandby(primaryUrl: string, binDir?: string): Promise
           () => undefined, // already down: removing its directory is all that is left
         );
         await rm(root, { recursive: true, force: true });
-        await sql(primaryUrl, `SELECT pg_drop_replication_slot('${slot}')`).catch(
+        if (upstream === undefined) return;
+        await sql(upstream, `SELECT pg_drop_replication_slot('${slot}')`).catch(
           () => undefined, // the primary is gone too: nothing holds WAL any more
         );
       },

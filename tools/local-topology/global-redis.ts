@@ -16,6 +16,14 @@ export interface RedisServer {
   /** `redis://127.0.0.1:<port>`. */
   readonly url: string;
   readonly port: number;
+  /**
+   * Replicates `primary` from now on (`REPLICAOF`; resolves once the link is up and the replica has what the
+   * primary had), or, given none, takes writes as a primary of its own (`REPLICAOF NO ONE`: a Global Datastore
+   * secondary promoted).
+   */
+  replicate(primary: RedisServer | undefined, timeoutMs?: number): Promise<void>;
+  /** Waits until this replica has processed everything its primary had sent when the call started (none: at once). */
+  waitForCatchUp(timeoutMs?: number): Promise<void>;
   /** Stops the server (SIGTERM, then SIGKILL after 5 s). Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -105,5 +113,45 @@ export async function startRedisServer(options: StartRedisServerOptions = {}): P
   } finally {
     client.disconnect();
   }
-  return { url, port, stop };
+  let primary = options.replicaOf;
+  /** One short-lived client for `run`, closed after it. */
+  const withClient = async <T>(target: string, run: (client: Redis) => Promise<T>): Promise<T> => {
+    const c = new Redis(target, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => {}); // the command's own rejection says what went wrong
+    try {
+      await c.connect();
+      return await run(c);
+    } finally {
+      c.disconnect();
+    }
+  };
+  const field = (info: string, name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+  const waitForCatchUp = async (timeoutMs = 15_000) => {
+    if (!primary) return;
+    const target = Number(
+      field(await withClient(primary.url, (c) => c.info('replication')), 'master_repl_offset'),
+    );
+    const deadline = Date.now() + timeoutMs;
+    await withClient(url, async (c) => {
+      for (;;) {
+        const info = await c.info('replication');
+        if (field(info, 'master_link_status') === 'up' && Number(field(info, 'slave_repl_offset')) >= target)
+          return;
+        if (Date.now() > deadline)
+          throw new Error(
+            `redis-server on port ${port} did not reach its primary's offset ${target} within ${timeoutMs} ms ` +
+              `(link ${field(info, 'master_link_status')}, offset ${field(info, 'slave_repl_offset')})`,
+          );
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    });
+  };
+  const replicate = async (next: RedisServer | undefined, timeoutMs = 15_000) => {
+    await withClient(url, (c) =>
+      next ? c.call('REPLICAOF', '127.0.0.1', String(next.port)) : c.call('REPLICAOF', 'NO', 'ONE'),
+    );
+    primary = next;
+    await waitForCatchUp(timeoutMs);
+  };
+  return { url, port, replicate, waitForCatchUp, stop };
 }

@@ -4,7 +4,10 @@
 // geo router in front. Every request goes through the router with the header CloudFront would set; the database
 // checks read the home primaries through an in-process app on the home region's environment. The storefront's
 // shopper journey (app/test/e2e/storefront-browser.ts) also runs here, in headless Chromium as a viewer in France:
-// the page's reads served in eu-west-1, its writes (and its reads pinned home after them) in us-east-1.
+// the page's reads served in eu-west-1, its writes (and its reads pinned home after them) in us-east-1. The last
+// tests are destructive, in order: the home region's processes killed, the writers failed over to eu-west-1
+// (failOverTo), then eu-west-1's processes killed.
+import { Client } from 'pg';
 import type { FastifyInstance } from 'fastify';
 import type { Browser } from 'playwright-core';
 import { HOME_PIN_COOKIE, failoverRegionOf } from '../../lib/config/global-routing';
@@ -23,6 +26,8 @@ import { startGlobalTopology, type GlobalTopology } from './global';
 jest.setTimeout(120_000);
 /** Starting 3 regions (6 Postgres servers, 5 Redis, 12 processes) takes a while on a busy machine. */
 const START_TIMEOUT_MS = 900_000;
+/** The failover restarts the services of two regions, one process at a time: minutes on a busy small machine. */
+const FAILOVER_TIMEOUT_MS = 600_000;
 
 const HOME = 'us-east-1';
 const EU = 'eu-west-1';
@@ -35,6 +40,7 @@ const ADMIN_EMAIL = 'global-admin@e2e.example';
 const PASSWORD = 'correct horse battery staple';
 
 let topology: GlobalTopology;
+/** An in-process app on the home region's data (topology.env): rebuilt on the new writers after the failover. */
 let inspector: FastifyInstance;
 let admin: Viewer;
 let productId: string;
@@ -90,6 +96,26 @@ class Viewer {
   }
 }
 
+/** The customers of the home region's outage (logged in before it) and the orders it acknowledged. */
+let outage: {
+  customers: { viewer: Viewer; userId: string }[];
+  acknowledged: { userId: string; orderId: string }[];
+};
+
+/** An app on the home region's data (without its region role), for the admin grant and the checks on the writers. */
+function buildInspector() {
+  const { REGION_ROLE: _role, HOME_REGION: _home, ...homeData } = topology.env;
+  return buildApp({
+    config: testConfig({
+      ...homeData,
+      ADMIN_EMAILS: ADMIN_EMAIL,
+      METRICS_PORT: '0',
+      OUTBOX_POLL_MS: '60000',
+    }),
+    logger: false,
+  });
+}
+
 /** Whether the order is on the home primary of its user's shard. */
 async function orderOnPrimary(userId: string, orderId: string): Promise<boolean> {
   const { shard, schema } = inspector.shop.userData.forRead(userId);
@@ -114,16 +140,7 @@ beforeAll(async () => {
     },
   });
   // The home region's data, seen by one more (single-region) instance: the admin grant and the checks on the primary.
-  const { REGION_ROLE: _role, HOME_REGION: _home, ...homeData } = topology.env;
-  inspector = await buildApp({
-    config: testConfig({
-      ...homeData,
-      ADMIN_EMAILS: ADMIN_EMAIL,
-      METRICS_PORT: '0',
-      OUTBOX_POLL_MS: '60000',
-    }),
-    logger: false,
-  });
+  inspector = await buildInspector();
   admin = new Viewer('US');
   await admin.signUp(ADMIN_EMAIL);
   await grantAdmin(inspector, ADMIN_EMAIL);
@@ -297,6 +314,20 @@ function readLoop(country: string) {
   };
 }
 
+test('a failover is refused while the home region runs, and to a region that is not a secondary', async () => {
+  // (checked before anything is touched: the topology is left as it was)
+  await expect(topology.failOverTo(EU)).rejects.toThrow(
+    /^the home region us-east-1 still runs products, users, orders, gateway: only a failover is emulated/,
+  );
+  await expect(topology.failOverTo(HOME)).rejects.toThrow('us-east-1 is the home region');
+  await expect(topology.failOverTo('sa-east-1')).rejects.toThrow('no region "sa-east-1" in the topology');
+  expect([topology.home, topology.router.writerRegion, topology.region(EU).role]).toEqual([
+    HOME,
+    HOME,
+    'secondary',
+  ]);
+});
+
 // (the home region first: its reads fail over to Europe, which the next test kills)
 test("the home region's processes killed: reads move, and no acknowledged write is lost", async () => {
   const customers = await Promise.all(
@@ -351,9 +382,127 @@ test("the home region's processes killed: reads move, and no acknowledged write 
     expect([w.orderId, await orderOnPrimary(w.userId, w.orderId!)]).toEqual([w.orderId, true]);
   for (const w of writes.filter((x) => x.status !== 201)) expect([0, 502, 503, 504]).toContain(w.status);
   expect(writes.filter((w) => w.status !== 201).length).toBeGreaterThan(0);
+  outage = {
+    customers,
+    acknowledged: acknowledged.map((w) => ({ userId: w.userId, orderId: w.orderId! })),
+  };
 });
 
-test("a secondary region's processes killed: its reads move to the next region within interval × threshold", async () => {
+test(
+  "failover to Europe after the home region's outage: writes land on its promoted primary, nothing acknowledged is lost, sessions and read-your-writes hold",
+  async () => {
+    // GIVEN the home region's processes down (the test before), with customers logged in and orders acknowledged
+    expect(outage?.acknowledged.length).toBeGreaterThanOrEqual(6);
+    expect(topology.router.healthy(HOME)).toBe(false);
+    // (the in-process app's pools point at the home region's servers, which the failover stops)
+    await inspector.close();
+
+    // WHEN the writers move to Europe (Aurora's global failover, the Global Datastore's promotion, -c writerRegion)
+    await topology.failOverTo(EU);
+    inspector = await buildInspector();
+    await Promise.all([EU, AP].map((r) => topology.router.waitForHealth(r, true)));
+
+    // THEN Europe is the home region for the topology, the router and the in-process app's data
+    expect(topology.regions.map((r) => [r.name, r.role])).toEqual([
+      [HOME, 'failed'],
+      [EU, 'home'],
+      [AP, 'secondary'],
+    ]);
+    expect([topology.home, topology.router.writerRegion]).toEqual([EU, EU]);
+    expect(topology.env.DATABASE_URL).toBe(topology.region(EU).databaseEnv.DATABASE_URL);
+    // AND the old primaries are gone (no write can land there any more)
+    const oldPrimary = new Client({ connectionString: topology.region(HOME).databaseEnv.DATABASE_URL });
+    await expect(oldPrimary.connect()).rejects.toThrow(/ECONNREFUSED/);
+    // AND every order acknowledged before the outage is on Europe's promoted primary
+    for (const { userId, orderId } of outage.acknowledged)
+      expect([orderId, await orderOnPrimary(userId, orderId)]).toEqual([orderId, true]);
+
+    // AND the customers of three continents, logged in before the failover, still are and write to Europe
+    for (const { viewer, userId } of outage.customers) {
+      const me = await viewer.call('GET', '/api/me', undefined, ['sid']);
+      expect([viewer.country, me.status, (me.body.user as { id: string } | undefined)?.id]).toEqual([
+        viewer.country,
+        200,
+        userId,
+      ]);
+      const order = await viewer.order();
+      expect([viewer.country, order.status, order.served]).toEqual([viewer.country, 201, EU]);
+      expect(await orderOnPrimary(userId, order.body.id as string)).toBe(true);
+    }
+    // AND a viewer no region claims (South America) reaches the writers by default, as the moved `*` record does
+    const brazil = new Viewer('BR');
+    const signedUp = await brazil.signUp();
+    expect(signedUp.served).toBe(EU);
+    expect(await inspector.shop.accounts.findByEmail(signedUp.email)).toBeTruthy();
+
+    // AND a write sent straight to Asia-Pacific's gateway names the new home region
+    const direct = await fetch(`${topology.region(AP).url}/api/orders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ items: [{ productId, quantity: 1 }] }),
+    });
+    expect([direct.status, await direct.json()]).toEqual([
+      421,
+      { error: `writes are served by the home region ${EU}` },
+    ]);
+
+    // AND Asia-Pacific's standbys stream from Europe's promoted primaries
+    const euPorts = [
+      topology.region(EU).databaseEnv.DATABASE_URL,
+      ...(JSON.parse(topology.region(EU).databaseEnv.SHARD_ENDPOINTS) as { url: string }[]).map((s) => s.url),
+    ].map((url) => Number(new URL(url).port));
+    const apUrls = [
+      topology.region(AP).databaseEnv.DATABASE_URL,
+      ...(JSON.parse(topology.region(AP).databaseEnv.SHARD_ENDPOINTS) as { url: string }[]).map((s) => s.url),
+    ];
+    const senders = await Promise.all(
+      apUrls.map(async (url) => {
+        const client = new Client({ connectionString: url });
+        await client.connect();
+        try {
+          const { rows } = await client.query<{ port: number }>(
+            "SELECT sender_port AS port FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+          );
+          return rows.map((r) => r.port);
+        } finally {
+          await client.end();
+        }
+      }),
+    );
+    expect(senders).toEqual(euPorts.map((port) => [port]));
+
+    // AND read-your-writes for a viewer in Japan while Asia-Pacific's replica lags: the order is written in Europe,
+    // the pinned read goes there and has it, the unpinned one (Asia-Pacific's replica) not yet
+    const japan = outage.customers.find((c) => c.viewer.country === 'JP')!;
+    await topology.region(AP).waitForReplication();
+    await topology.region(AP).pauseReplication(true);
+    let orderId: string;
+    try {
+      const order = await japan.viewer.order();
+      expect([order.status, order.served, japan.viewer.cookies.get(HOME_PIN_COOKIE)]).toEqual([201, EU, '1']);
+      orderId = order.body.id as string;
+      const pinned = await japan.viewer.call('GET', '/api/orders');
+      expect([pinned.status, pinned.served]).toEqual([200, EU]);
+      expect(pinned.body.items!.map((o) => o.id)).toContain(orderId);
+      const unpinned = await japan.viewer.call('GET', '/api/orders', undefined, ['sid']);
+      expect([unpinned.status, unpinned.served]).toEqual([200, AP]);
+      expect(unpinned.body.items!.map((o) => o.id)).not.toContain(orderId);
+    } finally {
+      await topology.region(AP).pauseReplication(false);
+    }
+    // AND once replay resumes, the write made in Europe reaches Asia-Pacific's reads
+    await until(
+      async () =>
+        ((await japan.viewer.call('GET', '/api/orders', undefined, ['sid'])).body.items ?? []).some(
+          (o) => o.id === orderId,
+        ),
+      "the order made in Europe in Asia-Pacific's reads",
+    );
+  },
+  FAILOVER_TIMEOUT_MS,
+);
+
+test("Europe's processes killed (the home region since the failover): its reads move to the next region within interval × threshold", async () => {
   const reads = readLoop('DE');
   try {
     await until(

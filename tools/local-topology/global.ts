@@ -12,6 +12,10 @@
  *   health checks and failover pairs.
  *
  * Every region shares the session secret and the Redis key prefix (the sessions replicate under their keys).
+ *
+ * {@link GlobalTopology.failOverTo} moves the writers to another region once the home region is down: the Aurora
+ * global failover and the Global Datastore promotion (`npm run global -- failover`), then the deploy with
+ * `-c writerRegion` (the services' roles, the edge's and Route 53's write routing).
  */
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
@@ -19,6 +23,13 @@ import { startGeoRouter, type GeoRouter } from './geo-router';
 import { startStandby, type Standby } from './global-postgres';
 import { startRedisServer, type RedisServer } from './global-redis';
 import { startLocalTopology, type LocalTopology, type ProcessName } from './services';
+
+/**
+ * A region's part: `home` has the writers (the first region until {@link GlobalTopology.failOverTo} moves them),
+ * `secondary` reads its replicas, `failed` is a former home region after a failover (its processes and data
+ * servers stopped; the local topology does not bring it back).
+ */
+export type GlobalRegionRole = 'home' | 'secondary' | 'failed';
 
 /** The regions of the local topology by default (home first), as the CDK context's `regions` example. */
 export const DEFAULT_REGIONS: readonly string[] = ['us-east-1', 'eu-west-1', 'ap-southeast-2'];
@@ -48,16 +59,20 @@ export interface GlobalTopologyOptions {
 /** One region of the running topology. */
 export interface GlobalRegion {
   readonly name: string;
-  readonly role: 'home' | 'secondary';
+  /** Its part now (it changes with {@link GlobalTopology.failOverTo}). */
+  readonly role: GlobalRegionRole;
   /** Its app processes and gateway. */
   readonly topology: LocalTopology;
   /** Its gateway (the region's own front door, `api-<region>` in AWS). */
   readonly url: string;
-  /** The database environment its processes use (the primaries at home, the standbys elsewhere). */
+  /**
+   * The database environment its processes use: the first region's primaries; elsewhere the region's standbys,
+   * which stay at these URLs when a failover promotes them.
+   */
   readonly databaseEnv: Readonly<Record<string, string>>;
-  /** Its cache Redis, and the Redis its sessions are read from. */
+  /** Its cache Redis, and the Redis its sessions are read from (and written to, at home). */
   readonly redis: { readonly cacheUrl: string; readonly sessionUrl: string };
-  /** Waits until the region's databases have replayed everything written so far (no-op at home). */
+  /** Waits until the region's databases have replayed everything written so far (no-op unless secondary). */
   waitForReplication(timeoutMs?: number): Promise<void>;
   /** Pauses (true) or resumes (false) WAL replay on every database of a secondary region: a region that lags. */
   pauseReplication(paused: boolean): Promise<void>;
@@ -68,19 +83,46 @@ export interface GlobalTopology {
   /** The geo router's URL: what a browser opens. */
   readonly url: string;
   readonly router: GeoRouter;
+  /** The home region: the one with the writers (the first region until {@link failOverTo}). */
   readonly home: string;
-  /** The regions, home first. */
+  /** The regions in the deployment's order (the first is the home region until {@link failOverTo}). */
   readonly regions: readonly GlobalRegion[];
   region(name: string): GlobalRegion;
   /**
-   * The home region's app environment (primaries, home Redis, key prefix, session secret): for an in-process app
-   * on the same data (tests' admin grant and database checks).
+   * The home region's app environment (its writers, its Redis, key prefix, session secret): for an in-process app
+   * on the same data (tests' admin grant and database checks). It follows {@link failOverTo}.
    */
   readonly env: Readonly<Record<string, string>>;
   /** Kills (SIGKILL) every app process and the gateway of a region, as a regional outage; resolves once gone. */
   killRegion(name: string): Promise<void>;
+  /**
+   * Moves the writers to `region` after the home region went down ({@link killRegion}), as in AWS the failover
+   * (`npm run global -- failover --to <region>`: Aurora's global failover, the Global Datastore's promotion) and
+   * then the deploy with `-c writerRegion=<region>` do:
+   *
+   * 1. the home region's data servers are stopped (its Redis once every session replica has what it had; its
+   *    PostgreSQL servers fast, which streams their last WAL to the standbys): the old writers are gone for good;
+   * 2. every standby replays what it received; `region`'s must have all the others have (else it throws);
+   * 3. `region`'s standbys are promoted (`pg_promote`) and take writes; every other region's standbys stream from
+   *    them (`primary_conninfo`, reload; they follow the new timeline) and have caught up;
+   * 4. `region`'s session replica takes writes (`REPLICAOF NO ONE`) and the other regions' replicate it;
+   * 5. `region`'s processes are redeployed with `REGION_ROLE=home` and `HOME_REGION=<region>` (same URLs: the
+   *    promoted servers), the router sends writes, pinned reads and the `*` default there, and every other region's
+   *    processes are redeployed with the new `HOME_REGION`.
+   *
+   * The former home region is `failed` from then on. Only the failover is emulated: a home region whose processes
+   * still run is refused (a planned switchover would keep it as a secondary, which a PostgreSQL primary cannot
+   * become without a new clone).
+   */
+  failOverTo(region: string): Promise<void>;
   /** Stops everything and removes the data. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** A PostgreSQL LSN (`16/B374D848`) as a number, for comparing. */
+function lsnValue(lsn: string): bigint {
+  const [high, low] = lsn.split('/');
+  return (BigInt(`0x${high}`) << 32n) + BigInt(`0x${low}`);
 }
 
 /** Starts the topology; on any failure it stops what it started and rethrows. */
@@ -90,7 +132,7 @@ export async function startGlobalTopology(options: GlobalTopologyOptions = {}): 
     throw new Error(
       `regions must be at least 2 distinct region codes, home first (got ${regionNames.join(', ')})`,
     );
-  const [home, ...secondaries] = regionNames;
+  const [first, ...secondaries] = regionNames;
   // Every server and process started here registers its own exit clean-up: about 30 listeners for 3 regions.
   process.setMaxListeners(Math.max(process.getMaxListeners(), 64));
   const redisServers: RedisServer[] = [];
@@ -111,8 +153,12 @@ export async function startGlobalTopology(options: GlobalTopologyOptions = {}): 
   const shared = {
     SESSION_SECRET: randomBytes(32).toString('hex'),
     REDIS_KEY_PREFIX: `local-global-${randomBytes(4).toString('hex')}:`,
-    HOME_REGION: home,
   };
+  // The region with the writers, and the former ones (failOverTo).
+  let home = first;
+  const failed = new Set<string>();
+  const roleOf = (name: string): GlobalRegionRole =>
+    failed.has(name) ? 'failed' : name === home ? 'home' : 'secondary';
   const output = (region: string) =>
     options.onOutput ? (name: ProcessName, line: string) => options.onOutput!(region, name, line) : undefined;
 
@@ -134,9 +180,9 @@ export async function startGlobalTopology(options: GlobalTopologyOptions = {}): 
       stage: '1m',
       seedDemoData: options.seedDemoData,
       redisUrl: homeRedis.url,
-      env: { ...options.env, ...shared, REGION_ROLE: 'home', REDIS_URL: homeRedis.url },
+      env: { ...options.env, ...shared, REGION_ROLE: 'home', HOME_REGION: first, REDIS_URL: homeRedis.url },
       gatewayEnv: options.gatewayEnv,
-      onOutput: output(home),
+      onOutput: output(first),
     });
     topologies.push(homeTopology);
     const primaries = {
@@ -193,6 +239,7 @@ export async function startGlobalTopology(options: GlobalTopologyOptions = {}): 
           ...options.env,
           ...shared,
           REGION_ROLE: 'secondary',
+          HOME_REGION: first,
           REDIS_URL: regionalRedis[i].cache.url,
           SESSION_REDIS_URL: regionalRedis[i].session.url,
         },
@@ -203,41 +250,72 @@ export async function startGlobalTopology(options: GlobalTopologyOptions = {}): 
       secondaryTopologies.push(topology);
     }
 
-    const regions: GlobalRegion[] = [
+    // What each region runs on: the first region's primaries live in its topology; elsewhere the standbys.
+    const data = new Map<
+      string,
       {
-        name: home,
-        role: 'home',
-        topology: homeTopology,
-        url: homeTopology.url,
-        databaseEnv: { DATABASE_URL: primaries.shard0, SHARD_ENDPOINTS: homeTopology.env.SHARD_ENDPOINTS },
-        redis: { cacheUrl: homeRedis.url, sessionUrl: homeRedis.url },
-        waitForReplication: async () => {},
-        pauseReplication: async () => {
-          throw new Error(`${home} is the home region: its databases are the primaries, they do not replay`);
-        },
+        /** Shard 0's server, then each shard's, in SHARD_ENDPOINTS order (none: the first region's primaries). */
+        standbys?: Standby[];
+        sessions: RedisServer;
+        stopDatabases(): Promise<void>;
+      }
+    >([
+      [first, { sessions: homeRedis, stopDatabases: () => homeTopology.stopDatabases() }],
+      ...secondaries.map((name, i) => {
+        const { shard0, shards } = regionStandbys[i];
+        const servers = [shard0, ...shards.map((s) => s.standby)];
+        return [
+          name,
+          {
+            standbys: servers,
+            sessions: regionalRedis[i].session,
+            stopDatabases: async () => {
+              await Promise.all(servers.map((s) => s.stop()));
+            },
+          },
+        ] as const;
+      }),
+    ]);
+    const dataOf = (name: string) => data.get(name)!;
+    const regionOf = (
+      name: string,
+      topology: LocalTopology,
+      databaseEnv: Readonly<Record<string, string>>,
+      redis: GlobalRegion['redis'],
+    ): GlobalRegion => ({
+      name,
+      get role() {
+        return roleOf(name);
       },
-      ...secondaries.map((name, i): GlobalRegion => ({
-        name,
-        role: 'secondary',
-        topology: secondaryTopologies[i],
-        url: secondaryTopologies[i].url,
-        databaseEnv: databaseEnvOf(i),
-        redis: { cacheUrl: regionalRedis[i].cache.url, sessionUrl: regionalRedis[i].session.url },
-        waitForReplication: async (timeoutMs) => {
-          const { shard0, shards } = regionStandbys[i];
-          await Promise.all(
-            [shard0, ...shards.map((s) => s.standby)].map((s) => s.waitForCatchUp(timeoutMs)),
+      topology,
+      url: topology.url,
+      databaseEnv,
+      redis,
+      waitForReplication: async (timeoutMs) => {
+        if (roleOf(name) !== 'secondary') return;
+        await Promise.all(dataOf(name).standbys!.map((s) => s.waitForCatchUp(timeoutMs)));
+      },
+      pauseReplication: async (paused) => {
+        if (roleOf(name) !== 'secondary')
+          throw new Error(
+            `${name} is the ${roleOf(name)} region: only a secondary region's databases replay`,
           );
-        },
-        pauseReplication: async (paused) => {
-          const { shard0, shards } = regionStandbys[i];
-          await Promise.all(
-            [shard0, ...shards.map((s) => s.standby)].map((s) =>
-              paused ? s.pauseReplay() : s.resumeReplay(),
-            ),
-          );
-        },
-      })),
+        await Promise.all(dataOf(name).standbys!.map((s) => (paused ? s.pauseReplay() : s.resumeReplay())));
+      },
+    });
+    const regions: GlobalRegion[] = [
+      regionOf(
+        first,
+        homeTopology,
+        { DATABASE_URL: primaries.shard0, SHARD_ENDPOINTS: homeTopology.env.SHARD_ENDPOINTS },
+        { cacheUrl: homeRedis.url, sessionUrl: homeRedis.url },
+      ),
+      ...secondaries.map((name, i) =>
+        regionOf(name, secondaryTopologies[i], databaseEnvOf(i), {
+          cacheUrl: regionalRedis[i].cache.url,
+          sessionUrl: regionalRedis[i].session.url,
+        }),
+      ),
     ];
     router = await startGeoRouter({
       regions: regions.map((r) => ({ name: r.name, url: r.url })),
@@ -252,22 +330,83 @@ export async function startGlobalTopology(options: GlobalTopologyOptions = {}): 
       if (!found) throw new Error(`no region "${name}" in the topology (${regionNames.join(', ')})`);
       return found;
     };
+    const geoRouter = router;
+    const failOverTo = async (to: string) => {
+      region(to);
+      const from = home;
+      if (roleOf(to) !== 'secondary')
+        throw new Error(`${to} is the ${roleOf(to)} region: fail over to a secondary region`);
+      const running = [...region(from).topology.processes.values()].filter((p) => p.pid !== undefined);
+      if (running.length > 0)
+        throw new Error(
+          `the home region ${from} still runs ${running.map((p) => p.name).join(', ')}: only a failover is ` +
+            `emulated, once the home region's processes are down (killRegion); a planned switchover is not`,
+        );
+      const survivors = regionNames.filter((name) => roleOf(name) === 'secondary');
+      const others = survivors.filter((name) => name !== to);
+
+      // 1. The old writers go for good: sessions once every replica has them (the datastore's lag, zero here),
+      // then the databases (a fast shutdown streams the last WAL to every connected standby).
+      await Promise.all(survivors.map((name) => dataOf(name).sessions.waitForCatchUp()));
+      await dataOf(from).sessions.stop();
+      await dataOf(from).stopDatabases();
+      // 2. What each standby got is all there is: the promoted one must have all the others have, or they could
+      // not follow its new timeline (that would need pg_rewind or a new clone, which this does not do).
+      const target = dataOf(to).standbys!;
+      for (let k = 0; k < target.length; k++) {
+        const ends = await Promise.all(
+          survivors.map((name) => dataOf(name).standbys![k].waitForEndOfStream()),
+        );
+        const mine = lsnValue(ends[survivors.indexOf(to)]);
+        const ahead = survivors.filter((_, j) => lsnValue(ends[j]) > mine);
+        if (ahead.length > 0)
+          throw new Error(
+            `${ahead.join(', ')} replayed more of database ${k} than ${to} (${survivors
+              .map((name, j) => `${name} ${ends[j]}`)
+              .join(', ')}): it cannot follow ${to} once promoted`,
+          );
+      }
+      // 3. Aurora's global failover: the target's standbys become the primaries; the others stream from them.
+      await Promise.all(target.map((s) => s.promote()));
+      for (const name of others)
+        await Promise.all(dataOf(name).standbys!.map((s, k) => s.follow(target[k].url)));
+      // 4. The Global Datastore's promotion.
+      await dataOf(to).sessions.replicate(undefined);
+      await Promise.all(others.map((name) => dataOf(name).sessions.replicate(dataOf(to).sessions)));
+
+      // 5. The deploy with -c writerRegion: the writer region's services first, then the edge, then the others.
+      home = to;
+      failed.add(from);
+      await region(to).topology.redeploy({ REGION_ROLE: 'home', HOME_REGION: to });
+      geoRouter.setWriterRegion(to);
+      for (const name of others) await region(name).topology.redeploy({ HOME_REGION: to });
+    };
     return {
       url: router.url,
       router,
-      home,
+      get home() {
+        return home;
+      },
       regions,
       region,
-      env: {
-        ...homeTopology.env,
-        ...shared,
-        REGION_ROLE: 'home',
-        REDIS_URL: homeRedis.url,
+      get env() {
+        const writer = region(home);
+        return {
+          ...writer.databaseEnv,
+          REDIS_URL: writer.redis.cacheUrl,
+          ...(writer.redis.sessionUrl !== writer.redis.cacheUrl
+            ? { SESSION_REDIS_URL: writer.redis.sessionUrl }
+            : {}),
+          ...shared,
+          REGION_ROLE: 'home',
+          HOME_REGION: home,
+        };
       },
       killRegion: async (name) => {
         const { topology } = region(name);
         await Promise.all([...topology.processes.keys()].map((p) => topology.kill(p)));
       },
+      failOverTo,
       stop,
     };
   } catch (err) {

@@ -85,6 +85,18 @@ export interface LocalTopology {
   signal(name: ProcessName, signal: NodeJS.Signals): void;
   /** Starts a stopped process again on its port and waits until it is ready. */
   restart(name: ProcessName): Promise<void>;
+  /**
+   * Rolls every app process onto a changed environment, as a deploy of new task definitions does, in deploy order
+   * (products, then users and orders together): each stopped (SIGTERM) and started again on its ports with `env`
+   * over its environment; a process found dead is started as well. The gateway keeps its environment; it is
+   * started again only if it is down.
+   */
+  redeploy(env: Readonly<Record<string, string>>): Promise<void>;
+  /**
+   * Stops the PostgreSQL servers the topology started and removes their data (a region losing its databases);
+   * nothing when the caller runs them (`databaseEnv`). {@link stop} still stops the rest.
+   */
+  stopDatabases(): Promise<void>;
   /** Stops every process, the Postgres servers, and deletes the topology's Redis keys. Idempotent. */
   stop(): Promise<void>;
 }
@@ -162,6 +174,8 @@ async function migrate(env: Record<string, string>): Promise<void> {
 /** Deletes every key under `prefix` (SCAN + DEL, never FLUSHDB: the Redis is shared). */
 async function deleteKeys(redisUrl: string, prefix: string): Promise<void> {
   const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  // A Redis already stopped (a failed-over region's) rejects the scan, which the caller ignores; no error event.
+  client.on('error', () => {});
   try {
     let cursor = '0';
     do {
@@ -316,6 +330,8 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
       },
     });
   }
+  const readyUrl = (name: ProcessName, r: Running) =>
+    `${processes.get(name)!.url}${r.entry === SERVER ? '/readyz' : '/healthz'}`;
   const entryOf = (name: ProcessName) => {
     const r = running.get(name);
     if (!r)
@@ -347,7 +363,30 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
         throw new Error(`${name} is still running`);
       r.output.length = 0;
       spawnProcess(name, r, options.onOutput);
-      await waitReady(`${processes.get(name)!.url}${r.entry === SERVER ? '/readyz' : '/healthz'}`, r, name);
+      await waitReady(readyUrl(name, r), r, name);
+    },
+    redeploy: async (changes) => {
+      const replace = async (name: ProcessName) => {
+        const r = entryOf(name);
+        await stopProcess(r);
+        r.env = { ...r.env, ...changes };
+        r.output.length = 0;
+        spawnProcess(name, r, options.onOutput);
+        await waitReady(readyUrl(name, r), r, name);
+      };
+      const services = [...running.keys()].filter((name) => name !== 'gateway');
+      // The called service before its callers, as at start: products (one process after another), then the rest.
+      for (const name of services.filter((n) => n.startsWith('products'))) await replace(name);
+      await Promise.all(services.filter((n) => !n.startsWith('products')).map(replace));
+      const gateway = running.get('gateway');
+      if (gateway?.child && (gateway.child.exitCode !== null || gateway.child.signalCode !== null)) {
+        gateway.output.length = 0;
+        spawnProcess('gateway', gateway, options.onOutput);
+        await waitReady(readyUrl('gateway', gateway), gateway, 'gateway');
+      }
+    },
+    stopDatabases: async () => {
+      await postgres?.stop();
     },
     stop,
   };
