@@ -222,37 +222,46 @@ test('writes from any region land on the home primary; a secondary region refuse
   expect(await inspector.shop.accounts.findByEmail(email)).toBeFalsy();
 });
 
-test("read-your-writes: a European viewer's order is in their next read, whatever Europe's replica lag", async () => {
-  const viewer = new Viewer('FR');
-  const { userId } = await viewer.signUp();
-  await topology.region(EU).waitForReplication();
-  // GIVEN Europe's replica lagging
-  await topology.region(EU).pauseReplication(true);
+/**
+ * Read-your-writes while the viewer's own region (`lagging`) does not replay: the viewer orders (served by `writer`,
+ * the pin cookie set), their next read goes to `writer` with the pin and has the order; the same read without the pin
+ * is served by `lagging`'s replica (the session replicated there) without it, so the pin is what gave
+ * read-your-writes. Once replay resumes the unpinned read has it too. Returns the order's id.
+ */
+async function expectReadYourWrites(
+  viewer: Viewer,
+  { writer, lagging }: { writer: string; lagging: string },
+): Promise<string> {
+  await topology.region(lagging).waitForReplication();
+  await topology.region(lagging).pauseReplication(true);
   let orderId: string;
   try {
-    // WHEN they order (home) and read their orders at once
     const order = await viewer.order();
-    expect([order.status, order.served]).toEqual([201, HOME]);
+    expect([order.status, order.served, viewer.cookies.get(HOME_PIN_COOKIE)]).toEqual([201, writer, '1']);
     orderId = order.body.id as string;
-    const mine = await viewer.call('GET', '/api/orders');
-    // THEN the read went home (the pin cookie) and has the order
-    expect([mine.status, mine.served]).toEqual([200, HOME]);
-    expect(mine.body.items!.map((o) => o.id)).toContain(orderId);
-    // AND without the pin, Europe serves them (the session replicated there) from its lagging replica: the pin is
-    // what gave read-your-writes
+    const pinned = await viewer.call('GET', '/api/orders');
+    expect([pinned.status, pinned.served]).toEqual([200, writer]);
+    expect(pinned.body.items!.map((o) => o.id)).toContain(orderId);
     const unpinned = await viewer.call('GET', '/api/orders', undefined, ['sid']);
-    expect([unpinned.status, unpinned.served]).toEqual([200, EU]);
+    expect([unpinned.status, unpinned.served]).toEqual([200, lagging]);
     expect(unpinned.body.items!.map((o) => o.id)).not.toContain(orderId);
   } finally {
-    await topology.region(EU).pauseReplication(false);
+    await topology.region(lagging).pauseReplication(false);
   }
   await until(
     async () =>
       ((await viewer.call('GET', '/api/orders', undefined, ['sid'])).body.items ?? []).some(
         (o) => o.id === orderId,
       ),
-    'the order in Europe once replicated',
+    `the order made in ${writer} in ${lagging}'s reads once replayed`,
   );
+  return orderId;
+}
+
+test("read-your-writes: a European viewer's order is in their next read, whatever Europe's replica lag", async () => {
+  const viewer = new Viewer('FR');
+  const { userId } = await viewer.signUp();
+  const orderId = await expectReadYourWrites(viewer, { writer: HOME, lagging: EU });
   expect(await orderOnPrimary(userId, orderId)).toBe(true);
 });
 
@@ -474,30 +483,7 @@ test(
     // AND read-your-writes for a viewer in Japan while Asia-Pacific's replica lags: the order is written in Europe,
     // the pinned read goes there and has it, the unpinned one (Asia-Pacific's replica) not yet
     const japan = outage.customers.find((c) => c.viewer.country === 'JP')!;
-    await topology.region(AP).waitForReplication();
-    await topology.region(AP).pauseReplication(true);
-    let orderId: string;
-    try {
-      const order = await japan.viewer.order();
-      expect([order.status, order.served, japan.viewer.cookies.get(HOME_PIN_COOKIE)]).toEqual([201, EU, '1']);
-      orderId = order.body.id as string;
-      const pinned = await japan.viewer.call('GET', '/api/orders');
-      expect([pinned.status, pinned.served]).toEqual([200, EU]);
-      expect(pinned.body.items!.map((o) => o.id)).toContain(orderId);
-      const unpinned = await japan.viewer.call('GET', '/api/orders', undefined, ['sid']);
-      expect([unpinned.status, unpinned.served]).toEqual([200, AP]);
-      expect(unpinned.body.items!.map((o) => o.id)).not.toContain(orderId);
-    } finally {
-      await topology.region(AP).pauseReplication(false);
-    }
-    // AND once replay resumes, the write made in Europe reaches Asia-Pacific's reads
-    await until(
-      async () =>
-        ((await japan.viewer.call('GET', '/api/orders', undefined, ['sid'])).body.items ?? []).some(
-          (o) => o.id === orderId,
-        ),
-      "the order made in Europe in Asia-Pacific's reads",
-    );
+    await expectReadYourWrites(japan.viewer, { writer: EU, lagging: AP });
   },
   FAILOVER_TIMEOUT_MS,
 );
