@@ -38,13 +38,12 @@ export class RedisCacheStore implements CacheStore {
   }
 
   private async readNow(key: string, tags: readonly string[]) {
-    const pipeline = this.client.pipeline().get(`${this.prefix}c:${key}`);
-    if (tags.length > 0) pipeline.mget(...tags.map((tag) => `${this.prefix}t:${tag}`));
-    const results = (await pipeline.exec()) ?? [];
-    for (const [err] of results) if (err) throw err;
-    const entry = (results[0]?.[1] as string | null) ?? null;
-    const versions = tags.length > 0 ? (results[1][1] as (string | null)[]) : [];
-    return { entry, tagVersions: versions.map((v) => Number(v ?? 0)) };
+    // One command, one round trip: the entry and its tags' versions (a non-cluster group, so any keys go
+    // together). A plain MGET costs the client far less than a pipeline of GET and MGET.
+    const keys = [`${this.prefix}c:${key}`];
+    for (const tag of tags) keys.push(`${this.prefix}t:${tag}`);
+    const [entry, ...versions] = await this.client.mget(keys);
+    return { entry: entry ?? null, tagVersions: versions.map((v) => Number(v ?? 0)) };
   }
 
   async write(key: string, entry: string, ttlSeconds: number): Promise<void> {
