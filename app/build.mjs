@@ -44,8 +44,9 @@ await build({
   minify: false,
   legalComments: 'none',
   // PGlite loads its WebAssembly and data files from its own package folder at run time, so it stays a
-  // package (the image copies it); pg-native is an optional accelerator pg never needs.
-  external: ['@electric-sql/pglite', 'pg-native'],
+  // package (the image copies it); pg-native is an optional accelerator pg never needs; protobufjs is what
+  // @datadog/sketches-js requires (lazily) only to encode a sketch as protobuf, which the app never does.
+  external: ['@electric-sql/pglite', 'pg-native', 'protobufjs/minimal'],
   logLevel: 'warning',
 });
 console.log(`bundled app into ${path.relative(process.cwd(), outdir) || outdir} (target ${target})`);
