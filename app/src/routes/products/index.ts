@@ -3,6 +3,7 @@ import { afterWrite, catalogCache, MAIN_OUTBOX, requireAdmin } from '../../conte
 import { notFound } from '../../errors';
 import { existingSession } from '../../sessions/lazy-session';
 import { withProductChanged } from '../../events/producers';
+import { RenderedJson } from './rendered-json';
 import type { NewProduct, ProductChanges } from '../../repositories/catalog-repository';
 import {
   createProductSchema,
@@ -19,32 +20,44 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
   const shop = app.shop;
   const { db, pageCache: cache, catalog, reads } = shop;
   const outbox = shop.invalidation.outbox(MAIN_OUTBOX);
+  // Cached pages are sent as the JSON rendered when they were cached, not serialised again per request.
+  const rendered = new RenderedJson();
 
   app.get<{ Querystring: { limit: number; cursor?: string; q?: string } }>(
     '/api/products',
     { schema: listProductsSchema },
-    async (request) => {
+    async (request, reply) => {
       const { limit, cursor, q } = request.query;
       const source = await reads.readerFor(existingSession(request));
       // A user reading their own write bypasses the cache: it may still hold the pre-write page.
       if (reads.readsOwnWrites(source)) return catalog.list(source, { limit, cursor, q });
-      return cache.getOrLoad(catalogCache.listKey(limit, cursor, q), [catalogCache.catalogTag], () =>
-        catalog.list(source, { limit, cursor, q }),
+      const page = await cache.getOrLoad(
+        catalogCache.listKey(limit, cursor, q),
+        [catalogCache.catalogTag],
+        () => catalog.list(source, { limit, cursor, q }),
       );
+      return rendered.send(reply, page);
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/products/:id', { schema: getProductSchema }, async (request) => {
-    const { id } = request.params;
-    const source = await reads.readerFor(existingSession(request));
-    const product = reads.readsOwnWrites(source)
-      ? await catalog.get(source, id)
-      : await cache.getOrLoad(catalogCache.productKey(id), [catalogCache.productTag(id)], () =>
-          catalog.get(source, id),
-        );
-    if (!product) throw notFound(`product ${id} does not exist`);
-    return product;
-  });
+  app.get<{ Params: { id: string } }>(
+    '/api/products/:id',
+    { schema: getProductSchema },
+    async (request, reply) => {
+      const { id } = request.params;
+      const source = await reads.readerFor(existingSession(request));
+      if (reads.readsOwnWrites(source)) {
+        const product = await catalog.get(source, id);
+        if (!product) throw notFound(`product ${id} does not exist`);
+        return product;
+      }
+      const product = await cache.getOrLoad(catalogCache.productKey(id), [catalogCache.productTag(id)], () =>
+        catalog.get(source, id),
+      );
+      if (!product) throw notFound(`product ${id} does not exist`);
+      return rendered.send(reply, product);
+    },
+  );
 
   app.post<{ Body: NewProduct }>('/api/products', { schema: createProductSchema }, async (request, reply) => {
     await requireAdmin(request, shop);
