@@ -8,7 +8,10 @@ import { fileURLToPath } from 'node:url';
 import semver from 'semver';
 
 const appDir = path.dirname(fileURLToPath(import.meta.url));
-const outdir = path.join(appDir, 'dist');
+// `--outdir=<dir>` bundles elsewhere (a test that lays out an image of its own, so that two tests building at
+// once never remove each other's app/dist); the Dockerfile uses the default.
+const outdirArg = process.argv.slice(2).find((arg) => arg.startsWith('--outdir='));
+const outdir = outdirArg ? path.resolve(outdirArg.slice('--outdir='.length)) : path.join(appDir, 'dist');
 
 // The bundle may use everything the oldest Node.js that package.json `engines` admits supports, and no more:
 // that range is the container image's Node line (app/Dockerfile), so the target follows the runtime.

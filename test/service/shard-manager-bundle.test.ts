@@ -29,10 +29,10 @@ describe('dist/shards.js, the shard manager task', () => {
   const asked: string[] = [];
 
   beforeAll(async () => {
-    // The same build the Dockerfile runs, copied out as the runtime stage copies it (dist/, migrations/, PGlite).
-    await run(process.execPath, ['app/build.mjs'], { cwd: repoRoot });
+    // The same build the Dockerfile runs, laid out as the runtime stage copies it (dist/, migrations/, PGlite);
+    // bundled straight into the layout, not app/dist, which app/test/bundle builds and reads meanwhile.
     dist = await mkdtemp(path.join(os.tmpdir(), 'shards-bundle-'));
-    await cp(path.join(repoRoot, 'app/dist'), path.join(dist, 'dist'), { recursive: true });
+    await run(process.execPath, ['app/build.mjs', `--outdir=${path.join(dist, 'dist')}`], { cwd: repoRoot });
     await cp(path.join(repoRoot, 'app/migrations'), path.join(dist, 'migrations'), { recursive: true });
     await cp(
       path.join(repoRoot, 'node_modules/@electric-sql/pglite'),
