@@ -22,6 +22,7 @@ import {
 } from '../../app/test/e2e/storefront-browser';
 import { SERVED_REGION_HEADER, VIEWER_COUNTRY_HEADER } from './geo-router';
 import { startGlobalTopology, type GlobalTopology } from './global';
+import { THROWAWAY_POSTGRES_SETTINGS } from './services';
 
 jest.setTimeout(120_000);
 /** Starting 3 regions (6 Postgres servers, 5 Redis, 12 processes) takes a while on a busy machine. */
@@ -127,6 +128,9 @@ beforeAll(async () => {
   topology = await startGlobalTopology({
     healthCheckIntervalMs: INTERVAL_MS,
     failureThreshold: THRESHOLD,
+    // The servers are deleted after the run and no test crashes PostgreSQL itself: no fsync, no full-page images
+    // (the sharded layout's migration and the four clones were most of the start-up's time).
+    postgresSettings: THROWAWAY_POSTGRES_SETTINGS,
     env: {
       ADMIN_EMAILS: ADMIN_EMAIL,
       RATE_LIMIT_AUTH_MAX: '100000',

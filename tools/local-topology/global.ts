@@ -52,6 +52,11 @@ export interface GlobalTopologyOptions {
   readonly healthCheckIntervalMs?: number;
   /** The router's failure threshold (checks in a row). @default 2 */
   readonly failureThreshold?: number;
+  /**
+   * More `postgresql.conf` settings for the home region's servers (the standbys copy them), e.g.
+   * THROWAWAY_POSTGRES_SETTINGS (services.ts). @default - PostgreSQL's defaults (durable commits)
+   */
+  readonly postgresSettings?: Readonly<Record<string, string>>;
   /** One inter-region round trip the router adds to a request served outside its viewer's region, ms. @default 0 */
   readonly interRegionLatencyMs?: number;
 }
@@ -183,6 +188,7 @@ export async function startGlobalTopology(options: GlobalTopologyOptions = {}): 
       env: { ...options.env, ...shared, REGION_ROLE: 'home', HOME_REGION: first, REDIS_URL: homeRedis.url },
       gatewayEnv: options.gatewayEnv,
       onOutput: output(first),
+      postgresSettings: options.postgresSettings,
     });
     topologies.push(homeTopology);
     const primaries = {
