@@ -273,11 +273,6 @@ async function startServers(
       wal_level: 'replica',
       max_wal_senders: '10',
       hot_standby: 'on',
-      // A throw-away server (initdb --no-sync, removed on stop): nothing it writes must survive a crash of the
-      // machine, and a server process killed loses nothing either way (its writes are in the page cache).
-      // Without the flushes, migrating the 256 logical shard schemas takes a third of the time (22 s -> 6.4 s
-      // wall, 4.9 s -> 3.3 s of the server's CPU, measured on the two-core CI box).
-      fsync: 'off',
       ...opts.settings,
     };
 
