@@ -1,0 +1,32 @@
+import { summariseRounds, type RoundFigures } from './first-level';
+
+const round = (bare: number, app: number, appServed = 5000, failures = 0): RoundFigures => ({
+  bare: { cpuUs: bare, servedPerSecond: 5000, failures: 0 },
+  app: { cpuUs: app, servedPerSecond: appServed, failures },
+});
+
+describe('summariseRounds', () => {
+  it("takes the median of each round's own ratio, not the ratio of the medians", () => {
+    // The machine slows down by 2x in the middle rounds: each round's pair moves together.
+    const summary = summariseRounds(
+      [round(30, 50), round(60, 100), round(62, 100), round(31, 50), round(30, 60)],
+      5000,
+    );
+    expect(summary.cpuShare).toBe(0.6);
+    expect(summary.bareCpuUs).toBe(31);
+    expect(summary.appCpuUs).toBe(60);
+    // The ratio of the medians would say 31 / 60 = 51.7 %.
+    expect(summary.bareCpuUs / summary.appCpuUs).toBeLessThan(0.52);
+    expect(summary.roundsShort).toBe(0);
+  });
+
+  it('counts the rounds where a server fell behind the offered rate or failed requests', () => {
+    const summary = summariseRounds([round(30, 50), round(30, 50, 4000), round(30, 50, 5000, 3)], 5000);
+    expect(summary.roundsShort).toBe(2);
+    expect(summary.appServedPerSecond).toBe(5000);
+  });
+
+  it('refuses to summarise no rounds', () => {
+    expect(() => summariseRounds([], 5000)).toThrow(/no rounds measured/);
+  });
+});
