@@ -12,6 +12,7 @@ import { readReplayPosition, REPLAY_POSITION_SQL, replayPositionOf } from '../sr
 import { ReadRouter } from '../src/read-routing';
 import { metricValue, signUp, signUpAdmin, testConfig } from './support/app';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from './support/redis';
+import { THROWAWAY_POSTGRES_SETTINGS } from '../../tools/local-topology/services';
 
 // A real streaming replica (initdb + pg_basebackup from the local Postgres 15 binaries). Two app instances
 // share Redis sessions (the read-your-writes marker written by one is honoured by the other) and the Redis
@@ -110,7 +111,7 @@ async function roundRobinEndpoint(
 }
 
 beforeAll(async () => {
-  pg = await startReplicatedPostgres();
+  pg = await startReplicatedPostgres({ settings: THROWAWAY_POSTGRES_SETTINGS });
   redis = createTestRedisPrefix();
 }, 120_000);
 

@@ -13,6 +13,7 @@ import { signUp, signUpAdmin, testConfig, uniqueEmail } from '../support/app';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from '../support/redis';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis-server';
 import { until } from '../support/wait';
+import { THROWAWAY_POSTGRES_SETTINGS } from '../../../tools/local-topology/services';
 
 // Two regions on one machine: the home region (the primary, its cache in the test Redis, sessions in a Redis
 // of their own) and a secondary region (the streaming replica as writer and reader, a regional cache Redis of
@@ -113,7 +114,7 @@ const priceOn = async (app: FastifyInstance, id: string): Promise<number> => {
 };
 
 beforeAll(async () => {
-  pg = await startReplicatedPostgres();
+  pg = await startReplicatedPostgres({ settings: THROWAWAY_POSTGRES_SETTINGS });
   homeCache = createTestRedisPrefix();
   sessionsPrimary = await startPrivateRedis();
   sessionsReplica = await startPrivateRedis(['--replicaof', '127.0.0.1', String(sessionsPrimary.port)]);

@@ -4,7 +4,11 @@
 // and orders keep succeeding. Both killed: orders 503 within the budget, catalog reads 503 quickly. Restarted:
 // everything recovers.
 import type { FastifyInstance } from 'fastify';
-import { startLocalTopology, type LocalTopology } from '../../../tools/local-topology/services';
+import {
+  THROWAWAY_POSTGRES_SETTINGS,
+  startLocalTopology,
+  type LocalTopology,
+} from '../../../tools/local-topology/services';
 import { buildApp } from '../../src/app';
 import { sessionCookie, signUp, signUpAdmin, testConfig } from '../support/app';
 import { shopOverHttp } from '../support/shop-over-http';
@@ -24,6 +28,7 @@ let shop: FastifyInstance;
 beforeAll(async () => {
   topology = await startLocalTopology({
     stage: '1m',
+    postgresSettings: THROWAWAY_POSTGRES_SETTINGS,
     productsReplicas: 2,
     env: {
       ADMIN_EMAILS: adminEmail,

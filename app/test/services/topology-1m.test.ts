@@ -4,7 +4,11 @@
 // journey in headless Chromium (app/test/e2e/storefront-browser.ts, the storefront test's); then route ownership,
 // the internal API's isolation, shared sessions, and the products service killed and restarted under orders.
 import type { FastifyInstance } from 'fastify';
-import { startLocalTopology, type LocalTopology } from '../../../tools/local-topology/services';
+import {
+  THROWAWAY_POSTGRES_SETTINGS,
+  startLocalTopology,
+  type LocalTopology,
+} from '../../../tools/local-topology/services';
 import { buildApp } from '../../src/app';
 import { MAIN_OUTBOX } from '../../src/context';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_MS } from '../../src/config';
@@ -37,6 +41,7 @@ const urlOf = (name: 'users' | 'products' | 'orders' | 'gateway') => topology.pr
 beforeAll(async () => {
   topology = await startLocalTopology({
     stage: '1m',
+    postgresSettings: THROWAWAY_POSTGRES_SETTINGS,
     env: {
       ADMIN_EMAILS: adminEmail,
       // The suite signs many users up from one address; the limits themselves are tested in gateway.test.ts.

@@ -1,5 +1,6 @@
 import { startShardedPostgres, type ShardedPostgres } from '../../../tools/local-topology/postgres-shards';
 import { createTestDatabase, type TestDatabase } from './postgres';
+import { THROWAWAY_POSTGRES_SETTINGS } from '../../../tools/local-topology/services';
 
 /**
  * Two physical shards on two real PostgreSQL servers: shard 0 is a fresh database on the test server, shard 1 a
@@ -17,7 +18,10 @@ export interface TwoShards {
 
 /** Starts {@link TwoShards}. */
 export async function startTwoShards(): Promise<TwoShards> {
-  const server = await startShardedPostgres({ shards: 1, settings: { max_connections: '200' } });
+  const server = await startShardedPostgres({
+    shards: 1,
+    settings: { max_connections: '200', ...THROWAWAY_POSTGRES_SETTINGS },
+  });
   try {
     const [shard0, shard1] = await Promise.all([createTestDatabase(), createTestDatabase(server.urls[0])]);
     return {
