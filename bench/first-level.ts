@@ -24,7 +24,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import Redis from 'ioredis';
 import { Pool } from 'undici';
 import { createDatabase } from '../app/src/db/create-database';
 import { runMigrations } from '../app/src/db/migrations';
@@ -37,7 +36,9 @@ import { median, positiveArg, round2 } from './script-args';
 import {
   appLauncher,
   createScratchDatabases,
+  deleteRedisKeys,
   EDGE_HEADERS,
+  preloadProducts,
   scratchName,
   startAppProcess,
   startBaselineProcess,
@@ -173,13 +174,7 @@ async function main() {
     }
     const prefix = `bench:fl:${randomBytes(4).toString('hex')}:`;
     cleanup.defer(`delete Redis keys ${prefix}*`, async () => {
-      const redis = new Redis(REDIS_URL);
-      try {
-        const keys = await redis.keys(`${prefix}*`);
-        if (keys.length) await redis.unlink(...keys);
-      } finally {
-        redis.disconnect();
-      }
+      await deleteRedisKeys(REDIS_URL, prefix);
     });
 
     const launcher = appLauncher(repoRoot);
@@ -205,16 +200,7 @@ async function main() {
     cleanup.defer('stop bare fastify', () => bare.stop());
 
     // Every product once, so the slices measure a warm cache (Redis and first level).
-    for (let i = 0; i < ids.length; i += 16) {
-      await Promise.all(
-        ids.slice(i, i + 16).map(async (id) => {
-          const response = await fetch(`${app.url}/api/products/${id}`, { headers: EDGE_HEADERS });
-          if (response.status !== 200)
-            throw new Error(`preload: GET /api/products/${id} answered ${response.status}`);
-          await response.arrayBuffer();
-        }),
-      );
-    }
+    await preloadProducts(app.url, ids);
 
     const zipf = new ZipfSampler(ids.length, exponent);
     const random = createRandom(42);

@@ -63,9 +63,11 @@ import {
   catalogCursors,
   createScratchDatabase,
   databaseUrl,
+  deleteRedisKeys,
   EDGE_HEADERS,
   logInMany,
   migrateAndSeed,
+  preloadProducts,
   scratchName,
   SEED_PASSWORD,
   signUpAdmin,
@@ -156,23 +158,6 @@ function cheapPasswordHash(password: string): Promise<string> {
         : resolve(['scrypt', N, r, p, salt.toString('base64'), key.toString('base64')].join('$')),
     ),
   );
-}
-
-/** Deletes every Redis key under `prefix` (SCAN, never KEYS). */
-async function deleteRedisKeys(redisUrl: string, prefix: string): Promise<number> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  try {
-    let deleted = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) deleted += await redis.unlink(...keys);
-    } while (cursor !== '0');
-    return deleted;
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /** Environment shared by every app process of every topology. */
@@ -542,24 +527,6 @@ async function finishTopology(
     ...(orderCostFigures ? { orderCost: orderCostFigures } : {}),
     ...(steps ? { sweep: steps, kneeRate: kneeRate(steps) ?? undefined } : {}),
   };
-}
-
-/** Requests every product once (16 at a time), so the cached-read sweep starts with a warm cache. */
-async function preloadProducts(url: string, ids: readonly string[]): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (next < ids.length) {
-        const id = ids[next++];
-        const response = await fetch(new URL(`/api/products/${encodeURIComponent(id)}`, url), {
-          headers: EDGE_HEADERS,
-        });
-        if (response.status !== 200)
-          throw new Error(`preload: GET /api/products/${id} answered ${response.status}`);
-        await response.arrayBuffer();
-      }
-    }),
-  );
 }
 
 /** A sweep-only scenario (the baseline, the cached-read process): product pages, anonymous. */

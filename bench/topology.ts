@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import Redis from 'ioredis';
 import { Client } from 'pg';
 import { changeAdminRole } from '../app/src/admin';
 import { loadConfig } from '../app/src/config';
@@ -372,4 +373,39 @@ export async function catalogCursors(
     cursors.push(nextCursor);
   }
   return cursors;
+}
+
+/** Deletes every Redis key under `prefix` (SCAN, never KEYS). */
+export async function deleteRedisKeys(redisUrl: string, prefix: string): Promise<number> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    let deleted = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) deleted += await redis.unlink(...keys);
+    } while (cursor !== '0');
+    return deleted;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Requests every product once (16 at a time), so a cached-read measurement starts with a warm cache. */
+export async function preloadProducts(url: string, ids: readonly string[]): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        const response = await fetch(new URL(`/api/products/${encodeURIComponent(id)}`, url), {
+          headers: EDGE_HEADERS,
+        });
+        if (response.status !== 200)
+          throw new Error(`preload: GET /api/products/${id} answered ${response.status}`);
+        await response.arrayBuffer();
+      }
+    }),
+  );
 }
