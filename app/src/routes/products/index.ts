@@ -46,14 +46,11 @@ export async function productRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { id } = request.params;
       const source = await reads.readerFor(existingSession(request));
-      if (reads.readsOwnWrites(source)) {
-        const product = await catalog.get(source, id);
-        if (!product) throw notFound(`product ${id} does not exist`);
-        return product;
-      }
-      const product = await cache.getOrLoad(catalogCache.productKey(id), [catalogCache.productTag(id)], () =>
-        catalog.get(source, id),
-      );
+      const product = reads.readsOwnWrites(source)
+        ? await catalog.get(source, id)
+        : await cache.getOrLoad(catalogCache.productKey(id), [catalogCache.productTag(id)], () =>
+            catalog.get(source, id),
+          );
       if (!product) throw notFound(`product ${id} does not exist`);
       return rendered.send(reply, product);
     },
