@@ -18,6 +18,20 @@ function samples(text: string): Map<string, number> {
   return out;
 }
 
+/** A one-minute, three-bucket summary `lat` by route in `registry`, as the app's latency quantiles are. */
+function latencyQuantiles(registry: Registry, quantiles: number[], now?: () => number) {
+  return new SlidingQuantiles({
+    name: 'lat',
+    help: 'latency',
+    labelNames: ['route'],
+    quantiles,
+    maxAgeSeconds: 60,
+    ageBuckets: 3,
+    registers: [registry],
+    ...(now ? { now } : {}),
+  });
+}
+
 describe('SlidingQuantiles', () => {
   it("renders exactly the lines and types prom-client's Summary renders, with quantiles within 1 %", async () => {
     const ours = new Registry();
@@ -67,16 +81,7 @@ describe('SlidingQuantiles', () => {
   it('forgets observations older than the window, keeps _count and _sum, and reads 0 when the window is empty', async () => {
     let now = 1_000_000_020_000; // the start of a 20 s rotation period
     const registry = new Registry();
-    const q = new SlidingQuantiles({
-      name: 'lat',
-      help: 'latency',
-      labelNames: ['route'],
-      quantiles: [0.99],
-      maxAgeSeconds: 60,
-      ageBuckets: 3,
-      registers: [registry],
-      now: () => now,
-    });
+    const q = latencyQuantiles(registry, [0.99], () => now);
     const p99 = async () => samples(await registry.metrics()).get('lat{quantile="0.99",route="/a"}');
     for (let i = 0; i < 100; i++) q.observe({ route: '/a' }, 2); // slow requests, at t = 0
     now += 30_000;
@@ -98,15 +103,7 @@ describe('SlidingQuantiles', () => {
 
   it('refuses a value that is not a finite number and a window without buckets', () => {
     const registry = new Registry();
-    const q = new SlidingQuantiles({
-      name: 'lat',
-      help: 'latency',
-      labelNames: ['route'],
-      quantiles: [0.5],
-      maxAgeSeconds: 60,
-      ageBuckets: 3,
-      registers: [registry],
-    });
+    const q = latencyQuantiles(registry, [0.5]);
     expect(() => q.observe({ route: '/a' }, Number.NaN)).toThrow(/lat: value is not a finite number/);
     expect(
       () =>
