@@ -1,8 +1,8 @@
 import { summariseRounds, type RoundFigures } from './first-level';
 
 const round = (bare: number, app: number, appServed = 5000, failures = 0): RoundFigures => ({
-  bare: { cpuUs: bare, servedPerSecond: 5000, failures: 0 },
-  app: { cpuUs: app, servedPerSecond: appServed, failures },
+  bare: { cpuUs: bare, servedPerSecond: 5000, cores: (bare * 5000) / 1e6, failures: 0 },
+  app: { cpuUs: app, servedPerSecond: appServed, cores: (app * appServed) / 1e6, failures },
 });
 
 describe('summariseRounds', () => {
@@ -18,6 +18,9 @@ describe('summariseRounds', () => {
     // The ratio of the medians would say 31 / 60 = 51.7 %.
     expect(summary.bareCpuUs / summary.appCpuUs).toBeLessThan(0.52);
     expect(summary.roundsShort).toBe(0);
+    // Cores busy: the median of each server's slices (5000 requests a second at 31 and 60 µs).
+    expect(summary.bareCores).toBe(0.16);
+    expect(summary.appCores).toBe(0.3);
   });
 
   it('counts the rounds where a server fell behind the offered rate or failed requests', () => {

@@ -14,6 +14,9 @@
  * `--products 48` (default): every page is a first-level hit after the first. `--products 10000`: Zipf pages over
  * a catalogue whose tail is read less often than the first-level TTL (2 s), so part of the pages go to Redis.
  *
+ * Both servers run on the Node.js the image ships (the `node` package's binary, the current LTS), when installed:
+ * the machine's own Node.js may be an older line whose HTTP stack costs differ.
+ *
  * Options: --products N, --zipf X (1), --rate R (5000 per second), --slice S (3 s), --rounds N (12), --out DIR
  * (bench/results/first-level). Builds the bundle first (node app/build.mjs), as the image runs it. Environment:
  * TEST_PG_URL, TEST_REDIS_URL (the test servers; a scratch database and key prefix, removed afterwards).
@@ -40,6 +43,7 @@ import {
   EDGE_HEADERS,
   preloadProducts,
   scratchName,
+  shippedNode,
   startAppProcess,
   startBaselineProcess,
 } from './topology';
@@ -55,6 +59,11 @@ export interface SliceFigures {
   readonly cpuUs: number;
   /** Requests answered per second of the slice. */
   readonly servedPerSecond: number;
+  /**
+   * The server's CPU over the slice's length, in cores: near 1 the server set the pace (its throughput is its
+   * capacity); well below 1 under a closed loop, the load generator did.
+   */
+  readonly cores: number;
   /** Open loop only: a closed loop hides queueing. */
   readonly p99Ms?: number;
   /** Requests that failed or answered anything but 200. */
@@ -76,6 +85,9 @@ export interface FirstLevelSummary {
   readonly cpuShare: number;
   readonly bareServedPerSecond: number;
   readonly appServedPerSecond: number;
+  /** Median cores busy (see {@link SliceFigures.cores}). */
+  readonly bareCores: number;
+  readonly appCores: number;
   /** Rounds where either server failed a request or served under 95 % of the offered rate. */
   readonly roundsShort: number;
 }
@@ -96,6 +108,8 @@ export function summariseRounds(rounds: readonly RoundFigures[], offeredRate: nu
     cpuShare: Math.round(median(rounds.map((r) => r.bare.cpuUs / r.app.cpuUs)) * 1000) / 1000,
     bareServedPerSecond: Math.round(median(rounds.map((r) => r.bare.servedPerSecond))),
     appServedPerSecond: Math.round(median(rounds.map((r) => r.app.servedPerSecond))),
+    bareCores: round2(median(rounds.map((r) => r.bare.cores))),
+    appCores: round2(median(rounds.map((r) => r.app.cores))),
     roundsShort: rounds.filter((r) => short(r.bare) || short(r.app)).length,
   };
 }
@@ -138,6 +152,7 @@ async function closedLoopSlice(
     return {
       cpuUs: round2(((after - before) * 1e6) / Math.max(1, answered + failures)),
       servedPerSecond: Math.round(answered / elapsed),
+      cores: round2((after - before) / elapsed),
       failures,
     };
   } finally {
@@ -177,7 +192,10 @@ async function main() {
       await deleteRedisKeys(REDIS_URL, prefix);
     });
 
-    const launcher = appLauncher(repoRoot);
+    // Both servers on the Node.js the image runs (the current LTS), not necessarily the one running this script.
+    const node = shippedNode(repoRoot);
+    const nodeVersion = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+    const launcher = { ...appLauncher(repoRoot), command: node };
     const app = await startAppProcess(
       launcher,
       'app (stage 10k, first level in front of Redis)',
@@ -196,7 +214,7 @@ async function main() {
       repoRoot,
     );
     cleanup.defer('stop the app', () => app.stop());
-    const bare = await startBaselineProcess(repoRoot);
+    const bare = await startBaselineProcess(repoRoot, node);
     cleanup.defer('stop bare fastify', () => bare.stop());
 
     // Every product once, so the slices measure a warm cache (Redis and first level).
@@ -209,6 +227,7 @@ async function main() {
       saturate ? closedLoopSlice(server, seconds, saturate, nextPath) : openLoopSlice(server, seconds);
     const openLoopSlice = async (server: ManagedProcess, seconds: number): Promise<SliceFigures> => {
       const before = processCpuSeconds(server.pid);
+      const started = performance.now();
       const result = await runOpenLoop({
         url: server.url,
         ratePerSecond: rate,
@@ -222,12 +241,14 @@ async function main() {
         }),
       });
       const after = processCpuSeconds(server.pid);
+      const elapsed = (performance.now() - started) / 1000;
       if (before === undefined || after === undefined)
         throw new Error(`cannot read /proc/${server.pid}/stat`);
       const ok = result.statusCodes['200'] ?? 0;
       return {
         cpuUs: round2(((after - before) * 1e6) / Math.max(1, result.requests)),
         servedPerSecond: Math.round(result.requestsPerSecond),
+        cores: round2((after - before) / elapsed),
         p99Ms: result.latencyMs.p99,
         failures: result.scheduled - ok,
       };
@@ -258,6 +279,7 @@ async function main() {
         cpus: os.cpus().length,
         cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
         node: process.versions.node,
+        serversNode: nodeVersion,
         loadAverage: os.loadavg().map(round2),
       },
       settings: {
@@ -281,6 +303,8 @@ async function main() {
         `  bare / app per round, median: ${(summary.cpuShare * 100).toFixed(1)} % (the issue's target: >= 60 %)\n` +
         `  served per second, medians: bare ${summary.bareServedPerSecond}, app ${summary.appServedPerSecond}` +
         `${summary.roundsShort ? ` (${summary.roundsShort} rounds where a server fell behind or failed)` : ''}\n` +
+        `  cores busy, medians: bare ${summary.bareCores}, app ${summary.appCores}` +
+        `${saturate && summary.bareCores < 0.9 ? ' (bare below 0.9: the load generator, not bare fastify, set its rate; compare CPU per request)' : ''}\n` +
         `  pages past the first level to Redis: ${(report.pastFirstLevelShare * 100).toFixed(1)} %\n` +
         `  written: ${path.relative(process.cwd(), path.join(outDir, file))}`,
     );

@@ -231,12 +231,24 @@ export async function startBalancerProcess(
   });
 }
 
-/** Starts the bare fastify baseline (bench/baseline-server.ts) as its own process. */
-export async function startBaselineProcess(repoRoot: string): Promise<ManagedProcess> {
+/**
+ * The Node.js the image ships (the `node` package's binary, the current LTS; app/Dockerfile's base image) when
+ * installed, else the Node.js running this script.
+ */
+export function shippedNode(repoRoot: string): string {
+  const binary = path.join(repoRoot, 'node_modules', 'node', 'bin', 'node');
+  return existsSync(binary) ? binary : process.execPath;
+}
+
+/** Starts the bare fastify baseline (bench/baseline-server.ts) as its own process, on `node` (default: this one). */
+export async function startBaselineProcess(
+  repoRoot: string,
+  node: string = process.execPath,
+): Promise<ManagedProcess> {
   const port = await findFreePort();
   return startProcess({
     name: 'bare fastify',
-    command: process.execPath,
+    command: node,
     args: ['--import', 'tsx', path.join(repoRoot, 'bench', 'baseline-server.ts')],
     cwd: repoRoot,
     env: { PATH: process.env.PATH, PORT: String(port), NODE_ENV: 'production' },
