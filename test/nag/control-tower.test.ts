@@ -3,10 +3,11 @@
  * stage: zero findings left, each rule that does not apply turned off with a reason, each false positive
  * acknowledged on its construct. The plugin runs the cfn-guard binary bundled in the npm package: offline.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
+import { App, Stack, Validations, type IPolicyValidationContextBeta1 } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { DISABLED_CONTROL_TOWER_RULES, controlTowerValidator } from '../../lib/validation';
 import { stageIds } from '../../stages';
@@ -59,6 +60,27 @@ describe('the Control Tower rules plugin', () => {
       expect(() => app.synth()).toThrow(/\[CT\.CLOUDWATCH\.PR\.3\].*\(cdk-validator-cfnguard\)/);
     } finally {
       rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
+  test('no rule finds anything in a template without the resource types it names (the plugin gives cfn-guard only the rule files naming a type the templates contain)', () => {
+    // GIVEN a template whose only resource is of a type no rule names
+    const dir = mkdtempSync(join(tmpdir(), 'ct-absent-'));
+    const template = join(dir, 'Absent.template.json');
+    writeFileSync(
+      template,
+      JSON.stringify({ Resources: { Handle: { Type: 'AWS::CloudFormation::WaitConditionHandle' } } }),
+    );
+    try {
+      // WHEN every rule that is on runs over it (the package's own plugin, not narrowed)
+      const report = new CfnGuardValidator({
+        disabledRules: Object.keys(DISABLED_CONTROL_TOWER_RULES),
+      }).validate({ templatePaths: [template] } as unknown as IPolicyValidationContextBeta1);
+      // THEN
+      expect(report.violations).toEqual([]);
+      expect(report.success).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
