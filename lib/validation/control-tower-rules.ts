@@ -80,30 +80,29 @@ function enabledBundledRules(): readonly BundledRule[] {
     }));
 }
 
-/** The resource types in a set of templates. */
-function resourceTypesIn(templatePaths: readonly string[]): Set<string> {
-  const types = new Set<string>();
-  for (const templatePath of templatePaths) {
-    const template = JSON.parse(readFileSync(templatePath, 'utf8')) as {
-      Resources?: Record<string, { Type?: unknown }>;
-    };
-    for (const resource of Object.values(template.Resources ?? {})) {
-      if (typeof resource.Type === 'string') types.add(resource.Type);
-    }
-  }
-  return types;
+/** The resource types in a template. */
+function resourceTypesIn(templatePath: string): Set<string> {
+  const template = JSON.parse(readFileSync(templatePath, 'utf8')) as {
+    Resources?: Record<string, { Type?: unknown }>;
+  };
+  return new Set(
+    Object.values(template.Resources ?? {}).flatMap((resource) =>
+      typeof resource.Type === 'string' ? [resource.Type] : [],
+    ),
+  );
 }
 
 /**
- * `@cdklabs/cdk-validator-cfnguard`'s Control Tower rules with cfn-guard given only the rule files that can
- * apply to the templates: those naming a resource type the templates contain (and any that names none).
+ * `@cdklabs/cdk-validator-cfnguard`'s Control Tower rules with cfn-guard given, for each template, only the rule
+ * files that can apply to it: those naming a resource type the template contains (and any that names none).
  *
  * Each Control Tower rule selects the resources it checks by type, named in its file
  * (`let S3_BUCKET_TYPE = "AWS::S3::Bucket"`, `Resources.*[ Type == %S3_BUCKET_TYPE ]`), and is skipped when there
- * are none, so a rule file whose types are all absent cannot report a finding: leaving it out changes no result.
- * It does save the time: cfn-guard walks every template once per rule file, whether the file's types are there or
- * not, and the blueprint's stages use about 90 of the 230 files (cfn-guard took 70 s on stage global with all of
- * them, 28 s with these). The plugin itself still runs cfn-guard, once per synth, and reads its findings.
+ * are none, so a rule file whose types are all absent from a template cannot report a finding on it: leaving it
+ * out changes no result. It does save the time: cfn-guard walks the template once per rule file, whether the
+ * file's types are there or not, and a stage's templates need about 90 of the 230 files, most of them far fewer
+ * (stage global: cfn-guard took 60 s of CPU with every file on every template, 21 s this way). cfn-guard checks
+ * each template on its own either way; the package's plugin runs it (once per template) and reads its findings.
  */
 class ControlTowerRules implements IPolicyValidationPlugin {
   readonly name = PLUGIN_NAME;
@@ -118,24 +117,36 @@ class ControlTowerRules implements IPolicyValidationPlugin {
   }
 
   validate(context: IPolicyValidationContext): PolicyValidationPluginReport {
-    const present = resourceTypesIn(context.templatePaths);
-    const rules = enabledBundledRules()
-      .filter(
-        ({ resourceTypes }) =>
-          resourceTypes.size === 0 || [...resourceTypes].some((type) => present.has(type)),
-      )
-      .map(({ path }) => path);
-    // No rule can apply (cfn-guard needs at least one rule file): nothing to find.
-    if (rules.length === 0) return { success: true, violations: [] };
-    return new CfnGuardValidator({ controlTowerRulesEnabled: false, rules, maxBuffer: MAX_BUFFER }).validate(
-      context,
-    );
+    const reports = context.templatePaths.flatMap((templatePath) => {
+      const present = resourceTypesIn(templatePath);
+      const rules = enabledBundledRules()
+        .filter(
+          ({ resourceTypes }) =>
+            resourceTypes.size === 0 || [...resourceTypes].some((type) => present.has(type)),
+        )
+        .map(({ path }) => path);
+      // No rule can apply (cfn-guard needs at least one rule file): nothing to find.
+      if (rules.length === 0) return [];
+      const validator = new CfnGuardValidator({
+        controlTowerRulesEnabled: false,
+        rules,
+        maxBuffer: MAX_BUFFER,
+      });
+      return [
+        // (the package's plugin reads only the template paths)
+        validator.validate({ ...context, templatePaths: [templatePath] }),
+      ];
+    });
+    return {
+      success: reports.every((report) => report.success),
+      violations: reports.flatMap((report) => report.violations),
+    };
   }
 }
 
 /**
  * The Control Tower proactive controls as a validation plugin, with the rules above turned off (the package's
- * `CfnGuardValidator`, given only the rule files that can apply to the synth's templates: {@link ControlTowerRules}).
+ * `CfnGuardValidator`, given for each template only the rule files that can apply to it: {@link ControlTowerRules}).
  */
 export function controlTowerValidator(): IPolicyValidationPlugin {
   return new ControlTowerRules();
