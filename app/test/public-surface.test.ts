@@ -7,6 +7,7 @@ import { buildApp } from '../src/app';
 import { testConfig } from './support/app';
 import { createTestDatabase, type TestDatabase } from './support/postgres';
 import { createTestRedisPrefix, TEST_REDIS_URL, type TestRedisPrefix } from './support/redis';
+import { appEntryArgs } from '../../tools/local-topology/app-entry';
 import { findFreePort } from '../../tools/local-topology/postgres-replication';
 
 // What the public port shows: no metrics in any spelling (they have a port of their own), the security
@@ -29,9 +30,9 @@ afterAll(async () => {
   await database.drop();
 });
 
-/** Spawns `app/src/server.ts` with exactly `env` (plus PATH) and waits for it to listen. */
+/** Spawns `app/src/server.ts` (as app-entry.ts starts it) with exactly `env` (plus PATH) and waits for it to listen. */
 async function startServer(env: Record<string, string>) {
-  const child = spawn(path.join(repoRoot, 'node_modules/.bin/tsx'), ['app/src/server.ts'], {
+  const child = spawn(process.execPath, appEntryArgs('server'), {
     cwd: repoRoot,
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { appEntryArgs } from '../../tools/local-topology/app-entry';
 import { PgliteDatabase } from '../src/db/pglite-database';
 import { buildApp } from '../src/app';
 import { grantAdmin, signUp, testConfig, uniqueEmail } from './support/app';
@@ -34,9 +35,9 @@ async function instance(extra: Record<string, string> = {}): Promise<FastifyInst
   return app;
 }
 
-/** Runs `npm run admin -- <args>` as the one-off command it is, with a real environment. */
+/** Runs the admin command (`npm run admin -- <args>`, as app-entry.ts starts it) as the one-off command it is. */
 function adminCommand(args: string[], extra: Record<string, string> = {}) {
-  return spawnSync(path.join(repoRoot, 'node_modules/.bin/tsx'), ['app/src/admin.ts', ...args], {
+  return spawnSync(process.execPath, [...appEntryArgs('admin'), ...args], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH, ...env(extra) },
     encoding: 'utf8',

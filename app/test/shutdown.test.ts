@@ -3,6 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
+import { appEntryArgs } from '../../tools/local-topology/app-entry';
 import { createTestDatabase, TEST_PG_ADMIN_URL, type TestDatabase } from './support/postgres';
 
 const repoRoot = path.resolve(__dirname, '../..');
@@ -33,10 +34,10 @@ async function connectionsTo(name: string): Promise<number> {
   }
 }
 
-/** Spawns `app/src/server.ts` on the test database and waits until it listens. */
+/** Spawns `app/src/server.ts` (as app-entry.ts starts it) on the test database and waits until it listens. */
 async function startShop(extraEnv: Record<string, string> = {}) {
   const port = await freePort();
-  const child = spawn(path.join(repoRoot, 'node_modules/.bin/tsx'), ['app/src/server.ts'], {
+  const child = spawn(process.execPath, appEntryArgs('server'), {
     cwd: repoRoot,
     env: {
       PATH: process.env.PATH,

@@ -8,14 +8,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import Redis from 'ioredis';
+import { appEntryArgs } from './app-entry';
 import { findFreePort } from './postgres-replication';
 import { startShardedPostgres, type ShardedPostgres } from './postgres-shards';
 import { startRoundRobin, type RoundRobin } from './round-robin';
 
 const repoRoot = path.resolve(__dirname, '../..');
-const SERVER = path.join(repoRoot, 'app/src/server.ts');
-const MIGRATE = path.join(repoRoot, 'app/src/migrate.ts');
-const GATEWAY = path.join(repoRoot, 'app/src/gateway/server.ts');
+// The app's entry points (app-entry.ts: the run's bundle in a test run, else the sources under tsx).
+const SERVER = 'server';
+const GATEWAY = 'gateway';
 
 /** The stages this topology runs. */
 export type LocalStage = '1m' | '100k';
@@ -126,7 +127,7 @@ interface Running {
   metricsPort?: number;
   internalPort?: number;
   env: Record<string, string>;
-  entry: string;
+  entry: typeof SERVER | typeof GATEWAY;
 }
 
 /** Waits until `url` answers 200, failing early with the process's output when it exits first. */
@@ -155,7 +156,7 @@ function spawnProcess(
   running: Running,
   onOutput?: LocalTopologyOptions['onOutput'],
 ): void {
-  const child = spawn(process.execPath, ['--import', 'tsx', running.entry], {
+  const child = spawn(process.execPath, appEntryArgs(running.entry), {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', ...running.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -177,7 +178,7 @@ function spawnProcess(
 /** Runs the migration task once (as the deploy does before the services start); rejects with its output. */
 async function migrate(env: Record<string, string>): Promise<void> {
   const output: string[] = [];
-  const child = spawn(process.execPath, ['--import', 'tsx', MIGRATE], {
+  const child = spawn(process.execPath, appEntryArgs('migrate'), {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -268,7 +269,11 @@ export async function startLocalTopology(options: LocalTopologyOptions = {}): Pr
     };
     if (!options.databaseEnv) await migrate(env);
 
-    const start = async (name: ProcessName, extra: Record<string, string>, entry = SERVER) => {
+    const start = async (
+      name: ProcessName,
+      extra: Record<string, string>,
+      entry: Running['entry'] = SERVER,
+    ) => {
       const port = name === 'gateway' && options.gatewayPort ? options.gatewayPort : await findFreePort();
       const metricsPort = entry === SERVER ? await findFreePort() : undefined;
       // Only products listens on INTERNAL_PORT; the other processes ignore it.

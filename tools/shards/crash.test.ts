@@ -1,13 +1,15 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Client } from 'pg';
+import { appEntryArgs } from '../local-topology/app-entry';
 import type { PrivatePostgres } from '../local-topology/postgres-replication';
 import { MOVE_STEPS, type MoveStep } from './control';
 import { appUrl, connect, createLayout, leftovers, startShardServers } from './test-support';
 
-const CLI = path.join(__dirname, 'cli.ts');
-
-/** Runs `npm run shards -- <args>` as a real child process; with `pauseAfter`, SIGKILLs it once it reaches that step. */
+/**
+ * Runs the shard manager (`npm run shards -- <args>`, as app-entry.ts starts it) as a real child process; with
+ * `pauseAfter`, SIGKILLs it once it reaches that step.
+ */
 function runCli(
   servers: PrivatePostgres[],
   args: string[],
@@ -15,7 +17,7 @@ function runCli(
   when: 'after' | 'before recording' = 'after',
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    const child = spawn(process.execPath, [...appEntryArgs('shards-cli'), ...args], {
       cwd: path.join(__dirname, '..', '..'),
       env: {
         PATH: process.env.PATH,

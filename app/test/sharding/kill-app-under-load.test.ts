@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { buildApp } from '../../src/app';
+import { appEntryArgs } from '../../../tools/local-topology/app-entry';
 import { ReservationReconciler } from '../../src/orders/reservation-reconciler';
 import { shardSchema } from '../../src/sharding/logical-shard';
 import { signUp, signUpAdmin, testConfig } from '../support/app';
@@ -11,7 +12,7 @@ import { startTwoShards, type TwoShards } from '../support/shards';
 import { until } from '../support/wait';
 import { withClient } from '../support/postgres';
 
-// Issue #11's proof at the level of the process: the real HTTP server (tsx app/src/server.ts) on two shards,
+// Issue #11's proof at the level of the process: the real HTTP server (app/src/server.ts) on two shards,
 // under a concurrent HTTP load of order placements, is SIGKILLed at random moments and restarted, three times.
 // The reconciler's timeout (RESERVATION_TIMEOUT_SECONDS, at least 60 s) is longer than the test, so it runs the app's own ReservationReconciler
 // with timeout 0 once the load has stopped and every connection of the killed servers has gone.
@@ -35,11 +36,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** Spawns the shop server (tsx app/src/server.ts) on `port` and waits until it listens. */
+/** Spawns the shop server (app/src/server.ts, as app-entry.ts starts it) on `port` and waits until it listens. */
 async function startServer(port: number): Promise<{ child: ChildProcess; exited: Promise<unknown> }> {
-  // node itself, not the tsx CLI: the CLI runs the server in a child process, which a SIGKILL of the CLI
+  // node itself, never the tsx CLI: the CLI runs the server in a child process, which a SIGKILL of the CLI
   // would not reach.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'app/src/server.ts'], {
+  const child = spawn(process.execPath, appEntryArgs('server'), {
     cwd: repoRoot,
     env: { PATH: process.env.PATH, PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
