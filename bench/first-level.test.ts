@@ -1,4 +1,4 @@
-import { summariseRounds, type RoundFigures } from './first-level';
+import { parseWrkOutput, summariseRounds, type RoundFigures } from './first-level';
 
 const round = (bare: number, app: number, appServed = 5000, failures = 0): RoundFigures => ({
   bare: { cpuUs: bare, servedPerSecond: 5000, cores: (bare * 5000) / 1e6, failures: 0 },
@@ -31,5 +31,29 @@ describe('summariseRounds', () => {
 
   it('refuses to summarise no rounds', () => {
     expect(() => summariseRounds([], 5000)).toThrow(/no rounds measured/);
+  });
+});
+
+describe('parseWrkOutput', () => {
+  const output = (extra: string) =>
+    `Running 3s test @ http://127.0.0.1:4000\n  1 threads and 64 connections\n` +
+    `  Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency     1.31ms  300.00us   9.00ms   90.00%\n` +
+    `  143550 requests in 3.00s, 120.31MB read\n${extra}Requests/sec:  47850.00\nTransfer/sec:     40.10MB\n`;
+
+  it('reads the requests wrk completed', () => {
+    expect(parseWrkOutput(output(''))).toEqual({ requests: 143550, failures: 0 });
+  });
+
+  it('counts non-2xx/3xx answers and socket errors as failures', () => {
+    const parsed = parseWrkOutput(
+      output('  Socket errors: connect 0, read 2, write 0, timeout 5\n  Non-2xx or 3xx responses: 40\n'),
+    );
+    expect(parsed).toEqual({ requests: 143550, failures: 47 });
+  });
+
+  it('refuses output without a request count', () => {
+    expect(() => parseWrkOutput('unable to connect to 127.0.0.1:4000 Connection refused')).toThrow(
+      /no request count/,
+    );
   });
 });

@@ -17,13 +17,14 @@
  * Both servers run on the Node.js the image ships (the `node` package's binary, the current LTS), when installed:
  * the machine's own Node.js may be an older line whose HTTP stack costs differ.
  *
- * Options: --products N, --zipf X (1), --rate R (5000 per second), --slice S (3 s), --rounds N (12), --out DIR
- * (bench/results/first-level). Builds the bundle first (node app/build.mjs), as the image runs it. Environment:
+ * Options: --products N, --zipf X (1), --rate R (5000 per second), --saturate N (closed loop over N connections
+ * instead of the open loop), --wrk (with --saturate: wrk drives the closed loop), --slice S (3 s), --rounds N (12),
+ * --out DIR (bench/results/first-level). Builds the bundle first (node app/build.mjs), as the image runs it. Environment:
  * TEST_PG_URL, TEST_REDIS_URL (the test servers; a scratch database and key prefix, removed afterwards).
  */
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -160,12 +161,67 @@ async function closedLoopSlice(
   }
 }
 
+/** wrk's own figures of one run: requests completed, and those that failed or answered anything but 2xx/3xx. */
+export function parseWrkOutput(output: string): { readonly requests: number; readonly failures: number } {
+  const requests = /(\d+) requests in /.exec(output);
+  if (!requests) throw new Error(`wrk printed no request count:\n${output}`);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const socketErrors = socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0;
+  return { requests: Number(requests[1]), failures: Number(non2xx?.[1] ?? 0) + socketErrors };
+}
+
+/**
+ * Closed loop with wrk (`--wrk`; Debian's `wrk` package) instead of this process: wrk, written in C, costs a
+ * fraction of the server's CPU per request, so on two cores both servers can be driven to a full core, where the
+ * Node.js loop above runs out first and paces the bare process. `script` is {@link wrkScript}'s.
+ */
+async function wrkSlice(
+  server: ManagedProcess,
+  seconds: number,
+  connections: number,
+  script: string,
+): Promise<SliceFigures> {
+  const before = processCpuSeconds(server.pid);
+  const started = performance.now();
+  const output = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, server.url], {
+    encoding: 'utf8',
+  });
+  const elapsed = (performance.now() - started) / 1000;
+  const after = processCpuSeconds(server.pid);
+  if (before === undefined || after === undefined) throw new Error(`cannot read /proc/${server.pid}/stat`);
+  const { requests, failures } = parseWrkOutput(output);
+  return {
+    cpuUs: round2(((after - before) * 1e6) / Math.max(1, requests)),
+    servedPerSecond: Math.round((requests - failures) / seconds),
+    cores: round2((after - before) / elapsed),
+    failures,
+  };
+}
+
+/** A wrk Lua script sending GET to `paths` in turn, with the edge headers. */
+function wrkScript(paths: readonly string[]): string {
+  const headers = Object.entries(EDGE_HEADERS)
+    .map(([name, value]) => `[${JSON.stringify(name)}] = ${JSON.stringify(value)}`)
+    .join(', ');
+  return (
+    `local paths = {${paths.map((p) => JSON.stringify(p)).join(',')}}\n` +
+    `local i = 0\n` +
+    `request = function()\n  i = i % #paths + 1\n  return wrk.format("GET", paths[i], {${headers}})\nend\n`
+  );
+}
+
 async function main() {
   const products = Math.round(positiveArg('products', 48));
   const exponent = positiveArg('zipf', 1);
   const rate = positiveArg('rate', 5000);
   // --saturate N: closed loop over N connections instead (as fast as each server answers: its throughput).
   const saturate = process.argv.includes('--saturate') ? Math.round(positiveArg('saturate', 64)) : 0;
+  // --wrk: the closed loop is driven by wrk (on PATH) rather than by this process.
+  const useWrk = process.argv.includes('--wrk');
+  if (useWrk && !saturate) throw new Error('--wrk drives the closed loop: give --saturate N with it');
+  if (useWrk && spawnSync('wrk', ['-v']).error)
+    throw new Error('--wrk needs wrk on PATH (Debian: apt-get install wrk), or leave --wrk out');
   const sliceSeconds = positiveArg('slice', 3);
   const roundCount = Math.round(positiveArg('rounds', 12));
   const outAt = process.argv.indexOf('--out');
@@ -223,8 +279,21 @@ async function main() {
     const zipf = new ZipfSampler(ids.length, exponent);
     const random = createRandom(42);
     const nextPath = () => `/api/products/${ids[zipf.sample(random)]}`;
+    let script = '';
+    if (useWrk) {
+      // The same Zipf sequence as the other loads, long enough that its repetition does not matter.
+      script = path.join(await mkdtemp(path.join(os.tmpdir(), 'first-level-wrk-')), 'paths.lua');
+      cleanup.defer('remove the wrk script', () =>
+        rm(path.dirname(script), { recursive: true, force: true }),
+      );
+      await writeFile(script, wrkScript(Array.from({ length: 50_000 }, nextPath)));
+    }
     const slice = async (server: ManagedProcess, seconds: number): Promise<SliceFigures> =>
-      saturate ? closedLoopSlice(server, seconds, saturate, nextPath) : openLoopSlice(server, seconds);
+      useWrk
+        ? wrkSlice(server, seconds, saturate, script)
+        : saturate
+          ? closedLoopSlice(server, seconds, saturate, nextPath)
+          : openLoopSlice(server, seconds);
     const openLoopSlice = async (server: ManagedProcess, seconds: number): Promise<SliceFigures> => {
       const before = processCpuSeconds(server.pid);
       const started = performance.now();
@@ -285,7 +354,9 @@ async function main() {
       settings: {
         products,
         zipfExponent: exponent,
-        load: saturate ? `closed loop, ${saturate} connections` : `open loop at ${rate}/s`,
+        load: saturate
+          ? `closed loop, ${saturate} connections${useWrk ? ' (wrk)' : ''}`
+          : `open loop at ${rate}/s`,
         sliceSeconds,
         rounds: roundCount,
         app: launcher.description,
@@ -294,7 +365,7 @@ async function main() {
       pastFirstLevelShare: round2(pastFirstLevel / Math.max(1, appRequests)),
       rounds,
     };
-    const file = `first-level-${products}-products-${saturate ? 'saturated' : `${rate}-per-s`}.json`;
+    const file = `first-level-${products}-products-${saturate ? `saturated${useWrk ? '-wrk' : ''}` : `${rate}-per-s`}.json`;
     await mkdir(outDir, { recursive: true });
     await writeFile(path.join(outDir, file), `${JSON.stringify(report, null, 2)}\n`);
     console.log(
