@@ -50,7 +50,7 @@ import { openUserDataRouter } from './sharding/shard-layout';
 import { ShardUnavailableError } from './sharding/shard-map';
 import { UserAccounts } from './sharding/user-accounts';
 import type { UserDataRouter } from './sharding/user-data-router';
-import { addSecurityHeaders } from './security-headers';
+import { helmetHeaders, sendSecurityHeaders } from './security-headers';
 import { registerClientAddress, withClientAddressLog } from './client-address';
 import { buildInternalServer } from './services/internal-server';
 import { connectRedis, createRedisClient } from './redis';
@@ -256,6 +256,15 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     keepAliveTimeout: config.keepAliveTimeoutMs,
     schemaErrorFormatter: formatValidationErrors,
   } as const;
+  const securityHeaders = helmetHeaders({
+    contentSecurityPolicy: { useDefaults: false, directives: contentSecurityPolicy },
+    // HTTPS only in production (behind the ALB's TLS listener); a development server on http://localhost
+    // must not pin the browser to HTTPS for that host.
+    hsts: config.production ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    referrerPolicy: { policy: 'strict-origin-when-cross-origin' },
+    // For browsers that predate frame-ancestors.
+    frameguard: { action: 'deny' },
+  });
   const app = Fastify({
     // Log lines carry the client address rate limits use (CLIENT_IP_HEADER, client-address.ts).
     logger: withClientAddressLog(
@@ -272,6 +281,16 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
         : (_address: string, hop: number) => hop < (config.trustProxy as number),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // A URL fastify cannot decode (FST_ERR_BAD_URL) is answered before routing, where no hook runs: the
+    // security headers and the request id every response carries are set here (a 400 in the app's error shape).
+    frameworkErrors: (error, request, frameworkReply) => {
+      const status = error.statusCode ?? 400;
+      (frameworkReply as FastifyReply)
+        .headers(securityHeaders)
+        .header('x-request-id', request.id)
+        .code(status)
+        .send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: error.message });
+    },
   });
   const validatorCompiler: FastifySchemaCompiler<AnySchema> = ({ schema, httpPart }) =>
     (httpPart === 'body' ? validators.strict : validators.coercing).compile(schema);
@@ -674,15 +693,7 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
     });
   });
 
-  addSecurityHeaders(app, {
-    contentSecurityPolicy: { useDefaults: false, directives: contentSecurityPolicy },
-    // HTTPS only in production (behind the ALB's TLS listener); a development server on http://localhost
-    // must not pin the browser to HTTPS for that host.
-    hsts: config.production ? { maxAge: 31_536_000, includeSubDomains: true } : false,
-    referrerPolicy: { policy: 'strict-origin-when-cross-origin' },
-    // For browsers that predate frame-ancestors.
-    frameguard: { action: 'deny' },
-  });
+  sendSecurityHeaders(app, securityHeaders);
   await app.register(fastifyCookie);
   await registerLazySession(
     app,

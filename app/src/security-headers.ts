@@ -39,7 +39,11 @@ export function helmetHeaders(options: Readonly<HelmetOptions>): Readonly<Record
  * `reply.cspNonce`) are not offered: the app uses neither. Call it on the root instance.
  */
 export function addSecurityHeaders(app: FastifyInstance, options: Readonly<HelmetOptions>): void {
-  const headers = helmetHeaders(options);
+  sendSecurityHeaders(app, helmetHeaders(options));
+}
+
+/** {@link addSecurityHeaders} with the headers already computed by {@link helmetHeaders}. */
+export function sendSecurityHeaders(app: FastifyInstance, headers: Readonly<Record<string, string>>): void {
   app.addHook('onRequest', (_request, reply, done) => {
     reply.headers(headers);
     done();

@@ -203,6 +203,29 @@ describe('security headers and the request id', () => {
     }
   });
 
+  test('a URL fastify cannot decode (answered before routing, where no hook runs) is a 400 with the same headers and a request id', async () => {
+    const routed = await production.inject({ method: 'GET', url: '/api/nothing' });
+    for (const url of ['/%', '/api/products/%zz']) {
+      const response = await production.inject({
+        method: 'GET',
+        url,
+        headers: { 'x-request-id': 'bad-url-1' },
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toEqual({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: expect.stringContaining('is not a valid url component'),
+      });
+      expect(response.headers['x-request-id']).toBe('bad-url-1');
+      for (const name of Object.keys(routed.headers).filter(
+        (h) => !/^(content-|date|connection|x-request-id)/.test(h),
+      ))
+        expect([name, response.headers[name]]).toEqual([name, routed.headers[name]]);
+      expect(response.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    }
+  });
+
   test('the page policy in index.html is the one the header sends (less what only a header can say)', async () => {
     const html = (await app.inject({ method: 'GET', url: '/' })).body;
     const meta = html.match(/http-equiv="Content-Security-Policy"\s+content="([^"]+)"/)![1];
