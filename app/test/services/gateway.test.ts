@@ -132,6 +132,26 @@ test('every request leaves one access log line naming the route, the status and 
   expect(logLines.filter((line) => line.reqId === 'trace-1' && line.msg !== 'access')).toEqual([]);
 });
 
+test('a URL fastify cannot decode is a 400 at the gateway with a request id and an access line, and reaches no service', async () => {
+  logLines.length = 0;
+  const before = seen.length;
+  for (const url of ['/%', '/api/orders/%zz']) {
+    const response = await gateway.inject({ method: 'GET', url, headers: { 'x-request-id': 'bad-url-1' } });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: expect.stringContaining('is not a valid url component'),
+    });
+    expect(response.headers['x-request-id']).toBe('bad-url-1');
+  }
+  expect(seen.length).toBe(before);
+  expect(logLines.filter((line) => line.msg === 'access')).toEqual([
+    expect.objectContaining({ reqId: 'bad-url-1', method: 'GET', path: '/%', status: 400 }),
+    expect.objectContaining({ reqId: 'bad-url-1', method: 'GET', path: '/api/orders/%zz', status: 400 }),
+  ]);
+});
+
 test('log-in and sign-up have a stricter limit than the rest, counted apart', async () => {
   // GIVEN a limit of 2 attempts for log-in and sign-up together, and 30 requests for everything else
   const attempts = [];
