@@ -25,7 +25,7 @@ import type { Database, QueryObserver } from './db/database';
 import { migrateDatabase } from './db/migrate-database';
 import { pendingMigrations } from './db/migrations';
 import { seedDemoCatalog } from './db/seed';
-import { HttpError } from './errors';
+import { HttpError, sendFrameworkError } from './errors';
 import {
   InProcessEvictionBroadcast,
   RedisEvictionBroadcast,
@@ -281,15 +281,12 @@ export async function buildApp(options: BuildAppOptions = {}): Promise<FastifyIn
         : (_address: string, hop: number) => hop < (config.trustProxy as number),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    // A URL fastify cannot decode (FST_ERR_BAD_URL) is answered before routing, where no hook runs: the
-    // security headers and the request id every response carries are set here (a 400 in the app's error shape).
+    // A URL fastify cannot decode (FST_ERR_BAD_URL, 400) is answered before routing, where no
+    // hook runs: the security headers are set here, the request id by sendFrameworkError.
     frameworkErrors: (error, request, frameworkReply) => {
-      const status = error.statusCode ?? 400;
-      (frameworkReply as FastifyReply)
-        .headers(securityHeaders)
-        .header('x-request-id', request.id)
-        .code(status)
-        .send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: error.message });
+      const reply = frameworkReply as FastifyReply;
+      reply.headers(securityHeaders);
+      sendFrameworkError(error, request, reply);
     },
   });
   const validatorCompiler: FastifySchemaCompiler<AnySchema> = ({ schema, httpPart }) =>

@@ -1,3 +1,6 @@
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+
 /** An error with an HTTP status whose message is safe to show to the client. */
 export class HttpError extends Error {
   constructor(
@@ -25,4 +28,17 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   const e = err as { code?: string; constraint?: string; message?: string };
   if (e?.code !== '23505') return false;
   return constraint === undefined || e.constraint === constraint || (e.message ?? '').includes(constraint);
+}
+
+/**
+ * Answers an error fastify raises before routing, where no hook runs (its `frameworkErrors` option; a URL it
+ * cannot decode is a 400): with the request id every response carries, in the error shape of every other answer.
+ * The caller adds what its hooks would have added (security headers, the access line).
+ */
+export function sendFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode ?? 400;
+  void reply
+    .header('x-request-id', request.id)
+    .code(status)
+    .send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', message: error.message });
 }

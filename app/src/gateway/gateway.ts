@@ -15,6 +15,7 @@ import {
   SERVICE_ROUTES,
 } from '../services/service-routes';
 import type { GatewayConfig } from './gateway-config';
+import { sendFrameworkError } from '../errors';
 import { UpstreamPool } from './upstream-pool';
 
 /** Options of {@link buildGateway}. */
@@ -108,15 +109,12 @@ export async function buildGateway(options: BuildGatewayOptions): Promise<Fastif
     trustProxy: false,
     return503OnClosing: true,
     forceCloseConnections: true,
-    // A URL fastify cannot decode (FST_ERR_BAD_URL) is answered before routing, where no hook runs: its request
-    // id and its access line are given here (a 400 in the services' error shape; no service sees it).
+    // A URL fastify cannot decode (FST_ERR_BAD_URL, 400) is answered before routing, where no
+    // hook runs and no service sees it: the access line is written here, the request id set by sendFrameworkError.
     frameworkErrors: (error, request, frameworkReply) => {
       const reply = frameworkReply as FastifyReply;
       reply.raw.once('finish', () => logAccess(request, reply));
-      reply
-        .header('x-request-id', request.id)
-        .code(400)
-        .send({ statusCode: 400, error: 'Bad Request', message: error.message });
+      sendFrameworkError(error, request, reply);
     },
   });
   // One access line per request, on the gateway's own logger: the proxied routes log at `warn` only (fastify's
