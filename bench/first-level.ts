@@ -19,8 +19,8 @@
  *
  * Options: --products N, --zipf X (1), --rate R (5000 per second), --saturate N (closed loop over N connections
  * instead of the open loop), --wrk (with --saturate: wrk drives the closed loop), --slice S (3 s), --rounds N (12),
- * --out DIR (bench/results/first-level). Builds the bundle first (node app/build.mjs), as the image runs it. Environment:
- * TEST_PG_URL, TEST_REDIS_URL (the test servers; a scratch database and key prefix, removed afterwards).
+ * --out DIR (bench/results/first-level). Builds the bundle first (node app/build.mjs), as the image runs it.
+ * Environment: TEST_PG_URL, TEST_REDIS_URL (the test servers; a scratch database and key prefix, removed afterwards).
  */
 import { randomBytes } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
